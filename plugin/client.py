@@ -1,0 +1,188 @@
+"""An asyncio room client: connect, join, sync the clock, send poses, decode everything.
+
+This is what a headset app (or a bot, or a test) uses to be in the room. It keeps
+the resume token and last sequence number so a dropped connection comes back to
+the same seat and continues where it left off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from townhall.protocol import ClockSync, codec, quant
+from townhall.protocol.errors import ErrorCode
+from townhall.protocol.limits import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
+from townhall.protocol.messages import (
+    Error,
+    Hand,
+    Join,
+    KeyframeRequest,
+    Leave,
+    Message,
+    Ping,
+    Pong,
+    Pose,
+    Welcome,
+)
+
+from .state import RoomState
+
+log = logging.getLogger("townhall.plugin")
+
+
+def local_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+class JoinRejected(Exception):
+    """The server answered Join with an error."""
+
+    def __init__(self, error: Error) -> None:
+        super().__init__(f"{ErrorCode(error.code).name}: {error.reason}")
+        self.error = error
+
+
+class RoomClient:
+    """One participant's connection to a Townhall room."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str = "",
+        *,
+        client_info: str = "townhall-plugin/0.1",
+        on_message: Callable[[Message], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.client_info = client_info
+        self.on_message = on_message
+        self.state = RoomState()
+        self.clock = ClockSync()
+        self.welcome: Welcome | None = None
+        self.errors: list[Error] = []
+        self.received = 0
+        self.connection: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    # ------------------------------------------------------------ connection
+
+    async def connect(self, resume: bool = False) -> Welcome:
+        """Open the WebSocket, send Join (resuming if asked and possible), read Welcome."""
+        self._closed.clear()
+        self.connection = await connect(self.url, compression=None, max_size=None)
+        join = Join(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, self.token, client=self.client_info)
+        if resume and self.welcome is not None:
+            join = Join(
+                MIN_PROTOCOL_VERSION,
+                PROTOCOL_VERSION,
+                self.token,
+                self.welcome.resume,
+                self.state.seq,
+                self.client_info,
+            )
+        await self.connection.send(codec.encode(join))
+        first = codec.decode_server(await self._recv_bytes())
+        if isinstance(first, Error):
+            await self.connection.wait_closed()
+            raise JoinRejected(first)
+        if not isinstance(first, Welcome):
+            raise RuntimeError(f"expected Welcome, got {type(first).__name__}")
+        self.welcome = first
+        self._handle(first)
+        self._reader = asyncio.create_task(self._read_loop(), name="room-client-reader")
+        return first
+
+    async def _recv_bytes(self) -> bytes:
+        assert self.connection is not None
+        data = await self.connection.recv()
+        if isinstance(data, str):
+            raise RuntimeError("server sent a text frame")
+        return data
+
+    async def _read_loop(self) -> None:
+        assert self.connection is not None
+        try:
+            async for data in self.connection:
+                if isinstance(data, bytes):
+                    self._handle(codec.decode_server(data))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.connection.close_code
+            self.close_reason = self.connection.close_reason or ""
+            self._closed.set()
+
+    def _handle(self, message: Message) -> None:
+        self.received += 1
+        if isinstance(message, Pong):
+            self.clock.add(
+                message.client_time_us, message.server_recv_us, message.server_send_us, local_us()
+            )
+        elif isinstance(message, Error):
+            self.errors.append(message)
+        self.state.apply(message, quant.COARSE_DTYPE.itemsize)
+        if self.state.needs_keyframe and self.connection is not None:
+            self.state.needs_keyframe = False
+            asyncio.get_running_loop().create_task(self.send(KeyframeRequest()))
+        if self.on_message is not None:
+            self.on_message(message)
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def reconnect(self) -> Welcome:
+        """Come back after a drop: same seat, continuing from the last sequence number."""
+        await self.close()
+        return await self.connect(resume=True)
+
+    # ------------------------------------------------------------ sending
+
+    async def send(self, message: Message) -> None:
+        assert self.connection is not None, "not connected"
+        await self.connection.send(codec.encode(message))
+
+    async def sync_clock(self, samples: int = 5, interval_s: float = 0.02) -> float:
+        """Ping a few times; returns the estimated offset (server minus local, microseconds)."""
+        for _ in range(samples):
+            await self.send(Ping(local_us()))
+            await asyncio.sleep(interval_s)
+        deadline = time.monotonic() + 2.0
+        while not self.clock.synced and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return self.clock.offset_us
+
+    async def send_pose(self, pose: bytes, flags: int = 0) -> None:
+        await self.send(Pose(local_us(), pose, flags))
+
+    async def raise_hand(self, raised: bool = True) -> None:
+        await self.send(Hand(raised))
+
+    async def leave(self) -> None:
+        await self.send(Leave())
+        await self.close()
+
+    def server_now_us(self) -> float:
+        """The server's media clock as this client estimates it now."""
+        return self.clock.to_server(local_us())

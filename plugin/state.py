@@ -1,0 +1,87 @@
+"""The client's copy of the room, rebuilt from Keyframes and kept current by events.
+
+Pure: feed it decoded messages, read the state. Sequenced messages at or below
+the current sequence number are duplicates (e.g. replayed after a resume) and are
+ignored; a gap means something was missed and a keyframe is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from townhall.protocol.messages import (
+    CrowdFar,
+    CrowdNear,
+    HandChanged,
+    Joined,
+    Keyframe,
+    Left,
+    Message,
+    Participant,
+    Welcome,
+)
+
+
+@dataclass
+class RoomState:
+    """Participants by slot, the last applied sequence number, the latest crowd frames."""
+
+    seq: int = 0
+    participants: dict[int, Participant] = field(default_factory=dict)
+    hands: dict[int, bool] = field(default_factory=dict)
+    near: bytes = b""  # latest CrowdNear records
+    near_time_us: int = 0
+    far: dict[int, bytes] = field(default_factory=dict)  # slot -> latest coarse record
+    far_time_us: int = 0
+    has_keyframe: bool = False
+    needs_keyframe: bool = False
+    crowd_frames: int = 0
+
+    def apply(self, message: Message, coarse_record_size: int = 0) -> None:
+        if isinstance(message, Welcome):
+            if not message.resumed:
+                self.has_keyframe = False
+        elif isinstance(message, Keyframe):
+            self.seq = message.seq
+            self.participants = {p.slot: p for p in message.participants}
+            self.hands = {p.slot: bool(p.flags & 1) for p in message.participants}
+            self.far = _split(message.coarse, coarse_record_size)
+            self.has_keyframe = True
+            self.needs_keyframe = False
+        elif isinstance(message, Joined | Left | HandChanged):
+            self._apply_sequenced(message)
+        elif isinstance(message, CrowdNear):
+            self.near, self.near_time_us = message.records, message.server_time_us
+            self.crowd_frames += 1
+        elif isinstance(message, CrowdFar):
+            self.far.update(_split(message.records, coarse_record_size))
+            self.far_time_us = message.server_time_us
+            self.crowd_frames += 1
+
+    def _apply_sequenced(self, message: Joined | Left | HandChanged) -> None:
+        if message.seq <= self.seq:
+            return
+        if message.seq != self.seq + 1 or not self.has_keyframe:
+            self.needs_keyframe = True
+            return
+        self.seq = message.seq
+        if isinstance(message, Joined):
+            p = message.participant
+            self.participants[p.slot] = p
+            self.hands[p.slot] = bool(p.flags & 1)
+        elif isinstance(message, Left):
+            self.participants.pop(message.slot, None)
+            self.hands.pop(message.slot, None)
+            self.far.pop(message.slot, None)
+        else:
+            self.hands[message.slot] = message.raised
+
+
+def _split(records: bytes, size: int) -> dict[int, bytes]:
+    """Coarse records keyed by their leading uint16 slot."""
+    if size <= 0:
+        return {}
+    return {
+        int.from_bytes(records[i : i + 2], "little"): records[i : i + size]
+        for i in range(0, len(records) - size + 1, size)
+    }

@@ -1,0 +1,20 @@
+"""townhall.protocol: the sans-I/O wire protocol (messages, codec, quantization, clock)."""
+
+from .clock import ClockSample, ClockSync
+from .codec import decode_client, decode_server, encode
+from .errors import FATAL_CODES, ErrorCode, ProtocolError
+from .limits import PROTOCOL_VERSION
+from .version import negotiate
+
+__all__ = [
+    "FATAL_CODES",
+    "PROTOCOL_VERSION",
+    "ClockSample",
+    "ClockSync",
+    "ErrorCode",
+    "ProtocolError",
+    "decode_client",
+    "decode_server",
+    "encode",
+    "negotiate",
+]

@@ -1,0 +1,71 @@
+"""msgpack encoding and validating decoding of catalog messages.
+
+Decoding is one C pass (msgspec) that checks types and ranges; only when it fails
+do we take a slower path to tell a malformed frame from an unknown type from a
+bad field, so honest traffic pays nothing for good error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+from .errors import ErrorCode, ProtocolError
+from .limits import MAX_CLIENT_FRAME_BYTES
+from .messages import BY_TYPE, CLIENT_MESSAGES, SERVER_MESSAGES, Message
+
+_encoder = msgspec.msgpack.Encoder()
+_client_decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(
+    Union[CLIENT_MESSAGES]
+)
+_server_decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(
+    Union[SERVER_MESSAGES]
+)
+_raw_decoder = msgspec.msgpack.Decoder()
+_CLIENT_TYPES = frozenset(c.TYPE for c in CLIENT_MESSAGES)
+_SERVER_TYPES = frozenset(c.TYPE for c in SERVER_MESSAGES)
+
+
+def encode(message: Message) -> bytes:
+    """Encode one message as the payload of one WebSocket binary message."""
+    return _encoder.encode(message)
+
+
+def decode_client(data: bytes, max_bytes: int = MAX_CLIENT_FRAME_BYTES) -> Message:
+    """Decode a client-to-server message or raise ProtocolError with the reason."""
+    if len(data) > max_bytes:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes over {max_bytes}")
+    try:
+        return _client_decoder.decode(data)
+    except msgspec.MsgspecError as exc:
+        raise _diagnose(data, exc, _CLIENT_TYPES, "client") from None
+
+
+def decode_server(data: bytes) -> Message:
+    """Decode a server-to-client message or raise ProtocolError with the reason."""
+    try:
+        return _server_decoder.decode(data)
+    except msgspec.MsgspecError as exc:
+        raise _diagnose(data, exc, _SERVER_TYPES, "server") from None
+
+
+def _diagnose(
+    data: bytes, exc: msgspec.MsgspecError, allowed: frozenset[int], side: str
+) -> ProtocolError:
+    try:
+        raw = _raw_decoder.decode(data)
+    except msgspec.MsgspecError:
+        return ProtocolError(ErrorCode.BAD_FRAME, "not a msgpack value")
+    if not isinstance(raw, list) or not raw:
+        return ProtocolError(ErrorCode.BAD_MESSAGE, "expected an array [type, fields...]")
+    kind = raw[0]
+    if not isinstance(kind, int) or isinstance(kind, bool):
+        return ProtocolError(ErrorCode.BAD_MESSAGE, "first element must be the integer type code")
+    ref = kind if 0 <= kind <= 255 else 0
+    if kind not in allowed:
+        where = "known" if kind in BY_TYPE else "a known type"
+        detail = f"type {kind} is not {where} for {side} messages"
+        return ProtocolError(ErrorCode.UNKNOWN_TYPE, detail, ref)
+    name = BY_TYPE[kind].__name__
+    return ProtocolError(ErrorCode.BAD_MESSAGE, f"{name}: {exc}", ref)

@@ -1,0 +1,72 @@
+"""Error codes carried by the Error message and by WebSocket close frames.
+
+Codes are stable wire values; a close frame uses ``4000 + code`` so a client
+can tell why it was closed even if it never read the Error message.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ErrorCode(IntEnum):
+    """Why a message was rejected or a connection closed."""
+
+    BAD_FRAME = 1  # not decodable msgpack, or a text frame
+    BAD_MESSAGE = 2  # valid msgpack, wrong shape, types or ranges
+    UNKNOWN_TYPE = 3  # type code not in the catalog for this direction
+    TOO_LARGE = 4  # frame over the size limit
+    RATE_LIMITED = 5  # too many messages of this kind; the message was dropped
+    NOT_ALLOWED = 6  # the sender's role may not send this message
+    AUTH_INVALID = 7  # token missing, malformed or badly signed
+    AUTH_EXPIRED = 8  # token past its expiry
+    WRONG_ROOM = 9  # token is for another room
+    VERSION_UNSUPPORTED = 10  # no protocol version in common
+    NOT_JOINED = 11  # a message other than Join before Join
+    ALREADY_JOINED = 12  # a second Join on one connection
+    ROOM_FULL = 13  # no seat or connection slot left
+    RESUME_FAILED = 14  # resume token unknown or expired; a fresh join happened instead
+    SLOW_CONSUMER = 15  # the client stayed behind past the limit
+    FLOODING = 16  # too many rejected messages; the connection is closed
+    JOIN_TIMEOUT = 17  # no Join within the handshake limit
+    REPLACED = 18  # the same user joined again elsewhere; this connection is closed
+    BANNED = 19  # the user may not join this room
+    INTERNAL = 20  # a server fault; the room keeps running
+    SERVER_SHUTDOWN = 21  # the server is stopping; reconnect later
+
+    @property
+    def close_code(self) -> int:
+        """The WebSocket close code that carries this error."""
+        return 4000 + int(self)
+
+
+# Errors after which the server closes the connection.
+FATAL_CODES: frozenset[ErrorCode] = frozenset(
+    {
+        ErrorCode.AUTH_INVALID,
+        ErrorCode.AUTH_EXPIRED,
+        ErrorCode.WRONG_ROOM,
+        ErrorCode.VERSION_UNSUPPORTED,
+        ErrorCode.ROOM_FULL,
+        ErrorCode.SLOW_CONSUMER,
+        ErrorCode.FLOODING,
+        ErrorCode.JOIN_TIMEOUT,
+        ErrorCode.REPLACED,
+        ErrorCode.BANNED,
+        ErrorCode.SERVER_SHUTDOWN,
+    }
+)
+
+
+class ProtocolError(Exception):
+    """A message or frame that breaks the protocol; carries the code to send back."""
+
+    def __init__(self, code: ErrorCode, reason: str, ref: int = 0) -> None:
+        super().__init__(f"{code.name}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.ref = ref
+
+    @property
+    def fatal(self) -> bool:
+        return self.code in FATAL_CODES

@@ -1,0 +1,504 @@
+"""Pose and animation quantization: fixed-size little-endian records as numpy dtypes.
+
+Every record type has a structured dtype, so encoding or decoding N records is
+a handful of vectorised numpy operations and the wire bytes are just
+``array.tobytes()`` / ``np.frombuffer``. SPEC-quant.md gives the byte layouts,
+ranges and error bounds; the constants here are the source of truth.
+
+Conventions: right-handed, metres, +Y up, -Z forward; quaternions (x, y, z, w).
+Decoders return float32 (the wire is far coarser); encoders work in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import IntFlag
+from typing import Final, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from .limits import POSE_BYTES
+from .skeleton import EXPRESSIONS, SKELETON_BONES, VISEMES
+
+Buffer = bytes | bytearray | memoryview
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+
+class QuantizationError(ValueError):
+    """Input that cannot be encoded, or bytes that are not a valid record."""
+
+
+class PoseFlag(IntFlag):
+    """Per-attendee flag bits shared by crowd and coarse records (bits 5-7 reserved, zero)."""
+
+    HAND_RAISED = 1
+    LEFT_TRACKED = 2
+    RIGHT_TRACKED = 4
+    SPEAKING = 8
+    CLAMPED = 16  # a position was outside +-32.767 m and was clamped
+
+
+# ---------------------------------------------------------------- record dtypes
+
+DEVICES: Final[tuple[str, str, str]] = ("head", "left_hand", "right_hand")
+DEVICE_DTYPE: Final = np.dtype([("pos", "<i2", (3,)), ("rot", "<u4")])
+POSE_DTYPE: Final = np.dtype([(name, DEVICE_DTYPE) for name in DEVICES])
+CROWD_DTYPE: Final = np.dtype([("slot", "<u2"), ("flags", "u1"), ("pose", POSE_DTYPE)])
+COARSE_DTYPE: Final = np.dtype(
+    [("slot", "<u2"), ("yaw", "u1"), ("pitch", "i1"), ("flags", "u1"), ("hand_height", "u1")]
+)
+SKELETON_DTYPE: Final = np.dtype(
+    [("hips_pos", "<i2", (3,)), ("rot", "<u4", (len(SKELETON_BONES),))]
+)
+ANIMATION_DTYPE: Final = np.dtype(
+    [
+        ("skeleton", SKELETON_DTYPE),
+        ("visemes", "u1", (len(VISEMES),)),
+        ("expressions", "u1", (len(EXPRESSIONS),)),
+        ("gaze", "<i2", (3,)),
+    ]
+)
+
+QUAT_BYTES: Final = 4
+CROWD_RECORD_BYTES: Final = CROWD_DTYPE.itemsize  # 33
+COARSE_RECORD_BYTES: Final = COARSE_DTYPE.itemsize  # 6
+SKELETON_BYTES: Final = SKELETON_DTYPE.itemsize  # 98
+ANIMATION_FRAME_BYTES: Final = ANIMATION_DTYPE.itemsize  # 139
+assert POSE_DTYPE.itemsize == POSE_BYTES
+
+# ---------------------------------------------------------------- input checks
+
+
+def _floats(x: npt.ArrayLike, name: str, shape: tuple[int | None, ...] | None) -> F64:
+    """``x`` as finite float64 of the given shape (None = any length, or any shape)."""
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise QuantizationError(f"{name}: not an array of numbers") from exc
+    if shape is not None and (
+        a.ndim != len(shape)
+        or any(want is not None and got != want for got, want in zip(a.shape, shape, strict=True))
+    ):
+        want_s = "(" + ", ".join("N" if n is None else str(n) for n in shape) + ")"
+        raise QuantizationError(f"{name}: expected shape {want_s}, got {a.shape}")
+    if not np.isfinite(a).all():
+        raise QuantizationError(f"{name}: NaN or infinite value")
+    return a
+
+
+def _ints(x: npt.ArrayLike, name: str, n: int, hi: int) -> npt.NDArray[np.int64]:
+    """``x`` as a length-``n`` integer vector within [0, hi]."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "iub" or a.shape != (n,):
+        raise QuantizationError(f"{name}: expected {n} integers, got {a.dtype} {a.shape}")
+    b = a.astype(np.int64)
+    if n and (b.min() < 0 or b.max() > hi):
+        raise QuantizationError(f"{name}: values must be in 0..{hi}")
+    return b
+
+
+def _records(b: Buffer, dtype: np.dtype[np.void], what: str) -> npt.NDArray[np.void]:
+    """View ``b`` as records of ``dtype``; the length must be a whole number of them."""
+    size = memoryview(b).nbytes
+    if size % dtype.itemsize:
+        raise QuantizationError(
+            f"{what}: {size} bytes is not a multiple of the {dtype.itemsize}-byte record"
+        )
+    return np.frombuffer(b, dtype=dtype)
+
+
+def _one_record(b: Buffer, dtype: np.dtype[np.void], what: str) -> np.void:
+    size = memoryview(b).nbytes
+    if size != dtype.itemsize:
+        raise QuantizationError(f"{what}: expected {dtype.itemsize} bytes, got {size}")
+    rec: np.void = np.frombuffer(b, dtype=dtype)[0]
+    return rec
+
+
+# ---------------------------------------------------------------- quaternions
+
+# Smallest three: bits 31-30 index of the dropped (largest) component, then the
+# other three in x, y, z, w order as 10-bit two's complement k in [-511, 511],
+# value k * (1/sqrt 2) / 511. Code -512 is reserved.
+_QMAX: Final = 511
+_QSTEP: Final = math.sqrt(0.5) / _QMAX
+_QSUMSQ_MAX: Final = 2 * _QMAX * _QMAX  # sum of k^2 above this leaves no real dropped value
+_OTHERS: Final = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]], dtype=np.intp)
+
+
+def encode_quats(q: npt.ArrayLike) -> npt.NDArray[np.uint32]:
+    """Pack unit quaternions (..., 4) as smallest-three uint32 codes (...).
+
+    Plain rounding of each component is off by up to 0.27 degrees, because the
+    dropped component's reconstruction amplifies correlated errors. So each of
+    the 8 floor/ceil combinations is tried and the one closest to q is kept
+    (first on ties), which bounds the error at 0.16 degrees in the same 32 bits.
+    """
+    a = _floats(q, "rotation", None)
+    if a.ndim == 0 or a.shape[-1] != 4:
+        raise QuantizationError(f"rotation: expected shape (..., 4), got {a.shape}")
+    flat = a.reshape(-1, 4)
+    norm = np.sqrt(np.einsum("ij,ij->i", flat, flat))
+    if flat.shape[0] and norm.min() < 1e-6:
+        raise QuantizationError("rotation: zero-length quaternion")
+    flat = flat / norm[:, None]
+    rows = np.arange(flat.shape[0])
+    idx = np.argmax(np.abs(flat), axis=1)
+    flat = flat * np.where(flat[rows, idx] < 0.0, -1.0, 1.0)[:, None]
+    big = flat[rows, idx]
+    small = np.take_along_axis(flat, _OTHERS[idx], axis=1)
+
+    # Candidates go on the outer axes (inner axis = quaternions) so numpy's inner
+    # loops stay long. k[b, i] is component i's floor (b=0) or ceil (b=1) code.
+    lo = np.clip(np.floor(small.T / _QSTEP), -_QMAX, _QMAX)
+    k = np.stack([lo, np.minimum(lo + 1.0, _QMAX)])  # (2, 3, M)
+    c = k * _QSTEP
+    dot = small.T * c
+    sq = c * c
+    # Candidate j = 4*b0 + 2*b1 + b2 takes choice b_i for component i.
+    dot8 = dot[:, None, None, 0] + dot[None, :, None, 1] + dot[None, None, :, 2]
+    sq8 = sq[:, None, None, 0] + sq[None, :, None, 1] + sq[None, None, :, 2]
+    dropped = np.sqrt(np.maximum(0.0, 1.0 - sq8.reshape(8, -1)))
+    j = np.argmax(dot8.reshape(8, -1) + big * dropped, axis=0)
+    best = np.stack([k[(j >> (2 - i)) & 1, i, rows] for i in range(3)]).astype(np.int64) & 0x3FF
+
+    code = (idx.astype(np.int64) << 30) | (best[0] << 20) | (best[1] << 10) | best[2]
+    out: npt.NDArray[np.uint32] = code.astype(np.uint32).reshape(a.shape[:-1])
+    return out
+
+
+def decode_quats(codes: npt.ArrayLike) -> F32:
+    """Unpack smallest-three uint32 codes (...) into unit quaternions (..., 4)."""
+    raw = np.asarray(codes)
+    if raw.dtype.kind not in "iu":
+        raise QuantizationError(f"rotation codes: expected integers, got {raw.dtype}")
+    c64 = raw.astype(np.int64).reshape(-1)
+    if c64.size and (c64.min() < 0 or c64.max() > 0xFFFFFFFF):
+        raise QuantizationError("rotation codes: values must fit in uint32")
+    idx = c64 >> 30
+    k = np.stack([(c64 >> 20) & 0x3FF, (c64 >> 10) & 0x3FF, c64 & 0x3FF], axis=1)
+    k = (k ^ 0x200) - 0x200
+    reserved = (k == -512).any(axis=1)
+    if reserved.any():
+        at = int(np.argmax(reserved))
+        raise QuantizationError(f"rotation {at}: component code -512 is reserved")
+    too_long = (k * k).sum(axis=1) > _QSUMSQ_MAX
+    if too_long.any():
+        at = int(np.argmax(too_long))
+        raise QuantizationError(f"rotation {at}: components exceed unit length")
+    c = k * _QSTEP
+    out = np.empty((c64.size, 4), dtype=np.float64)
+    rows = np.arange(c64.size)
+    out[rows[:, None], _OTHERS[idx]] = c
+    out[rows, idx] = np.sqrt(np.maximum(0.0, 1.0 - (c * c).sum(axis=1)))
+    return out.astype(np.float32).reshape(*raw.shape, 4)
+
+
+# ---------------------------------------------------------------- positions
+
+_MM_MAX: Final = 32767  # symmetric, so negating a wire value never overflows
+
+
+def _to_mm(p: F64, scale: float = 1000.0) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]]:
+    """Metres to clamped int16 units of 1/scale m, and where clamping happened."""
+    units = np.rint(p * scale)
+    clamped = np.abs(units) > _MM_MAX
+    return np.clip(units, -_MM_MAX, _MM_MAX).astype(np.int16), clamped
+
+
+def _from_mm(units: npt.ArrayLike, scale: float = 1000.0) -> F32:
+    return (np.asarray(units, dtype=np.float64) / scale).astype(np.float32)
+
+
+# ---------------------------------------------------------------- full poses
+
+
+def pose_out_of_range(pos: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Which poses (N,3,3 metres) have a coordinate that encoding will clamp."""
+    _, clamped = _to_mm(_floats(pos, "pos", (None, 3, 3)))
+    return np.asarray(clamped.any(axis=(1, 2)), dtype=np.bool_)
+
+
+def encode_poses(pos: npt.ArrayLike, rot: npt.ArrayLike) -> npt.NDArray[np.void]:
+    """Quantize N poses into POSE_DTYPE records (30 bytes each).
+
+    ``pos`` (N,3,3) is head, left hand, right hand in metres from the seat's
+    floor point; ``rot`` (N,3,4) their rotations. Positions beyond +-32.767 m
+    are clamped: see ``pose_out_of_range`` and PoseFlag.CLAMPED.
+    """
+    p = _floats(pos, "pos", (None, 3, 3))
+    r = _floats(rot, "rot", (p.shape[0], 3, 4))
+    mm, _ = _to_mm(p)
+    codes = encode_quats(r)
+    out = np.zeros(p.shape[0], dtype=POSE_DTYPE)
+    for i, device in enumerate(DEVICES):
+        out[device]["pos"] = mm[:, i]
+        out[device]["rot"] = codes[:, i]
+    return out
+
+
+def _pose_array(records: Buffer | npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+    if isinstance(records, np.ndarray):
+        if records.dtype != POSE_DTYPE or records.ndim != 1:
+            raise QuantizationError(f"poses: expected a 1-d POSE_DTYPE array, got {records.dtype}")
+        return records
+    return _records(records, POSE_DTYPE, "poses")
+
+
+def decode_poses(records: Buffer | npt.NDArray[np.void]) -> tuple[F32, F32]:
+    """POSE_DTYPE records (or their bytes) back to positions (N,3,3) and rotations (N,3,4)."""
+    arr = _pose_array(records)
+    pos = np.stack([arr[d]["pos"] for d in DEVICES], axis=1)
+    rot = np.stack([arr[d]["rot"] for d in DEVICES], axis=1)
+    return _from_mm(pos), decode_quats(rot)
+
+
+# ---------------------------------------------------------------- crowd records
+
+
+class Crowd(NamedTuple):
+    """Decoded crowd records, one row per attendee."""
+
+    slots: npt.NDArray[np.uint16]
+    flags: npt.NDArray[np.uint8]
+    pos: F32  # (N, 3, 3) metres from the seat's floor point
+    rot: F32  # (N, 3, 4)
+
+
+def pack_crowd(
+    slots: npt.ArrayLike, flags: npt.ArrayLike, poses: Buffer | npt.NDArray[np.void]
+) -> bytes:
+    """Crowd records from already-quantized poses, e.g. the bytes attendees sent.
+
+    This is the server's relay path: no float round trip, so a pose is
+    quantized once, by its sender.
+    """
+    arr = _pose_array(poses)
+    n = arr.shape[0]
+    out = np.empty(n, dtype=CROWD_DTYPE)
+    out["slot"] = _ints(slots, "slots", n, 0xFFFF)
+    out["flags"] = _ints(flags, "flags", n, 0xFF)
+    out["pose"] = arr
+    return out.tobytes()
+
+
+def encode_crowd(
+    slots: npt.ArrayLike, flags: npt.ArrayLike, pos: npt.ArrayLike, rot: npt.ArrayLike
+) -> bytes:
+    """N crowd records (33 bytes each); PoseFlag.CLAMPED is set where a position was clamped."""
+    p = _floats(pos, "pos", (None, 3, 3))
+    n = p.shape[0]
+    s = _ints(slots, "slots", n, 0xFFFF)
+    f = _ints(flags, "flags", n, 0xFF)
+    _, clamped = _to_mm(p)
+    f = f | np.where(clamped.any(axis=(1, 2)), int(PoseFlag.CLAMPED), 0)
+    return pack_crowd(s, f, encode_poses(p, rot))
+
+
+def decode_crowd(b: Buffer) -> Crowd:
+    """Crowd record bytes back to slots, flags, positions and rotations."""
+    arr = _records(b, CROWD_DTYPE, "crowd")
+    pos, rot = decode_poses(arr["pose"])
+    return Crowd(arr["slot"].copy(), arr["flags"].copy(), pos, rot)
+
+
+# ---------------------------------------------------------------- coarse records
+
+_YAW_STEP_DEG: Final = 360.0 / 256.0
+
+
+class Coarse(NamedTuple):
+    """Decoded coarse records; angles in degrees, height in metres."""
+
+    slots: npt.NDArray[np.uint16]
+    flags: npt.NDArray[np.uint8]
+    yaw_deg: F32  # [-180, 180), counter-clockwise seen from above, 0 = facing -Z
+    pitch_deg: F32  # [-90, 90], positive = looking up
+    hand_height_m: F32  # [0, 2.55]
+
+
+def head_yaw_pitch(rot: npt.ArrayLike) -> tuple[F64, F64]:
+    """Yaw and pitch in degrees of rotations (N,4): Y-X-Z Euler angles, roll dropped.
+
+    Looking straight up or down leaves yaw to the head's up vector (roll taken as 0).
+    """
+    q = _floats(rot, "rot", (None, 4))
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    r02 = 2.0 * (x * z + w * y)
+    r22 = 1.0 - 2.0 * (x * x + y * y)
+    r12 = 2.0 * (y * z - w * x)
+    r00 = 1.0 - 2.0 * (y * y + z * z)
+    r20 = 2.0 * (x * z - w * y)
+    level = np.hypot(r02, r22) > 1e-6
+    yaw = np.where(level, np.arctan2(r02, r22), np.arctan2(-r20, r00))
+    pitch = np.arcsin(np.clip(-r12, -1.0, 1.0))
+    return np.degrees(yaw), np.degrees(pitch)
+
+
+def coarse_from_poses(
+    flags: npt.ArrayLike, pos: npt.ArrayLike, rot: npt.ArrayLike
+) -> tuple[F64, F64, F64]:
+    """Head yaw, head pitch (degrees) and hand height (metres) from N full poses.
+
+    Hand height is the highest tracked hand's Y above the seat floor, 0 when no
+    hand is tracked (tracking comes from the LEFT/RIGHT_TRACKED bits of ``flags``).
+    """
+    p = _floats(pos, "pos", (None, 3, 3))
+    n = p.shape[0]
+    r = _floats(rot, "rot", (n, 3, 4))
+    f = _ints(flags, "flags", n, 0xFF)
+    yaw, pitch = head_yaw_pitch(r[:, 0])
+    tracked = np.stack(
+        [(f & PoseFlag.LEFT_TRACKED) != 0, (f & PoseFlag.RIGHT_TRACKED) != 0], axis=1
+    )
+    hands = np.where(tracked, p[:, 1:, 1], -np.inf)
+    height = np.maximum(hands.max(axis=1, initial=-np.inf), 0.0)
+    return yaw, pitch, height
+
+
+def encode_coarse(
+    slots: npt.ArrayLike,
+    flags: npt.ArrayLike,
+    yaw_deg: npt.ArrayLike,
+    pitch_deg: npt.ArrayLike,
+    hand_height_m: npt.ArrayLike,
+) -> bytes:
+    """N coarse records (6 bytes each); yaw wraps, pitch and height are clamped."""
+    yaw = _floats(yaw_deg, "yaw_deg", (None,))
+    n = yaw.shape[0]
+    pitch = _floats(pitch_deg, "pitch_deg", (n,))
+    height = _floats(hand_height_m, "hand_height_m", (n,))
+    out = np.empty(n, dtype=COARSE_DTYPE)
+    out["slot"] = _ints(slots, "slots", n, 0xFFFF)
+    out["flags"] = _ints(flags, "flags", n, 0xFF)
+    out["yaw"] = np.rint(yaw / _YAW_STEP_DEG).astype(np.int64) & 0xFF
+    out["pitch"] = np.rint(np.clip(pitch, -90.0, 90.0)).astype(np.int8)
+    out["hand_height"] = np.rint(np.clip(height * 100.0, 0.0, 255.0)).astype(np.uint8)
+    return out.tobytes()
+
+
+def decode_coarse(b: Buffer) -> Coarse:
+    """Coarse record bytes back to slots, flags, yaw, pitch and hand height."""
+    arr = _records(b, COARSE_DTYPE, "coarse")
+    pitch = arr["pitch"].astype(np.float32)
+    bad = np.abs(pitch) > 90
+    if bad.any():
+        raise QuantizationError(f"coarse {int(np.argmax(bad))}: pitch beyond +-90 degrees")
+    yaw = arr["yaw"].astype(np.int16)
+    yaw = np.where(yaw >= 128, yaw - 256, yaw)
+    return Coarse(
+        arr["slot"].copy(),
+        arr["flags"].copy(),
+        (yaw * _YAW_STEP_DEG).astype(np.float32),
+        pitch,
+        (arr["hand_height"] / 100.0).astype(np.float32),
+    )
+
+
+# ---------------------------------------------------------------- skeleton
+
+
+def _skeleton_record(hips_pos: npt.ArrayLike, rotations: npt.ArrayLike) -> npt.NDArray[np.void]:
+    hips = _floats(hips_pos, "hips_pos", (3,))
+    rot = _floats(rotations, "rotations", (len(SKELETON_BONES), 4))
+    out = np.empty(1, dtype=SKELETON_DTYPE)
+    out["hips_pos"] = _to_mm(hips)[0]
+    out["rot"] = encode_quats(rot)
+    return out
+
+
+def encode_skeleton(hips_pos: npt.ArrayLike, rotations: npt.ArrayLike) -> bytes:
+    """One skeleton frame: hips position (3,) metres and local bone rotations (B,4).
+
+    Rows of ``rotations`` follow SKELETON_BONES; the hips position is clamped to
+    +-32.767 m.
+    """
+    return _skeleton_record(hips_pos, rotations).tobytes()
+
+
+def _skeleton_values(rec: np.void) -> tuple[F32, F32]:
+    return _from_mm(rec["hips_pos"]), decode_quats(rec["rot"])
+
+
+def decode_skeleton(b: Buffer) -> tuple[F32, F32]:
+    """Skeleton bytes back to hips position (3,) and bone rotations (B,4)."""
+    return _skeleton_values(_one_record(b, SKELETON_DTYPE, "skeleton"))
+
+
+# ---------------------------------------------------------------- weights
+
+
+def _weights_u8(w: npt.ArrayLike, name: str, n: int | None) -> npt.NDArray[np.uint8]:
+    a = _floats(w, name, (n,))
+    u8: npt.NDArray[np.uint8] = np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return u8
+
+
+def encode_weights(w: npt.ArrayLike) -> bytes:
+    """Blendshape weights (K,) in [0, 1] as K bytes; out-of-range values are clamped."""
+    return _weights_u8(w, "weights", None).tobytes()
+
+
+def decode_weights(b: Buffer, count: int | None = None) -> F32:
+    """Weight bytes back to float32 in [0, 1]; ``count`` checks the expected length."""
+    size = memoryview(b).nbytes
+    if count is not None and size != count:
+        raise QuantizationError(f"weights: expected {count} bytes, got {size}")
+    return (np.frombuffer(b, dtype=np.uint8) / 255.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------- animation frames
+
+GAZE_SCALE: Final = 100.0  # gaze is in centimetres: halls are wider than +-32.767 m
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AnimationFrame:
+    """One stage-avatar frame as decoded floats (arrays are read-only)."""
+
+    hips_pos: F32  # (3,) metres, avatar root space
+    rotations: F32  # (len(SKELETON_BONES), 4) local, relative to the rest pose
+    visemes: F32  # (len(VISEMES),) weights in [0, 1]
+    expressions: F32  # (len(EXPRESSIONS),) weights in [0, 1]
+    gaze: F32  # (3,) metres, world space
+
+    def encode(self) -> bytes:
+        return encode_animation_frame(
+            self.hips_pos, self.rotations, self.visemes, self.expressions, self.gaze
+        )
+
+
+def encode_animation_frame(
+    hips_pos: npt.ArrayLike,
+    rotations: npt.ArrayLike,
+    visemes: npt.ArrayLike,
+    expressions: npt.ArrayLike,
+    gaze: npt.ArrayLike,
+) -> bytes:
+    """One animation frame (139 bytes): skeleton, visemes, expressions, gaze target."""
+    out = np.empty(1, dtype=ANIMATION_DTYPE)
+    out["skeleton"] = _skeleton_record(hips_pos, rotations)
+    out["visemes"] = _weights_u8(visemes, "visemes", len(VISEMES))
+    out["expressions"] = _weights_u8(expressions, "expressions", len(EXPRESSIONS))
+    out["gaze"] = _to_mm(_floats(gaze, "gaze", (3,)), GAZE_SCALE)[0]
+    return out.tobytes()
+
+
+def decode_animation_frame(b: Buffer) -> AnimationFrame:
+    """Animation frame bytes back to an AnimationFrame."""
+    rec = _one_record(b, ANIMATION_DTYPE, "animation frame")
+    hips, rot = _skeleton_values(rec["skeleton"])
+    arrays = (
+        hips,
+        rot,
+        (rec["visemes"] / 255.0).astype(np.float32),
+        (rec["expressions"] / 255.0).astype(np.float32),
+        _from_mm(rec["gaze"], GAZE_SCALE),
+    )
+    for a in arrays:
+        a.flags.writeable = False
+    return AnimationFrame(*arrays)

@@ -1,0 +1,224 @@
+"""The server: one room, its tick, the gateway and the HTTP routes on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from townhall.protocol import codec
+from townhall.protocol.messages import Keyframe
+from townhall.scenes import Scene, default_scene_path, load_scene
+
+from .config import Settings
+from .crowd import Crowd, assign_cells
+from .fanout import Fanout
+from .gateway import Gateway
+from .http import WS_PATH, Router, json_response, response, text_response
+from .metrics import Metrics
+from .room import Room
+from .session import Session
+from .tokens import resolve_secret
+
+log = logging.getLogger("townhall.server")
+
+# websockets refuses frames above this outright (close 1009); frames between the
+# protocol limit and this get a TOO_LARGE error and the connection lives on.
+HARD_FRAME_FACTOR = 8
+
+
+class TownhallServer:
+    """Owns the room authority and the fan-out; ``async with`` starts and stops it."""
+
+    def __init__(self, settings: Settings, scene: Scene | None = None) -> None:
+        self.settings = settings
+        scene_path = settings.server.scene or str(default_scene_path())
+        self.scene_path = Path(scene_path)
+        self.scene = scene or load_scene(self.scene_path)
+        self.secret = resolve_secret(settings.auth)
+        self.metrics = Metrics()
+        r = settings.room
+        self.room = Room(
+            settings.server.room,
+            len(self.scene.seats),
+            resume_window_s=r.resume_window_s,
+            event_log_size=r.event_log,
+        )
+        cells = assign_cells(self.scene.seats, r.cell_rows, r.cell_seats)
+        self.crowd = Crowd(cells, r.crowd_hz, r.far_refresh_s)
+        self.fanout = Fanout(settings.limits, self.metrics)
+        self.gateway = Gateway(self)
+        self.banned: set[str] = set()
+        self.router = Router()
+        self.router.add("/healthz", self._healthz)
+        self.router.add("/metrics", self._metrics)
+        self.router.add("/scene.json", self._scene)
+        self.router.add("/", self._index)
+        self._epoch = time.monotonic()
+        self._server: Server | None = None
+        self._tick_task: asyncio.Task[None] | None = None
+        self.port = settings.server.port
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        s = self.settings
+        self._server = await serve(
+            self.gateway.handle,
+            s.server.host,
+            s.server.port,
+            process_request=self._process_request,
+            max_size=s.limits.max_frame_bytes * HARD_FRAME_FACTOR,
+            compression=None,
+            max_queue=64,
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = sock.getsockname()[1]
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
+        log.info("serving", extra={"url": self.url, "room": self.room.room_id})
+
+    async def stop(self) -> None:
+        if self._tick_task:
+            self._tick_task.cancel()
+            await asyncio.gather(self._tick_task, return_exceptions=True)
+        if self._server:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> TownhallServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await self.stop()
+
+    @property
+    def url(self) -> str:
+        base = self.settings.server.public_url or f"http://{self.settings.server.host}:{self.port}"
+        return base.rstrip("/")
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http", "ws", 1) + WS_PATH
+
+    def now_us(self) -> int:
+        """The room's media clock: microseconds since the server started."""
+        return int((time.monotonic() - self._epoch) * 1_000_000)
+
+    # ------------------------------------------------------------ room operations
+
+    def keyframe(self) -> bytes:
+        frame = Keyframe(
+            self.room.log.last_seq, self.now_us(), self.room.participants(), self.crowd.coarse_all()
+        )
+        return codec.encode(frame)
+
+    def set_hand(self, slot: int, raised: bool) -> None:
+        self.room.set_hand(slot, raised)
+        self.crowd.set_hand(slot, raised)
+
+    def leave(self, session: Session) -> None:
+        self.crowd.remove(session.slot)
+        self.room.leave(session.slot)
+        session.joined = False
+        self.fanout.remove(session)
+        session.close(None, "left")
+
+    def detach(self, session: Session) -> None:
+        """A connection ended: keep the member for the resume window."""
+        self.fanout.remove(session)
+        if session.joined:
+            self.room.disconnect(session.slot, session.id, time.monotonic())
+            member = self.room.members.get(session.slot)
+            if member is not None and member.connection_id == session.id:
+                self.crowd.set_hand(session.slot, False)
+
+    # ------------------------------------------------------------ tick
+
+    async def _tick_loop(self) -> None:
+        r = self.settings.room
+        period = 1.0 / r.tick_hz
+        crowd_every = max(1, round(r.tick_hz / r.crowd_hz))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        n = 0
+        last_expire = 0.0
+        while True:
+            deadline += period
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lag = max(0.0, loop.time() - deadline)
+            if lag > 5 * period:
+                deadline = loop.time()  # fell far behind: skip ticks rather than burst
+            started = time.perf_counter()
+            now = time.monotonic()
+            try:
+                if now - last_expire >= 1.0:
+                    last_expire = now
+                    for slot in self.room.expire(now):
+                        self.crowd.remove(slot)
+                self.tick(now, crowd=(n % crowd_every == 0))
+            except Exception:
+                log.exception("tick failed")
+            n += 1
+            self.metrics.observe_tick(lag, time.perf_counter() - started)
+
+    def tick(self, now: float, crowd: bool) -> None:
+        """One room tick: sequenced events to all, crowd frames on crowd ticks."""
+        events = self.room.drain()
+        if crowd:
+            now_us = self.now_us()
+            near = self.crowd.near_frames(now_us)
+            far = self.crowd.far_frame(now_us)
+        else:
+            near, far = {}, None
+        self.fanout.tick(now, events, near, far)
+
+    # ------------------------------------------------------------ HTTP
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        return self.router(request)
+
+    def _healthz(self, request: Request) -> Response:
+        body: dict[str, Any] = {
+            "status": "ok",
+            "room": self.room.room_id,
+            "connections": len(self.fanout.sessions),
+            "members": len(self.room.members),
+            "uptime_s": round(time.monotonic() - self._epoch, 1),
+        }
+        return json_response(body)
+
+    def _metrics(self, request: Request) -> Response:
+        text = self.metrics.render(self.fanout.count_by_role(), self.room.count_by_role())
+        resp = text_response(text)
+        resp.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+        return resp
+
+    def _scene(self, request: Request) -> Response:
+        return response(HTTPStatus.OK, self.scene_path.read_bytes(), "application/json")
+
+    def _index(self, request: Request) -> Response:
+        lines = [
+            "Townhall server",
+            f"room: {self.room.room_id}",
+            f"WebSocket: {self.ws_url}",
+            "GET /healthz   health as JSON",
+            "GET /metrics   Prometheus metrics",
+            "GET /scene.json  the hall",
+        ]
+        return text_response("\n".join(lines) + "\n")

@@ -1,0 +1,210 @@
+"""The ``townhall`` command: serve a room, mint tokens, check scenes, run bots, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Coroutine, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .config import ConfigError, Settings, load_settings, render_toml, settings_table
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run on uvloop when it is installed (faster sockets), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    server = settings.server
+    for name in ("host", "port", "scene", "room"):
+        value = getattr(args, name, None)
+        if value is not None:
+            server = replace(server, **{name: value})
+    return replace(settings, server=server)
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML settings file (see `townhall config`)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import TownhallServer
+    from .logs import setup_logging
+
+    settings = _settings(args)
+    setup_logging(settings.log.level, settings.log.format)
+
+    async def main() -> None:
+        server = TownhallServer(settings)
+        await server.start()
+        print(f"townhall: serving room {server.room.room_id!r} at {server.url}", flush=True)
+        print(f"townhall: WebSocket {server.ws_url}", flush=True)
+        try:
+            await asyncio.Future()
+        finally:
+            await server.stop()
+
+    try:
+        run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from .tokens import issue_token, resolve_secret
+
+    settings = _settings(args)
+    ttl = args.ttl if args.ttl is not None else settings.auth.default_ttl_s
+    user = args.user or f"{args.role}-{uuid.uuid4().hex[:8]}"
+    try:
+        token = issue_token(
+            resolve_secret(settings.auth),
+            user_id=user,
+            name=args.name,
+            role=args.role,
+            room=settings.server.room,
+            ttl_s=ttl,
+        )
+    except ValueError as exc:
+        print(f"townhall token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def cmd_scene_check(args: argparse.Namespace) -> int:
+    from townhall.scenes import check_scene_file
+
+    ok, report = check_scene_file(args.file)
+    print(report, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+def cmd_bots(args: argparse.Namespace) -> int:
+    from townhall.plugin.bots import run_bots
+
+    from .tokens import resolve_secret
+
+    settings = _settings(args)
+    secret = resolve_secret(settings.auth)
+    try:
+        run(
+            run_bots(
+                args.url,
+                args.count,
+                secret=secret,
+                room=settings.server.room,
+                seconds=args.seconds,
+                pose_hz=args.pose_hz,
+                seed=args.seed,
+            )
+        )
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    settings = _settings(args)
+    try:
+        run(run_demo(settings, bots=args.bots, seconds=args.seconds))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.table:
+        print("| setting | default | environment | meaning |")
+        print("| --- | --- | --- | --- |")
+        for key, default, env, doc in settings_table():
+            print(f"| `{key}` | `{default}` | `{env}` | {doc} |")
+        return 0
+    print(render_toml(load_settings(args.config)), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="townhall",
+        description="Townhall: live town halls in a shared virtual room with an AI clone on stage.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the room server (HTTP and WebSocket on one port)")
+    _add_config(p)
+    p.add_argument("--scene", metavar="FILE", help="scene file (default: the bundled hall)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--room", help="room id (default main)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("token", help="print a signed join token")
+    _add_config(p)
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["attendee", "spectator", "moderator", "operator"],
+        help="what the holder may do",
+    )
+    p.add_argument("--name", required=True, help="display name shown to others")
+    p.add_argument("--user", help="stable user id (default: generated)")
+    p.add_argument("--ttl", type=int, metavar="S", help="lifetime in seconds (default 8 h)")
+    p.add_argument("--room", help="room the token admits to (default from config)")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("scene", help="work with scene files")
+    scene_sub = p.add_subparsers(dest="scene_command", required=True, metavar="ACTION")
+    c = scene_sub.add_parser("check", help="validate a scene file and summarise it")
+    c.add_argument("file", help="scene JSON file")
+    c.set_defaults(func=cmd_scene_check)
+
+    p = sub.add_parser("bots", help="run simulated headset attendees against a server")
+    _add_config(p)
+    p.add_argument("--count", type=int, default=10, help="how many attendees (default 10)")
+    p.add_argument("--url", required=True, help="server WebSocket URL, e.g. ws://127.0.0.1:8765/ws")
+    p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run on)")
+    p.add_argument("--pose-hz", type=float, default=20, help="poses per second per bot")
+    p.add_argument("--seed", type=int, default=1, help="random seed for their movement")
+    p.add_argument("--room", help="room id the tokens are for (default from config)")
+    p.set_defaults(func=cmd_bots)
+
+    p = sub.add_parser("demo", help="serve with simulated attendees and print the URLs to open")
+    _add_config(p)
+    p.add_argument("--bots", type=int, default=200, help="simulated attendees (default 200)")
+    p.add_argument("--port", type=int, help="port (default 8765)")
+    p.add_argument("--host", help="address (default 127.0.0.1)")
+    p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run on)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("config", help="print every setting with its documentation")
+    _add_config(p)
+    p.add_argument("--table", action="store_true", help="as a Markdown table (for README)")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"townhall: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

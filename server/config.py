@@ -1,0 +1,227 @@
+"""Settings: one TOML file, every key documented, each overridable by environment.
+
+An environment variable ``TOWNHALL_<SECTION>_<KEY>`` (upper case) overrides
+``[section] key`` in the file, which overrides the default here. The docs in
+``metadata`` are the single source for ``townhall config`` and the README table.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+def _doc(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = _doc("127.0.0.1", "Address to listen on (HTTP and WebSocket share one port).")
+    port: int = _doc(8765, "TCP port; 0 picks a free one.")
+    room: str = _doc("main", "Room id; tokens name the room they admit to.")
+    scene: str = _doc("", "Scene file; empty means the bundled default hall.")
+    max_connections: int = _doc(20000, "Connections beyond this are refused with ROOM_FULL.")
+    allow_anonymous_spectators: bool = _doc(
+        True, "Let a Join with an empty token in as a spectator with a generated name."
+    )
+    public_url: str = _doc("", "Base URL printed in links; empty means http://HOST:PORT.")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    secret: str = _doc("", "HMAC secret for join tokens; empty means read or create secret_file.")
+    secret_file: str = _doc(
+        ".townhall/secret", "File holding the secret when none is set; created (mode 600) if absent."
+    )
+    default_ttl_s: int = _doc(8 * 3600, "Lifetime of tokens printed by `townhall token`.")
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    tick_hz: int = _doc(20, "Room ticks per second: sequenced events go out once per tick.")
+    crowd_hz: int = _doc(10, "Crowd frames (near and far) per second.")
+    pose_hz: int = _doc(20, "Pose rate the room asks attendees for (at most 30).")
+    cell_rows: int = _doc(2, "Rows per interest cell: attendees in one cell see each other in full.")
+    cell_seats: int = _doc(6, "Seats per row in an interest cell.")
+    far_refresh_s: float = _doc(8.0, "Seconds to cycle the coarse pose of the whole crowd.")
+    resume_window_s: float = _doc(60.0, "How long a dropped participant keeps slot and seat.")
+    event_log: int = _doc(4096, "Sequenced events kept for resume; older resumes get a keyframe.")
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    max_frame_bytes: int = _doc(8192, "Largest client frame; larger ones get TOO_LARGE.")
+    messages_per_s: float = _doc(60.0, "Sustained client message rate (all kinds).")
+    message_burst: int = _doc(120, "Burst allowance above the sustained rate.")
+    max_rejects: int = _doc(50, "Rejected messages within 10 s before closing with FLOODING.")
+    send_soft_bytes: int = _doc(
+        65536, "Unsent bytes to a client above which droppable frames are skipped."
+    )
+    send_hard_bytes: int = _doc(1048576, "Unsent bytes above which the client is closed.")
+    slow_close_s: float = _doc(10.0, "Seconds a client may stay above the soft limit.")
+    join_timeout_s: float = _doc(10.0, "Seconds to send Join after connecting.")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = _doc("info", "debug, info, warning or error.")
+    format: str = _doc("json", "json (one object a line) or text.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    room: RoomSettings = field(default_factory=RoomSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used, with where it came from."""
+
+
+def env_var(section: str, key: str) -> str:
+    """The environment variable that overrides ``[section] key``."""
+    return f"TOWNHALL_{section}_{key}".upper()
+
+
+def _coerce(value: Any, kind: type, where: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+
+
+def _section_types(section_cls: type) -> dict[str, type]:
+    return dict(get_type_hints(section_cls))
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the TOML file, then ``TOWNHALL_*`` environment variables."""
+    env = dict(os.environ) if env is None else env
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    settings = Settings()
+    known = {f.name for f in fields(Settings)}
+    for name in data:
+        if name not in known:
+            raise ConfigError(f"{path}: unknown section [{name}]")
+    updates: dict[str, Any] = {}
+    for sect in fields(Settings):
+        current = getattr(settings, sect.name)
+        types = _section_types(type(current))
+        given = data.get(sect.name, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{path}: [{sect.name}] must be a table")
+        values: dict[str, Any] = {}
+        for key, value in given.items():
+            if key not in types:
+                raise ConfigError(f"{path}: unknown setting {sect.name}.{key}")
+            values[key] = _coerce(value, types[key], f"{path}: {sect.name}.{key}")
+        for key, kind in types.items():
+            var = env_var(sect.name, key)
+            if var in env:
+                values[key] = _coerce(env[var], kind, f"environment {var}")
+        updates[sect.name] = replace(current, **values)
+    result = replace(settings, **updates)
+    validate(result)
+    return result
+
+
+def validate(settings: Settings) -> None:
+    """Range checks that types alone cannot express."""
+    checks = [
+        (0 <= settings.server.port <= 65535, "server.port must be 0..65535"),
+        (1 <= settings.room.tick_hz <= 100, "room.tick_hz must be 1..100"),
+        (1 <= settings.room.crowd_hz <= settings.room.tick_hz, "room.crowd_hz must be 1..tick_hz"),
+        (1 <= settings.room.pose_hz <= 30, "room.pose_hz must be 1..30"),
+        (settings.room.cell_rows >= 1 and settings.room.cell_seats >= 1, "cell size must be >= 1"),
+        (settings.room.far_refresh_s > 0, "room.far_refresh_s must be > 0"),
+        (settings.room.event_log >= 16, "room.event_log must be >= 16"),
+        (settings.limits.max_frame_bytes >= 256, "limits.max_frame_bytes must be >= 256"),
+        (
+            settings.limits.send_hard_bytes > settings.limits.send_soft_bytes,
+            "limits.send_hard_bytes must exceed send_soft_bytes",
+        ),
+        (settings.log.level in {"debug", "info", "warning", "error"}, "log.level is unknown"),
+        (settings.log.format in {"json", "text"}, "log.format must be json or text"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def render_toml(settings: Settings | None = None) -> str:
+    """A complete, commented TOML file: the documented reference of every setting."""
+    settings = settings or Settings()
+    lines = [
+        "# Townhall configuration. Every key is optional; shown values are the defaults.",
+        "# Any key can be overridden by the environment: TOWNHALL_<SECTION>_<KEY>.",
+    ]
+    for sect in fields(Settings):
+        obj = getattr(settings, sect.name)
+        assert is_dataclass(obj)
+        lines += ["", f"[{sect.name}]"]
+        for f in fields(obj):
+            lines.append(f"# {f.metadata['doc']}  ({env_var(sect.name, f.name)})")
+            lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def settings_table() -> list[tuple[str, str, str, str]]:
+    """(key, default, environment variable, doc) rows for documentation."""
+    rows = []
+    defaults = Settings()
+    for sect in fields(Settings):
+        obj = getattr(defaults, sect.name)
+        for f in fields(obj):
+            assert f.default is not MISSING
+            rows.append(
+                (
+                    f"{sect.name}.{f.name}",
+                    _toml_value(f.default),
+                    env_var(sect.name, f.name),
+                    str(f.metadata["doc"]),
+                )
+            )
+    return rows

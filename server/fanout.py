@@ -1,0 +1,106 @@
+"""Fan-out: frame each broadcast once and write the same bytes to every connection.
+
+Per tick each client gets one write: the sequenced events (durable, always sent)
+followed by the crowd frames for its cell and the far crowd (droppable: skipped
+while the client's send buffer is over the soft limit). A client that stays
+behind too long, or whose buffer passes the hard limit, is closed with a reason;
+nobody else waits for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from townhall.protocol.errors import ErrorCode
+
+from .config import LimitSettings
+from .framing import frame_binary
+from .metrics import Metrics
+from .session import Session
+
+
+class Fanout:
+    """The set of joined sessions and the per-tick write to all of them."""
+
+    def __init__(self, limits: LimitSettings, metrics: Metrics) -> None:
+        self.limits = limits
+        self.metrics = metrics
+        self.sessions: dict[int, Session] = {}
+
+    def add(self, session: Session) -> None:
+        self.sessions[session.id] = session
+
+    def remove(self, session: Session) -> None:
+        self.sessions.pop(session.id, None)
+
+    def count_by_role(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in self.sessions.values():
+            counts[s.role] = counts.get(s.role, 0) + 1
+        return counts
+
+    def send(self, session: Session, payloads: Iterable[bytes]) -> None:
+        """Frame and write messages meant for one client, at once and in one write."""
+        framed = [frame_binary(p) for p in payloads]
+        if not framed:
+            return
+        written = session.write(b"".join(framed))
+        if written:
+            self.metrics.messages_out += len(framed)
+            self.metrics.bytes_out += written
+
+    def tick(
+        self,
+        now: float,
+        events: list[bytes],
+        near: Mapping[int, bytes],
+        far: bytes | None,
+    ) -> None:
+        """One round of writes: events to all, crowd frames to those keeping up."""
+        if not events and not near and far is None:
+            return
+        events_blob = b"".join(frame_binary(p) for p in events)
+        near_framed = {cell: frame_binary(p) for cell, p in near.items()}
+        far_framed = frame_binary(far) if far is not None else b""
+        n_events = len(events)
+        soft, hard = self.limits.send_soft_bytes, self.limits.send_hard_bytes
+        slow_close_s = self.limits.slow_close_s
+        messages = written = dropped = 0
+        for session in list(self.sessions.values()):
+            if session.closing:
+                continue
+            backlog = session.buffered()
+            parts: list[bytes] = []
+            count = 0
+            if n_events:
+                parts.append(events_blob)
+                count += n_events
+            cell_frame = near_framed.get(session.cell) if session.cell >= 0 else None
+            if backlog < soft:
+                session.behind_since = 0.0
+                if cell_frame:
+                    parts.append(cell_frame)
+                    count += 1
+                if far_framed:
+                    parts.append(far_framed)
+                    count += 1
+            else:
+                dropped += (1 if cell_frame else 0) + (1 if far_framed else 0)
+                if session.behind_since == 0.0:
+                    session.behind_since = now
+                if backlog > hard or now - session.behind_since > slow_close_s:
+                    self._close_slow(session, backlog)
+                    continue
+            if not parts:
+                continue
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            written += session.write(data)
+            messages += count
+        m = self.metrics
+        m.messages_out += messages
+        m.bytes_out += written
+        m.frames_dropped += dropped
+
+    def _close_slow(self, session: Session, backlog: int) -> None:
+        self.metrics.count_close(ErrorCode.SLOW_CONSUMER.name)
+        session.close(ErrorCode.SLOW_CONSUMER, f"client fell behind ({backlog} bytes unsent)")

@@ -1,0 +1,262 @@
+"""The WebSocket endpoint: join handshake, per-message validation, limits, dispatch.
+
+Everything here runs on the event loop; message handling is synchronous so a
+message's effects land before the next one is read, and nothing a client sends
+can raise out of the loop: every fault becomes an Error with a code and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from townhall.protocol import codec, negotiate
+from townhall.protocol.errors import ErrorCode, ProtocolError
+from townhall.protocol.messages import (
+    Error,
+    Hand,
+    Join,
+    KeyframeRequest,
+    Leave,
+    Message,
+    Ping,
+    Pong,
+    Pose,
+    Welcome,
+)
+
+from .ratelimit import RejectCounter, TokenBucket
+from .session import Session
+from .tokens import Identity, verify_token
+
+if TYPE_CHECKING:
+    from .app import TownhallServer
+
+log = logging.getLogger("townhall.gateway")
+
+# Which roles may send which message types (Join, Ping, Leave, KeyframeRequest: everyone).
+ALLOWED: dict[type[Message], frozenset[str]] = {
+    Pose: frozenset({"attendee"}),
+    Hand: frozenset({"attendee"}),
+}
+
+
+class Gateway:
+    """Handles one connection from handshake to close on behalf of the server."""
+
+    def __init__(self, server: TownhallServer) -> None:
+        self.server = server
+        self.settings = server.settings
+        self.metrics = server.metrics
+
+    async def handle(self, connection: ServerConnection) -> None:
+        transport = connection.transport
+        now = time.monotonic()
+        lim = self.settings.limits
+        session = Session(
+            connection,
+            transport,
+            TokenBucket(lim.messages_per_s, lim.message_burst, now),
+            TokenBucket(self.settings.room.pose_hz * 1.5, self.settings.room.pose_hz, now),
+            RejectCounter(lim.max_rejects),
+        )
+        try:
+            if not await self._handshake(session):
+                return
+            async for data in connection:
+                self.on_message(session, data)
+                if session.closing:
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self.server.detach(session)
+            if session.close_task is not None:
+                # Returning first would let websockets close with 1000 and lose our code.
+                await session.close_task
+
+    # ------------------------------------------------------------ join
+
+    async def _handshake(self, session: Session) -> bool:
+        try:
+            data = await asyncio.wait_for(
+                session.connection.recv(), self.settings.limits.join_timeout_s
+            )
+        except TimeoutError:
+            self._fail(session, ProtocolError(ErrorCode.JOIN_TIMEOUT, "no Join received in time"))
+            return False
+        try:
+            self._count_in(data)
+            if isinstance(data, str):
+                raise ProtocolError(ErrorCode.BAD_FRAME, "text frames are not part of the protocol")
+            message = codec.decode_client(data, self.settings.limits.max_frame_bytes)
+            if not isinstance(message, Join):
+                raise ProtocolError(
+                    ErrorCode.NOT_JOINED, f"{type(message).__name__} before Join", message.TYPE
+                )
+            self._join(session, message)
+            return True
+        except ProtocolError as exc:
+            self._fail(session, exc)
+            return False
+
+    def _join(self, session: Session, join: Join) -> None:
+        version = negotiate(join.min_version, join.max_version)
+        identity = self._identify(join.token)
+        srv = self.server
+        if len(srv.fanout.sessions) >= self.settings.server.max_connections:
+            raise ProtocolError(ErrorCode.ROOM_FULL, "the server is at its connection limit")
+        result = srv.room.join(identity, time.monotonic(), session.id, join.resume, join.last_seq)
+        member = result.member
+        if result.replaced_connection:
+            old = srv.fanout.sessions.get(result.replaced_connection)
+            if old is not None:
+                self._fail(old, ProtocolError(ErrorCode.REPLACED, "you joined again elsewhere"))
+                srv.fanout.remove(old)
+        session.slot = member.slot
+        session.role = identity.role
+        session.joined = True
+        if member.seat >= 0:
+            session.cell = srv.crowd.cell_of_slot.get(member.slot, -1)
+            if session.cell < 0:
+                session.cell = srv.crowd.add(member.slot, member.seat)
+        welcome = Welcome(
+            version,
+            srv.room.room_id,
+            member.slot,
+            identity.user_id,
+            identity.name,
+            identity.role,  # type: ignore[arg-type]
+            member.seat,
+            member.resume,
+            srv.now_us(),
+            srv.room.log.last_seq,
+            self.settings.room.pose_hz,
+            result.resumed,
+        )
+        payloads = [codec.encode(welcome)]
+        if result.resume_failed:
+            payloads.append(
+                self._error_payload(
+                    ProtocolError(ErrorCode.RESUME_FAILED, "resume not possible; joined afresh", 1)
+                )
+            )
+        if result.replay is None:
+            payloads.append(srv.keyframe())
+        else:
+            payloads.extend(result.replay)
+        srv.fanout.add(session)
+        srv.fanout.send(session, payloads)
+        self.metrics.joins += 1
+        if result.resumed:
+            self.metrics.resumes += 1
+        log.info(
+            "joined",
+            extra={
+                "user": identity.user_id,
+                "role": identity.role,
+                "slot": member.slot,
+                "seat": member.seat,
+                "resumed": result.resumed,
+            },
+        )
+
+    def _identify(self, token: str) -> Identity:
+        srv = self.server
+        if not token:
+            if not self.settings.server.allow_anonymous_spectators:
+                raise ProtocolError(ErrorCode.AUTH_INVALID, "this room needs a token")
+            guest = secrets.token_hex(4)
+            return Identity(f"anon-{guest}", f"Guest {guest}", "spectator", srv.room.room_id, 0.0)
+        identity = verify_token(srv.secret, token, srv.room.room_id)
+        if identity.user_id in srv.banned:
+            raise ProtocolError(ErrorCode.BANNED, "you may not join this room")
+        return identity
+
+    # ------------------------------------------------------------ messages after join
+
+    def on_message(self, session: Session, data: bytes | str) -> None:
+        """Validate, limit and dispatch one client message; never raises."""
+        now = time.monotonic()
+        self._count_in(data)
+        try:
+            if not session.messages.allow(now):
+                raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
+            if isinstance(data, str):
+                raise ProtocolError(ErrorCode.BAD_FRAME, "text frames are not part of the protocol")
+            message = codec.decode_client(data, self.settings.limits.max_frame_bytes)
+            allowed = ALLOWED.get(type(message))
+            if allowed is not None and session.role not in allowed:
+                raise ProtocolError(
+                    ErrorCode.NOT_ALLOWED,
+                    f"a {session.role} may not send {type(message).__name__}",
+                    message.TYPE,
+                )
+            self._dispatch(session, message, now)
+        except ProtocolError as exc:
+            self._reject(session, exc, now)
+        except Exception:  # a bug of ours must not take the room down
+            log.exception("message handling failed", extra={"slot": session.slot})
+            self._reject(session, ProtocolError(ErrorCode.INTERNAL, "server fault"), now)
+
+    def _dispatch(self, session: Session, message: Message, now: float) -> None:
+        srv = self.server
+        if isinstance(message, Pose):
+            if not session.poses.allow(now):
+                raise ProtocolError(ErrorCode.RATE_LIMITED, "poses above the room's rate", Pose.TYPE)
+            srv.crowd.set_pose(session.slot, message.pose, message.flags)
+        elif isinstance(message, Ping):
+            recv_us = srv.now_us()
+            pong = Pong(message.client_time_us, recv_us, srv.now_us())
+            srv.fanout.send(session, [codec.encode(pong)])
+        elif isinstance(message, Hand):
+            srv.set_hand(session.slot, message.raised)
+        elif isinstance(message, KeyframeRequest):
+            if now - session.last_keyframe < 1.0:
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED, "one keyframe a second at most", KeyframeRequest.TYPE
+                )
+            session.last_keyframe = now
+            srv.fanout.send(session, [srv.keyframe()])
+        elif isinstance(message, Leave):
+            srv.leave(session)
+        elif isinstance(message, Join):
+            raise ProtocolError(ErrorCode.ALREADY_JOINED, "this connection has joined", Join.TYPE)
+
+    # ------------------------------------------------------------ errors
+
+    def _reject(self, session: Session, exc: ProtocolError, now: float) -> None:
+        if exc.fatal:
+            self._fail(session, exc)
+            return
+        if session.rejects.add(now):
+            self._fail(session, ProtocolError(ErrorCode.FLOODING, "too many bad or excess messages"))
+            return
+        if exc.code is ErrorCode.RATE_LIMITED:
+            if now - session.last_rate_error < 1.0:
+                return  # one RATE_LIMITED a second is enough to tell the client
+            session.last_rate_error = now
+        self.server.fanout.send(session, [self._error_payload(exc)])
+
+    def _error_payload(self, exc: ProtocolError) -> bytes:
+        self.metrics.count_error(exc.code.name)
+        return codec.encode(Error(int(exc.code), exc.reason[:512], exc.ref, exc.fatal))
+
+    def _fail(self, session: Session, exc: ProtocolError) -> None:
+        """Send the error and close the connection with its code."""
+        fatal = Error(int(exc.code), exc.reason[:512], exc.ref, True)
+        self.metrics.count_error(exc.code.name)
+        self.metrics.count_close(exc.code.name)
+        self.server.fanout.send(session, [codec.encode(fatal)])
+        session.close(exc.code, exc.reason)
+        log.info("closed", extra={"code": exc.code.name, "reason": exc.reason, "slot": session.slot})
+
+    def _count_in(self, data: bytes | str) -> None:
+        self.metrics.messages_in += 1
+        self.metrics.bytes_in += len(data)

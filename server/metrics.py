@@ -1,0 +1,116 @@
+"""Counters for the Prometheus text exposition at ``GET /metrics``.
+
+Plain integer attributes, not a metrics library: the send path bumps them per
+write to thousands of clients, and an attribute add is the cheapest thing there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Metrics:
+    """Everything the server counts; rendered on scrape."""
+
+    messages_in: int = 0
+    bytes_in: int = 0
+    messages_out: int = 0
+    bytes_out: int = 0
+    frames_dropped: int = 0
+    errors_sent: dict[str, int] = field(default_factory=dict)
+    closes: dict[str, int] = field(default_factory=dict)
+    joins: int = 0
+    resumes: int = 0
+    ticks: int = 0
+    tick_lag_last_s: float = 0.0
+    tick_lag_max_s: float = 0.0
+    tick_lag_sum_s: float = 0.0
+    tick_busy_sum_s: float = 0.0
+
+    def count_error(self, name: str) -> None:
+        self.errors_sent[name] = self.errors_sent.get(name, 0) + 1
+
+    def count_close(self, reason: str) -> None:
+        self.closes[reason] = self.closes.get(reason, 0) + 1
+
+    def observe_tick(self, lag_s: float, busy_s: float) -> None:
+        self.ticks += 1
+        self.tick_lag_last_s = lag_s
+        self.tick_lag_max_s = max(self.tick_lag_max_s, lag_s)
+        self.tick_lag_sum_s += lag_s
+        self.tick_busy_sum_s += busy_s
+
+    def render(self, connections_by_role: Mapping[str, int], members_by_role: Mapping[str, int]) -> str:
+        out: list[str] = []
+
+        def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+            out.append(f"# HELP townhall_{name} {help_}")
+            out.append(f"# TYPE townhall_{name} {kind}")
+            for labels, value in samples:
+                out.append(f"townhall_{name}{labels} {value}")
+
+        roles = ("attendee", "spectator", "moderator", "operator")
+        metric(
+            "connections",
+            "gauge",
+            "Open joined connections by role.",
+            [(f'{{role="{r}"}}', connections_by_role.get(r, 0)) for r in roles],
+        )
+        metric(
+            "members",
+            "gauge",
+            "Participants in the room (including those within the resume window) by role.",
+            [(f'{{role="{r}"}}', members_by_role.get(r, 0)) for r in roles],
+        )
+        metric("messages_in_total", "counter", "Client messages received.", [("", self.messages_in)])
+        metric("bytes_in_total", "counter", "Client payload bytes received.", [("", self.bytes_in)])
+        metric("messages_out_total", "counter", "Messages written to clients.", [("", self.messages_out)])
+        metric("bytes_out_total", "counter", "Bytes written to clients (framed).", [("", self.bytes_out)])
+        metric(
+            "frames_dropped_total",
+            "counter",
+            "Droppable frames skipped for clients that fell behind.",
+            [("", self.frames_dropped)],
+        )
+        metric(
+            "errors_sent_total",
+            "counter",
+            "Error messages sent, by code.",
+            [(f'{{code="{k}"}}', v) for k, v in sorted(self.errors_sent.items())],
+        )
+        metric(
+            "closes_total",
+            "counter",
+            "Connections closed by the server, by reason.",
+            [(f'{{reason="{k}"}}', v) for k, v in sorted(self.closes.items())],
+        )
+        metric("joins_total", "counter", "Successful joins.", [("", self.joins)])
+        metric("resumes_total", "counter", "Joins that resumed a session.", [("", self.resumes)])
+        metric("ticks_total", "counter", "Room ticks run.", [("", self.ticks)])
+        metric(
+            "tick_lag_seconds",
+            "gauge",
+            "How late the last tick started.",
+            [("", round(self.tick_lag_last_s, 6))],
+        )
+        metric(
+            "tick_lag_max_seconds",
+            "gauge",
+            "Latest tick start seen since start.",
+            [("", round(self.tick_lag_max_s, 6))],
+        )
+        metric(
+            "tick_lag_seconds_total",
+            "counter",
+            "Sum of tick lateness (divide by ticks_total for the mean).",
+            [("", round(self.tick_lag_sum_s, 6))],
+        )
+        metric(
+            "tick_busy_seconds_total",
+            "counter",
+            "Time spent inside ticks.",
+            [("", round(self.tick_busy_sum_s, 6))],
+        )
+        return "\n".join(out) + "\n"

@@ -1,0 +1,43 @@
+"""Token buckets for per-connection message limits."""
+
+from __future__ import annotations
+
+
+class TokenBucket:
+    """Allows ``rate`` events a second on average with bursts up to ``burst``."""
+
+    __slots__ = ("_last", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._last = now
+
+    def allow(self, now: float, cost: float = 1.0) -> bool:
+        elapsed = now - self._last
+        if elapsed > 0:
+            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+            self._last = now
+        if self._tokens >= cost:
+            self._tokens -= cost
+            return True
+        return False
+
+
+class RejectCounter:
+    """Counts rejected messages in a sliding window; too many means flooding."""
+
+    __slots__ = ("_times", "limit", "window_s")
+
+    def __init__(self, limit: int, window_s: float = 10.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._times: list[float] = []
+
+    def add(self, now: float) -> bool:
+        """Record one rejection; True when the limit is now exceeded."""
+        cutoff = now - self.window_s
+        self._times = [t for t in self._times if t > cutoff]
+        self._times.append(now)
+        return len(self._times) > self.limit

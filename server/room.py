@@ -1,0 +1,210 @@
+"""The room core: who is here, where they sit, what happened in what order.
+
+Pure logic (no sockets, no event loop): the asyncio shell feeds it events with
+the current time and sends what it returns. Sequenced events are encoded once
+here and queued in ``outbox`` for the fan-out to write to everyone.
+"""
+
+from __future__ import annotations
+
+import heapq
+import secrets
+from dataclasses import dataclass, field
+
+from townhall.protocol import codec
+from townhall.protocol.errors import ErrorCode, ProtocolError
+from townhall.protocol.limits import MAX_SLOT, NO_SEAT
+from townhall.protocol.messages import HandChanged, Joined, Left, Participant
+
+from .eventlog import EventLog
+from .tokens import Identity
+
+FLAG_HAND_RAISED = 0x01
+FLAG_AWAY = 0x02
+
+
+@dataclass
+class Member:
+    """A participant's place in the room, which outlives any one connection."""
+
+    slot: int
+    identity: Identity
+    seat: int
+    resume: str
+    connected: bool = True
+    away_since: float = 0.0
+    hand_raised: bool = False
+    connection_id: int = 0
+
+    @property
+    def flags(self) -> int:
+        return (FLAG_HAND_RAISED if self.hand_raised else 0) | (0 if self.connected else FLAG_AWAY)
+
+    def participant(self) -> Participant:
+        i = self.identity
+        return Participant(self.slot, i.user_id, i.name, i.role, self.seat, self.flags)  # type: ignore[arg-type]
+
+
+@dataclass
+class JoinResult:
+    """What the shell needs to answer a Join."""
+
+    member: Member
+    resumed: bool
+    replay: list[bytes] | None  # events to resend after a resume; None means send a keyframe
+    replaced_connection: int = 0  # a live connection of the same user to close with REPLACED
+    resume_failed: bool = False
+
+
+@dataclass
+class Room:
+    """Membership, seats and the sequenced event log of one room."""
+
+    room_id: str
+    seat_count: int
+    resume_window_s: float = 60.0
+    event_log_size: int = 4096
+    max_members: int = MAX_SLOT + 1
+    members: dict[int, Member] = field(default_factory=dict)
+    outbox: list[bytes] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.log = EventLog(self.event_log_size)
+        self._by_user: dict[str, Member] = {}
+        self._by_resume: dict[str, Member] = {}
+        self._seat_of_user: dict[str, int] = {}  # remembered for the room's life
+        self._seat_taken: list[bool] = [False] * self.seat_count
+        self._free_seats: list[int] = list(range(self.seat_count))
+        self._free_slots: list[int] = list(range(min(self.max_members, MAX_SLOT + 1)))
+
+    # ------------------------------------------------------------ joining and leaving
+
+    def join(
+        self, identity: Identity, now: float, connection_id: int, resume: str = "", last_seq: int = 0
+    ) -> JoinResult:
+        """Admit a verified identity, resuming its old place when the resume token fits."""
+        if resume:
+            member = self._by_resume.get(resume)
+            if member is not None and member.identity.user_id == identity.user_id:
+                return self._resume(member, identity, connection_id, last_seq)
+        existing = self._by_user.get(identity.user_id)
+        if existing is not None:
+            # Same person again without a (valid) resume token: take over the old place.
+            replaced = existing.connection_id if existing.connected else 0
+            self._rebind(existing, identity, connection_id)
+            return JoinResult(existing, False, None, replaced, resume_failed=bool(resume))
+        member = self._admit(identity, connection_id)
+        return JoinResult(member, False, None, resume_failed=bool(resume))
+
+    def _resume(
+        self, member: Member, identity: Identity, connection_id: int, last_seq: int
+    ) -> JoinResult:
+        replaced = member.connection_id if member.connected else 0
+        self._rebind(member, identity, connection_id)
+        return JoinResult(member, True, self.log.since(last_seq), replaced)
+
+    def _rebind(self, member: Member, identity: Identity, connection_id: int) -> None:
+        del self._by_resume[member.resume]
+        member.resume = secrets.token_urlsafe(18)
+        self._by_resume[member.resume] = member
+        member.identity = identity
+        member.connected = True
+        member.away_since = 0.0
+        member.connection_id = connection_id
+
+    def _admit(self, identity: Identity, connection_id: int) -> Member:
+        if not self._free_slots:
+            raise ProtocolError(ErrorCode.ROOM_FULL, "the room has no free participant slot")
+        seat = NO_SEAT
+        if identity.role == "attendee":
+            seat = self._take_seat(identity.user_id)
+        slot = heapq.heappop(self._free_slots)
+        member = Member(slot, identity, seat, secrets.token_urlsafe(18), connection_id=connection_id)
+        self.members[slot] = member
+        self._by_user[identity.user_id] = member
+        self._by_resume[member.resume] = member
+        self._emit_joined(member)
+        return member
+
+    def _take_seat(self, user_id: str) -> int:
+        remembered = self._seat_of_user.get(user_id)
+        if remembered is not None and not self._seat_taken[remembered]:
+            seat = remembered
+        else:
+            while self._free_seats and self._seat_taken[self._free_seats[0]]:
+                heapq.heappop(self._free_seats)
+            if not self._free_seats:
+                raise ProtocolError(ErrorCode.ROOM_FULL, "every seat in the hall is taken")
+            seat = heapq.heappop(self._free_seats)
+        self._seat_taken[seat] = True
+        self._seat_of_user[user_id] = seat
+        return seat
+
+    def disconnect(self, slot: int, connection_id: int, now: float) -> None:
+        """The connection dropped: keep slot and seat for the resume window."""
+        member = self.members.get(slot)
+        if member is None or member.connection_id != connection_id:
+            return  # already replaced by a newer connection
+        member.connected = False
+        member.away_since = now
+        if member.hand_raised:
+            self.set_hand(slot, False)
+
+    def leave(self, slot: int) -> None:
+        """Gone for good: free the slot and seat and tell everyone."""
+        member = self.members.pop(slot, None)
+        if member is None:
+            return
+        del self._by_user[member.identity.user_id]
+        del self._by_resume[member.resume]
+        if member.seat != NO_SEAT:
+            self._seat_taken[member.seat] = False
+            heapq.heappush(self._free_seats, member.seat)
+        heapq.heappush(self._free_slots, slot)
+        self._emit(Left(self.log.next_seq(), slot))
+
+    def expire(self, now: float) -> list[int]:
+        """Remove members whose resume window has run out; returns their slots."""
+        gone = [
+            m.slot
+            for m in self.members.values()
+            if not m.connected and now - m.away_since >= self.resume_window_s
+        ]
+        for slot in gone:
+            self.leave(slot)
+        return gone
+
+    # ------------------------------------------------------------ state changes
+
+    def set_hand(self, slot: int, raised: bool) -> None:
+        member = self.members[slot]
+        if member.hand_raised == raised:
+            return
+        member.hand_raised = raised
+        self._emit(HandChanged(self.log.next_seq(), slot, raised))
+
+    # ------------------------------------------------------------ views
+
+    def participants(self) -> list[Participant]:
+        return [m.participant() for m in self.members.values()]
+
+    def count_by_role(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for m in self.members.values():
+            counts[m.identity.role] = counts.get(m.identity.role, 0) + 1
+        return counts
+
+    def drain(self) -> list[bytes]:
+        """Sequenced events produced since the last drain, encoded, in order."""
+        out, self.outbox = self.outbox, []
+        return out
+
+    # ------------------------------------------------------------ internals
+
+    def _emit_joined(self, member: Member) -> None:
+        self._emit(Joined(self.log.next_seq(), member.participant()))
+
+    def _emit(self, message: Joined | Left | HandChanged) -> None:
+        payload = codec.encode(message)
+        self.log.append(message.seq, payload)
+        self.outbox.append(payload)

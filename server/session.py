@@ -1,0 +1,56 @@
+"""One client connection: its identity in the room, its limits and its send buffer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+
+from websockets.asyncio.server import ServerConnection
+
+from townhall.protocol.errors import ErrorCode
+
+from .ratelimit import RejectCounter, TokenBucket
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Session:
+    """State the gateway and the fan-out keep per connection."""
+
+    connection: ServerConnection
+    transport: asyncio.WriteTransport
+    messages: TokenBucket
+    poses: TokenBucket
+    rejects: RejectCounter
+    id: int = field(default_factory=lambda: next(_ids))
+    slot: int = -1
+    role: str = ""
+    cell: int = -1
+    joined: bool = False
+    closing: bool = False
+    behind_since: float = 0.0  # when the send buffer last went over the soft limit
+    last_rate_error: float = -1e9
+    last_keyframe: float = -1e9
+    close_task: asyncio.Task[None] | None = None
+
+    def write(self, data: bytes) -> int:
+        """Write already-framed bytes; returns how many were queued (0 when closing)."""
+        if self.closing or self.transport.is_closing():
+            return 0
+        self.transport.write(data)
+        return len(data)
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def close(self, code: ErrorCode | None, reason: str) -> None:
+        """Close from synchronous code; the fan-out stops writing at once."""
+        if self.closing:
+            return
+        self.closing = True
+        ws_code = 1000 if code is None else code.close_code
+        self.close_task = asyncio.get_running_loop().create_task(
+            self.connection.close(ws_code, reason[:120])
+        )

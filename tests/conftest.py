@@ -1,0 +1,60 @@
+"""Shared fixtures: a real server on 127.0.0.1 and helpers to mint tokens for it."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from townhall.server.app import TownhallServer
+from townhall.server.config import AuthSettings, Settings, load_settings
+from townhall.server.tokens import issue_token
+
+SECRET = "test-secret-" + "x" * 32
+
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+def make_settings(tmp_path: Path, **sections: dict[str, object]) -> Settings:
+    """Defaults with a fixed secret, port 0, and any section overrides given."""
+    base = load_settings(None, env={})
+    base = replace(
+        base,
+        auth=AuthSettings(secret=SECRET, secret_file=str(tmp_path / "secret")),
+        server=replace(base.server, port=0, host="127.0.0.1"),
+    )
+    for name, values in sections.items():
+        base = replace(base, **{name: replace(getattr(base, name), **values)})
+    return base
+
+
+TokenMaker = Callable[..., str]
+
+
+@pytest.fixture
+def token() -> TokenMaker:
+    def make(user: str = "u1", role: str = "attendee", name: str = "", room: str = "main", ttl: float = 600) -> str:
+        return issue_token(
+            SECRET, user_id=user, name=name or user, role=role, room=room, ttl_s=ttl
+        )
+
+    return make
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[TownhallServer]:
+    async with TownhallServer(make_settings(tmp_path)) as srv:
+        yield srv
+
+
+def http_get(url: str) -> tuple[int, str, str]:
+    """Blocking GET (run it in a thread from async tests); returns status, type, body."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["Content-Type"], err.read().decode()
