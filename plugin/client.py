@@ -59,11 +59,14 @@ class RoomClient:
         *,
         client_info: str = "townhall-plugin/0.1",
         on_message: Callable[[Message], None] | None = None,
+        timeout_s: float = 15.0,
     ) -> None:
         self.url = url
         self.token = token
         self.client_info = client_info
         self.on_message = on_message
+        self.timeout_s = timeout_s
+        self._tasks: set[asyncio.Task[None]] = set()
         self.state = RoomState()
         self.clock = ClockSync()
         self.welcome: Welcome | None = None
@@ -80,7 +83,9 @@ class RoomClient:
     async def connect(self, resume: bool = False) -> Welcome:
         """Open the WebSocket, send Join (resuming if asked and possible), read Welcome."""
         self._closed.clear()
-        self.connection = await connect(self.url, compression=None, max_size=None)
+        self.connection = await connect(
+            self.url, compression=None, max_size=None, open_timeout=self.timeout_s
+        )
         join = Join(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, self.token, client=self.client_info)
         if resume and self.welcome is not None:
             join = Join(
@@ -92,7 +97,7 @@ class RoomClient:
                 self.client_info,
             )
         await self.connection.send(codec.encode(join))
-        first = codec.decode_server(await self._recv_bytes())
+        first = codec.decode_server(await asyncio.wait_for(self._recv_bytes(), self.timeout_s))
         if isinstance(first, Error):
             await self.connection.wait_closed()
             raise JoinRejected(first)
@@ -134,9 +139,15 @@ class RoomClient:
         self.state.apply(message, quant.COARSE_DTYPE.itemsize)
         if self.state.needs_keyframe and self.connection is not None:
             self.state.needs_keyframe = False
-            asyncio.get_running_loop().create_task(self.send(KeyframeRequest()))
+            task = asyncio.get_running_loop().create_task(self._request_keyframe())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if self.on_message is not None:
             self.on_message(message)
+
+    async def _request_keyframe(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.send(KeyframeRequest())
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

@@ -16,13 +16,16 @@ from .limits import MAX_CLIENT_FRAME_BYTES
 from .messages import BY_TYPE, CLIENT_MESSAGES, SERVER_MESSAGES, Message
 
 _encoder = msgspec.msgpack.Encoder()
+# Union over a tuple of classes: the X | Y spelling cannot unpack a tuple.
 _client_decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(
-    Union[CLIENT_MESSAGES]
+    Union[CLIENT_MESSAGES]  # noqa: UP007
 )
 _server_decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(
-    Union[SERVER_MESSAGES]
+    Union[SERVER_MESSAGES]  # noqa: UP007
 )
 _raw_decoder = msgspec.msgpack.Decoder()
+# msgspec raises UnicodeDecodeError (not a MsgspecError) for invalid UTF-8 in a str.
+_DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError)
 _CLIENT_TYPES = frozenset(c.TYPE for c in CLIENT_MESSAGES)
 _SERVER_TYPES = frozenset(c.TYPE for c in SERVER_MESSAGES)
 
@@ -38,7 +41,7 @@ def decode_client(data: bytes, max_bytes: int = MAX_CLIENT_FRAME_BYTES) -> Messa
         raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes over {max_bytes}")
     try:
         return _client_decoder.decode(data)
-    except msgspec.MsgspecError as exc:
+    except _DECODE_ERRORS as exc:
         raise _diagnose(data, exc, _CLIENT_TYPES, "client") from None
 
 
@@ -46,16 +49,16 @@ def decode_server(data: bytes) -> Message:
     """Decode a server-to-client message or raise ProtocolError with the reason."""
     try:
         return _server_decoder.decode(data)
-    except msgspec.MsgspecError as exc:
+    except _DECODE_ERRORS as exc:
         raise _diagnose(data, exc, _SERVER_TYPES, "server") from None
 
 
-def _diagnose(
-    data: bytes, exc: msgspec.MsgspecError, allowed: frozenset[int], side: str
-) -> ProtocolError:
+def _diagnose(data: bytes, exc: Exception, allowed: frozenset[int], side: str) -> ProtocolError:
     try:
         raw = _raw_decoder.decode(data)
-    except msgspec.MsgspecError:
+    except UnicodeDecodeError:
+        return ProtocolError(ErrorCode.BAD_MESSAGE, "a string is not valid UTF-8")
+    except _DECODE_ERRORS:
         return ProtocolError(ErrorCode.BAD_FRAME, "not a msgpack value")
     if not isinstance(raw, list) or not raw:
         return ProtocolError(ErrorCode.BAD_MESSAGE, "expected an array [type, fields...]")

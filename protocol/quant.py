@@ -12,6 +12,7 @@ Decoders return float32 (the wire is far coarser); encoders work in float64.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from enum import IntFlag
 from typing import Final, NamedTuple
@@ -21,6 +22,48 @@ import numpy.typing as npt
 
 from .limits import POSE_BYTES
 from .skeleton import EXPRESSIONS, SKELETON_BONES, VISEMES
+
+__all__ = [
+    "ANIMATION_DTYPE",
+    "ANIMATION_FRAME_BYTES",
+    "COARSE_DTYPE",
+    "COARSE_RECORD_BYTES",
+    "CROWD_DTYPE",
+    "CROWD_RECORD_BYTES",
+    "DEVICES",
+    "DEVICE_DTYPE",
+    "GAZE_UNITS_PER_M",
+    "POSE_BYTES",
+    "POSE_DTYPE",
+    "QUAT_BYTES",
+    "SKELETON_BYTES",
+    "SKELETON_DTYPE",
+    "AnimationFrame",
+    "Coarse",
+    "Crowd",
+    "PoseFlag",
+    "QuantizationError",
+    "check_poses",
+    "check_quats",
+    "coarse_from_poses",
+    "decode_animation_frame",
+    "decode_coarse",
+    "decode_crowd",
+    "decode_poses",
+    "decode_quats",
+    "decode_skeleton",
+    "decode_weights",
+    "encode_animation_frame",
+    "encode_coarse",
+    "encode_crowd",
+    "encode_poses",
+    "encode_quats",
+    "encode_skeleton",
+    "encode_weights",
+    "head_yaw_pitch",
+    "pack_crowd",
+    "pose_out_of_range",
+]
 
 Buffer = bytes | bytearray | memoryview
 F32 = npt.NDArray[np.float32]
@@ -92,7 +135,7 @@ def _floats(x: npt.ArrayLike, name: str, shape: tuple[int | None, ...] | None) -
 def _ints(x: npt.ArrayLike, name: str, n: int, hi: int) -> npt.NDArray[np.int64]:
     """``x`` as a length-``n`` integer vector within [0, hi]."""
     a = np.asarray(x)
-    if a.dtype.kind not in "iub" or a.shape != (n,):
+    if a.shape != (n,) or (a.dtype.kind not in "iub" and n):  # [] is float64, and fine
         raise QuantizationError(f"{name}: expected {n} integers, got {a.dtype} {a.shape}")
     b = a.astype(np.int64)
     if n and (b.min() < 0 or b.max() > hi):
@@ -126,75 +169,135 @@ def _one_record(b: Buffer, dtype: np.dtype[np.void], what: str) -> np.void:
 _QMAX: Final = 511
 _QSTEP: Final = math.sqrt(0.5) / _QMAX
 _QSUMSQ_MAX: Final = 2 * _QMAX * _QMAX  # sum of k^2 above this leaves no real dropped value
-_OTHERS: Final = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]], dtype=np.intp)
+# Quaternions per pass. Small passes keep the ~40 temporaries (16 KiB each) in
+# memory malloc reuses; bigger ones page-fault fresh memory on every call.
+_BLOCK: Final = 2048
 
 
 def encode_quats(q: npt.ArrayLike) -> npt.NDArray[np.uint32]:
     """Pack unit quaternions (..., 4) as smallest-three uint32 codes (...).
 
-    Plain rounding of each component is off by up to 0.27 degrees, because the
-    dropped component's reconstruction amplifies correlated errors. So each of
-    the 8 floor/ceil combinations is tried and the one closest to q is kept
-    (first on ties), which bounds the error at 0.16 degrees in the same 32 bits.
+    Input is normalised first; a zero-length or non-finite quaternion is an error.
     """
     a = _floats(q, "rotation", None)
     if a.ndim == 0 or a.shape[-1] != 4:
         raise QuantizationError(f"rotation: expected shape (..., 4), got {a.shape}")
     flat = a.reshape(-1, 4)
-    norm = np.sqrt(np.einsum("ij,ij->i", flat, flat))
-    if flat.shape[0] and norm.min() < 1e-6:
-        raise QuantizationError("rotation: zero-length quaternion")
-    flat = flat / norm[:, None]
-    rows = np.arange(flat.shape[0])
-    idx = np.argmax(np.abs(flat), axis=1)
-    flat = flat * np.where(flat[rows, idx] < 0.0, -1.0, 1.0)[:, None]
-    big = flat[rows, idx]
-    small = np.take_along_axis(flat, _OTHERS[idx], axis=1)
+    out = np.empty(flat.shape[0], dtype=np.uint32)
+    for start in range(0, flat.shape[0], _BLOCK):
+        out[start : start + _BLOCK] = _encode_block(flat[start : start + _BLOCK])
+    return out.reshape(a.shape[:-1])
 
-    # Candidates go on the outer axes (inner axis = quaternions) so numpy's inner
-    # loops stay long. k[b, i] is component i's floor (b=0) or ceil (b=1) code.
-    lo = np.clip(np.floor(small.T / _QSTEP), -_QMAX, _QMAX)
-    k = np.stack([lo, np.minimum(lo + 1.0, _QMAX)])  # (2, 3, M)
-    c = k * _QSTEP
-    dot = small.T * c
-    sq = c * c
-    # Candidate j = 4*b0 + 2*b1 + b2 takes choice b_i for component i.
-    dot8 = dot[:, None, None, 0] + dot[None, :, None, 1] + dot[None, None, :, 2]
-    sq8 = sq[:, None, None, 0] + sq[None, :, None, 1] + sq[None, None, :, 2]
-    dropped = np.sqrt(np.maximum(0.0, 1.0 - sq8.reshape(8, -1)))
-    j = np.argmax(dot8.reshape(8, -1) + big * dropped, axis=0)
-    best = np.stack([k[(j >> (2 - i)) & 1, i, rows] for i in range(3)]).astype(np.int64) & 0x3FF
 
-    code = (idx.astype(np.int64) << 30) | (best[0] << 20) | (best[1] << 10) | best[2]
-    out: npt.NDArray[np.uint32] = code.astype(np.uint32).reshape(a.shape[:-1])
-    return out
+def _encode_block(flat: F64) -> npt.NDArray[np.int64]:
+    """Smallest-three codes for rows of ``flat``, one column (component) at a time.
+
+    Rounding each component to nearest is off by up to 0.27 degrees, because
+    rebuilding the dropped component amplifies errors that point the same way.
+    So all 8 floor/ceil combinations are scored by their dot product with q and
+    the best is kept (the lowest candidate on ties): at most 0.16 degrees.
+    Working on whole columns keeps numpy's inner loops long and temporaries small.
+    """
+    cols = [flat[:, i] for i in range(4)]
+    norm = np.sqrt(cols[0] * cols[0] + cols[1] * cols[1] + cols[2] * cols[2] + cols[3] * cols[3])
+    if norm.size and not (norm.min() >= 1e-6 and np.isfinite(norm.max())):
+        raise QuantizationError("rotation: zero-length or overflowing quaternion")
+    # Largest magnitude, first index on ties; its sign makes the dropped value positive.
+    idx = np.zeros(norm.shape, dtype=np.int64)
+    largest = cols[0]
+    for i in (1, 2, 3):
+        wins = np.abs(cols[i]) > np.abs(largest)
+        idx = np.where(wins, i, idx)
+        largest = np.where(wins, cols[i], largest)
+    sign = np.where(largest < 0.0, -1.0, 1.0)
+    big = np.abs(largest) / norm
+    small = [np.where(idx > i, cols[i], cols[i + 1]) / norm * sign for i in range(3)]
+
+    lo = [np.clip(np.floor(v / _QSTEP), -_QMAX, _QMAX) for v in small]
+    values = [(low * _QSTEP, np.minimum(low + 1.0, _QMAX) * _QSTEP) for low in lo]
+    dots = [(v * c0, v * c1) for v, (c0, c1) in zip(small, values, strict=True)]
+    sqs = [(c0 * c0, c1 * c1) for c0, c1 in values]
+    # Partial sums over the first two components, shared by candidate pairs.
+    dot01 = [dots[0][j >> 1] + dots[1][j & 1] for j in range(4)]
+    sq01 = [sqs[0][j >> 1] + sqs[1][j & 1] for j in range(4)]
+    best_j = np.zeros(norm.shape, dtype=np.int64)
+    best_score = np.full(norm.shape, -np.inf)
+    for j in range(8):
+        # 1 - sum stays positive: the three smallest have squares summing to <= 3/4.
+        dropped = np.sqrt(1.0 - (sq01[j >> 1] + sqs[2][j & 1]))
+        score = (dot01[j >> 1] + dots[2][j & 1]) + big * dropped
+        wins = score > best_score
+        best_j[wins] = j
+        best_score = np.maximum(score, best_score)
+
+    code = idx << 30
+    for i in range(3):
+        k = np.minimum(lo[i] + ((best_j >> (2 - i)) & 1), _QMAX).astype(np.int64)
+        code |= (k & 0x3FF) << (20 - 10 * i)
+    return code
+
+
+def _unpack_codes(
+    codes: npt.ArrayLike, label: str, names: tuple[str, ...] | None
+) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
+    """Split codes into the dropped index and the three signed k, rejecting invalid codes.
+
+    Works on flat columns rather than an (M, 3) array: numpy reductions over a
+    length-3 axis are slow. ``names`` names the last axis of ``codes`` (devices,
+    bones) for error messages.
+    """
+    raw = np.asarray(codes)
+    if raw.dtype.kind not in "iu":
+        raise QuantizationError(f"{label}: rotation codes must be integers, got {raw.dtype}")
+    c64 = raw.astype(np.int64).reshape(-1)
+    if c64.size and (c64.min() < 0 or c64.max() > 0xFFFFFFFF):
+        raise QuantizationError(f"{label}: rotation codes must fit in uint32")
+    # 10-bit two's complement: (field ^ 0x200) - 0x200.
+    k = [(((c64 >> shift) & 0x3FF) ^ 0x200) - 0x200 for shift in (20, 10, 0)]
+    reserved = (k[0] == -512) | (k[1] == -512) | (k[2] == -512)
+    too_long = k[0] * k[0] + k[1] * k[1] + k[2] * k[2] > _QSUMSQ_MAX
+    for bad, why in (
+        (reserved, "component code -512 is reserved"),
+        (too_long, "components longer than a unit quaternion"),
+    ):
+        if bad.any():
+            at = int(np.argmax(bad))
+            where = f"{at // len(names)} ({names[at % len(names)]})" if names else str(at)
+            raise QuantizationError(f"{label} {where}: bad rotation code {c64[at]:#010x}: {why}")
+    return c64 >> 30, k
+
+
+def _code_problem(code: int) -> str | None:
+    """Pure-Python validity check of one code: cheaper than numpy for a single pose."""
+    k = [(((code >> shift) & 0x3FF) ^ 0x200) - 0x200 for shift in (20, 10, 0)]
+    if -512 in k:
+        return "component code -512 is reserved"
+    if k[0] * k[0] + k[1] * k[1] + k[2] * k[2] > _QSUMSQ_MAX:
+        return "components longer than a unit quaternion"
+    return None
+
+
+def check_quats(codes: npt.ArrayLike) -> None:
+    """Raise QuantizationError unless every smallest-three code is valid (integer-only check)."""
+    _unpack_codes(codes, "rotation", None)
 
 
 def decode_quats(codes: npt.ArrayLike) -> F32:
     """Unpack smallest-three uint32 codes (...) into unit quaternions (..., 4)."""
-    raw = np.asarray(codes)
-    if raw.dtype.kind not in "iu":
-        raise QuantizationError(f"rotation codes: expected integers, got {raw.dtype}")
-    c64 = raw.astype(np.int64).reshape(-1)
-    if c64.size and (c64.min() < 0 or c64.max() > 0xFFFFFFFF):
-        raise QuantizationError("rotation codes: values must fit in uint32")
-    idx = c64 >> 30
-    k = np.stack([(c64 >> 20) & 0x3FF, (c64 >> 10) & 0x3FF, c64 & 0x3FF], axis=1)
-    k = (k ^ 0x200) - 0x200
-    reserved = (k == -512).any(axis=1)
-    if reserved.any():
-        at = int(np.argmax(reserved))
-        raise QuantizationError(f"rotation {at}: component code -512 is reserved")
-    too_long = (k * k).sum(axis=1) > _QSUMSQ_MAX
-    if too_long.any():
-        at = int(np.argmax(too_long))
-        raise QuantizationError(f"rotation {at}: components exceed unit length")
-    c = k * _QSTEP
-    out = np.empty((c64.size, 4), dtype=np.float64)
-    rows = np.arange(c64.size)
-    out[rows[:, None], _OTHERS[idx]] = c
-    out[rows, idx] = np.sqrt(np.maximum(0.0, 1.0 - (c * c).sum(axis=1)))
-    return out.astype(np.float32).reshape(*raw.shape, 4)
+    return _decode_codes(codes, "rotation", None)
+
+
+def _decode_codes(codes: npt.ArrayLike, label: str, names: tuple[str, ...] | None) -> F32:
+    idx, k = _unpack_codes(codes, label, names)
+    c = [ki * _QSTEP for ki in k]
+    dropped = np.sqrt(np.maximum(0.0, 1.0 - (c[0] * c[0] + c[1] * c[1] + c[2] * c[2])))
+    out = np.empty((idx.size, 4), dtype=np.float32)
+    # Output component j is the dropped one, or remaining j (dropped after it) or j - 1.
+    out[:, 0] = np.where(idx == 0, dropped, c[0])
+    for j in (1, 2):
+        out[:, j] = np.where(idx == j, dropped, np.where(idx > j, c[j], c[j - 1]))
+    out[:, 3] = np.where(idx == 3, dropped, c[2])
+    return out.reshape(*np.shape(codes), 4)
 
 
 # ---------------------------------------------------------------- positions
@@ -202,23 +305,26 @@ def decode_quats(codes: npt.ArrayLike) -> F32:
 _MM_MAX: Final = 32767  # symmetric, so negating a wire value never overflows
 
 
-def _to_mm(p: F64, scale: float = 1000.0) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]]:
-    """Metres to clamped int16 units of 1/scale m, and where clamping happened."""
-    units = np.rint(p * scale)
+def _to_int16(p: F64, per_m: float = 1000.0) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]]:
+    """Metres to int16 units of 1/per_m m, clamped to +-32767, and where clamping happened."""
+    units = np.rint(p * per_m)
     clamped = np.abs(units) > _MM_MAX
     return np.clip(units, -_MM_MAX, _MM_MAX).astype(np.int16), clamped
 
 
-def _from_mm(units: npt.ArrayLike, scale: float = 1000.0) -> F32:
-    return (np.asarray(units, dtype=np.float64) / scale).astype(np.float32)
+def _from_int16(units: npt.ArrayLike, per_m: float = 1000.0) -> F32:
+    return (np.asarray(units, dtype=np.float64) / per_m).astype(np.float32)
 
 
 # ---------------------------------------------------------------- full poses
 
 
+_POSE_STRUCT: Final = struct.Struct("<3hI3hI3hI")
+
+
 def pose_out_of_range(pos: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     """Which poses (N,3,3 metres) have a coordinate that encoding will clamp."""
-    _, clamped = _to_mm(_floats(pos, "pos", (None, 3, 3)))
+    _, clamped = _to_int16(_floats(pos, "pos", (None, 3, 3)))
     return np.asarray(clamped.any(axis=(1, 2)), dtype=np.bool_)
 
 
@@ -231,7 +337,7 @@ def encode_poses(pos: npt.ArrayLike, rot: npt.ArrayLike) -> npt.NDArray[np.void]
     """
     p = _floats(pos, "pos", (None, 3, 3))
     r = _floats(rot, "rot", (p.shape[0], 3, 4))
-    mm, _ = _to_mm(p)
+    mm, _ = _to_int16(p)
     codes = encode_quats(r)
     out = np.zeros(p.shape[0], dtype=POSE_DTYPE)
     for i, device in enumerate(DEVICES):
@@ -253,7 +359,26 @@ def decode_poses(records: Buffer | npt.NDArray[np.void]) -> tuple[F32, F32]:
     arr = _pose_array(records)
     pos = np.stack([arr[d]["pos"] for d in DEVICES], axis=1)
     rot = np.stack([arr[d]["rot"] for d in DEVICES], axis=1)
-    return _from_mm(pos), decode_quats(rot)
+    return _from_int16(pos), _decode_codes(rot, "pose", DEVICES)
+
+
+def check_poses(records: Buffer | npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+    """Validate pose records (or bytes, e.g. a Pose message) without decoding to floats.
+
+    Returns them as a POSE_DTYPE array. Every position is in range by
+    construction, so only the rotation codes can be invalid.
+    """
+    if not isinstance(records, np.ndarray) and memoryview(records).nbytes == POSE_BYTES:
+        # One pose per Pose message, thousands per second: skip numpy's per-call cost.
+        fields = _POSE_STRUCT.unpack(records)
+        for device, code in zip(DEVICES, fields[3::4], strict=True):
+            why = _code_problem(code)
+            if why:
+                raise QuantizationError(f"pose 0 ({device}): bad rotation code {code:#010x}: {why}")
+        return np.frombuffer(records, dtype=POSE_DTYPE)
+    arr = _pose_array(records)
+    _unpack_codes(np.stack([arr[d]["rot"] for d in DEVICES], axis=1), "pose", DEVICES)
+    return arr
 
 
 # ---------------------------------------------------------------- crowd records
@@ -276,12 +401,18 @@ def pack_crowd(
     This is the server's relay path: no float round trip, so a pose is
     quantized once, by its sender.
     """
-    arr = _pose_array(poses)
+    arr = check_poses(poses)
     n = arr.shape[0]
-    out = np.empty(n, dtype=CROWD_DTYPE)
-    out["slot"] = _ints(slots, "slots", n, 0xFFFF)
-    out["flags"] = _ints(flags, "flags", n, 0xFF)
-    out["pose"] = arr
+    return _crowd_bytes(_ints(slots, "slots", n, 0xFFFF), _ints(flags, "flags", n, 0xFF), arr)
+
+
+def _crowd_bytes(
+    slots: npt.NDArray[np.int64], flags: npt.NDArray[np.int64], poses: npt.NDArray[np.void]
+) -> bytes:
+    out = np.empty(poses.shape[0], dtype=CROWD_DTYPE)
+    out["slot"] = slots
+    out["flags"] = flags
+    out["pose"] = poses
     return out.tobytes()
 
 
@@ -293,9 +424,9 @@ def encode_crowd(
     n = p.shape[0]
     s = _ints(slots, "slots", n, 0xFFFF)
     f = _ints(flags, "flags", n, 0xFF)
-    _, clamped = _to_mm(p)
+    _, clamped = _to_int16(p)
     f = f | np.where(clamped.any(axis=(1, 2)), int(PoseFlag.CLAMPED), 0)
-    return pack_crowd(s, f, encode_poses(p, rot))
+    return _crowd_bytes(s, f, encode_poses(p, rot))
 
 
 def decode_crowd(b: Buffer) -> Crowd:
@@ -375,7 +506,7 @@ def encode_coarse(
     out = np.empty(n, dtype=COARSE_DTYPE)
     out["slot"] = _ints(slots, "slots", n, 0xFFFF)
     out["flags"] = _ints(flags, "flags", n, 0xFF)
-    out["yaw"] = np.rint(yaw / _YAW_STEP_DEG).astype(np.int64) & 0xFF
+    out["yaw"] = np.rint(np.mod(yaw, 360.0) / _YAW_STEP_DEG).astype(np.int64) & 0xFF
     out["pitch"] = np.rint(np.clip(pitch, -90.0, 90.0)).astype(np.int8)
     out["hand_height"] = np.rint(np.clip(height * 100.0, 0.0, 255.0)).astype(np.uint8)
     return out.tobytes()
@@ -406,7 +537,7 @@ def _skeleton_record(hips_pos: npt.ArrayLike, rotations: npt.ArrayLike) -> npt.N
     hips = _floats(hips_pos, "hips_pos", (3,))
     rot = _floats(rotations, "rotations", (len(SKELETON_BONES), 4))
     out = np.empty(1, dtype=SKELETON_DTYPE)
-    out["hips_pos"] = _to_mm(hips)[0]
+    out["hips_pos"] = _to_int16(hips)[0]
     out["rot"] = encode_quats(rot)
     return out
 
@@ -421,7 +552,7 @@ def encode_skeleton(hips_pos: npt.ArrayLike, rotations: npt.ArrayLike) -> bytes:
 
 
 def _skeleton_values(rec: np.void) -> tuple[F32, F32]:
-    return _from_mm(rec["hips_pos"]), decode_quats(rec["rot"])
+    return _from_int16(rec["hips_pos"]), _decode_codes(rec["rot"], "skeleton", SKELETON_BONES)
 
 
 def decode_skeleton(b: Buffer) -> tuple[F32, F32]:
@@ -453,7 +584,7 @@ def decode_weights(b: Buffer, count: int | None = None) -> F32:
 
 # ---------------------------------------------------------------- animation frames
 
-GAZE_SCALE: Final = 100.0  # gaze is in centimetres: halls are wider than +-32.767 m
+GAZE_UNITS_PER_M: Final = 100.0  # centimetres: a hall can be wider than +-32.767 m
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -484,7 +615,7 @@ def encode_animation_frame(
     out["skeleton"] = _skeleton_record(hips_pos, rotations)
     out["visemes"] = _weights_u8(visemes, "visemes", len(VISEMES))
     out["expressions"] = _weights_u8(expressions, "expressions", len(EXPRESSIONS))
-    out["gaze"] = _to_mm(_floats(gaze, "gaze", (3,)), GAZE_SCALE)[0]
+    out["gaze"] = _to_int16(_floats(gaze, "gaze", (3,)), GAZE_UNITS_PER_M)[0]
     return out.tobytes()
 
 
@@ -497,7 +628,7 @@ def decode_animation_frame(b: Buffer) -> AnimationFrame:
         rot,
         (rec["visemes"] / 255.0).astype(np.float32),
         (rec["expressions"] / 255.0).astype(np.float32),
-        _from_mm(rec["gaze"], GAZE_SCALE),
+        _from_int16(rec["gaze"], GAZE_UNITS_PER_M),
     )
     for a in arrays:
         a.flags.writeable = False

@@ -20,9 +20,8 @@ from .errors import SceneError, pointer
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
 
 
-@cache
 def scene_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the scene format."""
+    """The JSON Schema (draft 2020-12) of the scene format; a fresh copy each call."""
     schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return schema
 
@@ -38,7 +37,7 @@ def schema_errors(data: object, source: str) -> list[SceneError]:
     if not raw:
         return []
     first = best_match(raw)
-    ordered = [first, *sorted((e for e in raw if e is not first), key=_document_order)]
+    ordered = [first, *sorted((e for e in raw if e is not first), key=_path_order)]
     errors: list[SceneError] = []
     seen: set[tuple[str, str]] = set()
     for error in ordered:
@@ -50,7 +49,7 @@ def schema_errors(data: object, source: str) -> list[SceneError]:
     return errors
 
 
-def _document_order(error: ValidationError) -> tuple[Any, ...]:
+def _path_order(error: ValidationError) -> tuple[Any, ...]:
     return tuple((isinstance(p, str), str(p).zfill(10)) for p in error.absolute_path)
 
 

@@ -13,6 +13,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from townhall.protocol import codec
+from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import Keyframe
 from townhall.scenes import Scene, default_scene_path, load_scene
 
@@ -84,9 +85,12 @@ class TownhallServer:
         log.info("serving", extra={"url": self.url, "room": self.room.room_id})
 
     async def stop(self) -> None:
+        """Tell every client the server is stopping (so they reconnect later), then close."""
         if self._tick_task:
             self._tick_task.cancel()
             await asyncio.gather(self._tick_task, return_exceptions=True)
+        for session in list(self.fanout.sessions.values()):
+            self.gateway.fail(session, ProtocolError(ErrorCode.SERVER_SHUTDOWN, "server stopping"))
         if self._server:
             self._server.close(close_connections=True)
             await self._server.wait_closed()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import uuid
 from collections.abc import Coroutine, Sequence
@@ -14,12 +15,23 @@ from .config import ConfigError, Settings, load_settings, render_toml, settings_
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run on uvloop when it is installed (faster sockets), else asyncio's loop."""
+    """Run until done, Ctrl-C or SIGTERM (both stop cleanly), on uvloop when installed."""
+
+    async def main() -> Any:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return None
+
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+        return asyncio.run(main())
+    return uvloop.run(main())
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -53,10 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         finally:
             await server.stop()
 
-    try:
-        run(main())
-    except KeyboardInterrupt:
-        pass
+    run(main())
     return 0
 
 
@@ -97,20 +106,17 @@ def cmd_bots(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     secret = resolve_secret(settings.auth)
-    try:
-        run(
-            run_bots(
-                args.url,
-                args.count,
-                secret=secret,
-                room=settings.server.room,
-                seconds=args.seconds,
-                pose_hz=args.pose_hz,
-                seed=args.seed,
-            )
+    run(
+        run_bots(
+            args.url,
+            args.count,
+            secret=secret,
+            room=settings.server.room,
+            seconds=args.seconds,
+            pose_hz=args.pose_hz,
+            seed=args.seed,
         )
-    except KeyboardInterrupt:
-        pass
+    )
     return 0
 
 
@@ -118,10 +124,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     settings = _settings(args)
-    try:
-        run(run_demo(settings, bots=args.bots, seconds=args.seconds))
-    except KeyboardInterrupt:
-        pass
+    run(run_demo(settings, bots=args.bots, seconds=args.seconds))
     return 0
 
 

@@ -35,7 +35,8 @@ class ServerSettings:
 class AuthSettings:
     secret: str = _doc("", "HMAC secret for join tokens; empty means read or create secret_file.")
     secret_file: str = _doc(
-        ".townhall/secret", "File holding the secret when none is set; created (mode 600) if absent."
+        ".townhall/secret",
+        "File holding the secret when none is set; created (mode 600) if absent.",
     )
     default_ttl_s: int = _doc(8 * 3600, "Lifetime of tokens printed by `townhall token`.")
 
@@ -45,7 +46,9 @@ class RoomSettings:
     tick_hz: int = _doc(20, "Room ticks per second: sequenced events go out once per tick.")
     crowd_hz: int = _doc(10, "Crowd frames (near and far) per second.")
     pose_hz: int = _doc(20, "Pose rate the room asks attendees for (at most 30).")
-    cell_rows: int = _doc(2, "Rows per interest cell: attendees in one cell see each other in full.")
+    cell_rows: int = _doc(
+        2, "Rows per interest cell: attendees in one cell see each other in full."
+    )
     cell_seats: int = _doc(6, "Seats per row in an interest cell.")
     far_refresh_s: float = _doc(8.0, "Seconds to cycle the coarse pose of the whole crowd.")
     resume_window_s: float = _doc(60.0, "How long a dropped participant keeps slot and seat.")
@@ -94,7 +97,16 @@ def _coerce(value: Any, kind: type, where: str) -> Any:
     if kind is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+        if isinstance(value, str) and value.lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        }:
             return value.lower() in {"1", "true", "yes", "on"}
     elif kind is int:
         if isinstance(value, int) and not isinstance(value, bool):

@@ -67,12 +67,12 @@ class Gateway:
             RejectCounter(lim.max_rejects),
         )
         try:
-            if not await self._handshake(session):
-                return
+            joined = await self._handshake(session)
             async for data in connection:
-                self.on_message(session, data)
-                if session.closing:
-                    break
+                # After we decide to close, keep draining: websockets stops reading
+                # when its queue is full and would never see the client's close frame.
+                if joined and not session.closing:
+                    self.on_message(session, data)
         except ConnectionClosed:
             pass
         finally:
@@ -89,7 +89,7 @@ class Gateway:
                 session.connection.recv(), self.settings.limits.join_timeout_s
             )
         except TimeoutError:
-            self._fail(session, ProtocolError(ErrorCode.JOIN_TIMEOUT, "no Join received in time"))
+            self.fail(session, ProtocolError(ErrorCode.JOIN_TIMEOUT, "no Join received in time"))
             return False
         try:
             self._count_in(data)
@@ -103,7 +103,7 @@ class Gateway:
             self._join(session, message)
             return True
         except ProtocolError as exc:
-            self._fail(session, exc)
+            self.fail(session, exc)
             return False
 
     def _join(self, session: Session, join: Join) -> None:
@@ -117,7 +117,7 @@ class Gateway:
         if result.replaced_connection:
             old = srv.fanout.sessions.get(result.replaced_connection)
             if old is not None:
-                self._fail(old, ProtocolError(ErrorCode.REPLACED, "you joined again elsewhere"))
+                self.fail(old, ProtocolError(ErrorCode.REPLACED, "you joined again elsewhere"))
                 srv.fanout.remove(old)
         session.slot = member.slot
         session.role = identity.role
@@ -209,7 +209,9 @@ class Gateway:
         srv = self.server
         if isinstance(message, Pose):
             if not session.poses.allow(now):
-                raise ProtocolError(ErrorCode.RATE_LIMITED, "poses above the room's rate", Pose.TYPE)
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED, "poses above the room's rate", Pose.TYPE
+                )
             srv.crowd.set_pose(session.slot, message.pose, message.flags)
         elif isinstance(message, Ping):
             recv_us = srv.now_us()
@@ -233,10 +235,10 @@ class Gateway:
 
     def _reject(self, session: Session, exc: ProtocolError, now: float) -> None:
         if exc.fatal:
-            self._fail(session, exc)
+            self.fail(session, exc)
             return
         if session.rejects.add(now):
-            self._fail(session, ProtocolError(ErrorCode.FLOODING, "too many bad or excess messages"))
+            self.fail(session, ProtocolError(ErrorCode.FLOODING, "too many bad or excess messages"))
             return
         if exc.code is ErrorCode.RATE_LIMITED:
             if now - session.last_rate_error < 1.0:
@@ -248,14 +250,16 @@ class Gateway:
         self.metrics.count_error(exc.code.name)
         return codec.encode(Error(int(exc.code), exc.reason[:512], exc.ref, exc.fatal))
 
-    def _fail(self, session: Session, exc: ProtocolError) -> None:
+    def fail(self, session: Session, exc: ProtocolError) -> None:
         """Send the error and close the connection with its code."""
         fatal = Error(int(exc.code), exc.reason[:512], exc.ref, True)
         self.metrics.count_error(exc.code.name)
         self.metrics.count_close(exc.code.name)
         self.server.fanout.send(session, [codec.encode(fatal)])
         session.close(exc.code, exc.reason)
-        log.info("closed", extra={"code": exc.code.name, "reason": exc.reason, "slot": session.slot})
+        log.info(
+            "closed", extra={"code": exc.code.name, "reason": exc.reason, "slot": session.slot}
+        )
 
     def _count_in(self, data: bytes | str) -> None:
         self.metrics.messages_in += 1

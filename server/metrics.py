@@ -42,7 +42,9 @@ class Metrics:
         self.tick_lag_sum_s += lag_s
         self.tick_busy_sum_s += busy_s
 
-    def render(self, connections_by_role: Mapping[str, int], members_by_role: Mapping[str, int]) -> str:
+    def render(
+        self, connections_by_role: Mapping[str, int], members_by_role: Mapping[str, int]
+    ) -> str:
         out: list[str] = []
 
         def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
@@ -64,10 +66,22 @@ class Metrics:
             "Participants in the room (including those within the resume window) by role.",
             [(f'{{role="{r}"}}', members_by_role.get(r, 0)) for r in roles],
         )
-        metric("messages_in_total", "counter", "Client messages received.", [("", self.messages_in)])
+        metric(
+            "messages_in_total", "counter", "Client messages received.", [("", self.messages_in)]
+        )
         metric("bytes_in_total", "counter", "Client payload bytes received.", [("", self.bytes_in)])
-        metric("messages_out_total", "counter", "Messages written to clients.", [("", self.messages_out)])
-        metric("bytes_out_total", "counter", "Bytes written to clients (framed).", [("", self.bytes_out)])
+        metric(
+            "messages_out_total",
+            "counter",
+            "Messages written to clients.",
+            [("", self.messages_out)],
+        )
+        metric(
+            "bytes_out_total",
+            "counter",
+            "Bytes written to clients (framed).",
+            [("", self.bytes_out)],
+        )
         metric(
             "frames_dropped_total",
             "counter",

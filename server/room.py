@@ -80,7 +80,12 @@ class Room:
     # ------------------------------------------------------------ joining and leaving
 
     def join(
-        self, identity: Identity, now: float, connection_id: int, resume: str = "", last_seq: int = 0
+        self,
+        identity: Identity,
+        now: float,
+        connection_id: int,
+        resume: str = "",
+        last_seq: int = 0,
     ) -> JoinResult:
         """Admit a verified identity, resuming its old place when the resume token fits."""
         if resume:
@@ -119,7 +124,9 @@ class Room:
         if identity.role == "attendee":
             seat = self._take_seat(identity.user_id)
         slot = heapq.heappop(self._free_slots)
-        member = Member(slot, identity, seat, secrets.token_urlsafe(18), connection_id=connection_id)
+        member = Member(
+            slot, identity, seat, secrets.token_urlsafe(18), connection_id=connection_id
+        )
         self.members[slot] = member
         self._by_user[identity.user_id] = member
         self._by_resume[member.resume] = member

@@ -39,7 +39,11 @@ class Session:
         """Write already-framed bytes; returns how many were queued (0 when closing)."""
         if self.closing or self.transport.is_closing():
             return 0
-        self.transport.write(data)
+        try:
+            self.transport.write(data)
+        except RuntimeError:  # websockets already sent EOF after a close handshake
+            self.closing = True
+            return 0
         return len(data)
 
     def buffered(self) -> int:

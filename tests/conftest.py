@@ -37,10 +37,14 @@ TokenMaker = Callable[..., str]
 
 @pytest.fixture
 def token() -> TokenMaker:
-    def make(user: str = "u1", role: str = "attendee", name: str = "", room: str = "main", ttl: float = 600) -> str:
-        return issue_token(
-            SECRET, user_id=user, name=name or user, role=role, room=room, ttl_s=ttl
-        )
+    def make(
+        user: str = "u1",
+        role: str = "attendee",
+        name: str = "",
+        room: str = "main",
+        ttl: float = 600,
+    ) -> str:
+        return issue_token(SECRET, user_id=user, name=name or user, role=role, room=room, ttl_s=ttl)
 
     return make
 

@@ -47,7 +47,9 @@ def test_negotiate_picks_highest_common() -> None:
     assert negotiate(1, 1) == 1
 
 
-@pytest.mark.parametrize(("lo", "hi", "code"), [(2, 3, ErrorCode.VERSION_UNSUPPORTED), (3, 1, ErrorCode.BAD_MESSAGE)])
+@pytest.mark.parametrize(
+    ("lo", "hi", "code"), [(2, 3, ErrorCode.VERSION_UNSUPPORTED), (3, 1, ErrorCode.BAD_MESSAGE)]
+)
 def test_negotiate_rejects(lo: int, hi: int, code: ErrorCode) -> None:
     with pytest.raises(ProtocolError) as info:
         negotiate(lo, hi)

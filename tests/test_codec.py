@@ -79,6 +79,8 @@ def reason_of(data: bytes) -> ProtocolError:
         (msgpack.packb([4, True, "extra"]), ErrorCode.BAD_MESSAGE),
         (msgpack.packb([1, 1, 1, "x" * 5000]), ErrorCode.BAD_MESSAGE),
         (b"\x00" * (MAX_CLIENT_FRAME_BYTES + 1), ErrorCode.TOO_LARGE),
+        (b"\x94\x01\x01\x01\xa1\xff", ErrorCode.BAD_MESSAGE),  # token not valid UTF-8
+        (b"\xa2\xc3\x28", ErrorCode.BAD_MESSAGE),  # a bare invalid UTF-8 string
     ],
 )
 def test_rejections_carry_a_code_and_reason(data: bytes, code: ErrorCode) -> None:

@@ -49,7 +49,12 @@ async def test_http_routes(server: TownhallServer) -> None:
     status, ctype, body = await asyncio.to_thread(http_get, server.url + "/metrics")
     assert status == 200 and ctype.startswith("text/plain")
     assert 'townhall_connections{role="attendee"} 0' in body
-    for name in ("messages_in_total", "bytes_out_total", "frames_dropped_total", "tick_lag_seconds"):
+    for name in (
+        "messages_in_total",
+        "bytes_out_total",
+        "frames_dropped_total",
+        "tick_lag_seconds",
+    ):
         assert f"townhall_{name} " in body
     status, _, body = await asyncio.to_thread(http_get, server.url + "/scene.json")
     assert status == 200 and '"sections"' in body
@@ -57,7 +62,9 @@ async def test_http_routes(server: TownhallServer) -> None:
     assert (await asyncio.to_thread(http_get, server.url + "/ws"))[0] == 426
 
 
-async def test_join_gets_welcome_seat_and_keyframe(server: TownhallServer, token: TokenMaker) -> None:
+async def test_join_gets_welcome_seat_and_keyframe(
+    server: TownhallServer, token: TokenMaker
+) -> None:
     client = RoomClient(server.ws_url, token("alice", name="Alice"))
     welcome = await client.connect()
     assert (welcome.role, welcome.name, welcome.user_id) == ("attendee", "Alice", "alice")
@@ -78,12 +85,14 @@ async def test_others_see_join_hand_and_poses(server: TownhallServer, token: Tok
     await eventually(lambda: b.state.hands.get(wa.slot) is True)
     distinct = pose_bytes(head_y=1.375)
     await a.send_pose(distinct, int(quant.PoseFlag.RIGHT_TRACKED))
+
     def b_sees_pose() -> bool:
         if not b.state.near:
             return False
         crowd = quant.decode_crowd(b.state.near)
         rows = list(crowd.slots)
         return wa.slot in rows and abs(crowd.pos[rows.index(wa.slot)][0][1] - 1.375) < 0.001
+
     await eventually(b_sees_pose)
     crowd = quant.decode_crowd(b.state.near)
     i = list(crowd.slots).index(wa.slot)
@@ -122,11 +131,21 @@ async def test_bad_tokens_are_refused_with_code_and_close(
     server: TownhallServer, token: TokenMaker, kwargs: dict[str, object], code: ErrorCode
 ) -> None:
     if kwargs.get("ttl") == -1:
-        from townhall.server.tokens import issue_token
-        from .conftest import SECRET
         import time
 
-        tok = issue_token(SECRET, user_id="x", name="x", role="attendee", room="main", ttl_s=1, now=time.time() - 5)
+        from townhall.server.tokens import issue_token
+
+        from .conftest import SECRET
+
+        tok = issue_token(
+            SECRET,
+            user_id="x",
+            name="x",
+            role="attendee",
+            room="main",
+            ttl_s=1,
+            now=time.time() - 5,
+        )
     else:
         tok = token("x", **kwargs)
     c = RoomClient(server.ws_url, tok)
@@ -165,7 +184,9 @@ async def test_join_timeout(tmp_path: Path) -> None:
         await ws.wait_closed()
 
 
-async def test_resume_returns_same_seat_and_replays(server: TownhallServer, token: TokenMaker) -> None:
+async def test_resume_returns_same_seat_and_replays(
+    server: TownhallServer, token: TokenMaker
+) -> None:
     a = RoomClient(server.ws_url, token("a"))
     first = await a.connect()
     await eventually(lambda: a.state.has_keyframe)
@@ -222,6 +243,19 @@ async def test_messages_seen_by_raw_decoder_are_catalog_messages(
     await eventually(lambda: any(isinstance(m, CrowdFar) for m in seen))
     kinds = {type(m) for m in seen}
     assert {Welcome, Keyframe, Joined, CrowdFar} <= kinds
-    assert all(isinstance(m, (Welcome, Keyframe, Joined, CrowdFar, CrowdNear, HandChanged)) for m in seen)
+    assert all(
+        isinstance(m, (Welcome, Keyframe, Joined, CrowdFar, CrowdNear, HandChanged)) for m in seen
+    )
     await c.close()
     await d.close()
+
+
+async def test_shutdown_tells_clients_why(tmp_path: Path, token: TokenMaker) -> None:
+    srv = TownhallServer(make_settings(tmp_path))
+    await srv.start()
+    c = RoomClient(srv.ws_url, token("a"))
+    await c.connect()
+    await srv.stop()
+    await c.wait_closed()
+    assert c.close_code == ErrorCode.SERVER_SHUTDOWN.close_code
+    assert c.errors[-1].code == ErrorCode.SERVER_SHUTDOWN and c.errors[-1].fatal

@@ -1,0 +1,58 @@
+"""The fan-out benchmark runs end to end at a small size and reports every figure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "fanout.py"
+KEYS = (
+    "clients",
+    "joined",
+    "deliveries_per_s",
+    "p50_ms",
+    "p99_ms",
+    "server_cpu_us_per_delivery",
+    "down_kbps_per_client",
+    "down_kbps_attendee",
+    "down_kbps_spectator",
+    "server_rss_kb_per_conn",
+    "frames_dropped",
+    "window_s",
+)
+
+
+def test_fanout_bench_smoke() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--attendees",
+            "20",
+            "--spectators",
+            "20",
+            "--seconds",
+            "2",
+            "--warmup",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines, proc.stderr[-3000:]
+    result = json.loads(lines[-1])
+    missing = [k for k in KEYS if k not in result]
+    assert not missing, missing
+    assert result["clients"] == 40
+    assert result["joined"] == 40
+    assert result["deliveries_per_s"] > 0
+    assert result["p50_ms"] is not None and result["p99_ms"] is not None
+    assert result["p50_ms"] <= result["p99_ms"]
+    assert result["down_kbps_per_client"] > 0
+    assert result["down_kbps_attendee"] > result["down_kbps_spectator"] > 0
+    assert result["server_cpu_us_per_delivery"] > 0
