@@ -248,6 +248,15 @@ class Bench:
         if self.server is None or self.server.poll() is not None:
             raise BenchError(f"server died:\n{self.server_tail()}")
 
+    def server_snapshot(self) -> tuple[dict[str, float], float, float, float]:
+        """/metrics and when it was read (mid-request), then server CPU seconds and when."""
+        assert self.server_ps is not None
+        before = time.monotonic()
+        metrics = scrape(self.base)
+        after = time.monotonic()
+        cpu = cpu_seconds(self.server_ps)
+        return metrics, (before + after) / 2, cpu, time.monotonic()
+
     def profile_signal(self, sig: int) -> None:
         if self.args.server_profile and self.server is not None:
             self.server.send_signal(sig)
@@ -320,8 +329,7 @@ class Bench:
         health = json.loads(http_get(self.base + "/healthz"))
 
         log(f"measuring {a.seconds:.0f}s")
-        m0 = scrape(self.base)
-        cpu0 = cpu_seconds(self.server_ps)
+        m0, ts0, cpu0, tc0 = self.server_snapshot()
         gen_cpu0 = [cpu_seconds(g.ps) for g in self.loadgens if g.ps]
         sys0 = psutil.cpu_times()
         t0 = time.monotonic()
@@ -349,12 +357,15 @@ class Bench:
             gen.send("stop")
         self.profile_signal(signal.SIGUSR2)
         t1 = time.monotonic()
-        cpu1 = cpu_seconds(self.server_ps)
         gen_cpu1 = [cpu_seconds(g.ps) for g in self.loadgens if g.ps]
         sys1 = psutil.cpu_times()
-        m1 = scrape(self.base)
+        m1, ts1, cpu1, tc1 = self.server_snapshot()
         stats = [gen.expect("stats", 30) for gen in self.loadgens]
         window = t1 - t0
+        # Server counters are rated over the time between the two scrapes, which
+        # brackets the clients' window: each figure over the span it was counted in.
+        server_window = ts1 - ts0
+        cpu_window = tc1 - tc0
         log("window done; collecting")
 
         lat_parts = [np.fromfile(g.latency_file, dtype=np.int64) for g in self.loadgens]

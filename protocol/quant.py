@@ -2,7 +2,7 @@
 
 Every record type has a structured dtype, so encoding or decoding N records is
 a handful of vectorised numpy operations and the wire bytes are just
-``array.tobytes()`` / ``np.frombuffer``. SPEC-quant.md gives the byte layouts,
+``array.tobytes()`` / ``np.frombuffer``. SPEC.md section 9 gives the byte layouts,
 ranges and error bounds; the constants here are the source of truth.
 
 Conventions: right-handed, metres, +Y up, -Z forward; quaternions (x, y, z, w).

@@ -177,6 +177,7 @@ class TownhallServer:
                         self.crowd.remove(slot)
                 self.tick(now, crowd=(n % crowd_every == 0))
             except Exception:
+                self.metrics.tick_errors += 1
                 log.exception("tick failed")
             n += 1
             self.metrics.observe_tick(lag, time.perf_counter() - started)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from townhall.protocol import codec, negotiate
+from townhall.protocol import codec, negotiate, quant
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import (
     Error,
@@ -212,6 +212,11 @@ class Gateway:
                 raise ProtocolError(
                     ErrorCode.RATE_LIMITED, "poses above the room's rate", Pose.TYPE
                 )
+            try:
+                quant.check_poses(message.pose)
+            except quant.QuantizationError as exc:
+                # One bad pose relayed would break every neighbour's decoder.
+                raise ProtocolError(ErrorCode.BAD_MESSAGE, str(exc), Pose.TYPE) from None
             srv.crowd.set_pose(session.slot, message.pose, message.flags)
         elif isinstance(message, Ping):
             recv_us = srv.now_us()

@@ -24,6 +24,7 @@ class Metrics:
     joins: int = 0
     resumes: int = 0
     ticks: int = 0
+    tick_errors: int = 0
     tick_lag_last_s: float = 0.0
     tick_lag_max_s: float = 0.0
     tick_lag_sum_s: float = 0.0
@@ -103,6 +104,7 @@ class Metrics:
         metric("joins_total", "counter", "Successful joins.", [("", self.joins)])
         metric("resumes_total", "counter", "Joins that resumed a session.", [("", self.resumes)])
         metric("ticks_total", "counter", "Room ticks run.", [("", self.ticks)])
+        metric("tick_errors_total", "counter", "Ticks that failed (a bug).", [("", self.tick_errors)])
         metric(
             "tick_lag_seconds",
             "gauge",

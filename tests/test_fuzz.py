@@ -135,6 +135,7 @@ async def test_fuzzing_leaves_honest_clients_untouched(
     for code in ("BAD_FRAME", "BAD_MESSAGE", "UNKNOWN_TYPE", "TOO_LARGE"):
         assert errors.get(code, 0) > 0, code
     assert server.metrics.tick_lag_max_s < 1.0
+    assert server.metrics.tick_errors == 0
     # The evil attendees who joined are still just members; the room state is sane.
     assert all(m.seat != -1 or m.identity.role != "attendee" for m in server.room.members.values())
     for honest in (a, b, s):
@@ -172,3 +173,23 @@ async def test_pose_rate_limit_tells_once_a_second(
     assert len(limited) == 1 and limited[0].ref == Pose.TYPE
     assert not c.closed
     await c.close()
+
+
+async def test_invalid_pose_is_rejected_and_crowd_stays_decodable(
+    server: TownhallServer, token: TokenMaker
+) -> None:
+    evil = RoomClient(server.ws_url, token("evil"))
+    good = RoomClient(server.ws_url, token("good"))
+    await evil.connect()
+    await good.connect()
+    bad = bytearray(pose_bytes())
+    bad[6:10] = (0xDFF7FDFF).to_bytes(4, "little")  # head rotation longer than unit length
+    await evil.send_pose(bytes(bad), 6)
+    await eventually(lambda: bool(evil.errors))
+    assert evil.errors[0].code == ErrorCode.BAD_MESSAGE and evil.errors[0].ref == Pose.TYPE
+    frames_before = good.state.crowd_frames
+    await eventually(lambda: good.state.crowd_frames >= frames_before + 3)
+    quant.decode_crowd(good.state.near)
+    assert server.metrics.tick_errors == 0
+    await evil.close()
+    await good.close()
