@@ -104,7 +104,9 @@ class Metrics:
         metric("joins_total", "counter", "Successful joins.", [("", self.joins)])
         metric("resumes_total", "counter", "Joins that resumed a session.", [("", self.resumes)])
         metric("ticks_total", "counter", "Room ticks run.", [("", self.ticks)])
-        metric("tick_errors_total", "counter", "Ticks that failed (a bug).", [("", self.tick_errors)])
+        metric(
+            "tick_errors_total", "counter", "Ticks that failed (a bug).", [("", self.tick_errors)]
+        )
         metric(
             "tick_lag_seconds",
             "gauge",
