@@ -175,6 +175,7 @@ class Bench:
         self.server_ps: psutil.Process | None = None
         self.server_log: IO[bytes] | None = None
         self.loadgens: list[Loadgen] = []
+        self.probe: Loadgen | None = None
         self.port = args.port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
 
@@ -269,36 +270,40 @@ class Bench:
         for i in range(n):
             att = a.attendees // n + (1 if i < a.attendees % n else 0)
             spec = a.spectators // n + (1 if i < a.spectators % n else 0)
-            lat = self.tmp / f"latency-{i}.bin"
-            cmd = [
-                sys.executable,
-                str(HERE / "loadgen.py"),
-                "--control",
-                f"--port={self.port}",
-                f"--secret={SECRET}",
-                f"--attendees={att}",
-                f"--spectators={spec}",
-                f"--spectator-auth={a.spectator_auth}",
-                f"--pose-hz={a.pose_hz}",
-                f"--batch={a.batch}",
-                f"--ramp-timeout={a.ramp_timeout}",
-                f"--proc-id={i}",
-                f"--seed={i + 1}",
-                f"--latency-file={lat}",
-                f"--max-lifetime={a.ramp_timeout + a.warmup + a.seconds + 120}",
-            ]
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                bufsize=1,
-                preexec_fn=_child_setup,
-            )
-            gen = Loadgen(i, proc, lat)
-            gen.ps = psutil.Process(proc.pid)
-            gen.start_reader()
-            self.loadgens.append(gen)
+            self.loadgens.append(self.start_loadgen(i, att, spec))
+
+    def start_loadgen(self, i: int, attendees: int, spectators: int) -> Loadgen:
+        a = self.args
+        lat = self.tmp / f"latency-{i}.bin"
+        cmd = [
+            sys.executable,
+            str(HERE / "loadgen.py"),
+            "--control",
+            f"--port={self.port}",
+            f"--secret={SECRET}",
+            f"--attendees={attendees}",
+            f"--spectators={spectators}",
+            f"--spectator-auth={a.spectator_auth}",
+            f"--pose-hz={a.pose_hz}",
+            f"--batch={a.batch}",
+            f"--ramp-timeout={a.ramp_timeout}",
+            f"--proc-id={i}",
+            f"--seed={i + 1}",
+            f"--latency-file={lat}",
+            f"--max-lifetime={a.ramp_timeout + a.warmup + a.seconds + 120}",
+        ]
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            preexec_fn=_child_setup,
+        )
+        gen = Loadgen(i, proc, lat)
+        gen.ps = psutil.Process(proc.pid)
+        gen.start_reader()
+        return gen
 
     # ------------------------------------------------------------ measurement
 
@@ -322,11 +327,18 @@ class Bench:
             failed += msg["failed"]
         ramp_s = time.monotonic() - ramp_start
         self.server_alive()
+        if a.probes:
+            # Joined last, so last in the server's write order: the slowest recipients,
+            # timed by a process with nothing else to do (no client-side queueing).
+            self.probe = self.start_loadgen(len(self.loadgens), 0, a.probes)
+            self.probe.expect("joined", 60)
+        everyone = self.loadgens + ([self.probe] if self.probe else [])
         log(f"joined {joined}/{clients} in {ramp_s:.1f}s; warming up {a.warmup:.0f}s")
         time.sleep(a.warmup)
         self.server_alive()
         rss_joined = self.server_ps.memory_info().rss
         health = json.loads(http_get(self.base + "/healthz"))
+        n_conns = int(health.get("connections", joined))  # probes included, like the RSS
 
         log(f"measuring {a.seconds:.0f}s")
         m0, ts0, cpu0, tc0 = self.server_snapshot()
@@ -334,9 +346,9 @@ class Bench:
         sys0 = psutil.cpu_times()
         t0 = time.monotonic()
         self.profile_signal(signal.SIGUSR1)
-        for gen in self.loadgens:
+        for gen in everyone:
             gen.send("start")
-        for gen in self.loadgens:
+        for gen in everyone:
             gen.expect("started", 10)
         end = t0 + a.seconds
         last = t0
@@ -353,7 +365,7 @@ class Bench:
                 pct = 100 * (cpu_seconds(self.server_ps) - cpu0) / (last - t0)
                 lag = 1000 * max(lag_samples[-5:], default=0.0)
                 log(f"  {last - t0:4.0f}s  server cpu {pct:.0f}%, tick lag up to {lag:.0f} ms")
-        for gen in self.loadgens:
+        for gen in everyone:
             gen.send("stop")
         self.profile_signal(signal.SIGUSR2)
         t1 = time.monotonic()
@@ -361,6 +373,7 @@ class Bench:
         sys1 = psutil.cpu_times()
         m1, ts1, cpu1, tc1 = self.server_snapshot()
         stats = [gen.expect("stats", 30) for gen in self.loadgens]
+        probe_stats = self.probe.expect("stats", 30) if self.probe else None
         window = t1 - t0
         # Server counters are rated over the time between the two scrapes, which
         # brackets the clients' window: each figure over the span it was counted in.
@@ -370,6 +383,9 @@ class Bench:
 
         lat_parts = [np.fromfile(g.latency_file, dtype=np.int64) for g in self.loadgens]
         lat_ms = (np.concatenate(lat_parts) if lat_parts else np.empty(0)) / 1000.0
+        probe_ms = np.empty(0)
+        if self.probe:
+            probe_ms = np.fromfile(self.probe.latency_file, dtype=np.int64) / 1000.0
 
         def delta(name: str) -> float:
             return m1.get(name, 0.0) - m0.get(name, 0.0)
@@ -395,8 +411,8 @@ class Bench:
         def kbps(bytes_per_s: float, n: int) -> float:
             return round(8 * bytes_per_s / 1000 / n, 2) if n else 0.0
 
-        def pct(q: float) -> float | None:
-            return round(float(np.percentile(lat_ms, q)), 3) if lat_ms.size else None
+        def pct(q: float, samples: np.ndarray = lat_ms) -> float | None:
+            return round(float(np.percentile(samples, q)), 3) if samples.size else None
 
         best_rtt = [s["clock_rtt_us"] for s in stats if s["clock_rtt_us"] is not None]
         server_closes = {
@@ -418,7 +434,7 @@ class Bench:
             "window_errors": merged("window_errors"),
             "window_s": round(window, 2),
             "ramp_s": round(ramp_s, 1),
-            "deliveries_per_s": round(messages_out / window, 1),
+            "deliveries_per_s": round(messages_out / server_window, 1),
             "received_per_s": round(
                 sum((s["attendee_msgs"] + s["spectator_msgs"]) / s["window_s"] for s in stats), 1
             ),
@@ -427,9 +443,20 @@ class Bench:
             "p99_ms": pct(99),
             "max_ms": round(float(lat_ms.max()), 3) if lat_ms.size else None,
             "latency_samples": int(lat_ms.size),
+            "probes": a.probes,
+            "probe_p50_ms": pct(50, probe_ms),
+            "probe_p99_ms": pct(99, probe_ms),
+            "probe_clock_rtt_us": probe_stats["clock_rtt_us"] if probe_stats else None,
             "clock_rtt_us_min": min(best_rtt) if best_rtt else None,
             "server_cpu_us_per_delivery": round(cpu_us / messages_out, 3) if messages_out else None,
-            "server_cpu_percent": round(100 * (cpu1 - cpu0) / window, 1),
+            # Time inside room ticks (building crowd frames, writing to every socket) per
+            # delivery: the fan-out's share, without the cost of ingesting poses.
+            "tick_us_per_delivery": round(
+                1e6 * delta("townhall_tick_busy_seconds_total") / messages_out, 3
+            )
+            if messages_out
+            else None,
+            "server_cpu_percent": round(100 * (cpu1 - cpu0) / cpu_window, 1),
             "loadgen_cpu_percent": round(
                 100 * sum(b - a_ for a_, b in zip(gen_cpu0, gen_cpu1, strict=True)) / window, 1
             ),
@@ -439,10 +466,12 @@ class Bench:
             "down_kbps_attendee": kbps(att_bytes, n_att),
             "down_kbps_spectator": kbps(spec_bytes, n_spec),
             "down_kbps_attendee_max": round(8 * att_max / 1000, 2),
-            "server_bytes_out_per_s": round(delta("townhall_bytes_out_total") / window),
-            "server_messages_in_per_s": round(delta("townhall_messages_in_total") / window, 1),
+            "server_bytes_out_per_s": round(delta("townhall_bytes_out_total") / server_window),
+            "server_messages_in_per_s": round(
+                delta("townhall_messages_in_total") / server_window, 1
+            ),
             "poses_sent_per_s": round(sum(s["poses_sent"] for s in stats) / window, 1),
-            "server_rss_kb_per_conn": round((rss_joined - rss_idle) / 1024 / max(1, joined), 2),
+            "server_rss_kb_per_conn": round((rss_joined - rss_idle) / 1024 / max(1, n_conns), 2),
             "server_rss_mb": round(rss_joined / 2**20, 1),
             "frames_dropped": int(delta("townhall_frames_dropped_total")),
             "server_closes": server_closes,
@@ -450,7 +479,8 @@ class Bench:
                 sum(labelled(m1, "townhall_errors_sent_total").values())
                 - sum(labelled(m0, "townhall_errors_sent_total").values())
             ),
-            "ticks_per_s": round(ticks / window, 1),
+            "ticks_per_s": round(ticks / server_window, 1),
+            "tick_errors": int(delta("townhall_tick_errors_total")),
             "tick_lag_mean_ms": round(1000 * delta("townhall_tick_lag_seconds_total") / ticks, 2)
             if ticks
             else None,
@@ -467,9 +497,10 @@ class Bench:
     # ------------------------------------------------------------ cleanup
 
     def cleanup(self) -> None:
-        for gen in self.loadgens:
+        everyone = self.loadgens + ([self.probe] if self.probe else [])
+        for gen in everyone:
             gen.send("quit")
-        for gen in self.loadgens:
+        for gen in everyone:
             try:
                 gen.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -517,9 +548,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between everyone joined and the window start (default 3)",
     )
     p.add_argument(
-        "--procs", type=int, default=2, help="load-generator processes sharing the clients (def. 2)"
+        "--procs",
+        type=int,
+        default=2,
+        help="load-generator processes sharing the clients (default 2)",
     )
-    p.add_argument("--pose-hz", type=float, default=20.0, help="poses per second per attendee")
+    p.add_argument(
+        "--probes",
+        type=int,
+        default=8,
+        help="extra spectators in their own idle process, joined last, whose latency "
+        "(probe_p50_ms, probe_p99_ms) has no load-generator queueing in it (default 8; 0: none)",
+    )
+    p.add_argument(
+        "--pose-hz", type=float, default=20.0, help="poses per second per attendee (default 20)"
+    )
     p.add_argument(
         "--spectator-auth",
         choices=["token", "anonymous"],
@@ -527,10 +570,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="spectators join with a signed spectator token or anonymously (default token)",
     )
     p.add_argument(
-        "--batch", type=int, default=50, help="connections each load generator opens at once"
+        "--batch",
+        type=int,
+        default=50,
+        help="connections each load generator opens at once while ramping (default 50)",
     )
     p.add_argument(
-        "--ramp-timeout", type=float, default=120.0, help="seconds allowed to get everyone joined"
+        "--ramp-timeout",
+        type=float,
+        default=120.0,
+        help="seconds allowed to get everyone joined (default 120)",
     )
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     p.add_argument(

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -282,7 +283,6 @@ class LoadGen:
         self.tag = f"[loadgen {args.proc_id}]"
         self.measuring = False
         self.window_start = 0.0
-        self.window_s = 0.0
         self.att_bytes = self.spec_bytes = self.att_msgs = self.spec_msgs = 0
         self.crowd_frames = 0
         self.lat_raw: array[int] = array("q")
@@ -506,7 +506,7 @@ def emit(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def controlled(gen: LoadGen, tasks: list[asyncio.Task[None]]) -> None:
+async def controlled(gen: LoadGen) -> None:
     """Obey start/stop/quit lines from the parent; EOF (parent gone) means quit."""
     reader = asyncio.StreamReader()
     await gen.loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -539,11 +539,13 @@ async def run(args: argparse.Namespace) -> None:
     try:
         tasks.append(asyncio.create_task(gen.pose_loop()))
         joined, failed = await gen.ramp()
+        gc.collect()
+        gc.freeze()  # the clients live to the end: keep them out of later collections
         tasks.append(asyncio.create_task(gen.clock_loop()))
         await gen.sync_clock(5)
         emit({"event": "joined", "joined": joined, "failed": failed, "errors": gen.errors})
         if args.control:
-            await controlled(gen, tasks)
+            await controlled(gen)
         else:
             await asyncio.sleep(args.warmup)
             gen.start_window()
@@ -560,18 +562,19 @@ async def run(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Raw-asyncio WebSocket load generator for a Townhall server (one process).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1", help="server address")
     p.add_argument("--port", type=int, required=True, help="server port")
     p.add_argument("--secret", required=True, help="the server's [auth] secret, to mint tokens")
-    p.add_argument("--room", default="main", help="room id the tokens are for (default main)")
+    p.add_argument("--room", default="main", help="room id the tokens are for")
     p.add_argument("--attendees", type=int, default=0, help="attendee clients (send poses)")
     p.add_argument("--spectators", type=int, default=0, help="spectator clients (only receive)")
     p.add_argument(
         "--spectator-auth",
         choices=["token", "anonymous"],
         default="token",
-        help="spectators join with a spectator token or an empty one (default token)",
+        help="spectators join with a spectator token or an empty one",
     )
     p.add_argument("--pose-hz", type=float, default=20.0, help="poses per second per attendee")
     p.add_argument("--batch", type=int, default=50, help="connections opened at once while ramping")

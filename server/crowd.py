@@ -66,6 +66,9 @@ class Crowd:
         self.seat_cells = seat_cells
         self.records = np.zeros(capacity, dtype=quant.CROWD_DTYPE)
         self.records["slot"] = np.arange(capacity, dtype=np.uint16)
+        # A byte view of the same memory: a pose write is one slice copy, not a numpy call.
+        self._bytes = memoryview(self.records.view(np.uint8).reshape(-1))
+        self._size = quant.CROWD_DTYPE.itemsize
         self.cell_of_slot: dict[int, int] = {}
         self.members: dict[int, list[int]] = {}  # cell -> slots
         self._order: list[int] = []  # slots in the far rotation
@@ -100,9 +103,10 @@ class Crowd:
         cell = self.cell_of_slot.get(slot)
         if cell is None:
             return
-        rec = self.records[slot]
-        rec["pose"] = np.frombuffer(pose, dtype=quant.POSE_DTYPE)[0]
-        rec["flags"] = (int(rec["flags"]) & FLAG_HAND_RAISED) | (client_flags & CLIENT_FLAG_MASK)
+        at = slot * self._size + 2  # after the uint16 slot: flags byte, then the 30-byte pose
+        buf = self._bytes
+        buf[at] = (buf[at] & FLAG_HAND_RAISED) | (client_flags & CLIENT_FLAG_MASK)
+        buf[at + 1 : at + 1 + len(pose)] = pose
         self._dirty.add(cell)
 
     def set_hand(self, slot: int, raised: bool) -> None:

@@ -209,9 +209,10 @@ class Gateway:
         srv = self.server
         if isinstance(message, Pose):
             if not session.poses.allow(now):
-                raise ProtocolError(
-                    ErrorCode.RATE_LIMITED, "poses above the room's rate", Pose.TYPE
-                )
+                # Poses bunch up after any stall on either side; dropping the excess is
+                # enough. Tell the client (once a second) but never count it as flooding.
+                self._notify_rate(session, now, Pose.TYPE)
+                return
             try:
                 quant.check_poses(message.pose)
             except quant.QuantizationError as exc:
@@ -250,6 +251,12 @@ class Gateway:
                 return  # one RATE_LIMITED a second is enough to tell the client
             session.last_rate_error = now
         self.server.fanout.send(session, [self._error_payload(exc)])
+
+    def _notify_rate(self, session: Session, now: float, ref: int) -> None:
+        if now - session.last_rate_error >= 1.0:
+            session.last_rate_error = now
+            exc = ProtocolError(ErrorCode.RATE_LIMITED, "poses above the room's rate; dropped", ref)
+            self.server.fanout.send(session, [self._error_payload(exc)])
 
     def _error_payload(self, exc: ProtocolError) -> bytes:
         self.metrics.count_error(exc.code.name)

@@ -76,6 +76,7 @@ class Room:
         self._seat_taken: list[bool] = [False] * self.seat_count
         self._free_seats: list[int] = list(range(self.seat_count))
         self._free_slots: list[int] = list(range(min(self.max_members, MAX_SLOT + 1)))
+        self._participants: list[Participant] | None = None
 
     # ------------------------------------------------------------ joining and leaving
 
@@ -113,6 +114,7 @@ class Room:
         member.resume = secrets.token_urlsafe(18)
         self._by_resume[member.resume] = member
         member.identity = identity
+        self._participants = None
         member.connected = True
         member.away_since = 0.0
         member.connection_id = connection_id
@@ -154,6 +156,7 @@ class Room:
             return  # already replaced by a newer connection
         member.connected = False
         member.away_since = now
+        self._participants = None
         if member.hand_raised:
             self.set_hand(slot, False)
 
@@ -193,7 +196,10 @@ class Room:
     # ------------------------------------------------------------ views
 
     def participants(self) -> list[Participant]:
-        return [m.participant() for m in self.members.values()]
+        """Everyone present, for keyframes; cached until membership or flags change."""
+        if self._participants is None:
+            self._participants = [m.participant() for m in self.members.values()]
+        return self._participants
 
     def count_by_role(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -212,6 +218,7 @@ class Room:
         self._emit(Joined(self.log.next_seq(), member.participant()))
 
     def _emit(self, message: Joined | Left | HandChanged) -> None:
+        self._participants = None
         payload = codec.encode(message)
         self.log.append(message.seq, payload)
         self.outbox.append(payload)

@@ -1,0 +1,1 @@
+"""townhall.server.clone: the leader's clone: brain (answers), voice, face, director."""

@@ -1,0 +1,1 @@
+"""townhall.server.clone.face."""
