@@ -15,5 +15,7 @@ MAX_POSE_HZ = 30  # attendees may send Pose at up to this rate
 POSE_BYTES = 30  # size of one quantized pose (head, left hand, right hand)
 MAX_SLOT = 65535  # participant slot numbers are uint16 on the wire
 NO_SEAT = -1
+MAX_QUESTION_CHARS = 500
+MAX_ANSWER_CHARS = 4000
 JOIN_TIMEOUT_S = 10.0
 RESUME_WINDOW_S = 60.0

@@ -13,7 +13,9 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 
 from .limits import (
+    MAX_ANSWER_CHARS,
     MAX_CLIENT_INFO_CHARS,
+    MAX_QUESTION_CHARS,
     MAX_NAME_CHARS,
     MAX_REASON_CHARS,
     MAX_TOKEN_CHARS,
@@ -35,6 +37,16 @@ Reason = Annotated[str, msgspec.Meta(max_length=MAX_REASON_CHARS)]
 ClientInfo = Annotated[str, msgspec.Meta(max_length=MAX_CLIENT_INFO_CHARS)]
 PoseBytes = Annotated[bytes, msgspec.Meta(min_length=POSE_BYTES, max_length=POSE_BYTES)]
 Role = Literal["attendee", "spectator", "moderator", "operator"]
+QuestionText = Annotated[str, msgspec.Meta(max_length=MAX_QUESTION_CHARS)]
+AnswerText = Annotated[str, msgspec.Meta(max_length=MAX_ANSWER_CHARS)]
+Lang = Annotated[str, msgspec.Meta(max_length=16)]
+Word = Annotated[str, msgspec.Meta(max_length=32)]
+QuestionState = Literal["submitted", "approved", "answering", "answered", "rejected", "escalated"]
+Label = Literal["approved", "generated", "escalated"]
+ModerateAction = Literal["approve", "reject", "edit", "merge", "move", "pin", "unpin"]
+ReviewDecision = Literal["speak", "edit", "skip"]
+ControlAction = Literal["mode", "review", "stop", "next"]
+Outcome = Literal["done", "stopped", "skipped", "failed"]
 
 ROLES: tuple[str, ...] = ("attendee", "spectator", "moderator", "operator")
 
@@ -88,6 +100,49 @@ class KeyframeRequest(Message, tag=6):
     """Ask for a fresh Keyframe, e.g. after a gap in sequence numbers."""
 
 
+class Ask(Message, tag=7):
+    """Submit a text question; answered by Ack (once stored) or Error with ``request = ref``."""
+
+    ref: U32
+    text: QuestionText
+    language: Lang = ""
+
+
+class Vote(Message, tag=8):
+    """Vote for a question (``up = false`` withdraws the vote); one vote per person."""
+
+    ref: U32
+    question: U32
+    up: bool = True
+
+
+class Moderate(Message, tag=9):
+    """A moderator's action on a question; ``target`` is the merge target or the new position."""
+
+    ref: U32
+    action: ModerateAction
+    question: U32
+    text: QuestionText = ""
+    target: U32 = 0
+
+
+class Review(Message, tag=10):
+    """A moderator's decision on the clone's draft: speak it, speak an edit, or skip."""
+
+    ref: U32
+    answer: U32
+    decision: ReviewDecision
+    text: AnswerText = ""
+
+
+class Control(Message, tag=11):
+    """Room controls: ``mode`` auto|moderated, ``review`` on|off, ``stop`` the clone, ``next``."""
+
+    ref: U32
+    action: ControlAction
+    value: Annotated[str, msgspec.Meta(max_length=16)] = ""
+
+
 # ---------------------------------------------------------------- server to client
 
 
@@ -126,6 +181,7 @@ class Error(Message, tag=65):
     reason: Reason
     ref: U8 = 0
     fatal: bool = False
+    request: U32 = 0  # the ``ref`` of the Ask/Vote/Moderate/Review/Control it answers
 
 
 class Pong(Message, tag=66):
@@ -136,13 +192,48 @@ class Pong(Message, tag=66):
     server_send_us: I64
 
 
+class QuestionInfo(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """A question as the board shows it (a nested array)."""
+
+    id: U32
+    text: QuestionText
+    language: Lang
+    state: QuestionState
+    votes: U32
+    asker_slot: Seat
+    asker_name: Name
+    pinned: bool
+    rank: U32
+    merged_into: U32
+    answer: U32
+
+
+class StageStart(Message, tag=75):
+    """The clone starts answering (sequenced); everything a viewer needs to label it."""
+
+    seq: U64
+    answer: U32
+    question: U32
+    question_text: QuestionText
+    label: Label
+    sources: list[Annotated[str, msgspec.Meta(max_length=64)]]
+    language: Lang
+    disclosure: Reason
+    asker_slot: Seat
+    media_start_us: I64
+
+
 class Keyframe(Message, tag=67):
-    """The whole room state: everyone present and the coarse pose of every attendee."""
+    """The whole room state: people, the coarse crowd, the question board and the stage."""
 
     seq: U64
     server_time_us: I64
     participants: list[Participant]
     coarse: bytes
+    questions: list[QuestionInfo] = []
+    stage: StageStart | None = None
+    mode: Literal["auto", "moderated"] = "auto"
+    review: bool = False
 
 
 class Joined(Message, tag=68):
@@ -181,7 +272,87 @@ class CrowdFar(Message, tag=72):
     records: bytes
 
 
-CLIENT_MESSAGES: tuple[type[Message], ...] = (Join, Ping, Pose, Hand, Leave, KeyframeRequest)
+class Ack(Message, tag=73):
+    """A request is done and stored; ``id`` is the question it made or joined (``merged``)."""
+
+    ref: U32
+    id: U32 = 0
+    merged: bool = False
+
+
+class QuestionChanged(Message, tag=74):
+    """A question was added or changed (sequenced): the whole row, latest wins."""
+
+    seq: U64
+    question: QuestionInfo
+
+
+class StageEnd(Message, tag=76):
+    """The clone finished, was stopped or skipped (sequenced), with the full text for the record."""
+
+    seq: U64
+    answer: U32
+    outcome: Outcome
+    text: AnswerText
+    label: Label
+    sources: list[Annotated[str, msgspec.Meta(max_length=64)]]
+
+
+class Caption(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """One word with its time on the media clock."""
+
+    start_us: I64
+    duration_us: U32
+    text: Word
+
+
+class StagePacket(Message, tag=77):
+    """40 ms of the clone on the media clock: Opus audio, animation frames, caption words."""
+
+    answer: U32
+    index: U32
+    media_time_us: I64
+    duration_us: U32
+    label: Label
+    opus: list[bytes]
+    anim_times_us: list[U32]
+    anim: bytes
+    captions: list[Caption]
+
+
+class Draft(Message, tag=78):
+    """To moderators in review mode: the clone's answer before it is spoken."""
+
+    answer: U32
+    question: U32
+    question_text: QuestionText
+    text: AnswerText
+    label: Label
+    sources: list[Annotated[str, msgspec.Meta(max_length=64)]]
+    language: Lang
+
+
+class RoomMode(Message, tag=79):
+    """The room's Q&A mode or review setting changed (sequenced)."""
+
+    seq: U64
+    mode: Literal["auto", "moderated"]
+    review: bool
+
+
+CLIENT_MESSAGES: tuple[type[Message], ...] = (
+    Join,
+    Ping,
+    Pose,
+    Hand,
+    Leave,
+    KeyframeRequest,
+    Ask,
+    Vote,
+    Moderate,
+    Review,
+    Control,
+)
 SERVER_MESSAGES: tuple[type[Message], ...] = (
     Welcome,
     Error,
@@ -192,10 +363,25 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     HandChanged,
     CrowdNear,
     CrowdFar,
+    Ack,
+    QuestionChanged,
+    StageStart,
+    StageEnd,
+    StagePacket,
+    Draft,
+    RoomMode,
 )
 
 # Sequenced messages: part of the room's event log, replayable after a resume.
-SEQUENCED: tuple[type[Message], ...] = (Joined, Left, HandChanged)
+SEQUENCED: tuple[type[Message], ...] = (
+    Joined,
+    Left,
+    HandChanged,
+    QuestionChanged,
+    StageStart,
+    StageEnd,
+    RoomMode,
+)
 
 
 def _register() -> None:

@@ -1,0 +1,242 @@
+"""Viseme weights over time from phoneme timing, with co-articulation.
+
+The model: every phoneme holds its viseme target for exactly its own time span
+(sil before the first, after the last and in gaps), and each step between
+neighbours is smoothed by a logistic ramp centred on the boundary. Because the
+ramps are symmetric about the acoustic boundaries, half of every transition
+happens before it (anticipation) and half after (carry-over), and the mouth is
+never early or late on average: that is what keeps lips on the audio. Written
+as a sum of smoothed steps the weights are exact at any time, with no
+resampling, and always sum to 1:
+
+    w(t) = sil + sum_b delta_b * logistic((t - b) / k_b)
+
+Co-articulation on top of the ramps:
+
+- attack and release: k = 10 ms at ordinary boundaries (10-90 % in 44 ms),
+  25 ms inside diphthongs, which glide;
+- lips must close for p b m: a bilabial shorter than 70 ms is widened
+  symmetrically into its neighbours, so closure is visible between 30 fps
+  frames and its centre does not move;
+- tongue consonants (t d k g n l) have no lip shape of their own: they borrow
+  30 % of the next vowel's, so "too" rounds during the t;
+- h and the glottal stop take 60 % of the next sound's shape;
+- unstressed vowels open 15 % less than stressed ones.
+
+Frame k of a track is the instantaneous value at time k / fps (not the centre
+of an interval): a client that plays frame k at that time, interpolating
+between frames, shows exactly this curve.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from townhall.protocol.skeleton import VISEME_INDEX, VISEMES
+
+from ..speech import PhonemeEvent
+from .phonemes import PhonemeClass, parse_mnemonic, shape_of
+
+__all__ = [
+    "OPENNESS",
+    "VisemeTrack",
+    "build_track",
+    "mouth_open",
+    "mouth_open_track",
+    "viseme_track",
+]
+
+F64 = npt.NDArray[np.float64]
+
+# How far each viseme opens the jaw, 0 closed .. 1 wide open ("aa").
+OPENNESS: Final[F64] = np.array(
+    [
+        0.0,  # sil
+        0.0,  # PP
+        0.1,  # FF
+        0.25,  # TH
+        0.25,  # DD
+        0.3,  # kk
+        0.2,  # CH
+        0.1,  # SS
+        0.2,  # nn
+        0.3,  # RR
+        1.0,  # aa
+        0.65,  # E
+        0.4,  # ih
+        0.75,  # oh
+        0.4,  # ou
+    ]
+)
+OPENNESS.flags.writeable = False
+assert OPENNESS.shape == (len(VISEMES),)
+
+RAMP_K_S: Final = 0.010
+GLIDE_K_S: Final = 0.025
+MIN_CLOSURE_S: Final = 0.070
+LINGUAL_ANTICIPATION: Final = 0.3
+TRANSPARENT_SHARE: Final = 0.6
+UNSTRESSED_SCALE: Final = 0.85
+
+_SIL = np.zeros(len(VISEMES))
+_SIL[VISEME_INDEX["sil"]] = 1.0
+_SIL.flags.writeable = False
+_LINGUAL: Final = frozenset({"DD", "kk", "nn"})
+_ROUNDED: Final = np.zeros(len(VISEMES))
+_ROUNDED[[VISEME_INDEX["ou"], VISEME_INDEX["oh"], VISEME_INDEX["RR"]]] = 1.0
+
+
+def mouth_open(weights: npt.ArrayLike) -> float:
+    """Jaw opening of one frame's viseme weights (15,): OPENNESS-weighted sum in [0, 1].
+
+    This is the quantity lip sync is measured with: it rises on open vowels,
+    falls to 0 on p b m and silence, and follows the audio envelope.
+    """
+    return float(mouth_open_track(weights))
+
+
+def mouth_open_track(weights: npt.ArrayLike) -> F64:
+    """`mouth_open` for many frames at once: (..., 15) -> (...)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape[-1:] != (len(VISEMES),):
+        raise ValueError(f"expected {len(VISEMES)} viseme weights, got shape {w.shape}")
+    out: F64 = np.clip(w @ OPENNESS, 0.0, 1.0)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class VisemeTrack:
+    """Viseme weights as a function of time (seconds from the utterance start)."""
+
+    boundaries: F64  # (B,) times of the steps
+    softness: F64  # (B,) logistic scale k of each step, seconds
+    deltas: F64  # (B, 15) change of the weights across each step
+    end_s: float  # end of the last phoneme
+
+    def at(self, times: npt.ArrayLike) -> F64:
+        """Weights (N, 15) at the given times (N,)."""
+        t = np.asarray(times, dtype=np.float64).reshape(-1, 1)
+        if not self.boundaries.size:
+            return np.broadcast_to(_SIL, (t.shape[0], len(VISEMES))).copy()
+        x = (t - self.boundaries) / self.softness
+        steps = 0.5 + 0.5 * np.tanh(0.5 * x)  # logistic, without overflow
+        w: F64 = _SIL + steps @ self.deltas
+        return np.clip(w, 0.0, 1.0, out=w)
+
+
+@dataclass(slots=True)
+class _Segment:
+    start: float
+    end: float
+    target: F64
+    kind: PhonemeClass
+    glide_in: bool = False  # the step into this segment is inside a diphthong
+
+
+def _segments(phonemes: Iterable[PhonemeEvent]) -> list[_Segment]:
+    """Phonemes as back-to-back segments: sorted, overlaps clipped, gaps filled with sil."""
+    events = sorted(
+        (
+            p
+            for p in phonemes
+            if math.isfinite(p.start_s) and math.isfinite(p.duration_s) and p.duration_s > 0
+        ),
+        key=lambda p: p.start_s,
+    )
+    out: list[_Segment] = []
+    cursor = -math.inf
+    for p in events:
+        start = max(p.start_s, cursor)
+        end = p.start_s + p.duration_s
+        if end <= start:
+            continue
+        if start > cursor and out:
+            out.append(_Segment(cursor, start, _SIL, PhonemeClass.PAUSE))
+        shape = shape_of(p.phoneme)
+        stressed = p.stressed or parse_mnemonic(p.phoneme)[1]
+        scale = 1.0 if stressed or shape.kind is not PhonemeClass.VOWEL else UNSTRESSED_SCALE
+        part = (end - start) / len(shape.targets)
+        for i, target in enumerate(shape.targets):
+            scaled = target * scale + _SIL * (1.0 - scale)
+            out.append(
+                _Segment(start + i * part, start + (i + 1) * part, scaled, shape.kind, i > 0)
+            )
+        cursor = end
+    return out
+
+
+def _coarticulate(segs: Sequence[_Segment]) -> None:
+    """Borrow lip shapes between neighbours (in place): see the module docstring."""
+    for i in range(len(segs) - 1, -1, -1):
+        seg = segs[i]
+        nxt = segs[i + 1] if i + 1 < len(segs) else None
+        if seg.kind is PhonemeClass.TRANSPARENT:
+            source = nxt if nxt is not None and nxt.kind is not PhonemeClass.PAUSE else None
+            if source is None and i > 0 and segs[i - 1].kind is not PhonemeClass.PAUSE:
+                source = segs[i - 1]
+            if source is not None:
+                seg.target = TRANSPARENT_SHARE * source.target + (1 - TRANSPARENT_SHARE) * _SIL
+        elif seg.kind is PhonemeClass.CONSONANT and VISEMES[int(np.argmax(seg.target))] in _LINGUAL:
+            vowel = next(
+                (s for s in segs[i + 1 : i + 3] if s.kind is PhonemeClass.VOWEL),
+                None,
+            )
+            if vowel is not None and float(vowel.target @ _ROUNDED) > 0.3:
+                a = LINGUAL_ANTICIPATION
+                seg.target = (1 - a) * seg.target + a * vowel.target
+
+
+def _widen_closures(segs: Sequence[_Segment]) -> None:
+    """Give p b m at least MIN_CLOSURE_S, taken evenly from both neighbours (in place)."""
+    pp = VISEME_INDEX["PP"]
+    for i, seg in enumerate(segs):
+        width = seg.end - seg.start
+        if seg.target[pp] < 0.5 or width >= MIN_CLOSURE_S:
+            continue
+        grow = (MIN_CLOSURE_S - width) / 2
+        if i > 0:  # a neighbour keeps at least half of itself
+            grow = min(grow, (segs[i - 1].end - segs[i - 1].start) / 2)
+        if i + 1 < len(segs):
+            grow = min(grow, (segs[i + 1].end - segs[i + 1].start) / 2)
+        seg.start -= grow
+        seg.end += grow
+        if i > 0:
+            segs[i - 1].end = seg.start
+        if i + 1 < len(segs):
+            segs[i + 1].start = seg.end
+
+
+def build_track(phonemes: Iterable[PhonemeEvent]) -> VisemeTrack:
+    """The continuous viseme track of a phoneme sequence; robust to any input."""
+    segs = _segments(phonemes)
+    if not segs:
+        empty = np.zeros(0)
+        return VisemeTrack(empty, empty, np.zeros((0, len(VISEMES))), 0.0)
+    _coarticulate(segs)
+    _widen_closures(segs)
+    targets = np.array([_SIL, *(s.target for s in segs), _SIL])
+    boundaries = np.array([s.start for s in segs] + [segs[-1].end])
+    softness = np.array([GLIDE_K_S if s.glide_in else RAMP_K_S for s in segs] + [RAMP_K_S])
+    return VisemeTrack(boundaries, softness, np.diff(targets, axis=0), float(boundaries[-1]))
+
+
+def viseme_track(
+    phonemes: Iterable[PhonemeEvent], fps: float, duration_s: float | None = None
+) -> F64:
+    """Viseme weights (n_frames, 15) sampled at k / fps, k = 0 .. n_frames - 1.
+
+    Frames cover [0, duration_s); the default duration is the end of the last
+    phoneme plus 0.1 s, so the mouth closes in the last frames.
+    """
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    track = build_track(phonemes)
+    length = track.end_s + 0.1 if duration_s is None else duration_s
+    n = max(0, math.ceil(length * fps - 1e-9))
+    return track.at(np.arange(n) / fps)

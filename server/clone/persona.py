@@ -1,0 +1,487 @@
+"""The persona: who the clone speaks for, how, and the only material it may answer from.
+
+A persona is a directory (see ``personas/FORMAT.md``): ``persona.toml`` plus approved
+statements in ``statements/*.toml``. Loading validates everything up front and reports
+every problem at once, each as file, field and reason, so an operator can fix a persona
+in one pass instead of discovering errors live on stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Languages the brain has text processing for (tokenising, stemming, policy keywords).
+KNOWN_LANGUAGES: tuple[str, ...] = ("en", "uk")
+
+#: Honest fixed sentences the clone says instead of answering; ``[messages.<lang>]`` keys.
+MESSAGE_KEYS: tuple[str, ...] = (
+    "escalated",  # sensitive topic, injection, commitment request
+    "no_material",  # nothing approved fits the question
+    "stopped",  # a generated answer was cut by the policy or the backend failed
+    "language_unsupported",  # the question is in a language the persona has no material in
+    "other_language",  # approved material exists, but only in another language
+)
+
+_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+_TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+_STATEMENT_FIELDS = {"id", "topic", "date", "text", "language", "tags"}
+_MAX_TEXT = 1200
+
+
+class PersonaError(ValueError):
+    """A persona directory that cannot be used; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: Sequence[PersonaIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("invalid persona:\n" + "\n".join(f"  {i}" for i in self.issues))
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaIssue:
+    """One problem: which file, which field, and why."""
+
+    file: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """An approved statement: the only text the clone may present as the leader's words."""
+
+    id: str
+    topic: str
+    date: dt.date
+    text: str
+    language: str
+    tags: tuple[str, ...] = ()
+    source_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SensitiveTopic:
+    """A topic that always escalates; keywords per language (``word``, ``prefix*``, phrases)."""
+
+    id: str
+    keywords: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceSettings:
+    """How the clone sounds: an eSpeak NG voice per language, rate, pitch, OpenAI voice."""
+
+    espeak: Mapping[str, str]
+    rate_wpm: int = 165
+    pitch: int = 50
+    openai_voice: str = "alloy"
+
+
+@dataclass(frozen=True)
+class Persona:
+    """A validated persona; build it with :func:`load_persona`."""
+
+    id: str
+    name: str
+    title: str
+    company: str
+    style: str
+    languages: tuple[str, ...]
+    disclosure: Mapping[str, str]
+    escalation_contact: str
+    messages: Mapping[str, Mapping[str, str]]
+    sensitive_topics: tuple[SensitiveTopic, ...]
+    voice: VoiceSettings
+    statements: tuple[Statement, ...]
+    path: Path | None = None
+    _by_id: dict[str, Statement] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_id.update((s.id, s) for s in self.statements)
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    def statement(self, statement_id: str) -> Statement | None:
+        return self._by_id.get(statement_id)
+
+    def statements_in(self, language: str) -> tuple[Statement, ...]:
+        return tuple(s for s in self.statements if s.language == language)
+
+    def message(self, language: str, key: str) -> str:
+        """A fixed honest sentence in ``language``, else in the default language."""
+        table = self.messages.get(language) or self.messages[self.default_language]
+        return table.get(key) or self.messages[self.default_language][key]
+
+    def disclosure_for(self, language: str) -> str:
+        return self.disclosure.get(language) or self.disclosure[self.default_language]
+
+
+def sample_persona_path() -> Path:
+    """The fictional sample persona shipped with the package, so the demo works offline."""
+    return Path(__file__).with_name("personas") / "sample"
+
+
+def load_persona(directory: str | Path) -> Persona:
+    """Load and validate a persona directory; raises :class:`PersonaError` listing every issue."""
+    persona, issues = _read(Path(directory))
+    if issues or persona is None:
+        raise PersonaError(issues)
+    return persona
+
+
+def check_persona(directory: str | Path) -> tuple[bool, str]:
+    """Validate a persona directory; ``(ok, human-readable report)``."""
+    path = Path(directory)
+    persona, issues = _read(path)
+    if issues or persona is None:
+        lines = [f"{path}: {len(issues)} problem(s)"]
+        lines += [f"  {issue}" for issue in issues]
+        return False, "\n".join(lines)
+    counts = ", ".join(
+        f"{lang} {len(persona.statements_in(lang))}" for lang in persona.languages
+    )
+    topics = ", ".join(t.id for t in persona.sensitive_topics) or "none"
+    report = (
+        f"{path}: OK\n"
+        f"  {persona.name}, {persona.title}, {persona.company}\n"
+        f"  {len(persona.statements)} approved statements ({counts})\n"
+        f"  extra sensitive topics: {topics}"
+    )
+    return True, report
+
+
+def check_command(argv: Sequence[str] | None = None) -> int:
+    """``townhall persona check DIR``: print the report; exit status 0 when valid, 1 when not."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["check"]:
+        args = args[1:]
+    if len(args) != 1:
+        print("usage: townhall persona check DIR", file=sys.stderr)
+        return 2
+    ok, report = check_persona(args[0])
+    print(report, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+# --- reading and validation -------------------------------------------------------------
+
+
+class _Issues:
+    """Collects issues for one file so every check can say exactly where it failed."""
+
+    def __init__(self, out: list[PersonaIssue], file: str) -> None:
+        self.out = out
+        self.file = file
+
+    def add(self, field_name: str, reason: str) -> None:
+        self.out.append(PersonaIssue(self.file, field_name, reason))
+
+
+def _read_toml(path: Path, rel: str, issues: list[PersonaIssue]) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        issues.append(PersonaIssue(rel, "-", "file not found"))
+    except tomllib.TOMLDecodeError as err:
+        issues.append(PersonaIssue(rel, "-", f"not valid TOML: {err}"))
+    except OSError as err:
+        issues.append(PersonaIssue(rel, "-", f"cannot read: {err.strerror or err}"))
+    return None
+
+
+def _text(table: Mapping[str, Any], key: str, where: str, out: _Issues, *, required: bool = True) -> str:
+    value = table.get(key)
+    name = f"{where}.{key}" if where else key
+    if value is None:
+        if required:
+            out.add(name, "missing")
+        return ""
+    if not isinstance(value, str):
+        out.add(name, f"must be a string, got {type(value).__name__}")
+        return ""
+    if required and not value.strip():
+        out.add(name, "empty")
+    return value.strip()
+
+
+def _per_language(
+    table: Any, where: str, languages: Sequence[str], out: _Issues, *, required: bool = True
+) -> dict[str, str]:
+    """A ``{lang = "text"}`` table: strings only, known languages, every language if required."""
+    result: dict[str, str] = {}
+    if table is None:
+        if required:
+            out.add(where, "missing")
+        return result
+    if not isinstance(table, dict):
+        out.add(where, "must be a table of language = text")
+        return result
+    for lang, value in table.items():
+        if lang not in languages:
+            out.add(f"{where}.{lang}", f"unknown language {lang!r} (persona languages: {', '.join(languages)})")
+        elif not isinstance(value, str) or not value.strip():
+            out.add(f"{where}.{lang}", "must be a non-empty string")
+        else:
+            result[lang] = value.strip()
+    if required:
+        for lang in languages:
+            if lang not in table:
+                out.add(f"{where}.{lang}", "missing")
+    return result
+
+
+def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
+    issues: list[PersonaIssue] = []
+    if not path.is_dir():
+        return None, [PersonaIssue(str(path), "-", "not a directory")]
+    data = _read_toml(path / "persona.toml", "persona.toml", issues)
+    if data is None:
+        return None, issues
+    out = _Issues(issues, "persona.toml")
+    for key in data:
+        if key not in {"persona", "disclosure", "escalation", "messages", "sensitive_topics", "voice"}:
+            out.add(key, "unknown table")
+
+    head = data.get("persona")
+    if not isinstance(head, dict):
+        out.add("persona", "missing table [persona]")
+        head = {}
+    name = _text(head, "name", "persona", out)
+    title = _text(head, "title", "persona", out)
+    company = _text(head, "company", "persona", out)
+    style = _text(head, "style", "persona", out)
+    languages = _languages(head.get("languages"), out)
+
+    disclosure = _per_language(data.get("disclosure"), "disclosure", languages, out)
+    esc = data.get("escalation")
+    if not isinstance(esc, dict):
+        out.add("escalation", "missing table [escalation]")
+        esc = {}
+    contact = _text(esc, "contact", "escalation", out)
+    messages = _messages(data.get("messages"), languages, out)
+    topics = _topics(data.get("sensitive_topics", []), languages, out)
+    voice = _voice(data.get("voice", {}), languages, out)
+
+    statements = _statements(path, languages, issues)
+    if not statements and not any(i.file.startswith("statements") for i in issues):
+        issues.append(PersonaIssue("statements/", "-", "no approved statements (statements/*.toml)"))
+    if issues:
+        return None, issues
+    persona = Persona(
+        id=path.name,
+        name=name,
+        title=title,
+        company=company,
+        style=style,
+        languages=languages,
+        disclosure=disclosure,
+        escalation_contact=contact,
+        messages=messages,
+        sensitive_topics=topics,
+        voice=voice,
+        statements=tuple(statements),
+        path=path,
+    )
+    return persona, issues
+
+
+def _languages(value: Any, out: _Issues) -> tuple[str, ...]:
+    if value is None:
+        out.add("persona.languages", "missing")
+        return ("en",)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        out.add("persona.languages", "must be a non-empty list of language codes")
+        return ("en",)
+    langs: list[str] = []
+    for code in value:
+        if code not in KNOWN_LANGUAGES:
+            out.add("persona.languages", f"unknown language {code!r} (known: {', '.join(KNOWN_LANGUAGES)})")
+        elif code in langs:
+            out.add("persona.languages", f"{code!r} listed twice")
+        else:
+            langs.append(code)
+    return tuple(langs) or ("en",)
+
+
+def _messages(value: Any, languages: Sequence[str], out: _Issues) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        out.add("messages", "missing table [messages.<language>]")
+        return {}
+    result: dict[str, dict[str, str]] = {}
+    for lang, table in value.items():
+        where = f"messages.{lang}"
+        if lang not in languages:
+            out.add(where, f"unknown language {lang!r} (persona languages: {', '.join(languages)})")
+            continue
+        if not isinstance(table, dict):
+            out.add(where, "must be a table")
+            continue
+        for key in table:
+            if key not in MESSAGE_KEYS:
+                out.add(f"{where}.{key}", f"unknown message (known: {', '.join(MESSAGE_KEYS)})")
+        result[lang] = {k: _text(table, k, where, out) for k in MESSAGE_KEYS if k in table}
+    default = languages[0] if languages else "en"
+    for key in MESSAGE_KEYS:
+        if key not in result.get(default, {}):
+            out.add(f"messages.{default}.{key}", "missing (the default language needs every message)")
+    return result
+
+
+def _topics(value: Any, languages: Sequence[str], out: _Issues) -> tuple[SensitiveTopic, ...]:
+    if not isinstance(value, list):
+        out.add("sensitive_topics", "must be an array of tables [[sensitive_topics]]")
+        return ()
+    topics: list[SensitiveTopic] = []
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        where = f"sensitive_topics[{i}]"
+        if not isinstance(item, dict):
+            out.add(where, "must be a table")
+            continue
+        topic_id = _text(item, "id", where, out)
+        if topic_id and not _TOPIC_RE.match(topic_id):
+            out.add(f"{where}.id", f"{topic_id!r} must be lower-case letters, digits, - or _")
+        if topic_id in seen:
+            out.add(f"{where}.id", f"duplicate topic {topic_id!r}")
+        seen.add(topic_id)
+        kw = item.get("keywords")
+        keywords: dict[str, tuple[str, ...]] = {}
+        if not isinstance(kw, dict) or not kw:
+            out.add(f"{where}.keywords", "missing: a table of language = [keywords]")
+        else:
+            for lang, words in kw.items():
+                kwhere = f"{where}.keywords.{lang}"
+                if lang not in languages:
+                    out.add(kwhere, f"unknown language {lang!r}")
+                elif (
+                    not isinstance(words, list)
+                    or not words
+                    or not all(isinstance(w, str) and w.strip(" *") for w in words)
+                ):
+                    out.add(kwhere, "must be a non-empty list of non-empty strings")
+                else:
+                    keywords[lang] = tuple(w.strip().lower() for w in words)
+        topics.append(SensitiveTopic(topic_id, keywords))
+    return tuple(topics)
+
+
+def _voice(value: Any, languages: Sequence[str], out: _Issues) -> VoiceSettings:
+    if not isinstance(value, dict):
+        out.add("voice", "must be a table")
+        return VoiceSettings(espeak={})
+    espeak = _per_language(value.get("espeak", {}), "voice.espeak", languages, out, required=False)
+    rate = value.get("rate_wpm", 165)
+    pitch = value.get("pitch", 50)
+    if not isinstance(rate, int) or isinstance(rate, bool) or not 80 <= rate <= 450:
+        out.add("voice.rate_wpm", f"must be an integer 80..450 words per minute, got {rate!r}")
+        rate = 165
+    if not isinstance(pitch, int) or isinstance(pitch, bool) or not 0 <= pitch <= 99:
+        out.add("voice.pitch", f"must be an integer 0..99 (eSpeak pitch), got {pitch!r}")
+        pitch = 50
+    openai_voice = _text(value, "openai_voice", "voice", out, required=False) or "alloy"
+    return VoiceSettings(espeak=espeak, rate_wpm=rate, pitch=pitch, openai_voice=openai_voice)
+
+
+def _statements(path: Path, languages: Sequence[str], issues: list[PersonaIssue]) -> list[Statement]:
+    folder = path / "statements"
+    if not folder.is_dir():
+        issues.append(PersonaIssue("statements/", "-", "missing directory"))
+        return []
+    result: list[Statement] = []
+    first_seen: dict[str, str] = {}
+    for file in sorted(folder.glob("*.toml")):
+        rel = f"statements/{file.name}"
+        data = _read_toml(file, rel, issues)
+        if data is None:
+            continue
+        out = _Issues(issues, rel)
+        for key in data:
+            if key != "statement":
+                out.add(key, "unknown key (statements are [[statement]] tables)")
+        items = data.get("statement", [])
+        if not isinstance(items, list):
+            out.add("statement", "must be an array of tables [[statement]]")
+            continue
+        for i, item in enumerate(items):
+            stmt = _statement(item, i, rel, languages, out)
+            if stmt is None:
+                continue
+            if stmt.id in first_seen:
+                out.add(f"statement[{i}].id", f"duplicate id {stmt.id!r} (first in {first_seen[stmt.id]})")
+                continue
+            first_seen[stmt.id] = rel
+            result.append(stmt)
+    return result
+
+
+def _statement(item: Any, i: int, rel: str, languages: Sequence[str], out: _Issues) -> Statement | None:
+    where = f"statement[{i}]"
+    if not isinstance(item, dict):
+        out.add(where, "must be a table")
+        return None
+    sid = item.get("id")
+    if isinstance(sid, str) and sid:
+        where = f"statement[{i}] ({sid})"
+    before = len(out.out)
+    for key in item:
+        if key not in _STATEMENT_FIELDS:
+            out.add(f"{where}.{key}", f"unknown field (fields: {', '.join(sorted(_STATEMENT_FIELDS))})")
+    sid = _text(item, "id", where, out)
+    if sid and not _ID_RE.match(sid):
+        out.add(f"{where}.id", f"{sid!r} must start with a letter and use letters, digits, - or _ (max 32)")
+    topic = _text(item, "topic", where, out)
+    if topic and not _TOPIC_RE.match(topic):
+        out.add(f"{where}.topic", f"{topic!r} must be lower-case letters, digits, - or _")
+    text = _text(item, "text", where, out)
+    if len(text) > _MAX_TEXT:
+        out.add(f"{where}.text", f"too long ({len(text)} characters, max {_MAX_TEXT})")
+    language = _text(item, "language", where, out)
+    if language and language not in languages:
+        out.add(f"{where}.language", f"unknown language {language!r} (persona languages: {', '.join(languages)})")
+    date = _date(item.get("date"), f"{where}.date", out)
+    tags_raw = item.get("tags", [])
+    tags: tuple[str, ...] = ()
+    if not isinstance(tags_raw, list) or not all(isinstance(t, str) and t.strip() for t in tags_raw):
+        out.add(f"{where}.tags", "must be a list of non-empty strings")
+    else:
+        tags = tuple(t.strip().lower() for t in tags_raw)
+    if len(out.out) > before or date is None:
+        return None
+    return Statement(sid, topic, date, text, language, tags, rel)
+
+
+def _date(value: Any, where: str, out: _Issues) -> dt.date | None:
+    if value is None:
+        out.add(where, "missing")
+        return None
+    if isinstance(value, dt.datetime):
+        out.add(where, f"{value.isoformat()} has a time; use a plain date YYYY-MM-DD")
+        return None
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+                return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        out.add(where, f"{value!r} is not a valid date YYYY-MM-DD")
+        return None
+    out.add(where, f"must be a date YYYY-MM-DD, got {type(value).__name__}")
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(check_command())
