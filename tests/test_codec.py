@@ -97,7 +97,7 @@ def test_bad_field_names_the_message_and_ref() -> None:
 
 def test_error_message_encodes_code_reason_ref_fatal() -> None:
     e = Error(int(ErrorCode.NOT_ALLOWED), "no", 3, False)
-    assert msgpack.unpackb(codec.encode(e)) == [65, 6, "no", 3, False]
+    assert msgpack.unpackb(codec.encode(e)) == [65, 6, "no", 3, False, 0]
 
 
 def test_welcome_rejects_unknown_role() -> None:
