@@ -202,6 +202,13 @@ class Bench:
                     "[log]",
                     f'level = "{a.server_log_level}"',
                     "",
+                    "[store]",
+                    f'path = "{self.tmp / "townhall.db"}"',
+                    "",
+                    "# The crowd is what this bench measures; the clone stays off stage.",
+                    "[clone]",
+                    "enabled = false",
+                    "",
                 ]
             )
         )

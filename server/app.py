@@ -6,27 +6,33 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode, ProtocolError
-from townhall.protocol.messages import Keyframe
+from townhall.protocol.messages import Keyframe, Message, StagePacket
 from townhall.scenes import Scene, default_scene_path, load_scene
 
 from .config import Settings
 from .crowd import Crowd, assign_cells
 from .fanout import Fanout
-from .gateway import Gateway
+from .gateway import STAFF, Gateway
 from .http import WS_PATH, Router, json_response, response, text_response
 from .metrics import Metrics
+from .qa_service import QaService
 from .room import Room
 from .session import Session
+from .store import Store
 from .tokens import resolve_secret
+
+if TYPE_CHECKING:
+    from .clone.director import Director
 
 log = logging.getLogger("townhall.server")
 
@@ -55,6 +61,10 @@ class TownhallServer:
         cells = assign_cells(self.scene.seats, r.cell_rows, r.cell_seats)
         self.crowd = Crowd(cells, r.crowd_hz, r.far_refresh_s)
         self.fanout = Fanout(settings.limits, self.metrics)
+        store = Store(settings.store.path, settings.server.room, settings.store.synchronous)
+        self.qa = QaService(self, store)
+        self.director: Director | None = None
+        self.detect_language: Callable[[str], str] = lambda text: "en"
         self.gateway = Gateway(self)
         self.banned: set[str] = set()
         self.router = Router()
@@ -83,6 +93,12 @@ class TownhallServer:
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
+        if self.settings.clone.enabled:
+            from .clone.factory import build_director
+
+            self.director = build_director(self)
+            self.director.next_answer_id = self.qa.store.max_answer_id() + 1
+            self.director.start()
         # Long-lived startup objects (scene, arrays) need no more GC scans; fewer, later
         # collections keep full-GC pauses from stalling the tick under thousands of clients.
         gc.freeze()
@@ -94,11 +110,14 @@ class TownhallServer:
         if self._tick_task:
             self._tick_task.cancel()
             await asyncio.gather(self._tick_task, return_exceptions=True)
+        if self.director is not None:
+            await self.director.close()
         for session in list(self.fanout.sessions.values()):
             self.gateway.fail(session, ProtocolError(ErrorCode.SERVER_SHUTDOWN, "server stopping"))
         if self._server:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
+        await self.qa.close()
 
     async def __aenter__(self) -> TownhallServer:
         await self.start()
@@ -131,9 +150,23 @@ class TownhallServer:
 
     def keyframe(self) -> bytes:
         frame = Keyframe(
-            self.room.log.last_seq, self.now_us(), self.room.participants(), self.crowd.coarse_all()
+            self.room.log.last_seq,
+            self.now_us(),
+            self.room.participants(),
+            self.crowd.coarse_all(),
+            self.qa.board(),
+            self.director.current if self.director is not None else None,
+            self.qa.queue.mode,
+            self.qa.queue.review,
         )
         return codec.encode(frame)
+
+    def broadcast_stage(self, packet: StagePacket) -> None:
+        """A stage packet to everyone now: encoded and framed once."""
+        self.fanout.broadcast(codec.encode(packet))
+
+    def send_to_moderators(self, message: Message) -> None:
+        self.fanout.broadcast(codec.encode(message), roles=STAFF)
 
     def set_hand(self, slot: int, raised: bool) -> None:
         self.room.set_hand(slot, raised)
@@ -189,6 +222,7 @@ class TownhallServer:
 
     def tick(self, now: float, crowd: bool) -> None:
         """One room tick: sequenced events to all, crowd frames on crowd ticks."""
+        self.qa.flush()
         events = self.room.drain()
         if crowd:
             now_us = self.now_us()

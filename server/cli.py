@@ -128,6 +128,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transcript(args: argparse.Namespace) -> int:
+    from .transcript import TranscriptError, export
+
+    settings = load_settings(args.config)
+    db = args.db or settings.store.path
+    try:
+        text = export(db, args.room, args.format)
+    except TranscriptError as exc:
+        print(f"townhall transcript: {exc}", file=sys.stderr)
+        return 1
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_persona_check(args: argparse.Namespace) -> int:
+    from .clone.persona import check_persona
+
+    ok, report = check_persona(args.dir)
+    print(report, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     if args.table:
         print("| setting | default | environment | meaning |")
@@ -191,6 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address (default 127.0.0.1)")
     p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run on)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("transcript", help="export a room's questions, answers and actions")
+    _add_config(p)
+    p.add_argument("room", help="room id (e.g. main)")
+    p.add_argument("--format", choices=["md", "json", "vtt"], default="md", help="default md")
+    p.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(func=cmd_transcript)
+
+    p = sub.add_parser("persona", help="work with persona directories")
+    persona_sub = p.add_subparsers(dest="persona_command", required=True, metavar="ACTION")
+    c = persona_sub.add_parser("check", help="validate a persona directory and summarise it")
+    c.add_argument("dir", help="persona directory (persona.toml and statements/)")
+    c.set_defaults(func=cmd_persona_check)
 
     p = sub.add_parser("config", help="print every setting with its documentation")
     _add_config(p)

@@ -70,6 +70,47 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class QaSettings:
+    mode: str = _doc(
+        "auto", "auto: questions go straight to the queue; moderated: a moderator approves."
+    )
+    review: bool = _doc(False, "Moderators see each drafted answer and choose speak, edit or skip.")
+    questions_per_minute: float = _doc(
+        3.0, "Questions one person may ask per minute (bursts of 3)."
+    )
+    votes_per_s: float = _doc(5.0, "Votes one person may cast per second (bursts of 10).")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: str = _doc(
+        ".townhall/townhall.db", "SQLite database (WAL) for questions, votes, answers."
+    )
+    synchronous: str = _doc(
+        "FULL", "SQLite synchronous mode: FULL survives power loss, NORMAL only a crash."
+    )
+
+
+@dataclass(frozen=True)
+class CloneSettings:
+    persona: str = _doc("", "Persona directory; empty means the bundled sample persona.")
+    enabled: bool = _doc(True, "Run the clone: answer approved questions on stage.")
+    brain: str = _doc(
+        "embedded", "embedded (offline retrieval) or openai (any compatible service)."
+    )
+    voice: str = _doc("embedded", "embedded (eSpeak NG) or openai (compatible speech service).")
+    openai_base_url: str = _doc(
+        "", "Base URL of the OpenAI-compatible service (e.g. http://127.0.0.1:8000/v1)."
+    )
+    openai_api_key: str = _doc("", "API key; empty means the OPENAI_API_KEY environment variable.")
+    openai_model: str = _doc("gpt-4o-mini", "Chat model for the openai brain.")
+    openai_speech_model: str = _doc("tts-1", "Speech model for the openai voice.")
+    openai_voice: str = _doc("", "Speech voice for the openai voice; empty: the persona's.")
+    fps: int = _doc(30, "Animation frames per second in stage packets (30..60).")
+    pause_s: float = _doc(1.5, "Pause between answers.")
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = _doc("info", "debug, info, warning or error.")
     format: str = _doc("json", "json (one object a line) or text.")
@@ -81,6 +122,9 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     room: RoomSettings = field(default_factory=RoomSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    qa: QaSettings = field(default_factory=QaSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    clone: CloneSettings = field(default_factory=CloneSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 
@@ -189,6 +233,18 @@ def validate(settings: Settings) -> None:
         ),
         (settings.log.level in {"debug", "info", "warning", "error"}, "log.level is unknown"),
         (settings.log.format in {"json", "text"}, "log.format must be json or text"),
+        (settings.qa.mode in {"auto", "moderated"}, "qa.mode must be auto or moderated"),
+        (
+            settings.qa.questions_per_minute > 0 and settings.qa.votes_per_s > 0,
+            "qa rates must be > 0",
+        ),
+        (
+            settings.store.synchronous in {"FULL", "NORMAL", "EXTRA"},
+            "store.synchronous must be FULL, NORMAL or EXTRA",
+        ),
+        (settings.clone.brain in {"embedded", "openai"}, "clone.brain must be embedded or openai"),
+        (settings.clone.voice in {"embedded", "openai"}, "clone.voice must be embedded or openai"),
+        (30 <= settings.clone.fps <= 60, "clone.fps must be 30..60"),
     ]
     for ok, message in checks:
         if not ok:

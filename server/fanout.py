@@ -49,6 +49,24 @@ class Fanout:
             self.metrics.messages_out += len(framed)
             self.metrics.bytes_out += written
 
+    def broadcast(self, payload: bytes, roles: frozenset[str] | None = None) -> None:
+        """A droppable message to everyone (or some roles) now: framed once, same bytes to all."""
+        framed = frame_binary(payload)
+        soft = self.limits.send_soft_bytes
+        messages = written = dropped = 0
+        for session in self.sessions.values():
+            if session.closing or (roles is not None and session.role not in roles):
+                continue
+            if session.buffered() >= soft:
+                dropped += 1
+                continue
+            written += session.write(framed)
+            messages += 1
+        m = self.metrics
+        m.messages_out += messages
+        m.bytes_out += written
+        m.frames_dropped += dropped
+
     def tick(
         self,
         now: float,

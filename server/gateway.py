@@ -19,15 +19,20 @@ from websockets.exceptions import ConnectionClosed
 from townhall.protocol import codec, negotiate, quant
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import (
+    Ask,
+    Control,
     Error,
     Hand,
     Join,
     KeyframeRequest,
     Leave,
     Message,
+    Moderate,
     Ping,
     Pong,
     Pose,
+    Review,
+    Vote,
     Welcome,
 )
 
@@ -41,10 +46,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("townhall.gateway")
 
 # Which roles may send which message types (Join, Ping, Leave, KeyframeRequest: everyone).
+STAFF = frozenset({"moderator", "operator"})
 ALLOWED: dict[type[Message], frozenset[str]] = {
     Pose: frozenset({"attendee"}),
     Hand: frozenset({"attendee"}),
+    Ask: frozenset({"attendee", "spectator"}),
+    Vote: frozenset({"attendee", "spectator", "moderator"}),
+    Moderate: STAFF,
+    Review: STAFF,
+    Control: STAFF,
 }
+QA_MESSAGES = (Ask, Vote, Moderate, Review, Control)
 
 
 class Gateway:
@@ -151,6 +163,8 @@ class Gateway:
             payloads.append(srv.keyframe())
         else:
             payloads.extend(result.replay)
+        if identity.role in STAFF and srv.director is not None:
+            payloads.extend(codec.encode(d) for d in srv.director.pending_drafts())
         srv.fanout.add(session)
         srv.fanout.send(session, payloads)
         self.metrics.joins += 1
@@ -219,6 +233,8 @@ class Gateway:
                 # One bad pose relayed would break every neighbour's decoder.
                 raise ProtocolError(ErrorCode.BAD_MESSAGE, str(exc), Pose.TYPE) from None
             srv.crowd.set_pose(session.slot, message.pose, message.flags)
+        elif isinstance(message, QA_MESSAGES):
+            srv.qa.handle(session, message)
         elif isinstance(message, Ping):
             recv_us = srv.now_us()
             pong = Pong(message.client_time_us, recv_us, srv.now_us())

@@ -6,8 +6,13 @@ write to thousands of clients, and an attribute add is the cheapest thing there.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
+
+SUMMARY_WINDOW = 1000  # recent observations kept for each latency summary
 
 
 @dataclass
@@ -29,6 +34,15 @@ class Metrics:
     tick_lag_max_s: float = 0.0
     tick_lag_sum_s: float = 0.0
     tick_busy_sum_s: float = 0.0
+
+    summaries: dict[str, deque[float]] = field(default_factory=dict)
+
+    def observe(self, name: str, seconds: float) -> None:
+        """Record a latency (e.g. time_to_first_audio_s); /metrics shows p50 and p95."""
+        window = self.summaries.get(name)
+        if window is None:
+            window = self.summaries[name] = deque(maxlen=SUMMARY_WINDOW)
+        window.append(seconds)
 
     def count_error(self, name: str) -> None:
         self.errors_sent[name] = self.errors_sent.get(name, 0) + 1
@@ -131,4 +145,18 @@ class Metrics:
             "Time spent inside ticks.",
             [("", round(self.tick_busy_sum_s, 6))],
         )
+        for name, window in sorted(self.summaries.items()):
+            values = np.asarray(window)
+            samples = [
+                (f'{{quantile="{q}"}}', round(float(np.quantile(values, q)), 6))
+                for q in (0.5, 0.95)
+            ]
+            samples.append(("_count", len(values)))
+            out.append(f"# HELP townhall_{name} Recent {name} (last {SUMMARY_WINDOW}).")
+            out.append(f"# TYPE townhall_{name} summary")
+            for labels, value in samples:
+                if labels == "_count":
+                    out.append(f"townhall_{name}_count {value}")
+                else:
+                    out.append(f"townhall_{name}{labels} {value}")
         return "\n".join(out) + "\n"

@@ -14,10 +14,21 @@ from dataclasses import dataclass, field
 from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.limits import MAX_SLOT, NO_SEAT
-from townhall.protocol.messages import HandChanged, Joined, Left, Participant
+from townhall.protocol.messages import (
+    HandChanged,
+    Joined,
+    Left,
+    Participant,
+    QuestionChanged,
+    RoomMode,
+    StageEnd,
+    StageStart,
+)
 
 from .eventlog import EventLog
 from .tokens import Identity
+
+Sequenced = Joined | Left | HandChanged | QuestionChanged | StageStart | StageEnd | RoomMode
 
 FLAG_HAND_RAISED = 0x01
 FLAG_AWAY = 0x02
@@ -171,7 +182,7 @@ class Room:
             self._seat_taken[member.seat] = False
             heapq.heappush(self._free_seats, member.seat)
         heapq.heappush(self._free_slots, slot)
-        self._emit(Left(self.log.next_seq(), slot))
+        self.emit(Left(self.log.next_seq(), slot))
 
     def expire(self, now: float) -> list[int]:
         """Remove members whose resume window has run out; returns their slots."""
@@ -191,7 +202,7 @@ class Room:
         if member.hand_raised == raised:
             return
         member.hand_raised = raised
-        self._emit(HandChanged(self.log.next_seq(), slot, raised))
+        self.emit(HandChanged(self.log.next_seq(), slot, raised))
 
     # ------------------------------------------------------------ views
 
@@ -215,10 +226,12 @@ class Room:
     # ------------------------------------------------------------ internals
 
     def _emit_joined(self, member: Member) -> None:
-        self._emit(Joined(self.log.next_seq(), member.participant()))
+        self.emit(Joined(self.log.next_seq(), member.participant()))
 
-    def _emit(self, message: Joined | Left | HandChanged) -> None:
-        self._participants = None
+    def emit(self, message: Sequenced) -> None:
+        """Log a sequenced message (its ``seq`` from ``log.next_seq()``) and queue it for all."""
+        if isinstance(message, Joined | Left | HandChanged):
+            self._participants = None
         payload = codec.encode(message)
         self.log.append(message.seq, payload)
         self.outbox.append(payload)

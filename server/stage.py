@@ -54,12 +54,16 @@ class StageTimeline:
     def __post_init__(self) -> None:
         self.cursor_us = self.start_us
 
-    def append(self, segment: Segment, not_before_us: int) -> int:
-        """Place a sentence after the previous one (or later, if it arrived late)."""
+    def next_start(self, not_before_us: int) -> int:
+        """Where a sentence appended now would start: after the previous one, on the grid."""
         start = max(self.cursor_us, not_before_us)
         # Keep Opus frames on the 20 ms grid of the answer so packets hold whole frames.
         offset = start - self.start_us
-        start = self.start_us + math.ceil(offset / OPUS_FRAME_US) * OPUS_FRAME_US
+        return self.start_us + math.ceil(offset / OPUS_FRAME_US) * OPUS_FRAME_US
+
+    def append(self, segment: Segment, not_before_us: int) -> int:
+        """Place a sentence after the previous one (or later, if it arrived late)."""
+        start = self.next_start(not_before_us)
         self.segments.append(_Placed(start, segment))
         self.label = segment.label
         self.cursor_us = start + segment.duration_us

@@ -26,6 +26,8 @@ def make_settings(tmp_path: Path, **sections: dict[str, object]) -> Settings:
         base,
         auth=AuthSettings(secret=SECRET, secret_file=str(tmp_path / "secret")),
         server=replace(base.server, port=0, host="127.0.0.1"),
+        store=replace(base.store, path=str(tmp_path / "townhall.db")),
+        clone=replace(base.clone, enabled=False),
     )
     for name, values in sections.items():
         base = replace(base, **{name: replace(getattr(base, name), **values)})

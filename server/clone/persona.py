@@ -148,9 +148,7 @@ def check_persona(directory: str | Path) -> tuple[bool, str]:
         lines = [f"{path}: {len(issues)} problem(s)"]
         lines += [f"  {issue}" for issue in issues]
         return False, "\n".join(lines)
-    counts = ", ".join(
-        f"{lang} {len(persona.statements_in(lang))}" for lang in persona.languages
-    )
+    counts = ", ".join(f"{lang} {len(persona.statements_in(lang))}" for lang in persona.languages)
     topics = ", ".join(t.id for t in persona.sensitive_topics) or "none"
     report = (
         f"{path}: OK\n"
@@ -201,7 +199,9 @@ def _read_toml(path: Path, rel: str, issues: list[PersonaIssue]) -> dict[str, An
     return None
 
 
-def _text(table: Mapping[str, Any], key: str, where: str, out: _Issues, *, required: bool = True) -> str:
+def _text(
+    table: Mapping[str, Any], key: str, where: str, out: _Issues, *, required: bool = True
+) -> str:
     value = table.get(key)
     name = f"{where}.{key}" if where else key
     if value is None:
@@ -230,7 +230,10 @@ def _per_language(
         return result
     for lang, value in table.items():
         if lang not in languages:
-            out.add(f"{where}.{lang}", f"unknown language {lang!r} (persona languages: {', '.join(languages)})")
+            out.add(
+                f"{where}.{lang}",
+                f"unknown language {lang!r} (persona languages: {', '.join(languages)})",
+            )
         elif not isinstance(value, str) or not value.strip():
             out.add(f"{where}.{lang}", "must be a non-empty string")
         else:
@@ -251,7 +254,14 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
         return None, issues
     out = _Issues(issues, "persona.toml")
     for key in data:
-        if key not in {"persona", "disclosure", "escalation", "messages", "sensitive_topics", "voice"}:
+        if key not in {
+            "persona",
+            "disclosure",
+            "escalation",
+            "messages",
+            "sensitive_topics",
+            "voice",
+        }:
             out.add(key, "unknown table")
 
     head = data.get("persona")
@@ -276,7 +286,9 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
 
     statements = _statements(path, languages, issues)
     if not statements and not any(i.file.startswith("statements") for i in issues):
-        issues.append(PersonaIssue("statements/", "-", "no approved statements (statements/*.toml)"))
+        issues.append(
+            PersonaIssue("statements/", "-", "no approved statements (statements/*.toml)")
+        )
     if issues:
         return None, issues
     persona = Persona(
@@ -307,7 +319,10 @@ def _languages(value: Any, out: _Issues) -> tuple[str, ...]:
     langs: list[str] = []
     for code in value:
         if code not in KNOWN_LANGUAGES:
-            out.add("persona.languages", f"unknown language {code!r} (known: {', '.join(KNOWN_LANGUAGES)})")
+            out.add(
+                "persona.languages",
+                f"unknown language {code!r} (known: {', '.join(KNOWN_LANGUAGES)})",
+            )
         elif code in langs:
             out.add("persona.languages", f"{code!r} listed twice")
         else:
@@ -335,7 +350,9 @@ def _messages(value: Any, languages: Sequence[str], out: _Issues) -> dict[str, d
     default = languages[0] if languages else "en"
     for key in MESSAGE_KEYS:
         if key not in result.get(default, {}):
-            out.add(f"messages.{default}.{key}", "missing (the default language needs every message)")
+            out.add(
+                f"messages.{default}.{key}", "missing (the default language needs every message)"
+            )
     return result
 
 
@@ -394,7 +411,9 @@ def _voice(value: Any, languages: Sequence[str], out: _Issues) -> VoiceSettings:
     return VoiceSettings(espeak=espeak, rate_wpm=rate, pitch=pitch, openai_voice=openai_voice)
 
 
-def _statements(path: Path, languages: Sequence[str], issues: list[PersonaIssue]) -> list[Statement]:
+def _statements(
+    path: Path, languages: Sequence[str], issues: list[PersonaIssue]
+) -> list[Statement]:
     folder = path / "statements"
     if not folder.is_dir():
         issues.append(PersonaIssue("statements/", "-", "missing directory"))
@@ -419,14 +438,19 @@ def _statements(path: Path, languages: Sequence[str], issues: list[PersonaIssue]
             if stmt is None:
                 continue
             if stmt.id in first_seen:
-                out.add(f"statement[{i}].id", f"duplicate id {stmt.id!r} (first in {first_seen[stmt.id]})")
+                out.add(
+                    f"statement[{i}].id",
+                    f"duplicate id {stmt.id!r} (first in {first_seen[stmt.id]})",
+                )
                 continue
             first_seen[stmt.id] = rel
             result.append(stmt)
     return result
 
 
-def _statement(item: Any, i: int, rel: str, languages: Sequence[str], out: _Issues) -> Statement | None:
+def _statement(
+    item: Any, i: int, rel: str, languages: Sequence[str], out: _Issues
+) -> Statement | None:
     where = f"statement[{i}]"
     if not isinstance(item, dict):
         out.add(where, "must be a table")
@@ -437,10 +461,15 @@ def _statement(item: Any, i: int, rel: str, languages: Sequence[str], out: _Issu
     before = len(out.out)
     for key in item:
         if key not in _STATEMENT_FIELDS:
-            out.add(f"{where}.{key}", f"unknown field (fields: {', '.join(sorted(_STATEMENT_FIELDS))})")
+            out.add(
+                f"{where}.{key}", f"unknown field (fields: {', '.join(sorted(_STATEMENT_FIELDS))})"
+            )
     sid = _text(item, "id", where, out)
     if sid and not _ID_RE.match(sid):
-        out.add(f"{where}.id", f"{sid!r} must start with a letter and use letters, digits, - or _ (max 32)")
+        out.add(
+            f"{where}.id",
+            f"{sid!r} must start with a letter and use letters, digits, - or _ (max 32)",
+        )
     topic = _text(item, "topic", where, out)
     if topic and not _TOPIC_RE.match(topic):
         out.add(f"{where}.topic", f"{topic!r} must be lower-case letters, digits, - or _")
@@ -449,11 +478,16 @@ def _statement(item: Any, i: int, rel: str, languages: Sequence[str], out: _Issu
         out.add(f"{where}.text", f"too long ({len(text)} characters, max {_MAX_TEXT})")
     language = _text(item, "language", where, out)
     if language and language not in languages:
-        out.add(f"{where}.language", f"unknown language {language!r} (persona languages: {', '.join(languages)})")
+        out.add(
+            f"{where}.language",
+            f"unknown language {language!r} (persona languages: {', '.join(languages)})",
+        )
     date = _date(item.get("date"), f"{where}.date", out)
     tags_raw = item.get("tags", [])
     tags: tuple[str, ...] = ()
-    if not isinstance(tags_raw, list) or not all(isinstance(t, str) and t.strip() for t in tags_raw):
+    if not isinstance(tags_raw, list) or not all(
+        isinstance(t, str) and t.strip() for t in tags_raw
+    ):
         out.add(f"{where}.tags", "must be a list of non-empty strings")
     else:
         tags = tuple(t.strip().lower() for t in tags_raw)

@@ -44,11 +44,11 @@ class Keyword:
             raise ValueError(f"empty keyword {source!r}")
         return cls(source, tuple(parts))
 
-    def find(self, seq: Sequence[str]) -> int:
-        """Index of the first match in ``seq``, or -1."""
+    def find(self, seq: Sequence[str], start: int = 0) -> int:
+        """Index of the first match in ``seq`` at or after ``start``, or -1."""
         n = len(self.parts)
         first = self.parts[0]
-        for i in range(len(seq) - n + 1):
+        for i in range(start, len(seq) - n + 1):
             if first.matches(seq[i]) and all(
                 p.matches(seq[i + k]) for k, p in enumerate(self.parts[1:], 1)
             ):
@@ -79,6 +79,17 @@ class KeywordSet:
                 if kw.find(seq) >= 0:
                     found.append((name, kw.source))
                     break
+        return found
+
+    def spans(self, seq: Sequence[str]) -> list[tuple[str, int, int]]:
+        """``(group, start, end)`` for every occurrence of every keyword in ``seq``."""
+        found: list[tuple[str, int, int]] = []
+        for name, keywords in self._groups.items():
+            for kw in keywords:
+                i = kw.find(seq)
+                while i >= 0:
+                    found.append((name, i, i + len(kw.parts)))
+                    i = kw.find(seq, i + 1)
         return found
 
     def first(self, seq: Sequence[str]) -> tuple[str, str] | None:

@@ -27,9 +27,9 @@ import numpy.typing as npt
 from townhall.protocol.skeleton import VISEME_INDEX, VISEMES
 
 __all__ = [
+    "STRESS_MARKS",
     "PhonemeClass",
     "PhonemeShape",
-    "STRESS_MARKS",
     "is_known",
     "parse_mnemonic",
     "shape_of",
@@ -50,12 +50,25 @@ class PhonemeClass(Enum):
     TRANSPARENT = "transparent"
 
 
+class Stop(Enum):
+    """Where eSpeak NG puts a stop's closure relative to the phoneme's time span.
+
+    Measured on its audio: a voiceless stop's span starts at the release (the
+    ~45 ms of closure silence is at the end of the previous phoneme); a voiced
+    stop's span holds the closure and ends with the release.
+    """
+
+    VOICELESS = "voiceless"
+    VOICED = "voiced"
+
+
 @dataclass(frozen=True, slots=True)
 class PhonemeShape:
     """How a phoneme looks: its class and one or more viseme targets, each (15,), summing to 1."""
 
     kind: PhonemeClass
     targets: tuple[F64, ...]
+    stop: Stop | None = None
 
     @property
     def main_viseme(self) -> str:
@@ -69,6 +82,14 @@ class PhonemeShape:
 _PAUSES: Final = ("", "_", "_:", "_::", "_!", "_|", "||", "_^_", "_X1", "_;_", "1")
 
 _TRANSPARENT: Final = ("h", "?", "h#", "h\\")
+
+_VOICELESS_STOPS: Final = frozenset(
+    {"p", "p-", "ph", "t", "t[", "t-", "t2", "t;", "t^", "k", "k#", "k-", "kh", "c", "c2", "q"}
+    | {"tS", "tS;", "tS#", "ts", "ts;"}
+)
+_VOICED_STOPS: Final = frozenset(
+    {"b", "d", "d[", "d#", "d2", "d;", "d^", "g", "g#", "J", "dZ", "dZ;", "dZ#", "dz", "dz;"}
+)
 
 _CONSONANTS: Final[dict[str, str]] = {
     # lips together
@@ -144,15 +165,22 @@ def _parse_part(spec: str) -> F64:
     return out
 
 
-def _parse(spec: str, kind: PhonemeClass) -> PhonemeShape:
-    return PhonemeShape(kind, tuple(_parse_part(part) for part in spec.split(">")))
+def _parse(spec: str, kind: PhonemeClass, mnemonic: str = "") -> PhonemeShape:
+    stop = (
+        Stop.VOICELESS
+        if mnemonic in _VOICELESS_STOPS
+        else Stop.VOICED
+        if mnemonic in _VOICED_STOPS
+        else None
+    )
+    return PhonemeShape(kind, tuple(_parse_part(part) for part in spec.split(">")), stop)
 
 
 _SIL: Final = _parse("sil", PhonemeClass.PAUSE)
 _TABLE: Final[dict[str, PhonemeShape]] = {
     **{p: _SIL for p in _PAUSES},
     **{p: PhonemeShape(PhonemeClass.TRANSPARENT, _SIL.targets) for p in _TRANSPARENT},
-    **{p: _parse(s, PhonemeClass.CONSONANT) for p, s in _CONSONANTS.items()},
+    **{p: _parse(s, PhonemeClass.CONSONANT, p) for p, s in _CONSONANTS.items()},
     **{p: _parse(s, PhonemeClass.VOWEL) for p, s in _VOWELS.items()},
 }
 

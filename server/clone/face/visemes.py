@@ -41,7 +41,7 @@ import numpy.typing as npt
 from townhall.protocol.skeleton import VISEME_INDEX, VISEMES
 
 from ..speech import PhonemeEvent
-from .phonemes import PhonemeClass, parse_mnemonic, shape_of
+from .phonemes import PhonemeClass, Stop, parse_mnemonic, shape_of
 
 __all__ = [
     "OPENNESS",
@@ -80,6 +80,8 @@ assert OPENNESS.shape == (len(VISEMES),)
 RAMP_K_S: Final = 0.010
 GLIDE_K_S: Final = 0.025
 MIN_CLOSURE_S: Final = 0.070
+CLOSURE_S: Final = 0.045
+RELEASE_HOLD_S: Final = 0.010
 LINGUAL_ANTICIPATION: Final = 0.3
 TRANSPARENT_SHARE: Final = 0.6
 UNSTRESSED_SCALE: Final = 0.85
@@ -137,6 +139,7 @@ class _Segment:
     target: F64
     kind: PhonemeClass
     glide_in: bool = False  # the step into this segment is inside a diphthong
+    stop: Stop | None = None
 
 
 def _segments(phonemes: Iterable[PhonemeEvent]) -> list[_Segment]:
@@ -165,10 +168,38 @@ def _segments(phonemes: Iterable[PhonemeEvent]) -> list[_Segment]:
         for i, target in enumerate(shape.targets):
             scaled = target * scale + _SIL * (1.0 - scale)
             out.append(
-                _Segment(start + i * part, start + (i + 1) * part, scaled, shape.kind, i > 0)
+                _Segment(
+                    start + i * part, start + (i + 1) * part, scaled, shape.kind, i > 0, shape.stop
+                )
             )
         cursor = end
     return out
+
+
+def _place_stops(segs: Sequence[_Segment]) -> None:
+    """Move each stop's shape onto its closure, which eSpeak times differently (in place).
+
+    See `phonemes.Stop`: the closure ends at the release, lasts CLOSURE_S
+    (taken from the previous phoneme, which keeps at least 40 %), and the
+    shape holds RELEASE_HOLD_S past the release; after that the mouth is
+    already forming the next sound, so the rest of the span goes to it.
+    """
+    for i, seg in enumerate(segs):
+        if seg.stop is None:
+            continue
+        span = seg.end - seg.start
+        release = seg.start if seg.stop is Stop.VOICELESS else seg.end - min(0.015, 0.3 * span)
+        start = min(seg.start, release - CLOSURE_S)
+        prev = segs[i - 1] if i > 0 else None
+        if prev is not None:
+            keep = 0.0 if prev.kind is PhonemeClass.PAUSE else 0.4
+            start = max(start, prev.start + keep * (prev.end - prev.start))
+            prev.end = start
+        seg.start = start
+        nxt = segs[i + 1] if i + 1 < len(segs) else None
+        if nxt is not None and nxt.kind is not PhonemeClass.PAUSE:
+            seg.end = max(min(release + RELEASE_HOLD_S, seg.end), seg.start)
+            nxt.start = seg.end
 
 
 def _coarticulate(segs: Sequence[_Segment]) -> None:
@@ -218,6 +249,7 @@ def build_track(phonemes: Iterable[PhonemeEvent]) -> VisemeTrack:
     if not segs:
         empty = np.zeros(0)
         return VisemeTrack(empty, empty, np.zeros((0, len(VISEMES))), 0.0)
+    _place_stops(segs)
     _coarticulate(segs)
     _widen_closures(segs)
     targets = np.array([_SIL, *(s.target for s in segs), _SIL])

@@ -2,7 +2,7 @@
 
 The OpenAI-compatible backend returns audio without timing. eSpeak NG renders the same text with
 exact phoneme positions; dynamic time warping between the two audios' spectral envelopes (MFCCs
-with deltas, 25 ms windows every 5 ms, normalised per utterance so voice and loudness matter
+with deltas, 25 ms windows every 10 ms, normalised per utterance so voice and loudness matter
 less than what is being said) pairs up moments that sound alike, and every phoneme and word
 boundary of the eSpeak rendering is mapped through that warp path.
 """
@@ -17,10 +17,10 @@ import numpy.typing as npt
 
 from townhall.server.clone.speech import PhonemeEvent, Utterance, WordEvent
 
-HOP_S = 0.005
+HOP_S = 0.010
 WINDOW_S = 0.025
 N_MELS = 32
-N_MFCC = 13
+N_MFCC = 6
 F_MIN, F_MAX = 60.0, 7_600.0
 
 FloatArray = npt.NDArray[np.float64]
@@ -65,25 +65,34 @@ def _mel_filters(sample_rate: int, n_fft: int) -> FloatArray:
 def dtw_path(cost: FloatArray) -> npt.NDArray[np.int64]:
     """Minimum-cost monotonic path through ``cost`` from (0, 0) to (N-1, M-1), as (i, j) rows.
 
-    Steps (1,1) weighted twice, (1,0) and (0,1) once (symmetric, so no bias toward diagonals);
-    computed one anti-diagonal at a time so numpy does the inner loop.
+    Steps (1,1) weighted twice, (1,0) and (0,1) once (symmetric, so no bias toward diagonals).
+    One row at a time: within a row ``D[j] = min(A[j], D[j-1] + c[j])`` where ``A`` holds the
+    steps from the row above; with ``S = cumsum(c)`` that is ``S[j] + min_{k<=j}(A[k] - S[k])``,
+    a running minimum numpy computes without a Python loop over columns.
     """
     n, m = cost.shape
-    acc = np.full((n + 1, m + 1), np.inf)
-    acc[0, 0] = 0.0
-    step = np.zeros((n + 1, m + 1), np.int8)  # 0 diagonal, 1 from above (i-1), 2 from left (j-1)
-    for k in range(2, n + m + 1):
-        i = np.arange(max(1, k - m), min(n, k - 1) + 1)
-        j = k - i
-        c = cost[i - 1, j - 1]
-        options = np.stack([acc[i - 1, j - 1] + 2 * c, acc[i - 1, j] + c, acc[i, j - 1] + c])
-        best = np.argmin(options, axis=0)
-        acc[i, j] = options[best, np.arange(len(i))]
-        step[i, j] = best
+    step = np.zeros((n, m), np.int8)  # 0 diagonal, 1 from above (i-1), 2 from left (j-1)
+    prev = np.cumsum(cost[0])
+    step[0, 1:] = 2
+    for i in range(1, n):
+        c = cost[i]
+        diagonal = np.full(m, np.inf)
+        diagonal[1:] = prev[:-1] + 2 * c[1:]
+        above = prev + c
+        from_above = above < diagonal
+        best = np.where(from_above, above, diagonal)
+        running = np.cumsum(c)
+        shifted = best - running
+        floor = np.minimum.accumulate(shifted)
+        row = running + floor
+        step[i] = np.where(floor < shifted, 2, np.where(from_above, 1, 0))
+        prev = row
     path = []
-    i, j = n, m
-    while i > 0 and j > 0:
-        path.append((i - 1, j - 1))
+    i, j = n - 1, m - 1
+    while True:
+        path.append((i, j))
+        if i == 0 and j == 0:
+            break
         s = step[i, j]
         if s == 0:
             i, j = i - 1, j - 1

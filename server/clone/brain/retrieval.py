@@ -1,0 +1,224 @@
+"""BM25 retrieval over approved statements, one index per language, with a fit threshold.
+
+Every statement becomes a bag of terms: stems of its content words and tags plus the
+lexicon's concept tags (``#remote``). BM25 ranks the statements. Whether the best one
+*fits well enough* is a separate question that raw BM25 scores cannot answer (they grow
+with the question's length), so each hit also gets a *confidence*: the share of the
+question's content words the statement covers (by stem, or by a concept both mention),
+each word weighted by its rarity, words no statement knows counting at
+``UNKNOWN_WEIGHT`` of the rarest. A question that is mostly about something else thus
+falls below the threshold. A lone shared word that is not a lexicon concept never fits.
+Thresholds are calibrated in ``tests/test_brain_retrieval.py`` on labelled questions.
+
+A question with no fitting statement in its own language is matched on concepts alone
+against the other languages' statements (``cross_language``): stems never match across
+languages, so the same coverage rule then counts only what the concepts bridge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..persona import Persona, Statement
+from .lexicon import build_lexicon
+from .matching import KeywordSet
+from .text import STOPWORDS, stem, words
+
+K1 = 1.2
+B = 0.75
+#: Confidence a statement in the question's language needs to count as an answer.
+THRESHOLD = 0.5
+#: Confidence a statement in another language needs (matched through concepts only).
+CROSS_THRESHOLD = 0.5
+#: Weight of a question word no statement in the language knows, relative to the rarest.
+UNKNOWN_WEIGHT = 0.5
+#: Extra weight of a word that belongs to a lexicon concept: the curated topical words.
+CONCEPT_WEIGHT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A scored statement; ``confidence`` in [0, 1]; ``matched`` the shared terms."""
+
+    statement: Statement
+    score: float
+    confidence: float
+    matched: tuple[str, ...] = ()
+
+    @property
+    def strong(self) -> bool:
+        """A lone shared word is weak evidence unless it is one of the lexicon's concepts."""
+        return any(t.startswith("#") for t in self.matched) or len(self.matched) >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """What fits a question: hits above the threshold, best first, and their language."""
+
+    hits: tuple[Hit, ...]
+    language: str
+    cross_language: bool = False
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(h.statement.id for h in self.hits)
+
+
+@dataclass(frozen=True, slots=True)
+class _Word:
+    stem: str
+    concepts: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A question analysed once: its content words and the concepts they belong to."""
+
+    words: tuple[_Word, ...]
+    concepts: tuple[str, ...]
+
+    def terms(self, *, stems: bool = True) -> list[str]:
+        found = [w.stem for w in self.words] if stems else []
+        return list(dict.fromkeys(found + list(self.concepts)))
+
+
+class _Index:
+    """Okapi BM25 over one language's statements, plus the coverage confidence."""
+
+    def __init__(self, docs: Sequence[tuple[Statement, list[str]]]) -> None:
+        self.docs = [(s, Counter(terms), len(terms)) for s, terms in docs]
+        self.n = len(self.docs)
+        self.avgdl = (sum(n for _, _, n in self.docs) / self.n) if self.n else 1.0
+        df: Counter[str] = Counter()
+        for _, tf, _ in self.docs:
+            df.update(tf.keys())
+        self.idf = {t: self._idf(c) for t, c in df.items()}
+        self.idf_unknown = self._idf(0)
+
+    def _idf(self, df: int) -> float:
+        return math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+
+    def _weight(self, word: _Word) -> float:
+        known = [self.idf[c] for c in word.concepts if c in self.idf]
+        if known:
+            return CONCEPT_WEIGHT * max(self.idf.get(word.stem, 0.0), *known)
+        if word.stem in self.idf:
+            return self.idf[word.stem]
+        return self.idf_unknown * UNKNOWN_WEIGHT
+
+    def search(self, query: Query, *, stems: bool = True) -> list[Hit]:
+        terms = [(t, self.idf[t]) for t in query.terms(stems=stems) if t in self.idf]
+        if not terms:
+            return []
+        weights = [self._weight(w) for w in query.words]
+        total = sum(weights)
+        hits: list[Hit] = []
+        for statement, tf, length in self.docs:
+            score = 0.0
+            matched: list[str] = []
+            norm = K1 * (1.0 - B + B * length / self.avgdl)
+            for term, idf in terms:
+                f = tf.get(term)
+                if f:
+                    score += idf * f * (K1 + 1.0) / (f + norm)
+                    matched.append(term)
+            if score <= 0.0:
+                continue
+            covered = sum(
+                wt
+                for w, wt in zip(query.words, weights, strict=True)
+                if (stems and w.stem in tf) or any(c in tf for c in w.concepts)
+            )
+            hits.append(Hit(statement, score, covered / total if total else 0.0, tuple(matched)))
+        hits.sort(key=lambda h: (-h.score, h.statement.id))
+        return hits
+
+
+class Retriever:
+    """Finds the approved statements that answer a question, per language."""
+
+    def __init__(
+        self,
+        statements: Sequence[Statement],
+        *,
+        extra_stopwords: Iterable[str] = (),
+        lexicon: KeywordSet | None = None,
+        threshold: float = THRESHOLD,
+        cross_threshold: float = CROSS_THRESHOLD,
+    ) -> None:
+        self.lexicon = lexicon or build_lexicon()
+        self.stopwords = STOPWORDS | {w for s in extra_stopwords for w in words(s)}
+        self.threshold = threshold
+        self.cross_threshold = cross_threshold
+        concept_names = set(self.lexicon.names)
+        by_lang: dict[str, list[tuple[Statement, list[str]]]] = {}
+        for s in statements:
+            query = self.analyse(s.text + " . " + " . ".join(s.tags))
+            tagged = [f"#{t}" for t in (*s.tags, s.topic) if t in concept_names]
+            terms = [w.stem for w in query.words] + list(query.concepts) + tagged
+            by_lang.setdefault(s.language, []).append((s, terms))
+        self._indexes = {lang: _Index(docs) for lang, docs in by_lang.items()}
+
+    @classmethod
+    def from_persona(cls, persona: Persona, **kwargs: float) -> Retriever:
+        """Index a persona's statements; its name and company are stop words in questions."""
+        return cls(persona.statements, extra_stopwords=(persona.name, persona.company), **kwargs)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self._indexes)
+
+    def analyse(self, text: str) -> Query:
+        """Content words with their stems and the concepts that cover them."""
+        seq = words(text)
+        covering: dict[int, set[str]] = {}
+        concepts: list[str] = []
+        for name, start, end in self.lexicon.spans(seq):
+            concepts.append(f"#{name}")
+            for i in range(start, end):
+                covering.setdefault(i, set()).add(f"#{name}")
+        qwords = tuple(
+            _Word(stem(w), frozenset(covering.get(i, ())))
+            for i, w in enumerate(seq)
+            if w not in self.stopwords and (len(w) > 1 or w.isdigit())
+        )
+        return Query(qwords, tuple(dict.fromkeys(concepts)))
+
+    def search(self, question: str, language: str) -> list[Hit]:
+        """Statements in ``language`` sharing a term with the question, best first."""
+        index = self._indexes.get(language)
+        return index.search(self.analyse(question)) if index else []
+
+    def search_concepts(self, question: str, target_language: str) -> list[Hit]:
+        """Statements in ``target_language`` scored on the question's concepts only."""
+        index = self._indexes.get(target_language)
+        return index.search(self.analyse(question), stems=False) if index else []
+
+    def find(self, question: str, language: str, *, limit: int = 3) -> Retrieval:
+        """Statements that fit well enough: own language first, then other languages."""
+        query = self.analyse(question)
+        own_index = self._indexes.get(language)
+        if own_index is not None:
+            own = [h for h in own_index.search(query) if _fits(h, self.threshold)]
+            if own:
+                return Retrieval(tuple(own[:limit]), language)
+        best: list[Hit] = []
+        best_lang = language
+        for other, index in self._indexes.items():
+            if other == language:
+                continue
+            hits = [
+                h for h in index.search(query, stems=False) if _fits(h, self.cross_threshold)
+            ]
+            if hits and (not best or hits[0].score > best[0].score):
+                best, best_lang = hits, other
+        if best:
+            return Retrieval(tuple(best[:limit]), best_lang, cross_language=True)
+        return Retrieval((), language)
+
+
+def _fits(hit: Hit, threshold: float) -> bool:
+    return hit.confidence >= threshold and hit.strong
