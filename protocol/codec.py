@@ -70,5 +70,11 @@ def _diagnose(data: bytes, exc: Exception, allowed: frozenset[int], side: str) -
         where = "known" if kind in BY_TYPE else "a known type"
         detail = f"type {kind} is not {where} for {side} messages"
         return ProtocolError(ErrorCode.UNKNOWN_TYPE, detail, ref)
-    name = BY_TYPE[kind].__name__
-    return ProtocolError(ErrorCode.BAD_MESSAGE, f"{name}: {exc}", ref)
+    cls = BY_TYPE[kind]
+    request = 0
+    # Requests carry the client's ``ref`` first: echo it so the client can match the Error.
+    if cls.__struct_fields__[:1] == ("ref",) and len(raw) > 1:
+        candidate = raw[1]
+        if isinstance(candidate, int) and not isinstance(candidate, bool):
+            request = candidate if 0 <= candidate < 2**32 else 0
+    return ProtocolError(ErrorCode.BAD_MESSAGE, f"{cls.__name__}: {exc}", ref, request)

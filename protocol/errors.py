@@ -61,11 +61,12 @@ FATAL_CODES: frozenset[ErrorCode] = frozenset(
 class ProtocolError(Exception):
     """A message or frame that breaks the protocol; carries the code to send back."""
 
-    def __init__(self, code: ErrorCode, reason: str, ref: int = 0) -> None:
+    def __init__(self, code: ErrorCode, reason: str, ref: int = 0, request: int = 0) -> None:
         super().__init__(f"{code.name}: {reason}")
         self.code = code
         self.reason = reason
         self.ref = ref
+        self.request = request  # the client's request id, when the message carried one
 
     @property
     def fatal(self) -> bool:

@@ -276,7 +276,8 @@ class Gateway:
 
     def _error_payload(self, exc: ProtocolError) -> bytes:
         self.metrics.count_error(exc.code.name)
-        return codec.encode(Error(int(exc.code), exc.reason[:512], exc.ref, exc.fatal))
+        error = Error(int(exc.code), exc.reason[:512], exc.ref, exc.fatal, exc.request)
+        return codec.encode(error)
 
     def fail(self, session: Session, exc: ProtocolError) -> None:
         """Send the error and close the connection with its code."""

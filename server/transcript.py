@@ -126,8 +126,9 @@ def _markdown(entries: list[Entry], room: str) -> str:
     out = [f"# Transcript of room `{room}`", ""]
     for e in entries:
         if e.kind == "question":
+            lang = e.language or "?"
             out.append(
-                f"- {stamp(e.time)} **Question {e.question_id}** from {e.who} ({e.language or '?'}): {e.text}"
+                f"- {stamp(e.time)} **Question {e.question_id}** from {e.who} ({lang}): {e.text}"
             )
         elif e.kind == "answer":
             sources = f"; sources: {', '.join(e.sources)}" if e.sources else ""

@@ -1,1 +1,35 @@
-"""townhall.server.clone.brain."""
+"""The clone's brain: answers from approved statements, sentence by sentence.
+
+``make_brain("embedded" | "openai", persona, on_escalation=sink, ...)`` builds one;
+``brain.stream(question)`` yields :class:`AnswerPart` sentences labelled ``approved``,
+``generated`` or ``escalated``; every escalation goes to the sink as an
+:class:`Escalation`. Module map: ``language`` (which language), ``retrieval`` (which
+statements fit), ``policy`` (what must escalate), ``gate`` (decide before answering),
+``embedded`` / ``openai_brain`` (the backends), ``sentences`` and ``citations`` (for
+streamed text), ``prompt`` (the chat messages), ``factory``.
+"""
+
+from .answer import AnswerPart, Brain, BrainError, Escalation, EscalationSink, Label
+from .embedded import EmbeddedBrain
+from .factory import KINDS, make_brain
+from .language import detect_language
+from .policy import Policy, Verdict
+from .retrieval import Hit, Retrieval, Retriever
+
+__all__ = [
+    "KINDS",
+    "AnswerPart",
+    "Brain",
+    "BrainError",
+    "EmbeddedBrain",
+    "Escalation",
+    "EscalationSink",
+    "Hit",
+    "Label",
+    "Policy",
+    "Retrieval",
+    "Retriever",
+    "Verdict",
+    "detect_language",
+    "make_brain",
+]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .matching import KeywordSet
+from .matching import KeywordSet, parse_table
 
 CONCEPT_TABLE = """
 strategy: strategy, strategic*, priorit*, focus*, vision, direction, long-term, big picture,
@@ -64,12 +64,12 @@ blameless: blame*, mistake*, postmortem*, post-mortem*, retro*, went wrong
 blameless: помилк*, винн*, звинувач*
 recognition: recognition, recogni*, shout-out*, shoutout*, shout out*, appreciat*
 recognition: визнан*, подяк*
-inclusion: inclusion, inclusive, diversity, diverse, dei, equity of opportunity, fair*
+inclusion: inclusion, inclusive, diversity, diverse, dei, fair*
 inclusion: інклюзи*, різноманітт*, справедлив*
 offsite: offsite*, off-site*, in person, in-person, retreat*, meet up, get-together,
          get together
 offsite: виїзн*, наживо, особисто зустр*
-learning: learn*, training*, course*, conference*, upskill*, study*, books
+learning: learn*, training*, course*, conference*, upskill*, study*
 learning: навчан*, навча*, учит*, курс*, конференц*, тренінг*
 security: security, secure, hack*, breach*, cyber*, password*, passkey*, phish*, scam*,
           suspicious, 2fa, mfa, hardware key*
@@ -89,7 +89,8 @@ clone: clone, avatar, bot, digital twin, this ai, you real, are you real, who ar
 clone: клон*, аватар*, бот, хто ти, хто ви
 customers: customer*, client*, user*, buyer*
 customers: клієнт*, замовник*, користувач*
-support: support, helpdesk, tickets, rotation
+support: customer support, support team*, support rotation*, support ticket*, helpdesk,
+         help desk, tickets, rotation
 support: підтримк*, ротац*
 onboarding: onboard*, churn*, retention, leave us, leaving us, left us, cancel*
 onboarding: онбординг*, відтік*
@@ -112,27 +113,7 @@ on-call: чергуван*, черговий, вночі
 """
 
 
-def parse_concepts(table: str) -> dict[str, tuple[str, ...]]:
-    """``name: kw, kw`` lines (indented lines continue) to ``{name: keywords}``."""
-    concepts: dict[str, list[str]] = {}
-    name = ""
-    for line in table.splitlines():
-        if not line.strip():
-            continue
-        if line[0].isspace():
-            if not name:
-                raise ValueError(f"continuation line without a concept: {line.strip()!r}")
-            rest = line
-        else:
-            name, sep, rest = line.partition(":")
-            name = name.strip()
-            if not sep or not name:
-                raise ValueError(f"expected 'name: keywords', got {line!r}")
-        concepts.setdefault(name, []).extend(k.strip() for k in rest.split(",") if k.strip())
-    return {n: tuple(dict.fromkeys(kws)) for n, kws in concepts.items()}
-
-
-CONCEPTS: dict[str, tuple[str, ...]] = parse_concepts(CONCEPT_TABLE)
+CONCEPTS: dict[str, tuple[str, ...]] = parse_table(CONCEPT_TABLE)
 
 
 def build_lexicon(concepts: dict[str, tuple[str, ...]] | None = None) -> KeywordSet:

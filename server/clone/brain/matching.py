@@ -1,9 +1,11 @@
-"""Keyword patterns over words: ``word``, ``prefix*`` and multi-word phrases.
+"""Keyword patterns over words: ``word``, ``prefix*``, phrases and ``a + b`` conjunctions.
 
 Policy topics and the lexicon's concepts are written by people, often in a persona file,
 so the syntax is kept tiny: each space-separated part of a keyword matches one word,
-exactly, or by prefix when it ends in ``*``. Matching works on normalised words, so it is
-independent of case, apostrophe style and punctuation between the words.
+exactly, or by prefix when it ends in ``*``; a lone ``*`` matches any one word; parts
+joined by `` + `` must all occur somewhere in the text, in any order
+(``clos* + office*``). Matching works on normalised words, so it is independent of case,
+apostrophe style and punctuation between the words.
 """
 
 from __future__ import annotations
@@ -16,44 +18,64 @@ from .text import words
 
 @dataclass(frozen=True, slots=True)
 class _Part:
-    text: str
+    text: str  # empty: any word
     prefix: bool
 
     def matches(self, word: str) -> bool:
         return word.startswith(self.text) if self.prefix else word == self.text
 
 
+def _phrase(source: str) -> tuple[_Part, ...]:
+    parts: list[_Part] = []
+    for raw in source.split():
+        if raw == "*":
+            parts.append(_Part("", True))
+            continue
+        prefix = raw.endswith("*")
+        body = words(raw.rstrip("*"))
+        if not body:
+            continue
+        parts.extend(_Part(w, False) for w in body[:-1])
+        parts.append(_Part(body[-1], prefix))
+    return tuple(parts)
+
+
+def _find(parts: tuple[_Part, ...], seq: Sequence[str], start: int) -> int:
+    n = len(parts)
+    first = parts[0]
+    for i in range(start, len(seq) - n + 1):
+        if first.matches(seq[i]) and all(p.matches(seq[i + k]) for k, p in enumerate(parts[1:], 1)):
+            return i
+    return -1
+
+
 @dataclass(frozen=True, slots=True)
 class Keyword:
-    """One compiled keyword: a sequence of word parts that must match consecutive words."""
+    """One compiled keyword: phrases (consecutive word parts) that must all occur."""
 
     source: str
-    parts: tuple[_Part, ...]
+    phrases: tuple[tuple[_Part, ...], ...]
 
     @classmethod
     def parse(cls, source: str) -> Keyword:
-        parts: list[_Part] = []
-        for raw in source.split():
-            prefix = raw.endswith("*")
-            body = words(raw.rstrip("*"))
-            if not body:
-                continue
-            parts.extend(_Part(w, False) for w in body[:-1])
-            parts.append(_Part(body[-1], prefix))
-        if not parts:
-            raise ValueError(f"empty keyword {source!r}")
-        return cls(source, tuple(parts))
+        phrases = tuple(p for p in (_phrase(c) for c in source.split(" + ")) if p)
+        if not phrases or any(all(not part.text for part in p) for p in phrases):
+            raise ValueError(f"keyword {source!r} has nothing to match")
+        return cls(source, phrases)
+
+    @property
+    def length(self) -> int:
+        """Words covered by the first phrase (what :meth:`find` positions refer to)."""
+        return len(self.phrases[0])
 
     def find(self, seq: Sequence[str], start: int = 0) -> int:
-        """Index of the first match in ``seq`` at or after ``start``, or -1."""
-        n = len(self.parts)
-        first = self.parts[0]
-        for i in range(start, len(seq) - n + 1):
-            if first.matches(seq[i]) and all(
-                p.matches(seq[i + k]) for k, p in enumerate(self.parts[1:], 1)
-            ):
-                return i
-        return -1
+        """Index of the first phrase's first match at or after ``start``, or -1.
+
+        For a conjunction the other phrases may be anywhere in ``seq``.
+        """
+        if any(_find(p, seq, 0) < 0 for p in self.phrases[1:]):
+            return -1
+        return _find(self.phrases[0], seq, start)
 
 
 class KeywordSet:
@@ -88,10 +110,30 @@ class KeywordSet:
             for kw in keywords:
                 i = kw.find(seq)
                 while i >= 0:
-                    found.append((name, i, i + len(kw.parts)))
+                    found.append((name, i, i + kw.length))
                     i = kw.find(seq, i + 1)
         return found
 
     def first(self, seq: Sequence[str]) -> tuple[str, str] | None:
         hits = self.matches(seq)
         return hits[0] if hits else None
+
+
+def parse_table(table: str) -> dict[str, tuple[str, ...]]:
+    """``name: kw, kw`` lines (indented lines continue; a name may repeat) to a dict."""
+    concepts: dict[str, list[str]] = {}
+    name = ""
+    for line in table.splitlines():
+        if not line.strip():
+            continue
+        if line[0].isspace():
+            if not name:
+                raise ValueError(f"continuation line without a concept: {line.strip()!r}")
+            rest = line
+        else:
+            name, sep, rest = line.partition(":")
+            name = name.strip()
+            if not sep or not name:
+                raise ValueError(f"expected 'name: keywords', got {line!r}")
+        concepts.setdefault(name, []).extend(k.strip() for k in rest.split(",") if k.strip())
+    return {n: tuple(dict.fromkeys(kws)) for n, kws in concepts.items()}

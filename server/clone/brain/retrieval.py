@@ -30,13 +30,13 @@ from .text import STOPWORDS, stem, words
 K1 = 1.2
 B = 0.75
 #: Confidence a statement in the question's language needs to count as an answer.
-THRESHOLD = 0.5
+THRESHOLD = 0.48
 #: Confidence a statement in another language needs (matched through concepts only).
 CROSS_THRESHOLD = 0.5
 #: Weight of a question word no statement in the language knows, relative to the rarest.
 UNKNOWN_WEIGHT = 0.5
 #: Extra weight of a word that belongs to a lexicon concept: the curated topical words.
-CONCEPT_WEIGHT = 2.0
+CONCEPT_WEIGHT = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +210,7 @@ class Retriever:
         for other, index in self._indexes.items():
             if other == language:
                 continue
-            hits = [
-                h for h in index.search(query, stems=False) if _fits(h, self.cross_threshold)
-            ]
+            hits = [h for h in index.search(query, stems=False) if _fits(h, self.cross_threshold)]
             if hits and (not best or hits[0].score > best[0].score):
                 best, best_lang = hits, other
         if best:

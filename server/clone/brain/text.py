@@ -197,7 +197,8 @@ STOPWORDS: frozenset[str] = frozenset(
     right still ever even going gonna wanna maybe perhaps hi hello hey thanks thank dear
     actually does doing company company's everyone people anyone someone team teams
     good great best better favourite favorite nice cool back full time times come coming
-    certain number way overall generally general exactly specific soon next last new
+    certain number way overall generally general exactly specific soon next last new need
+    needs often normal usually
     а аби або адже але б би бо був була були було бути в вам вами вас ваш ваша ваше ваші
     весь від він вона вони воно все всі всіх втім ви вже де для до дуже є ж за зараз
     з із зі й його їй їх ї і чи коли котрий котра котрі куди ледве лише мене мені ми мій
@@ -206,7 +207,8 @@ STOPWORDS: frozenset[str] = frozenset(
     тим тих то тобто той тому ту тут у усі хто це цей ці ця цього цьому цю чого чому
     що щоб щодо як яка які який яке якщо буде будуть будемо скажіть розкажіть підкажіть
     поясніть можете можна можу хочу хочемо питання запитання думаєте думка дякую привіт
-    доброго добрий день компанії компанія компанію всім усім люди людей
+    доброго добрий день компанії компанія компанію всім усім люди людей треба потрібно
+    ходити ходимо йти знову взагалі нині нарешті під час часто нормально зазвичай
     """.split()
 )
 

@@ -1,4 +1,4 @@
-"""Eye blinks: both lids, about 160 ms each, every 2 to 6 s (seeded), plus on big gaze shifts."""
+"""Eye blinks: both lids, about 175 ms each, every 2 to 6 s (seeded), plus on big gaze shifts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ F64 = npt.NDArray[np.float64]
 __all__ = ["BLINK_S", "Blinks"]
 
 CLOSE_S: Final = 0.05
-HOLD_S: Final = 0.02
+HOLD_S: Final = 0.035  # longer than a 30 fps frame, so some frame shows the lids shut
 OPEN_S: Final = 0.09
 BLINK_S: Final = CLOSE_S + HOLD_S + OPEN_S
 MIN_GAP_S: Final = 2.0
@@ -23,20 +23,27 @@ MAX_GAP_S: Final = 6.0
 
 
 class Blinks:
-    """A blink schedule on the media clock, drawn lazily from a seeded generator."""
+    """A blink schedule on the media clock, drawn lazily from a seed.
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        self._rng = rng
+    Each gap is drawn from a generator keyed by the seed and the blink it
+    follows, not from one running stream: how far ahead a caller happened to
+    look then cannot change later blinks, so frames do not depend on how time
+    was split into calls.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
         self._starts: list[float] = []
 
-    def _gap(self) -> float:
-        return float(self._rng.uniform(MIN_GAP_S, MAX_GAP_S))
+    def _draw(self, after: float, low: float, high: float) -> float:
+        key = round(after * 1000.0) & 0xFFFF_FFFF_FFFF_FFFF
+        return after + float(np.random.default_rng([self._seed, key]).uniform(low, high))
 
     def _extend(self, until: float, now: float) -> None:
         if not self._starts:  # the first blink comes sooner: the face should look alive
-            self._starts.append(now + float(self._rng.uniform(0.5, 3.0)))
+            self._starts.append(self._draw(now, 0.5, 3.0))
         while self._starts[-1] < until:
-            self._starts.append(self._starts[-1] + self._gap())
+            self._starts.append(self._draw(self._starts[-1], MIN_GAP_S, MAX_GAP_S))
 
     def blink_now(self, t: float) -> bool:
         """Blink at ``t`` (people blink with big gaze shifts) unless one was too recent.

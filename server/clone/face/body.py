@@ -68,8 +68,8 @@ SPEAKING_POSE: Final = _pose(
     {
         "leftUpperArm": (0.0, -18.0, -70.0),
         "rightUpperArm": (0.0, -18.0, 70.0),
-        "leftLowerArm": (-62.0, 0.0, 0.0),
-        "rightLowerArm": (62.0, 0.0, 0.0),
+        "leftLowerArm": (-55.0, 0.0, 0.0),
+        "rightLowerArm": (55.0, 0.0, 0.0),
         "leftHand": (0.0, 0.0, -10.0),
         "rightHand": (0.0, 0.0, 10.0),
     }
@@ -93,7 +93,7 @@ SWAY_HZ: Final = (0.061, 0.097)
 
 
 def root_quat(clone_yaw_deg: float) -> F64:
-    """The avatar root's world rotation: R_y(yaw + 180 deg), turning the model's +Z to the facing."""
+    """The avatar root's world rotation, R_y(yaw + 180 deg): the model's +Z to the facing."""
     return quat.from_yxz(np.array([math.radians(clone_yaw_deg) + math.pi, 0.0, 0.0]))
 
 
@@ -122,7 +122,7 @@ def idle_sway(times: F64, phases: tuple[float, float]) -> F64:
 
 
 def head_turn(direction_local: F64) -> F64:
-    """Angle offsets (N, 23, 3) turning chest, neck and head toward directions (N, 3) in root space."""
+    """Angle offsets (N, 23, 3) turning chest, neck and head toward root-space directions (N, 3)."""
     yaw, pitch = quat.yaw_pitch_of(direction_local)
     yaw = np.clip(HEAD_YAW_SHARE * yaw, -MAX_HEAD_YAW, MAX_HEAD_YAW)
     pitch = np.clip(HEAD_PITCH_SHARE * pitch, -MAX_HEAD_PITCH, MAX_HEAD_PITCH)

@@ -26,7 +26,7 @@ def from_yxz(angles: npt.ArrayLike) -> F64:
     cy, sy = np.cos(a[..., 0]), np.sin(a[..., 0])
     cx, sx = np.cos(a[..., 1]), np.sin(a[..., 1])
     cz, sz = np.cos(a[..., 2]), np.sin(a[..., 2])
-    out = np.empty(a.shape[:-1] + (4,))
+    out = np.empty((*a.shape[:-1], 4))
     out[..., 0] = cy * sx * cz + sy * cx * sz
     out[..., 1] = sy * cx * cz - cy * sx * sz
     out[..., 2] = cy * cx * sz - sy * sx * cz

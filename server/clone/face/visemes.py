@@ -14,7 +14,8 @@ resampling, and always sum to 1:
 Co-articulation on top of the ramps:
 
 - attack and release: k = 10 ms at ordinary boundaries (10-90 % in 44 ms),
-  25 ms inside diphthongs, which glide;
+  7 ms into and out of p b m (lips meet fast), 25 ms inside diphthongs,
+  which glide;
 - lips must close for p b m: a bilabial shorter than 70 ms is widened
   symmetrically into its neighbours, so closure is visible between 30 fps
   frames and its centre does not move;
@@ -65,8 +66,8 @@ OPENNESS: Final[F64] = np.array(
         0.3,  # kk
         0.2,  # CH
         0.1,  # SS
-        0.2,  # nn
-        0.3,  # RR
+        0.35,  # nn
+        0.35,  # RR
         1.0,  # aa
         0.65,  # E
         0.4,  # ih
@@ -79,6 +80,7 @@ assert OPENNESS.shape == (len(VISEMES),)
 
 RAMP_K_S: Final = 0.010
 GLIDE_K_S: Final = 0.025
+LIPS_K_S: Final = 0.007
 MIN_CLOSURE_S: Final = 0.070
 CLOSURE_S: Final = 0.045
 RELEASE_HOLD_S: Final = 0.010
@@ -128,8 +130,11 @@ class VisemeTrack:
             return np.broadcast_to(_SIL, (t.shape[0], len(VISEMES))).copy()
         x = (t - self.boundaries) / self.softness
         steps = 0.5 + 0.5 * np.tanh(0.5 * x)  # logistic, without overflow
-        w: F64 = _SIL + steps @ self.deltas
-        return np.clip(w, 0.0, 1.0, out=w)
+        w: F64 = np.maximum(_SIL + steps @ self.deltas, 0.0)
+        # Ramps of different softness cross in their tails and can dip a weight
+        # slightly below 0; renormalising keeps the weights a partition of unity.
+        w /= w.sum(axis=1, keepdims=True)
+        return w
 
 
 @dataclass(slots=True)
@@ -243,6 +248,16 @@ def _widen_closures(segs: Sequence[_Segment]) -> None:
             segs[i + 1].start = seg.end
 
 
+def _softness(before: _Segment | None, after: _Segment) -> float:
+    """Logistic scale of the step between two segments: lips shut fast, diphthongs glide."""
+    if after.glide_in:
+        return GLIDE_K_S
+    pp = VISEME_INDEX["PP"]
+    if after.target[pp] >= 0.5 or (before is not None and before.target[pp] >= 0.5):
+        return LIPS_K_S
+    return RAMP_K_S
+
+
 def build_track(phonemes: Iterable[PhonemeEvent]) -> VisemeTrack:
     """The continuous viseme track of a phoneme sequence; robust to any input."""
     segs = _segments(phonemes)
@@ -254,7 +269,9 @@ def build_track(phonemes: Iterable[PhonemeEvent]) -> VisemeTrack:
     _widen_closures(segs)
     targets = np.array([_SIL, *(s.target for s in segs), _SIL])
     boundaries = np.array([s.start for s in segs] + [segs[-1].end])
-    softness = np.array([GLIDE_K_S if s.glide_in else RAMP_K_S for s in segs] + [RAMP_K_S])
+    softness = np.array(
+        [_softness(segs[i - 1] if i else None, s) for i, s in enumerate(segs)] + [RAMP_K_S]
+    )
     return VisemeTrack(boundaries, softness, np.diff(targets, axis=0), float(boundaries[-1]))
 
 

@@ -45,7 +45,8 @@ def features(pcm: npt.NDArray[np.int16], sample_rate: int) -> FloatArray:
     mfcc = mel @ dct.T
     delta = np.gradient(mfcc, axis=0)
     feats = np.hstack([mfcc, delta])
-    return (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-8)
+    normalised: FloatArray = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-8)
+    return normalised
 
 
 def _mel_filters(sample_rate: int, n_fft: int) -> FloatArray:
@@ -133,15 +134,17 @@ class Warp:
         b = features(target, target_rate)
         squared = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :] - 2 * a @ b.T
         cost = np.sqrt(np.maximum(squared, 0.0))
-        self._edges = boundary_map(dtw_path(cost), len(a), len(b))
-        self._target_end = len(target) / target_rate
-        self._n = len(a)
+        edges = boundary_map(dtw_path(cost), len(a), len(b))
+        # Frame f is centred at f * HOP_S, so inner edge e lies at (e - 0.5) * HOP_S; the
+        # outer edges are the two audios' ends.
+        source_end, target_end = len(source) / source_rate, len(target) / target_rate
+        inner = np.arange(1, len(a)) - 0.5
+        self._source_knots = np.concatenate([[0.0], inner * HOP_S, [source_end]])
+        target_knots = np.concatenate([[0.0], (edges[1:-1] - 0.5) * HOP_S, [target_end]])
+        self._target_knots = np.maximum.accumulate(np.clip(target_knots, 0.0, target_end))
 
     def __call__(self, t: float) -> float:
-        # Frame f is centred at f*HOP, so edge e is at (e - 0.5) * HOP.
-        u = np.clip(t / HOP_S + 0.5, 0.0, float(self._n))
-        mapped = float(np.interp(u, np.arange(self._n + 1), self._edges))
-        return min(max((mapped - 0.5) * HOP_S, 0.0), self._target_end)
+        return float(np.interp(t, self._source_knots, self._target_knots))
 
 
 def align(reference: Utterance, pcm: npt.NDArray[np.int16], sample_rate: int) -> Utterance:

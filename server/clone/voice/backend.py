@@ -35,9 +35,11 @@ def make_voice(kind: VoiceKind | str, **settings: Any) -> Voice:
     if kind == "embedded":
         from townhall.server.clone.voice.espeak import EspeakVoice
 
-        return EspeakVoice(**settings)
+        embedded: Voice = EspeakVoice(**settings)
+        return embedded
     if kind == "openai":
         from townhall.server.clone.voice.openai_speech import OpenAISpeech
 
-        return OpenAISpeech(**settings)
+        service: Voice = OpenAISpeech(**settings)
+        return service
     raise ValueError(f"unknown voice backend {kind!r}; expected 'embedded' or 'openai'")

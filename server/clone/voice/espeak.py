@@ -12,6 +12,8 @@ import asyncio
 import ctypes
 import threading
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +28,7 @@ ESPEAK_VOICES: Mapping[str, str] = {
     "en-gb": "en",
     "uk": "uk",
     "de": "de",
-    "fr": "fr-fr",
+    "fr": "fr",
     "es": "es",
     "it": "it",
     "pl": "pl",
@@ -80,14 +82,18 @@ _SynthCallback = ctypes.CFUNCTYPE(
 )
 
 
-def espeak_voice_for(language: str) -> str:
+def _normalise(tag: str) -> str:
+    return tag.strip().lower().replace("_", "-")
+
+
+def espeak_voice_for(language: str, voices: Mapping[str, str] = ESPEAK_VOICES) -> str:
     """The eSpeak voice for a language tag: exact match first, then the primary subtag."""
     if not isinstance(language, str):
-        raise UnsupportedLanguageError(repr(language), tuple(ESPEAK_VOICES))
-    tag = language.strip().lower().replace("_", "-")
-    voice = ESPEAK_VOICES.get(tag) or ESPEAK_VOICES.get(tag.split("-", 1)[0])
+        raise UnsupportedLanguageError(repr(language), tuple(voices))
+    tag = _normalise(language)
+    voice = voices.get(tag) or voices.get(tag.split("-", 1)[0])
     if voice is None:
-        raise UnsupportedLanguageError(language, tuple(ESPEAK_VOICES))
+        raise UnsupportedLanguageError(language, tuple(voices))
     return voice
 
 
@@ -114,7 +120,7 @@ class EspeakEngine:
 
     def __init__(self) -> None:
         try:
-            import espeakng_loader
+            import espeakng_loader  # type: ignore[import-untyped]
 
             self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
             data_path = espeakng_loader.get_data_path()
@@ -151,6 +157,9 @@ class EspeakEngine:
         if rate <= 0:
             raise VoiceError(f"eSpeak NG failed to initialise with data at {data_path}")
         self.sample_rate: int = rate
+        data = Path(data_path)
+        self.voice_names = frozenset(f.name.lower() for f in data.glob("lang/**/*") if f.is_file())
+        self.variants = frozenset(f.name for f in data.glob("voices/!v/*") if f.is_file())
         self._lock = threading.Lock()
         self._chunks: list[np.ndarray] = []
         self._events: list[RawEvent] = []
@@ -159,36 +168,58 @@ class EspeakEngine:
         self._callback = _SynthCallback(self._on_synth)
         self._lib.espeak_SetSynthCallback(self._callback)
 
-    def _on_synth(self, wav: ctypes._Pointer, n: int, events: ctypes._Pointer) -> int:
+    def _on_synth(self, wav: Any, n: int, events: Any) -> int:
         """Called by eSpeak (under our lock) with a chunk of audio and its events."""
         if n > 0 and wav:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         i = 0
-        while events[i].type != _EVENT_LIST_TERMINATED:
+        while events and events[i].type != _EVENT_LIST_TERMINATED:
             event = events[i]
             if event.type == _EVENT_WORD:
-                self._events.append(RawWord(event.sample, event.text_position, event.length))
+                sample = self._sample_of(event)
+                self._events.append(RawWord(sample, event.text_position, event.length))
             elif event.type == _EVENT_PHONEME:
                 name = event.id.string.split(b"\0", 1)[0].decode("ascii", "replace")
-                self._events.append(RawPhoneme(event.sample, name))
+                self._events.append(RawPhoneme(self._sample_of(event), name))
             i += 1
         return 0  # 0 = go on
+
+    def _sample_of(self, event: _Event) -> int:
+        """The event's exact sample index; speak_lib.h calls the field internal, so it is used
+        only while it agrees with the documented millisecond ``audio_position``."""
+        from_ms = event.audio_position * self.sample_rate / 1000
+        if abs(event.sample - from_ms) <= self.sample_rate / 1000 + 1:
+            return int(event.sample)
+        return round(from_ms)
+
+    def check_voice(self, voice: str) -> None:
+        """eSpeak quietly falls back on unknown names; a typo in a persona should not."""
+        name, _, variant = voice.partition("+")
+        if name.lower() not in self.voice_names:
+            raise ValueError(f"unknown eSpeak voice {name!r} (e.g. en-us, uk)")
+        if variant and variant not in self.variants:
+            raise ValueError(f"unknown eSpeak variant {variant!r} (e.g. f1..f5, m1..m7)")
 
     def render(
         self,
         text: str,
         language: str,
         *,
+        voice: str | None = None,
         rate_wpm: int = DEFAULT_RATE_WPM,
         pitch: int = DEFAULT_PITCH,
         variant: str | None = None,
     ) -> Utterance:
-        """Synthesize a sentence, blocking (a few ms for a short sentence)."""
+        """Synthesize a sentence, blocking (a few ms for a short sentence).
+
+        ``voice`` is an eSpeak voice name (``en-us``, ``uk+f3``); by default the language's.
+        """
         check_text(text)
         check_prosody(rate_wpm, pitch)
-        voice = espeak_voice_for(language)
-        if variant:
+        voice = voice or espeak_voice_for(language)
+        if variant and "+" not in voice:
             voice = f"{voice}+{variant}"
+        self.check_voice(voice)
         data = text.encode("utf-8")
         with self._lock:
             if voice != self._voice:
@@ -234,7 +265,12 @@ def get_engine() -> EspeakEngine:
 
 
 class EspeakVoice:
-    """The embedded :class:`~townhall.server.clone.voice.backend.Voice`: offline, instant timing."""
+    """The embedded :class:`~townhall.server.clone.voice.backend.Voice`: offline, exact timing.
+
+    ``voices`` maps languages to eSpeak voice names, variant included (a persona's
+    ``{"en": "en-us+f3", "uk": "uk+f3"}``), over the defaults in :data:`ESPEAK_VOICES`;
+    ``variant`` applies to languages whose voice names none.
+    """
 
     def __init__(
         self,
@@ -242,25 +278,41 @@ class EspeakVoice:
         rate_wpm: int = DEFAULT_RATE_WPM,
         pitch: int = DEFAULT_PITCH,
         variant: str | None = None,
+        voices: Mapping[str, str] | None = None,
     ) -> None:
         check_prosody(rate_wpm, pitch)
         self.rate_wpm = rate_wpm
         self.pitch = pitch
         self.variant = variant
+        self.voices = {_normalise(lang): name for lang, name in (voices or {}).items()}
         self._engine = get_engine()
+        for name in {*self.voices.values(), *([f"en+{variant}"] if variant else [])}:
+            self._engine.check_voice(name)
 
     @property
     def sample_rate(self) -> int:
         return self._engine.sample_rate
 
+    def voice_for(self, language: str) -> str:
+        """The eSpeak voice name this voice speaks ``language`` with."""
+        try:  # the persona's voices first, for every variety of the language
+            voice = espeak_voice_for(language, self.voices)
+        except UnsupportedLanguageError:
+            voice = espeak_voice_for(language, {**ESPEAK_VOICES, **self.voices})
+        return f"{voice}+{self.variant}" if self.variant and "+" not in voice else voice
+
     def render(self, text: str, language: str) -> Utterance:
         """Blocking synthesis, for threads that are not the event loop."""
         return self._engine.render(
-            text, language, rate_wpm=self.rate_wpm, pitch=self.pitch, variant=self.variant
+            text,
+            language,
+            voice=self.voice_for(language),
+            rate_wpm=self.rate_wpm,
+            pitch=self.pitch,
         )
 
     async def synthesize(self, text: str, language: str) -> Utterance:
         """Synthesize in a worker thread so the event loop never waits on the C library."""
         check_text(text)
-        espeak_voice_for(language)  # fail fast, before a thread hop
+        self.voice_for(language)  # fail fast, before a thread hop
         return await asyncio.to_thread(self.render, text, language)

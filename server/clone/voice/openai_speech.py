@@ -18,7 +18,7 @@ import openai
 from townhall.server.clone.speech import Utterance
 from townhall.server.clone.voice.align import align
 from townhall.server.clone.voice.errors import VoiceError
-from townhall.server.clone.voice.espeak import EspeakVoice, check_text, espeak_voice_for
+from townhall.server.clone.voice.espeak import EspeakVoice, check_text
 
 SAMPLE_RATE = 24_000  # response_format="pcm": 24 kHz, 16-bit signed little-endian, mono
 _SNIFF_BYTES = 64
@@ -45,7 +45,10 @@ class OpenAISpeech:
             raise ValueError(f"speed must be in [0.25, 4.0], got {speed}")
         try:
             self._client = openai.AsyncOpenAI(
-                base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
+                base_url=base_url or None,
+                api_key=api_key or None,  # None: the OPENAI_API_KEY environment variable
+                timeout=timeout_s,
+                max_retries=max_retries,
             )
         except openai.OpenAIError as exc:
             raise VoiceError(f"cannot configure the speech service: {exc}") from exc
@@ -62,7 +65,7 @@ class OpenAISpeech:
     async def stream(self, text: str, language: str) -> AsyncIterator[npt.NDArray[np.int16]]:
         """The service's audio as 24 kHz int16 chunks, as soon as each arrives."""
         check_text(text)
-        espeak_voice_for(language)  # the timing needs eSpeak to know the language: fail early
+        self._reference.voice_for(language)  # timing needs eSpeak to speak it: fail early
         extra: dict[str, Any] = {}
         if self.speed is not None:
             extra["speed"] = self.speed
@@ -108,13 +111,16 @@ class OpenAISpeech:
 
     async def synthesize(self, text: str, language: str) -> Utterance:
         """Stream the audio in while eSpeak renders the reference, then align the timing."""
+        check_text(text)
+        self._reference.voice_for(language)
         reference = asyncio.ensure_future(self._reference.synthesize(text, language))
         try:
             chunks = [chunk async for chunk in self.stream(text, language)]
-            ref = await reference
-        finally:
-            if not reference.done():
-                reference.cancel()
+        except BaseException:
+            reference.cancel()
+            reference.add_done_callback(_retrieve)
+            raise
+        ref = await reference
         pcm = np.concatenate(chunks)
         return await asyncio.to_thread(align, ref, pcm, SAMPLE_RATE)
 
@@ -122,6 +128,12 @@ class OpenAISpeech:
         """Timing for audio already streamed with :meth:`stream` (e.g. fed to Opus meanwhile)."""
         ref = await self._reference.synthesize(text, language)
         return await asyncio.to_thread(align, ref, pcm, SAMPLE_RATE)
+
+
+def _retrieve(task: asyncio.Future[Utterance]) -> None:
+    """Mark an abandoned reference's outcome as seen, so asyncio does not log it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _reason(exc: openai.APIStatusError) -> str:

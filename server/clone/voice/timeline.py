@@ -10,6 +10,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import numpy as np
+
 from townhall.server.clone.speech import PhonemeEvent, WordEvent
 
 PRIMARY_STRESS = "'"
@@ -77,13 +79,14 @@ def _words(
     starts: list[int],
     ends: list[int],
 ) -> tuple[WordEvent, ...]:
-    """Each word spans its spoken phonemes; eSpeak's sub-words ("3,500") merge into the token.
+    """One word per whitespace-separated token of the input, timed by eSpeak's word events.
 
-    Word texts are whitespace-separated tokens of the input without surrounding punctuation,
-    because eSpeak's own word lengths are unreliable (``don't`` is reported as 3 characters).
+    eSpeak's words do not map one to one onto the text: it splits "3,500" into sub-words (merged
+    back here), speaks "of the" as one word (the time is shared out by letters), and misreports
+    lengths (``don't`` is 3 characters), so word texts come from the input tokens instead.
     """
     tokens = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
-    spans: list[tuple[int, int, int]] = []  # (token index, start sample, end sample)
+    timed: dict[int, tuple[int, int]] = {}  # token index -> (start sample, end sample)
     phoneme_index = 0
     for i, event in enumerate(events):
         if isinstance(event, RawPhoneme):
@@ -92,7 +95,7 @@ def _words(
         token = _token_at(tokens, event.text_position - 1)
         if token is None:
             continue
-        # The word's phonemes are those up to the next word event.
+        # The word's phonemes are the spoken ones up to the next word event.
         owned: list[int] = []
         k = phoneme_index
         for later in events[i + 1 :]:
@@ -101,22 +104,35 @@ def _words(
             if not is_pause(later.mnemonic):
                 owned.append(k)
             k += 1
-        if owned:
-            start, end = starts[owned[0]], ends[owned[-1]]
-        else:
-            start = end = event.sample
-        if spans and spans[-1][0] == token:
-            spans[-1] = (token, spans[-1][1], max(spans[-1][2], end))
-        else:
-            spans.append((token, start, end))
-    return tuple(
-        WordEvent(
-            start_s=start / sample_rate,
-            duration_s=max(end - start, 0) / sample_rate,
-            text=_clean_token(text[tokens[token][0] : tokens[token][1]]),
-        )
-        for token, start, end in spans
-    )
+        start, end = (starts[owned[0]], ends[owned[-1]]) if owned else (event.sample, event.sample)
+        if token in timed:
+            start, end = min(timed[token][0], start), max(timed[token][1], end)
+        timed[token] = (start, end)
+    texts = [text[a:b] for a, b in tokens]
+    groups: list[list[int]] = []  # a timed token followed by the untimed ones it spoke
+    for n, token_text in enumerate(texts):
+        if n in timed or not groups:
+            groups.append([n])
+        elif _clean_token(token_text) != token_text or any(ch.isalnum() for ch in token_text):
+            groups[-1].append(n)
+    words: list[WordEvent] = []
+    for group in groups:
+        group = [n for n in group if any(ch.isalnum() for ch in texts[n])] or group
+        timed_in = [timed[n] for n in group if n in timed]
+        if not timed_in:
+            continue
+        start, end = timed_in[0]
+        weights = [max(len(_clean_token(texts[n])), 1) for n in group]
+        edges = np.cumsum([0, *weights]) / sum(weights) * (end - start) + start
+        for n, a, b in zip(group, edges[:-1], edges[1:], strict=True):
+            words.append(
+                WordEvent(
+                    start_s=float(a) / sample_rate,
+                    duration_s=float(b - a) / sample_rate,
+                    text=_clean_token(texts[n]),
+                )
+            )
+    return tuple(words)
 
 
 def _token_at(tokens: list[tuple[int, int]], index: int) -> int | None:

@@ -1,0 +1,208 @@
+"""The OpenAI-compatible brain: a streamed chat completion grounded on approved statements.
+
+Any server that speaks the chat completions API works (``base_url``). The same gate as
+the embedded brain runs first, so an injected or sensitive question, or one with no
+fitting material, never reaches the model. The model sees only the retrieved statements
+(with ids) and the question as quoted data. Its text is split into sentences as it
+streams; each sentence has its citations stripped into ``sources`` (only ids it was
+given) and passes the policy before it is yielded, so a sentence that breaks the rules is
+never spoken: the answer stops there, with an escalation.
+
+If the API fails (HTTP error, refused connection, timeout) before anything was said, the
+embedded brain's approved answer is given instead, so the audience still gets an answer;
+if it fails mid-answer, the clone says it stops there and the question is escalated
+(``backend_error``). Failures are logged and counted in ``fallbacks``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+import openai
+
+from ..persona import Persona
+from .answer import AnswerPart, EscalationSink
+from .citations import extract_citations
+from .embedded import EmbeddedBrain
+from .gate import Decline, Gate, Proceed
+from .policy import BACKEND_ERROR, NO_MATERIAL, Policy, Verdict
+from .prompt import ESCALATE_MARKER, chat_messages
+from .retrieval import Retriever
+from .sentences import SentenceSplitter
+
+log = logging.getLogger(__name__)
+
+
+class OpenAIBrain:
+    """Generated answers (``generated``, with sources) from an OpenAI-compatible API."""
+
+    backend = "openai"
+
+    def __init__(
+        self,
+        base_url: str | None,
+        api_key: str,
+        model: str,
+        persona: Persona,
+        retriever: Retriever | None = None,
+        *,
+        policy: Policy | None = None,
+        on_escalation: EscalationSink | None = None,
+        fallback: EmbeddedBrain | None = None,
+        timeout_s: float = 20.0,
+        max_retries: int = 0,
+        temperature: float = 0.3,
+        max_tokens: int = 400,
+        max_statements: int = 4,
+        client: openai.AsyncOpenAI | None = None,
+    ) -> None:
+        if not model:
+            raise ValueError("model is required")
+        self.persona = persona
+        self.model = model
+        self.retriever = retriever or Retriever.from_persona(persona)
+        self.policy = policy or Policy.for_persona(persona)
+        self.gate = Gate(persona, self.policy, self.retriever)
+        self.on_escalation = on_escalation
+        self.fallback = fallback or EmbeddedBrain(
+            persona, self.retriever, self.policy, on_escalation=on_escalation
+        )
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.max_statements = max_statements
+        # Retries are off by default: on stage, an answer from the fallback now beats a
+        # generated one after back-off.
+        self.client = client or openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
+        )
+        self.fallbacks = 0
+        self.last_error: Exception | None = None
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    async def stream(
+        self, question: str, *, language: str | None = None
+    ) -> AsyncIterator[AnswerPart]:
+        decision = self.gate.decide(question, language, limit=self.max_statements)
+        if isinstance(decision, Decline):
+            for part in await self._escalate(
+                question, decision.reason, decision.language, decision.detail
+            ):
+                yield part
+            return
+        async for part in self._generate(question, decision):
+            yield part
+
+    async def _generate(self, question: str, decision: Proceed) -> AsyncIterator[AnswerPart]:
+        statements = [h.statement for h in decision.retrieval.hits]
+        allowed = tuple(s.id for s in statements)
+        sources_text = "\n".join(s.text for s in statements)
+        language = decision.language
+        said: list[str] = []
+        messages = chat_messages(self.persona, statements, question, language)
+        try:
+            stream = await self.client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+            )
+            try:
+                async with aclosing(_sentences(stream)) as sentences:
+                    async for sentence in sentences:
+                        part = self._check(sentence, allowed, sources_text, language)
+                        if isinstance(part, Verdict):
+                            for p in await self._stop(question, part, language, allowed, said):
+                                yield p
+                            return
+                        if part is not None:
+                            said.append(part.text)
+                            yield part
+            finally:
+                await stream.close()
+        except openai.APIError as err:
+            self.fallbacks += 1
+            self.last_error = err
+            log.warning(
+                "brain: %s failed (%s: %s); %s",
+                self.model,
+                type(err).__name__,
+                err,
+                "escalating the rest" if said else "answering from approved statements",
+            )
+            if said:
+                verdict = Verdict(BACKEND_ERROR, f"{type(err).__name__}: {err}")
+                for p in await self._stop(question, verdict, language, allowed, said):
+                    yield p
+            else:
+                for p in self.fallback.answer_parts(decision):
+                    yield p
+            return
+        if not said:
+            verdict = Verdict(NO_MATERIAL, "the model returned no usable text")
+            for p in await self._stop(question, verdict, language, allowed, said):
+                yield p
+
+    def _check(
+        self, sentence: str, allowed: tuple[str, ...], sources_text: str, language: str
+    ) -> AnswerPart | Verdict | None:
+        """A sentence ready to speak, a reason to stop, or ``None`` (nothing to say)."""
+        if ESCALATE_MARKER in sentence.upper():
+            return Verdict(NO_MATERIAL, "the model found nothing in the statements that answers")
+        text, cited = extract_citations(sentence, allowed)
+        if not any(c.isalnum() for c in text):
+            return None
+        verdict = self.policy.check_generated(text, sources_text)
+        if verdict is not None:
+            return Verdict(verdict.reason, f"{verdict.detail} in {text!r}")
+        # Uncited sentences still drew only on what the model was given.
+        return AnswerPart(text, "generated", cited or allowed, language)
+
+    async def _stop(
+        self,
+        question: str,
+        verdict: Verdict,
+        language: str,
+        allowed: tuple[str, ...],
+        said: list[str],
+    ) -> list[AnswerPart]:
+        return await self._escalate(
+            question, verdict.reason, language, verdict.detail, allowed, " ".join(said)
+        )
+
+    async def _escalate(
+        self,
+        question: str,
+        reason: str,
+        language: str,
+        detail: str,
+        sources: tuple[str, ...] = (),
+        partial: str = "",
+    ) -> list[AnswerPart]:
+        return await self.gate.escalate(
+            self.on_escalation,
+            question,
+            reason,
+            language,
+            detail=detail,
+            backend=self.backend,
+            sources=sources,
+            partial_answer=partial,
+        )
+
+
+async def _sentences(stream: AsyncIterable[Any]) -> AsyncIterator[str]:
+    """Complete sentences from streamed chat completion chunks, as soon as each ends."""
+    splitter = SentenceSplitter()
+    async for chunk in stream:
+        delta = chunk.choices[0].delta.content if chunk.choices else None
+        if delta:
+            for sentence in splitter.feed(delta):
+                yield sentence
+    for sentence in splitter.flush():
+        yield sentence
