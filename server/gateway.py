@@ -211,6 +211,7 @@ class Gateway:
                     ErrorCode.NOT_ALLOWED,
                     f"a {session.role} may not send {type(message).__name__}",
                     message.TYPE,
+                    getattr(message, "ref", 0),
                 )
             self._dispatch(session, message, now)
         except ProtocolError as exc:

@@ -6,6 +6,7 @@ here, independently of the animator's own quaternion code.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
@@ -199,7 +200,7 @@ def test_joins_between_calls_are_smooth() -> None:
     frames += anim.frames_for(None, 1.0 + u.duration_s, 0.5)
     frames += anim.frames_for(u, 1.5 + u.duration_s, None, (3.0, 1.0, 8.0))
     decoded = decode_all(frames)
-    for a, b in zip(decoded, decoded[1:], strict=False):
+    for a, b in itertools.pairwise(decoded):
         for bone in ("hips", "spine", "chest", "neck", "head", "leftUpperArm", "rightLowerArm"):
             i = BONE_INDEX[bone]
             assert rotation_between_deg(a.rotations[i], b.rotations[i]) < 6.0, bone
@@ -401,7 +402,7 @@ def test_head_nods_on_stressed_syllables() -> None:
         )
 
     t, flat, flat_frames = head_pitch(utterance(items, start=0.0))
-    t2, nodding, nod_frames = head_pitch(utterance(stressed, start=0.0))
+    _, nodding, nod_frames = head_pitch(utterance(stressed, start=0.0))
     nod = nodding - flat
     assert abs(nod).max() > 2.0
     for k in (2, 7):

@@ -140,3 +140,14 @@ def test_timeline_packets_hold_frames_on_the_media_clock() -> None:
     assert rest[0].media_time_us == 1_000_000 + 3 * PACKET_US
     assert rest[0].opus == [b"\x00"] and rest[1].opus == [b"\x01", b"\x02"]
     assert tl.done()
+
+
+def test_restore_puts_an_answer_cut_short_back_in_the_queue() -> None:
+    q = QaQueue()
+    a = ask(q, "What is the plan for the new office?")
+    q.set_state(a, "answering", answer_id=3)
+    restored = QaQueue()
+    restored.restore(q.questions.values())
+    assert restored.questions[a].state == "approved"
+    assert restored.next_question().id == a  # type: ignore[union-attr]
+    assert restored.next_id == a + 1

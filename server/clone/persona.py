@@ -439,7 +439,7 @@ def _statements(
                 continue
             if stmt.id in first_seen:
                 out.add(
-                    f"statement[{i}].id",
+                    f"statement[{i}] ({stmt.id}).id",
                     f"duplicate id {stmt.id!r} (first in {first_seen[stmt.id]})",
                 )
                 continue

@@ -18,8 +18,12 @@ _WORD_RE = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
 
 def normalise(text: str) -> str:
-    """NFKC, case-folded, one kind of apostrophe, invisible characters removed."""
+    """NFKC, case-folded, one kind of apostrophe, invisible characters and stray
+    combining marks (stress accents) removed."""
     text = unicodedata.normalize("NFKC", text)
+    if any(unicodedata.combining(c) for c in text):
+        # After NFKC, й and ї are single letters, so only leftover marks go.
+        text = "".join(c for c in text if not unicodedata.combining(c))
     text = _INVISIBLE.sub("", text).translate(_APOSTROPHES)
     return text.casefold()
 

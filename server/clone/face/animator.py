@@ -27,7 +27,7 @@ from .encode import encode_frames
 from .gaze import Gaze, default_audience
 from .gestures import CHANNELS, plan_gestures
 from .timeline import Bumps, Intervals
-from .visemes import VisemeTrack, build_track
+from .visemes import VisemeTrack, build_track, envelope_track
 
 F64 = npt.NDArray[np.float64]
 Vec3 = tuple[float, float, float]
@@ -141,7 +141,11 @@ class Animator:
         """Update state for the window [t0, t1): speech, gestures, gaze and blinks."""
         if utterance is not None and (utterance is not self._utterance or t0 != self._start):
             self._utterance, self._start = utterance, t0
-            self._track = build_track(utterance.phonemes)
+            self._track = (
+                build_track(utterance.phonemes)
+                if utterance.phonemes
+                else envelope_track(utterance.pcm, utterance.sample_rate)
+            )
             self._speaking.add(t0, t0 + utterance.duration_s)
             for g in plan_gestures(utterance.phonemes, self._gesture_rng):
                 self._bumps.add(g.channel, t0 + g.centre_s, g.width_s, g.height)

@@ -40,15 +40,12 @@ def multiply(a: npt.ArrayLike, b: npt.ArrayLike) -> F64:
     q = np.asarray(b, dtype=np.float64)
     x1, y1, z1, w1 = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
     x2, y2, z2, w2 = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack(
-        [
-            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-        ],
-        axis=-1,
-    )
+    out = np.empty((*np.broadcast_shapes(p.shape[:-1], q.shape[:-1]), 4))
+    out[..., 0] = w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2
+    out[..., 1] = w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2
+    out[..., 2] = w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2
+    out[..., 3] = w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2
+    return out
 
 
 def conjugate(q: npt.ArrayLike) -> F64:
@@ -59,13 +56,18 @@ def conjugate(q: npt.ArrayLike) -> F64:
 
 
 def rotate(q: npt.ArrayLike, v: npt.ArrayLike) -> F64:
-    """Rotate vectors v (..., 3) by unit quaternions q (..., 4)."""
+    """Rotate vectors v (..., 3) by unit quaternions q (..., 4): v + 2w(u x v) + 2u x (u x v)."""
     p = np.asarray(q, dtype=np.float64)
     vec = np.asarray(v, dtype=np.float64)
-    u = p[..., :3]
-    w = p[..., 3:4]
-    t = 2.0 * np.cross(u, vec)
-    out: F64 = vec + w * t + np.cross(u, t)
+    x, y, z, w = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+    vx, vy, vz = vec[..., 0], vec[..., 1], vec[..., 2]
+    tx = 2.0 * (y * vz - z * vy)
+    ty = 2.0 * (z * vx - x * vz)
+    tz = 2.0 * (x * vy - y * vx)
+    out = np.empty((*np.broadcast_shapes(p.shape[:-1], vec.shape[:-1]), 3))
+    out[..., 0] = vx + w * tx + (y * tz - z * ty)
+    out[..., 1] = vy + w * ty + (z * tx - x * tz)
+    out[..., 2] = vz + w * tz + (x * ty - y * tx)
     return out
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "OPENNESS",
     "VisemeTrack",
     "build_track",
+    "envelope_track",
     "mouth_open",
     "mouth_open_track",
     "viseme_track",
@@ -87,6 +88,7 @@ RELEASE_HOLD_S: Final = 0.010
 LINGUAL_ANTICIPATION: Final = 0.3
 TRANSPARENT_SHARE: Final = 0.6
 UNSTRESSED_SCALE: Final = 0.85
+ENVELOPE_BLOCK_S: Final = 0.02
 
 _SIL = np.zeros(len(VISEMES))
 _SIL[VISEME_INDEX["sil"]] = 1.0
@@ -261,12 +263,51 @@ def _softness(before: _Segment | None, after: _Segment) -> float:
 def build_track(phonemes: Iterable[PhonemeEvent]) -> VisemeTrack:
     """The continuous viseme track of a phoneme sequence; robust to any input."""
     segs = _segments(phonemes)
-    if not segs:
-        empty = np.zeros(0)
-        return VisemeTrack(empty, empty, np.zeros((0, len(VISEMES))), 0.0)
     _place_stops(segs)
     _coarticulate(segs)
     _widen_closures(segs)
+    return _assemble(segs)
+
+
+def envelope_track(pcm: npt.ArrayLike, sample_rate: int) -> VisemeTrack:
+    """A mouth that opens with the loudness of the audio, for speech that has no phoneme timing.
+
+    A fallback only: it cannot shape lips, but it keeps the mouth moving in time
+    with the voice. Loudness is taken in ENVELOPE_BLOCK_S blocks, 40 dB below the
+    loudest block is closed, and blocks become segments like phonemes'.
+    """
+    x = np.asarray(pcm, dtype=np.float64).reshape(-1)
+    block = max(1, round(ENVELOPE_BLOCK_S * sample_rate))
+    n = len(x) // block
+    if n == 0 or sample_rate <= 0:
+        return _assemble([])
+    rms = np.sqrt(np.mean(x[: n * block].reshape(n, block) ** 2, axis=1))
+    db = 20.0 * np.log10(np.maximum(rms, 1e-9) / max(float(rms.max()), 1e-9))
+    level = np.clip(1.0 + db / 40.0, 0.0, 1.0)
+    open_mouth = 0.7 * _one_hot("aa") + 0.3 * _one_hot("E")
+    segs = [
+        _Segment(
+            i * block / sample_rate,
+            (i + 1) * block / sample_rate,
+            lv * open_mouth + (1.0 - lv) * _SIL,
+            PhonemeClass.VOWEL,
+        )
+        for i, lv in enumerate(level)
+    ]
+    return _assemble(segs)
+
+
+def _one_hot(viseme: str) -> F64:
+    out = np.zeros(len(VISEMES))
+    out[VISEME_INDEX[viseme]] = 1.0
+    return out
+
+
+def _assemble(segs: Sequence[_Segment]) -> VisemeTrack:
+    """Segments to the sum-of-steps form of VisemeTrack."""
+    if not segs:
+        empty = np.zeros(0)
+        return VisemeTrack(empty, empty, np.zeros((0, len(VISEMES))), 0.0)
     targets = np.array([_SIL, *(s.target for s in segs), _SIL])
     boundaries = np.array([s.start for s in segs] + [segs[-1].end])
     softness = np.array(

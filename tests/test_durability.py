@@ -1,0 +1,141 @@
+"""kill -9 in the middle of a Q&A, restart: every acknowledged question and vote is there."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from townhall.plugin.client import RoomClient
+from townhall.protocol.messages import Ack, Ask, Keyframe, Message, StagePacket, Vote
+
+from .conftest import SECRET, TokenMaker
+
+
+def start_server(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
+    config = tmp_path / "townhall.toml"
+    config.write_text(
+        "\n".join(
+            [
+                "[server]",
+                "port = 0",
+                "[auth]",
+                f'secret = "{SECRET}"',
+                "[store]",
+                f'path = "{tmp_path / "townhall.db"}"',
+                "[qa]",
+                'mode = "auto"',
+                "votes_per_s = 1000",
+                "questions_per_minute = 6000",
+                "[clone]",
+                "pause_s = 0.1",
+            ]
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "townhall.server.cli", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert "serving room" in line, line
+    url = line.rsplit(" ", 1)[1].strip()
+    return proc, url.replace("http://", "ws://") + "/ws"
+
+
+async def test_kill_9_mid_answer_loses_nothing_acknowledged(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    proc, ws_url = start_server(tmp_path)
+    acked_questions: dict[int, str] = {}
+    acked_votes: set[tuple[int, str]] = set()
+    stage_seen = asyncio.Event()
+    try:
+        clients: list[tuple[RoomClient, str, list[Message]]] = []
+        for n in range(4):
+            seen: list[Message] = []
+            user = f"user{n}"
+            c = RoomClient(ws_url, token(user, role="spectator"), on_message=seen.append)
+            await c.connect()
+            clients.append((c, user, seen))
+
+        async def chatter(client: RoomClient, user: str, seen: list[Message], n: int) -> None:
+            ref = 0
+            pending: dict[int, tuple[str, object]] = {}
+            try:
+                while True:
+                    ref += 1
+                    if ref % 3 == 1:
+                        text = f"Question {n}-{ref}: what is the plan for team {n * 100 + ref}?"
+                        pending[ref] = ("ask", text)
+                        await client.send(Ask(ref, text))
+                    elif acked_questions:
+                        qid = sorted(acked_questions)[ref % len(acked_questions)]
+                        pending[ref] = ("vote", qid)
+                        await client.send(Vote(ref, qid))
+                    for m in seen:
+                        if isinstance(m, Ack) and m.ref in pending:
+                            kind, value = pending.pop(m.ref)
+                            if kind == "ask":
+                                acked_questions[m.id] = str(value)
+                            else:
+                                acked_votes.add((m.id, user))
+                        if isinstance(m, StagePacket):
+                            stage_seen.set()
+                    seen.clear()
+                    await asyncio.sleep(0.01)
+            except Exception:
+                return
+
+        tasks = [asyncio.create_task(chatter(c, u, s, n)) for n, (c, u, s) in enumerate(clients)]
+        await asyncio.wait_for(stage_seen.wait(), 30)  # the clone is speaking
+        await asyncio.sleep(1.0)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        await asyncio.sleep(0.2)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(acked_questions) >= 10 and len(acked_votes) >= 10
+
+    db = sqlite3.connect(tmp_path / "townhall.db")
+    stored = dict(db.execute("SELECT id, text FROM questions"))
+    for qid, text in acked_questions.items():
+        assert stored.get(qid) == text
+    votes = set(db.execute("SELECT question_id, voter FROM votes"))
+    assert acked_votes <= votes
+    db.close()
+
+    # The restarted server shows them all, and takes up the answer cut short again.
+    proc, ws_url = start_server(tmp_path)
+    try:
+        seen: list[Message] = []
+        c = RoomClient(ws_url, token("after", role="spectator"), on_message=seen.append)
+        await c.connect()
+        for _ in range(100):
+            if any(isinstance(m, Keyframe) for m in seen):
+                break
+            await asyncio.sleep(0.05)
+        keyframe = next(m for m in seen if isinstance(m, Keyframe))
+        board = {q.id for q in keyframe.questions}
+        answered = {
+            qid
+            for (qid,) in sqlite3.connect(tmp_path / "townhall.db").execute(
+                "SELECT id FROM questions WHERE state IN ('answered', 'escalated')"
+            )
+        }
+        assert set(acked_questions) - answered <= board
+        await c.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
