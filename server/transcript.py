@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 FORMATS = ("md", "json", "vtt")
+_ORDER = {"question": 0, "action": 1, "escalation": 2, "answer": 3}  # at the same instant
 
 
 class TranscriptError(ValueError):
@@ -83,7 +84,7 @@ def load_transcript(db_path: str | Path, room: str) -> list[Entry]:
         conn.close()
     if not entries:
         raise TranscriptError(f"room {room!r} has no transcript in {path}")
-    return sorted(entries, key=lambda e: (e.time, e.kind))
+    return sorted(entries, key=lambda e: (e.time, _ORDER[e.kind]))
 
 
 def render(entries: list[Entry], fmt: str, room: str) -> str:

@@ -434,3 +434,15 @@ def test_mouth_is_shut_between_answers() -> None:
     for f in later:
         assert f.visemes[VISEME_INDEX["sil"]] == 1.0
         assert f.expressions[EXPRESSION_INDEX["jawOpen"]] == 0.0
+
+
+def test_speech_without_phoneme_timing_still_moves_the_mouth() -> None:
+    rate = 16000
+    t = np.arange(int(2.0 * rate)) / rate
+    pcm = np.where((t > 0.8) & (t < 1.2), 8000 * np.sin(2 * np.pi * 220 * t), 0).astype(np.int16)
+    u = Utterance("?", "en", rate, pcm, ())
+    frames = Animator(seed=36, clone_position=MARK).frames_for(u, 5.0, None)
+    times = np.array([t for t, _ in frames]) - 5.0
+    mouth = mouth_open_track(np.array([f.visemes for f in decode_all(frames)]))
+    assert mouth[(times > 0.9) & (times < 1.1)].min() > 0.85
+    assert mouth[(times < 0.7) | (times > 1.3)].max() < 0.05

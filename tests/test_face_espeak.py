@@ -19,7 +19,7 @@ import pytest
 from townhall.protocol.quant import decode_animation_frame
 from townhall.server.clone.face.animator import Animator
 from townhall.server.clone.face.phonemes import is_known, parse_mnemonic
-from townhall.server.clone.face.visemes import build_track, mouth_open_track
+from townhall.server.clone.face.visemes import build_track, envelope_track, mouth_open_track
 from townhall.server.clone.speech import PhonemeEvent, Utterance
 
 ENGLISH = [
@@ -204,3 +204,13 @@ def test_mouth_on_the_wire_follows_the_audio(espeak: list[dict[str, Any]]) -> No
         lags.append(lag_s(np.interp(fine, times, mouth), envelope(u, fine - t0), 200.0))
         t0 += u.duration_s + 1.0
     assert np.abs(np.array(lags)).max() < 0.020
+
+
+def test_without_phoneme_timing_the_mouth_follows_loudness(espeak: list[dict[str, Any]]) -> None:
+    """The fallback for speech with no phonemes keeps the mouth in time with the voice."""
+    for item in espeak[:4]:
+        u = as_utterance(item)
+        times = np.arange(0.0, u.duration_s, 0.005)
+        mouth = mouth_open_track(envelope_track(u.pcm, u.sample_rate).at(times))
+        assert abs(lag_s(mouth, envelope(u, times), 200.0)) < 0.010
+        assert float(np.corrcoef(mouth, envelope(u, times))[0, 1]) > 0.7
