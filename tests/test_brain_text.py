@@ -39,14 +39,20 @@ def test_detect_language_default_when_no_letters() -> None:
     ("text", "sentences"),
     [
         ("One. Two! Three? Four", ["One.", "Two!", "Three?", "Four"]),
-        ("We use tools, e.g. ChatGPT. Then we check.", ["We use tools, e.g. ChatGPT.", "Then we check."]),
+        (
+            "We use tools, e.g. ChatGPT. Then we check.",
+            ["We use tools, e.g. ChatGPT.", "Then we check."],
+        ),
         ("Dr. Reyes said so. Next.", ["Dr. Reyes said so.", "Next."]),
         ("We aim for 99.9% uptime. Always.", ["We aim for 99.9% uptime.", "Always."]),
         ("We grew in 2024. Next year too.", ["We grew in 2024.", "Next year too."]),
         ("Ask J. Smith. He knows.", ["Ask J. Smith.", "He knows."]),
         ('She said "yes." Then left.', ['She said "yes."', "Then left."]),
         ("Wait... what? Really?!", ["Wait...", "what?", "Really?!"]),
-        ("Плани, напр. мобільний застосунок. Далі — інше.", ["Плани, напр. мобільний застосунок.", "Далі — інше."]),
+        (
+            "Плани, напр. мобільний застосунок. Далі — інше.",
+            ["Плани, напр. мобільний застосунок.", "Далі — інше."],
+        ),
         ("Книжки, курси і т. д. Усе це є.", ["Книжки, курси і т. д. Усе це є."]),
         ("Перше речення! Друге? Третє…", ["Перше речення!", "Друге?", "Третє…"]),
         ("Steps:\n1. Write it down.\n2. Share it.", ["Steps:\n1. Write it down.", "2. Share it."]),

@@ -330,7 +330,13 @@ def test_audience_points_can_come_from_the_hall() -> None:
 
 def test_bad_gaze_target_is_ignored() -> None:
     anim = Animator(seed=25, clone_position=MARK)
-    for bad in [(math.nan, 1.0, 2.0), (1.0, math.inf, 0.0), ("a", "b", "c"), (1.0, 2.0)]:
+    for bad in [
+        (math.nan, 1.0, 2.0),
+        (1.0, math.inf, 0.0),
+        ("a", "b", "c"),
+        (1.0, 2.0),
+        (1e300, 0, 0),
+    ]:
         frames = anim.frames_for(None, 0.0, 0.2, bad)  # type: ignore[arg-type]
         assert len(frames) == 6
 
@@ -446,3 +452,12 @@ def test_speech_without_phoneme_timing_still_moves_the_mouth() -> None:
     mouth = mouth_open_track(np.array([f.visemes for f in decode_all(frames)]))
     assert mouth[(times > 0.9) & (times < 1.1)].min() > 0.85
     assert mouth[(times < 0.7) | (times > 1.3)].max() < 0.05
+
+
+def test_bad_placement_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Animator(clone_position=(math.nan, 0.0, 0.0))
+    with pytest.raises(ValueError):
+        Animator(clone_yaw_deg=math.inf)
+    with pytest.raises(ValueError):
+        Animator(audience=[(0.0, 1.0, 5.0), (1e9, 0.0, 0.0)])

@@ -88,7 +88,8 @@ def test_duplicate_id_names_both_files(persona_dir: Path) -> None:
         'text = "Again."\n',
     )
     assert _issues(persona_dir) == [
-        "statements/zz.toml: statement[0] (S10).id: duplicate id 'S10' (first in statements/en.toml)"
+        "statements/zz.toml: statement[0] (S10).id: "
+        "duplicate id 'S10' (first in statements/en.toml)"
     ]
 
 
@@ -127,7 +128,9 @@ text = "No id, no date."
     issues = _issues(persona_dir)
     assert "statements/zz.toml: statement[0] (X1).topic: missing" in issues
     assert "statements/zz.toml: statement[0] (X1).text: empty" in issues
-    assert any(i.startswith("statements/zz.toml: statement[1] (X2).date: '2025/01/01'") for i in issues)
+    assert any(
+        i.startswith("statements/zz.toml: statement[1] (X2).date: '2025/01/01'") for i in issues
+    )
     assert (
         "statements/zz.toml: statement[1] (X2).language: unknown language 'de' "
         "(persona languages: en, uk)"
@@ -136,7 +139,9 @@ text = "No id, no date."
         i.startswith("statements/zz.toml: statement[2] (X3).date: 2025-01-01T10:00:00 has a time")
         for i in issues
     )
-    assert any(i.startswith("statements/zz.toml: statement[2] (X3).colour: unknown field") for i in issues)
+    assert any(
+        i.startswith("statements/zz.toml: statement[2] (X3).colour: unknown field") for i in issues
+    )
     assert "statements/zz.toml: statement[3].id: missing" in issues
     assert "statements/zz.toml: statement[3].date: missing" in issues
 
@@ -171,9 +176,13 @@ def test_persona_toml_errors(persona_dir: Path) -> None:
     issues = _issues(persona_dir)
     assert "persona.toml: persona.name: missing" in issues
     assert "persona.toml: persona.languages: unknown language 'xx' (known: en, uk)" in issues
-    assert "persona.toml: disclosure.fr: unknown language 'fr' (persona languages: en, uk)" in issues
+    assert (
+        "persona.toml: disclosure.fr: unknown language 'fr' (persona languages: en, uk)" in issues
+    )
     assert "persona.toml: disclosure.uk: missing" in issues
-    assert "persona.toml: voice.rate_wpm: must be an integer 80..450 words per minute, got 5" in issues
+    assert (
+        "persona.toml: voice.rate_wpm: must be an integer 80..450 words per minute, got 5" in issues
+    )
 
 
 def test_missing_default_messages_and_bad_topics(persona_dir: Path) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("townhall.director")
 
 HEAD_HEIGHT_M = 1.2  # where a seated asker's eyes are, above the seat's floor point
+HEAD_S = 0.3  # of the first sentence encoded before the first packet goes out
 
 
 class AnswerPartLike(Protocol):
@@ -165,7 +166,6 @@ class Director:
                 voiced_at = time.perf_counter()
                 utterance = await self.voice.synthesize(part.text, part.language)
                 metrics.observe("voice_s", time.perf_counter() - voiced_at)
-                opus = [f.data for f in encoder.encode(utterance.pcm, utterance.sample_rate)]
                 now_us = srv.now_us()
                 if timeline is None:
                     language = part.language
@@ -184,19 +184,38 @@ class Director:
                     )
                     srv.room.emit(self.current)
                 start_us = timeline.next_start(now_us)
-                anim = self.animator.frames_for(utterance, start_us / 1e6, len(opus) * 0.02, gaze)
-                segment = Segment(
-                    part.label,
-                    opus,
-                    [(t - start_us / 1e6, frame) for t, frame in anim],
-                    [(w.start_s, w.duration_s, w.text) for w in utterance.words],
-                )
-                timeline.append(segment, start_us)
+                duration_s = utterance.duration_s
+                anim = self.animator.frames_for(utterance, start_us / 1e6, duration_s, gaze)
+                spoken_words = [(w.start_s, w.duration_s, w.text) for w in utterance.words]
+                # Encode the head of the sentence first and put it on the timeline, so the
+                # first packet leaves before the rest of the sentence is encoded.
+                cut = int(utterance.sample_rate * HEAD_S) if pump is None else 0
+                pieces = [utterance.pcm[:cut], utterance.pcm[cut:]] if cut else [utterance.pcm]
+                offset_s = 0.0
+                for i, piece in enumerate(pieces):
+                    frames = encoder.feed(piece, utterance.sample_rate)
+                    if i == len(pieces) - 1:
+                        frames += encoder.flush()
+                    seg_s = len(frames) * 0.02
+                    lo, hi = offset_s, offset_s + seg_s
+                    segment = Segment(
+                        part.label,
+                        [f.data for f in frames],
+                        [
+                            (t - start_us / 1e6 - lo, frame)
+                            for t, frame in anim
+                            if lo <= t - start_us / 1e6 < hi
+                        ],
+                        [(a - lo, d, w) for a, d, w in spoken_words if lo <= a < hi],
+                    )
+                    timeline.append(segment, start_us + round(lo * 1e6))
+                    offset_s = hi
+                    if pump is None:
+                        pump = asyncio.get_running_loop().create_task(self._pump(timeline, taken))
+                        await asyncio.sleep(0)  # let the pump send the first packet now
                 spoken.append(part.text)
                 labels.append(part.label)
                 sources.extend(s for s in part.sources if s not in sources)
-                if pump is None:
-                    pump = asyncio.get_running_loop().create_task(self._pump(timeline, taken))
                 first_part = False
             if timeline is not None:
                 timeline.closed = True

@@ -1,10 +1,10 @@
 """The default brain: offline, answers only with approved statements, verbatim.
 
 Nothing is generated, so nothing needs checking after the fact: the answer is the best
-fitting statement (and a second one when it fits almost as well and says something
-else), sentence by sentence, labelled ``approved`` with its id. Everything else is an
-honest escalation. Retrieval and policy take well under a millisecond, which keeps the
-time to first audio inside the budget.
+fitting statement (and a second one when it fits almost as well), sentence by sentence,
+labelled ``approved`` with its id. Everything else is an honest escalation. Retrieval
+and policy take well under a millisecond, which keeps the time to first audio inside
+the budget.
 
 A question in one of the persona's languages with material only in another language
 (a Ukrainian question about the mobile app, which Dana only spoke about in English)
@@ -89,7 +89,7 @@ class EmbeddedBrain:
         return parts
 
     def choose(self, hits: tuple[Hit, ...]) -> list[Hit]:
-        """The best hit, plus runners-up that score nearly as well on a different statement."""
+        """The best hit, plus runners-up (up to ``max_statements``) that score nearly as well."""
         chosen = [hits[0]]
         for hit in hits[1 : self.max_statements]:
             if hit.score >= SECOND_STATEMENT_RATIO * hits[0].score:

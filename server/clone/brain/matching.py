@@ -10,7 +10,7 @@ apostrophe style and punctuation between the words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .text import words
@@ -68,6 +68,13 @@ class Keyword:
         """Words covered by the first phrase (what :meth:`find` positions refer to)."""
         return len(self.phrases[0])
 
+    def matches_at(self, seq: Sequence[str], i: int) -> bool:
+        """Whether the first phrase matches at ``i`` (and any other phrases anywhere)."""
+        first = self.phrases[0]
+        if i + len(first) > len(seq) or not all(p.matches(seq[i + k]) for k, p in enumerate(first)):
+            return False
+        return all(_find(p, seq, 0) >= 0 for p in self.phrases[1:])
+
     def find(self, seq: Sequence[str], start: int = 0) -> int:
         """Index of the first phrase's first match at or after ``start``, or -1.
 
@@ -79,42 +86,62 @@ class Keyword:
 
 
 class KeywordSet:
-    """Named groups of keywords; ``matches(words)`` says which groups occur."""
+    """Named groups of keywords; ``matches(words)`` says which groups occur.
+
+    Keywords are indexed by their first word (exact, or by prefix) so a text is scanned
+    once, not once per keyword: the policy and the lexicon run on every question.
+    """
 
     def __init__(self, groups: Iterable[tuple[str, Iterable[str]]] = ()) -> None:
         self._groups: dict[str, list[Keyword]] = {}
+        self._exact: dict[str, list[tuple[str, Keyword]]] = {}
+        self._prefix: dict[str, list[tuple[str, Keyword]]] = {}
+        self._any_first: list[tuple[str, Keyword]] = []
+        self._longest_prefix = 0
         for name, keywords in groups:
             self.add(name, keywords)
 
     def add(self, name: str, keywords: Iterable[str]) -> None:
-        self._groups.setdefault(name, []).extend(Keyword.parse(k) for k in keywords)
+        group = self._groups.setdefault(name, [])
+        for source in keywords:
+            kw = Keyword.parse(source)
+            group.append(kw)
+            first = kw.phrases[0][0]
+            if not first.text:
+                self._any_first.append((name, kw))
+            elif first.prefix:
+                self._prefix.setdefault(first.text, []).append((name, kw))
+                self._longest_prefix = max(self._longest_prefix, len(first.text))
+            else:
+                self._exact.setdefault(first.text, []).append((name, kw))
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._groups)
 
+    def _occurrences(self, seq: Sequence[str]) -> Iterator[tuple[str, Keyword, int]]:
+        for i, word in enumerate(seq):
+            candidates = list(self._exact.get(word, ()))
+            for n in range(1, min(len(word), self._longest_prefix) + 1):
+                candidates.extend(self._prefix.get(word[:n], ()))
+            candidates.extend(self._any_first)
+            for name, kw in candidates:
+                if kw.matches_at(seq, i):
+                    yield name, kw, i
+
     def matches(self, seq: Sequence[str]) -> list[tuple[str, str]]:
-        """``(group, keyword)`` for every group with a keyword found in ``seq``."""
-        found: list[tuple[str, str]] = []
-        for name, keywords in self._groups.items():
-            for kw in keywords:
-                if kw.find(seq) >= 0:
-                    found.append((name, kw.source))
-                    break
-        return found
+        """``(group, keyword)`` for every group with a keyword in ``seq``, in group order."""
+        found: dict[str, str] = {}
+        for name, kw, _ in self._occurrences(seq):
+            found.setdefault(name, kw.source)
+        return [(name, found[name]) for name in self._groups if name in found]
 
     def spans(self, seq: Sequence[str]) -> list[tuple[str, int, int]]:
         """``(group, start, end)`` for every occurrence of every keyword in ``seq``."""
-        found: list[tuple[str, int, int]] = []
-        for name, keywords in self._groups.items():
-            for kw in keywords:
-                i = kw.find(seq)
-                while i >= 0:
-                    found.append((name, i, i + kw.length))
-                    i = kw.find(seq, i + 1)
-        return found
+        return [(name, i, i + kw.length) for name, kw, i in self._occurrences(seq)]
 
     def first(self, seq: Sequence[str]) -> tuple[str, str] | None:
+        """The first group (in the order groups were added) with a keyword in ``seq``."""
         hits = self.matches(seq)
         return hits[0] if hits else None
 

@@ -17,11 +17,14 @@ if it fails mid-answer, the clone says it stops there and the question is escala
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import openai
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 from ..persona import Persona
 from .answer import AnswerPart, EscalationSink
@@ -107,7 +110,7 @@ class OpenAIBrain:
         try:
             stream = await self.client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 stream=True,
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
@@ -196,7 +199,7 @@ class OpenAIBrain:
         )
 
 
-async def _sentences(stream: AsyncIterable[Any]) -> AsyncIterator[str]:
+async def _sentences(stream: AsyncIterable[Any]) -> AsyncGenerator[str, None]:
     """Complete sentences from streamed chat completion chunks, as soon as each ends."""
     splitter = SentenceSplitter()
     async for chunk in stream:

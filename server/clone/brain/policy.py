@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..persona import Persona, SensitiveTopic
@@ -295,7 +295,7 @@ def _mixed_script_fix(text: str) -> str:
         lat = sum(1 for c in word if "a" <= c <= "z")
         if not cyr or not lat:
             return word
-        table: Mapping[int, str] = _HOMOGLYPHS_TO_LATIN if lat >= cyr else _HOMOGLYPHS_TO_CYRILLIC
+        table = _HOMOGLYPHS_TO_LATIN if lat >= cyr else _HOMOGLYPHS_TO_CYRILLIC
         return word.translate(table)
 
     return re.sub(r"[^\W_]+", fix, text)

@@ -163,9 +163,20 @@ class Retriever:
         self._indexes = {lang: _Index(docs) for lang, docs in by_lang.items()}
 
     @classmethod
-    def from_persona(cls, persona: Persona, **kwargs: float) -> Retriever:
+    def from_persona(
+        cls,
+        persona: Persona,
+        *,
+        threshold: float = THRESHOLD,
+        cross_threshold: float = CROSS_THRESHOLD,
+    ) -> Retriever:
         """Index a persona's statements; its name and company are stop words in questions."""
-        return cls(persona.statements, extra_stopwords=(persona.name, persona.company), **kwargs)
+        return cls(
+            persona.statements,
+            extra_stopwords=(persona.name, persona.company),
+            threshold=threshold,
+            cross_threshold=cross_threshold,
+        )
 
     @property
     def languages(self) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ LOOK_RANGE_YAW: Final = math.radians(30.0)  # eye angle that maps to a look* wei
 LOOK_RANGE_PITCH: Final = math.radians(25.0)
 BEAT_ELBOW: Final = math.radians(14.0)
 BEAT_WRIST: Final = math.radians(12.0)
+MAX_COORDINATE_M: Final = 10_000.0  # scenes' limit; also rejects NaN and infinities
 _GRID_EPS: Final = 1e-6  # in frames: float noise in start times must not shift the grid
 
 _B = BONE_INDEX
@@ -55,6 +56,12 @@ class Animator:
     ``hips_height_m`` describe the avatar (eyes and hips above its feet);
     ``audience`` optionally gives world points (seated heads) to look around
     at when no one is asking.
+
+    Frames follow the protocol's skeleton conventions (VRM 1.0 normalized
+    bones, local rotations relative to the T-pose) with the avatar root at
+    the mark turned by R_y(clone_yaw_deg + 180), so the VRM's +Z forward is
+    the mark's facing; see `body`. The frame's gaze field is the world point
+    the eyes are on, and the eye bones aim there from ``eye_position``.
     """
 
     def __init__(
@@ -70,6 +77,10 @@ class Animator:
     ) -> None:
         if not (math.isfinite(fps) and fps >= MIN_FPS):
             raise ValueError(f"fps must be at least {MIN_FPS}, got {fps}")
+        if _valid(clone_position) is None or not math.isfinite(clone_yaw_deg):
+            raise ValueError("clone position and yaw must be finite and inside the hall")
+        if audience is not None and any(_valid(p) is None for p in audience):
+            raise ValueError("audience points must be finite and inside the hall")
         self.fps = float(fps)
         self.root_position = np.asarray(clone_position, dtype=np.float64)
         self.root_rotation = body.root_quat(clone_yaw_deg)
@@ -212,12 +223,12 @@ class Animator:
         return out
 
 
-def _valid(target: Vec3 | None) -> Vec3 | None:
-    """A finite world point, or None (bad input must not break the animation)."""
-    if target is None:
+def _valid(point: Vec3 | None) -> Vec3 | None:
+    """A world point inside the hall, or None (bad input must not break the animation)."""
+    if point is None:
         return None
     try:
-        x, y, z = (float(v) for v in target)
+        x, y, z = (float(v) for v in point)
     except (TypeError, ValueError):
         return None
-    return (x, y, z) if all(map(math.isfinite, (x, y, z))) else None
+    return (x, y, z) if all(abs(v) <= MAX_COORDINATE_M for v in (x, y, z)) else None

@@ -21,7 +21,7 @@ from .timeline import Glide
 F64 = npt.NDArray[np.float64]
 Vec3 = tuple[float, float, float]
 
-__all__ = ["Gaze", "default_audience"]
+__all__ = ["SEATED_EYE_HEIGHT_M", "Gaze", "default_audience", "seated_head"]
 
 SACCADE_BASE_S: Final = 0.025
 SACCADE_PER_DEG_S: Final = 0.0025  # the "main sequence": bigger saccades take longer
@@ -30,6 +30,16 @@ HEAD_BASE_S: Final = 0.35
 HEAD_PER_DEG_S: Final = 0.008
 DWELL_S: Final = (1.5, 4.0)  # how long the eyes rest on one audience member
 SAME_POINT_M: Final = 0.02
+SEATED_EYE_HEIGHT_M: Final = 1.2
+
+
+def seated_head(seat_floor_point: Vec3) -> Vec3:
+    """Where a seated asker's eyes are, from the seat's floor point (scenes' positions).
+
+    Use the attendee's tracked head when there is one; this is for everyone else.
+    """
+    x, y, z = seat_floor_point
+    return (x, y + SEATED_EYE_HEIGHT_M, z)
 
 
 def default_audience(

@@ -31,6 +31,7 @@ __all__ = [
     "PhonemeClass",
     "PhonemeShape",
     "is_known",
+    "known_phonemes",
     "parse_mnemonic",
     "shape_of",
 ]
@@ -214,6 +215,11 @@ def parse_mnemonic(phoneme: str) -> tuple[str, bool]:
         stressed = stressed or p[0] == "'"
         p = p[1:]
     return p, stressed
+
+
+def known_phonemes() -> frozenset[str]:
+    """Every mnemonic the table names itself."""
+    return frozenset(_TABLE)
 
 
 def is_known(phoneme: str) -> bool:

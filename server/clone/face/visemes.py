@@ -3,15 +3,18 @@
 The model: every phoneme holds its viseme target for exactly its own time span
 (sil before the first, after the last and in gaps), and each step between
 neighbours is smoothed by a logistic ramp centred on the boundary. Because the
-ramps are symmetric about the acoustic boundaries, half of every transition
-happens before it (anticipation) and half after (carry-over), and the mouth is
-never early or late on average: that is what keeps lips on the audio. Written
-as a sum of smoothed steps the weights are exact at any time, with no
-resampling, and always sum to 1:
+ramps are symmetric about the boundaries, half of every transition happens
+before it (anticipation) and half after (carry-over), and the mouth is never
+early or late on average: that is what keeps lips on the audio. Written as a
+sum of smoothed steps the weights are exact at any time, with no resampling,
+and always sum to 1:
 
     w(t) = sil + sum_b delta_b * logistic((t - b) / k_b)
 
-Co-articulation on top of the ramps:
+Where eSpeak's time spans and the mouth differ, the spans are corrected first:
+a stop's shape is moved onto its closure (see `phonemes.Stop`: for p t k the
+closure is the silence *before* eSpeak's phoneme starts). Then, on top of the
+ramps:
 
 - attack and release: k = 10 ms at ordinary boundaries (10-90 % in 44 ms),
   7 ms into and out of p b m (lips meet fast), 25 ms inside diphthongs,
@@ -19,10 +22,13 @@ Co-articulation on top of the ramps:
 - lips must close for p b m: a bilabial shorter than 70 ms is widened
   symmetrically into its neighbours, so closure is visible between 30 fps
   frames and its centre does not move;
-- tongue consonants (t d k g n l) have no lip shape of their own: they borrow
-  30 % of the next vowel's, so "too" rounds during the t;
+- tongue consonants (t d k g n l) have no lip shape of their own: before a
+  rounded vowel they take 30 % of its shape, so "too" rounds during the t;
 - h and the glottal stop take 60 % of the next sound's shape;
 - unstressed vowels open 15 % less than stressed ones.
+
+`mouth_open` reduces a frame's weights to one number, the jaw opening
+(OPENNESS per viseme); lip sync is measured on it.
 
 Frame k of a track is the instantaneous value at time k / fps (not the centre
 of an interval): a client that plays frame k at that time, interpolating

@@ -113,15 +113,13 @@ def _words(
     for n, token_text in enumerate(texts):
         if n in timed or not groups:
             groups.append([n])
-        elif _clean_token(token_text) != token_text or any(ch.isalnum() for ch in token_text):
+        elif any(ch.isalnum() for ch in token_text):  # not a lone dash or bracket
             groups[-1].append(n)
     words: list[WordEvent] = []
     for group in groups:
-        group = [n for n in group if any(ch.isalnum() for ch in texts[n])] or group
-        timed_in = [timed[n] for n in group if n in timed]
-        if not timed_in:
-            continue
-        start, end = timed_in[0]
+        if group[0] not in timed:
+            continue  # text before eSpeak's first word: nothing was said
+        start, end = timed[group[0]]
         weights = [max(len(_clean_token(texts[n])), 1) for n in group]
         edges = np.cumsum([0, *weights]) / sum(weights) * (end - start) + start
         for n, a, b in zip(group, edges[:-1], edges[1:], strict=True):
