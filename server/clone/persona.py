@@ -103,10 +103,10 @@ class Persona:
     voice: VoiceSettings
     statements: tuple[Statement, ...]
     path: Path | None = None
-    _by_id: dict[str, Statement] = field(default_factory=dict, repr=False, compare=False)
+    _by_id: dict[str, Statement] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._by_id.update((s.id, s) for s in self.statements)
+        object.__setattr__(self, "_by_id", {s.id: s for s in self.statements})
 
     @property
     def default_language(self) -> str:

@@ -23,9 +23,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import openai
 
-if TYPE_CHECKING:
-    from openai.types.chat import ChatCompletionMessageParam
-
 from ..persona import Persona
 from .answer import AnswerPart, EscalationSink
 from .citations import extract_citations
@@ -35,6 +32,9 @@ from .policy import BACKEND_ERROR, NO_MATERIAL, Policy, Verdict
 from .prompt import ESCALATE_MARKER, chat_messages
 from .retrieval import Retriever
 from .sentences import SentenceSplitter
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 log = logging.getLogger(__name__)
 
