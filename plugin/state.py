@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from townhall.protocol.messages import (
+    SEQUENCED,
     CrowdFar,
     CrowdNear,
     HandChanged,
@@ -18,8 +19,15 @@ from townhall.protocol.messages import (
     Left,
     Message,
     Participant,
+    QuestionChanged,
+    QuestionInfo,
+    RoomMode,
+    StageEnd,
+    StageStart,
     Welcome,
 )
+
+Sequenced = Joined | Left | HandChanged | QuestionChanged | StageStart | StageEnd | RoomMode
 
 
 @dataclass
@@ -33,6 +41,10 @@ class RoomState:
     near_time_us: int = 0
     far: dict[int, bytes] = field(default_factory=dict)  # slot -> latest coarse record
     far_time_us: int = 0
+    questions: dict[int, QuestionInfo] = field(default_factory=dict)
+    stage: StageStart | None = None  # the answer being spoken now
+    mode: str = "auto"
+    review: bool = False
     has_keyframe: bool = False
     needs_keyframe: bool = False
     crowd_frames: int = 0
@@ -46,10 +58,13 @@ class RoomState:
             self.participants = {p.slot: p for p in message.participants}
             self.hands = {p.slot: bool(p.flags & 1) for p in message.participants}
             self.far = _split(message.coarse, coarse_record_size)
+            self.questions = {q.id: q for q in message.questions}
+            self.stage = message.stage
+            self.mode, self.review = message.mode, message.review
             self.has_keyframe = True
             self.needs_keyframe = False
-        elif isinstance(message, Joined | Left | HandChanged):
-            self._apply_sequenced(message)
+        elif isinstance(message, SEQUENCED):
+            self._apply_sequenced(message)  # type: ignore[arg-type]
         elif isinstance(message, CrowdNear):
             self.near, self.near_time_us = message.records, message.server_time_us
             self.crowd_frames += 1
@@ -58,7 +73,7 @@ class RoomState:
             self.far_time_us = message.server_time_us
             self.crowd_frames += 1
 
-    def _apply_sequenced(self, message: Joined | Left | HandChanged) -> None:
+    def _apply_sequenced(self, message: Sequenced) -> None:
         if message.seq <= self.seq:
             return
         if message.seq != self.seq + 1 or not self.has_keyframe:
@@ -73,8 +88,17 @@ class RoomState:
             self.participants.pop(message.slot, None)
             self.hands.pop(message.slot, None)
             self.far.pop(message.slot, None)
-        else:
+        elif isinstance(message, HandChanged):
             self.hands[message.slot] = message.raised
+        elif isinstance(message, QuestionChanged):
+            self.questions[message.question.id] = message.question
+        elif isinstance(message, StageStart):
+            self.stage = message
+        elif isinstance(message, StageEnd):
+            if self.stage is not None and self.stage.answer == message.answer:
+                self.stage = None
+        else:
+            self.mode, self.review = message.mode, message.review
 
 
 def _split(records: bytes, size: int) -> dict[int, bytes]:

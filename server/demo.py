@@ -19,6 +19,7 @@ from townhall.plugin.bots import BotStats, run_bots
 
 from .app import TownhallServer
 from .config import Settings
+from .demo_audience import run_audience
 from .tokens import issue_token
 
 Say = Callable[[str], None]
@@ -119,12 +120,21 @@ async def run_demo(
             name="demo-bots",
         )
         reporter = asyncio.create_task(_report(status, status_every_s, say), name="demo-status")
+        audience = (
+            asyncio.create_task(run_audience(server, say), name="demo-audience")
+            if server.director is not None
+            else None
+        )
         stats: BotStats | None = None
         try:
             await asyncio.wait({crowd}, timeout=seconds if seconds > 0 else None)
         finally:
             # Runs on Ctrl-C too: the bots leave before the server goes away.
             reporter.cancel()
+            if audience is not None:
+                audience.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await audience
             say(status.line())
             stop.set()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):

@@ -312,3 +312,48 @@ async def test_votes_and_permissions(tmp_path: Path, token: TokenMaker) -> None:
         assert isinstance(too_long, Error) and too_long.code == 2 and "Ask" in too_long.reason
         await a.client.close()
         await b.client.close()
+
+
+async def test_clients_follow_the_board_and_stage_without_gaps(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """Every sequenced message advances the client's state: no gap, no keyframe request."""
+    from townhall.protocol.messages import KeyframeRequest
+
+    async with TownhallServer(clone_settings(tmp_path)) as srv:
+        spectator = Viewer(srv.ws_url, token("spec", role="spectator"))
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
+        await spectator.connect()
+        await moderator.connect()
+        sent: list[object] = []
+        original = spectator.client.send
+
+        async def spy(message: Message) -> None:
+            sent.append(message)
+            await original(message)
+
+        spectator.client.send = spy  # type: ignore[method-assign]
+        qid = await ask_and_approve(spectator, moderator, "How do we think about remote work?")
+        await eventually(lambda: spectator.client.state.stage is not None, timeout=10)
+        assert spectator.client.state.stage.question == qid  # type: ignore[union-attr]
+        await wait_answer(spectator, qid)
+        await eventually(lambda: spectator.client.state.questions[qid].state == "answered")
+        assert spectator.client.state.stage is None
+        assert await moderator.request(lambda ref: Control(ref, "mode", "auto"))
+        await eventually(lambda: spectator.client.state.mode == "auto")
+        assert spectator.client.state.seq == srv.room.log.last_seq
+        assert not any(isinstance(m, KeyframeRequest) for m in sent)
+        await spectator.client.close()
+        await moderator.client.close()
+
+
+async def test_demo_shows_the_clone_answering_the_audience(tmp_path: Path) -> None:
+    from townhall.server.demo import run_demo
+
+    lines: list[str] = []
+    settings = make_settings(tmp_path, clone={"enabled": True, "pause_s": 0.1})
+    await run_demo(settings, bots=5, seconds=7, say=lines.append)
+    asked = [line for line in lines if line.startswith("audience:") and "asks:" in line]
+    started = [line for line in lines if line.startswith("clone ▶")]
+    assert asked and started
+    assert asked[0].split("asks: ", 1)[1] in started[0]

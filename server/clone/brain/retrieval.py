@@ -5,9 +5,10 @@ lexicon's concept tags (``#remote``). BM25 ranks the statements. Whether the bes
 *fits well enough* is a separate question that raw BM25 scores cannot answer (they grow
 with the question's length), so each hit also gets a *confidence*: the share of the
 question's content words the statement covers (by stem, or by a concept both mention),
-each word weighted by its rarity, words no statement knows counting at
-``UNKNOWN_WEIGHT`` of the rarest. A question that is mostly about something else thus
-falls below the threshold. A lone shared word that is not a lexicon concept never fits.
+each word weighted by its rarity (words of a lexicon concept ``CONCEPT_WEIGHT`` times
+more: they are the curated topical words; words no statement knows at ``UNKNOWN_WEIGHT``
+of the rarest). A question that is mostly about something else thus falls below the
+threshold. A lone shared word that is not a lexicon concept never fits.
 Thresholds are calibrated in ``tests/test_brain_retrieval.py`` on labelled questions.
 
 A question with no fitting statement in its own language is matched on concepts alone
