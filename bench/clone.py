@@ -129,10 +129,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     raise SystemExit(f"no answer to {text!r} within 30 s")
                 acked = any(isinstance(m, Ack) and m.ref == n + 1 for m in seen)
                 label = next((m.label for m in seen if isinstance(m, StageStart)), "?")
-                log(
-                    f"{n + 1}/{args.questions} {client_ttfa[-1] * 1000:6.1f} ms [{label}] {text[:50]}"
-                    + ("" if acked else " (ack after the answer started)")
-                )
+                late = "" if acked else " (ack after the answer started)"
+                took = client_ttfa[-1] * 1000
+                log(f"{n + 1}/{args.questions} {took:6.1f} ms [{label}] {text[:50]}{late}")
             m = metrics(url)
             await viewer.close()
             await moderator.close()

@@ -15,8 +15,8 @@ import msgspec
 from .limits import (
     MAX_ANSWER_CHARS,
     MAX_CLIENT_INFO_CHARS,
-    MAX_QUESTION_CHARS,
     MAX_NAME_CHARS,
+    MAX_QUESTION_CHARS,
     MAX_REASON_CHARS,
     MAX_TOKEN_CHARS,
     MAX_USER_ID_CHARS,

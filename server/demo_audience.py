@@ -28,9 +28,8 @@ def narrate(say: Say) -> Callable[[Message], None]:
     def on_message(message: Message) -> None:
         if isinstance(message, StageStart):
             sources = f" {', '.join(message.sources)}" if message.sources else ""
-            say(
-                f"clone ▶ [{message.label}{sources}] ({message.language}) Q: {message.question_text}"
-            )
+            head = f"clone ▶ [{message.label}{sources}] ({message.language})"
+            say(f"{head} Q: {message.question_text}")
         elif isinstance(message, StageEnd):
             say(f"clone ■ {message.outcome}: {message.text[:160]}")
 

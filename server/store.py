@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS answers (
 CREATE TABLE IF NOT EXISTS escalations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, time REAL NOT NULL,
     question_id INTEGER NOT NULL, question TEXT NOT NULL, reason TEXT NOT NULL,
-    language TEXT NOT NULL);
+    language TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', said TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS settings (
     room TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (room, key));
 """
@@ -172,12 +172,21 @@ class Store:
         )  # fmt: skip
 
     def escalation_op(
-        self, now: float, question_id: int, question: str, reason: str, language: str
+        self,
+        now: float,
+        question_id: int,
+        question: str,
+        reason: str,
+        language: str,
+        detail: str = "",
+        said: str = "",
     ) -> Op:
+        """``detail``: what triggered it; ``said``: what the clone had said before it stopped."""
         return (
-            "INSERT INTO escalations (room, time, question_id, question, reason, language)"
-            " VALUES (?,?,?,?,?,?)",
-            (self.room, now, question_id, question, reason, language),
+            "INSERT INTO escalations"
+            " (room, time, question_id, question, reason, language, detail, said)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (self.room, now, question_id, question, reason, language, detail, said),
         )
 
     def setting_op(self, key: str, value: str) -> Op:

@@ -71,13 +71,14 @@ def load_transcript(db_path: str | Path, room: str) -> list[Entry]:
             )
         ]  # fmt: skip
         entries += [
-            Entry(t, "escalation", qid, question, detail=reason, language=lang)
-            for t, qid, question, reason, lang in conn.execute(
-                "SELECT time, question_id, question, reason, language FROM escalations"
+            Entry(t, "escalation", qid, question, detail=f"{reason}{': ' + why if why else ''}",
+                  language=lang)
+            for t, qid, question, reason, lang, why in conn.execute(
+                "SELECT time, question_id, question, reason, language, detail FROM escalations"
                 " WHERE room=?",
                 (room,),
             )
-        ]
+        ]  # fmt: skip
     except sqlite3.Error as exc:
         raise TranscriptError(f"{path}: {exc}") from exc
     finally:

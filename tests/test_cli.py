@@ -29,7 +29,18 @@ def run(
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["serve"], ["token"], ["scene", "check"], ["bots"], ["demo"], ["config"]]
+    "command",
+    [
+        [],
+        ["serve"],
+        ["token"],
+        ["scene", "check"],
+        ["bots"],
+        ["demo"],
+        ["config"],
+        ["persona", "check"],
+        ["transcript"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
@@ -101,3 +112,13 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_persona_check(tmp_path: Path) -> None:
+    from townhall.server.clone.persona import sample_persona_path
+
+    good = run("persona", "check", str(sample_persona_path()))
+    assert good.returncode == 0 and "approved statements" in good.stdout
+    (tmp_path / "persona.toml").write_text("[persona]\nname = 3\n")
+    bad = run("persona", "check", str(tmp_path))
+    assert bad.returncode == 1 and "persona.toml" in bad.stderr

@@ -37,6 +37,8 @@ def build_director(server: TownhallServer) -> Director:
             escalation.question,
             escalation.reason,
             escalation.language,
+            escalation.detail,
+            escalation.partial_answer,
         )
         await store.write([op])
 
