@@ -36,6 +36,7 @@ from .store import Op, Store
 
 if TYPE_CHECKING:
     from .app import TownhallServer
+    from .room import Member
     from .session import Session
 
 log = logging.getLogger("townhall.qa")
@@ -214,7 +215,7 @@ class QaService:
             time.time(), member.identity.user_id, member.identity.role, action, question, detail
         )
 
-    def _member(self, session: Session):  # type: ignore[no-untyped-def]
+    def _member(self, session: Session) -> Member:
         member = self.server.room.members.get(session.slot)
         if member is None or member.connection_id != session.id:
             raise ProtocolError(ErrorCode.NOT_JOINED, "not in the room")

@@ -221,7 +221,7 @@ async def test_demo_prints_urls_and_seats_bots(
     await run_demo(make_settings(tmp_path), bots=20, seconds=3, status_every_s=1.0)
     assert 2.9 < time.monotonic() - started < 8
     out = capsys.readouterr().out
-    port = re.search(r"http://127\.0\.0\.1:(\d+)/", out)
+    port = re.search(re.escape("http://127.0.0.1:") + r"(\d+)/", out)
     assert port, out
     base = f"127.0.0.1:{port.group(1)}"
     for url in (f"http://{base}/healthz", f"http://{base}/metrics", f"ws://{base}/ws"):
