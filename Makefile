@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+WEB := server/web
+WEB_STAMP := $(WEB)/dist/.built
+WEB_SOURCES := $(shell find $(WEB)/src -type f 2>/dev/null)
 
 .PHONY: setup demo test lint bench clean
 
@@ -12,7 +15,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The web pages: npm installs three.js, three-vrm and msgpack from package-lock.json and
+# esbuild bundles them into server/web/dist (served at /watch and /moderate).
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/build.mjs $(WEB_SOURCES)
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+	touch $(WEB_STAMP)
+
+setup: $(STAMP) $(WEB_STAMP)
 
 demo: setup
 	$(VENV)/bin/townhall demo --bots 200
@@ -31,4 +40,4 @@ bench: setup
 	$(PY) bench/fanout.py --attendees 1000 --spectators 1000 --seconds 20
 
 clean:
-	rm -rf $(VENV) .townhall build *.egg-info
+	rm -rf $(VENV) .townhall build *.egg-info $(WEB)/dist $(WEB)/node_modules

@@ -28,6 +28,7 @@ from .metrics import Metrics
 from .qa_service import QaService
 from .room import Room
 from .session import Session
+from .static import ASSET_PREFIX, PAGES, StaticFiles
 from .store import Store
 from .tokens import resolve_secret
 
@@ -72,6 +73,12 @@ class TownhallServer:
         self.router.add("/metrics", self._metrics)
         self.router.add("/scene.json", self._scene)
         self.router.add("/", self._index)
+        self.static = StaticFiles()
+        for page in PAGES:
+            self.router.add(page, lambda request, page=page: self.static.page(page))
+        self.router.add_prefix(
+            ASSET_PREFIX, lambda request: self.static.asset(request.path.split("?", 1)[0])
+        )
         self._epoch = time.monotonic()
         self._server: Server | None = None
         self._tick_task: asyncio.Task[None] | None = None
@@ -264,5 +271,7 @@ class TownhallServer:
             "GET /healthz   health as JSON",
             "GET /metrics   Prometheus metrics",
             "GET /scene.json  the hall",
+            "GET /watch?token=T     the spectator view",
+            "GET /moderate?token=T  the moderator console",
         ]
         return text_response("\n".join(lines) + "\n")

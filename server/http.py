@@ -40,9 +40,14 @@ class Router:
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.prefixes: dict[str, Route] = {}
 
     def add(self, path: str, route: Route) -> None:
         self.routes[path] = route
+
+    def add_prefix(self, prefix: str, route: Route) -> None:
+        """Every GET path under ``prefix`` (e.g. /assets/) goes to ``route``."""
+        self.prefixes[prefix] = route
 
     def __call__(self, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
@@ -55,6 +60,10 @@ class Router:
                 HTTPStatus.UPGRADE_REQUIRED,
             )
         route = self.routes.get(path)
+        if route is None:
+            for prefix, prefixed in self.prefixes.items():
+                if path.startswith(prefix):
+                    return prefixed(request)
         if route is None:
             return text_response(f"no such page: {path}\n", HTTPStatus.NOT_FOUND)
         return route(request)

@@ -1,0 +1,51 @@
+"""A real browser for page tests: Debian's chromium driven by Playwright, headless, local only.
+
+Nothing downloads a browser: Playwright launches /usr/bin/chromium (installed by .ci/run).
+The flags keep Chromium off the network (no background services) and let pages play
+audio and render WebGL in software without a screen.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+FLAGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-features=Translate,MediaRouter,OptimizationHints",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+def artifact(name: str) -> Path:
+    """Where a test saves a screenshot (tests/artifacts/, kept out of git)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
