@@ -19,6 +19,7 @@ from townhall.protocol.messages import (
     Left,
     Message,
     Participant,
+    ParticipantChanged,
     QuestionChanged,
     QuestionInfo,
     RoomMode,
@@ -27,7 +28,16 @@ from townhall.protocol.messages import (
     Welcome,
 )
 
-Sequenced = Joined | Left | HandChanged | QuestionChanged | StageStart | StageEnd | RoomMode
+Sequenced = (
+    Joined
+    | Left
+    | HandChanged
+    | QuestionChanged
+    | StageStart
+    | StageEnd
+    | RoomMode
+    | ParticipantChanged
+)
 
 
 @dataclass
@@ -90,6 +100,10 @@ class RoomState:
             self.far.pop(message.slot, None)
         elif isinstance(message, HandChanged):
             self.hands[message.slot] = message.raised
+        elif isinstance(message, ParticipantChanged):
+            p = message.participant
+            self.participants[p.slot] = p
+            self.hands[p.slot] = bool(p.flags & 1)
         elif isinstance(message, QuestionChanged):
             self.questions[message.question.id] = message.question
         elif isinstance(message, StageStart):

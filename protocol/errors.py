@@ -33,6 +33,7 @@ class ErrorCode(IntEnum):
     BANNED = 19  # the user may not join this room
     INTERNAL = 20  # a server fault; the room keeps running
     SERVER_SHUTDOWN = 21  # the server is stopping; reconnect later
+    KICKED = 22  # a moderator removed you; you may join again
 
     @property
     def close_code(self) -> int:
@@ -54,6 +55,7 @@ FATAL_CODES: frozenset[ErrorCode] = frozenset(
         ErrorCode.REPLACED,
         ErrorCode.BANNED,
         ErrorCode.SERVER_SHUTDOWN,
+        ErrorCode.KICKED,
     }
 )
 

@@ -46,6 +46,7 @@ Label = Literal["approved", "generated", "escalated"]
 ModerateAction = Literal["approve", "reject", "edit", "merge", "move", "pin", "unpin"]
 ReviewDecision = Literal["speak", "edit", "skip"]
 ControlAction = Literal["mode", "review", "stop", "next"]
+PeopleAction = Literal["mute", "unmute", "kick", "ban"]
 Outcome = Literal["done", "stopped", "skipped", "failed"]
 
 ROLES: tuple[str, ...] = ("attendee", "spectator", "moderator", "operator")
@@ -133,6 +134,14 @@ class Review(Message, tag=10):
     answer: U32
     decision: ReviewDecision
     text: AnswerText = ""
+
+
+class People(Message, tag=12):
+    """A moderator's action on a participant: mute (no questions, no hand), kick, ban."""
+
+    ref: U32
+    action: PeopleAction
+    slot: U16
 
 
 class Control(Message, tag=11):
@@ -332,6 +341,13 @@ class Draft(Message, tag=78):
     language: Lang
 
 
+class ParticipantChanged(Message, tag=80):
+    """A participant's flags changed, e.g. muted (sequenced): the whole record, latest wins."""
+
+    seq: U64
+    participant: Participant
+
+
 class RoomMode(Message, tag=79):
     """The room's Q&A mode or review setting changed (sequenced)."""
 
@@ -352,6 +368,7 @@ CLIENT_MESSAGES: tuple[type[Message], ...] = (
     Moderate,
     Review,
     Control,
+    People,
 )
 SERVER_MESSAGES: tuple[type[Message], ...] = (
     Welcome,
@@ -370,6 +387,7 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     StagePacket,
     Draft,
     RoomMode,
+    ParticipantChanged,
 )
 
 # Sequenced messages: part of the room's event log, replayable after a resume.
@@ -381,6 +399,7 @@ SEQUENCED: tuple[type[Message], ...] = (
     StageStart,
     StageEnd,
     RoomMode,
+    ParticipantChanged,
 )
 
 

@@ -25,6 +25,7 @@ from .fanout import Fanout
 from .gateway import STAFF, Gateway
 from .http import WS_PATH, Router, json_response, response, text_response
 from .metrics import Metrics
+from .people import PeopleService
 from .qa_service import QaService
 from .room import Room
 from .session import Session
@@ -64,10 +65,11 @@ class TownhallServer:
         self.fanout = Fanout(settings.limits, self.metrics)
         store = Store(settings.store.path, settings.server.room, settings.store.synchronous)
         self.qa = QaService(self, store)
+        self.banned: set[str] = set()
+        self.people = PeopleService(self)
         self.director: Director | None = None
         self.detect_language: Callable[[str], str] = lambda text: "en"
         self.gateway = Gateway(self)
-        self.banned: set[str] = set()
         self.router = Router()
         self.router.add("/healthz", self._healthz)
         self.router.add("/metrics", self._metrics)
@@ -124,6 +126,7 @@ class TownhallServer:
         if self._server:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
+        await self.people.close()
         await self.qa.close()
 
     async def __aenter__(self) -> TownhallServer:
@@ -185,6 +188,19 @@ class TownhallServer:
         session.joined = False
         self.fanout.remove(session)
         session.close(None, "left")
+
+    def remove_member(self, slot: int, reason: ProtocolError) -> None:
+        """Kick or ban: close the member's connection with the reason and free the seat."""
+        member = self.room.members.get(slot)
+        if member is None:
+            return
+        session = self.fanout.sessions.get(member.connection_id)
+        if session is not None:
+            self.gateway.fail(session, reason)
+            session.joined = False
+            self.fanout.remove(session)
+        self.crowd.remove(slot)
+        self.room.leave(slot)
 
     def detach(self, session: Session) -> None:
         """A connection ended: keep the member for the resume window."""

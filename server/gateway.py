@@ -28,6 +28,7 @@ from townhall.protocol.messages import (
     Leave,
     Message,
     Moderate,
+    People,
     Ping,
     Pong,
     Pose,
@@ -55,6 +56,7 @@ ALLOWED: dict[type[Message], frozenset[str]] = {
     Moderate: STAFF,
     Review: STAFF,
     Control: STAFF,
+    People: STAFF,
 }
 QA_MESSAGES = (Ask, Vote, Moderate, Review, Control)
 
@@ -235,12 +237,18 @@ class Gateway:
                 raise ProtocolError(ErrorCode.BAD_MESSAGE, str(exc), Pose.TYPE) from None
             srv.crowd.set_pose(session.slot, message.pose, message.flags)
         elif isinstance(message, QA_MESSAGES):
+            if isinstance(message, Ask) and self._muted(session):
+                raise ProtocolError(ErrorCode.NOT_ALLOWED, "you are muted", Ask.TYPE, message.ref)
             srv.qa.handle(session, message)
+        elif isinstance(message, People):
+            srv.people.handle(session, message)
         elif isinstance(message, Ping):
             recv_us = srv.now_us()
             pong = Pong(message.client_time_us, recv_us, srv.now_us())
             srv.fanout.send(session, [codec.encode(pong)])
         elif isinstance(message, Hand):
+            if message.raised and self._muted(session):
+                raise ProtocolError(ErrorCode.NOT_ALLOWED, "you are muted", Hand.TYPE)
             srv.set_hand(session.slot, message.raised)
         elif isinstance(message, KeyframeRequest):
             if now - session.last_keyframe < 1.0:
@@ -253,6 +261,10 @@ class Gateway:
             srv.leave(session)
         elif isinstance(message, Join):
             raise ProtocolError(ErrorCode.ALREADY_JOINED, "this connection has joined", Join.TYPE)
+
+    def _muted(self, session: Session) -> bool:
+        member = self.server.room.members.get(session.slot)
+        return member is not None and member.muted
 
     # ------------------------------------------------------------ errors
 

@@ -19,6 +19,7 @@ from townhall.protocol.messages import (
     Joined,
     Left,
     Participant,
+    ParticipantChanged,
     QuestionChanged,
     RoomMode,
     StageEnd,
@@ -28,10 +29,20 @@ from townhall.protocol.messages import (
 from .eventlog import EventLog
 from .tokens import Identity
 
-Sequenced = Joined | Left | HandChanged | QuestionChanged | StageStart | StageEnd | RoomMode
+Sequenced = (
+    Joined
+    | Left
+    | HandChanged
+    | QuestionChanged
+    | StageStart
+    | StageEnd
+    | RoomMode
+    | ParticipantChanged
+)
 
 FLAG_HAND_RAISED = 0x01
 FLAG_AWAY = 0x02
+FLAG_MUTED = 0x04
 
 
 @dataclass
@@ -45,11 +56,16 @@ class Member:
     connected: bool = True
     away_since: float = 0.0
     hand_raised: bool = False
+    muted: bool = False
     connection_id: int = 0
 
     @property
     def flags(self) -> int:
-        return (FLAG_HAND_RAISED if self.hand_raised else 0) | (0 if self.connected else FLAG_AWAY)
+        return (
+            (FLAG_HAND_RAISED if self.hand_raised else 0)
+            | (0 if self.connected else FLAG_AWAY)
+            | (FLAG_MUTED if self.muted else 0)
+        )
 
     def participant(self) -> Participant:
         i = self.identity
@@ -204,6 +220,16 @@ class Room:
         member.hand_raised = raised
         self.emit(HandChanged(self.log.next_seq(), slot, raised))
 
+    def set_muted(self, slot: int, muted: bool) -> None:
+        """A muted participant may not ask or raise a hand; a raised hand goes down."""
+        member = self.members[slot]
+        if member.muted == muted:
+            return
+        if muted and member.hand_raised:
+            self.set_hand(slot, False)
+        member.muted = muted
+        self.emit(ParticipantChanged(self.log.next_seq(), member.participant()))
+
     # ------------------------------------------------------------ views
 
     def participants(self) -> list[Participant]:
@@ -230,7 +256,7 @@ class Room:
 
     def emit(self, message: Sequenced) -> None:
         """Log a sequenced message (its ``seq`` from ``log.next_seq()``) and queue it for all."""
-        if isinstance(message, Joined | Left | HandChanged):
+        if isinstance(message, Joined | Left | HandChanged | ParticipantChanged):
             self._participants = None
         payload = codec.encode(message)
         self.log.append(message.seq, payload)
