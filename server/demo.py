@@ -47,8 +47,8 @@ def banner(server: TownhallServer, bots: int) -> list[str]:
         f"  health     {server.url}/healthz",
         f"  metrics    {server.url}/metrics",
         f"  WebSocket  {server.ws_url}",
-        f"  spectator token: {mint('spectator', 'Demo Spectator')}",
-        f"  moderator token: {mint('moderator', 'Demo Moderator')}",
+        f"  watch      {server.url}/watch?token={mint('spectator', 'Demo Spectator')}",
+        f"  moderate   {server.url}/moderate?token={mint('moderator', 'Demo Moderator')}",
         "  more tokens (same directory and --config as this demo):",
         f"    townhall token --role spectator --name You{room_arg}",
     ]

@@ -230,5 +230,6 @@ async def test_demo_prints_urls_and_seats_bots(
     assert "bots: 20/20 seated" in out
     assert re.search(r"demo: 20 attendees seated, \d+ hands up, \d+ messages out/s", out)
     for role in ("spectator", "moderator"):
-        tok = re.search(rf"{role} token: (\S+)", out)
+        page = {"spectator": "watch", "moderator": "moderate"}[role]
+        tok = re.search(rf"/{page}\?token=(\S+)", out)
         assert tok and verify_token(SECRET, tok.group(1), "main").role == role
