@@ -357,3 +357,28 @@ async def test_demo_shows_the_clone_answering_the_audience(tmp_path: Path) -> No
     started = [line for line in lines if line.startswith("clone ▶")]
     assert asked and started
     assert asked[0].split("asks: ", 1)[1] in started[0]
+
+
+async def test_a_failing_voice_escalates_once_instead_of_looping(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+        assert srv.director is not None
+        calls = 0
+
+        async def broken(text: str, language: str) -> Any:
+            nonlocal calls
+            calls += 1
+            raise RuntimeError("voice service down")
+
+        srv.director.voice.synthesize = broken  # type: ignore[method-assign]
+        viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
+        await viewer.connect()
+        ack = await viewer.request(lambda ref: Ask(ref, "How do we think about remote work?"))
+        assert isinstance(ack, Ack)
+        await eventually(lambda: srv.qa.queue.questions[ack.id].state == "escalated", timeout=10)
+        await asyncio.sleep(0.5)
+        assert calls == 1
+        db = sqlite3.connect(tmp_path / "townhall.db")
+        assert db.execute("SELECT reason FROM escalations").fetchall() == [("answer_failed",)]
+        await viewer.client.close()

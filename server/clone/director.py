@@ -255,9 +255,18 @@ class Director:
                 StageEnd(srv.room.log.next_seq(), answer_id, outcome, text, label, sources[:32])  # type: ignore[arg-type]
             )
             self.current = None
-        state = {"skipped": "rejected", "failed": "approved"}.get(outcome, "answered")
+        # A failed answer is not retried in a loop: it goes to the human leader instead.
+        state = {"skipped": "rejected", "failed": "escalated"}.get(outcome, "answered")
         if outcome == "done" and label == "escalated":
             state = "escalated"
+        ops = []
+        if outcome == "failed":
+            ops.append(
+                srv.qa.store.escalation_op(
+                    time.time(), question.id, question.text, "answer_failed", language,
+                    "the clone could not finish this answer (see the server log)", text,
+                )
+            )  # fmt: skip
         op = srv.qa.store.answer_op(
             answer_id,
             question.id,
@@ -269,7 +278,7 @@ class Director:
             time.time(),
             outcome,
         )
-        await srv.qa.store.write([op])
+        await srv.qa.store.write([*ops, op])
         await srv.qa.set_state(question, state, answer_id)
         self.question = None
 

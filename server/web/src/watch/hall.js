@@ -1,0 +1,126 @@
+// The hall from /scene.json: floor, stage deck and backdrop, seats as one InstancedMesh,
+// lights, and the spectator camera. Built once; nothing here runs per frame.
+import * as THREE from "three";
+import { mergeGeometries } from "three/examples/jsm/utils/BufferGeometryUtils.js";
+import { expandSeats } from "./seats.js";
+
+export const CLEAR_COLOR = 0x10131a;
+const DEG = Math.PI / 180;
+
+function seatGeometry() {
+  // A seat facing -Z (toward the stage), origin at its floor point.
+  const cushion = new THREE.BoxGeometry(0.48, 0.1, 0.45).translate(0, 0.42, 0);
+  const back = new THREE.BoxGeometry(0.48, 0.5, 0.08).translate(0, 0.7, 0.22);
+  const leg = new THREE.BoxGeometry(0.3, 0.37, 0.3).translate(0, 0.185, 0.02);
+  const g = mergeGeometries([cushion, back, leg]);
+  cushion.dispose();
+  back.dispose();
+  leg.dispose();
+  return g;
+}
+
+/**
+ * Builds the hall into `scene`; returns {seats, camera, stageTop, cloneMark}.
+ * `seats` is expandSeats' result (seat number -> floor point and yaw).
+ */
+export function buildHall(scene, sceneDoc, aspect) {
+  scene.background = new THREE.Color(CLEAR_COLOR);
+  const seats = expandSeats(sceneDoc);
+
+  // Lights: a dim hall, a bright stage.
+  scene.add(new THREE.HemisphereLight(0xb8c4ff, 0x2a2420, 0.9));
+  const stage = sceneDoc.stage;
+  const [sx, sy, sz] = stage.center;
+  const [sw, sh, sd] = stage.size;
+  const mark = stage.clone_mark.position;
+  const markYaw = stage.clone_mark.yaw_deg ?? 180;
+  const facing = new THREE.Vector3(-Math.sin(markYaw * DEG), 0, -Math.cos(markYaw * DEG));
+
+  const key = new THREE.SpotLight(0xfff2e0, 60, 0, 28 * DEG, 0.5, 1.2);
+  key.position.set(mark[0] + facing.x * 7 + 2, mark[1] + 6, mark[2] + facing.z * 7);
+  key.target.position.set(mark[0], mark[1] + 1.2, mark[2]);
+  scene.add(key, key.target);
+  const fill = new THREE.DirectionalLight(0xc8d8ff, 0.8);
+  fill.position.set(-10, 12, 20);
+  scene.add(fill);
+
+  // Floor under everything.
+  let minX = sx - sw / 2;
+  let maxX = sx + sw / 2;
+  let minZ = sz - sd / 2;
+  let maxZ = sz + sd / 2;
+  for (let i = 0; i < seats.count; i++) {
+    minX = Math.min(minX, seats.pos[i * 3]);
+    maxX = Math.max(maxX, seats.pos[i * 3]);
+    minZ = Math.min(minZ, seats.pos[i * 3 + 2]);
+    maxZ = Math.max(maxZ, seats.pos[i * 3 + 2]);
+  }
+  const floor = new THREE.Mesh(
+    new THREE.PlaneGeometry(maxX - minX + 12, maxZ - minZ + 12),
+    new THREE.MeshLambertMaterial({ color: 0x2b2f3a }),
+  );
+  floor.rotation.x = -Math.PI / 2;
+  floor.position.set((minX + maxX) / 2, 0, (minZ + maxZ) / 2);
+  scene.add(floor);
+
+  // The stage deck: from the floor up to the clone mark's height, across the stage box.
+  const deckH = Math.max(0.05, mark[1] - (sy - sh / 2));
+  const deck = new THREE.Mesh(
+    new THREE.BoxGeometry(sw, deckH, sd),
+    new THREE.MeshLambertMaterial({ color: 0x5a3d2b }),
+  );
+  deck.position.set(sx, sy - sh / 2 + deckH / 2, sz);
+  scene.add(deck);
+  const edge = new THREE.Mesh(
+    new THREE.BoxGeometry(sw, 0.06, 0.06),
+    new THREE.MeshBasicMaterial({ color: 0xe0b060 }),
+  );
+  edge.position.set(sx, sy - sh / 2 + deckH, sz + sd / 2);
+  scene.add(edge);
+  // A backdrop at the far side of the stage from the audience, and a mark on the deck.
+  const back = new THREE.Mesh(
+    new THREE.PlaneGeometry(sw, sh),
+    new THREE.MeshLambertMaterial({ color: 0x1d3557 }),
+  );
+  back.position.set(sx, sy, sz - sd / 2);
+  scene.add(back);
+  const markDisc = new THREE.Mesh(
+    new THREE.CircleGeometry(0.5, 32),
+    new THREE.MeshBasicMaterial({ color: 0x3a5a80 }),
+  );
+  markDisc.rotation.x = -Math.PI / 2;
+  markDisc.position.set(mark[0], mark[1] + 0.005, mark[2]);
+  scene.add(markDisc);
+
+  // Seats: one draw call for every seat of the hall.
+  const seatMesh = new THREE.InstancedMesh(
+    seatGeometry(),
+    new THREE.MeshLambertMaterial({ color: 0x7a2e3a }),
+    Math.max(1, seats.count),
+  );
+  const m = new THREE.Matrix4();
+  const q = new THREE.Quaternion();
+  const p = new THREE.Vector3();
+  const one = new THREE.Vector3(1, 1, 1);
+  const up = new THREE.Vector3(0, 1, 0);
+  for (let i = 0; i < seats.count; i++) {
+    p.set(seats.pos[i * 3], seats.pos[i * 3 + 1], seats.pos[i * 3 + 2]);
+    q.setFromAxisAngle(up, seats.yaw[i]);
+    seatMesh.setMatrixAt(i, m.compose(p, q, one));
+  }
+  seatMesh.count = seats.count;
+  seatMesh.instanceMatrix.needsUpdate = true;
+  seatMesh.computeBoundingSphere();
+  scene.add(seatMesh);
+
+  const cam = sceneDoc.spectator_camera;
+  const camera = new THREE.PerspectiveCamera(cam.fov_deg ?? 60, aspect, 0.1, 1000);
+  camera.position.fromArray(cam.position);
+  camera.lookAt(new THREE.Vector3().fromArray(cam.look_at));
+
+  return {
+    seats,
+    camera,
+    cloneMark: { position: new THREE.Vector3().fromArray(mark), yawDeg: markYaw, facing },
+  };
+}
