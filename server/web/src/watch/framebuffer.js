@@ -11,8 +11,10 @@ export class FrameBuffer {
     this.poses = new Float32Array(CAPACITY * POSE_FLOATS);
     this.start = 0; // ring index of the oldest frame
     this.count = 0;
-    this._a = null;
-    this._b = null;
+    this.views = []; // one Float32Array view per ring slot, made once
+    for (let k = 0; k < CAPACITY; k++) {
+      this.views.push(this.poses.subarray(k * POSE_FLOATS, (k + 1) * POSE_FLOATS));
+    }
   }
 
   clear() {
@@ -26,6 +28,8 @@ export class FrameBuffer {
 
   /** A writable pose slot for a frame at `timeUs` (appended; older times are refused: null). */
   slotFor(timeUs) {
+    // Far in the past: the media clock restarted (a new server); start over.
+    if (this.count && timeUs < this.lastTime - 5e6) this.clear();
     if (this.count && timeUs <= this.lastTime) return null;
     let i;
     if (this.count < CAPACITY) {
@@ -36,18 +40,7 @@ export class FrameBuffer {
       this.start = (this.start + 1) % CAPACITY;
     }
     this.times[i] = timeUs;
-    return this.poses.subarray(i * POSE_FLOATS, (i + 1) * POSE_FLOATS);
-  }
-
-  _view(i) {
-    // Cached subarray views per ring slot, made once.
-    if (!this._views) {
-      this._views = [];
-      for (let k = 0; k < CAPACITY; k++) {
-        this._views.push(this.poses.subarray(k * POSE_FLOATS, (k + 1) * POSE_FLOATS));
-      }
-    }
-    return this._views[i];
+    return this.views[i];
   }
 
   /**
@@ -61,7 +54,7 @@ export class FrameBuffer {
     if (tUs < first) return Infinity;
     const last = this.lastTime;
     if (tUs >= last) {
-      out.set(this._view((this.start + this.count - 1) % CAPACITY));
+      out.set(this.views[(this.start + this.count - 1) % CAPACITY]);
       return tUs - last;
     }
     // Binary search for the last frame at or before tUs.
@@ -78,10 +71,10 @@ export class FrameBuffer {
     const tb = this.times[ib];
     if (tb - ta > 250000) {
       // A gap (between answers, or lost packets): hold the earlier frame, aging.
-      out.set(this._view(ia));
+      out.set(this.views[ia]);
       return tUs - ta;
     }
-    blendPose(this._view(ia), this._view(ib), (tUs - ta) / (tb - ta), out);
+    blendPose(this.views[ia], this.views[ib], (tUs - ta) / (tb - ta), out);
     return 0;
   }
 }

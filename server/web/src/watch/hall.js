@@ -5,22 +5,43 @@ import { mergeGeometries } from "three/examples/jsm/utils/BufferGeometryUtils.js
 import { expandSeats } from "./seats.js";
 
 export const CLEAR_COLOR = 0x10131a;
+// Layer of things only the hall camera draws (seats, audience): the close-up camera looks
+// at the clone with its back to them, and skipping them halves its cost.
+export const HALL_ONLY = 1;
 const DEG = Math.PI / 180;
 
+function shade(geometry, hex) {
+  // Baked lighting: faces pointing up are lit, sides darker, undersides darkest; the
+  // seats then draw with an unlit material, cheap for thousands of them.
+  const base = new THREE.Color(hex);
+  const n = geometry.attributes.normal;
+  const colors = new Float32Array(n.count * 3);
+  const c = new THREE.Color();
+  for (let i = 0; i < n.count; i++) {
+    const up = n.getY(i);
+    const k = up > 0.5 ? 1.0 : up < -0.5 ? 0.35 : 0.62 + 0.08 * n.getX(i);
+    c.copy(base).multiplyScalar(k).toArray(colors, i * 3);
+  }
+  geometry.setAttribute("color", new THREE.BufferAttribute(colors, 3));
+  return geometry;
+}
+
 function seatGeometry() {
-  // A seat facing -Z (toward the stage), origin at its floor point.
-  const cushion = new THREE.BoxGeometry(0.48, 0.1, 0.45).translate(0, 0.42, 0);
-  const back = new THREE.BoxGeometry(0.48, 0.5, 0.08).translate(0, 0.7, 0.22);
-  const leg = new THREE.BoxGeometry(0.3, 0.37, 0.3).translate(0, 0.185, 0.02);
-  const g = mergeGeometries([cushion, back, leg]);
-  cushion.dispose();
+  // A seat facing -Z (toward the stage), origin at its floor point: a backrest and a
+  // cushion top, few triangles (a hall has thousands of seats).
+  const back = shade(new THREE.BoxGeometry(0.48, 0.55, 0.08).translate(0, 0.68, 0.22), 0x8a3040);
+  const cushion = shade(
+    new THREE.PlaneGeometry(0.46, 0.42).rotateX(-Math.PI / 2).translate(0, 0.45, -0.02),
+    0x9a3a4a,
+  );
+  const g = mergeGeometries([back, cushion]);
   back.dispose();
-  leg.dispose();
+  cushion.dispose();
   return g;
 }
 
 /**
- * Builds the hall into `scene`; returns {seats, camera, stageTop, cloneMark}.
+ * Builds the hall into `scene`; returns {seats, camera, cloneMark: {position, yawDeg, facing}}.
  * `seats` is expandSeats' result (seat number -> floor point and yaw).
  */
 export function buildHall(scene, sceneDoc, aspect) {
@@ -95,7 +116,7 @@ export function buildHall(scene, sceneDoc, aspect) {
   // Seats: one draw call for every seat of the hall.
   const seatMesh = new THREE.InstancedMesh(
     seatGeometry(),
-    new THREE.MeshLambertMaterial({ color: 0x7a2e3a }),
+    new THREE.MeshBasicMaterial({ vertexColors: true }),
     Math.max(1, seats.count),
   );
   const m = new THREE.Matrix4();
@@ -111,10 +132,12 @@ export function buildHall(scene, sceneDoc, aspect) {
   seatMesh.count = seats.count;
   seatMesh.instanceMatrix.needsUpdate = true;
   seatMesh.computeBoundingSphere();
+  seatMesh.layers.set(HALL_ONLY);
   scene.add(seatMesh);
 
   const cam = sceneDoc.spectator_camera;
   const camera = new THREE.PerspectiveCamera(cam.fov_deg ?? 60, aspect, 0.1, 1000);
+  camera.layers.enable(HALL_ONLY);
   camera.position.fromArray(cam.position);
   camera.lookAt(new THREE.Vector3().fromArray(cam.look_at));
 

@@ -1,7 +1,7 @@
 // What the clone does between answers, when no stage packets come: it stands at rest
 // (arms let down from the T-pose as in server/clone/face/body.py REST_POSE), breathes,
 // sways a little and blinks. Computed locally; writes into a preallocated pose.
-import { BONE, EXP, EXPR, GAZE, HIPS, ROT, VIS, setBoneYXZ } from "./pose.js";
+import { BONE, BONE_COUNT, EXP, EXPR, GAZE, HIPS, ROT, VIS, setBoneYXZ } from "./pose.js";
 
 const DEG = Math.PI / 180;
 
@@ -14,7 +14,7 @@ export class IdleMotion {
 
   /** Fills `pose` with the idle pose at `t` seconds (any monotonic clock). */
   fill(pose, t) {
-    for (let b = 0; b < 23; b++) {
+    for (let b = 0; b < BONE_COUNT; b++) {
       const o = ROT + b * 4;
       pose[o] = 0;
       pose[o + 1] = 0;

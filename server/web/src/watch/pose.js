@@ -5,9 +5,11 @@
 //   [95..110)   15 viseme weights
 //   [110..130)  20 expression weights
 //   [130..133)  gaze target, world space (m)
-export const BONE_COUNT = 23;
-export const VISEME_COUNT = 15;
-export const EXPRESSION_COUNT = 20;
+import { EXPRESSIONS, SKELETON_BONES, VISEMES, VISEME_TO_VRM, VRM_VOWELS } from "../protocol/quant.js";
+
+export const BONE_COUNT = SKELETON_BONES.length;
+export const VISEME_COUNT = VISEMES.length;
+export const EXPRESSION_COUNT = EXPRESSIONS.length;
 export const HIPS = 0;
 export const ROT = 3;
 export const VIS = ROT + BONE_COUNT * 4;
@@ -15,41 +17,20 @@ export const EXP = VIS + VISEME_COUNT;
 export const GAZE = EXP + EXPRESSION_COUNT;
 export const POSE_FLOATS = GAZE + 3;
 
-// Bone and expression indices used by the page (the wire order, protocol/skeleton.py).
-export const BONE = {
-  hips: 0, spine: 1, chest: 2, upperChest: 3, neck: 4, head: 5, leftEye: 6, rightEye: 7,
-  jaw: 8, leftShoulder: 9, leftUpperArm: 10, leftLowerArm: 11, leftHand: 12,
-  rightShoulder: 13, rightUpperArm: 14, rightLowerArm: 15, rightHand: 16,
-  leftUpperLeg: 17, leftLowerLeg: 18, leftFoot: 19, rightUpperLeg: 20, rightLowerLeg: 21,
-  rightFoot: 22,
+// Indices by name, from the protocol's wire-order lists (protocol/skeleton.py).
+export const BONE = Object.fromEntries(SKELETON_BONES.map((n, i) => [n, i]));
+export const EXPR = Object.fromEntries(EXPRESSIONS.map((n, i) => [n, i]));
+export { VRM_VOWELS };
+
+// How far each viseme opens the jaw (server/clone/face/visemes.py OPENNESS, a face
+// constant rather than wire format): the same number the server measures lip sync with,
+// so mouthOpen() is comparable to it.
+const OPENNESS_BY_NAME = {
+  sil: 0, PP: 0, FF: 0.1, TH: 0.25, DD: 0.25, kk: 0.3, CH: 0.2, SS: 0.1, nn: 0.35, RR: 0.35,
+  aa: 1, E: 0.65, ih: 0.4, oh: 0.75, ou: 0.4,
 };
-export const EXPR = { blinkLeft: 0, blinkRight: 1, happy: 2, jawOpen: 11 };
-
-// How far each viseme opens the jaw (server/clone/face/visemes.py OPENNESS): the same
-// number the server measures lip sync with, so mouthOpen() is comparable to it.
-export const OPENNESS = new Float32Array([
-  0.0, 0.0, 0.1, 0.25, 0.25, 0.3, 0.2, 0.1, 0.35, 0.35, 1.0, 0.65, 0.4, 0.75, 0.4,
-]);
-
-// protocol/skeleton.py VISEME_TO_VRM: rows are visemes, columns aa ih ou ee oh.
-export const VRM_VOWELS = ["aa", "ih", "ou", "ee", "oh"];
-const VISEME_TO_VRM = new Float32Array([
-  0, 0, 0, 0, 0, //  sil
-  0, 0, 0, 0, 0, //  PP
-  0, 0.4, 0, 0.1, 0, //  FF
-  0.2, 0.3, 0, 0.1, 0, //  TH
-  0.3, 0.2, 0, 0.2, 0, //  DD
-  0.4, 0.2, 0, 0, 0.1, //  kk
-  0, 0.2, 0.4, 0.2, 0, //  CH
-  0, 0.5, 0, 0.3, 0, //  SS
-  0.2, 0.3, 0, 0.1, 0, //  nn
-  0, 0, 0.5, 0, 0.2, //  RR
-  1, 0, 0, 0, 0, //  aa
-  0, 0, 0, 1, 0, //  E
-  0, 1, 0, 0, 0, //  ih
-  0, 0, 0, 0, 1, //  oh
-  0, 0, 1, 0, 0, //  ou
-]);
+export const OPENNESS = Float32Array.from(VISEMES, (v) => OPENNESS_BY_NAME[v] ?? 0);
+const VISEME_TO_VRM_FLAT = Float32Array.from(VISEME_TO_VRM.flat());
 
 /** VRM vowel weights (aa ih ou ee oh) of a pose's visemes into `out` (length 5). */
 export function vrmVowels(pose, out) {
@@ -57,7 +38,7 @@ export function vrmVowels(pose, out) {
   for (let v = 0; v < VISEME_COUNT; v++) {
     const w = pose[VIS + v];
     if (w === 0) continue;
-    for (let k = 0; k < 5; k++) out[k] += w * VISEME_TO_VRM[v * 5 + k];
+    for (let k = 0; k < 5; k++) out[k] += w * VISEME_TO_VRM_FLAT[v * 5 + k];
   }
   for (let k = 0; k < 5; k++) out[k] = Math.min(1, Math.max(0, out[k]));
   return out;

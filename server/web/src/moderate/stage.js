@@ -1,0 +1,259 @@
+// "Now speaking" (the current answer, Stop and Next) and "Review" (drafts awaiting a decision).
+
+import { clip, fill, h, reorder, setText } from "./dom.js";
+
+export const LABEL_TEXT = {
+  approved: "Approved statements",
+  generated: "Generated from approved statements",
+  escalated: "Escalated to the leader",
+};
+
+const OUTCOME_TEXT = { done: "finished", stopped: "stopped", skipped: "skipped", failed: "failed" };
+const CAPTION_WORDS = 40;
+
+function labelBadge(label) {
+  return h("span", { class: `badge label-${label}` }, LABEL_TEXT[label] ?? label);
+}
+
+function sourcesText(sources) {
+  return sources.length ? sources.join(", ") : "none";
+}
+
+export class StageView {
+  constructor({ root, state, actions, ui }) {
+    this.state = state;
+    this.actions = actions;
+    this.ui = ui;
+    this.body = root.querySelector("#stage-body");
+    this.last = root.querySelector("#stage-last");
+    this.result = root.querySelector("#stage-result");
+    this.stopBtn = root.querySelector("#stop");
+    this.nextBtn = root.querySelector("#next");
+    this.captions = []; // words of the current answer, latest last
+    this.captionAnswer = 0;
+    this.captionEl = null;
+    this.stopBtn.addEventListener("click", () => this.control("stop"));
+    this.nextBtn.addEventListener("click", () => this.control("next"));
+  }
+
+  control(action) {
+    const words =
+      action === "stop"
+        ? { pending: "Stopping the clone…", done: "The clone was stopped.", failed: "Could not stop the clone" }
+        : { pending: "Asking for the next question…", done: "The clone takes the next approved question.", failed: "Could not start the next question" };
+    return this.actions.run({ result: this.result, ...words }, { type: "Control", action });
+  }
+
+  /** Caption words from a StagePacket of the current answer. */
+  addCaptions(packet) {
+    const stage = this.state.stage;
+    if (!stage || packet.answer !== stage.answer || !packet.captions.length) return;
+    if (this.captionAnswer !== stage.answer) {
+      this.captionAnswer = stage.answer;
+      this.captions = [];
+    }
+    for (const c of packet.captions) this.captions.push(c.text);
+    if (this.captions.length > CAPTION_WORDS) this.captions.splice(0, this.captions.length - CAPTION_WORDS);
+    if (this.captionEl) setText(this.captionEl, this.captions.join(" "));
+  }
+
+  render() {
+    const stage = this.state.stage;
+    const online = this.ui.online;
+    this.stopBtn.disabled = !online || !stage;
+    this.nextBtn.disabled = !online;
+    if (stage) {
+      if (this.captionAnswer !== stage.answer) {
+        this.captionAnswer = stage.answer;
+        this.captions = [];
+      }
+      const asker = stage.asker_slot >= 0 ? this.state.participants.get(stage.asker_slot) : null;
+      this.captionEl = h("p", { class: "captions", "aria-live": "off" }, this.captions.join(" "));
+      fill(
+        this.body,
+        h("p", { class: "speaking-line" }, h("span", { class: "live-dot", "aria-hidden": "true" }), "Speaking now ", labelBadge(stage.label)),
+        h("blockquote", { class: "stage-question" }, stage.question_text),
+        h(
+          "dl",
+          { class: "facts" },
+          h("dt", {}, "Answer"), h("dd", {}, `#${stage.answer} to question #${stage.question}`),
+          h("dt", {}, "Label"), h("dd", { class: "stage-label" }, stage.label),
+          h("dt", {}, "Sources"), h("dd", {}, sourcesText(stage.sources)),
+          h("dt", {}, "Language"), h("dd", {}, stage.language || "unknown"),
+          asker ? [h("dt", {}, "Asker"), h("dd", {}, `${asker.name} (seat ${stage.asker_slot})`)] : null,
+          h("dt", {}, "Disclosure"), h("dd", {}, stage.disclosure),
+        ),
+        h("p", { class: "captions-title" }, "Live captions"),
+        this.captionEl,
+      );
+    } else {
+      this.captionEl = null;
+      const next = this.state.nextQuestion();
+      fill(
+        this.body,
+        h("p", { class: "idle" }, "The clone is not speaking."),
+        h(
+          "p",
+          { class: "meta" },
+          next ? `Next up: #${next.id} “${clip(next.text, 90)}”` : "No approved question is waiting.",
+        ),
+      );
+    }
+    const end = this.state.lastEnd;
+    this.last.hidden = !end;
+    if (end) {
+      fill(
+        this.last,
+        h("summary", {}, `Last answer #${end.answer}: ${OUTCOME_TEXT[end.outcome] ?? end.outcome} `, labelBadge(end.label)),
+        h("p", { class: "last-text" }, end.text || "(nothing was spoken)"),
+        h("p", { class: "meta" }, `Sources: ${sourcesText(end.sources)}`),
+      );
+    }
+  }
+}
+
+export class ReviewView {
+  constructor({ root, state, actions, ui }) {
+    this.state = state;
+    this.actions = actions;
+    this.ui = ui;
+    this.cards = new Map(); // answer -> DraftCard
+    this.list = root.querySelector("#drafts");
+    this.mode = root.querySelector("#review-mode");
+    this.empty = root.querySelector("#drafts-empty");
+    this.result = root.querySelector("#review-result");
+  }
+
+  render() {
+    setText(
+      this.mode,
+      this.state.review
+        ? "Review is on: the clone drafts each answer and waits for your decision."
+        : "Review is off: the clone speaks its answers at once. Turn it on in Room settings.",
+    );
+    const drafts = [...this.state.drafts.values()];
+    const rows = drafts.map((d) => {
+      let card = this.cards.get(d.answer);
+      if (!card) {
+        card = new DraftCard(this, d);
+        this.cards.set(d.answer, card);
+      }
+      card.update();
+      return card.el;
+    });
+    for (const [answer, card] of this.cards) {
+      if (!this.state.drafts.has(answer)) {
+        card.el.remove();
+        this.cards.delete(answer);
+      }
+    }
+    reorder(this.list, rows);
+    this.empty.hidden = drafts.length > 0;
+  }
+}
+
+class DraftCard {
+  constructor(view, draft) {
+    this.view = view;
+    this.draft = draft;
+    this.busy = false;
+    this.decided = false;
+    const n = draft.answer;
+    this.result = h("p", { class: "result" });
+    this.speakBtn = h("button", { type: "button", class: "primary", onclick: () => this.decide("speak") }, "Speak");
+    this.editBtn = h(
+      "button",
+      { type: "button", "aria-expanded": "false", "aria-controls": `draft-${n}-edit`, onclick: () => this.openEdit() },
+      "Edit",
+    );
+    this.skipBtn = h("button", { type: "button", class: "danger-quiet", onclick: () => this.decide("skip") }, "Skip");
+    for (const [btn, word] of [[this.speakBtn, "Speak"], [this.editBtn, "Edit"], [this.skipBtn, "Skip"]]) {
+      btn.setAttribute("aria-label", `${word} the draft answer to question ${draft.question}`);
+    }
+    this.textarea = h("textarea", {
+      rows: "6",
+      maxlength: "4000",
+      "aria-label": `Edited answer to question ${draft.question}`,
+    });
+    this.speakEditBtn = h("button", { type: "submit", class: "primary" }, "Speak edited text");
+    this.editForm = h(
+      "form",
+      {
+        class: "panel column",
+        id: `draft-${n}-edit`,
+        hidden: true,
+        onsubmit: (e) => {
+          e.preventDefault();
+          this.decide("edit");
+        },
+        onkeydown: (e) => {
+          if (e.key === "Escape") {
+            e.preventDefault();
+            this.closeEdit();
+          }
+        },
+      },
+      this.textarea,
+      h("div", { class: "actions" }, this.speakEditBtn, h("button", { type: "button", onclick: () => this.closeEdit() }, "Cancel")),
+    );
+    this.el = h(
+      "li",
+      { class: "draft", dataset: { answer: n } },
+      h("p", { class: "q-head" }, labelBadge(draft.label), h("span", { class: "meta" }, ` Draft answer #${n} · question #${draft.question} · language ${draft.language || "unknown"}`)),
+      h("p", { class: "draft-question" }, h("span", { class: "muted" }, "Question: "), draft.question_text),
+      h("p", { class: "draft-text" }, draft.text),
+      h("p", { class: "meta" }, `Sources: ${sourcesText(draft.sources)}`),
+      h("div", { class: "actions", role: "group", "aria-label": `Decision on the draft answer to question ${draft.question}` }, this.speakBtn, this.editBtn, this.skipBtn),
+      this.editForm,
+      this.result,
+    );
+  }
+
+  update() {
+    const off = !this.view.ui.online || this.busy || this.decided;
+    for (const btn of [this.speakBtn, this.editBtn, this.skipBtn, this.speakEditBtn]) btn.disabled = off;
+  }
+
+  openEdit() {
+    this.textarea.value = this.draft.text;
+    this.editForm.hidden = false;
+    this.editBtn.setAttribute("aria-expanded", "true");
+    this.textarea.focus();
+  }
+
+  closeEdit() {
+    this.editForm.hidden = true;
+    this.editBtn.setAttribute("aria-expanded", "false");
+    this.editBtn.focus();
+  }
+
+  async decide(decision) {
+    const q = this.draft.question;
+    const text = decision === "edit" ? this.textarea.value.trim() : "";
+    if (decision === "edit" && !text) {
+      this.textarea.focus();
+      return;
+    }
+    const words = {
+      speak: ["Sending the draft to the stage…", `The clone will speak its answer to question ${q}.`, "speak"],
+      edit: ["Sending your edit to the stage…", `The clone will speak your edited answer to question ${q}.`, "speak the edit"],
+      skip: ["Skipping…", `The answer to question ${q} was skipped; the question is rejected.`, "skip"],
+    }[decision];
+    this.busy = true;
+    this.update();
+    const answer = await this.view.actions.run(
+      { result: [this.result, this.view.result], pending: words[0], done: words[1], failed: `Could not ${words[2]} the answer to question ${q}` },
+      { type: "Review", answer: this.draft.answer, decision, text },
+    );
+    this.busy = false;
+    if (answer.ok) {
+      this.decided = true;
+      this.editForm.hidden = true;
+      // The card stays (disabled, with its result) until the answer starts or a moment passes.
+      setTimeout(() => {
+        if (this.view.state.dropDraft(this.draft.answer)) this.view.render();
+      }, decision === "skip" ? 3000 : 8000);
+    }
+    this.update();
+  }
+}

@@ -1,0 +1,218 @@
+// The question board: open questions in the order the clone takes them, a vote button on
+// each (one vote per person and question; pressing again withdraws it), and the form to
+// ask. Requests go through the connection; errors (rate limits and the rest) are shown
+// as the server words them.
+import { ErrorCode } from "../protocol/messages.js";
+
+const STATE_TEXT = {
+  submitted: "waiting for a moderator",
+  approved: "in the queue",
+};
+
+/** Plain words for a failed request. */
+export function requestErrorText(error) {
+  if (!error) return "Something went wrong.";
+  if (error.code === ErrorCode.RATE_LIMITED) return `Slow down a little: ${error.reason}`;
+  if (error.code === 0) {
+    return error.reason === "not connected" || error.reason === "connection lost"
+      ? "Not sent: the connection is down. It will come back by itself; try again then."
+      : `Not sent: ${error.reason}.`;
+  }
+  return error.reason || "The server refused this.";
+}
+
+export class Board {
+  constructor({ conn, state, els, storageKey }) {
+    this.conn = conn;
+    this.state = state;
+    this.els = els; // {form, input, button, status, list, empty, nowAnswering}
+    this.items = new Map(); // question id -> {li, text, meta, vote, count}
+    this.storageKey = storageKey;
+    this.voted = new Set(loadVotes(storageKey));
+    this.pending = new Set(); // question ids with a vote in flight
+    els.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.ask();
+    });
+  }
+
+  setStorageKey(key) {
+    this.storageKey = key;
+    this.voted = new Set(loadVotes(key));
+    this.render();
+  }
+
+  _say(text, kind) {
+    this.els.status.textContent = text;
+    this.els.status.dataset.kind = kind;
+  }
+
+  async ask() {
+    const { input, button } = this.els;
+    const text = input.value.replace(/\s+/g, " ").trim();
+    if (text.length < 3) {
+      this._say("A question needs at least 3 characters.", "error");
+      input.focus();
+      return;
+    }
+    if (text.length > 500) {
+      this._say("A question can have at most 500 characters.", "error");
+      return;
+    }
+    if (this.asking) return;
+    this.asking = true;
+    button.setAttribute("aria-disabled", "true");
+    this._say("Sending…", "");
+    try {
+      const res = await this.conn.request({ type: "Ask", text, language: "" });
+      if (res.ok) {
+        input.value = "";
+        this.voted.add(res.ack.id); // the asker's own vote counts for it
+        this._saveVotes();
+        if (res.ack.merged) {
+          this._say("Someone asked nearly the same question; your vote was added to it.", "ok");
+        } else if (this.state.mode === "moderated") {
+          this._say("Thanks! Your question is in; a moderator will review it.", "ok");
+        } else {
+          this._say("Thanks! Your question is in the queue.", "ok");
+        }
+        this.render();
+      } else {
+        this._say(requestErrorText(res.error), "error");
+      }
+    } finally {
+      this.asking = false;
+      button.setAttribute("aria-disabled", "false");
+    }
+  }
+
+  async vote(id) {
+    if (this.pending.has(id)) return;
+    const up = !this.voted.has(id);
+    this.pending.add(id);
+    this._renderItem(id);
+    try {
+      const res = await this.conn.request({ type: "Vote", question: id, up });
+      if (res.ok) {
+        if (up) this.voted.add(id);
+        else this.voted.delete(id);
+        this._saveVotes();
+        this._say(up ? "Vote counted." : "Vote withdrawn.", "ok");
+      } else {
+        this._say(requestErrorText(res.error), "error");
+      }
+    } finally {
+      this.pending.delete(id);
+      this._renderItem(id);
+    }
+  }
+
+  _saveVotes() {
+    try {
+      sessionStorage.setItem(this.storageKey, JSON.stringify([...this.voted]));
+    } catch {
+      /* private mode: votes are remembered for this page only */
+    }
+  }
+
+  /** Re-renders the list in place, keeping keyboard focus on the same question's button. */
+  render() {
+    const { list, empty, nowAnswering } = this.els;
+    const stage = this.state.stage;
+    if (stage) {
+      nowAnswering.hidden = false;
+      nowAnswering.textContent = `Now answering: “${stage.question_text}”`;
+    } else {
+      nowAnswering.hidden = true;
+    }
+    const open = this.state.openQuestions();
+    empty.hidden = open.length > 0;
+    const focusedId = document.activeElement?.dataset?.question;
+    const keep = new Set();
+    open.forEach((q, i) => {
+      keep.add(q.id);
+      let item = this.items.get(q.id);
+      if (!item) item = this._create(q.id);
+      this._fill(item, q, i + 1);
+      if (list.children[i] !== item.li) list.insertBefore(item.li, list.children[i] ?? null);
+    });
+    for (const [id, item] of this.items) {
+      if (!keep.has(id)) {
+        item.li.remove();
+        this.items.delete(id);
+      }
+    }
+    if (focusedId !== undefined) {
+      const item = this.items.get(Number(focusedId));
+      if (item && document.activeElement !== item.vote) item.vote.focus();
+    }
+  }
+
+  _create(id) {
+    const li = document.createElement("li");
+    const vote = document.createElement("button");
+    vote.type = "button";
+    vote.className = "vote";
+    vote.dataset.question = String(id);
+    const arrow = document.createElement("span");
+    arrow.setAttribute("aria-hidden", "true");
+    arrow.textContent = "▲";
+    const count = document.createElement("span");
+    vote.append(arrow, count);
+    vote.addEventListener("click", () => this.vote(id));
+    const body = document.createElement("div");
+    const text = document.createElement("p");
+    text.className = "q-text";
+    const meta = document.createElement("p");
+    meta.className = "q-meta";
+    body.append(text, meta);
+    li.append(vote, body);
+    const item = { li, vote, count, text, meta, q: null };
+    this.items.set(id, item);
+    return item;
+  }
+
+  _fill(item, q, position) {
+    item.q = q;
+    item.text.textContent = q.text;
+    const bits = [];
+    if (q.asker_name) bits.push(`asked by ${q.asker_name}`);
+    const state = q.pinned ? "pinned by a moderator" : STATE_TEXT[q.state] ?? q.state;
+    item.meta.textContent = "";
+    const badge = document.createElement("span");
+    badge.className = `badge ${q.pinned ? "pinned" : q.state}`;
+    badge.textContent = state;
+    item.meta.append(badge, document.createTextNode(bits.length ? ` · ${bits.join(" · ")}` : ""));
+    item.position = position;
+    this._renderVote(item);
+  }
+
+  _renderItem(id) {
+    const item = this.items.get(id);
+    if (item) this._renderVote(item);
+  }
+
+  _renderVote(item) {
+    const q = item.q;
+    const mine = this.voted.has(q.id);
+    const votes = `${q.votes} ${q.votes === 1 ? "vote" : "votes"}`;
+    item.count.textContent = String(q.votes);
+    item.vote.setAttribute("aria-pressed", mine ? "true" : "false");
+    item.vote.setAttribute(
+      "aria-label",
+      mine ? `Withdraw your vote for: ${q.text} (${votes})` : `Vote for: ${q.text} (${votes})`,
+    );
+    // aria-disabled, not disabled: a disabled button would drop keyboard focus.
+    item.vote.setAttribute("aria-disabled", this.pending.has(q.id) ? "true" : "false");
+  }
+}
+
+function loadVotes(key) {
+  try {
+    const raw = sessionStorage.getItem(key);
+    const ids = raw ? JSON.parse(raw) : [];
+    return Array.isArray(ids) ? ids.filter(Number.isInteger) : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,103 @@
+// Live captions on the media clock: each word appears at its start_us (SPEC §5), on the
+// same clock as the voice and the mouth. The visible line is for the eyes; each finished
+// sentence or phrase also goes, whole, to a polite live region (the transcript), so a
+// screen reader reads phrases rather than a stream of single words.
+
+const MAX_LINE_WORDS = 14;
+const PAUSE_US = 100000; // a silence this long between words ends a phrase
+// Caption words carry no punctuation, and sentences are laid end to end, so a capital
+// letter (other than "I") is the best sign of a new sentence.
+const SENTENCE_START = /^\p{Lu}/u;
+const PRONOUN_I = /^I(?:\b|'|’)/;
+const SENTENCE_END = /[.!?…。]["')\]]*$/;
+const LIVE_KEEP = 6;
+
+export class Captions {
+  constructor(lineEl, liveEl) {
+    this.lineEl = lineEl; // visible caption line (aria-hidden: the live log speaks)
+    this.liveEl = liveEl; // role=log, aria-live=polite
+    this.words = []; // {answer, start, end, text}, in start order
+    this.answer = -1;
+    this.shown = 0; // words of this.words already shown
+    this.lineStart = 0; // index of the first word on the visible line
+    this.sentenceStart = 0; // index of the first word of the sentence being spoken
+    this.text = ""; // what the line shows now
+    this.all = []; // every word shown since the page opened (debug and tests)
+    this.cleared = true;
+  }
+
+  /** Words from a StagePacket. */
+  add(packet) {
+    if (packet.answer !== this.answer) this._startAnswer(packet.answer);
+    for (const c of packet.captions) {
+      this.words.push({ answer: packet.answer, start: c.start_us, end: c.start_us + c.duration_us, text: c.text });
+    }
+  }
+
+  _startAnswer(answer) {
+    this._flushSentence();
+    this.answer = answer;
+    this.words.length = 0;
+    this.shown = 0;
+    this.lineStart = 0;
+    this.sentenceStart = 0;
+  }
+
+  /** Called once per rendered frame with the media time being played. Cheap when idle. */
+  update(mediaUs) {
+    const words = this.words;
+    let n = this.shown;
+    while (n < words.length && words[n].start <= mediaUs) n++;
+    if (n !== this.shown) {
+      for (let i = this.shown; i < n; i++) {
+        this.all.push(words[i].text);
+        const brk = i > 0 && i > this.sentenceStart && this._breaksBefore(words[i - 1], words[i]);
+        if (brk) {
+          // The previous word closed a sentence: it goes to the live log, the line restarts.
+          this.shown = i;
+          this._flushSentence();
+          this.lineStart = i;
+        } else if (i - this.lineStart >= MAX_LINE_WORDS) {
+          this.lineStart = i;
+        }
+      }
+      this.shown = n;
+      this._render();
+      this.cleared = false;
+    } else if (!this.cleared && words.length && n === words.length) {
+      // Everything shown: the last sentence goes to the log once its last word has been
+      // said, and the line clears a few seconds later.
+      const last = words[words.length - 1];
+      if (this.sentenceStart < n && mediaUs > last.end + PAUSE_US) this._flushSentence();
+      if (mediaUs > last.end + 4e6) {
+        this.text = "";
+        this.lineEl.textContent = "";
+        this.cleared = true;
+      }
+    }
+  }
+
+  _breaksBefore(prev, word) {
+    if (SENTENCE_END.test(prev.text)) return true;
+    if (word.start - prev.end >= PAUSE_US) return true;
+    return SENTENCE_START.test(word.text) && !PRONOUN_I.test(word.text);
+  }
+
+  _render() {
+    let text = "";
+    for (let i = this.lineStart; i < this.shown; i++) text += (i > this.lineStart ? " " : "") + this.words[i].text;
+    this.text = text;
+    this.lineEl.textContent = text;
+  }
+
+  _flushSentence() {
+    if (this.sentenceStart >= this.shown) return;
+    let text = "";
+    for (let i = this.sentenceStart; i < this.shown; i++) text += (text ? " " : "") + this.words[i].text;
+    this.sentenceStart = this.shown;
+    const p = document.createElement("p");
+    p.textContent = text;
+    this.liveEl.appendChild(p);
+    while (this.liveEl.childElementCount > LIVE_KEEP) this.liveEl.firstElementChild.remove();
+  }
+}

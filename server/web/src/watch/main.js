@@ -1,0 +1,559 @@
+// The spectator page (/watch?token=T, or no token for an anonymous spectator): the hall in
+// 3D with the clone and the audience, the clone's voice, live captions, the AI disclosure
+// and each answer's label, and the question board.
+//
+// Sync (SPEC §5): every StagePacket is stamped on the room's media clock. The page plays
+// media time `now - playout delay` (150 ms, more only if packets come later than that; see
+// playout.js), where now comes from the connection's clock sync: audio frames are played
+// by the AudioWorklet at that local instant, animation frames are interpolated at it and
+// caption words appear at it. So voice, lips and words share one clock.
+import * as THREE from "three";
+import { RoomConnection } from "../protocol/connection.js";
+import { decodeAnimationFrames, decodeCoarse, decodeCrowd, EXPRESSIONS, SKELETON_BONES } from "../protocol/quant.js";
+import { ErrorCode } from "../protocol/messages.js";
+import { RoomState } from "../protocol/state.js";
+import { ProceduralAvatar } from "./avatar.js";
+import { Audience } from "./audience.js";
+import { StageAudio, audioUnsupportedReason } from "./audio.js";
+import { Board } from "./board.js";
+import { Captions } from "./captions.js";
+import { FrameBuffer } from "./framebuffer.js";
+import { IdleMotion } from "./idle.js";
+import { Playout } from "./playout.js";
+import { EXP, GAZE, HIPS, ROT, VIS, blendPose, mouthOpenOf, newPose } from "./pose.js";
+import { StageView, probeWebgl } from "./view.js";
+
+const HOLD_US = 150000; // after the last frame, hold it this long, then ease to idle
+const EASE_US = 500000;
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const token = params.get("token") ?? "";
+
+const ui = {
+  status: $("status"),
+  alert: $("alert"),
+  hallName: $("hall-name"),
+  disclosure: $("disclosure"),
+  answerInfo: $("answer-info"),
+  label: $("label"),
+  labelDetail: $("label-detail"),
+  questionNow: $("question-now"),
+  captionLine: $("caption-line"),
+  transcript: $("transcript"),
+  notices: $("notices"),
+  no3d: $("no3d"),
+  sound: $("sound"),
+  closeup: $("closeup"),
+};
+
+const state = new RoomState();
+const conn = new RoomConnection({ token, clientInfo: "townhall-watch/0.1" });
+const captions = new Captions(ui.captionLine, ui.transcript);
+const frames = new FrameBuffer();
+const playout = new Playout();
+playout.onChange = () => audio?.sync(performance.now(), true);
+const board = new Board({
+  conn,
+  state,
+  storageKey: "townhall.votes",
+  els: {
+    form: $("ask-form"),
+    input: $("ask-input"),
+    button: $("ask-button"),
+    status: $("ask-status"),
+    list: $("questions"),
+    empty: $("empty-board"),
+    nowAnswering: $("now-answering"),
+  },
+});
+
+let view = null; // StageView, when WebGL works
+let avatar = null;
+let audience = null;
+let audio = null; // StageAudio, when WebCodecs works
+let idle = null;
+let mouthOpen = 0;
+let framesRendered = 0;
+let lastLabel = "";
+let currentAnswer = -1;
+let skipAudioPackets = 0; // test hook: lose the audio of the next n packets
+let paused = false; // test hook: hold the picture still (voice and captions go on)
+const labelQueue = []; // [{t: media us, label}] label changes inside an answer, shown when played
+
+// Poses: the live sample, the idle pose, and what is shown (a blend of the two).
+const livePose = newPose();
+const idlePose = newPose();
+const shownPose = newPose();
+const headPos = new THREE.Vector3();
+const mouthPos = new THREE.Vector3();
+
+// ------------------------------------------------------------------ notices
+
+function notice(id, text) {
+  let p = document.getElementById(id);
+  if (!text) {
+    p?.remove();
+    return;
+  }
+  if (!p) {
+    p = document.createElement("p");
+    p.id = id;
+    ui.notices.appendChild(p);
+  }
+  p.textContent = text;
+}
+
+const JOIN_ERRORS = {
+  [ErrorCode.AUTH_EXPIRED]: ["This link has expired", "Ask the organisers for a new link to watch the town hall."],
+  [ErrorCode.AUTH_INVALID]: [
+    "This link is not valid",
+    "Check that you copied the whole link, or ask the organisers for a new one.",
+  ],
+  [ErrorCode.WRONG_ROOM]: ["This link is for a different town hall", "Ask the organisers for the right link."],
+  [ErrorCode.BANNED]: ["You can't join this town hall", "A moderator has removed you from this room."],
+  [ErrorCode.KICKED]: ["You were removed from this town hall", "A moderator removed you from this room."],
+  [ErrorCode.ROOM_FULL]: ["The town hall is full", "Please try again in a few minutes."],
+  [ErrorCode.REPLACED]: [
+    "Opened somewhere else",
+    "You opened this town hall in another tab or window, so this one stopped.",
+  ],
+  [ErrorCode.VERSION_UNSUPPORTED]: ["This page is out of date", "Reload the page to get the current version."],
+};
+
+function showFatal(err) {
+  const [title, body] = JOIN_ERRORS[err?.code] ?? [
+    "Can't connect to the town hall",
+    err?.code ? `${err.reason}` : "The server could not be reached. Check your connection and reload the page.",
+  ];
+  ui.alert.replaceChildren();
+  const h = document.createElement("h2");
+  h.textContent = title;
+  const p = document.createElement("p");
+  p.textContent = body;
+  ui.alert.append(h, p);
+  ui.alert.hidden = false;
+  ui.alert.dataset.code = String(err?.code ?? 0);
+  setStatus("closed", title);
+}
+
+function setStatus(kind, text) {
+  ui.status.dataset.state = kind;
+  ui.status.textContent = text;
+}
+
+// ------------------------------------------------------------------ label and disclosure
+
+function describeLabel(label, sources) {
+  const list = sources && sources.length ? sources.join(", ") : "";
+  switch (label) {
+    case "approved":
+      return ["Approved answer", list ? `the leader's approved statements ${list}, word for word` : "the leader's approved statements"];
+    case "generated":
+      return ["AI-generated", list ? `written by AI from approved sources: ${list}` : "written by AI"];
+    case "escalated":
+      return ["Escalated to the leader", "the clone does not answer this; it has gone to the leader in person"];
+    default:
+      return [label, ""];
+  }
+}
+
+function showLabel(label, sources) {
+  const [title, detail] = describeLabel(label, sources);
+  ui.answerInfo.hidden = false;
+  ui.label.dataset.label = label;
+  ui.label.textContent = title;
+  ui.labelDetail.textContent = detail ? `: ${detail}` : "";
+  lastLabel = label;
+}
+
+function showStage(stage) {
+  if (!stage) return;
+  if (stage.disclosure) ui.disclosure.textContent = stage.disclosure;
+  showLabel(stage.label, stage.sources);
+  ui.questionNow.textContent = `Q: ${stage.question_text}`;
+  audience?.setAsker(stage.asker_slot);
+}
+
+// ------------------------------------------------------------------ messages
+
+function onStagePacket(p) {
+  playout.arrived(conn.clock.toLocalMs(p.media_time_us), performance.now());
+  if (p.answer !== currentAnswer) {
+    currentAnswer = p.answer;
+    labelQueue.length = 0;
+  }
+  const last = labelQueue.length ? labelQueue[labelQueue.length - 1].label : state.stage?.label;
+  if (p.label !== last) labelQueue.push({ t: p.media_time_us, label: p.label });
+  if (p.anim.length) {
+    const decoded = tryDecode(decodeAnimationFrames, p.anim) ?? [];
+    for (let i = 0; i < decoded.length && i < p.anim_times_us.length; i++) {
+      const slot = frames.slotFor(p.media_time_us + p.anim_times_us[i]);
+      if (slot) writePose(decoded[i], slot);
+    }
+  }
+  captions.add(p);
+  if (skipAudioPackets > 0) skipAudioPackets--;
+  else audio?.push(p);
+}
+
+/** Decoded records, or null (and a warning) for bytes that do not decode: one bad record
+ * must not stop the page. */
+function tryDecode(decoder, bytes) {
+  try {
+    return decoder(bytes);
+  } catch (err) {
+    console.warn("townhall: undecodable records", err);
+    return null;
+  }
+}
+
+function coarse(bytes) {
+  const records = bytes?.length ? tryDecode(decodeCoarse, bytes) : null;
+  if (records) audience?.applyCoarse(records);
+}
+
+function writePose(f, out) {
+  out[HIPS] = f.hipsPos[0];
+  out[HIPS + 1] = f.hipsPos[1];
+  out[HIPS + 2] = f.hipsPos[2];
+  out.set(f.rotations, ROT);
+  out.set(f.visemes, VIS);
+  out.set(f.expressions, EXP);
+  out[GAZE] = f.gaze[0];
+  out[GAZE + 1] = f.gaze[1];
+  out[GAZE + 2] = f.gaze[2];
+}
+
+let boardQueued = false;
+function renderBoardSoon() {
+  if (boardQueued) return;
+  boardQueued = true;
+  queueMicrotask(() => {
+    boardQueued = false;
+    board.render();
+  });
+}
+
+conn.addEventListener("message", (e) => {
+  const msg = e.detail;
+  const changed = state.apply(msg);
+  switch (msg.type) {
+    case "Welcome":
+      board.setStorageKey(`townhall.votes.${msg.room}.${msg.user_id}`);
+      break;
+    case "Keyframe":
+      audience?.setParticipants(state.participants);
+      coarse(msg.coarse);
+      if (msg.stage) showStage(msg.stage);
+      else audience?.setAsker(-1);
+      break;
+    case "StagePacket":
+      onStagePacket(msg);
+      break;
+    case "StageStart":
+      showStage(msg);
+      break;
+    case "StageEnd":
+      showLabel(msg.label, msg.sources);
+      labelQueue.length = 0;
+      audience?.setAsker(-1);
+      break;
+    case "CrowdFar":
+      coarse(msg.records);
+      break;
+    case "CrowdNear": {
+      const records = msg.records.length && audience ? tryDecode(decodeCrowd, msg.records) : null;
+      if (records) audience.applyNear(records);
+      break;
+    }
+    case "Error":
+      if (!msg.request && !msg.fatal) console.warn("townhall: server error", msg);
+      break;
+    default:
+      break;
+  }
+  if (changed.has("participants") || changed.has("hands")) audience?.setParticipants(state.participants);
+  if (changed.has("questions") || changed.has("stage") || changed.has("mode")) renderBoardSoon();
+});
+
+conn.addEventListener("state", (e) => {
+  const { state: s, error } = e.detail;
+  if (s === "open") setStatus("open", "Live");
+  else if (s === "connecting") setStatus("connecting", "Connecting…");
+  else if (s === "reconnecting") setStatus("reconnecting", "Connection lost, reconnecting…");
+  else if (s === "closed" && error) showFatal(error);
+  else if (s === "closed") setStatus("closed", "Disconnected");
+});
+
+// ------------------------------------------------------------------ the render loop
+
+// Rendering must not starve the network and the audio: frames are skipped so that at least
+// half of the main thread stays free, and a software (CPU) renderer, which competes with
+// the audio threads for the cores, draws at most SOFTWARE_FPS frames a second.
+const SOFTWARE_FPS = 15;
+let renderCostMs = 0;
+let lastRenderAt = -Infinity;
+let minFrameMs = 0;
+
+function tick(nowMs) {
+  requestAnimationFrame(tick);
+  playout.settle(nowMs, state.stage !== null);
+  const mediaUs = conn.clock.serverNowUs() - playout.delayMs * 1000;
+  while (labelQueue.length && labelQueue[0].t <= mediaUs) {
+    const { label } = labelQueue.shift();
+    showLabel(label, state.stage?.sources ?? []);
+  }
+  captions.update(mediaUs);
+  if (audio) audio.sync(nowMs);
+  if (!view || paused || nowMs - lastRenderAt < Math.max(2 * renderCostMs, minFrameMs)) return;
+  lastRenderAt = nowMs;
+  const t0 = performance.now();
+  // The clone: the stream's pose at the played media time, eased to idle when it ends.
+  idle.fill(idlePose, nowMs / 1000);
+  const past = frames.sample(mediaUs, livePose);
+  let live = 0;
+  if (past <= HOLD_US) live = 1;
+  else if (past < HOLD_US + EASE_US) live = 1 - (past - HOLD_US) / EASE_US;
+  if (live >= 1) shownPose.set(livePose);
+  else if (live <= 0) shownPose.set(idlePose);
+  else blendPose(idlePose, livePose, live * live * (3 - 2 * live), shownPose);
+  avatar.apply(shownPose);
+  mouthOpen = avatar.mouthOpen;
+  audience.update();
+  view.render();
+  renderCostMs = 0.8 * renderCostMs + 0.2 * (performance.now() - t0);
+  framesRendered++;
+}
+
+// ------------------------------------------------------------------ start-up
+
+async function setupAudio() {
+  const why = await audioUnsupportedReason();
+  if (why) {
+    ui.sound.hidden = true;
+    notice("no-audio", `No sound: ${why}. Captions still show everything the clone says.`);
+    return;
+  }
+  try {
+    audio = await StageAudio.create(conn.clock, playout);
+  } catch (err) {
+    ui.sound.hidden = true;
+    notice("no-audio", `No sound: the audio player failed to start (${err.message}). Captions still show everything.`);
+    return;
+  }
+  const refresh = () => {
+    if (!audio.running) {
+      ui.sound.textContent = "Turn sound on";
+      ui.sound.setAttribute("aria-pressed", "false");
+    } else {
+      ui.sound.textContent = audio.muted ? "Unmute" : "Mute";
+      ui.sound.setAttribute("aria-pressed", audio.muted ? "true" : "false");
+    }
+  };
+  ui.sound.addEventListener("click", async () => {
+    if (!audio.running) await audio.resume();
+    else audio.muted = !audio.muted;
+    refresh();
+  });
+  audio.ctx.addEventListener("statechange", refresh);
+  // Browsers start audio only after a gesture; any key or click on the page counts.
+  const unlock = () => {
+    if (!audio.running) audio.resume().then(refresh, () => {});
+  };
+  window.addEventListener("pointerdown", unlock, { capture: true });
+  window.addEventListener("keydown", unlock, { capture: true });
+  refresh();
+}
+
+async function loadScene() {
+  const res = await fetch("/scene.json", { cache: "no-store" });
+  if (!res.ok) throw new Error(`GET /scene.json: ${res.status}`);
+  return res.json();
+}
+
+function sameOriginUrl(raw) {
+  try {
+    const u = new URL(raw, location.href);
+    return u.origin === location.origin ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+async function setupView(sceneDoc) {
+  const gl = probeWebgl();
+  if (gl.reason) {
+    ui.no3d.hidden = false;
+    ui.no3d.textContent = `No 3D view: ${gl.reason}. Captions and questions work as usual.`;
+    ui.closeup.hidden = true;
+    $("canvas").hidden = true;
+    return;
+  }
+  view = new StageView($("canvas"), $("view"), $("closeup-frame"), { software: gl.software });
+  if (gl.software) minFrameMs = 1000 / SOFTWARE_FPS - 4;
+  const hall = view.buildHall(sceneDoc);
+  const mark = hall.cloneMark;
+  avatar = new ProceduralAvatar();
+  const avatarUrl = params.get("avatar");
+  if (avatarUrl) {
+    const url = sameOriginUrl(avatarUrl);
+    if (!url) {
+      notice("avatar", "The avatar link must be on this server; showing the default clone.");
+    } else {
+      try {
+        const { loadVrmAvatar } = await import("./vrmavatar.js");
+        avatar = await loadVrmAvatar(url, SKELETON_BONES, EXPRESSIONS);
+      } catch (err) {
+        console.warn("townhall: avatar failed to load", err);
+        notice("avatar", "The clone's model could not be loaded; showing the default clone.");
+      }
+    }
+  }
+  avatar.place(mark.position, mark.yawDeg);
+  view.scene.add(avatar.root);
+  // At rest the clone looks out at the middle of the audience, at seated eye height.
+  const gaze = new THREE.Vector3().copy(mark.position).addScaledVector(mark.facing, 10);
+  idle = new IdleMotion([gaze.x, mark.position.y + 1.2, gaze.z]);
+  audience = new Audience(view.scene, hall.seats);
+  audience.setParticipants(state.participants);
+  coarse(state.coarse);
+  if (state.stage) audience.setAsker(state.stage.asker_slot);
+  ui.closeup.addEventListener("click", () => {
+    const on = !view.closeupOn;
+    view.setCloseup(on);
+    ui.closeup.setAttribute("aria-pressed", on ? "true" : "false");
+  });
+}
+
+function exposeDebug() {
+  const debug = {
+    audioPeak: () => (audio ? audio.peak() : 0),
+    mouthOpen: () => mouthOpen,
+    get framesRendered() {
+      return framesRendered;
+    },
+    get lastLabel() {
+      return lastLabel;
+    },
+    get captions() {
+      return captions.text;
+    },
+    get captionsAll() {
+      return captions.all.join(" ");
+    },
+    get audioStats() {
+      return audio ? { ...audio.stats, state: audio.ctx.state } : null;
+    },
+    get playoutDelayMs() {
+      return playout.delayMs;
+    },
+    get renderCostMs() {
+      return renderCostMs;
+    },
+    get has3d() {
+      return Boolean(view);
+    },
+    get hasAudio() {
+      return Boolean(audio);
+    },
+    headScreenRect: (which) =>
+      view && avatar ? view.screenRect(avatar.headWorldPosition(headPos), avatar.headRadius, which) : null,
+    mouthScreenRect: (which) =>
+      view && avatar ? view.screenRect(avatar.mouthWorldPosition(mouthPos), 0.04, which) : null,
+    // Where the clone's head points vs where its gaze target is, as yaw angles (degrees,
+    // counter-clockwise from above, 0 = the mark's facing): the bone conventions check.
+    headAndGazeYaw: () => {
+      if (!avatar || !view) return null;
+      const mark = view.hall.cloneMark;
+      const base = Math.atan2(mark.facing.x, mark.facing.z);
+      const yawOf = (x, z) => {
+        let a = Math.atan2(x, z) - base;
+        while (a > Math.PI) a -= 2 * Math.PI;
+        while (a < -Math.PI) a += 2 * Math.PI;
+        return (a * 180) / Math.PI;
+      };
+      const head = avatar.headWorldPosition(new THREE.Vector3());
+      const fwd = avatar.headForward(new THREE.Vector3());
+      return {
+        head: yawOf(fwd.x, fwd.z),
+        gaze: yawOf(shownPose[GAZE] - head.x, shownPose[GAZE + 2] - head.z),
+      };
+    },
+    // Every seat as the page placed it, by seat number: [x, y, z, yaw degrees].
+    seats: () => {
+      const s = view?.hall.seats;
+      if (!s) return [];
+      return Array.from({ length: s.count }, (_, i) => [
+        s.pos[i * 3],
+        s.pos[i * 3 + 1],
+        s.pos[i * 3 + 2],
+        (s.yaw[i] * 180) / Math.PI,
+      ]);
+    },
+    setAvatarVisible: (on) => {
+      if (avatar) avatar.root.visible = Boolean(on);
+    },
+    setCloseup: (on) => view?.setCloseup(Boolean(on)),
+    // Hold the picture (the last rendered frame stays on screen, so mouthOpen() and the
+    // screen rectangles describe exactly what a screenshot shows); resumes on false.
+    pause: (on) => {
+      paused = Boolean(on);
+    },
+    clockSynced: () => conn.clock.synced,
+    // Lip-sync probe: the output's loudness by the time it is heard, and the mouth opening
+    // the page shows at each instant, sampled every 10 ms on the same clock (performance.now).
+    startSyncProbe: () => {
+      audio?.startProbe();
+      const mouth = [];
+      const pose = newPose();
+      const timer = setInterval(() => {
+        const now = performance.now();
+        const media = conn.clock.toMediaUs(now) - playout.delayMs * 1000;
+        const past = frames.sample(media, pose);
+        mouth.push([now, past <= HOLD_US ? mouthOpenOf(pose) : 0]);
+      }, 10);
+      debug.stopSyncProbe = () => {
+        clearInterval(timer);
+        return { audio: audio?.probe ?? [], mouth };
+      };
+    },
+    dropConnection: () => conn.ws?.close(4000, "test: dropped"),
+    // Lose the audio of the next n packets, as a client that falls behind would.
+    loseAudioPackets: (n) => {
+      skipAudioPackets = n;
+    },
+    get audience() {
+      return audience ? { present: audience.present.length, arms: audience.arms.count, asker: audience.asker } : null;
+    },
+  };
+  window.townhallDebug = debug;
+}
+
+async function main() {
+  exposeDebug();
+  const scenePromise = loadScene().catch((err) => {
+    console.warn("townhall: no scene", err);
+    return null;
+  });
+  const audioReady = setupAudio();
+  const sceneDoc = await scenePromise;
+  if (sceneDoc?.name) {
+    ui.hallName.textContent = sceneDoc.name;
+    document.title = `${sceneDoc.name} · live`;
+  }
+  if (sceneDoc) await setupView(sceneDoc);
+  else {
+    ui.no3d.hidden = false;
+    ui.no3d.textContent = "The hall could not be loaded. Captions and questions work as usual.";
+  }
+  await audioReady;
+  requestAnimationFrame(tick);
+  try {
+    await conn.connect();
+  } catch (err) {
+    showFatal(err);
+  }
+}
+
+main();

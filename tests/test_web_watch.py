@@ -1,0 +1,524 @@
+"""The spectator page (/watch) in a real Chromium against a real server with the clone.
+
+The page is driven like a viewer would (keys and clicks); Python clients play the
+moderator and the audience. Pixels are read from screenshots (decoded here, no imaging
+library needed); the page's `townhallDebug` hooks say where the clone's head and mouth
+are on screen and what the audio output and the mouth are doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import struct
+import subprocess
+import time
+import zlib
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from townhall.protocol.messages import (
+    Ack,
+    Ask,
+    Hand,
+    Moderate,
+    QuestionChanged,
+    StageStart,
+    Vote,
+)
+from townhall.server.app import TownhallServer
+from townhall.server.tokens import issue_token
+
+from .browser import artifact, browser  # noqa: F401  (the fixture)
+from .conftest import SECRET, TokenMaker, make_settings
+from .test_clone_stage import Viewer, clone_settings, wait_answer
+from .test_server import eventually
+
+WEB = Path(__file__).parent.parent / "server" / "web"
+SOURCES = ("src/watch", "src/protocol", "src/static", "build.mjs", "package.json")
+BUILT = ("dist/watch.html", "dist/assets/watch.js", "dist/assets/watch-playout-worklet.js")
+CLEAR = np.array([0x10, 0x13, 0x1A])  # the hall's clear colour (hall.js CLEAR_COLOR)
+
+Pixels = npt.NDArray[np.uint8]
+
+
+def _newest(paths: list[Path]) -> float:
+    files = [f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*"))]
+    return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built_watch_page() -> None:
+    """Build the pages with npm when dist/ is missing or older than the page's sources."""
+    built = [WEB / p for p in BUILT]
+    if all(p.exists() for p in built) and min(p.stat().st_mtime for p in built) >= _newest(
+        [WEB / s for s in SOURCES]
+    ):
+        return
+    proc = subprocess.run(
+        ["npm", "run", "build", "--silent"], cwd=WEB, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"npm run build failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def png_pixels(data: bytes) -> Pixels:
+    """RGB pixels (H, W, 3) of an 8-bit, non-interlaced PNG such as Chromium's screenshots."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and interlace == 0 and color in (2, 6), (depth, color, interlace)
+    channels = 3 if color == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    out = np.zeros((height, stride), dtype=np.int32)
+    prev = np.zeros(stride, dtype=np.int32)
+    for y in range(height):
+        row = raw[y * (stride + 1) : (y + 1) * (stride + 1)]
+        kind, line = row[0], np.frombuffer(row[1:], dtype=np.uint8).astype(np.int32)
+        if kind == 0:
+            cur = line
+        elif kind == 2:
+            cur = (line + prev) & 0xFF
+        else:  # Sub, Average, Paeth depend on the left neighbour: decode byte by byte
+            cur = np.zeros(stride, dtype=np.int32)
+            for x in range(stride):
+                a = cur[x - channels] if x >= channels else 0
+                b = prev[x]
+                c = prev[x - channels] if x >= channels else 0
+                if kind == 1:
+                    p = a
+                elif kind == 3:
+                    p = (a + b) // 2
+                else:
+                    pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                    p = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                cur[x] = (line[x] + p) & 0xFF
+        out[y] = cur
+        prev = cur
+    return out.reshape(height, width, channels)[:, :, :3].astype(np.uint8)
+
+
+async def shot(page: Page, rect: dict[str, float] | None = None) -> Pixels:
+    clip = None
+    if rect is not None:
+        clip = {k: float(rect[k]) for k in ("x", "y", "width", "height")}
+    data = await page.screenshot(clip=clip, animations="allow")
+    # Decoding is slow pure Python: in a thread, so the server in this process keeps time.
+    return await asyncio.to_thread(png_pixels, data)
+
+
+MOUTH_COLOUR = np.array([0x3A, 0x0C, 0x12])  # the mouth's interior (avatar.js)
+
+
+def mouth_pixels(crop: Pixels) -> int:
+    """How many pixels show the inside of the mouth."""
+    return int((np.abs(crop.astype(np.int32) - MOUTH_COLOUR).sum(axis=2) < 40).sum())
+
+
+def differs(a: Pixels, b: Pixels) -> float:
+    """Mean absolute difference per channel (0..255)."""
+    return float(np.abs(a.astype(np.int32) - b.astype(np.int32)).mean())
+
+
+async def frames_later(page: Page, n: int = 2) -> None:
+    """Wait until the page has rendered n more frames (the render loop is throttled on
+    software GL)."""
+    start = await page.evaluate("townhallDebug.framesRendered")
+    await page.wait_for_function(f"townhallDebug.framesRendered >= {start + n}", timeout=20_000)
+
+
+async def open_watch(
+    chromium: Browser, url: str, token: str | None, avatar: str = ""
+) -> tuple[Page, list[str]]:
+    """A /watch page; returns it and a list collecting its script errors and any request
+    that would leave this server (the page must load nothing from anywhere else)."""
+    context = await chromium.new_context(viewport={"width": 1280, "height": 760})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith((url, url.replace("http", "ws", 1), "data:", "blob:"))
+            else errors.append(f"request to {r.url}")
+        ),
+    )
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    query = urlencode(
+        {k: v for k, v in (("token", token), ("avatar", avatar)) if v is not None and v != ""}
+    )
+    await page.goto(f"{url}/watch" + (f"?{query}" if query else ""))
+    return page, errors
+
+
+def lag_ms(probe: dict[str, list[list[float]]]) -> tuple[float, float]:
+    """Best lag (ms, positive: the mouth is late) and correlation between what is heard
+    (output RMS by the time it is heard) and the mouth the page shows, on a 10 ms grid."""
+    audio = np.asarray(probe["audio"], dtype=np.float64)
+    mouth = np.asarray(probe["mouth"], dtype=np.float64)
+    t0 = max(audio[0, 0], mouth[0, 0])
+    t1 = min(audio[-1, 0], mouth[-1, 0])
+    grid = np.arange(t0, t1, 10.0)
+    # Loudness per 10 ms: the largest quantum RMS in each bin (quanta are 2.7 ms).
+    bins = np.clip(((audio[:, 0] - t0) // 10).astype(int), 0, len(grid) - 1)
+    env = np.zeros(len(grid))
+    np.maximum.at(env, bins, audio[:, 1])
+    m = np.interp(grid, mouth[:, 0], mouth[:, 1])
+    a = (env - env.mean()) / (env.std() or 1)
+    b = (m - m.mean()) / (m.std() or 1)
+    n = len(grid)
+    lags = range(-20, 21)
+    scores = [
+        float(np.mean(a[max(0, -k) : n - max(0, k)] * b[max(0, k) : n - max(0, -k)])) for k in lags
+    ]
+    i = int(np.argmax(scores))
+    return list(lags)[i] * 10.0, scores[i]
+
+
+# ---------------------------------------------------------------------- tests
+
+
+async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
+    tmp_path: Path,
+    token: TokenMaker,
+    browser: Browser,  # noqa: F811
+) -> None:
+    async with TownhallServer(clone_settings(tmp_path)) as srv:
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
+        attendee = Viewer(srv.ws_url, token("att", role="attendee", name="Ada"))
+        await moderator.connect()
+        await attendee.connect()
+        await attendee.client.send(Hand(True))
+        other = await attendee.request(lambda ref: Ask(ref, "Will we open an office in Lisbon?"))
+        assert isinstance(other, Ack)
+
+        page, errors = await open_watch(
+            browser, srv.url, token("spec", role="spectator", name="Sam")
+        )
+        await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
+        await page.wait_for_function("townhallDebug.framesRendered > 2", timeout=20_000)
+        assert await page.evaluate("townhallDebug.has3d && townhallDebug.hasAudio")
+        await expect(page.locator("#disclosure")).to_contain_text("AI")
+        # The audience: the attendee sits in the hall with a hand up.
+        await page.wait_for_function(
+            "townhallDebug.audience && townhallDebug.audience.present === 1 "
+            "&& townhallDebug.audience.arms === 1",
+            timeout=10_000,
+        )
+
+        # Seats are laid out as the server numbers them (seat numbers on the wire index them).
+        placed = np.asarray(await page.evaluate("townhallDebug.seats()"))
+        expected = np.asarray([(*s.position, s.yaw_deg) for s in srv.scene.seats])
+        assert placed.shape == expected.shape
+        assert np.abs(placed[:, :3] - expected[:, :3]).max() < 1e-3
+        assert np.abs((placed[:, 3] - expected[:, 3] + 180) % 360 - 180).max() < 0.01
+
+        # --- the canvas renders the hall and the clone
+        await page.evaluate("townhallDebug.setCloseup(false)")
+        await frames_later(page)
+        canvas_box = await page.locator("#canvas").bounding_box()
+        assert canvas_box
+        hall = await shot(page, canvas_box)
+        background = np.all(np.abs(hall.astype(np.int32) - CLEAR) <= 3, axis=2).mean()
+        assert background < 0.5, f"{background:.0%} of the view is the clear colour"
+        body = await page.evaluate("townhallDebug.headScreenRect('hall')")
+        # The whole clone in the hall view: a box from above the head down to the feet.
+        figure = {
+            "x": body["x"] - body["width"],
+            "y": body["y"],
+            "width": body["width"] * 3,
+            "height": body["height"] * 8,
+        }
+        assert figure["width"] >= 3, figure
+        with_clone = await shot(page, figure)
+        await page.evaluate("townhallDebug.setCloseup(true)")
+        await frames_later(page)
+        head = await page.evaluate("townhallDebug.headScreenRect()")
+        assert head["view"] == "closeup" and head["width"] > 40, head
+        head_shot = await shot(page, head)
+        await page.evaluate("townhallDebug.setAvatarVisible(false)")
+        await frames_later(page)
+        head_hidden = await shot(page, head)
+        await page.evaluate("townhallDebug.setCloseup(false)")
+        await frames_later(page)
+        without_clone = await shot(page, figure)
+        await page.evaluate("townhallDebug.setAvatarVisible(true); townhallDebug.setCloseup(true)")
+        assert differs(head_shot, head_hidden) > 20, "the close-up shows no clone"
+        assert differs(with_clone, without_clone) > 5, "the hall view shows no clone on stage"
+
+        # --- ask from the page (Enter submits) and vote for the attendee's question
+        await page.fill("#ask-input", "What is our plan for remote work?")
+        await page.press("#ask-input", "Enter")
+        await expect(page.locator("#ask-status")).to_contain_text("Thanks", timeout=10_000)
+        await expect(page.locator("#ask-input")).to_have_value("")
+        mine = page.locator("#questions li", has_text="remote work")
+        await expect(mine.locator("button.vote")).to_have_attribute("aria-pressed", "true")
+        vote = page.locator("#questions li", has_text="Lisbon").locator("button.vote")
+        await expect(vote).to_have_attribute("aria-label", re.compile(r"^Vote for: Will we open"))
+        await vote.click()
+        await expect(vote).to_have_attribute("aria-pressed", "true")
+
+        def votes_of(qid: int) -> int:
+            rows = [m.question for m in moderator.of(QuestionChanged) if m.question.id == qid]
+            return rows[-1].votes if rows else 0
+
+        await eventually(lambda: votes_of(other.id) == 2, timeout=10)
+        await expect(vote).to_contain_text("2")
+        qid = next(
+            m.question.id
+            for m in moderator.of(QuestionChanged)
+            if m.question.text == "What is our plan for remote work?"
+        )
+
+        # --- the attendee's question first: they are highlighted in the audience as the
+        # asker, and the page shows that answer's label
+        approved = await moderator.request(lambda ref: Moderate(ref, "approve", other.id))
+        assert isinstance(approved, Ack), approved
+        await eventually(lambda: any(s.question == other.id for s in moderator.of(StageStart)))
+        first = next(s for s in moderator.of(StageStart) if s.question == other.id)
+        assert attendee.client.welcome and first.asker_slot == attendee.client.welcome.slot
+        await page.wait_for_function(
+            f"townhallDebug.audience.asker === {first.asker_slot}", timeout=10_000
+        )
+        titles = {"approved": "Approved answer", "generated": "AI-generated"}
+        await expect(page.locator("#label")).to_have_text(
+            titles.get(first.label, "Escalated to the leader")
+        )
+        await expect(page.locator("#question-now")).to_contain_text("Lisbon")
+
+        # --- then the page's question; the clone answers it on stage
+        approved = await moderator.request(lambda ref: Moderate(ref, "approve", qid))
+        assert isinstance(approved, Ack), approved
+        await eventually(lambda: any(s.question == qid for s in moderator.of(StageStart)), 30)
+        await page.wait_for_function(
+            "townhallDebug.audience.asker === -1 && townhallDebug.lastLabel === 'approved'",
+            timeout=10_000,
+        )
+        await page.wait_for_function("townhallDebug.mouthOpen() > 0.05", timeout=20_000)
+        await page.evaluate("townhallDebug.startSyncProbe()")
+        # A gap in the stream (lost packets) must not shift the rest of the voice.
+        await page.evaluate("townhallDebug.loseAudioPackets(5)")
+        # Still pictures of the mouth with the opening the page says it shows: the count of
+        # mouth-interior pixels must follow the opening (head turns alone do not do that).
+        opened: list[int] = []
+        shut: list[int] = []
+        peak = 0.0
+        saved = False
+        turns = []
+        for _ in range(80):
+            await page.evaluate("townhallDebug.pause(true)")
+            mouth = await page.evaluate("townhallDebug.mouthOpen()")
+            yaw = await page.evaluate("townhallDebug.headAndGazeYaw()")
+            dark = mouth_pixels(
+                await shot(page, await page.evaluate("townhallDebug.mouthScreenRect()"))
+            )
+            await page.evaluate("townhallDebug.pause(false)")
+            if abs(yaw["gaze"]) > 12:
+                turns.append(yaw)
+            if mouth > 0.3:
+                opened.append(dark)
+            elif mouth < 0.06:
+                shut.append(dark)
+            peak = max(peak, await page.evaluate("townhallDebug.audioPeak()"))
+            if not saved and mouth > 0.2 and await page.evaluate("townhallDebug.captions"):
+                await page.screenshot(path=str(artifact("watch.png")))
+                saved = True
+            if len(opened) >= 3 and len(shut) >= 3 and saved and peak > 0.05 and len(turns) >= 3:
+                break
+            await asyncio.sleep(0.1)
+        assert peak > 0.05, f"the voice is silent at the output (peak {peak})"
+        assert saved, "no moment with the mouth open and captions showing"
+        assert len(opened) >= 3 and len(shut) >= 3, (
+            "the mouth never opened and shut",
+            opened,
+            shut,
+        )
+        assert np.mean(opened) >= 12, ("the mouth does not open", opened, shut)
+        assert np.mean(opened) > 3 * np.mean(shut) + 5, ("the mouth does not open", opened, shut)
+        # The frames' bone rotations turn the head toward the gaze target (the same side).
+        assert turns, "the clone never looked away from straight ahead"
+        for yaw in turns:
+            assert yaw["head"] * yaw["gaze"] > 0, yaw
+            assert abs(yaw["head"] - yaw["gaze"]) < abs(yaw["gaze"]), yaw
+        await expect(page.locator("#label")).to_have_text("Approved answer")
+        await expect(page.locator("#label-detail")).to_contain_text(re.compile(r"[A-Z]+\d+"))
+        assert await page.evaluate("townhallDebug.lastLabel") == "approved"
+        await expect(page.locator("#question-now")).to_contain_text("remote work")
+
+        # --- captions: word by word on the media clock, whole sentences for screen readers
+        _, end = await wait_answer(moderator, qid)
+        assert end.outcome == "done"
+        await page.wait_for_timeout(1500)  # the last words play ~150 ms behind the server
+        probe = await page.evaluate("townhallDebug.stopSyncProbe()")
+        shown = await page.evaluate("townhallDebug.captionsAll")
+        spoken = re.findall(r"\w+", end.text.lower())
+        seen = re.findall(r"\w+", shown.lower())
+        assert seen[-len(spoken) :] == spoken, (shown, end.text)
+        transcript = await page.locator("#transcript").inner_text()
+        assert re.findall(r"\w+", transcript.lower())[-5:] == spoken[-5:]
+        assert await page.locator("#transcript").get_attribute("aria-live") == "polite"
+        stats = await page.evaluate("townhallDebug.audioStats")
+        # Nearly every 20 ms frame is heard; a loaded machine may drop a few late ones.
+        assert stats["errors"] == 0, stats
+        assert stats["late"] + stats["skippedLate"] <= 0.05 * stats["frames"], stats
+        assert stats["played"] >= 0.9 * stats["frames"] * 960, stats
+
+        # --- lip sync: what is heard and what the mouth shows line up in the page
+        lag, score = lag_ms(probe)
+        assert score > 0.3, f"audio and mouth barely correlate ({score:.2f})"
+        assert abs(lag) <= 60, f"the mouth is {lag:.0f} ms off the voice"
+        assert not errors, errors
+        for v in (moderator, attendee):
+            await v.client.close()
+
+
+async def test_watch_says_why_a_link_does_not_work(
+    tmp_path: Path,
+    token: TokenMaker,
+    browser: Browser,  # noqa: F811
+) -> None:
+    expired = issue_token(
+        SECRET,
+        user_id="late",
+        name="Late",
+        role="spectator",
+        room="main",
+        ttl_s=60,
+        now=time.time() - 3600,
+    )
+    async with TownhallServer(make_settings(tmp_path)) as srv:
+        cases = [
+            (expired, "This link has expired"),
+            ("not-a-token", "This link is not valid"),
+            (token("elsewhere", role="spectator", room="other"), "different town hall"),
+        ]
+        for bad, text in cases:
+            page, _ = await open_watch(browser, srv.url, bad)
+            alert = page.locator("#alert[role=alert]")
+            await expect(alert).to_be_visible(timeout=10_000)
+            await expect(alert).to_contain_text(text)
+            await expect(page.locator("#status")).not_to_have_text("Live")
+            await page.context.close()
+        # A model link must be on this server (nothing is fetched elsewhere); one that does
+        # not load leaves the default clone on stage.
+        for avatar, text in [
+            ("https://example.com/clone.vrm", "must be on this server"),
+            ("/assets/no-such-model.vrm", "could not be loaded"),
+        ]:
+            page, errors = await open_watch(browser, srv.url, None, avatar=avatar)
+            await expect(page.locator("#notices")).to_contain_text(text, timeout=10_000)
+            await expect(page.locator("#status")).to_have_text("Live", timeout=10_000)
+            assert await page.evaluate("townhallDebug.has3d")
+            assert not [e for e in errors if "request to" in e or "Error" in e], errors
+            await page.context.close()
+
+
+async def test_watch_without_webgl_or_webcodecs_keeps_captions_and_board(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+) -> None:
+    settings = make_settings(tmp_path, qa={"mode": "moderated", "questions_per_minute": 1.0})
+    async with TownhallServer(settings) as srv:
+        errors: list[str] = []
+        context = await browser.new_context(viewport={"width": 1000, "height": 700})
+        await context.add_init_script(
+            """
+            delete window.AudioDecoder;
+            const getContext = HTMLCanvasElement.prototype.getContext;
+            HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+              return /webgl/.test(kind) ? null : getContext.call(this, kind, ...rest);
+            };
+            """
+        )
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(f"{srv.url}/watch")  # no token: an anonymous spectator
+        await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
+        await expect(page.locator("#no3d")).to_contain_text("No 3D view")
+        await expect(page.locator("#notices")).to_contain_text("No sound")
+        assert not await page.evaluate("townhallDebug.has3d || townhallDebug.hasAudio")
+        # Asking still works; the rate limit is reported in plain words.
+        for i, expected in enumerate(["Thanks", "Thanks", "Thanks", "Slow down"]):
+            await page.fill("#ask-input", f"Question number {i} about the roadmap for {i * 7}?")
+            await page.press("#ask-input", "Enter")
+            await expect(page.locator("#ask-status")).to_contain_text(expected)
+        await expect(page.locator("#ask-status")).to_have_attribute("data-kind", "error")
+        await expect(page.locator("#questions li")).to_have_count(3)
+        assert not errors, errors
+        await context.close()
+
+
+async def test_watch_by_keyboard_alone_and_reconnecting(
+    tmp_path: Path,
+    token: TokenMaker,
+    browser: Browser,  # noqa: F811
+) -> None:
+    async with TownhallServer(make_settings(tmp_path, qa={"mode": "auto"})) as srv:
+        other = Viewer(srv.ws_url, token("att", role="attendee", name="Ada"))
+        await other.connect()
+        asked = await other.request(lambda ref: Ask(ref, "How do we pick what to build next?"))
+        assert isinstance(asked, Ack)
+        page, errors = await open_watch(browser, srv.url, token("kb", role="spectator"))
+        await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
+        await expect(page.locator("#questions li")).to_have_count(1)
+        # Tab from the top reaches the question box; Enter asks.
+        for _ in range(12):
+            await page.keyboard.press("Tab")
+            if await page.evaluate("document.activeElement.id") == "ask-input":
+                break
+        else:
+            raise AssertionError("Tab never reached the question box")
+        assert await page.evaluate("getComputedStyle(document.activeElement).outlineStyle") not in (
+            "none",
+            "",
+        ), "the focused field shows no focus ring"
+        await page.keyboard.type("Can we get more time for learning?")
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#ask-status")).to_contain_text("Thanks")
+        await expect(page.locator("#questions li")).to_have_count(2)
+        # Onward with Tab to the other question's vote button; Space votes.
+        target = page.locator("#questions li", has_text="build next").locator("button.vote")
+        for _ in range(8):
+            await page.keyboard.press("Tab")
+            if await target.evaluate("b => b === document.activeElement"):
+                break
+        else:
+            raise AssertionError("Tab never reached the vote button")
+        await page.keyboard.press("Space")
+        await expect(target).to_have_attribute("aria-pressed", "true")
+        await expect(target).to_contain_text("2")
+        assert await target.evaluate("b => b === document.activeElement"), "voting lost focus"
+        await eventually(
+            lambda: any(
+                m.question.id == asked.id and m.question.votes == 2
+                for m in other.of(QuestionChanged)
+            ),
+            timeout=10,
+        )
+        # A dropped connection comes back by itself, and says so meanwhile.
+        await page.evaluate("townhallDebug.dropConnection()")
+        await expect(page.locator("#status")).to_contain_text("reconnecting")
+        await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
+        again = await other.request(lambda ref: Vote(ref, asked.id, False))
+        assert isinstance(again, Ack)
+        await expect(target).to_contain_text("1")
+        assert not errors, errors
+        await other.client.close()
