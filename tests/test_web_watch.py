@@ -341,7 +341,7 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
             if not saved and mouth > 0.2 and await page.evaluate("townhallDebug.captions"):
                 await page.screenshot(path=str(artifact("watch.png")))
                 saved = True
-            if len(opened) >= 3 and len(shut) >= 3 and saved and peak > 0.05 and len(turns) >= 3:
+            if len(opened) >= 5 and len(shut) >= 5 and saved and peak > 0.05 and len(turns) >= 3:
                 break
             await asyncio.sleep(0.1)
         assert peak > 0.05, f"the voice is silent at the output (peak {peak})"
@@ -351,8 +351,13 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
             opened,
             shut,
         )
-        assert np.mean(opened) >= 12, ("the mouth does not open", opened, shut)
-        assert np.mean(opened) > 3 * np.mean(shut) + 5, ("the mouth does not open", opened, shut)
+        # Medians: one still caught mid-blend (or mid-turn) must not decide the verdict.
+        assert np.median(opened) >= 12, ("the mouth does not open", opened, shut)
+        assert np.median(opened) > 2 * np.median(shut) + 5, (
+            "the mouth does not open",
+            opened,
+            shut,
+        )
         # The frames' bone rotations turn the head toward the gaze target (the same side).
         assert turns, "the clone never looked away from straight ahead"
         for yaw in turns:
