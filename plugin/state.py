@@ -22,22 +22,13 @@ from townhall.protocol.messages import (
     ParticipantChanged,
     QuestionChanged,
     QuestionInfo,
-    RoomMode,
+    SequencedMessage,
     StageEnd,
     StageStart,
     Welcome,
 )
 
-Sequenced = (
-    Joined
-    | Left
-    | HandChanged
-    | QuestionChanged
-    | StageStart
-    | StageEnd
-    | RoomMode
-    | ParticipantChanged
-)
+Sequenced = SequencedMessage
 
 
 @dataclass

@@ -391,6 +391,16 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
 )
 
 # Sequenced messages: part of the room's event log, replayable after a resume.
+SequencedMessage = (
+    Joined
+    | Left
+    | HandChanged
+    | QuestionChanged
+    | StageStart
+    | StageEnd
+    | RoomMode
+    | ParticipantChanged
+)
 SEQUENCED: tuple[type[Message], ...] = (
     Joined,
     Left,

@@ -20,25 +20,13 @@ from townhall.protocol.messages import (
     Left,
     Participant,
     ParticipantChanged,
-    QuestionChanged,
-    RoomMode,
-    StageEnd,
-    StageStart,
+    SequencedMessage,
 )
 
 from .eventlog import EventLog
 from .tokens import Identity
 
-Sequenced = (
-    Joined
-    | Left
-    | HandChanged
-    | QuestionChanged
-    | StageStart
-    | StageEnd
-    | RoomMode
-    | ParticipantChanged
-)
+Sequenced = SequencedMessage
 
 FLAG_HAND_RAISED = 0x01
 FLAG_AWAY = 0x02

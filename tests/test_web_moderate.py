@@ -7,7 +7,6 @@ the server did, while Python clients play the audience.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,13 +20,11 @@ from townhall.protocol.messages import Ask, StageEnd, StageStart
 from townhall.server.app import TownhallServer
 from townhall.server.tokens import issue_token
 
-from .browser import artifact, browser  # noqa: F401  (the fixture)
+from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import SECRET, TokenMaker, make_settings
 from .test_clone_stage import Viewer, clone_settings
 from .test_server import eventually
 
-WEB = Path(__file__).parent.parent / "server" / "web"
-SOURCES = ("src/moderate", "src/protocol", "src/static", "build.mjs", "package.json")
 BUILT = ("dist/moderate.html", "dist/assets/moderate.js", "dist/assets/moderate.css")
 REMOTE_WORK = "How do we think about remote work?"
 
@@ -35,23 +32,10 @@ REMOTE_WORK = "How do we think about remote work?"
 expect.set_options(timeout=10_000)
 
 
-def _newest(paths: list[Path]) -> float:
-    files = [f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*"))]
-    return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def built_pages() -> None:
-    """Build the pages with npm when dist/ is missing or older than the console's sources."""
-    built = [WEB / p for p in BUILT]
-    if all(p.exists() for p in built) and min(p.stat().st_mtime for p in built) >= _newest(
-        [WEB / s for s in SOURCES]
-    ):
-        return
-    proc = subprocess.run(
-        ["npm", "run", "build", "--silent"], cwd=WEB, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, f"npm run build failed:\n{proc.stdout}\n{proc.stderr}"
+    """Build the pages with npm when dist/ is missing or older than the sources."""
+    ensure_built("moderate", BUILT)
 
 
 async def open_console(browser: Browser, url: str, token: str | None) -> tuple[Page, list[str]]:  # noqa: F811

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 import struct
-import subprocess
 import time
 import zlib
 from pathlib import Path
@@ -34,36 +33,21 @@ from townhall.protocol.messages import (
 from townhall.server.app import TownhallServer
 from townhall.server.tokens import issue_token
 
-from .browser import artifact, browser  # noqa: F401  (the fixture)
+from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import SECRET, TokenMaker, make_settings
 from .test_clone_stage import Viewer, clone_settings, wait_answer
 from .test_server import eventually
 
-WEB = Path(__file__).parent.parent / "server" / "web"
-SOURCES = ("src/watch", "src/protocol", "src/static", "build.mjs", "package.json")
 BUILT = ("dist/watch.html", "dist/assets/watch.js", "dist/assets/watch-playout-worklet.js")
 CLEAR = np.array([0x10, 0x13, 0x1A])  # the hall's clear colour (hall.js CLEAR_COLOR)
 
 Pixels = npt.NDArray[np.uint8]
 
 
-def _newest(paths: list[Path]) -> float:
-    files = [f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*"))]
-    return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def built_watch_page() -> None:
-    """Build the pages with npm when dist/ is missing or older than the page's sources."""
-    built = [WEB / p for p in BUILT]
-    if all(p.exists() for p in built) and min(p.stat().st_mtime for p in built) >= _newest(
-        [WEB / s for s in SOURCES]
-    ):
-        return
-    proc = subprocess.run(
-        ["npm", "run", "build", "--silent"], cwd=WEB, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, f"npm run build failed:\n{proc.stdout}\n{proc.stderr}"
+    """Build the pages with npm when dist/ is missing or older than the sources."""
+    ensure_built("watch", BUILT)
 
 
 # ---------------------------------------------------------------------- helpers
