@@ -75,6 +75,12 @@ class TownhallServer:
         self.router.add("/metrics", self._metrics)
         self.router.add("/scene.json", self._scene)
         self.router.add("/", self._index)
+        self.avatar_vrm: Path | None = None  # the persona's VRM, set when the clone starts
+        self.router.add("/avatar.vrm", self._avatar)
+        self.router.add(
+            "/avatar.json",
+            lambda request: json_response({"vrm": "/avatar.vrm" if self.avatar_vrm else None}),
+        )
         self.static = StaticFiles()
         for page in PAGES:
             self.router.add(page, lambda request, page=page: self.static.page(page))
@@ -278,6 +284,12 @@ class TownhallServer:
 
     def _scene(self, request: Request) -> Response:
         return response(HTTPStatus.OK, self.scene_path.read_bytes(), "application/json")
+
+    def _avatar(self, request: Request) -> Response:
+        """The persona's VRM model; 404 means the pages use their built-in avatar."""
+        if self.avatar_vrm is None:
+            return text_response("this persona has no avatar model\n", HTTPStatus.NOT_FOUND)
+        return response(HTTPStatus.OK, self.avatar_vrm.read_bytes(), "model/gltf-binary")
 
     def _index(self, request: Request) -> Response:
         lines = [

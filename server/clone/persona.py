@@ -103,6 +103,7 @@ class Persona:
     voice: VoiceSettings
     statements: tuple[Statement, ...]
     path: Path | None = None
+    avatar_vrm: Path | None = None  # the clone's model; None: the page's built-in avatar
     _by_id: dict[str, Statement] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -261,6 +262,7 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
             "messages",
             "sensitive_topics",
             "voice",
+            "avatar",
         }:
             out.add(key, "unknown table")
 
@@ -283,6 +285,7 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
     messages = _messages(data.get("messages"), languages, out)
     topics = _topics(data.get("sensitive_topics", []), languages, out)
     voice = _voice(data.get("voice", {}), languages, out)
+    avatar = _avatar(data.get("avatar", {}), path, out)
 
     statements = _statements(path, languages, issues)
     if not statements and not any(i.file.startswith("statements") for i in issues):
@@ -305,8 +308,30 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
         voice=voice,
         statements=tuple(statements),
         path=path,
+        avatar_vrm=avatar,
     )
     return persona, issues
+
+
+def _avatar(value: Any, path: Path, out: _Issues) -> Path | None:
+    """``[avatar] vrm = "clone.vrm"``: a VRM file inside the persona directory (optional)."""
+    if not isinstance(value, dict):
+        out.add("avatar", "must be a table")
+        return None
+    for key in value:
+        if key != "vrm":
+            out.add(f"avatar.{key}", "unknown field (only vrm)")
+    name = value.get("vrm")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.endswith(".vrm"):
+        out.add("avatar.vrm", "must be the name of a .vrm file in the persona directory")
+        return None
+    file = (path / name).resolve()
+    if not file.is_relative_to(path.resolve()) or not file.is_file():
+        out.add("avatar.vrm", f"no file {name} in the persona directory")
+        return None
+    return file
 
 
 def _languages(value: Any, out: _Issues) -> tuple[str, ...]:

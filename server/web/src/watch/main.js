@@ -395,7 +395,16 @@ async function setupView(sceneDoc) {
   const hall = view.buildHall(sceneDoc);
   const mark = hall.cloneMark;
   avatar = new ProceduralAvatar();
-  const avatarUrl = params.get("avatar");
+  // ?avatar=URL wins; else the persona's model if the server has one (404: built-in avatar).
+  let avatarUrl = params.get("avatar");
+  if (!avatarUrl) {
+    try {
+      const info = await (await fetch("/avatar.json")).json();
+      if (info && typeof info.vrm === "string") avatarUrl = info.vrm;
+    } catch {
+      /* no persona model: keep the built-in avatar */
+    }
+  }
   if (avatarUrl) {
     const url = sameOriginUrl(avatarUrl);
     if (!url) {
