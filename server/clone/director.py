@@ -250,11 +250,6 @@ class Director:
         srv = self.server
         label = "escalated" if "escalated" in labels else (labels[0] if labels else "escalated")
         text = " ".join(spoken)[:4000]
-        if self.current is not None and self.current.answer == answer_id:
-            srv.room.emit(
-                StageEnd(srv.room.log.next_seq(), answer_id, outcome, text, label, sources[:32])  # type: ignore[arg-type]
-            )
-            self.current = None
         # A failed answer is not retried in a loop: it goes to the human leader instead.
         state = {"skipped": "rejected", "failed": "escalated"}.get(outcome, "answered")
         if outcome == "done" and label == "escalated":
@@ -280,6 +275,12 @@ class Director:
         )
         await srv.qa.store.write([*ops, op])
         await srv.qa.set_state(question, state, answer_id)
+        # Announced once stored: whoever sees StageEnd can rely on the record being there.
+        if self.current is not None and self.current.answer == answer_id:
+            srv.room.emit(
+                StageEnd(srv.room.log.next_seq(), answer_id, outcome, text, label, sources[:32])  # type: ignore[arg-type]
+            )
+            self.current = None
         self.question = None
 
     async def _review(
