@@ -228,7 +228,10 @@ class Gateway:
             if not session.poses.allow(now):
                 # Poses bunch up after any stall on either side; dropping the excess is
                 # enough. Tell the client (once a second) but never count it as flooding.
-                self._notify_rate(session, now, Pose.TYPE)
+                reason = "poses above the room's rate; dropped"
+                self._notify_rate(
+                    session, now, ProtocolError(ErrorCode.RATE_LIMITED, reason, Pose.TYPE)
+                )
                 return
             try:
                 quant.check_poses(message.pose)
@@ -276,15 +279,14 @@ class Gateway:
             self.fail(session, ProtocolError(ErrorCode.FLOODING, "too many bad or excess messages"))
             return
         if exc.code is ErrorCode.RATE_LIMITED:
-            if now - session.last_rate_error < 1.0:
-                return  # one RATE_LIMITED a second is enough to tell the client
-            session.last_rate_error = now
+            self._notify_rate(session, now, exc)
+            return
         self.server.fanout.send(session, [self._error_payload(exc)])
 
-    def _notify_rate(self, session: Session, now: float, ref: int) -> None:
+    def _notify_rate(self, session: Session, now: float, exc: ProtocolError) -> None:
+        """One RATE_LIMITED a second is enough to tell the client; more would add to the flood."""
         if now - session.last_rate_error >= 1.0:
             session.last_rate_error = now
-            exc = ProtocolError(ErrorCode.RATE_LIMITED, "poses above the room's rate; dropped", ref)
             self.server.fanout.send(session, [self._error_payload(exc)])
 
     def _error_payload(self, exc: ProtocolError) -> bytes:

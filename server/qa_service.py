@@ -136,7 +136,9 @@ class QaService:
         if not self._allow(self._vote_limits, user, self.settings.votes_per_s, 10):
             raise QaError("RATE_LIMITED", "too many votes; slow down")
         question = self.queue.vote(message.question, user, message.up)
-        await self._commit(self.store.vote_ops(question, [user], message.up), question.id)
+        await self._commit(
+            self.store.vote_ops(question, [user], message.up), question.id, wake=False
+        )
         self._ack(session, message.ref, question.id)
 
     async def _moderate(self, session: Session, message: Moderate) -> None:
@@ -203,10 +205,12 @@ class QaService:
 
     # ------------------------------------------------------------ helpers
 
-    async def _commit(self, ops: list[Op], *changed: int) -> None:
+    async def _commit(self, ops: list[Op], *changed: int, wake: bool = True) -> None:
+        """Store, then show. ``wake`` tells the director a question may be ready; votes only
+        reorder, so they skip it (no queue sort on every vote)."""
         await self.store.write(ops)
         self.dirty.update(changed)
-        if self.queue.next_question() is not None:
+        if wake:
             self.changed.set()
 
     def _action_op(self, session: Session, action: str, question: int, detail: str) -> Op:
@@ -261,7 +265,7 @@ class QaService:
     async def set_state(self, question: Question, state: str, answer_id: int = 0) -> None:
         """The director moves a question along (answering, answered, escalated)."""
         self.queue.set_state(question.id, state, answer_id)  # type: ignore[arg-type]
-        await self._commit([self.store.question_op(question)], question.id)
+        await self._commit([self.store.question_op(question)], question.id, wake=False)
 
     async def close(self) -> None:
         if self._tasks:
