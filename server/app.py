@@ -32,9 +32,11 @@ from .session import Session
 from .static import ASSET_PREFIX, PAGES, StaticFiles
 from .store import Store
 from .tokens import resolve_secret
+from .workers import WorkerPool
 
 if TYPE_CHECKING:
     from .clone.director import Director
+    from .rtc.service import RtcService
 
 log = logging.getLogger("townhall.server")
 
@@ -63,10 +65,19 @@ class TownhallServer:
         cells = assign_cells(self.scene.seats, r.cell_rows, r.cell_seats)
         self.crowd = Crowd(cells, r.crowd_hz, r.far_refresh_s)
         self.fanout = Fanout(settings.limits, self.metrics)
+        self.workers: WorkerPool | None = None
+        if settings.server.workers > 0:
+            self.workers = WorkerPool(self, settings.server.workers)
+            self.fanout.pool = self.workers
         store = Store(settings.store.path, settings.server.room, settings.store.synchronous)
         self.qa = QaService(self, store)
         self.banned: set[str] = set()
         self.people = PeopleService(self)
+        self.rtc: RtcService | None = None
+        if settings.rtc.enabled:
+            from .rtc.service import RtcService
+
+            self.rtc = RtcService(self)
         self.director: Director | None = None
         self.detect_language: Callable[[str], str] = lambda text: "en"
         self.gateway = Gateway(self)
@@ -107,7 +118,11 @@ class TownhallServer:
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
+        if self.workers is not None:
+            await self.workers.start()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
+        if self.rtc is not None:
+            self.rtc.start()
         if self.settings.clone.enabled:
             from .clone.factory import build_director
 
@@ -129,10 +144,14 @@ class TownhallServer:
             await self.director.close()
         for session in list(self.fanout.sessions.values()):
             self.gateway.fail(session, ProtocolError(ErrorCode.SERVER_SHUTDOWN, "server stopping"))
+        if self.workers is not None:
+            await self.workers.stop()
         if self._server:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
         await self.people.close()
+        if self.rtc is not None:
+            await self.rtc.close()
         await self.qa.close()
 
     async def __aenter__(self) -> TownhallServer:
@@ -210,7 +229,11 @@ class TownhallServer:
 
     def detach(self, session: Session) -> None:
         """A connection ended: keep the member for the resume window."""
+        if session.handed_off:
+            return  # a fan-out worker has the socket; the room still has the session
         self.fanout.remove(session)
+        if self.rtc is not None:
+            self.rtc.disconnected(session)  # an open mic ends with its connection
         if session.joined:
             self.room.disconnect(session.slot, session.id, time.monotonic())
             member = self.room.members.get(session.slot)

@@ -25,6 +25,11 @@ class ServerSettings:
     room: str = _doc("main", "Room id; tokens name the room they admit to.")
     scene: str = _doc("", "Scene file; empty means the bundled default hall.")
     max_connections: int = _doc(20000, "Connections beyond this are refused with ROOM_FULL.")
+    workers: int = _doc(
+        0,
+        "Fan-out worker processes that take over joined clients' sockets and do the writes; "
+        "0 keeps everything in one process. Use about one per core for thousands of clients.",
+    )
     allow_anonymous_spectators: bool = _doc(
         True, "Let a Join with an empty token in as a spectator with a generated name."
     )
@@ -111,6 +116,37 @@ class CloneSettings:
 
 
 @dataclass(frozen=True)
+class RtcSettings:
+    enabled: bool = _doc(True, "Let moderators hand attendees a live mic (voice over WebRTC).")
+    allowed_networks: str = _doc(
+        "127.0.0.1/32,::1/128",
+        "Comma-separated networks the server may send WebRTC traffic to; others are refused.",
+    )
+    host_addresses: str = _doc(
+        "127.0.0.1", "Comma-separated local addresses to gather ICE host candidates on."
+    )
+    stun_url: str = _doc("", "STUN server (stun:HOST:PORT) for server-reflexive candidates.")
+    turn_url: str = _doc("", "TURN server (turn:HOST:PORT) for relayed candidates.")
+    turn_username: str = _doc("", "TURN username.")
+    turn_password: str = _doc("", "TURN password.")
+    max_live_mics: int = _doc(1, "Mics granted, connecting or live at once.")
+    accept_timeout_s: float = _doc(30.0, "Seconds a granted attendee has to accept (MicOffer).")
+    connect_timeout_s: float = _doc(10.0, "Seconds an accepted mic has to connect (ICE + DTLS).")
+    mic_time_limit_s: float = _doc(120.0, "Longest a live mic stays open.")
+    vad_threshold_db: float = _doc(
+        -45.0, "Voice-activity threshold (dBFS of a 20 ms frame); quieter frames are not sent."
+    )
+    transcription: str = _doc("none", "Speech-to-text: none (moderators type) or openai.")
+    transcription_base_url: str = _doc(
+        "", "Base URL of the OpenAI-compatible transcription service; empty: clone.openai_base_url."
+    )
+    transcription_model: str = _doc("whisper-1", "Transcription model.")
+    transcription_api_key: str = _doc(
+        "", "API key; empty means clone.openai_api_key, then OPENAI_API_KEY."
+    )
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = _doc("info", "debug, info, warning or error.")
     format: str = _doc("json", "json (one object a line) or text.")
@@ -125,6 +161,7 @@ class Settings:
     qa: QaSettings = field(default_factory=QaSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     clone: CloneSettings = field(default_factory=CloneSettings)
+    rtc: RtcSettings = field(default_factory=RtcSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 
@@ -221,6 +258,7 @@ def validate(settings: Settings) -> None:
     checks = [
         (0 <= settings.server.port <= 65535, "server.port must be 0..65535"),
         (1 <= settings.room.tick_hz <= 100, "room.tick_hz must be 1..100"),
+        (0 <= settings.server.workers <= 64, "server.workers must be 0..64"),
         (1 <= settings.room.crowd_hz <= settings.room.tick_hz, "room.crowd_hz must be 1..tick_hz"),
         (1 <= settings.room.pose_hz <= 30, "room.pose_hz must be 1..30"),
         (settings.room.cell_rows >= 1 and settings.room.cell_seats >= 1, "cell size must be >= 1"),
@@ -245,6 +283,16 @@ def validate(settings: Settings) -> None:
         (settings.clone.brain in {"embedded", "openai"}, "clone.brain must be embedded or openai"),
         (settings.clone.voice in {"embedded", "openai"}, "clone.voice must be embedded or openai"),
         (30 <= settings.clone.fps <= 60, "clone.fps must be 30..60"),
+        (settings.rtc.max_live_mics >= 1, "rtc.max_live_mics must be >= 1"),
+        (
+            min(settings.rtc.accept_timeout_s, settings.rtc.connect_timeout_s) > 0
+            and settings.rtc.mic_time_limit_s > 0,
+            "rtc timeouts must be > 0",
+        ),
+        (
+            settings.rtc.transcription in {"none", "openai"},
+            "rtc.transcription must be none or openai",
+        ),
     ]
     for ok, message in checks:
         if not ok:

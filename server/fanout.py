@@ -10,13 +10,19 @@ nobody else waits for it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from townhall.protocol.errors import ErrorCode
+
+from . import ipc
 
 from .config import LimitSettings
 from .framing import frame_binary
 from .metrics import Metrics
 from .session import Session
+
+if TYPE_CHECKING:
+    from .workers import WorkerPool
 
 
 class Fanout:
@@ -25,13 +31,21 @@ class Fanout:
     def __init__(self, limits: LimitSettings, metrics: Metrics) -> None:
         self.limits = limits
         self.metrics = metrics
-        self.sessions: dict[int, Session] = {}
+        self.sessions: dict[int, Session] = {}  # every joined client, by session id
+        self.local: dict[int, Session] = {}  # those whose socket this process writes
+        self.pool: WorkerPool | None = None  # fan-out workers holding the others
 
     def add(self, session: Session) -> None:
         self.sessions[session.id] = session
+        if not _is_remote(session):
+            self.local[session.id] = session
 
     def remove(self, session: Session) -> None:
-        self.sessions.pop(session.id, None)
+        if self.sessions.get(session.id) is session:
+            del self.sessions[session.id]
+        self.local.pop(session.id, None)
+        if self.pool is not None and _is_remote(session):
+            self.pool.forget(session)  # type: ignore[arg-type]
 
     def count_by_role(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -52,9 +66,11 @@ class Fanout:
     def broadcast(self, payload: bytes, roles: frozenset[str] | None = None) -> None:
         """A droppable message to everyone (or some roles) now: framed once, same bytes to all."""
         framed = frame_binary(payload)
+        if self.pool is not None:
+            self.pool.broadcast(framed, roles)
         soft = self.limits.send_soft_bytes
         messages = written = dropped = 0
-        for session in self.sessions.values():
+        for session in self.local.values():
             if session.closing or (roles is not None and session.role not in roles):
                 continue
             if session.buffered() >= soft:
@@ -81,10 +97,12 @@ class Fanout:
         near_framed = {cell: frame_binary(p) for cell, p in near.items()}
         far_framed = frame_binary(far) if far is not None else b""
         n_events = len(events)
+        if self.pool is not None:
+            self.pool.tick(ipc.Tick(events_blob, n_events, near_framed, far_framed))
         soft, hard = self.limits.send_soft_bytes, self.limits.send_hard_bytes
         slow_close_s = self.limits.slow_close_s
         messages = written = dropped = 0
-        for session in list(self.sessions.values()):
+        for session in list(self.local.values()):
             if session.closing:
                 continue
             backlog = session.buffered()
@@ -122,3 +140,7 @@ class Fanout:
     def _close_slow(self, session: Session, backlog: int) -> None:
         self.metrics.count_close(ErrorCode.SLOW_CONSUMER.name)
         session.close(ErrorCode.SLOW_CONSUMER, f"client fell behind ({backlog} bytes unsent)")
+
+
+def _is_remote(session: Session) -> bool:
+    return getattr(session, "worker", None) is not None

@@ -27,6 +27,9 @@ from townhall.protocol.messages import (
     KeyframeRequest,
     Leave,
     Message,
+    Mic,
+    MicOffer,
+    MicRelease,
     Moderate,
     People,
     Ping,
@@ -57,6 +60,9 @@ ALLOWED: dict[type[Message], frozenset[str]] = {
     Review: STAFF,
     Control: STAFF,
     People: STAFF,
+    Mic: STAFF,
+    MicOffer: frozenset({"attendee"}),
+    MicRelease: frozenset({"attendee"}),
 }
 QA_MESSAGES = (Ask, Vote, Moderate, Review, Control)
 
@@ -82,6 +88,9 @@ class Gateway:
         )
         try:
             joined = await self._handshake(session)
+            if session.handed_off:
+                await connection.wait_closed()  # our copy of the socket is gone; nothing to close
+                return
             async for data in connection:
                 # After we decide to close, keep draining: websockets stops reading
                 # when its queue is full and would never see the client's close frame.
@@ -167,8 +176,12 @@ class Gateway:
             payloads.extend(result.replay)
         if identity.role in STAFF and srv.director is not None:
             payloads.extend(codec.encode(d) for d in srv.director.pending_drafts())
-        srv.fanout.add(session)
-        srv.fanout.send(session, payloads)
+        remote = srv.workers.adopt(session, payloads) if srv.workers is not None else None
+        if remote is None:
+            srv.fanout.add(session)
+            srv.fanout.send(session, payloads)
+        else:
+            srv.fanout.add(remote)
         self.metrics.joins += 1
         if result.resumed:
             self.metrics.resumes += 1
@@ -245,6 +258,12 @@ class Gateway:
             srv.qa.handle(session, message)
         elif isinstance(message, People):
             srv.people.handle(session, message)
+        elif isinstance(message, (Mic, MicOffer, MicRelease)):
+            if srv.rtc is None:
+                raise ProtocolError(
+                    ErrorCode.NOT_ALLOWED, "live mics are off", message.TYPE, message.ref
+                )
+            srv.rtc.handle(session, message)
         elif isinstance(message, Ping):
             recv_us = srv.now_us()
             pong = Pong(message.client_time_us, recv_us, srv.now_us())

@@ -48,6 +48,11 @@ class Member:
     connection_id: int = 0
 
     @property
+    def visible(self) -> bool:
+        """Seen by others in the hall (attendees and staff; not spectators)."""
+        return self.identity.role != "spectator"
+
+    @property
     def flags(self) -> int:
         return (
             (FLAG_HAND_RAISED if self.hand_raised else 0)
@@ -186,7 +191,8 @@ class Room:
             self._seat_taken[member.seat] = False
             heapq.heappush(self._free_seats, member.seat)
         heapq.heappush(self._free_slots, slot)
-        self.emit(Left(self.log.next_seq(), slot))
+        if member.visible:
+            self.emit(Left(self.log.next_seq(), slot))
 
     def expire(self, now: float) -> list[int]:
         """Remove members whose resume window has run out; returns their slots."""
@@ -216,14 +222,19 @@ class Room:
         if muted and member.hand_raised:
             self.set_hand(slot, False)
         member.muted = muted
-        self.emit(ParticipantChanged(self.log.next_seq(), member.participant()))
+        if member.visible:
+            self.emit(ParticipantChanged(self.log.next_seq(), member.participant()))
 
     # ------------------------------------------------------------ views
 
     def participants(self) -> list[Participant]:
-        """Everyone present, for keyframes; cached until membership or flags change."""
+        """Everyone visible in the hall, for keyframes; cached until membership or flags change.
+
+        Spectators watch from outside the hall: they are not listed, and their comings
+        and goings are not broadcast, so a join costs O(1) messages, not O(audience).
+        """
         if self._participants is None:
-            self._participants = [m.participant() for m in self.members.values()]
+            self._participants = [m.participant() for m in self.members.values() if m.visible]
         return self._participants
 
     def count_by_role(self) -> dict[str, int]:
@@ -240,7 +251,8 @@ class Room:
     # ------------------------------------------------------------ internals
 
     def _emit_joined(self, member: Member) -> None:
-        self.emit(Joined(self.log.next_seq(), member.participant()))
+        if member.visible:
+            self.emit(Joined(self.log.next_seq(), member.participant()))
 
     def emit(self, message: Sequenced) -> None:
         """Log a sequenced message (its ``seq`` from ``log.next_seq()``) and queue it for all."""

@@ -34,6 +34,7 @@ class Session:
     last_rate_error: float = -1e9
     last_keyframe: float = -1e9
     close_task: asyncio.Task[None] | None = None
+    handed_off: bool = False  # the socket now belongs to a fan-out worker
 
     def write(self, data: bytes) -> int:
         """Write already-framed bytes; returns how many were queued (0 when closing)."""
@@ -45,6 +46,10 @@ class Session:
             self.closing = True
             return 0
         return len(data)
+
+    def abort(self) -> None:
+        """Drop the connection without a close handshake, as a network fault would."""
+        self.transport.abort()
 
     def buffered(self) -> int:
         return self.transport.get_write_buffer_size()

@@ -51,9 +51,11 @@ def token() -> TokenMaker:
     return make
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[TownhallServer]:
-    async with TownhallServer(make_settings(tmp_path)) as srv:
+@pytest.fixture(params=[0, 2], ids=["one-process", "2-workers"])
+async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TownhallServer]:
+    """A running server, once with everything in one process, once with fan-out workers."""
+    settings = make_settings(tmp_path, server={"workers": request.param})
+    async with TownhallServer(settings) as srv:
         yield srv
 
 

@@ -185,9 +185,12 @@ async def test_dropped_bot_resumes_its_seat(server: TownhallServer) -> None:
         run_bots(server.ws_url, 3, secret=SECRET, room="main", stop=stop, progress=None)
     )
     await eventually(lambda: len(server.fanout.sessions) == 3)
+    # Poses flowing means the bots have their Welcome (with workers, a session is
+    # registered a moment before its socket's new owner has written the Welcome).
+    await eventually(lambda: server.metrics.messages_in > 3 + 3 * 5)
     victim = next(iter(server.fanout.sessions.values()))
     seat = server.room.members[victim.slot].seat
-    victim.transport.abort()
+    victim.abort()
     await eventually(lambda: server.metrics.resumes == 1)
     await eventually(lambda: len(server.fanout.sessions) == 3)
     assert server.room.members[victim.slot].seat == seat

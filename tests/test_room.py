@@ -28,7 +28,9 @@ def test_attendees_get_distinct_seats_spectators_none() -> None:
     assert {a.seat, b.seat} == {0, 1}
     assert s.seat == -1
     assert len({a.slot, b.slot, s.slot}) == 3
-    assert [e[0] for e in events(room)] == [68, 68, 68]
+    # Spectators watch from outside the hall: only the two attendees are announced.
+    assert [e[0] for e in events(room)] == [68, 68]
+    assert [p.slot for p in room.participants()] == [a.slot, b.slot]
 
 
 def test_full_hall_refuses_attendees_not_spectators() -> None:

@@ -1,0 +1,370 @@
+"""A fan-out worker: a process that owns client sockets the room hands over and writes to them.
+
+The room process (the authority) joins each client, then passes its socket here.
+From then on this process reads the client's frames and forwards the payloads
+to the room in batches, and does the per-client writes: per tick, every client
+gets one write whose bytes are built once per (role, cell) group, so the
+per-client cost is one ``transport.write`` of a shared buffer. Spreading
+clients over workers puts both cores to work on the part that grows with the
+audience while the room stays one authority.
+
+Started by ``WorkerPool`` as ``python -m townhall.server.fanout_worker``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from townhall.protocol.errors import ErrorCode
+
+from . import ipc
+from .wsreader import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    PING_FRAME,
+    ClientFrameReader,
+    FrameError,
+    close_frame,
+    pong_frame,
+)
+
+CLOSE_GRACE_S = 2.0  # how long a closing client has to answer our close frame
+STATS_EVERY_S = 1.0
+SLOW_CLOSE_CODE = ErrorCode.SLOW_CONSUMER.close_code
+
+
+class ClientConnection(asyncio.Protocol):
+    """One adopted client: reads frames for the room, takes writes from the worker."""
+
+    def __init__(self, worker: Worker, adopt: ipc.Adopt) -> None:
+        self.worker = worker
+        self.sid = adopt.sid
+        self.role = adopt.role
+        self.cell = adopt.cell
+        self.reader = ClientFrameReader(worker.max_message_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.pending: list[bytes] = [adopt.initial] if adopt.initial else []
+        self.closing = False
+        self.aborted = False
+        self.behind_since = 0.0
+        self.last_heard = time.monotonic()
+        self.ping_sent = 0.0
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        if self.aborted:
+            transport.abort()
+            return
+        if self.pending:
+            transport.write(b"".join(self.pending))  # type: ignore[attr-defined]
+            self.pending.clear()
+        if self.closing:  # closed by the room before the socket was set up here
+            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_heard = time.monotonic()
+        self.ping_sent = 0.0
+        try:
+            frames = self.reader.feed(data)
+        except FrameError as exc:
+            self.close(exc.code, exc.reason)
+            return
+        worker = self.worker
+        for opcode, payload in frames:
+            if self.closing:
+                if opcode == OP_CLOSE and self.transport is not None:
+                    self.transport.close()  # the client answered our close
+                continue
+            if opcode == OP_BINARY:
+                worker.forward(self.sid, payload)
+            elif opcode == OP_TEXT:
+                worker.forward(self.sid, payload.decode("utf-8", "replace"))
+            elif opcode == OP_PING:
+                self.write(pong_frame(payload))
+            elif opcode == OP_CLOSE:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
+                self.closing = True
+                self.write(close_frame(code if 1000 <= code < 5000 else 1000, ""))
+                if self.transport is not None:
+                    self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.worker.gone(self)
+
+    # ------------------------------------------------------------ writes
+
+    def write(self, data: bytes) -> int:
+        if self.transport is None:
+            self.pending.append(data)
+            return len(data)
+        if self.transport.is_closing():
+            return 0
+        self.transport.write(data)
+        return len(data)
+
+    def abort(self) -> None:
+        """Drop the socket without a close frame (as a network fault would)."""
+        self.aborted = self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self, code: int, reason: str) -> None:
+        """Send a close frame; drop the socket when the client answers or the grace ends."""
+        if self.closing:
+            return
+        self.write(close_frame(code, reason))
+        self.closing = True
+        transport = self.transport
+        if transport is not None:
+            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.close)
+
+
+class Worker:
+    """All of this process's clients and the seam back to the room."""
+
+    def __init__(self, room: asyncio.Transport | None, fd_channel: socket.socket, limits: dict[str, Any]) -> None:
+        self.room = room
+        self.fd_channel = fd_channel
+        self.max_message_bytes = int(limits["max_message_bytes"])
+        self.soft = int(limits["send_soft_bytes"])
+        self.hard = int(limits["send_hard_bytes"])
+        self.slow_close_s = float(limits["slow_close_s"])
+        self.ping_interval_s = float(limits.get("ping_interval_s", 20.0))
+        self.clients: dict[int, ClientConnection] = {}
+        self.broadcasts: list[tuple[bytes, int]] = []
+        self.inbound: list[tuple[int, bytes | str]] = []
+        self._flush_scheduled = False
+        self.messages_out = self.bytes_out = self.frames_dropped = 0
+        self.closes: dict[str, int] = {}
+        self.done = asyncio.get_running_loop().create_future()
+
+    # ------------------------------------------------------------ from the room
+
+    def on_room(self, message: ipc.Seam) -> None:
+        if isinstance(message, ipc.Tick):
+            self.tick(message)
+        elif isinstance(message, ipc.Broadcast):
+            self.broadcasts.append((message.framed, message.roles))
+        elif isinstance(message, ipc.Send):
+            client = self.clients.get(message.sid)
+            if client is not None and not client.closing:
+                self.bytes_out += client.write(message.data)
+                self.messages_out += message.count
+        elif isinstance(message, ipc.Adopt):
+            self.adopt(message)
+        elif isinstance(message, ipc.Close):
+            client = self.clients.get(message.sid)
+            if client is None:
+                pass
+            elif message.code == ipc.ABORT:
+                client.abort()
+            else:
+                client.close(message.code, message.reason)
+        elif isinstance(message, ipc.Stop):
+            self.stop()
+
+    def adopt(self, message: ipc.Adopt) -> None:
+        fd = ipc.recv_fd(self.fd_channel)
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        client = ClientConnection(self, message)
+        self.clients[message.sid] = client
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(loop.connect_accepted_socket(lambda: client, sock))
+        task.add_done_callback(lambda t: t.exception() and self.gone(client))
+
+    def tick(self, tick: ipc.Tick) -> None:
+        """One write per client: broadcasts since the last tick, events, then crowd frames."""
+        broadcasts, self.broadcasts = self.broadcasts, []
+        events, n_events = tick.events, tick.n_events
+        near, far = tick.near, tick.far
+        groups: dict[tuple[int, int], tuple[bytes, int]] = {}
+        now = time.monotonic()
+        soft, hard, slow_close_s = self.soft, self.hard, self.slow_close_s
+        messages = written = dropped = 0
+        for client in list(self.clients.values()):
+            transport = client.transport
+            if client.closing or transport is None:
+                continue
+            backlog = transport.get_write_buffer_size()
+            if backlog < soft:
+                client.behind_since = 0.0
+                key = (client.role, client.cell)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = self._group(broadcasts, events, n_events, near, far, key)
+                data, count = group
+            else:
+                droppable = sum(1 for _, roles in broadcasts if not roles or roles & client.role)
+                dropped += droppable + (client.cell in near) + bool(far)
+                if client.behind_since == 0.0:
+                    client.behind_since = now
+                if backlog > hard or now - client.behind_since > slow_close_s:
+                    self.closes["SLOW_CONSUMER"] = self.closes.get("SLOW_CONSUMER", 0) + 1
+                    client.close(SLOW_CLOSE_CODE, f"client fell behind ({backlog} bytes unsent)")
+                    continue
+                data, count = events, n_events
+            if data:
+                transport.write(data)
+                written += len(data)
+                messages += count
+        self.messages_out += messages
+        self.bytes_out += written
+        self.frames_dropped += dropped
+
+    @staticmethod
+    def _group(
+        broadcasts: list[tuple[bytes, int]],
+        events: bytes,
+        n_events: int,
+        near: dict[int, bytes],
+        far: bytes,
+        key: tuple[int, int],
+    ) -> tuple[bytes, int]:
+        role, cell = key
+        parts = [framed for framed, roles in broadcasts if not roles or roles & role]
+        count = len(parts) + n_events
+        if events:
+            parts.append(events)
+        cell_frame = near.get(cell) if cell >= 0 else None
+        if cell_frame:
+            parts.append(cell_frame)
+            count += 1
+        if far:
+            parts.append(far)
+            count += 1
+        return b"".join(parts), count
+
+    # ------------------------------------------------------------ to the room
+
+    def forward(self, sid: int, payload: bytes | str) -> None:
+        self.inbound.append((sid, payload))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if self.inbound and self.room is not None:
+            items, self.inbound = self.inbound, []
+            self.room.write(ipc.pack(ipc.Inbound(items)))
+
+    def gone(self, client: ClientConnection) -> None:
+        if self.clients.pop(client.sid, None) is None:
+            return
+        self.flush()  # the room sees this client's last messages before it hears it left
+        if self.room is not None:
+            self.room.write(ipc.pack(ipc.Gone(client.sid)))
+        if client.transport is not None:
+            client.transport.abort()
+
+    async def report(self) -> None:
+        """Counters to the room once a second; pings to quiet clients to find dead peers."""
+        while True:
+            await asyncio.sleep(STATS_EVERY_S)
+            if self.room is not None:
+                stats = ipc.Stats(self.messages_out, self.bytes_out, self.frames_dropped, self.closes)
+                self.room.write(ipc.pack(stats))
+            self.messages_out = self.bytes_out = self.frames_dropped = 0
+            self.closes = {}
+            self._keepalive(time.monotonic())
+
+    def _keepalive(self, now: float) -> None:
+        interval = self.ping_interval_s
+        for client in list(self.clients.values()):
+            if client.closing or now - client.last_heard < interval:
+                continue
+            if client.ping_sent == 0.0:
+                client.ping_sent = now
+                client.write(PING_FRAME)
+            elif now - client.ping_sent >= interval:
+                client.close(1011, "keepalive ping timeout")
+
+    def stop(self) -> None:
+        """Close every client (the room has already sent each its reason) and exit."""
+        for client in list(self.clients.values()):
+            client.close(1001, "server stopping")
+        loop = asyncio.get_running_loop()
+
+        def finish() -> None:
+            for client in list(self.clients.values()):
+                if client.transport is not None:
+                    client.transport.abort()
+            if not self.done.done():
+                self.done.set_result(None)
+
+        loop.call_later(0.5 if self.clients else 0.0, finish)
+
+
+class RoomLink(asyncio.Protocol):
+    """The byte stream from the room: seam messages in, the worker acts on each."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.unpacker = ipc.Unpacker(ipc.ToWorker)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        for message in self.unpacker.feed(data):
+            self.worker.on_room(message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # The room process is gone: nobody can answer these clients any more.
+        self.worker.room = None
+        self.worker.stop()
+
+
+async def run(data_fd: int, fd_channel_fd: int, limits: dict[str, Any]) -> None:
+    loop = asyncio.get_running_loop()
+    fd_channel = socket.socket(fileno=fd_channel_fd)
+    fd_channel.setblocking(True)
+    worker = Worker(None, fd_channel, limits)
+    room_sock = socket.socket(fileno=data_fd)
+    room_sock.setblocking(False)
+    transport, _ = await loop.connect_accepted_socket(lambda: RoomLink(worker), room_sock)
+    worker.room = transport  # type: ignore[assignment]
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGINT, lambda: None)  # the room stops us
+    reporter = loop.create_task(worker.report())
+    try:
+        await worker.done
+    finally:
+        reporter.cancel()
+        transport.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Townhall fan-out worker (started by the server).")
+    parser.add_argument("--data-fd", type=int, required=True)
+    parser.add_argument("--fd-channel", type=int, required=True)
+    parser.add_argument("--limits", required=True, help="JSON object of send limits")
+    args = parser.parse_args(argv)
+    limits = json.loads(args.limits)
+    import gc
+
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        import uvloop
+
+        uvloop.run(run(args.data_fd, args.fd_channel, limits))
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        asyncio.run(run(args.data_fd, args.fd_channel, limits))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""The room's side of the fan-out seam: worker processes, handover, and remote sessions.
+
+After a client has joined, the room hands its socket to the least-loaded fan-out
+worker (``fanout_worker``). The room keeps a ``RemoteSession`` in its place: the
+gateway, the Q&A and people services see the same session interface, and what
+they write crosses the seam. A connection that cannot be handed over cleanly
+(the client already sent more than its Join) simply stays in the room process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import ipc
+from .session import Session
+
+if TYPE_CHECKING:
+    from .app import TownhallServer
+
+log = logging.getLogger("townhall.workers")
+
+STOP_TIMEOUT_S = 5.0
+
+
+@dataclass(eq=False)
+class RemoteSession(Session):
+    """A joined client whose socket a fan-out worker owns; writes go over the seam."""
+
+    worker: WorkerHandle | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.closing or self.worker is None:
+            return 0
+        self.worker.send(ipc.Send(self.id, data, 1))
+        return len(data)
+
+    def abort(self) -> None:
+        if self.worker is not None:
+            self.worker.send(ipc.Close(self.id, ipc.ABORT, ""))
+
+    def buffered(self) -> int:
+        return 0  # the worker applies the send limits where the buffer is
+
+    def close(self, code: Any, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        if self.worker is not None:
+            ws_code = 1000 if code is None else code.close_code
+            self.worker.send(ipc.Close(self.id, ws_code, reason[:120]))
+
+
+class WorkerHandle(asyncio.Protocol):
+    """One worker process: its data stream, its fd channel and the sessions it holds."""
+
+    def __init__(self, pool: WorkerPool, index: int) -> None:
+        self.pool = pool
+        self.index = index
+        self.transport: asyncio.Transport | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.fd_channel: socket.socket | None = None
+        self.sessions: set[int] = set()
+        self.unpacker = ipc.Unpacker(ipc.ToRoom)  # type: ignore[arg-type]
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def send(self, message: ipc.Seam) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(ipc.pack(message))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+
+    def data_received(self, data: bytes) -> None:
+        for message in self.unpacker.feed(data):
+            self.pool.on_worker(self, message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.pool.worker_lost(self)
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+
+class WorkerPool:
+    """Starts the fan-out workers and routes the room's output to them."""
+
+    def __init__(self, server: TownhallServer, count: int) -> None:
+        self.server = server
+        self.count = count
+        self.workers: list[WorkerHandle] = []
+        self.stopping = False
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        limits = self.server.settings.limits
+        config = json.dumps(
+            {
+                "max_message_bytes": limits.max_frame_bytes * 8,
+                "send_soft_bytes": limits.send_soft_bytes,
+                "send_hard_bytes": limits.send_hard_bytes,
+                "slow_close_s": limits.slow_close_s,
+            }
+        )
+        for index in range(self.count):
+            data_room, data_worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            fds_room, fds_worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            handle = WorkerHandle(self, index)
+            handle.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "townhall.server.fanout_worker",
+                    "--data-fd",
+                    str(data_worker.fileno()),
+                    "--fd-channel",
+                    str(fds_worker.fileno()),
+                    "--limits",
+                    config,
+                ],
+                pass_fds=(data_worker.fileno(), fds_worker.fileno()),
+            )
+            data_worker.close()
+            fds_worker.close()
+            fds_room.setblocking(True)
+            handle.fd_channel = fds_room
+            data_room.setblocking(False)
+            await loop.connect_accepted_socket(lambda h=handle: h, data_room)  # type: ignore[misc]
+            self.workers.append(handle)
+        log.info("fan-out workers started", extra={"workers": self.count})
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for handle in self.workers:
+            handle.send(ipc.Stop())
+        for handle in self.workers:
+            proc = handle.process
+            if proc is None:
+                continue
+            try:
+                await asyncio.wait_for(asyncio.to_thread(proc.wait), STOP_TIMEOUT_S)
+            except TimeoutError:
+                proc.kill()
+                await asyncio.to_thread(proc.wait)
+            if handle.transport is not None:
+                handle.transport.close()
+            if handle.fd_channel is not None:
+                handle.fd_channel.close()
+
+    # ------------------------------------------------------------ handover
+
+    def adopt(self, session: Session, payloads: list[bytes]) -> RemoteSession | None:
+        """Hand a freshly joined client to a worker; None keeps it in this process."""
+        live = [w for w in self.workers if w.transport is not None and w.fd_channel is not None]
+        if not live or not _quiet(session):
+            return None
+        worker = min(live, key=lambda w: len(w.sessions))
+        transport = session.transport
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        transport.pause_reading()
+        fd = os.dup(sock.fileno())
+        try:
+            ipc.send_fd(worker.fd_channel, fd)  # type: ignore[arg-type]
+        except OSError:
+            transport.resume_reading()
+            return None
+        finally:
+            os.close(fd)
+        from .framing import frame_binary
+
+        initial = b"".join(frame_binary(p) for p in payloads)
+        role = ipc.ROLE_BITS[session.role]
+        worker.send(ipc.Adopt(session.id, session.slot, role, session.cell, initial))
+        worker.sessions.add(session.id)
+        self.server.metrics.messages_out += len(payloads)
+        self.server.metrics.bytes_out += len(initial)
+        remote = RemoteSession(
+            session.connection,
+            transport,
+            session.messages,
+            session.poses,
+            session.rejects,
+            id=session.id,
+            slot=session.slot,
+            role=session.role,
+            cell=session.cell,
+            joined=True,
+            worker=worker,
+        )
+        session.handed_off = True
+        transport.abort()  # our copy of the socket only; the worker's stays open
+        return remote
+
+    # ------------------------------------------------------------ fan-out
+
+    def tick(self, message: ipc.Tick) -> None:
+        packed = ipc.pack(message)
+        for worker in self.workers:
+            if worker.sessions and worker.transport is not None:
+                worker.transport.write(packed)
+
+    def broadcast(self, framed: bytes, roles: frozenset[str] | None) -> None:
+        packed = ipc.pack(ipc.Broadcast(framed, ipc.role_mask(roles)))
+        for worker in self.workers:
+            if worker.sessions and worker.transport is not None:
+                worker.transport.write(packed)
+
+    def forget(self, session: RemoteSession) -> None:
+        if session.worker is not None:
+            session.worker.sessions.discard(session.id)
+
+    # ------------------------------------------------------------ from workers
+
+    def on_worker(self, worker: WorkerHandle, message: ipc.Seam) -> None:
+        srv = self.server
+        if isinstance(message, ipc.Inbound):
+            sessions = srv.fanout.sessions
+            gateway = srv.gateway
+            for sid, payload in message.items:
+                session = sessions.get(sid)
+                if session is not None and session.joined and not session.closing:
+                    gateway.on_message(session, payload)
+        elif isinstance(message, ipc.Gone):
+            worker.sessions.discard(message.sid)
+            session = srv.fanout.sessions.get(message.sid)
+            if isinstance(session, RemoteSession) and session.worker is worker:
+                srv.detach(session)
+        elif isinstance(message, ipc.Stats):
+            m = srv.metrics
+            m.messages_out += message.messages_out
+            m.bytes_out += message.bytes_out
+            m.frames_dropped += message.frames_dropped
+            for reason, n in message.closes.items():
+                m.closes[reason] = m.closes.get(reason, 0) + n
+
+    def worker_lost(self, worker: WorkerHandle) -> None:
+        """A worker died: its clients' connections are gone; they may resume."""
+        if not self.stopping:
+            log.error("fan-out worker exited", extra={"worker": worker.index})
+        srv = self.server
+        for sid in list(worker.sessions):
+            session = srv.fanout.sessions.get(sid)
+            if isinstance(session, RemoteSession):
+                srv.detach(session)
+        worker.sessions.clear()
+
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self.workers if w.process is not None]
+
+
+def _quiet(session: Session) -> bool:
+    """Nothing unread in websockets' buffers and nothing unsent: the socket can move."""
+    connection = session.connection
+    try:
+        if session.transport.get_write_buffer_size():
+            return False
+        if len(connection.recv_messages.frames):
+            return False
+        protocol = connection.protocol
+        return not protocol.reader.buffer and not protocol.events
+    except AttributeError:  # a websockets version whose internals differ: keep it here
+        return False
