@@ -165,6 +165,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_xr(args: argparse.Namespace) -> int:
+    from townhall.plugin.xr.mirror import main as xr_main
+
+    return xr_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="townhall",
@@ -231,6 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
     c = persona_sub.add_parser("check", help="validate a persona directory and summarise it")
     c.add_argument("dir", help="persona directory (persona.toml and statements/)")
     c.set_defaults(func=cmd_persona_check)
+
+    p = sub.add_parser(
+        "xr",
+        help="join as a headset attendee (OpenXR) or, with --window, mirror the room on a desktop",
+    )
+    p.add_argument("--url", required=True, help="server WebSocket URL, e.g. ws://127.0.0.1:8765/ws")
+    p.add_argument("--token", required=True, help="join token (see `townhall token`)")
+    p.add_argument("--window", action="store_true", help="desktop mirror: no headset needed")
+    p.add_argument("--scene", metavar="FILE", help="scene file (default: the bundled hall)")
+    p.add_argument("--width", type=int, default=1280, help="window width (default 1280)")
+    p.add_argument("--height", type=int, default=720, help="window height (default 720)")
+    p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run on)")
+    p.add_argument("--screenshot", metavar="PNG", help="save the last frame (with --frames)")
+    p.add_argument("--audio-wav", metavar="FILE", help="write the played audio to a WAV file")
+    p.add_argument("--verbose", action="store_true", help="print timing when done")
+    p.set_defaults(func=cmd_xr)
 
     p = sub.add_parser("config", help="print every setting with its documentation")
     _add_config(p)

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from townhall.protocol.errors import ErrorCode
 
 from . import ipc
-
 from .config import LimitSettings
 from .framing import frame_binary
 from .metrics import Metrics

@@ -136,7 +136,9 @@ class ClientConnection(asyncio.Protocol):
 class Worker:
     """All of this process's clients and the seam back to the room."""
 
-    def __init__(self, room: asyncio.Transport | None, fd_channel: socket.socket, limits: dict[str, Any]) -> None:
+    def __init__(
+        self, room: asyncio.Transport | None, fd_channel: socket.socket, limits: dict[str, Any]
+    ) -> None:
         self.room = room
         self.fd_channel = fd_channel
         self.max_message_bytes = int(limits["max_message_bytes"])
@@ -277,7 +279,9 @@ class Worker:
         while True:
             await asyncio.sleep(STATS_EVERY_S)
             if self.room is not None:
-                stats = ipc.Stats(self.messages_out, self.bytes_out, self.frames_dropped, self.closes)
+                stats = ipc.Stats(
+                    self.messages_out, self.bytes_out, self.frames_dropped, self.closes
+                )
                 self.room.write(ipc.pack(stats))
             self.messages_out = self.bytes_out = self.frames_dropped = 0
             self.closes = {}

@@ -1,0 +1,498 @@
+"""Capacity: one room, 2,000 headset attendees and 10,000 spectators, on this machine.
+
+Runs, in one go and against the same load generator:
+
+1. the baseline: the same traffic served with python-websockets' ``broadcast()``
+   (``bench/baseline_server.py``);
+2. Townhall (``townhall serve`` with fan-out workers) while the clone speaks:
+   attendees send poses at 20 Hz, everyone receives the stage stream (25 packets
+   a second), crowd frames and room events;
+3. the same with 10% of the clients stalled (they stop reading), to show that
+   slow clients do not hold back the others and memory stays bounded.
+
+The load generator is ``bench/capload.c`` (compiled here with the system
+compiler): one epoll loop in C, so that it takes a small share of the two
+cores it shares with the server. Server CPU is read from /proc for the server
+and its fan-out workers over the measured window; deliveries are the messages
+the clients received in the window. Latency is client receive time minus the
+time the server stamped (stage packets: their media time, at which the room
+releases them; crowd frames: their build time), through a Ping/Pong clock sync.
+
+Prints progress on stderr and one JSON object as its last line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+from townhall.plugin.client import RoomClient
+from townhall.plugin.headset_sim import SimulatedHeadset
+from townhall.protocol import codec
+from townhall.protocol.limits import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
+from townhall.protocol.messages import Ask, Join, Pose
+from townhall.server.clone.persona import sample_persona_path
+from townhall.server.tokens import issue_token
+
+sys.path.insert(0, str(Path(__file__).parent))
+from loadgen import mask_frame
+
+SECRET = "capacity-secret-" + "c" * 40
+HERE = Path(__file__).parent
+
+
+def log(text: str) -> None:
+    print(f"[capacity] {text}", file=sys.stderr, flush=True)
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not run."""
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def build_capload(tmp: Path) -> Path:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise BenchError("no C compiler (cc or gcc) to build bench/capload.c")
+    out = tmp / "capload"
+    subprocess.run([cc, "-O2", "-o", str(out), str(HERE / "capload.c")], check=True)
+    return out
+
+
+def write_frames(path: Path, frames: list[bytes]) -> None:
+    with path.open("wb") as f:
+        for frame in frames:
+            f.write(len(frame).to_bytes(2, "little") + frame)
+
+
+def join_frames(attendees: int, spectators: int) -> list[bytes]:
+    frames = []
+    for i in range(attendees + spectators):
+        role = "attendee" if i < attendees else "spectator"
+        token = issue_token(
+            SECRET, user_id=f"cap-{i}", name=f"Load {i}", role=role, room="main", ttl_s=7200
+        )
+        join = Join(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, token, client="capload")
+        frames.append(mask_frame(0x2, codec.encode(join)))
+    return frames
+
+
+def pose_frames(count: int = 200) -> list[bytes]:
+    """Ten seconds of one simulated wearer at 20 Hz; each client starts at its own offset."""
+    headset = SimulatedHeadset(1)
+    frames = []
+    for k in range(count):
+        t = k / 20
+        pose = Pose(0, headset.encoded_pose_at(t), headset.flags_at(t))
+        frames.append(mask_frame(0x2, codec.encode(pose)))
+    return frames
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Capload:
+    """The load generator process and its JSON lines."""
+
+    def __init__(
+        self, exe: Path, tmp: Path, port: int, args: argparse.Namespace, offset_us: int
+    ) -> None:
+        clients = args.attendees + args.spectators
+        cmd = [
+            str(exe), "--port", str(port), "--clients", str(clients),
+            "--attendees", str(args.attendees), "--pose-hz", str(args.pose_hz),
+            "--ramp-per-s", str(args.ramp_per_s), "--offset-us", str(offset_us),
+            "--joins", str(tmp / "joins.bin"), "--poses", str(tmp / "poses.bin"),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ps = psutil.Process(self.proc.pid)
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        assert self.proc.stdout is not None
+        threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            with contextlib.suppress(json.JSONDecodeError):
+                self.lines.put(json.loads(line))
+
+    def command(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def expect(self, timeout: float, event: str | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BenchError(f"load generator: no {event or 'stats'} within {timeout:.0f} s")
+            try:
+                line = self.lines.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise BenchError(f"load generator exited with {self.proc.returncode}") from None
+                continue
+            if event is None and "event" not in line:
+                return line
+            if event is not None and line.get("event") == event:
+                return line
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.command("quit")
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def rss_bytes(procs: list[psutil.Process]) -> int:
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def server_family(proc: subprocess.Popen[str]) -> list[psutil.Process]:
+    root = psutil.Process(proc.pid)
+    return [root, *root.children(recursive=True)]
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The server's /metrics counters (name without labels -> value)."""
+    import urllib.request
+
+    out: dict[str, float] = {}
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as resp:
+        for line in resp.read().decode().splitlines():
+            if line and not line.startswith("#") and "{" not in line:
+                name, _, value = line.partition(" ")
+                with contextlib.suppress(ValueError):
+                    out[name] = float(value)
+    return out
+
+
+def measure(
+    load: Capload, family: list[psutil.Process], seconds: float, url: str = ""
+) -> dict[str, Any]:
+    """One window: the clients' counts and the server's CPU over the same seconds."""
+    m0 = scrape(url) if url else {}
+    cpu0 = cpu_seconds(family)
+    lg0 = cpu_seconds([load.ps])
+    t0 = time.monotonic()
+    load.command("start")
+    time.sleep(seconds)
+    load.command("stop")
+    stats = load.expect(30)
+    elapsed = time.monotonic() - t0
+    cpu = cpu_seconds(family) - cpu0
+    delivered = stats["messages"]
+    stats["server_cpu_percent"] = round(100 * cpu / elapsed, 1)
+    stats["loadgen_cpu_percent"] = round(100 * (cpu_seconds([load.ps]) - lg0) / elapsed, 1)
+    stats["server_cpu_us_per_delivery"] = round(cpu * 1e6 / delivered, 3) if delivered else None
+    stats["server_rss_mb"] = round(rss_bytes(family) / 2**20, 1)
+    if url:
+        m1 = scrape(url)
+        ticks = m1["townhall_ticks_total"] - m0["townhall_ticks_total"]
+        if ticks:
+            lag = m1["townhall_tick_lag_seconds_total"] - m0["townhall_tick_lag_seconds_total"]
+            busy = m1["townhall_tick_busy_seconds_total"] - m0["townhall_tick_busy_seconds_total"]
+            stats["tick_lag_mean_ms"] = round(lag / ticks * 1000, 2)
+            stats["tick_busy_mean_ms"] = round(busy / ticks * 1000, 2)
+            stats["ticks_per_s"] = round(ticks / elapsed, 1)
+    return stats
+
+
+# ---------------------------------------------------------------- the runs
+
+
+def run_baseline(exe: Path, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "baseline_server.py"), "--port", str(port), "--secret", SECRET],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    load = None
+    try:
+        assert proc.stdout is not None
+        if "listening" not in proc.stdout.readline():
+            raise BenchError("baseline server did not start")
+        family = server_family(proc)
+        rss0 = rss_bytes(family)
+        load = Capload(exe, tmp, port, args, offset_us=0)
+        ramp = load.expect(args.ramp_timeout, "ramped")
+        log(f"baseline: {ramp['joined']} joined in {ramp['ramp_s']} s; measuring {args.seconds} s")
+        time.sleep(args.settle)
+        stats = measure(load, family, args.seconds)
+        stats["ramp_s"] = ramp["ramp_s"]
+        stats["server_rss_kb_per_conn"] = round(
+            (rss_bytes(family) - rss0) / 1024 / max(1, ramp["joined"]), 2
+        )
+        return stats
+    finally:
+        if load is not None:
+            load.stop()
+        stop_process(proc)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_townhall(tmp: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
+    config = tmp / "townhall.toml"
+    config.write_text(
+        "\n".join(
+            [
+                "[server]",
+                "port = 0",
+                f"workers = {args.workers}",
+                "max_connections = 20000",
+                "[auth]",
+                f'secret = "{SECRET}"',
+                "[store]",
+                f'path = "{tmp / "townhall.db"}"',
+                "[log]",
+                'level = "warning"',
+                "[qa]",
+                'mode = "auto"',
+                "questions_per_minute = 6000",
+                "[clone]",
+                "pause_s = 0.05",
+            ]
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "townhall.server.cli", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=open(tmp / "server.log", "w"),  # noqa: SIM115 - lives as long as the server
+        text=True,
+        cwd=tmp,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "serving room" not in line:
+        stop_process(proc)
+        raise BenchError(f"server did not start: {line!r}; see {tmp / 'server.log'}")
+    return proc, line.rsplit(" ", 1)[1].strip()
+
+
+def sample_questions() -> list[str]:
+    lines = (sample_persona_path() / "questions.txt").read_text(encoding="utf-8").splitlines()
+    return [q.strip() for q in lines if q.strip() and not q.startswith("#")]
+
+
+async def start_stage(ws_url: str, count: int) -> tuple[RoomClient, float]:
+    """A probe spectator: the clock offset, and questions to keep the clone talking."""
+    probe = RoomClient(
+        ws_url,
+        issue_token(
+            SECRET, user_id="probe", name="Probe", role="spectator", room="main", ttl_s=7200
+        ),
+    )
+    await probe.connect()
+    offset = await probe.sync_clock(samples=20, interval_s=0.01)
+    questions = sample_questions()
+    for n in range(count):
+        text = questions[n % len(questions)] + ("" if n < len(questions) else f" ({n})")
+        await probe.send(Ask(n + 1, text))
+    return probe, offset
+
+
+def run_townhall(exe: Path, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    proc, url = start_townhall(tmp, args)
+    ws_url = url.replace("http://", "ws://") + "/ws"
+    loop = asyncio.new_event_loop()
+    load = None
+    try:
+        family = server_family(proc)
+        rss0 = rss_bytes(family)
+        probe, offset = loop.run_until_complete(start_stage(ws_url, args.questions))
+        log(
+            f"townhall: {len(family) - 1} fan-out workers; clock offset {offset / 1000:.1f} ms "
+            f"(rtt {probe.clock.rtt_us:.0f} us)"
+        )
+        load = Capload(exe, tmp, int(url.rsplit(":", 1)[1]), args, offset_us=round(offset))
+        # The probe's loop runs in a thread so it keeps answering while we measure.
+        threading.Thread(target=loop.run_forever, daemon=True).start()
+        ramp = load.expect(args.ramp_timeout, "ramped")
+        log(f"townhall: {ramp['joined']} joined in {ramp['ramp_s']} s; measuring {args.seconds} s")
+        time.sleep(args.settle)
+        rss_ramped = rss_bytes(family)
+        stats = measure(load, family, args.seconds, url)
+        stats["ramp_s"] = ramp["ramp_s"]
+        stats["server_rss_kb_per_conn"] = round(
+            (rss_ramped - rss0) / 1024 / max(1, ramp["joined"]), 2
+        )
+        stats["server_processes"] = len(family)
+        log(
+            f"townhall: {stats['deliveries_per_s']:.0f} deliveries/s, "
+            f"stage p99 {stats['stage_p99_ms']} ms, {stats['server_cpu_us_per_delivery']} "
+            f"us/delivery; stalling {args.stall:.0%} of clients"
+        )
+        load.command(f"stall {args.stall}")
+        load.expect(10, "stalled")
+        stalled = measure(load, family, args.seconds, url)
+        stalled["server_rss_mb_start"] = round(rss_ramped / 2**20, 1)
+        return {"run": stats, "stalled": stalled}
+    finally:
+        if load is not None:
+            load.stop()
+        loop.call_soon_threadsafe(loop.stop)
+        stop_process(proc)
+
+
+def summary(
+    base: dict[str, Any], now: dict[str, Any], stalled: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    keys = (
+        "deliveries_per_s", "stage_p50_ms", "stage_p99_ms", "crowd_p99_ms",
+        "server_cpu_us_per_delivery", "server_cpu_percent", "down_kbps_per_client",
+        "server_rss_kb_per_conn", "joined", "open",
+    )  # fmt: skip
+    p99 = now["stage_p99_ms"]
+    return {
+        "clients": args.attendees + args.spectators,
+        "attendees": args.attendees,
+        "spectators": args.spectators,
+        "joined": now["joined"],
+        "deliveries_per_s": now["deliveries_per_s"],
+        "p50_ms": now["stage_p50_ms"],
+        "p99_ms": p99,
+        "crowd_p99_ms": now["crowd_p99_ms"],
+        "server_cpu_us_per_delivery": now["server_cpu_us_per_delivery"],
+        "server_cpu_percent": now["server_cpu_percent"],
+        "tick_lag_mean_ms": now.get("tick_lag_mean_ms"),
+        "tick_busy_mean_ms": now.get("tick_busy_mean_ms"),
+        "loadgen_cpu_percent": now["loadgen_cpu_percent"],
+        "down_kbps_per_client": now["down_kbps_per_client"],
+        "down_kbps_attendee": now["down_kbps_attendee"],
+        "down_kbps_spectator": now["down_kbps_spectator"],
+        "stage_packets_per_s": now["stage_per_s"],
+        "poses_sent_per_s": now["poses_sent_per_s"],
+        "server_rss_kb_per_conn": now["server_rss_kb_per_conn"],
+        "server_rss_mb": now["server_rss_mb"],
+        "closed_healthy": now["closed_in_window"],
+        "close_codes": now["close_codes"],
+        "baseline": {k: base.get(k) for k in keys} | {"server": "websockets broadcast()"},
+        "cpu_per_delivery_vs_baseline": (
+            round(base["server_cpu_us_per_delivery"] / now["server_cpu_us_per_delivery"], 2)
+            if base.get("server_cpu_us_per_delivery") and now["server_cpu_us_per_delivery"]
+            else None
+        ),
+        "stalled": {
+            "fraction": args.stall,
+            "stalled_clients": stalled["stalled"],
+            "others_p99_ms": stalled["stage_p99_ms"],
+            "others_p99_change": round(stalled["stage_p99_ms"] / p99 - 1, 3) if p99 > 0 else None,
+            "server_rss_mb_before": stalled["server_rss_mb_start"],
+            "server_rss_mb_after": stalled["server_rss_mb"],
+            "close_codes": stalled["close_codes"],
+        },
+        "window_s": args.seconds,
+        "workers": args.workers,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--attendees", type=int, default=2000, help="headset clients sending poses (2000)"
+    )
+    parser.add_argument("--spectators", type=int, default=10000, help="watch-only clients (10000)")
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="length of each measured window (20)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="Townhall fan-out worker processes (2)"
+    )
+    parser.add_argument(
+        "--pose-hz", type=int, default=20, help="poses per attendee per second (20)"
+    )
+    parser.add_argument(
+        "--ramp-per-s", type=int, default=400, help="new connections per second (400)"
+    )
+    parser.add_argument(
+        "--ramp-timeout", type=float, default=180.0, help="seconds allowed for joining"
+    )
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds between ramp and window")
+    parser.add_argument(
+        "--stall", type=float, default=0.1, help="fraction of clients that stall (0.1)"
+    )
+    parser.add_argument(
+        "--questions", type=int, default=60, help="questions asked to keep the clone talking"
+    )
+    parser.add_argument("--skip-baseline", action="store_true", help="measure Townhall only")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="townhall-capacity-") as tmpdir:
+        tmp = Path(tmpdir)
+        exe = build_capload(tmp)
+        log(f"building {args.attendees + args.spectators} join frames")
+        write_frames(tmp / "joins.bin", join_frames(args.attendees, args.spectators))
+        write_frames(tmp / "poses.bin", pose_frames())
+        try:
+            base: dict[str, Any] = {}
+            if not args.skip_baseline:
+                log("baseline: websockets broadcast()")
+                base = run_baseline(exe, tmp, args)
+                log(
+                    f"baseline: {base['deliveries_per_s']:.0f} deliveries/s, "
+                    f"{base['server_cpu_us_per_delivery']} us/delivery, "
+                    f"stage p99 {base['stage_p99_ms']} ms"
+                )
+            result = run_townhall(exe, tmp, args)
+        except BenchError as exc:
+            log(f"failed: {exc}")
+            return 1
+    print(json.dumps(summary(base, result["run"], result["stalled"], args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The headset client: the room connection, the OpenXR loop, playback and the pose uplink.
+
+``HeadsetClient.run()`` is the whole app minus pixels: it joins the room, syncs the clock,
+then for every OpenXR frame samples the wearer at the predicted display time, sends the
+pose at the room's ``pose_hz``, toggles the raised hand on a button press and asks
+playback for the stage at that display time, which it hands to ``on_frame`` (the renderer,
+or a test). It leaves when the runtime says EXITING or LOSS_PENDING, or on ``stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from townhall.protocol.messages import Message
+
+from ..client import RoomClient, local_us
+from ..playback import StageFrame, StagePlayer
+from .session import Headset, HeadsetStatus
+from .tracking import PoseUplink, TrackingSample
+
+log = logging.getLogger("townhall.plugin.xr")
+
+FrameCallback = Callable[[StageFrame, TrackingSample, Any], None]
+
+
+class HeadsetClient:
+    """One attendee in a headset."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        headless: bool = True,
+        on_frame: FrameCallback | None = None,
+        session_next: Any = None,
+    ) -> None:
+        self.player: StagePlayer | None = None
+        self.client = RoomClient(
+            url, token, client_info="townhall-xr/0.1", on_message=self._on_message
+        )
+        self.headset = Headset(headless=headless)
+        self.on_frame = on_frame
+        self.session_next = session_next
+        self.uplink: PoseUplink | None = None
+        self.poses_sent = 0
+        self.hand_changes: list[bool] = []
+        self.last_sample: TrackingSample | None = None
+        self.frames = 0
+        self._stop = asyncio.Event()
+
+    def _on_message(self, message: Message) -> None:
+        if self.player is not None:
+            self.player.on_message(message, local_us())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> HeadsetStatus:
+        welcome = await self.client.connect()
+        self.player = StagePlayer(self.client.clock)
+        self.uplink = PoseUplink(welcome.pose_hz)
+        pinger = asyncio.create_task(self._keep_clock())
+        await self.client.sync_clock()
+        self.headset.open(self.session_next)
+        try:
+            return await self._loop()
+        finally:
+            pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pinger
+            self.headset.close()
+            await self.client.close()
+
+    async def _keep_clock(self) -> None:
+        """Ping every few seconds (SPEC §8) so the media clock mapping follows drift."""
+        while True:
+            await asyncio.sleep(3.0)
+            with contextlib.suppress(Exception):
+                await self.client.sync_clock(samples=2)
+
+    async def _loop(self) -> HeadsetStatus:
+        assert self.player is not None and self.uplink is not None
+        while not self._stop.is_set():
+            status = self.headset.poll()
+            if status.exit:
+                break
+            if not status.running:
+                await asyncio.sleep(0.02)
+                continue
+            # xrWaitFrame blocks until the runtime wants the next frame: off the event loop.
+            fs = await asyncio.to_thread(self.headset.wait_frame)
+            sample = self.headset.sample(fs.predicted_display_time)
+            self.last_sample = sample
+            record, hand = self.uplink.update(sample, time.monotonic())
+            if hand is not None:
+                self.hand_changes.append(hand)
+                await self.client.raise_hand(hand)
+            if record is not None:
+                await self.client.send_pose(record, sample.flags)
+                self.poses_sent += 1
+            frame = self.player.frame(self.headset.to_local_us(fs.predicted_display_time))
+            layers: list[Any] = []
+            if self.on_frame is not None and fs.should_render:
+                self.on_frame(frame, sample, layers)
+            self.headset.end_frame(layers)
+            self.frames += 1
+            await asyncio.sleep(0)
+        return self.headset.status
