@@ -65,6 +65,7 @@ class RoomClient:
         self.token = token
         self.client_info = client_info
         self.on_message = on_message
+        self.listeners: list[Callable[[Message], None]] = []  # e.g. the mic (plugin/mic.py)
         self.timeout_s = timeout_s
         self._tasks: set[asyncio.Task[None]] = set()
         self.state = RoomState()
@@ -144,6 +145,8 @@ class RoomClient:
             task.add_done_callback(self._tasks.discard)
         if self.on_message is not None:
             self.on_message(message)
+        for listener in self.listeners:
+            listener(message)
 
     async def _request_keyframe(self) -> None:
         with contextlib.suppress(ConnectionClosed):

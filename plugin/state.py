@@ -18,10 +18,12 @@ from townhall.protocol.messages import (
     Keyframe,
     Left,
     Message,
+    MicChanged,
     Participant,
     ParticipantChanged,
     QuestionChanged,
     QuestionInfo,
+    RoomMode,
     SequencedMessage,
     StageEnd,
     StageStart,
@@ -49,6 +51,7 @@ class RoomState:
     has_keyframe: bool = False
     needs_keyframe: bool = False
     crowd_frames: int = 0
+    mics: dict[int, MicChanged] = field(default_factory=dict)  # open mics by slot
 
     def apply(self, message: Message, coarse_record_size: int = 0) -> None:
         if isinstance(message, Welcome):
@@ -102,7 +105,12 @@ class RoomState:
         elif isinstance(message, StageEnd):
             if self.stage is not None and self.stage.answer == message.answer:
                 self.stage = None
-        else:
+        elif isinstance(message, MicChanged):
+            if message.state == "ended":
+                self.mics.pop(message.slot, None)
+            else:
+                self.mics[message.slot] = message
+        elif isinstance(message, RoomMode):
             self.mode, self.review = message.mode, message.review
 
 

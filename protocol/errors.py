@@ -34,6 +34,9 @@ class ErrorCode(IntEnum):
     INTERNAL = 20  # a server fault; the room keeps running
     SERVER_SHUTDOWN = 21  # the server is stopping; reconnect later
     KICKED = 22  # a moderator removed you; you may join again
+    MIC_BUSY = 23  # the live-mic limit is reached, or the clone is answering
+    BAD_SDP = 24  # a WebRTC offer that cannot be used
+    MIC_FAILED = 25  # the live mic ended by a fault: never connected, dropped
 
     @property
     def close_code(self) -> int:

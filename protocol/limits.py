@@ -17,5 +17,6 @@ MAX_SLOT = 65535  # participant slot numbers are uint16 on the wire
 NO_SEAT = -1
 MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 4000
+MAX_SDP_CHARS = 6000  # a WebRTC offer or answer (audio only, candidates inline)
 JOIN_TIMEOUT_S = 10.0
 RESUME_WINDOW_S = 60.0

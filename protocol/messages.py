@@ -18,6 +18,7 @@ from .limits import (
     MAX_NAME_CHARS,
     MAX_QUESTION_CHARS,
     MAX_REASON_CHARS,
+    MAX_SDP_CHARS,
     MAX_TOKEN_CHARS,
     MAX_USER_ID_CHARS,
     POSE_BYTES,
@@ -43,6 +44,10 @@ Lang = Annotated[str, msgspec.Meta(max_length=16)]
 Word = Annotated[str, msgspec.Meta(max_length=32)]
 QuestionState = Literal["submitted", "approved", "answering", "answered", "rejected", "escalated"]
 Label = Literal["approved", "generated", "escalated"]
+PacketLabel = Literal["approved", "generated", "escalated", "live"]
+Sdp = Annotated[str, msgspec.Meta(max_length=MAX_SDP_CHARS)]
+MicAction = Literal["grant", "revoke", "ask"]
+MicState = Literal["granted", "connecting", "live", "ended"]
 ModerateAction = Literal["approve", "reject", "edit", "merge", "move", "pin", "unpin"]
 ReviewDecision = Literal["speak", "edit", "skip"]
 ControlAction = Literal["mode", "review", "stop", "next"]
@@ -142,6 +147,29 @@ class People(Message, tag=12):
     ref: U32
     action: PeopleAction
     slot: U16
+
+
+class Mic(Message, tag=13):
+    """A moderator hands the mic to an attendee (``grant``), takes it back (``revoke``),
+    or types the spoken question of ``slot`` into the queue (``ask``, with ``text``)."""
+
+    ref: U32
+    action: MicAction
+    slot: U16
+    text: QuestionText = ""
+
+
+class MicOffer(Message, tag=14):
+    """The granted attendee accepts: a WebRTC offer (audio, candidates inline, no trickle)."""
+
+    ref: U32
+    sdp: Sdp
+
+
+class MicRelease(Message, tag=15):
+    """The attendee is done speaking, or declines the grant."""
+
+    ref: U32
 
 
 class Control(Message, tag=11):
@@ -322,11 +350,12 @@ class StagePacket(Message, tag=77):
     index: U32
     media_time_us: I64
     duration_us: U32
-    label: Label
+    label: PacketLabel
     opus: list[bytes]
     anim_times_us: list[U32]
     anim: bytes
     captions: list[Caption]
+    speaker_slot: Seat = -1  # -1: the clone; else the attendee whose live voice this is
 
 
 class Draft(Message, tag=78):
@@ -356,6 +385,23 @@ class RoomMode(Message, tag=79):
     review: bool
 
 
+class MicChanged(Message, tag=81):
+    """A live mic's state changed (sequenced): granted, connecting, live or ended (with why)."""
+
+    seq: U64
+    slot: U16
+    state: MicState
+    reason: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    ends_us: I64 = 0
+
+
+class MicAnswer(Message, tag=82):
+    """The server's WebRTC answer to MicOffer (to the speaker only; ``ref`` is the offer's)."""
+
+    ref: U32
+    sdp: Sdp
+
+
 CLIENT_MESSAGES: tuple[type[Message], ...] = (
     Join,
     Ping,
@@ -369,6 +415,9 @@ CLIENT_MESSAGES: tuple[type[Message], ...] = (
     Review,
     Control,
     People,
+    Mic,
+    MicOffer,
+    MicRelease,
 )
 SERVER_MESSAGES: tuple[type[Message], ...] = (
     Welcome,
@@ -388,6 +437,8 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     Draft,
     RoomMode,
     ParticipantChanged,
+    MicChanged,
+    MicAnswer,
 )
 
 # Sequenced messages: part of the room's event log, replayable after a resume.
@@ -400,6 +451,7 @@ SequencedMessage = (
     | StageEnd
     | RoomMode
     | ParticipantChanged
+    | MicChanged
 )
 SEQUENCED: tuple[type[Message], ...] = (
     Joined,
@@ -410,6 +462,7 @@ SEQUENCED: tuple[type[Message], ...] = (
     StageEnd,
     RoomMode,
     ParticipantChanged,
+    MicChanged,
 )
 
 

@@ -131,6 +131,21 @@ class QaService:
         await self._commit(ops, question.id)
         self._ack(session, message.ref, question.id, merged)
 
+    async def submit_spoken(self, member: Member, text: str, language: str = "") -> Question:
+        """A question asked at the live mic (transcribed, or typed by a moderator), with the
+        attendee as its asker so the clone looks at them."""
+        user = member.identity.user_id
+        question, _ = self.queue.submit(
+            text,
+            asker_id=user,
+            asker_name=member.identity.name,
+            asker_slot=member.slot,
+            language=language or self.server.detect_language(text),
+        )
+        ops = [self.store.question_op(question), *self.store.vote_ops(question, [user])]
+        await self._commit(ops, question.id)
+        return question
+
     async def _vote(self, session: Session, message: Vote) -> None:
         user = self._member(session).identity.user_id
         if not self._allow(self._vote_limits, user, self.settings.votes_per_s, 10):

@@ -281,12 +281,10 @@ async def test_people_hands_and_reconnecting(
         await ada.raise_hand()
         hands = page.locator("#hands > li")
         await expect(hands).to_have_count(2)
-        # In the order the hands went up, each with the (not yet working) mic button.
+        # In the order the hands went up, each with its Grant mic button (tests/test_rtc_browser).
         await expect(hands.nth(0)).to_contain_text("Bo")
         await expect(hands.nth(1)).to_contain_text("Ada")
-        await expect(
-            hands.nth(0).get_by_role("button", name="Grant mic to Bo (coming with headset voice)")
-        ).to_be_disabled()
+        await expect(hands.nth(0).get_by_role("button", name="Grant mic to Bo")).to_be_enabled()
         await expect(page.locator("#people-count")).to_have_text("3")
         await expect(page.locator("#people-rows")).to_contain_text("Mo (you)")
 

@@ -204,6 +204,12 @@ def sample_messages(rng: random.Random) -> list[Message]:
         m.Draft(1, 2, word(), word(100), "approved", ["A"], "en"),
         m.RoomMode(3, "auto", False),
         m.ParticipantChanged(4, participant),
+        m.Mic(9, "ask", 12, word(100)),
+        m.MicOffer(10, "v=0\r\n" + word(2000)),
+        m.MicRelease(11),
+        m.MicChanged(5, 12, "ended", "time_limit", 0),
+        m.MicAnswer(10, "v=0\r\n" + word(1000)),
+        m.StagePacket(0, 9, 5, 40000, "live", [b"\x02" * 40], [], b"", [], 12),
     ]  # fmt: skip
 
 

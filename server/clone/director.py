@@ -103,6 +103,9 @@ class Director:
             await qa.changed.wait()
             qa.changed.clear()
             while (question := qa.queue.next_question()) is not None:
+                rtc = self.server.rtc
+                if rtc is not None and rtc.busy:
+                    break  # never over a live mic; its end sets qa.changed again
                 self._answer_task = asyncio.get_running_loop().create_task(self.answer(question))
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._answer_task

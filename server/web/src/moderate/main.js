@@ -78,6 +78,7 @@ function main() {
     welcome: ["people"],
     participants: ["people", "stage"],
     hands: ["people"],
+    mics: ["people"],
     questions: ["queue", "stage"],
     stage: ["stage", "queue"],
     mode: ["settings", "queue", "review", "stage"],

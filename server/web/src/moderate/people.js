@@ -35,7 +35,78 @@ export class PeopleView {
     this.more = root.querySelector("#people-more");
     this.result = root.querySelector("#people-result");
     this.filter.addEventListener("input", () => this.render());
+    this.mics = root.querySelector("#mics");
+    this.askForm = root.querySelector("#mic-ask");
+    this.askText = root.querySelector("#mic-ask-text");
+    this.askName = root.querySelector("#mic-ask-name");
+    this.askResult = root.querySelector("#mic-ask-result");
+    this.askSlot = -1;
+    this.askForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.askSpoken();
+    });
   }
+
+  nameOf(slot) {
+    return this.state.participants.get(slot)?.name ?? `slot ${slot}`;
+  }
+
+  // The open mics with Revoke, and the form to type (or correct) the spoken question.
+  renderMics() {
+    const open = [...this.state.mics.values()];
+    const words = { granted: "granted, waiting for them to accept", connecting: "connecting", live: "LIVE" };
+    fill(
+      this.mics,
+      open.length
+        ? open.map((m) =>
+            h(
+              "p",
+              { class: `mic ${m.state}`, dataset: { slot: m.slot } },
+              h("span", { class: "name" }, this.nameOf(m.slot)),
+              h("span", { class: "state" }, ` ${words[m.state] ?? m.state} `),
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "revoke danger-quiet",
+                  disabled: !this.ui.online,
+                  "aria-label": `Revoke the mic of ${this.nameOf(m.slot)}`,
+                  onclick: (event) => this.mic("revoke", { slot: m.slot, name: this.nameOf(m.slot) }, event.target.nextElementSibling),
+                },
+                "Revoke",
+              ),
+              h("span", { class: "result" }),
+            ),
+          )
+        : [h("p", { class: "empty" }, this.state.lastMicEnd ? `The last mic ended (${this.state.lastMicEnd.reason}).` : "No mic is open.")],
+    );
+    const speaker = open[0]?.slot ?? this.state.lastMicEnd?.slot ?? -1;
+    if (speaker !== this.askSlot) {
+      this.askSlot = speaker;
+      this.askText.value = "";
+    }
+    this.askForm.hidden = speaker < 0;
+    setText(this.askName, speaker >= 0 ? this.nameOf(speaker) : "");
+  }
+
+  async mic(action, p, resultEl) {
+    const verbs = { grant: ["Granting the mic to", "has the mic", "grant the mic to"], revoke: ["Revoking the mic of", "no longer has the mic", "revoke the mic of"] }[action];
+    await this.actions.run(
+      { result: [resultEl, this.result], pending: `${verbs[0]} ${p.name}…`, done: `${p.name} ${verbs[1]}.`, failed: `Could not ${verbs[2]} ${p.name}` },
+      { type: "Mic", action, slot: p.slot, text: "" },
+    );
+  }
+
+  async askSpoken() {
+    const text = this.askText.value.trim();
+    const name = this.nameOf(this.askSlot);
+    const answer = await this.actions.run(
+      { result: this.askResult, pending: "Adding the question…", done: `${name}'s question is in the queue.`, failed: "Could not add the question" },
+      { type: "Mic", action: "ask", slot: this.askSlot, text },
+    );
+    if (answer.ok) this.askText.value = "";
+  }
+
 
   render() {
     const me = this.state.welcome?.slot;
@@ -56,12 +127,20 @@ export class PeopleView {
           h("span", { class: "meta" }, ` ${p.role}, ${seatText(p)}`),
           h(
             "button",
-            { type: "button", disabled: true, title: "Live microphones come with headset voice", "aria-label": `Grant mic to ${p.name} (coming with headset voice)` },
-            "Grant mic (coming with headset voice)",
+            {
+              type: "button",
+              class: "grant",
+              disabled: !this.ui.online,
+              "aria-label": `Grant mic to ${p.name}`,
+              onclick: (event) => this.mic("grant", p, event.target.nextElementSibling),
+            },
+            "Grant mic",
           ),
+          h("span", { class: "result" }),
         ),
       ),
     );
+    this.renderMics();
 
     const needle = this.filter.value.trim().toLowerCase();
     const matches = everyone

@@ -268,6 +268,9 @@ export class RoomConnection extends EventTarget {
         this._settle(msg.ref, { ok: true, ref: msg.ref, ack: msg });
         break;
       }
+      case "MicAnswer": // the answer to a MicOffer request
+        this._settle(msg.ref, { ok: true, ref: msg.ref, ack: msg });
+        break;
       case "Error":
         if (msg.request) this._settle(msg.request, { ok: false, ref: msg.request, error: msg });
         break;

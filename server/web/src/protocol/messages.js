@@ -94,6 +94,9 @@ const CATALOG = [
   [10, "Review", [["ref", U32], ["answer", U32], ["decision", STR], ["text", STR, ""]]],
   [11, "Control", [["ref", U32], ["action", STR], ["value", STR, ""]]],
   [12, "People", [["ref", U32], ["action", STR], ["slot", U16]]],
+  [13, "Mic", [["ref", U32], ["action", STR], ["slot", U16], ["text", STR, ""]]],
+  [14, "MicOffer", [["ref", U32], ["sdp", STR]]],
+  [15, "MicRelease", [["ref", U32]]],
   // ---------------------------------------------------------------- server to client
   [64, "Welcome", [
     ["version", U8],
@@ -153,6 +156,7 @@ const CATALOG = [
     ["anim_times_us", list(U32)],
     ["anim", BIN],
     ["captions", list(nested("Caption"))],
+    ["speaker_slot", SEAT, -1],
   ]],
   [78, "Draft", [
     ["answer", U32],
@@ -165,6 +169,14 @@ const CATALOG = [
   ]],
   [79, "RoomMode", [["seq", U63], ["mode", STR], ["review", BOOL]]],
   [80, "ParticipantChanged", [["seq", U63], ["participant", nested("Participant")]]],
+  [81, "MicChanged", [
+    ["seq", U63],
+    ["slot", U16],
+    ["state", STR],
+    ["reason", STR, ""],
+    ["ends_us", I64, 0],
+  ]],
+  [82, "MicAnswer", [["ref", U32], ["sdp", STR]]],
 ];
 
 /** Message definitions by name: {type, name, fields: [{name, kind, default?, optional}]}. */
@@ -205,10 +217,21 @@ export const SEQUENCED = new Set([
   "StageEnd",
   "RoomMode",
   "ParticipantChanged",
+  "MicChanged",
 ]);
 
 /** Requests answered by exactly one Ack (same `ref`) or Error (`request` = `ref`). */
-export const REQUESTS = new Set(["Ask", "Vote", "Moderate", "Review", "Control", "People"]);
+export const REQUESTS = new Set([
+  "Ask",
+  "Vote",
+  "Moderate",
+  "Review",
+  "Control",
+  "People",
+  "Mic",
+  "MicOffer",
+  "MicRelease",
+]);
 
 /** Participant.flags bits. */
 export const ParticipantFlag = Object.freeze({ HAND_RAISED: 1, AWAY: 2, MUTED: 4 });
@@ -237,6 +260,9 @@ export const ERROR_CODES = Object.freeze({
   20: "INTERNAL",
   21: "SERVER_SHUTDOWN",
   22: "KICKED",
+  23: "MIC_BUSY",
+  24: "BAD_SDP",
+  25: "MIC_FAILED",
 });
 
 /** Error codes by name, e.g. ErrorCode.AUTH_EXPIRED === 8. */

@@ -52,6 +52,8 @@ export class RoomState {
     this.mode = "auto";
     this.review = false;
     this.drafts = new Map(); // answer -> Draft awaiting review (moderators only)
+    this.mics = new Map(); // slot -> MicChanged of every open mic (granted, connecting, live)
+    this.lastMicEnd = null; // the latest MicChanged "ended"
     this.coarse = null; // the Keyframe's coarse records (bytes)
   }
 
@@ -160,6 +162,12 @@ export class RoomState {
         this.lastEnd = msg;
         if (this.drafts.delete(msg.answer)) changed.add("drafts");
         changed.add("stage");
+        break;
+      case "MicChanged":
+        if (msg.state === "ended") this.mics.delete(msg.slot);
+        else this.mics.set(msg.slot, msg);
+        this.lastMicEnd = msg.state === "ended" ? msg : this.lastMicEnd;
+        changed.add("mics");
         break;
       case "RoomMode":
         this.mode = msg.mode;

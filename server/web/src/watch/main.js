@@ -19,6 +19,7 @@ import { Board } from "./board.js";
 import { Captions } from "./captions.js";
 import { FrameBuffer } from "./framebuffer.js";
 import { IdleMotion } from "./idle.js";
+import { MicPanel } from "./mic.js";
 import { Playout } from "./playout.js";
 import { EXP, GAZE, HIPS, ROT, VIS, blendPose, mouthOpenOf, newPose } from "./pose.js";
 import { StageView, probeWebgl } from "./view.js";
@@ -49,6 +50,7 @@ const ui = {
 
 const state = new RoomState();
 const conn = new RoomConnection({ token, clientInfo: "townhall-watch/0.1" });
+const micPanel = new MicPanel({ conn, state, root: document });
 const captions = new Captions(ui.captionLine, ui.transcript);
 const frames = new FrameBuffer();
 const playout = new Playout();
@@ -179,6 +181,14 @@ function showStage(stage) {
 
 function onStagePacket(p) {
   playout.arrived(conn.clock.toLocalMs(p.media_time_us), performance.now());
+  if (p.speaker_slot >= 0) {
+    // An attendee's live voice (SPEC §5.1): heard and captioned like the clone's, but it
+    // neither labels an answer nor moves the clone; the speaker is highlighted instead.
+    audience?.setAsker(p.speaker_slot);
+    captions.add(p);
+    audio?.push(p);
+    return;
+  }
   if (p.answer !== currentAnswer) {
     currentAnswer = p.answer;
     labelQueue.length = 0;
@@ -238,6 +248,7 @@ function renderBoardSoon() {
 conn.addEventListener("message", (e) => {
   const msg = e.detail;
   const changed = state.apply(msg);
+  micPanel.onMessage(msg);
   switch (msg.type) {
     case "Welcome":
       board.setStorageKey(`townhall.votes.${msg.room}.${msg.user_id}`);

@@ -1,0 +1,173 @@
+"""Where WebRTC may go: gather only configured host addresses, send only to allowed networks.
+
+aioice gathers host candidates on every interface and sends connectivity checks to any
+candidate the remote names, so a server that accepted offers blindly could be made to send
+UDP anywhere. aioice has no option for either (aiortc/aioice#2, #57), so each peer's ICE
+connection is switched to :class:`RestrictedConnection`, which gathers on the configured
+addresses only and refuses (and logs) remote candidates outside the allowed networks, mDNS
+names (resolving them would multicast), and checks arriving from elsewhere (answering one
+would send there).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aioice import Candidate, Connection, mdns, stun
+from aioice.ice import StunProtocol
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+
+log = logging.getLogger("townhall.rtc.policy")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class PolicyError(ValueError):
+    """A network or address setting that cannot be used."""
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    nets = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise PolicyError(f"rtc.allowed_networks: {exc}") from None
+    return tuple(nets)
+
+
+def parse_addresses(text: str) -> tuple[str, ...]:
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            out.append(str(ipaddress.ip_address(part)))
+        except ValueError as exc:
+            raise PolicyError(f"rtc.host_addresses: {exc}") from None
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """What one server's peers may do on the network."""
+
+    allowed: tuple[Network, ...]
+    host_addresses: tuple[str, ...]
+    ice_servers: tuple[RTCIceServer, ...] = ()
+
+    @classmethod
+    def from_settings(cls, rtc: Any) -> NetworkPolicy:
+        servers = []
+        if rtc.stun_url:
+            servers.append(RTCIceServer(urls=rtc.stun_url))
+        if rtc.turn_url:
+            servers.append(
+                RTCIceServer(
+                    urls=rtc.turn_url,
+                    username=rtc.turn_username or None,
+                    credential=rtc.turn_password or None,
+                )
+            )
+        return cls(
+            parse_networks(rtc.allowed_networks),
+            parse_addresses(rtc.host_addresses),
+            tuple(servers),
+        )
+
+    def allows(self, host: str) -> bool:
+        """May we send to this address? Names (mDNS or otherwise) never."""
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(address in net for net in self.allowed)
+
+    def configuration(self) -> RTCConfiguration:
+        # An explicit empty list: aiortc would otherwise use a public STUN server.
+        return RTCConfiguration(iceServers=list(self.ice_servers))
+
+    def restrict(self, pc: RTCPeerConnection) -> int:
+        """Switch every ICE connection of ``pc`` to the restricted one; returns how many.
+
+        Call after setRemoteDescription (the transports exist) and before setLocalDescription
+        (which gathers) and before adding any remote candidate.
+        """
+        count = 0
+        for connection in _ice_connections(pc):
+            if not isinstance(connection, RestrictedConnection):
+                connection.__class__ = RestrictedConnection
+                connection.policy = self
+                connection.refused = []
+            count += 1
+        return count
+
+
+def _ice_connections(pc: RTCPeerConnection) -> Iterable[Connection]:
+    seen: set[int] = set()
+    transports = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    for dtls in transports:
+        connection = dtls.transport.iceGatherer._connection
+        if id(connection) not in seen:
+            seen.add(id(connection))
+            yield connection
+
+
+def refused_candidates(pc: RTCPeerConnection) -> list[str]:
+    """What the peer's ICE refused so far (``host:port why``), for logs and tests."""
+    out: list[str] = []
+    for connection in _ice_connections(pc):
+        out += getattr(connection, "refused", [])
+    return out
+
+
+class RestrictedConnection(Connection):
+    """An aioice connection held to a :class:`NetworkPolicy` (installed by ``restrict``)."""
+
+    policy: NetworkPolicy
+    refused: list[str]
+
+    def _refuse(self, host: str, port: int, why: str) -> None:
+        entry = f"{host}:{port} {why}"
+        if len(self.refused) < 64:
+            self.refused.append(entry)
+            log.warning("refused remote candidate", extra={"candidate": entry})
+
+    async def gather_candidates(self) -> None:
+        if self._local_candidates_start:
+            return
+        self._local_candidates_start = True
+        addresses = list(self.policy.host_addresses)
+        for component in sorted(self._components):
+            self._local_candidates += await self.get_component_candidates(
+                component=component, addresses=addresses
+            )
+        self._local_candidates_end = True
+
+    async def add_remote_candidate(self, remote_candidate: Candidate | None) -> None:
+        if remote_candidate is not None:
+            host = remote_candidate.host
+            if mdns.is_mdns_hostname(host):
+                self._refuse(host, remote_candidate.port, "mdns name")
+                return
+            if not self.policy.allows(host):
+                self._refuse(host, remote_candidate.port, "outside allowed networks")
+                return
+        await super().add_remote_candidate(remote_candidate)
+
+    def request_received(
+        self, message: stun.Message, addr: tuple[str, int], protocol: StunProtocol
+    ) -> None:
+        # A check from elsewhere would be answered there and learnt as a peer-reflexive pair.
+        if not self.policy.allows(addr[0]):
+            self._refuse(addr[0], addr[1], "check from outside allowed networks")
+            return
+        super().request_received(message, addr, protocol)

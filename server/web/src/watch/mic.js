@@ -1,0 +1,111 @@
+// The attendee's hand and live mic on the watch page: raise a hand, accept the mic when a
+// moderator grants it, speak (the browser's microphone over WebRTC), release it. Shown only
+// to attendees. SPEC §5.1: the offer carries its candidates (we wait for gathering), no trickle.
+
+const GATHER_TIMEOUT_MS = 5000;
+
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+export class MicPanel {
+  constructor({ conn, state, root }) {
+    this.conn = conn;
+    this.state = state;
+    this.el = root.querySelector("#mic-panel");
+    this.handBtn = root.querySelector("#hand");
+    this.acceptBtn = root.querySelector("#mic-accept");
+    this.releaseBtn = root.querySelector("#mic-release");
+    this.status = root.querySelector("#mic-status");
+    this.raised = false;
+    this.micState = "";
+    this.pc = null;
+    this.stream = null;
+    this.handBtn.addEventListener("click", () => this.setHand(!this.raised));
+    this.acceptBtn.addEventListener("click", () => this.accept());
+    this.releaseBtn.addEventListener("click", () => this.release());
+  }
+
+  get slot() {
+    return this.state.welcome?.slot ?? -1;
+  }
+
+  onMessage(msg) {
+    if (msg.type === "Welcome") this.el.hidden = msg.role !== "attendee";
+    if (msg.type === "HandChanged" && msg.slot === this.slot) this.raised = msg.raised;
+    if (msg.type === "MicChanged" && msg.slot === this.slot) {
+      this.micState = msg.state;
+      if (msg.state === "ended") {
+        this.hangUp();
+        this.say(`Your mic ended (${msg.reason}).`);
+      } else if (msg.state === "granted") this.say("A moderator is handing you the mic: press “Accept mic” to speak.");
+      else if (msg.state === "live") this.say("You are live: the whole hall hears you.");
+    }
+    if (msg.type === "Error" && msg.code === 25) this.say(`Mic: ${msg.reason}`);
+    this.render();
+  }
+
+  render() {
+    this.handBtn.textContent = this.raised ? "Lower hand" : "Raise hand";
+    this.handBtn.setAttribute("aria-pressed", String(this.raised));
+    this.acceptBtn.hidden = this.micState !== "granted";
+    this.releaseBtn.hidden = !["granted", "connecting", "live"].includes(this.micState);
+    this.releaseBtn.textContent = this.micState === "granted" ? "Decline" : "Release mic";
+  }
+
+  say(text) {
+    this.status.textContent = text;
+  }
+
+  setHand(raised) {
+    this.conn.send({ type: "Hand", raised });
+    this.raised = raised;
+    this.render();
+  }
+
+  async accept() {
+    this.acceptBtn.disabled = true;
+    try {
+      this.say("Starting your microphone…");
+      this.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      const pc = (this.pc = new RTCPeerConnection({ iceServers: [] }));
+      for (const track of this.stream.getAudioTracks()) pc.addTrack(track, this.stream);
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc);
+      const answer = await this.conn.request({ type: "MicOffer", sdp: pc.localDescription.sdp });
+      if (!answer.ok) {
+        this.say(`The mic could not start: ${answer.error.reason}`);
+        this.hangUp();
+        return;
+      }
+      await pc.setRemoteDescription({ type: "answer", sdp: answer.ack.sdp });
+      this.say("Connecting your mic…");
+    } catch (err) {
+      this.say(`The mic could not start: ${err.message}`);
+      this.hangUp();
+    } finally {
+      this.acceptBtn.disabled = false;
+    }
+  }
+
+  async release() {
+    await this.conn.request({ type: "MicRelease" });
+    this.hangUp();
+  }
+
+  hangUp() {
+    this.pc?.close();
+    this.pc = null;
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.stream = null;
+  }
+}
