@@ -1,10 +1,13 @@
 """The headset client: the room connection, the OpenXR loop, playback and the pose uplink.
 
-``HeadsetClient.run()`` is the whole app minus pixels: it joins the room, syncs the clock,
-then for every OpenXR frame samples the wearer at the predicted display time, sends the
-pose at the room's ``pose_hz``, toggles the raised hand on a button press and asks
-playback for the stage at that display time, which it hands to ``on_frame`` (the renderer,
-or a test). It leaves when the runtime says EXITING or LOSS_PENDING, or on ``stop()``.
+``HeadsetClient.run()`` is the whole app: it joins the room, syncs the clock, then for every
+OpenXR frame samples the wearer at the predicted display time, sends the pose at the room's
+``pose_hz``, toggles the raised hand on a button press and asks playback for the stage at
+that display time. With an OpenGL session and a ``scene`` it draws that stage into both eyes
+(``render.HallRenderer`` from each eye's pose and field of view, seated in the wearer's
+seat) and submits the projection layer; ``on_frame`` also gets the frame (a test, or an
+engine bridge adding layers). It leaves when the runtime says EXITING or LOSS_PENDING, or
+on ``stop()``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from townhall.protocol.messages import Message
+from townhall.scenes.model import Scene
 
 from ..client import RoomClient, local_us
 from ..playback import StageFrame, StagePlayer
@@ -36,9 +40,10 @@ class HeadsetClient:
         url: str,
         token: str,
         *,
-        headless: bool = True,
+        headless: bool | None = True,
         on_frame: FrameCallback | None = None,
         session_next: Any = None,
+        scene: Scene | None = None,
     ) -> None:
         self.player: StagePlayer | None = None
         self.client = RoomClient(
@@ -52,6 +57,10 @@ class HeadsetClient:
         self.hand_changes: list[bool] = []
         self.last_sample: TrackingSample | None = None
         self.frames = 0
+        self.frames_shown = 0  # frames that submitted a projection layer
+        self.scene = scene
+        self.renderer: Any = None  # HallRenderer, once an OpenGL session is open
+        self.after_render: Callable[[HeadsetClient], None] | None = None  # e.g. a screenshot
         self._stop = asyncio.Event()
 
     def _on_message(self, message: Message) -> None:
@@ -68,6 +77,10 @@ class HeadsetClient:
         pinger = asyncio.create_task(self._keep_clock())
         await self.client.sync_clock()
         self.headset.open(self.session_next)
+        if self.headset.graphics is not None and self.scene is not None:
+            from .render import HallRenderer
+
+            self.renderer = HallRenderer(self.scene)
         try:
             return await self._loop()
         finally:
@@ -106,9 +119,31 @@ class HeadsetClient:
                 self.poses_sent += 1
             frame = self.player.frame(self.headset.to_local_us(fs.predicted_display_time))
             layers: list[Any] = []
+            if self.renderer is not None and fs.should_render:
+                layers += self._draw(frame, fs.predicted_display_time)
             if self.on_frame is not None and fs.should_render:
                 self.on_frame(frame, sample, layers)
             self.headset.end_frame(layers)
             self.frames += 1
+            if layers:
+                self.frames_shown += 1
+                if self.after_render is not None:
+                    self.after_render(self)
             await asyncio.sleep(0)
         return self.headset.status
+
+    def _draw(self, frame: StageFrame, xr_time: int) -> list[Any]:
+        """Both eyes: the hall from the wearer's seat, with each eye's own projection."""
+        from .render import frustum, seat_view
+
+        assert self.scene is not None
+        self.renderer.seats_of = {s: p.seat for s, p in self.client.state.participants.items()}
+        welcome = self.client.welcome
+        seat = welcome.seat if welcome is not None else -1
+        self.renderer.hidden = {welcome.slot} if welcome is not None else set()
+        scene = self.scene
+
+        def eye(i: int, pose: Any, fov: Any, width: int, height: int) -> None:
+            self.renderer.draw(frame, seat_view(scene, seat, pose), frustum(fov))
+
+        return self.headset.render(xr_time, eye)

@@ -1,8 +1,13 @@
 """``townhall xr``: the reference headset app, and its desktop mirror (``--window``).
 
-The mirror joins the room as any client does, plays the stage through the same
-StagePlayer and draws the same HallRenderer into a GLFW window, from the spectator camera
-or, with a headset, from the wearer's eyes. Audio goes to a sink: a WAV file
+Without ``--window`` this is the headset app: ``HeadsetClient`` with an OpenGL session draws
+the hall, the crowd and the clone into the headset's swapchains, one image per eye. Should
+the runtime offer no OpenGL (XR_MND_headless only), the headset still tracks and sends poses
+and the pictures go to a desktop window from the wearer's eyes instead.
+
+With ``--window`` (no headset) the mirror joins the room as any client does, plays the stage
+through the same StagePlayer and draws the same HallRenderer into a GLFW window from the
+spectator camera. Audio goes to a sink: a WAV file
 (``--audio-wav``) or nowhere; it is pulled on the render clock exactly as a sound device
 callback would pull it. ``--frames`` and ``--screenshot`` make it scriptable for tests.
 """
@@ -13,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import struct
+import sys
 import time
 import wave
 import zlib
@@ -105,19 +111,30 @@ class Mirror:
         self.glfw.terminate()
 
 
-async def run_mirror(args: argparse.Namespace) -> int:
-    from OpenGL import GL
+class AudioPump:
+    """Pulls what a sound device would have pulled since the last call, on the render clock."""
 
+    def __init__(self, player: StagePlayer, sink: WavSink | None) -> None:
+        self.player, self.sink = player, sink
+        self._last = local_us()
+
+    def pump(self, now: float) -> None:
+        n = int((now - self._last) * SAMPLE_RATE / 1e6)
+        if n > 0:
+            pcm = self.player.read_audio(n, now + OUTPUT_LATENCY_US)
+            self._last += n * 1e6 / SAMPLE_RATE
+            if self.sink is not None:
+                self.sink.write(pcm)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+
+
+async def run_mirror(args: argparse.Namespace) -> int:
     from townhall.scenes.loader import default_scene_path, load_scene
 
-    from .render import HallRenderer, front_row_camera, look_at, perspective, pose_view
-
     scene = load_scene(args.scene or default_scene_path())
-    mirror = Mirror(args.width, args.height)
-    renderer = HallRenderer(scene)
-    headset_client: Any = None
-    player: StagePlayer
-    client: RoomClient
     if args.window:
         holder: dict[str, StagePlayer] = {}
         client = RoomClient(
@@ -129,38 +146,95 @@ async def run_mirror(args: argparse.Namespace) -> int:
         await client.connect()
         player = holder["p"] = StagePlayer(client.clock)
         await client.sync_clock()
-    else:  # a headset: tracking, pose uplink and the raise button from OpenXR
-        from .app import HeadsetClient
+        return await _window_loop(args, scene, client, player, None)
+    # A headset: tracking, pose uplink and the raise button from OpenXR; pictures into the
+    # headset when the runtime takes OpenGL, else (a headless runtime) into a mirror window.
+    from .app import HeadsetClient
 
-        headset_client = HeadsetClient(args.url, args.token, headless=True)
-        task = asyncio.create_task(headset_client.run())
-        while headset_client.player is None and not task.done():
+    headset_client = HeadsetClient(args.url, args.token, headless=None, scene=scene)
+    task = asyncio.create_task(headset_client.run())
+    while (headset_client.player is None or headset_client.headset.session is None) and (
+        not task.done()
+    ):
+        await asyncio.sleep(0.01)
+    if task.done():
+        err = task.exception()
+        if err is not None:
+            print(f"townhall xr: {err}", file=sys.stderr)
+        return int(err is not None)
+    assert headset_client.player is not None
+    if headset_client.headset.graphics is not None:
+        return await _headset_loop(args, headset_client, task)
+    return await _window_loop(args, scene, headset_client.client, headset_client.player,
+                              headset_client)  # fmt: skip
+
+
+async def _headset_loop(args: argparse.Namespace, hc: Any, task: asyncio.Task[Any]) -> int:
+    """Pictures go to the headset (HeadsetClient draws them); here: audio and --frames."""
+    assert hc.player is not None
+    shot: list[np.ndarray] = []
+
+    def after_render(hc: Any) -> None:
+        if args.frames > 0 and hc.frames_shown >= args.frames:
+            if args.screenshot and not shot:
+                shot.append(hc.headset.graphics.read_eye(0))
+            hc.stop()
+
+    hc.after_render = after_render
+    audio = AudioPump(hc.player, WavSink(Path(args.audio_wav)) if args.audio_wav else None)
+    try:
+        while not task.done():
+            audio.pump(local_us())
             await asyncio.sleep(0.01)
-        if task.done():
-            return int(bool(task.exception()))
-        client, player = headset_client.client, headset_client.player
-    sink = WavSink(Path(args.audio_wav)) if args.audio_wav else None
+        status = await task
+    finally:
+        audio.close()
+        if not task.done():
+            hc.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+    if shot:
+        write_png(Path(args.screenshot), shot[0])
+    stats = hc.player.stats
+    print(f"frames {hc.frames_shown} packets {stats.packets} lost_frames {stats.lost_frames}")
+    return 1 if status.lost else 0
+
+
+async def _window_loop(
+    args: argparse.Namespace, scene: Any, client: RoomClient, player: StagePlayer,
+    headset_client: Any,
+) -> int:  # fmt: skip
+    from OpenGL import GL
+
+    from .render import HallRenderer, front_row_camera, look_at, perspective, seat_view
+
+    try:
+        mirror = Mirror(args.width, args.height)
+    except Exception:
+        if headset_client is not None:
+            headset_client.stop()
+        with contextlib.suppress(Exception):
+            await client.close()
+        raise
+    renderer = HallRenderer(scene)
+    audio = AudioPump(player, WavSink(Path(args.audio_wav)) if args.audio_wav else None)
     cam = scene.spectator_camera
     eye, target = front_row_camera(scene)
     frames = 0
-    last_audio = local_us()
     try:
         while not mirror.should_close() and (args.frames <= 0 or frames < args.frames):
             now = local_us()
-            n = int((now - last_audio) * SAMPLE_RATE / 1e6)
-            if n > 0:  # what a sound device would have pulled since the last frame
-                pcm = player.read_audio(n, now + OUTPUT_LATENCY_US)
-                last_audio += n * 1e6 / SAMPLE_RATE
-                if sink is not None:
-                    sink.write(pcm)
+            audio.pump(now)
             renderer.seats_of = {s: p.seat for s, p in client.state.participants.items()}
+            if headset_client is not None and client.welcome is not None:
+                renderer.hidden = {client.welcome.slot}  # the wearer's own head
             frame = player.frame(now + 16_000)
             w, h = mirror.size()
             GL.glViewport(0, 0, w, h)
             sample = headset_client.last_sample if headset_client is not None else None
             seat = client.welcome.seat if client.welcome is not None else -1
-            if sample is not None and sample.head is not None and 0 <= seat < len(scene.seats):
-                view = _seat_view(scene, seat, sample.head, pose_view)
+            if sample is not None and sample.head is not None:
+                view = seat_view(scene, seat, sample.head)
             else:
                 view = look_at(eye, target)
             renderer.draw(frame, view, perspective(cam.fov_deg, w / max(1, h)))
@@ -170,8 +244,7 @@ async def run_mirror(args: argparse.Namespace) -> int:
             mirror.swap()
             await asyncio.sleep(max(0.0, 1 / 60 - (local_us() - now) / 1e6))
     finally:
-        if sink is not None:
-            sink.close()
+        audio.close()
         if headset_client is not None:
             headset_client.stop()
         with contextlib.suppress(Exception):
@@ -179,21 +252,6 @@ async def run_mirror(args: argparse.Namespace) -> int:
         mirror.close()
     print(f"frames {frames} packets {player.stats.packets} lost_frames {player.stats.lost_frames}")
     return 0
-
-
-def _seat_view(scene: Any, seat: int, head: Any, pose_view: Any) -> Any:
-    """The wearer's eye in the hall: seat position + the seat's yaw applied to the head pose."""
-    from .render import quat_matrix, yaw_matrix
-
-    s = scene.seats[seat]
-    r = yaw_matrix(s.yaw_deg)
-    pos = np.array(s.position, np.float32) + r @ np.array(head[:3], np.float32)
-    m = r @ quat_matrix(head[3:])
-    # back to a quaternion-free view: build the 4x4 directly
-    view = np.eye(4, dtype=np.float32)
-    view[:3, :3] = m.T
-    view[:3, 3] = -m.T @ pos
-    return view
 
 
 def main(args: argparse.Namespace) -> int:

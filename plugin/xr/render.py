@@ -167,6 +167,32 @@ def look_at(eye: Sequence[float], target: Sequence[float]) -> F32:
     return m
 
 
+def seat_place(scene: Scene, seat: int) -> tuple[F32, float]:
+    """Where a wearer sits: the seat's floor point and yaw, or without a seat (a spectator,
+    a full hall) a spot on the floor 6 m in front of the clone, facing it."""
+    if 0 <= seat < len(scene.seats):
+        s = scene.seats[seat]
+        return np.array(s.position, np.float32), float(s.yaw_deg)
+    mark = scene.stage.clone_mark
+    yaw = math.radians(mark.yaw_deg)
+    p = mark.position
+    spot = (p[0] - 6.0 * math.sin(yaw), 0.0, p[2] - 6.0 * math.cos(yaw))
+    return np.array(spot, np.float32), mark.yaw_deg + 180.0
+
+
+def seat_view(scene: Scene, seat: int, pose: Sequence[float]) -> F32:
+    """View matrix of an eye (or head) at ``pose`` in the seat frame of ``seat`` (SPEC §5:
+    world = seat position + the seat's yaw applied to the pose)."""
+    origin, yaw = seat_place(scene, seat)
+    r = yaw_matrix(yaw)
+    pos = origin + r @ np.array(pose[:3], np.float32)
+    m = r @ quat_matrix(pose[3:])
+    view = np.eye(4, dtype=np.float32)
+    view[:3, :3] = m.T
+    view[:3, 3] = -m.T @ pos
+    return view
+
+
 def pose_view(pose: Sequence[float]) -> F32:
     """View matrix of an eye at pose (x, y, z, qx, qy, qz, qw)."""
     r = quat_matrix(pose[3:])
@@ -257,6 +283,7 @@ class HallRenderer:
         self.seat_pos = np.array([s.position for s in scene.seats], np.float32)
         self.seat_yaw = np.array([s.yaw_deg for s in scene.seats], np.float32)
         self.seats_of: dict[int, int] = {}  # slot -> seat index (from the room's participants)
+        self.hidden: set[int] = set()  # slots not drawn: the wearer, whose eyes are inside it
         static = Boxes()
         static.add(np.array([0, -0.05, 0], np.float32), np.eye(3, dtype=np.float32),
                    (80, 0.1, 80), FLOOR)  # fmt: skip
@@ -302,6 +329,8 @@ class HallRenderer:
     def _crowd(self, boxes: Boxes, frame: StageFrame) -> None:
         eye = np.eye(3, dtype=np.float32)
         for slot, a in frame.attendees.items():
+            if slot in self.hidden:
+                continue
             seat = self.seats_of.get(slot)
             if seat is None or not 0 <= seat < len(self.seat_pos):
                 continue

@@ -9,10 +9,14 @@ instance and session and walks the session lifecycle the spec lays out:
 
 ``poll()`` handles events; ``wait_frame()``/``end_frame()`` run the frame loop whenever the
 session is running; ``sample(display_time)`` locates head, hands and gaze for the frame's
-predicted display time and reads the raise-hand button. With ``headless=True`` (the
-XR_MND_headless extension) the session has no graphics: tracking and timing only, which is
-what the tests' runtime offers. With graphics, the caller passes a session ``next`` chain (an
-OpenGL binding from pyopenxr's GL helpers) and renders into swapchains itself.
+predicted display time and reads the raise-hand button.
+
+Graphics: with ``headless=False`` the session is an OpenGL one (XR_KHR_opengl_enable,
+``graphics.GLGraphics``: a GL context, one swapchain per eye) and ``render()`` draws both
+eyes and returns the projection layer for ``end_frame``. With ``headless=True``
+(XR_MND_headless) there are no pixels: tracking and timing only. ``headless=None`` picks
+OpenGL when the runtime offers it and a GL context can be made, else headless. A caller
+with its own graphics binding passes it as ``session_next`` and renders itself.
 """
 
 from __future__ import annotations
@@ -71,8 +75,8 @@ def _pose7(p: Any) -> Pose7:
 class Headset:
     """One OpenXR instance and session; use ``open()``/``close()`` or ``with``."""
 
-    def __init__(self, *, headless: bool = True, app_name: str = "Townhall") -> None:
-        self.headless = headless
+    def __init__(self, *, headless: bool | None = True, app_name: str = "Townhall") -> None:
+        self.headless = headless  # None until open() has chosen
         self.app_name = app_name
         self.status = HeadsetStatus()
         self.extensions: set[str] = set()
@@ -86,6 +90,7 @@ class Headset:
         self._body: Any = None
         self._lift = 0.0
         self.frame_state: Any = None
+        self.graphics: Any = None  # GLGraphics for an OpenGL session we render ourselves
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> Headset:
@@ -103,10 +108,24 @@ class Headset:
         except xr.XrException as err:
             raise HeadsetError(f"no OpenXR runtime: {err}") from err
         wanted = [e for e in OPTIONAL_EXTENSIONS if e in available]
+        if self.headless is None:
+            gl = GL_ENABLE in available and self._make_graphics(HEADLESS in available)
+            self.headless = not gl
+        elif not self.headless and session_next is None and GL_ENABLE in available:
+            self._make_graphics(False)
         required = HEADLESS if self.headless else GL_ENABLE
         if required not in available:
+            self._close_graphics()
             raise HeadsetError(f"the OpenXR runtime does not offer {required}")
         self.extensions = {required, *wanted}
+        try:
+            self._open(session_next)
+        except BaseException:
+            self.close()  # a half-open instance, session or GL context
+            raise
+        log.info("OpenXR %s: extensions %s", self.runtime_name, sorted(self.extensions))
+
+    def _open(self, session_next: Any) -> None:
         self.instance = xr.create_instance(
             xr.InstanceCreateInfo(
                 application_info=xr.ApplicationInfo(self.app_name, 1, "townhall", 1),
@@ -119,15 +138,37 @@ class Headset:
         )
         if "XR_EXT_eye_gaze_interaction" in self.extensions and not self._eye_gaze_supported():
             self.extensions.discard("XR_EXT_eye_gaze_interaction")
+        if self.graphics is not None:
+            session_next = self.graphics.session_next(self.instance, self.system)
         self.session = xr.create_session(
             self.instance, xr.SessionCreateInfo(system_id=self.system, next=session_next)
         )
+        if self.graphics is not None:
+            self.graphics.create_swapchains(self.instance, self.system, self.session)
         self._create_spaces()
         self._create_actions()
         self._create_trackers()
-        log.info("OpenXR %s: extensions %s", self.runtime_name, sorted(self.extensions))
+
+    def _make_graphics(self, can_fall_back: bool) -> bool:
+        from .graphics import GLGraphics, GraphicsError
+
+        try:
+            self.graphics = GLGraphics()
+        except GraphicsError as err:
+            if not can_fall_back:
+                raise HeadsetError(f"no OpenGL for the headset: {err}") from err
+            log.warning("no OpenGL (%s): headless session, nothing is shown in the headset", err)
+            return False
+        return True
+
+    def _close_graphics(self) -> None:
+        if self.graphics is not None:
+            self.graphics.close()
+            self.graphics = None
 
     def close(self) -> None:
+        if self.graphics is not None:
+            self.graphics.destroy_swapchains()  # swapchains go before their session
         for tracker, destroy in (
             (self._face, "destroy_face_tracker2_fb"),
             (self._body, "destroy_body_tracker_fb"),
@@ -144,6 +185,7 @@ class Headset:
         if self.instance is not None:
             xr.destroy_instance(self.instance)
             self.instance = None
+        self._close_graphics()
 
     def _eye_gaze_supported(self) -> bool:
         props = xr.SystemEyeGazeInteractionPropertiesEXT()
@@ -302,6 +344,20 @@ class Headset:
                 layers=layers or [],
             ),
         )
+
+    def render(self, xr_time: int, draw: Any) -> list[Any]:
+        """Draw both eyes for ``xr_time``; the layers for ``end_frame`` (none if untracked).
+
+        ``draw(eye, pose, fov, width, height)`` gets the eye pose in the seat frame (like
+        ``views()``) and an XrFovf, with the eye's swapchain image bound and its viewport set.
+        """
+        if self.graphics is None:
+            return []
+
+        def lifted(i: int, pose: Any, fov: Any, w: int, h: int) -> None:
+            draw(i, tracking.lift(pose, self._lift), fov, w, h)
+
+        return list(self.graphics.render(self.session, self._spaces["world"], xr_time, lifted))
 
     def to_local_us(self, xr_time: int) -> float:
         """An XrTime on the local monotonic clock (microseconds), as RoomClient's clock."""

@@ -1,4 +1,4 @@
-/* A headless OpenXR runtime for tests: no display, no devices, driven by a control file.
+/* An OpenXR runtime for tests: no display, no devices, driven by a control file.
  *
  * The Khronos loader (the one pyopenxr ships) finds it through XR_RUNTIME_JSON, negotiates
  * with xrNegotiateLoaderRuntimeInterface and from then on resolves every call through
@@ -8,10 +8,18 @@
  * session state the test wants come from the control block (control.h); what the app did is
  * written back there.
  *
+ * With XR_KHR_opengl_enable (offered when libGL.so.1 loads and the test does not set no_gl)
+ * the session takes an XrGraphicsBindingOpenGLXlibKHR. The runtime lives in the app's
+ * process and thread, so it uses the app's GL context directly (it must be current, as the
+ * binding says): xrCreateSwapchain makes GL textures in it, and xrEndFrame reads back each
+ * eye of the submitted projection layer (glGetTexImage) into the control block: what the
+ * headset would have displayed. GL is loaded with dlopen, so no GL headers are needed.
+ *
  * One instance and one session at a time; handles are small integers. Not thread-safe, like
  * the apps it serves.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -94,6 +102,13 @@ static int instance_alive, session_alive, session_running, headless, eye_gaze_en
 static int frames_ended, attached, exit_requested, loss_reported;
 static XrSessionState state = XR_SESSION_STATE_UNKNOWN;
 static XrTime next_frame;
+static int gl_enabled, gl_requirements_asked, gl_session;
+
+/* The OpenGL part (below the spaces, which it uses). */
+static int gl_offered(void);
+static XrResult bind_gl(const XrSessionCreateInfo *info);
+static void free_swapchains(void);
+static XrResult show_projection(const XrCompositionLayerProjection *layer);
 
 static XrTime now_ns(void) {
     struct timespec ts;
@@ -277,9 +292,12 @@ static XrResult XRAPI_CALL enum_extensions(const char *layer, uint32_t cap, uint
                                            XrExtensionProperties *props) {
     static const char *names[] = {XR_MND_HEADLESS_EXTENSION_NAME,
                                   XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME,
-                                  XR_EXT_EYE_GAZE_INTERACTION_EXTENSION_NAME};
-    const uint32_t n = sizeof names / sizeof names[0];
+                                  XR_EXT_EYE_GAZE_INTERACTION_EXTENSION_NAME,
+                                  "XR_KHR_opengl_enable"};
     (void)layer;
+    map_control();
+    defaults();
+    const uint32_t n = sizeof names / sizeof names[0] - (gl_offered() ? 0 : 1);
     *count = n;
     if (cap == 0) return XR_SUCCESS;
     if (cap < n) return XR_ERROR_SIZE_INSUFFICIENT;
@@ -301,14 +319,16 @@ static XrResult XRAPI_CALL create_instance(const XrInstanceCreateInfo *info, XrI
     if (instance_alive) return XR_ERROR_LIMIT_REACHED;
     map_control();
     defaults();
-    headless = eye_gaze_enabled = 0;
+    headless = eye_gaze_enabled = gl_enabled = 0;
     for (uint32_t i = 0; i < info->enabledExtensionCount; i++) {
         const char *e = info->enabledExtensionNames[i];
         if (strcmp(e, XR_MND_HEADLESS_EXTENSION_NAME) == 0) headless = 1;
+        else if (strcmp(e, "XR_KHR_opengl_enable") == 0 && gl_offered()) gl_enabled = 1;
         else if (strcmp(e, XR_EXT_EYE_GAZE_INTERACTION_EXTENSION_NAME) == 0) eye_gaze_enabled = 1;
         else if (strcmp(e, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME) != 0)
             return XR_ERROR_EXTENSION_NOT_PRESENT;
     }
+    gl_requirements_asked = 0;
     instance_alive = 1;
     ctl->instance_alive = 1;
     n_paths = 0;
@@ -465,9 +485,17 @@ static XrResult XRAPI_CALL create_session(XrInstance i, const XrSessionCreateInf
                                           XrSession *out) {
     (void)i;
     if (session_alive) return XR_ERROR_LIMIT_REACHED;
-    if (!headless && info->next == NULL) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
     if (headless && info->next != NULL) return XR_ERROR_VALIDATION_FAILURE;
+    gl_session = 0;
+    if (!headless) {
+        XrResult r = bind_gl(info);
+        if (r != XR_SUCCESS) return r;
+        gl_session = 1;
+    }
     session_alive = 1;
+    ctl->gl_session = (uint32_t)gl_session;
+    ctl->layer_frames = 0;
+    ctl->layer_error = 0;
     session_running = frames_ended = attached = exit_requested = loss_reported = 0;
     n_events = 0;
     ctl->sessions++;
@@ -482,6 +510,7 @@ static XrResult XRAPI_CALL create_session(XrInstance i, const XrSessionCreateInf
 
 static XrResult XRAPI_CALL destroy_session(XrSession s) {
     (void)s;
+    free_swapchains();
     session_alive = session_running = 0;
     ctl->session_running = 0;
     n_events = 0;
@@ -551,8 +580,24 @@ static XrResult XRAPI_CALL end_frame(XrSession s, const XrFrameEndInfo *e) {
     (void)s;
     if (!session_running) return XR_ERROR_SESSION_NOT_RUNNING;
     if (e->displayTime <= 0) return XR_ERROR_TIME_INVALID;
+    if (e->environmentBlendMode != XR_ENVIRONMENT_BLEND_MODE_OPAQUE)
+        return XR_ERROR_ENVIRONMENT_BLEND_MODE_UNSUPPORTED;
     frames_ended++;
     ctl->frames++;
+    int projected = 0;
+    for (uint32_t k = 0; k < e->layerCount; k++) {
+        const XrCompositionLayerBaseHeader *l = e->layers[k];
+        XrResult r = XR_ERROR_LAYER_INVALID;
+        if (!l || !gl_session) r = XR_ERROR_LAYER_INVALID; /* headless: nothing to show */
+        else if (l->type == XR_TYPE_COMPOSITION_LAYER_PROJECTION && !projected)
+            r = show_projection((const XrCompositionLayerProjection *)l);
+        if (r != XR_SUCCESS) {
+            ctl->layer_error = r;
+            return r;
+        }
+        projected = 1;
+    }
+    if (projected) ctl->layer_frames++;
     return XR_SUCCESS;
 }
 
@@ -683,6 +728,326 @@ static XrResult XRAPI_CALL locate_views(XrSession s, const XrViewLocateInfo *inf
         views[k].fov = (XrFovf){-0.785398f, 0.785398f, 0.785398f, -0.785398f};
     }
     return XR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ OpenGL (dlopen) */
+/* XR_KHR_opengl_enable's structs, as openxr_platform.h has them with XR_USE_PLATFORM_XLIB
+ * (spelt out so that GL/glx.h is not needed). */
+typedef struct {
+    XrStructureType type;
+    const void *next;
+    void *xDisplay;
+    uint32_t visualid;
+    void *glxFBConfig;
+    unsigned long glxDrawable;
+    void *glxContext;
+} th_binding_glx;
+
+typedef struct {
+    XrStructureType type;
+    void *next;
+    uint32_t image;
+} th_image_gl;
+
+typedef struct {
+    XrStructureType type;
+    void *next;
+    XrVersion minApiVersionSupported;
+    XrVersion maxApiVersionSupported;
+} th_requirements_gl;
+
+#define GL_ENABLE_NAME "XR_KHR_opengl_enable"
+#define TH_GL_TEXTURE_2D 0x0DE1
+#define TH_GL_TEXTURE_BINDING_2D 0x8069
+#define TH_GL_TEXTURE_MIN_FILTER 0x2801
+#define TH_GL_TEXTURE_MAG_FILTER 0x2800
+#define TH_GL_LINEAR 0x2601
+#define TH_GL_RGBA 0x1908
+#define TH_GL_RGBA8 0x8058
+#define TH_GL_SRGB8_ALPHA8 0x8C43
+#define TH_GL_UNSIGNED_BYTE 0x1401
+#define TH_GL_PACK_ALIGNMENT 0x0D05
+#define TH_GL_NO_ERROR 0
+
+static struct {
+    int tried, ok;
+    void (*GenTextures)(int, unsigned *);
+    void (*DeleteTextures)(int, const unsigned *);
+    void (*BindTexture)(unsigned, unsigned);
+    void (*TexParameteri)(unsigned, unsigned, int);
+    void (*TexImage2D)(unsigned, int, int, int, int, int, unsigned, unsigned, const void *);
+    void (*GetTexImage)(unsigned, int, unsigned, unsigned, void *);
+    void (*GetIntegerv)(unsigned, int *);
+    void (*PixelStorei)(unsigned, int);
+    unsigned (*GetError)(void);
+    void *(*GetCurrentContext)(void);
+} gl;
+
+static int load_gl(void) {
+    if (gl.tried) return gl.ok;
+    gl.tried = 1;
+    void *lib = dlopen("libGL.so.1", RTLD_NOW | RTLD_GLOBAL);
+    if (!lib) return 0;
+#define SYM(field, name) \
+    if (!(*(void **)&gl.field = dlsym(lib, name))) return 0
+    SYM(GenTextures, "glGenTextures");
+    SYM(DeleteTextures, "glDeleteTextures");
+    SYM(BindTexture, "glBindTexture");
+    SYM(TexParameteri, "glTexParameteri");
+    SYM(TexImage2D, "glTexImage2D");
+    SYM(GetTexImage, "glGetTexImage");
+    SYM(GetIntegerv, "glGetIntegerv");
+    SYM(PixelStorei, "glPixelStorei");
+    SYM(GetError, "glGetError");
+    SYM(GetCurrentContext, "glXGetCurrentContext");
+#undef SYM
+    gl.ok = 1;
+    return 1;
+}
+
+static int gl_offered(void) { return !ctl->no_gl && load_gl(); }
+
+static void *gl_context; /* the app's, from the session's binding */
+
+static int gl_context_current(void) { return gl_context && gl.GetCurrentContext() == gl_context; }
+
+static XrResult bind_gl(const XrSessionCreateInfo *info) {
+    if (!gl_enabled) return XR_ERROR_GRAPHICS_DEVICE_INVALID; /* no graphics API enabled */
+    if (!gl_requirements_asked) return XR_ERROR_GRAPHICS_REQUIREMENTS_CALL_MISSING;
+    const th_binding_glx *b = NULL;
+    for (const XrBaseInStructure *n = info->next; n; n = n->next)
+        if (n->type == XR_TYPE_GRAPHICS_BINDING_OPENGL_XLIB_KHR) b = (const th_binding_glx *)n;
+    if (!b || !b->xDisplay || !b->glxContext) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    gl_context = b->glxContext;
+    /* In-process and on the app's thread: the binding's context must be the current one. */
+    return gl_context_current() ? XR_SUCCESS : XR_ERROR_GRAPHICS_DEVICE_INVALID;
+}
+
+#define MAX_SWAPCHAINS 8
+#define SWAPCHAIN_IMAGES 3
+
+typedef struct {
+    int used;
+    uint32_t width, height, format;
+    unsigned textures[SWAPCHAIN_IMAGES];
+    int next;      /* the image the next acquire gets */
+    int acquired;  /* the image acquired and not yet released, or -1 */
+    int waited;    /* the acquired image has been waited on */
+    int released;  /* the last image released, or -1 (what a layer shows) */
+} swapchain_t;
+
+static swapchain_t swapchains[MAX_SWAPCHAINS];
+
+static swapchain_t *swapchain_of(XrSwapchain h) {
+    uintptr_t k = (uintptr_t)h;
+    return (k >= 1 && k <= MAX_SWAPCHAINS && swapchains[k - 1].used) ? &swapchains[k - 1] : NULL;
+}
+
+static int live_swapchains(void) {
+    int n = 0;
+    for (int k = 0; k < MAX_SWAPCHAINS; k++) n += swapchains[k].used;
+    return n;
+}
+
+static XrResult XRAPI_CALL gl_requirements(XrInstance i, XrSystemId s, th_requirements_gl *r) {
+    (void)i;
+    if (!gl_enabled) return XR_ERROR_FUNCTION_UNSUPPORTED;
+    if (s != 1) return XR_ERROR_SYSTEM_INVALID;
+    if (!r || r->type != XR_TYPE_GRAPHICS_REQUIREMENTS_OPENGL_KHR) return XR_ERROR_VALIDATION_FAILURE;
+    r->minApiVersionSupported = XR_MAKE_VERSION(2, 1, 0); /* what the renderer needs, plus FBOs */
+    r->maxApiVersionSupported = XR_MAKE_VERSION(4, 6, 0);
+    gl_requirements_asked = 1;
+    return XR_SUCCESS;
+}
+
+static XrResult XRAPI_CALL enum_formats(XrSession s, uint32_t cap, uint32_t *count, int64_t *out) {
+    static const int64_t formats[] = {TH_GL_SRGB8_ALPHA8, TH_GL_RGBA8};
+    (void)s;
+    if (!session_alive) return XR_ERROR_HANDLE_INVALID;
+    *count = gl_session ? 2 : 0;
+    if (cap == 0 || !gl_session) return XR_SUCCESS;
+    if (cap < 2) return XR_ERROR_SIZE_INSUFFICIENT;
+    memcpy(out, formats, sizeof formats);
+    return XR_SUCCESS;
+}
+
+static XrResult XRAPI_CALL create_swapchain(XrSession s, const XrSwapchainCreateInfo *info,
+                                            XrSwapchain *out) {
+    (void)s;
+    if (!session_alive) return XR_ERROR_HANDLE_INVALID;
+    if (!gl_session) return XR_ERROR_FEATURE_UNSUPPORTED; /* headless: nothing to show */
+    if (info->format != TH_GL_SRGB8_ALPHA8 && info->format != TH_GL_RGBA8)
+        return XR_ERROR_SWAPCHAIN_FORMAT_UNSUPPORTED;
+    if (info->width == 0 || info->height == 0 || info->width > 4096 || info->height > 4096 ||
+        info->arraySize != 1 || info->faceCount != 1 || info->mipCount != 1 ||
+        info->sampleCount != 1)
+        return XR_ERROR_VALIDATION_FAILURE;
+    if (!gl_context_current()) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    for (int k = 0; k < MAX_SWAPCHAINS; k++) {
+        if (swapchains[k].used) continue;
+        swapchain_t *sc = &swapchains[k];
+        memset(sc, 0, sizeof *sc);
+        sc->used = 1;
+        sc->width = info->width;
+        sc->height = info->height;
+        sc->format = (uint32_t)info->format;
+        sc->acquired = sc->released = -1;
+        int bound = 0;
+        gl.GetIntegerv(TH_GL_TEXTURE_BINDING_2D, &bound);
+        gl.GenTextures(SWAPCHAIN_IMAGES, sc->textures);
+        for (int i = 0; i < SWAPCHAIN_IMAGES; i++) {
+            gl.BindTexture(TH_GL_TEXTURE_2D, sc->textures[i]);
+            gl.TexParameteri(TH_GL_TEXTURE_2D, TH_GL_TEXTURE_MIN_FILTER, TH_GL_LINEAR);
+            gl.TexParameteri(TH_GL_TEXTURE_2D, TH_GL_TEXTURE_MAG_FILTER, TH_GL_LINEAR);
+            gl.TexImage2D(TH_GL_TEXTURE_2D, 0, (int)sc->format, (int)sc->width, (int)sc->height,
+                          0, TH_GL_RGBA, TH_GL_UNSIGNED_BYTE, NULL);
+        }
+        gl.BindTexture(TH_GL_TEXTURE_2D, (unsigned)bound);
+        if (gl.GetError() != TH_GL_NO_ERROR) {
+            gl.DeleteTextures(SWAPCHAIN_IMAGES, sc->textures);
+            sc->used = 0;
+            return XR_ERROR_RUNTIME_FAILURE;
+        }
+        ctl->swapchains = (uint32_t)live_swapchains();
+        ctl->swapchain_format = sc->format;
+        *out = (XrSwapchain)(uintptr_t)(k + 1);
+        return XR_SUCCESS;
+    }
+    return XR_ERROR_LIMIT_REACHED;
+}
+
+static void free_swapchain(swapchain_t *sc);
+
+static void free_swapchains(void) {
+    for (int k = 0; k < MAX_SWAPCHAINS; k++)
+        if (swapchains[k].used) free_swapchain(&swapchains[k]);
+}
+
+static void free_swapchain(swapchain_t *sc) {
+    /* The app's context is normally current here; if it is gone, so are the textures. */
+    if (gl_context_current()) gl.DeleteTextures(SWAPCHAIN_IMAGES, sc->textures);
+    sc->used = 0;
+    ctl->swapchains = (uint32_t)live_swapchains();
+}
+
+static XrResult XRAPI_CALL destroy_swapchain(XrSwapchain h) {
+    swapchain_t *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    free_swapchain(sc);
+    return XR_SUCCESS;
+}
+
+static XrResult XRAPI_CALL enum_images(XrSwapchain h, uint32_t cap, uint32_t *count,
+                                       XrSwapchainImageBaseHeader *images) {
+    swapchain_t *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    *count = SWAPCHAIN_IMAGES;
+    if (cap == 0) return XR_SUCCESS;
+    if (cap < SWAPCHAIN_IMAGES) return XR_ERROR_SIZE_INSUFFICIENT;
+    th_image_gl *out = (th_image_gl *)images;
+    for (int i = 0; i < SWAPCHAIN_IMAGES; i++) {
+        if (out[i].type != XR_TYPE_SWAPCHAIN_IMAGE_OPENGL_KHR) return XR_ERROR_VALIDATION_FAILURE;
+        out[i].image = sc->textures[i];
+    }
+    return XR_SUCCESS;
+}
+
+static XrResult XRAPI_CALL acquire_image(XrSwapchain h, const XrSwapchainImageAcquireInfo *info,
+                                         uint32_t *index) {
+    (void)info;
+    swapchain_t *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    if (sc->acquired >= 0) return XR_ERROR_CALL_ORDER_INVALID; /* one at a time here */
+    sc->acquired = sc->next;
+    sc->waited = 0;
+    sc->next = (sc->next + 1) % SWAPCHAIN_IMAGES;
+    *index = (uint32_t)sc->acquired;
+    return XR_SUCCESS;
+}
+
+static XrResult XRAPI_CALL wait_image(XrSwapchain h, const XrSwapchainImageWaitInfo *info) {
+    (void)info;
+    swapchain_t *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    if (sc->acquired < 0 || sc->waited) return XR_ERROR_CALL_ORDER_INVALID;
+    sc->waited = 1;
+    return XR_SUCCESS;
+}
+
+static XrResult XRAPI_CALL release_image(XrSwapchain h, const XrSwapchainImageReleaseInfo *info) {
+    (void)info;
+    swapchain_t *sc = swapchain_of(h);
+    if (!sc) return XR_ERROR_HANDLE_INVALID;
+    if (sc->acquired < 0 || !sc->waited) return XR_ERROR_CALL_ORDER_INVALID;
+    sc->released = sc->acquired;
+    sc->acquired = -1;
+    return XR_SUCCESS;
+}
+
+static th_pose to_th(XrPosef p) {
+    th_pose r = {p.position.x, p.position.y, p.position.z,
+                 p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w};
+    return r;
+}
+
+/* Check a submitted projection layer and copy what each eye shows into the control block. */
+static XrResult show_projection(const XrCompositionLayerProjection *layer) {
+    static uint8_t pixels[4096 * 4096 * 4 / 16]; /* up to 1024x1024 rects read whole */
+    if (!space_of(layer->space)) return XR_ERROR_HANDLE_INVALID;
+    if (layer->viewCount != 2 || !layer->views) return XR_ERROR_VALIDATION_FAILURE;
+    for (uint32_t v = 0; v < 2; v++) {
+        const XrCompositionLayerProjectionView *pv = &layer->views[v];
+        swapchain_t *sc = swapchain_of(pv->subImage.swapchain);
+        if (pv->type != XR_TYPE_COMPOSITION_LAYER_PROJECTION_VIEW) return XR_ERROR_VALIDATION_FAILURE;
+        if (!sc) return XR_ERROR_HANDLE_INVALID;
+        if (sc->released < 0 || sc->acquired >= 0) return XR_ERROR_LAYER_INVALID;
+        const XrRect2Di *r = &pv->subImage.imageRect;
+        if (pv->subImage.imageArrayIndex != 0 || r->offset.x < 0 || r->offset.y < 0 ||
+            r->extent.width <= 0 || r->extent.height <= 0 ||
+            (uint32_t)(r->offset.x + r->extent.width) > sc->width ||
+            (uint32_t)(r->offset.y + r->extent.height) > sc->height)
+            return XR_ERROR_SWAPCHAIN_RECT_INVALID;
+        if ((size_t)sc->width * sc->height * 4 > sizeof pixels) return XR_ERROR_LIMIT_REACHED;
+    }
+    if (!gl_context_current()) return XR_ERROR_GRAPHICS_DEVICE_INVALID;
+    ctl->eye_seq++; /* odd: being written */
+    __sync_synchronize();
+    for (uint32_t v = 0; v < 2; v++) {
+        const XrCompositionLayerProjectionView *pv = &layer->views[v];
+        swapchain_t *sc = swapchain_of(pv->subImage.swapchain);
+        const XrRect2Di *r = &pv->subImage.imageRect;
+        int bound = 0;
+        gl.GetIntegerv(TH_GL_TEXTURE_BINDING_2D, &bound);
+        gl.BindTexture(TH_GL_TEXTURE_2D, sc->textures[sc->released]);
+        gl.PixelStorei(TH_GL_PACK_ALIGNMENT, 4);
+        gl.GetTexImage(TH_GL_TEXTURE_2D, 0, TH_GL_RGBA, TH_GL_UNSIGNED_BYTE, pixels);
+        gl.BindTexture(TH_GL_TEXTURE_2D, (unsigned)bound);
+        uint32_t w = (uint32_t)r->extent.width, h = (uint32_t)r->extent.height;
+        uint32_t f = (w + TH_EYE_MAX_W - 1) / TH_EYE_MAX_W, fh = (h + TH_EYE_MAX_H - 1) / TH_EYE_MAX_H;
+        if (fh > f) f = fh;
+        uint32_t ew = w / f, eh = h / f;
+        for (uint32_t y = 0; y < eh; y++) {
+            /* GL's rows go bottom up; the copy's go top down. Sample each cell's centre. */
+            uint32_t sy = (uint32_t)r->offset.y + h - 1 - (y * f + f / 2);
+            for (uint32_t x = 0; x < ew; x++) {
+                uint32_t sx = (uint32_t)r->offset.x + x * f + f / 2;
+                memcpy(ctl->eye[v][y][x], &pixels[((size_t)sy * sc->width + sx) * 4], 4);
+            }
+        }
+        ctl->eye_width = ew;
+        ctl->eye_height = eh;
+        ctl->image_width = w;
+        ctl->image_height = h;
+        ctl->layer_pose[v] = to_th(pv->pose);
+        ctl->layer_fov[v][0] = pv->fov.angleLeft;
+        ctl->layer_fov[v][1] = pv->fov.angleRight;
+        ctl->layer_fov[v][2] = pv->fov.angleUp;
+        ctl->layer_fov[v][3] = pv->fov.angleDown;
+    }
+    ctl->eye_frame = ctl->frames;
+    __sync_synchronize();
+    ctl->eye_seq++;
+    return gl.GetError() == TH_GL_NO_ERROR ? XR_SUCCESS : XR_ERROR_RUNTIME_FAILURE;
 }
 
 /* ------------------------------------------------------------------ actions */
@@ -841,6 +1206,14 @@ static const entry_t table[] = {
     E("xrGetActionStateBoolean", state_boolean),
     E("xrGetActionStatePose", state_pose),
     E("xrGetCurrentInteractionProfile", get_profile),
+    E("xrGetOpenGLGraphicsRequirementsKHR", gl_requirements),
+    E("xrEnumerateSwapchainFormats", enum_formats),
+    E("xrCreateSwapchain", create_swapchain),
+    E("xrDestroySwapchain", destroy_swapchain),
+    E("xrEnumerateSwapchainImages", enum_images),
+    E("xrAcquireSwapchainImage", acquire_image),
+    E("xrWaitSwapchainImage", wait_image),
+    E("xrReleaseSwapchainImage", release_image),
 };
 
 static XrResult XRAPI_CALL get_proc_addr(XrInstance i, const char *name, PFN_xrVoidFunction *fn) {
