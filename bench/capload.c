@@ -43,6 +43,7 @@
 #define T_STAGE 77
 #define HIST_BUCKETS 200000 /* 50 us buckets: 10 s */
 #define HIST_US 50
+#define JOIN_TIMEOUT_US 60000000LL
 
 enum { S_CONNECTING, S_UPGRADING, S_JOINING, S_OPEN, S_CLOSED };
 
@@ -54,6 +55,7 @@ typedef struct {
     uint8_t *buf;
     size_t len, cap;
     int64_t next_pose_us;
+    int64_t started_us;
     unsigned pose_i;
 } conn_t;
 
@@ -216,7 +218,8 @@ static void on_message(conn_t *c, const uint8_t *p, size_t n, int64_t t_us) {
         mp_int(&p, end); /* index */
         int64_t media = mp_int(&p, end);
         lat_add(&lat_stage, server_now - media);
-    } else if (type == T_NEAR || type == T_FAR) {
+    } else if ((type == T_NEAR || type == T_FAR) && c->attendee) {
+        /* Attendees get the crowd every tick; spectators gather it between their writes. */
         int64_t st = mp_int(&p, end);
         lat_add(&lat_crowd, server_now - st);
     }
@@ -442,6 +445,7 @@ int main(int argc, char **argv) {
             conn_t *c = &conns[started];
             c->attendee = started < n_attendees;
             c->pose_i = started * 7;
+            c->started_us = t;
             c->next_pose_us = t + (int64_t)(started % 50) * pose_period / 50;
             if (start_connect(c) < 0) {
                 c->state = S_CLOSED;
@@ -454,6 +458,18 @@ int main(int argc, char **argv) {
             printf("{\"event\": \"ramped\", \"joined\": %d, \"join_failed\": %d, \"ramp_s\": %.2f}\n",
                    joined, join_failed, (now_us() - t0) / 1e6);
             fflush(stdout);
+        }
+        static int64_t last_check;
+        if (t - last_check > 1000000) {
+            /* A client not joined within JOIN_TIMEOUT_US has failed; report progress. */
+            last_check = t;
+            for (int i = 0; i < started; i++) {
+                conn_t *c = &conns[i];
+                if (c->state != S_OPEN && c->state != S_CLOSED && t - c->started_us > JOIN_TIMEOUT_US)
+                    close_conn(c);
+            }
+            if (!ramped_said)
+                fprintf(stderr, "[capload] %d/%d joined, %d failed\n", joined, n_clients, join_failed);
         }
         int n = epoll_wait(epfd, evs, 1024, 2);
         for (int i = 0; i < n; i++) {
@@ -483,6 +499,9 @@ int main(int argc, char **argv) {
             if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c, (int)id);
         }
         t = now_us();
+        static int64_t next_pose_scan;
+        if (t < next_pose_scan) continue; /* scan the attendees once a millisecond, not per wakeup */
+        next_pose_scan = t + 1000;
         for (int i = 0; i < n_attendees && i < n_clients; i++) {
             conn_t *c = &conns[i];
             if (c->state != S_OPEN || c->stalled || t < c->next_pose_us) continue;

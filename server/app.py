@@ -99,6 +99,7 @@ class TownhallServer:
             ASSET_PREFIX, lambda request: self.static.asset(request.path.split("?", 1)[0])
         )
         self._epoch = time.monotonic()
+        self._keyframe: tuple[tuple[int, int], bytes] | None = None
         self._server: Server | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self.port = settings.server.port
@@ -115,6 +116,7 @@ class TownhallServer:
             max_size=s.limits.max_frame_bytes * HARD_FRAME_FACTOR,
             compression=None,
             max_queue=64,
+            backlog=4096,  # a crowd arriving at once should queue, not be refused
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
@@ -184,6 +186,14 @@ class TownhallServer:
     # ------------------------------------------------------------ room operations
 
     def keyframe(self) -> bytes:
+        """The room's state for a joiner; built at most once per sequenced event and tick.
+
+        A crowd arriving at once would otherwise rebuild the same (large) frame for
+        every join: the participant list, the coarse crowd and the question board.
+        """
+        key = (self.room.log.last_seq, self.metrics.ticks)
+        if self._keyframe is not None and self._keyframe[0] == key:
+            return self._keyframe[1]
         frame = Keyframe(
             self.room.log.last_seq,
             self.now_us(),
@@ -194,7 +204,9 @@ class TownhallServer:
             self.qa.queue.mode,
             self.qa.queue.review,
         )
-        return codec.encode(frame)
+        encoded = codec.encode(frame)
+        self._keyframe = (key, encoded)
+        return encoded
 
     def broadcast_stage(self, packet: StagePacket) -> None:
         """A stage packet to everyone now: encoded and framed once."""

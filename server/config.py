@@ -50,6 +50,12 @@ class AuthSettings:
 class RoomSettings:
     tick_hz: int = _doc(20, "Room ticks per second: sequenced events go out once per tick.")
     crowd_hz: int = _doc(10, "Crowd frames (near and far) per second.")
+    spectator_hz: int = _doc(
+        0,
+        "Writes per second to each spectator by fan-out workers (0: every tick). Fewer, "
+        "larger writes are cheaper; the clone's speech is sent this far ahead, so it still "
+        "arrives before it is due.",
+    )
     pose_hz: int = _doc(20, "Pose rate the room asks attendees for (at most 30).")
     cell_rows: int = _doc(
         2, "Rows per interest cell: attendees in one cell see each other in full."
@@ -58,6 +64,18 @@ class RoomSettings:
     far_refresh_s: float = _doc(8.0, "Seconds to cycle the coarse pose of the whole crowd.")
     resume_window_s: float = _doc(60.0, "How long a dropped participant keeps slot and seat.")
     event_log: int = _doc(4096, "Sequenced events kept for resume; older resumes get a keyframe.")
+
+    @property
+    def spectator_every(self) -> int:
+        """Spectators are written every n-th tick."""
+        if self.spectator_hz <= 0:
+            return 1
+        return max(1, round(self.tick_hz / self.spectator_hz))
+
+    @property
+    def stage_lead_us(self) -> int:
+        """How far ahead of its media time the clone's speech goes out: one spectator write."""
+        return round(1e6 * self.spectator_every / self.tick_hz)
 
 
 @dataclass(frozen=True)
@@ -260,6 +278,10 @@ def validate(settings: Settings) -> None:
         (1 <= settings.room.tick_hz <= 100, "room.tick_hz must be 1..100"),
         (0 <= settings.server.workers <= 64, "server.workers must be 0..64"),
         (1 <= settings.room.crowd_hz <= settings.room.tick_hz, "room.crowd_hz must be 1..tick_hz"),
+        (
+            0 <= settings.room.spectator_hz <= settings.room.tick_hz,
+            "room.spectator_hz must be 0..tick_hz",
+        ),
         (1 <= settings.room.pose_hz <= 30, "room.pose_hz must be 1..30"),
         (settings.room.cell_rows >= 1 and settings.room.cell_seats >= 1, "cell size must be >= 1"),
         (settings.room.far_refresh_s > 0, "room.far_refresh_s must be > 0"),

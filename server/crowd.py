@@ -70,6 +70,7 @@ class Crowd:
         self._bytes = memoryview(self.records.view(np.uint8).reshape(-1))
         self._size = quant.CROWD_DTYPE.itemsize
         self.cell_of_slot: dict[int, int] = {}
+        self._cell_array = np.full(capacity, -1, dtype=np.int32)  # cell_of_slot for numpy
         self.members: dict[int, list[int]] = {}  # cell -> slots
         self._order: list[int] = []  # slots in the far rotation
         self._cursor = 0
@@ -81,6 +82,7 @@ class Crowd:
         self.remove(slot)
         cell = self.seat_cells[seat]
         self.cell_of_slot[slot] = cell
+        self._cell_array[slot] = cell
         self.members.setdefault(cell, []).append(slot)
         self._order.append(slot)
         rec = self.records[slot]
@@ -93,6 +95,7 @@ class Crowd:
         cell = self.cell_of_slot.pop(slot, None)
         if cell is None:
             return
+        self._cell_array[slot] = -1
         self.members[cell].remove(slot)
         if not self.members[cell]:
             del self.members[cell]
@@ -108,6 +111,30 @@ class Crowd:
         buf[at] = (buf[at] & FLAG_HAND_RAISED) | (client_flags & CLIENT_FLAG_MASK)
         buf[at + 1 : at + 1 + len(pose)] = pose
         self._dirty.add(cell)
+
+    def set_poses(self, slots: bytes, flags: bytes, poses: bytes) -> int:
+        """Many validated poses at once (from a fan-out worker); returns how many landed.
+
+        Latest wins: a slot twice in one batch keeps its later pose. Slots no longer
+        seated (left meanwhile) are skipped.
+        """
+        slot_arr = np.frombuffer(slots, dtype="<u2").astype(np.int64)
+        cells = self._cell_array[slot_arr]
+        seated = cells >= 0
+        if not seated.all():
+            slot_arr, cells = slot_arr[seated], cells[seated]
+            flag_arr = np.frombuffer(flags, dtype=np.uint8)[seated]
+            pose_arr = np.frombuffer(poses, dtype=quant.POSE_DTYPE)[seated]
+        else:
+            flag_arr = np.frombuffer(flags, dtype=np.uint8)
+            pose_arr = np.frombuffer(poses, dtype=quant.POSE_DTYPE)
+        records = self.records
+        records["flags"][slot_arr] = (records["flags"][slot_arr] & FLAG_HAND_RAISED) | (
+            flag_arr & CLIENT_FLAG_MASK
+        )
+        records["pose"][slot_arr] = pose_arr
+        self._dirty.update(np.unique(cells).tolist())
+        return len(slot_arr)
 
     def set_hand(self, slot: int, raised: bool) -> None:
         if slot not in self.cell_of_slot:

@@ -90,7 +90,7 @@ class Fanout:
         far: bytes | None,
     ) -> None:
         """One round of writes: events to all, crowd frames to those keeping up."""
-        if not events and not near and far is None:
+        if not events and not near and far is None and not (self.pool and self.pool.pending):
             return
         events_blob = b"".join(frame_binary(p) for p in events)
         near_framed = {cell: frame_binary(p) for cell, p in near.items()}

@@ -22,11 +22,18 @@ import signal
 import socket
 import sys
 import time
+from array import array
+from collections import deque
 from typing import Any
 
+import msgspec
+
+from townhall.protocol import codec, quant
 from townhall.protocol.errors import ErrorCode
+from townhall.protocol.messages import Error, Pose
 
 from . import ipc
+from .framing import frame_binary
 from .wsreader import (
     OP_BINARY,
     OP_CLOSE,
@@ -35,6 +42,7 @@ from .wsreader import (
     PING_FRAME,
     ClientFrameReader,
     FrameError,
+    apply_mask,
     close_frame,
     pong_frame,
 )
@@ -42,6 +50,14 @@ from .wsreader import (
 CLOSE_GRACE_S = 2.0  # how long a closing client has to answer our close frame
 STATS_EVERY_S = 1.0
 SLOW_CLOSE_CODE = ErrorCode.SLOW_CONSUMER.close_code
+ATTENDEE = ipc.ROLE_BITS["attendee"]
+SPECTATOR = ipc.ROLE_BITS["spectator"]
+FLUSH_AFTER_S = 0.005  # inbound messages and poses gather this long before going to the room
+POSE_TAG = Pose.TYPE
+_decode_pose = msgspec.msgpack.Decoder(Pose).decode
+_RATE_NOTICE = codec.encode(
+    Error(int(ErrorCode.RATE_LIMITED), "poses above the room's rate; dropped", Pose.TYPE, False, 0)
+)
 
 
 class ClientConnection(asyncio.Protocol):
@@ -50,7 +66,12 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, worker: Worker, adopt: ipc.Adopt) -> None:
         self.worker = worker
         self.sid = adopt.sid
+        self.slot = adopt.slot
         self.role = adopt.role
+        self.pose_tokens = float(worker.pose_burst)
+        self.pose_refilled = time.monotonic()
+        self.rate_noticed = -1e9
+        self.adopted_tick = worker.tick_no
         self.cell = adopt.cell
         self.reader = ClientFrameReader(worker.max_message_bytes)
         self.transport: asyncio.Transport | None = None
@@ -72,11 +93,26 @@ class ClientConnection(asyncio.Protocol):
             transport.write(b"".join(self.pending))  # type: ignore[attr-defined]
             self.pending.clear()
         if self.closing:  # closed by the room before the socket was set up here
-            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.close)
+            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.abort)
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = time.monotonic()
         self.ping_sent = 0.0
+        if (
+            self.role == ATTENDEE
+            and not self.closing
+            and len(data) > 8
+            and data[0] == 0x82
+            and data[7] ^ data[3] == POSE_TAG  # the type, unmasked
+            and 0x80 < data[1] < 0xFE
+            and len(data) == 6 + (data[1] & 0x7F)
+            and not self.reader.pending()
+        ):
+            # The common case, thousands a second: exactly one small whole binary frame.
+            payload = apply_mask(data[6:], data[2:6])
+            if payload[0] in (0x93, 0x94):
+                self.worker.pose(self, payload)
+                return
         try:
             frames = self.reader.feed(data)
         except FrameError as exc:
@@ -89,7 +125,15 @@ class ClientConnection(asyncio.Protocol):
                     self.transport.close()  # the client answered our close
                 continue
             if opcode == OP_BINARY:
-                worker.forward(self.sid, payload)
+                if (
+                    self.role == ATTENDEE
+                    and len(payload) > 2
+                    and payload[1] == POSE_TAG
+                    and payload[0] in (0x93, 0x94)
+                ):
+                    worker.pose(self, payload)
+                else:
+                    worker.forward(self.sid, payload)
             elif opcode == OP_TEXT:
                 worker.forward(self.sid, payload.decode("utf-8", "replace"))
             elif opcode == OP_PING:
@@ -130,7 +174,7 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         transport = self.transport
         if transport is not None:
-            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.close)
+            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.abort)
 
 
 class Worker:
@@ -141,12 +185,31 @@ class Worker:
     ) -> None:
         self.room = room
         self.fd_channel = fd_channel
+        self.fds: deque[int] = deque()  # handed-over sockets waiting for their Adopt
         self.max_message_bytes = int(limits["max_message_bytes"])
         self.soft = int(limits["send_soft_bytes"])
         self.hard = int(limits["send_hard_bytes"])
         self.slow_close_s = float(limits["slow_close_s"])
         self.ping_interval_s = float(limits.get("ping_interval_s", 20.0))
+        pose_hz = float(limits.get("pose_hz", 20))
+        self.pose_rate, self.pose_burst = pose_hz * 1.5, pose_hz  # as the room's gateway
+        self.pose_slots = array("H")
+        self.pose_flags = bytearray()
+        self.pose_records = bytearray()
+        self.pose_from: list[tuple[ClientConnection, bytes]] = []
+        self.pose_bytes_in = 0
+        self.errors: dict[str, int] = {}
+        self.tick_max_s = 0.0
         self.clients: dict[int, ClientConnection] = {}
+        # Spectators are written every n-th tick: they need the stage stream and the coarse
+        # crowd, which the room sends a tick ahead, not every crowd tick; fewer, larger
+        # writes are most of what a delivery costs.
+        self.spectator_every = max(1, int(limits.get("spectator_every", 1)))
+        self.tick_no = 0
+        self.spectator_ticks: list[tuple[int, bytes, int, bytes, int]] = []
+        # Spectators are spread over the ticks (by session id), so each tick writes an
+        # even share of them rather than all of them every n-th tick.
+        self.phase_written = [0] * self.spectator_every
         self.broadcasts: list[tuple[bytes, int]] = []
         self.inbound: list[tuple[int, bytes | str]] = []
         self._flush_scheduled = False
@@ -158,7 +221,9 @@ class Worker:
 
     def on_room(self, message: ipc.Seam) -> None:
         if isinstance(message, ipc.Tick):
+            started = time.perf_counter()
             self.tick(message)
+            self.tick_max_s = max(self.tick_max_s, time.perf_counter() - started)
         elif isinstance(message, ipc.Broadcast):
             self.broadcasts.append((message.framed, message.roles))
         elif isinstance(message, ipc.Send):
@@ -180,7 +245,11 @@ class Worker:
             self.stop()
 
     def adopt(self, message: ipc.Adopt) -> None:
-        fd = ipc.recv_fd(self.fd_channel)
+        if not self.fds:
+            self.fd_channel.setblocking(True)  # sent before the Adopt: already queued
+            self.fds.append(ipc.recv_fd(self.fd_channel))
+            self.fd_channel.setblocking(False)
+        fd = self.fds.popleft()
         sock = socket.socket(fileno=fd)
         sock.setblocking(False)
         client = ClientConnection(self, message)
@@ -189,12 +258,30 @@ class Worker:
         task = loop.create_task(loop.connect_accepted_socket(lambda: client, sock))
         task.add_done_callback(lambda t: t.exception() and self.gone(client))
 
+    def take_fds(self) -> None:
+        """Drain the fd channel as fds arrive, so the room's sends never fill it."""
+        while True:
+            try:
+                self.fds.append(ipc.recv_fd(self.fd_channel))
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionError:
+                asyncio.get_running_loop().remove_reader(self.fd_channel.fileno())
+                return
+
     def tick(self, tick: ipc.Tick) -> None:
         """One write per client: broadcasts since the last tick, events, then crowd frames."""
         broadcasts, self.broadcasts = self.broadcasts, []
         events, n_events = tick.events, tick.n_events
         near, far = tick.near, tick.far
         groups: dict[tuple[int, int], tuple[bytes, int]] = {}
+        self.tick_no += 1
+        every = self.spectator_every
+        phase_now = self.tick_no % every
+        if every > 1:
+            data, count = self._group(broadcasts, events, n_events, near, far, (SPECTATOR, -1))
+            self.spectator_ticks.append((self.tick_no, data, count, events, n_events))
+        since: dict[int, tuple[bytes, int, bytes, int]] = {}
         now = time.monotonic()
         soft, hard, slow_close_s = self.soft, self.hard, self.slow_close_s
         messages = written = dropped = 0
@@ -202,14 +289,26 @@ class Worker:
             transport = client.transport
             if client.closing or transport is None:
                 continue
+            gathered = None
+            if every > 1 and client.role == SPECTATOR:
+                if client.sid % every != phase_now:
+                    continue
+                after = max(client.adopted_tick, self.phase_written[phase_now])
+                gathered = since.get(after)
+                if gathered is None:
+                    gathered = since[after] = self._since(after)
             backlog = transport.get_write_buffer_size()
             if backlog < soft:
                 client.behind_since = 0.0
-                key = (client.role, client.cell)
-                group = groups.get(key)
-                if group is None:
-                    group = groups[key] = self._group(broadcasts, events, n_events, near, far, key)
-                data, count = group
+                if gathered is not None:
+                    data, count = gathered[0], gathered[1]
+                else:
+                    key = (client.role, client.cell)
+                    group = groups.get(key)
+                    if group is None:
+                        group = self._group(broadcasts, events, n_events, near, far, key)
+                        groups[key] = group
+                    data, count = group
             else:
                 droppable = sum(1 for _, roles in broadcasts if not roles or roles & client.role)
                 dropped += droppable + (client.cell in near) + bool(far)
@@ -219,14 +318,29 @@ class Worker:
                     self.closes["SLOW_CONSUMER"] = self.closes.get("SLOW_CONSUMER", 0) + 1
                     client.close(SLOW_CLOSE_CODE, f"client fell behind ({backlog} bytes unsent)")
                     continue
-                data, count = events, n_events
+                data, count = (events, n_events) if gathered is None else gathered[2:]
             if data:
                 transport.write(data)
                 written += len(data)
                 messages += count
+        if every > 1:
+            self.phase_written[phase_now] = self.tick_no
+            oldest = min(self.phase_written)
+            while self.spectator_ticks and self.spectator_ticks[0][0] <= oldest:
+                self.spectator_ticks.pop(0)
         self.messages_out += messages
         self.bytes_out += written
         self.frames_dropped += dropped
+
+    def _since(self, after: int) -> tuple[bytes, int, bytes, int]:
+        """What spectators get at their write: every tick gathered since ``after``."""
+        ticks = [t for t in self.spectator_ticks if t[0] > after]
+        return (
+            b"".join(t[1] for t in ticks),
+            sum(t[2] for t in ticks),
+            b"".join(t[3] for t in ticks),
+            sum(t[4] for t in ticks),
+        )
 
     @staticmethod
     def _group(
@@ -257,11 +371,67 @@ class Worker:
         self.inbound.append((sid, payload))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_later(FLUSH_AFTER_S, self.flush)
+
+    def pose(self, client: ClientConnection, payload: bytes) -> None:
+        """An attendee's pose: limited and batched here, so the room does one array write."""
+        try:
+            pose = _decode_pose(payload)
+        except msgspec.ValidationError:
+            self.forward(client.sid, payload)  # the room answers with the exact error
+            return
+        now = time.monotonic()
+        tokens = client.pose_tokens + (now - client.pose_refilled) * self.pose_rate
+        client.pose_refilled = now
+        if tokens < 1.0:
+            client.pose_tokens = tokens
+            # Poses bunch up after any stall; dropping the excess is enough, and one
+            # notice a second tells the client (the room's gateway does the same).
+            if now - client.rate_noticed >= 1.0:
+                client.rate_noticed = now
+                self.errors["RATE_LIMITED"] = self.errors.get("RATE_LIMITED", 0) + 1
+                client.write(frame_binary(_RATE_NOTICE))
+            return
+        client.pose_tokens = min(float(self.pose_burst), tokens) - 1.0
+        self.pose_slots.append(client.slot)
+        self.pose_flags.append(pose.flags)
+        self.pose_records += pose.pose
+        self.pose_from.append((client, payload))
+        self.pose_bytes_in += len(payload)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_later(FLUSH_AFTER_S, self.flush)
+
+    def _pose_batch(self) -> ipc.PoseBatch | None:
+        if not self.pose_from:
+            return None
+        records = bytes(self.pose_records)
+        try:
+            quant.check_poses(records)
+            batch = ipc.PoseBatch(
+                self.pose_slots.tobytes(), bytes(self.pose_flags), records, self.pose_bytes_in
+            )
+        except quant.QuantizationError:
+            # Someone sent a bad rotation: pass every pose of this batch to the room one
+            # by one, so the good ones land and the bad one gets its error.
+            for client, payload in self.pose_from:
+                self.inbound.append((client.sid, payload))
+            batch = None
+        self.pose_slots = array("H")
+        self.pose_flags = bytearray()
+        self.pose_records = bytearray()
+        self.pose_from = []
+        self.pose_bytes_in = 0
+        return batch
 
     def flush(self) -> None:
         self._flush_scheduled = False
-        if self.inbound and self.room is not None:
+        if self.room is None:
+            return
+        batch = self._pose_batch()
+        if batch is not None:
+            self.room.write(ipc.pack(batch))
+        if self.inbound:
             items, self.inbound = self.inbound, []
             self.room.write(ipc.pack(ipc.Inbound(items)))
 
@@ -280,11 +450,18 @@ class Worker:
             await asyncio.sleep(STATS_EVERY_S)
             if self.room is not None:
                 stats = ipc.Stats(
-                    self.messages_out, self.bytes_out, self.frames_dropped, self.closes
+                    self.messages_out,
+                    self.bytes_out,
+                    self.frames_dropped,
+                    self.closes,
+                    self.errors,
+                    self.tick_max_s,
                 )
                 self.room.write(ipc.pack(stats))
             self.messages_out = self.bytes_out = self.frames_dropped = 0
             self.closes = {}
+            self.errors = {}
+            self.tick_max_s = 0.0
             self._keepalive(time.monotonic())
 
     def _keepalive(self, now: float) -> None:
@@ -334,8 +511,9 @@ class RoomLink(asyncio.Protocol):
 async def run(data_fd: int, fd_channel_fd: int, limits: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     fd_channel = socket.socket(fileno=fd_channel_fd)
-    fd_channel.setblocking(True)
+    fd_channel.setblocking(False)
     worker = Worker(None, fd_channel, limits)
+    loop.add_reader(fd_channel.fileno(), worker.take_fds)
     room_sock = socket.socket(fileno=data_fd)
     room_sock.setblocking(False)
     transport, _ = await loop.connect_accepted_socket(lambda: RoomLink(worker), room_sock)

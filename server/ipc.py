@@ -95,6 +95,15 @@ class Inbound(Seam, tag=16):
     items: list[tuple[int, Any]]  # Any: msgpack bin decodes to bytes, str to str
 
 
+class PoseBatch(Seam, tag=19):
+    """Validated poses since the last batch: the room writes them into the crowd at once."""
+
+    slots: bytes  # little-endian uint16 per pose
+    flags: bytes  # one byte per pose (the client's flags)
+    poses: bytes  # 30-byte pose records
+    bytes_in: int  # their size on the wire, for the metrics
+
+
 class Gone(Seam, tag=17):
     """A client's connection ended (closed by either side)."""
 
@@ -108,10 +117,12 @@ class Stats(Seam, tag=18):
     bytes_out: int
     frames_dropped: int
     closes: dict[str, int]
+    errors: dict[str, int]
+    tick_max_s: float = 0.0  # the longest tick write loop in the period
 
 
 ToWorker = Adopt | Tick | Broadcast | Send | Close | Stop
-ToRoom = Inbound | Gone | Stats
+ToRoom = Inbound | PoseBatch | Gone | Stats
 
 _HEADER = struct.Struct("<I")
 _encoder = msgspec.msgpack.Encoder()

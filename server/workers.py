@@ -97,6 +97,7 @@ class WorkerPool:
         self.count = count
         self.workers: list[WorkerHandle] = []
         self.stopping = False
+        self.pending = False  # broadcasts sent that wait for the next tick's write
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -107,11 +108,15 @@ class WorkerPool:
                 "send_soft_bytes": limits.send_soft_bytes,
                 "send_hard_bytes": limits.send_hard_bytes,
                 "slow_close_s": limits.slow_close_s,
+                "pose_hz": self.server.settings.room.pose_hz,
+                "spectator_every": self.server.settings.room.spectator_every,
             }
         )
         for index in range(self.count):
             data_room, data_worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            fds_room, fds_worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            # A stream, not datagrams: Linux queues only max_dgram_qlen (often 10) datagrams,
+            # and a crowd arriving at once hands over sockets faster than that.
+            fds_room, fds_worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             handle = WorkerHandle(self, index)
             handle.process = subprocess.Popen(
                 [
@@ -129,7 +134,7 @@ class WorkerPool:
             )
             data_worker.close()
             fds_worker.close()
-            fds_room.setblocking(True)
+            fds_room.setblocking(False)  # never block the room; a full channel keeps it local
             handle.fd_channel = fds_room
             data_room.setblocking(False)
             await loop.connect_accepted_socket(lambda h=handle: h, data_room)  # type: ignore[misc]
@@ -170,7 +175,7 @@ class WorkerPool:
         fd = os.dup(sock.fileno())
         try:
             ipc.send_fd(worker.fd_channel, fd)  # type: ignore[arg-type]
-        except OSError:
+        except OSError:  # BlockingIOError included: the worker is behind; serve it here
             transport.resume_reading()
             return None
         finally:
@@ -203,12 +208,14 @@ class WorkerPool:
     # ------------------------------------------------------------ fan-out
 
     def tick(self, message: ipc.Tick) -> None:
+        self.pending = False
         packed = ipc.pack(message)
         for worker in self.workers:
             if worker.sessions and worker.transport is not None:
                 worker.transport.write(packed)
 
     def broadcast(self, framed: bytes, roles: frozenset[str] | None) -> None:
+        self.pending = True
         packed = ipc.pack(ipc.Broadcast(framed, ipc.role_mask(roles)))
         for worker in self.workers:
             if worker.sessions and worker.transport is not None:
@@ -229,6 +236,10 @@ class WorkerPool:
                 session = sessions.get(sid)
                 if session is not None and session.joined and not session.closing:
                     gateway.on_message(session, payload)
+        elif isinstance(message, ipc.PoseBatch):
+            n = srv.crowd.set_poses(message.slots, message.flags, message.poses)
+            srv.metrics.messages_in += n
+            srv.metrics.bytes_in += message.bytes_in
         elif isinstance(message, ipc.Gone):
             worker.sessions.discard(message.sid)
             session = srv.fanout.sessions.get(message.sid)
@@ -241,6 +252,9 @@ class WorkerPool:
             m.frames_dropped += message.frames_dropped
             for reason, n in message.closes.items():
                 m.closes[reason] = m.closes.get(reason, 0) + n
+            m.observe("worker_tick_max_s", message.tick_max_s)
+            for code, n in message.errors.items():
+                m.errors_sent[code] = m.errors_sent.get(code, 0) + n
 
     def worker_lost(self, worker: WorkerHandle) -> None:
         """A worker died: its clients' connections are gone; they may resume."""

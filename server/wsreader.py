@@ -37,6 +37,10 @@ class ClientFrameReader:
         self._fragment_op = 0
         self._fragment_size = 0
 
+    def pending(self) -> bool:
+        """Part of a frame or message is buffered (the next bytes continue it)."""
+        return bool(self._buf or self._fragments)
+
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Every whole (opcode, payload) in the stream so far; text stays bytes (UTF-8)."""
         buf = self._buf

@@ -312,19 +312,25 @@ class Director:
         return _iterate(collected), decision
 
     async def _pump(self, timeline: StageTimeline, taken: float) -> None:
-        """Send each packet when its media time comes; the first one at once."""
+        """Send each packet one write period before its media time; the first one at once.
+
+        The clone's speech is rendered ahead, so sending it early costs nothing and
+        means the fan-out's once-a-tick (for spectators, once every few ticks) write
+        delivers it before it is due.
+        """
         srv = self.server
+        lead_us = srv.settings.room.stage_lead_us
         first = True
         while not timeline.done():
-            for packet in timeline.due(srv.now_us()):
+            for packet in timeline.due(srv.now_us(), lead_us):
                 srv.broadcast_stage(packet)
                 if first:
                     srv.metrics.observe("time_to_first_audio_s", time.perf_counter() - taken)
                     first = False
-            next_at = timeline.packet_time(timeline.next_index)
+            next_at = timeline.packet_time(timeline.next_index) - lead_us
             await asyncio.sleep(max(0.001, (next_at - srv.now_us()) / 1e6))
         # let the last packet's audio play out before the next answer may start
-        await asyncio.sleep(PACKET_US / 1e6)
+        await asyncio.sleep((PACKET_US + lead_us) / 1e6)
 
     def _gaze_target(self, question: Question) -> tuple[float, float, float] | None:
         srv = self.server

@@ -1,0 +1,290 @@
+"""Fan-out workers: the seam, the lean frame reader, and the room served from other processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+
+from townhall.plugin.client import RoomClient
+from townhall.protocol import codec, quant
+from townhall.protocol.messages import Caption, Join, StagePacket
+from townhall.server import ipc
+from townhall.server.app import TownhallServer
+from townhall.server.crowd import NEUTRAL_POSE, Crowd
+from townhall.server.workers import RemoteSession
+from townhall.server.wsreader import (
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_TOO_BIG,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    ClientFrameReader,
+    FrameError,
+)
+
+from .conftest import TokenMaker, make_settings
+from .test_server import eventually, pose_bytes
+
+
+def masked(
+    opcode: int, payload: bytes, fin: bool = True, key: bytes = b"\x11\x22\x33\x44"
+) -> bytes:
+    n = len(payload)
+    head = bytes(((0x80 if fin else 0) | opcode,))
+    if n < 126:
+        head += bytes((0x80 | n,))
+    elif n < 65536:
+        head += bytes((0xFE,)) + n.to_bytes(2, "big")
+    else:
+        head += bytes((0xFF,)) + n.to_bytes(8, "big")
+    body = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + key + body
+
+
+# ---------------------------------------------------------------- the frame reader
+
+
+def test_reader_splits_whole_and_partial_frames() -> None:
+    reader = ClientFrameReader(1 << 20)
+    stream = masked(OP_BINARY, b"one") + masked(OP_BINARY, b"x" * 300) + masked(OP_PING, b"p")
+    stream += masked(OP_BINARY, b"y" * 70000)
+    got: list[tuple[int, bytes]] = []
+    for i in range(0, len(stream), 7):  # byte-dribbled: every split point
+        got += reader.feed(stream[i : i + 7])
+    assert got == [
+        (OP_BINARY, b"one"),
+        (OP_BINARY, b"x" * 300),
+        (OP_PING, b"p"),
+        (OP_BINARY, b"y" * 70000),
+    ]
+    assert not reader.pending()
+
+
+def test_reader_joins_fragments_and_lets_control_frames_through() -> None:
+    reader = ClientFrameReader(1000)
+    stream = (
+        masked(OP_TEXT, b"hel", fin=False)
+        + masked(OP_PING, b"!")
+        + masked(0x0, b"lo", fin=False)
+        + masked(0x0, b"!", fin=True)
+    )
+    assert reader.feed(stream) == [(OP_PING, b"!"), (OP_TEXT, b"hello!")]
+    assert reader.feed(masked(OP_CLOSE, (1000).to_bytes(2, "big"))) == [(OP_CLOSE, b"\x03\xe8")]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (bytes((0x82, 0x03)) + b"abc", CLOSE_PROTOCOL_ERROR),  # not masked
+        (bytes((0xC2,)) + masked(OP_BINARY, b"a")[1:], CLOSE_PROTOCOL_ERROR),  # RSV1 set
+        (masked(0x3, b"a"), CLOSE_PROTOCOL_ERROR),  # reserved opcode
+        (masked(OP_PING, b"a", fin=False), CLOSE_PROTOCOL_ERROR),  # fragmented control
+        (masked(0x0, b"a"), CLOSE_PROTOCOL_ERROR),  # continuation out of the blue
+        (masked(OP_BINARY, b"z" * 2000), CLOSE_TOO_BIG),
+        (masked(OP_BINARY, b"z" * 600, fin=False) + masked(0x0, b"z" * 600), CLOSE_TOO_BIG),
+    ],
+)
+def test_reader_refuses_broken_framing(data: bytes, code: int) -> None:
+    with pytest.raises(FrameError) as info:
+        ClientFrameReader(1000).feed(data)
+    assert info.value.code == code and info.value.reason
+
+
+# ---------------------------------------------------------------- the seam
+
+
+def test_seam_messages_survive_any_split() -> None:
+    sent: list[ipc.Seam] = [
+        ipc.Tick(b"events", 2, {3: b"near"}, b"far"),
+        ipc.Broadcast(b"stage", ipc.role_mask(frozenset({"moderator"}))),
+        ipc.Send(7, b"x" * 100_000, 1),
+        ipc.Close(7, 4015, "behind"),
+    ]
+    stream = b"".join(ipc.pack(m) for m in sent)
+    unpacker = ipc.Unpacker(ipc.ToWorker)  # type: ignore[arg-type]
+    got: list[ipc.Seam] = []
+    for i in range(0, len(stream), 4093):
+        got += unpacker.feed(stream[i : i + 4093])
+    assert got == sent
+    room_side = ipc.Unpacker(ipc.ToRoom)  # type: ignore[arg-type]
+    inbound = ipc.Inbound([(1, b"\x92\x02\x00"), (2, "text frame")])
+    assert room_side.feed(ipc.pack(inbound)) == [inbound]
+
+
+def test_crowd_takes_a_batch_of_poses_latest_wins() -> None:
+    crowd = Crowd([0, 0, 1, 1], crowd_hz=10, far_refresh_s=2.0)
+    assert crowd.add(5, 0) == 0 and crowd.add(9, 3) == 1
+    crowd.set_hand(5, True)
+    crowd.near_frames(0)  # clears the dirty cells
+    first, second = pose_bytes(1.1), pose_bytes(1.3)
+    slots = np.array([5, 9, 5, 77], dtype="<u2").tobytes()  # 77 is not seated
+    flags = bytes([0x06, 0x02, 0x04, 0x02])
+    landed = crowd.set_poses(slots, flags, first + first + second + first)
+    assert landed == 3
+    assert crowd.records[5]["pose"].tobytes() == second  # the later pose of slot 5
+    assert crowd.records[9]["pose"].tobytes() == first
+    assert crowd.records[77]["pose"].tobytes() != first  # never seated: untouched
+    assert int(crowd.records[5]["flags"]) == 0x04 | 0x01  # the room's hand bit is kept
+    assert set(crowd.near_frames(1)) == {0, 1}
+    crowd.remove(9)
+    assert crowd.set_poses(np.array([9], "<u2").tobytes(), b"\x00", first) == 0
+    assert NEUTRAL_POSE.tobytes() != first
+
+
+# ---------------------------------------------------------------- the room over workers
+
+
+def worker_settings(tmp_path: Path, **limits: object) -> object:
+    return make_settings(
+        tmp_path,
+        server={"workers": 2},
+        room={"tick_hz": 10, "crowd_hz": 10, "spectator_hz": 5},
+        limits=limits,
+    )
+
+
+def stage_packet(index: int) -> bytes:
+    packet = StagePacket(
+        1, index, index * 40_000, 40_000, "approved", [b"\x01" * 60], [0], bytes(139),
+        [Caption(0, 1000, "hi")],
+    )  # fmt: skip
+    return codec.encode(packet)
+
+
+async def test_clients_move_to_workers_and_everything_still_arrives(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    async with TownhallServer(worker_settings(tmp_path)) as srv:  # type: ignore[arg-type]
+        seen: list[object] = []
+        a = RoomClient(srv.ws_url, token("a"))
+        b = RoomClient(srv.ws_url, token("b"))
+        watcher = RoomClient(srv.ws_url, token("w", role="spectator"), on_message=seen.append)
+        for c in (a, b, watcher):
+            await c.connect()
+        assert all(isinstance(s, RemoteSession) for s in srv.fanout.sessions.values())
+        assert not srv.fanout.local
+        pids = srv.workers.pids()  # type: ignore[union-attr]
+        assert len(pids) == 2 and all(Path(f"/proc/{p}").exists() for p in pids)
+        # The room process keeps no client socket: the workers own them.
+        assert not any(
+            "127.0.0.1" in str(c.laddr) and c.status == "ESTABLISHED" and c.laddr.port == srv.port
+            for c in __import__("psutil").Process().net_connections("tcp")
+        )
+
+        # Poses go up through a worker's batch into the crowd and come down to the neighbour.
+        turned = pose_bytes(1.2, (0.0, 0.3826834, 0.0, 0.9238795))
+        for _ in range(5):
+            await a.send_pose(turned, 6)
+            await asyncio.sleep(0.05)
+        a_slot = a.welcome.slot  # type: ignore[union-attr]
+
+        def b_sees_a_turned() -> bool:
+            crowd = quant.decode_crowd(b.state.near) if b.state.near else None
+            if crowd is None or a_slot not in crowd.slots.tolist():
+                return False
+            i = crowd.slots.tolist().index(a_slot)
+            yaw, _ = quant.head_yaw_pitch(crowd.rot[i : i + 1, 0])
+            return abs(abs(float(yaw[0])) - 45.0) < 2.0
+
+        await eventually(b_sees_a_turned)
+
+        # Sequenced events reach the spectator in order though it is written every 2nd tick.
+        for raised in (True, False, True):
+            await a.raise_hand(raised)
+            await asyncio.sleep(0.03)
+        await eventually(lambda: watcher.state.hands.get(a_slot) is True)
+        assert not watcher.state.needs_keyframe and watcher.state.seq == srv.room.log.last_seq
+
+        # Stage packets (broadcasts) reach everyone, in order, none twice.
+        for i in range(12):
+            srv.fanout.broadcast(stage_packet(i))
+            await asyncio.sleep(0.02)
+        await eventually(lambda: sum(isinstance(m, StagePacket) for m in seen) == 12)
+        await asyncio.sleep(0.3)
+        got = [m.index for m in seen if isinstance(m, StagePacket)]
+        assert got == list(range(12))
+
+        # A request and its answer still work across the seam (Ping -> Pong).
+        await a.sync_clock(samples=3)
+        assert a.clock.synced and a.clock.rtt_us < 1e6
+        for c in (a, b, watcher):
+            await c.close()
+        await eventually(lambda: all(not m.connected for m in srv.room.members.values()))
+
+
+async def test_stalled_client_is_closed_by_its_worker_others_keep_up(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    settings = worker_settings(
+        tmp_path, send_soft_bytes=64 * 1024, send_hard_bytes=1024 * 1024, slow_close_s=1.0
+    )
+    async with TownhallServer(settings) as srv:  # type: ignore[arg-type]
+        honest = RoomClient(srv.ws_url, token("honest", role="spectator"))
+        await honest.connect()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", srv.port))
+        stalled = await connect(srv.ws_url, sock=sock, max_queue=1, max_size=None)
+        await stalled.send(codec.encode(Join(1, 1, token("stalled", role="spectator"))))
+        await eventually(lambda: len(srv.fanout.sessions) == 2)
+        await asyncio.sleep(0.3)
+        stalled.transport.pause_reading()
+        big = codec.encode(
+            StagePacket(1, 0, 0, 40_000, "approved", [b"\x00" * 4000] * 8, [], b"", [])
+        )
+        before = honest.received
+        started = time.monotonic()
+        while srv.metrics.closes.get("SLOW_CONSUMER", 0) == 0 and time.monotonic() - started < 15:
+            srv.fanout.broadcast(big)
+            await asyncio.sleep(0.02)
+        assert srv.metrics.closes.get("SLOW_CONSUMER") == 1, srv.metrics.closes
+        assert honest.received - before > 50 and not honest.closed
+        await eventually(lambda: len(srv.fanout.sessions) == 1)
+        await honest.close()
+        stalled.transport.abort()
+
+
+async def test_a_dead_worker_costs_only_its_clients_who_resume(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    async with TownhallServer(worker_settings(tmp_path)) as srv:  # type: ignore[arg-type]
+        clients = [RoomClient(srv.ws_url, token(f"c{i}")) for i in range(4)]
+        for c in clients:
+            await c.connect()
+        victim_worker = srv.workers.workers[0]  # type: ignore[union-attr]
+        assert victim_worker.sessions
+        os.kill(victim_worker.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        await eventually(lambda: victim_worker.transport is None)
+        lost = [c for c in clients if c.welcome.slot in {  # type: ignore[union-attr]
+            m.slot for m in srv.room.members.values() if not m.connected
+        }]  # fmt: skip
+        assert lost and len(lost) < len(clients)
+        await eventually(lambda: all(c.closed for c in lost))
+        for c in lost:
+            welcome = await c.reconnect()
+            assert welcome.resumed
+        assert all(isinstance(s, RemoteSession) for s in srv.fanout.sessions.values())
+        assert {s.worker for s in srv.fanout.sessions.values()} == {srv.workers.workers[1]}  # type: ignore[union-attr]
+        for c in clients:
+            await c.close()
+
+
+async def test_bad_framing_closes_with_protocol_error(tmp_path: Path, token: TokenMaker) -> None:
+    async with TownhallServer(worker_settings(tmp_path)) as srv:  # type: ignore[arg-type]
+        c = RoomClient(srv.ws_url, token("rude"))
+        await c.connect()
+        assert isinstance(next(iter(srv.fanout.sessions.values())), RemoteSession)
+        # An unmasked frame straight onto the socket the worker now owns.
+        c.connection.transport.write(bytes((0x82, 0x02)) + b"hi")
+        await c.wait_closed()
+        assert c.close_code == CLOSE_PROTOCOL_ERROR
+        await eventually(lambda: not srv.fanout.sessions)
