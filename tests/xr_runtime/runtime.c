@@ -117,13 +117,19 @@ static XrTime now_ns(void) {
 }
 
 static void map_control(void) {
+    /* The loader may keep this library loaded across tests in one process, each test with
+       its own control file: map whichever file the environment names now. */
+    static char mapped_path[4096];
     const char *path = getenv("TOWNHALL_XR_CONTROL");
-    if (!path || ctl != &fallback) return;
+    if (!path || (ctl != &fallback && strcmp(path, mapped_path) == 0)) return;
     int fd = open(path, O_RDWR);
     if (fd < 0) return;
     void *p = mmap(NULL, sizeof(th_control), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
-    if (p != MAP_FAILED) ctl = (th_control *)p;
+    if (p == MAP_FAILED) return;
+    if (ctl != &fallback) munmap(ctl, sizeof(th_control));
+    ctl = (th_control *)p;
+    snprintf(mapped_path, sizeof mapped_path, "%s", path);
 }
 
 static void defaults(void) {
