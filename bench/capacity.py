@@ -475,6 +475,7 @@ def summary(
         "down_kbps_per_client": now["down_kbps_per_client"],
         "down_kbps_attendee": now["down_kbps_attendee"],
         "down_kbps_spectator": now["down_kbps_spectator"],
+        "crowd_kbps_attendee": now["crowd_kbps_attendee"],
         "stage_packets_per_s": now["stage_per_s"],
         "poses_sent_per_s": now["poses_sent_per_s"],
         "server_rss_kb_per_conn": now["server_rss_kb_per_conn"],
@@ -520,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tick-hz", type=int, default=10, help="room ticks (writes) a second (10)")
     parser.add_argument(
-        "--spectator-hz", type=int, default=5, help="writes a second to each spectator (5)"
+        "--spectator-hz", type=float, default=2.5, help="writes a second to each spectator (2.5)"
     )
     parser.add_argument(
         "--ramp-per-s", type=int, default=400, help="new connections per second (400)"

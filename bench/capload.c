@@ -78,7 +78,7 @@ static int epfd;
 static int joined, join_failed, closed_n, open_n, stalled_n;
 static int close_codes[5000];
 /* window counters */
-static uint64_t w_msgs, w_msgs_att, w_msgs_spec, w_bytes_att, w_bytes_spec, w_poses, w_type[128];
+static uint64_t w_msgs, w_msgs_att, w_msgs_spec, w_bytes_att, w_bytes_spec, w_bytes_crowd_att, w_poses, w_type[128];
 static uint64_t w_closed;
 static lat_t lat_stage, lat_crowd;
 static int64_t w_start_us;
@@ -273,8 +273,12 @@ static void on_readable(conn_t *c, int idx) {
         if (c->len - at < head + n) break;
         const uint8_t *payload = f + head;
         if (op == 0x2) {
-            if (c->attendee) w_bytes_att += head + n;
-            else w_bytes_spec += head + n;
+            if (c->attendee) {
+                w_bytes_att += head + n;
+                if (n > 2 && (payload[1] == T_NEAR || payload[1] == T_FAR)) w_bytes_crowd_att += head + n;
+            } else {
+                w_bytes_spec += head + n;
+            }
             on_message(c, payload, n, t);
             if (c->state == S_CLOSED) return;
         } else if (op == 0x8) {
@@ -326,13 +330,14 @@ static void print_stats(void) {
     printf("{\"window_s\": %.3f, \"joined\": %d, \"join_failed\": %d, \"open\": %d, \"stalled\": %d, "
            "\"closed_total\": %d, \"closed_in_window\": %llu, \"messages\": %llu, \"deliveries_per_s\": %.1f, "
            "\"stage_per_s\": %.1f, \"near_per_s\": %.1f, \"far_per_s\": %.1f, \"poses_sent_per_s\": %.1f, "
-           "\"down_kbps_attendee\": %.2f, \"down_kbps_spectator\": %.2f, \"down_kbps_per_client\": %.2f, "
+           "\"down_kbps_attendee\": %.2f, \"crowd_kbps_attendee\": %.2f, \"down_kbps_spectator\": %.2f, \"down_kbps_per_client\": %.2f, "
            "\"stage_p50_ms\": %.2f, \"stage_p90_ms\": %.2f, \"stage_p99_ms\": %.2f, \"stage_max_ms\": %.2f, \"stage_samples\": %llu, \"stage_negative\": %llu, "
            "\"crowd_p50_ms\": %.2f, \"crowd_p99_ms\": %.2f, \"crowd_samples\": %llu, \"close_codes\": {",
            secs, joined, join_failed, open_n, stalled_n, closed_n, (unsigned long long)w_closed,
            (unsigned long long)w_msgs, w_msgs / secs, w_type[T_STAGE] / secs / (att_open + spec_open > 0 ? att_open + spec_open : 1),
            w_type[T_NEAR] / secs, w_type[T_FAR] / secs, w_poses / secs,
            att_open ? w_bytes_att * 8 / 1000.0 / secs / att_open : 0.0,
+           att_open ? w_bytes_crowd_att * 8 / 1000.0 / secs / att_open : 0.0,
            spec_open ? w_bytes_spec * 8 / 1000.0 / secs / spec_open : 0.0,
            (att_open + spec_open) ? (w_bytes_att + w_bytes_spec) * 8 / 1000.0 / secs / (att_open + spec_open) : 0.0,
            lat_q(&lat_stage, 0.5), lat_q(&lat_stage, 0.9), lat_q(&lat_stage, 0.99), lat_stage.max_us / 1000.0,
@@ -349,7 +354,7 @@ static void print_stats(void) {
 }
 
 static void reset_window(void) {
-    w_msgs = w_msgs_att = w_msgs_spec = w_bytes_att = w_bytes_spec = w_poses = w_closed = 0;
+    w_msgs = w_msgs_att = w_msgs_spec = w_bytes_att = w_bytes_spec = w_bytes_crowd_att = w_poses = w_closed = 0;
     memset(w_type, 0, sizeof w_type);
     memset(&lat_stage, 0, sizeof lat_stage);
     memset(&lat_crowd, 0, sizeof lat_crowd);

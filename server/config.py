@@ -50,8 +50,8 @@ class AuthSettings:
 class RoomSettings:
     tick_hz: int = _doc(20, "Room ticks per second: sequenced events go out once per tick.")
     crowd_hz: int = _doc(10, "Crowd frames (near and far) per second.")
-    spectator_hz: int = _doc(
-        0,
+    spectator_hz: float = _doc(
+        0.0,
         "Writes per second to each spectator by fan-out workers (0: every tick). Fewer, "
         "larger writes are cheaper; the clone's speech is sent this far ahead, so it still "
         "arrives before it is due.",
