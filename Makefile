@@ -7,7 +7,7 @@ WEB := server/web
 WEB_STAMP := $(WEB)/dist/.built
 WEB_SOURCES := $(shell find $(WEB)/src -type f 2>/dev/null)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench capacity clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: setup
 
 bench: setup
 	$(PY) bench/fanout.py --attendees 1000 --spectators 1000 --seconds 20
+
+# 2,000 attendees and 10,000 spectators in one room, against a websockets-broadcast baseline.
+capacity: setup
+	$(PY) bench/capacity.py
 
 clean:
 	rm -rf $(VENV) .townhall build *.egg-info $(WEB)/dist $(WEB)/node_modules

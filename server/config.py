@@ -89,6 +89,12 @@ class LimitSettings:
     )
     send_hard_bytes: int = _doc(1048576, "Unsent bytes above which the client is closed.")
     slow_close_s: float = _doc(10.0, "Seconds a client may stay above the soft limit.")
+    socket_send_buffer: int = _doc(
+        131072,
+        "Kernel send buffer per client socket in bytes (0: the kernel's autotuning, up to "
+        "megabytes each). A fixed size bounds the kernel memory a stalled client can hold "
+        "and lets the send limits above see it fall behind.",
+    )
     join_timeout_s: float = _doc(10.0, "Seconds to send Join after connecting.")
 
 

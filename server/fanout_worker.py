@@ -191,6 +191,7 @@ class Worker:
         self.hard = int(limits["send_hard_bytes"])
         self.slow_close_s = float(limits["slow_close_s"])
         self.ping_interval_s = float(limits.get("ping_interval_s", 20.0))
+        self.socket_send_buffer = int(limits.get("socket_send_buffer", 0))
         pose_hz = float(limits.get("pose_hz", 20))
         self.pose_rate, self.pose_burst = pose_hz * 1.5, pose_hz  # as the room's gateway
         self.pose_slots = array("H")
@@ -252,6 +253,8 @@ class Worker:
         fd = self.fds.popleft()
         sock = socket.socket(fileno=fd)
         sock.setblocking(False)
+        if self.socket_send_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer)
         client = ClientConnection(self, message)
         self.clients[message.sid] = client
         loop = asyncio.get_running_loop()

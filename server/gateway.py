@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,10 @@ class Gateway:
 
     async def handle(self, connection: ServerConnection) -> None:
         transport = connection.transport
+        send_buffer = self.settings.limits.socket_send_buffer
+        sock = transport.get_extra_info("socket")
+        if send_buffer and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         now = time.monotonic()
         lim = self.settings.limits
         session = Session(

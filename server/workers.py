@@ -109,6 +109,7 @@ class WorkerPool:
                 "send_hard_bytes": limits.send_hard_bytes,
                 "slow_close_s": limits.slow_close_s,
                 "pose_hz": self.server.settings.room.pose_hz,
+                "socket_send_buffer": limits.socket_send_buffer,
                 "spectator_every": self.server.settings.room.spectator_every,
             }
         )
