@@ -244,6 +244,23 @@ def _summary(url: str, name: str, quantile: str) -> float | None:
     return None
 
 
+def steady(load: Capload, limit_s: float) -> float:
+    """Wait until the clients are no longer catching up (the ramp can leave a backlog).
+
+    Catching up shows as more than 25 stage packets a second per client, or packets
+    arriving a second late; returns how long it took (or the limit if it never settled).
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        load.command("start")
+        time.sleep(3.0)
+        load.command("stop")
+        probe = load.expect(30)
+        if probe["stage_per_s"] <= 25.5 and probe["stage_p99_ms"] < 1000:
+            break
+    return round(time.monotonic() - started, 1)
+
+
 def measure(
     load: Capload, family: list[psutil.Process], seconds: float, url: str = ""
 ) -> dict[str, Any]:
@@ -420,6 +437,7 @@ def run_townhall(exe: Path, tmp: Path, args: argparse.Namespace) -> dict[str, An
         ramp = load.expect(args.ramp_timeout, "ramped")
         log(f"townhall: {ramp['joined']} joined in {ramp['ramp_s']} s; measuring {args.seconds} s")
         time.sleep(args.settle)
+        drained = steady(load, 60.0)
         rss_ramped = rss_bytes(family)
         stats = measure(load, family, args.seconds, url)
         stats["ramp_s"] = ramp["ramp_s"]
@@ -427,6 +445,7 @@ def run_townhall(exe: Path, tmp: Path, args: argparse.Namespace) -> dict[str, An
             (rss_ramped - rss0) / 1024 / max(1, ramp["joined"]), 2
         )
         stats["server_processes"] = len(family)
+        stats["settled_after_s"] = args.settle + drained
         log(
             f"townhall: {stats['deliveries_per_s']:.0f} deliveries/s, "
             f"stage p99 {stats['stage_p99_ms']} ms, {stats['server_cpu_us_per_delivery']} "
@@ -498,6 +517,7 @@ def summary(
             "server_rss_mb_after": stalled["server_rss_mb"],
             "close_codes": stalled["close_codes"],
         },
+        "settled_after_s": now["settled_after_s"],
         "window_s": args.seconds,
         "workers": args.workers,
         "cpu_count": os.cpu_count(),
