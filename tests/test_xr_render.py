@@ -28,7 +28,7 @@ from townhall.plugin.xr.session import Headset
 from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, make_settings
-from .xr_helpers import near, read_png, xvfb
+from .xr_helpers import near, read_png, xvfb, yaw_quat
 from .xr_runtime import GL_SRGB8_ALPHA8, Displayed, TestRuntime
 
 HALF_FOV = 0.785398  # the test runtime's symmetric 90 degree field of view
@@ -51,11 +51,6 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
 @pytest.fixture(autouse=True)
 def fresh(runtime: TestRuntime) -> None:
     runtime.reset()
-
-
-def yaw_quat(deg: float) -> tuple[float, float, float, float]:
-    h = math.radians(deg) / 2
-    return (0.0, math.sin(h), 0.0, math.cos(h))
 
 
 async def shown_after(runtime: TestRuntime, frame: int, timeout: float = 20.0) -> Displayed:

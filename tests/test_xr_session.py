@@ -26,6 +26,7 @@ from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, make_settings
 from .test_server import eventually
+from .xr_helpers import yaw_quat
 from .xr_runtime import BUTTON_RIGHT_A, TestRuntime
 
 S = xr.SessionState
@@ -42,11 +43,6 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
 @pytest.fixture(autouse=True)
 def fresh(runtime: TestRuntime) -> None:
     runtime.reset()
-
-
-def yaw_quat(deg: float) -> tuple[float, float, float, float]:
-    h = math.radians(deg) / 2
-    return (0.0, math.sin(h), 0.0, math.cos(h))
 
 
 def pump(headset: Headset, until: S, frames: int = 60) -> None:

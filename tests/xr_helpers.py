@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import subprocess
@@ -70,3 +71,9 @@ def near(img: np.ndarray, color: tuple[float, float, float], tol: int = 40) -> n
     shades = [target * k for k in (1.0, 0.95, 0.85, 0.75, 0.55)]
     rgb = img[..., :3].astype(int)
     return np.any([np.abs(rgb - s).max(axis=2) < tol / 4 for s in shades], axis=0)
+
+
+def yaw_quat(deg: float) -> tuple[float, float, float, float]:
+    """A turn of ``deg`` degrees about +Y as (x, y, z, w)."""
+    h = math.radians(deg) / 2
+    return (0.0, math.sin(h), 0.0, math.cos(h))
