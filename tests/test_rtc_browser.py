@@ -37,7 +37,10 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int) -> None:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(48_000)
-        w.writeframes(np.concatenate([*out, np.zeros(48_000, np.int16)]).astype("<i2").tobytes())
+        # Chromium loops the file: 4 s of silence after the question keeps the test's release
+        # ahead of the second time round (which would be transcribed as a second phrase).
+        tail = np.zeros(4 * 48_000, np.int16)
+        w.writeframes(np.concatenate([*out, tail]).astype("<i2").tobytes())
 
 
 async def test_chromium_attendee_speaks_a_question(tmp_path: Path, token: TokenMaker) -> None:

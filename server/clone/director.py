@@ -319,7 +319,9 @@ class Director:
         delivers it before it is due.
         """
         srv = self.server
-        lead_us = srv.settings.room.stage_lead_us
+        # Fan-out workers write once a tick (spectators once a spectator period); in one
+        # process a stage packet is written the moment it is sent, so it needs no lead.
+        lead_us = srv.settings.room.stage_lead_us if srv.workers is not None else 0
         first = True
         while not timeline.done():
             for packet in timeline.due(srv.now_us(), lead_us):
