@@ -18,7 +18,8 @@ the clients received in the window. Latency is client receive time minus the
 time the server stamped (stage packets: their media time, at which the room
 releases them; crowd frames: their build time), through a Ping/Pong clock sync.
 
-Prints progress on stderr and one JSON object as its last line on stdout.
+Prints progress on stderr and one JSON object as its last line on stdout. Set
+CAPACITY_TMP=DIR to keep the run's files (the server's log among them) in DIR.
 """
 
 from __future__ import annotations
