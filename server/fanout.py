@@ -18,6 +18,7 @@ from . import ipc
 from .config import LimitSettings
 from .framing import frame_binary
 from .metrics import Metrics
+from .sendlimits import SendLimits, slow_reason
 from .session import Session
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ class Fanout:
 
     def __init__(self, limits: LimitSettings, metrics: Metrics) -> None:
         self.limits = limits
+        self.send_limits = SendLimits(
+            limits.send_soft_bytes, limits.send_hard_bytes, limits.slow_close_s
+        )
         self.metrics = metrics
         self.sessions: dict[int, Session] = {}  # every joined client, by session id
         self.local: dict[int, Session] = {}  # those whose socket this process writes
@@ -98,8 +102,7 @@ class Fanout:
         n_events = len(events)
         if self.pool is not None:
             self.pool.tick(ipc.Tick(events_blob, n_events, near_framed, far_framed))
-        soft, hard = self.limits.send_soft_bytes, self.limits.send_hard_bytes
-        slow_close_s = self.limits.slow_close_s
+        soft = self.limits.send_soft_bytes
         messages = written = dropped = 0
         for session in list(self.local.values()):
             if session.closing:
@@ -121,9 +124,7 @@ class Fanout:
                     count += 1
             else:
                 dropped += (1 if cell_frame else 0) + (1 if far_framed else 0)
-                if session.behind_since == 0.0:
-                    session.behind_since = now
-                if backlog > hard or now - session.behind_since > slow_close_s:
+                if self.send_limits.must_close(session, backlog, now):
                     self._close_slow(session, backlog)
                     continue
             if not parts:
@@ -138,7 +139,7 @@ class Fanout:
 
     def _close_slow(self, session: Session, backlog: int) -> None:
         self.metrics.count_close(ErrorCode.SLOW_CONSUMER.name)
-        session.close(ErrorCode.SLOW_CONSUMER, f"client fell behind ({backlog} bytes unsent)")
+        session.close(ErrorCode.SLOW_CONSUMER, slow_reason(backlog))
 
 
 def _is_remote(session: Session) -> bool:

@@ -34,6 +34,7 @@ from townhall.protocol.messages import Error, Pose
 
 from . import ipc
 from .framing import frame_binary
+from .sendlimits import SendLimits, slow_reason
 from .wsreader import (
     OP_BINARY,
     OP_CLOSE,
@@ -187,9 +188,11 @@ class Worker:
         self.fd_channel = fd_channel
         self.fds: deque[int] = deque()  # handed-over sockets waiting for their Adopt
         self.max_message_bytes = int(limits["max_message_bytes"])
-        self.soft = int(limits["send_soft_bytes"])
-        self.hard = int(limits["send_hard_bytes"])
-        self.slow_close_s = float(limits["slow_close_s"])
+        self.send_limits = SendLimits(
+            int(limits["send_soft_bytes"]),
+            int(limits["send_hard_bytes"]),
+            float(limits["slow_close_s"]),
+        )
         self.ping_interval_s = float(limits.get("ping_interval_s", 20.0))
         self.socket_send_buffer = int(limits.get("socket_send_buffer", 0))
         pose_hz = float(limits.get("pose_hz", 20))
@@ -286,7 +289,7 @@ class Worker:
             self.spectator_ticks.append((self.tick_no, data, count, events, n_events))
         since: dict[int, tuple[bytes, int, bytes, int]] = {}
         now = time.monotonic()
-        soft, hard, slow_close_s = self.soft, self.hard, self.slow_close_s
+        soft = self.send_limits.soft
         messages = written = dropped = 0
         for client in list(self.clients.values()):
             transport = client.transport
@@ -315,11 +318,9 @@ class Worker:
             else:
                 droppable = sum(1 for _, roles in broadcasts if not roles or roles & client.role)
                 dropped += droppable + (client.cell in near) + bool(far)
-                if client.behind_since == 0.0:
-                    client.behind_since = now
-                if backlog > hard or now - client.behind_since > slow_close_s:
+                if self.send_limits.must_close(client, backlog, now):
                     self.closes["SLOW_CONSUMER"] = self.closes.get("SLOW_CONSUMER", 0) + 1
-                    client.close(SLOW_CLOSE_CODE, f"client fell behind ({backlog} bytes unsent)")
+                    client.close(SLOW_CLOSE_CODE, slow_reason(backlog))
                     continue
                 data, count = (events, n_events) if gathered is None else gathered[2:]
             if data:
