@@ -7,16 +7,19 @@ Runs, in one go and against the same load generator:
 2. Townhall (``townhall serve`` with fan-out workers) while the clone speaks:
    attendees send poses at 20 Hz, everyone receives the stage stream (25 packets
    a second), crowd frames and room events;
-3. the same with 10% of the clients stalled (they stop reading), to show that
-   slow clients do not hold back the others and memory stays bounded.
+3. the same with 10% of the clients stalled (they stop reading), over a window
+   long enough for them to fill their socket buffers, fall behind and be closed,
+   to show that slow clients do not hold back the others and memory stays bounded.
 
 The load generator is ``bench/capload.c`` (compiled here with the system
 compiler): one epoll loop in C, so that it takes a small share of the two
 cores it shares with the server. Server CPU is read from /proc for the server
 and its fan-out workers over the measured window; deliveries are the messages
 the clients received in the window. Latency is client receive time minus the
-time the server stamped (stage packets: their media time, at which the room
-releases them; crowd frames: their build time), through a Ping/Pong clock sync.
+time the server stamped, through a Ping/Pong clock sync: for stage packets their
+media time, the moment every client is to play them (negative: early; with
+fan-out workers the room hands each packet over ``stage_lead_ms`` before it, so
+receive minus hand-off is that much more); for crowd frames their build time.
 
 Prints progress on stderr and one JSON object as its last line on stdout. Set
 CAPACITY_TMP=DIR to keep the run's files (the server's log among them) in DIR.
@@ -48,6 +51,7 @@ from townhall.protocol import codec
 from townhall.protocol.limits import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 from townhall.protocol.messages import Ask, Join, Pose
 from townhall.server.clone.persona import sample_persona_path
+from townhall.server.config import RoomSettings
 from townhall.server.tokens import issue_token
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -234,6 +238,20 @@ def scrape(url: str) -> dict[str, float]:
     return out
 
 
+CLOSES = ("SLOW_CONSUMER", "PING_TIMEOUT")  # why the server closes a stalled client
+
+
+def _labelled(url: str, name: str, labels: str) -> float:
+    """One labelled /metrics counter (0 while it has not been counted)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(f"townhall_{name}{{{labels}}} "):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def _summary(url: str, name: str, quantile: str) -> float | None:
     """One quantile of a /metrics summary, in milliseconds."""
     import urllib.request
@@ -249,7 +267,8 @@ def steady(load: Capload, limit_s: float) -> float:
     """Wait until the clients are no longer catching up (the ramp can leave a backlog).
 
     Catching up shows as more than 25 stage packets a second per client, or packets
-    arriving a second late; returns how long it took (or the limit if it never settled).
+    arriving a second late; the clone not yet speaking, as few packets. Returns how long
+    it took (or the limit if it never settled).
     """
     started = time.monotonic()
     while time.monotonic() - started < limit_s:
@@ -257,7 +276,7 @@ def steady(load: Capload, limit_s: float) -> float:
         time.sleep(3.0)
         load.command("stop")
         probe = load.expect(30)
-        if probe["stage_per_s"] <= 25.5 and probe["stage_p99_ms"] < 1000:
+        if 10 < probe["stage_per_s"] <= 25.5 and probe["stage_p99_ms"] < 1000:
             break
     return round(time.monotonic() - started, 1)
 
@@ -270,11 +289,20 @@ def measure(
     each0 = [cpu_seconds([p]) for p in family]
     cpu0 = cpu_seconds(family)
     lg0 = cpu_seconds([load.ps])
+    closes0 = {r: _labelled(url, "closes_total", f'reason="{r}"') for r in CLOSES} if url else {}
     t0 = time.monotonic()
     load.command("start")
-    time.sleep(seconds)
+    rss = [rss_bytes(family)]
+    while (left := t0 + seconds - time.monotonic()) > 0:
+        time.sleep(min(1.0, left))
+        rss.append(rss_bytes(family))
     load.command("stop")
     stats = load.expect(30)
+    stats["server_rss_mb_peak"] = round(max(rss) / 2**20, 1)
+    stats["server_rss_mb_every_10s"] = [round(b / 2**20, 1) for b in rss[::10]]
+    stats["server_closes"] = {
+        r: int(_labelled(url, "closes_total", f'reason="{r}"') - c0) for r, c0 in closes0.items()
+    }
     if url:
         stats["worker_tick_max_p95_ms"] = _summary(url, "worker_tick_max_s", "0.95")
     elapsed = time.monotonic() - t0
@@ -454,7 +482,9 @@ def run_townhall(exe: Path, tmp: Path, args: argparse.Namespace) -> dict[str, An
         )
         load.command(f"stall {args.stall}")
         load.expect(10, "stalled")
-        stalled = measure(load, family, args.seconds, url)
+        # Long enough for a stalled client to fill its socket buffers, fall behind and be
+        # closed: the whole of what a slow client can do to the others is in the window.
+        stalled = measure(load, family, args.stall_seconds, url)
         stalled["server_rss_mb_start"] = round(rss_ramped / 2**20, 1)
         return {"run": stats, "stalled": stalled}
     finally:
@@ -462,6 +492,18 @@ def run_townhall(exe: Path, tmp: Path, args: argparse.Namespace) -> dict[str, An
             load.stop()
         loop.call_soon_threadsafe(loop.stop)
         stop_process(proc)
+
+
+def stage_lead_ms(args: argparse.Namespace) -> float:
+    """How far ahead of its media time the room sends a stage packet with these settings."""
+    if args.workers <= 0:
+        return 0.0
+    room = RoomSettings(tick_hz=args.tick_hz, spectator_hz=args.spectator_hz)
+    return room.stage_lead_us / 1000
+
+
+def _change(now: float, before: float) -> float | None:
+    return round(now / before - 1, 3) if before > 0 else None
 
 
 def summary(
@@ -473,23 +515,33 @@ def summary(
         "server_rss_kb_per_conn", "joined", "open",
     )  # fmt: skip
     p99 = now["stage_p99_ms"]
+    lead_ms = stage_lead_ms(args)
+    crowd = now["crowd_p99_ms"]
     return {
         "clients": args.attendees + args.spectators,
         "attendees": args.attendees,
         "spectators": args.spectators,
         "joined": now["joined"],
         "deliveries_per_s": now["deliveries_per_s"],
+        # Stage packets: client receive minus the packet's media time, the moment every
+        # client is to play it (negative: it arrived that much before it was due).
         "p50_ms": now["stage_p50_ms"],
         "p99_ms": p99,
-        "crowd_p99_ms": now["crowd_p99_ms"],
+        "stage_attendee_p99_ms": now["stage_attendee_p99_ms"],
+        "stage_spectator_p99_ms": now["stage_spectator_p99_ms"],
+        "stage_p90_ms": now["stage_p90_ms"],
+        "stage_max_ms": now["stage_max_ms"],
+        "stage_early_fraction": round(now["stage_negative"] / max(1, now["stage_samples"]), 4),
+        # The room hands each packet to the fan-out this long before its media time, so
+        # receive minus hand-off is p99_ms + stage_lead_ms.
+        "stage_lead_ms": lead_ms,
+        "stage_from_handoff_p99_ms": round(p99 + lead_ms, 2),
+        "crowd_p99_ms": crowd,
         "server_cpu_us_per_delivery": now["server_cpu_us_per_delivery"],
         "server_cpu_percent": now["server_cpu_percent"],
         "server_cpu_percent_by_process": now["server_cpu_percent_by_process"],
         "tick_lag_mean_ms": now.get("tick_lag_mean_ms"),
         "worker_tick_max_p95_ms": now.get("worker_tick_max_p95_ms"),
-        "stage_p90_ms": now["stage_p90_ms"],
-        "stage_max_ms": now["stage_max_ms"],
-        "stage_early_fraction": round(now["stage_negative"] / max(1, now["stage_samples"]), 3),
         "tick_busy_mean_ms": now.get("tick_busy_mean_ms"),
         "loadgen_cpu_percent": now["loadgen_cpu_percent"],
         "down_kbps_per_client": now["down_kbps_per_client"],
@@ -512,9 +564,20 @@ def summary(
         "stalled": {
             "fraction": args.stall,
             "stalled_clients": stalled["stalled"],
+            "window_s": args.stall_seconds,
             "others_p99_ms": stalled["stage_p99_ms"],
-            "others_p99_change": round(stalled["stage_p99_ms"] / p99 - 1, 3) if p99 > 0 else None,
+            "others_p99_shift_ms": round(stalled["stage_p99_ms"] - p99, 2),
+            # Relative to the others' send-to-receive p99 (from the hand-off), as a share.
+            "others_p99_change": _change(stalled["stage_p99_ms"] + lead_ms, p99 + lead_ms),
+            "others_crowd_p99_ms": stalled["crowd_p99_ms"],
+            "others_crowd_p99_change": _change(stalled["crowd_p99_ms"], crowd),
+            "others_closed": stalled["closed_in_window"],
+            # The server closes a stalled client once it falls behind the send limits, or
+            # once it has not answered a keepalive ping for a ping interval.
+            "closed_by_server": stalled.get("server_closes"),
             "server_rss_mb_before": stalled["server_rss_mb_start"],
+            "server_rss_mb_peak": stalled["server_rss_mb_peak"],
+            "server_rss_mb_every_10s": stalled["server_rss_mb_every_10s"],
             "server_rss_mb_after": stalled["server_rss_mb"],
             "close_codes": stalled["close_codes"],
         },
@@ -556,6 +619,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--questions", type=int, default=400, help="questions asked to keep the clone talking"
+    )
+    parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=90.0,
+        help="length of the stalled window: long enough for stalled clients to be closed (90)",
     )
     parser.add_argument("--skip-baseline", action="store_true", help="measure Townhall only")
     parser.add_argument(

@@ -41,8 +41,9 @@
 #define T_NEAR 71
 #define T_FAR 72
 #define T_STAGE 77
-#define HIST_BUCKETS 200000 /* 50 us buckets: 10 s */
+#define HIST_BUCKETS 200000 /* 50 us buckets: 10 s, from LAT_MIN_US */
 #define HIST_US 50
+#define LAT_MIN_US (-2000000) /* stage packets arrive up to the stage lead early */
 #define JOIN_TIMEOUT_US 60000000LL
 
 enum { S_CONNECTING, S_UPGRADING, S_JOINING, S_OPEN, S_CLOSED };
@@ -80,7 +81,7 @@ static int close_codes[5000];
 /* window counters */
 static uint64_t w_msgs, w_msgs_att, w_msgs_spec, w_bytes_att, w_bytes_spec, w_bytes_crowd_att, w_poses, w_type[128];
 static uint64_t w_closed;
-static lat_t lat_stage, lat_crowd;
+static lat_t lat_stage, lat_stage_att, lat_stage_spec, lat_crowd;
 static int64_t w_start_us;
 
 static int64_t now_us(void) {
@@ -124,14 +125,13 @@ static uint8_t **index_frames(uint8_t *all, int n, size_t *lens) {
     return out;
 }
 
+/* Signed: a stage packet that arrives before its media time counts as negative. */
 static void lat_add(lat_t *l, int64_t us) {
+    if (!l->count || us > l->max_us) l->max_us = us;
     l->count++;
-    if (us < 0) {
-        l->neg++;
-        us = 0;
-    }
-    if (us > l->max_us) l->max_us = us;
-    int64_t b = us / HIST_US;
+    if (us < 0) l->neg++;
+    int64_t b = (us - LAT_MIN_US) / HIST_US;
+    if (b < 0) b = 0;
     if (b >= HIST_BUCKETS) b = HIST_BUCKETS - 1;
     l->hist[b]++;
 }
@@ -141,7 +141,7 @@ static double lat_q(const lat_t *l, double q) {
     uint64_t want = (uint64_t)(q * (double)(l->count - 1)) + 1, seen = 0;
     for (int b = 0; b < HIST_BUCKETS; b++) {
         seen += l->hist[b];
-        if (seen >= want) return (b + 0.5) * HIST_US / 1000.0;
+        if (seen >= want) return ((b + 0.5) * HIST_US + LAT_MIN_US) / 1000.0;
     }
     return l->max_us / 1000.0;
 }
@@ -218,6 +218,7 @@ static void on_message(conn_t *c, const uint8_t *p, size_t n, int64_t t_us) {
         mp_int(&p, end); /* index */
         int64_t media = mp_int(&p, end);
         lat_add(&lat_stage, server_now - media);
+        lat_add(c->attendee ? &lat_stage_att : &lat_stage_spec, server_now - media);
     } else if ((type == T_NEAR || type == T_FAR) && c->attendee) {
         /* Attendees get the crowd every tick; spectators gather it between their writes. */
         int64_t st = mp_int(&p, end);
@@ -332,6 +333,7 @@ static void print_stats(void) {
            "\"stage_per_s\": %.1f, \"near_per_s\": %.1f, \"far_per_s\": %.1f, \"poses_sent_per_s\": %.1f, "
            "\"down_kbps_attendee\": %.2f, \"crowd_kbps_attendee\": %.2f, \"down_kbps_spectator\": %.2f, \"down_kbps_per_client\": %.2f, "
            "\"stage_p50_ms\": %.2f, \"stage_p90_ms\": %.2f, \"stage_p99_ms\": %.2f, \"stage_max_ms\": %.2f, \"stage_samples\": %llu, \"stage_negative\": %llu, "
+           "\"stage_attendee_p99_ms\": %.2f, \"stage_spectator_p99_ms\": %.2f, "
            "\"crowd_p50_ms\": %.2f, \"crowd_p99_ms\": %.2f, \"crowd_samples\": %llu, \"close_codes\": {",
            secs, joined, join_failed, open_n, stalled_n, closed_n, (unsigned long long)w_closed,
            (unsigned long long)w_msgs, w_msgs / secs, w_type[T_STAGE] / secs / (att_open + spec_open > 0 ? att_open + spec_open : 1),
@@ -342,6 +344,7 @@ static void print_stats(void) {
            (att_open + spec_open) ? (w_bytes_att + w_bytes_spec) * 8 / 1000.0 / secs / (att_open + spec_open) : 0.0,
            lat_q(&lat_stage, 0.5), lat_q(&lat_stage, 0.9), lat_q(&lat_stage, 0.99), lat_stage.max_us / 1000.0,
            (unsigned long long)lat_stage.count, (unsigned long long)lat_stage.neg,
+           lat_q(&lat_stage_att, 0.99), lat_q(&lat_stage_spec, 0.99),
            lat_q(&lat_crowd, 0.5), lat_q(&lat_crowd, 0.99), (unsigned long long)lat_crowd.count);
     int first = 1;
     for (int i = 0; i < 5000; i++)
@@ -357,6 +360,8 @@ static void reset_window(void) {
     w_msgs = w_msgs_att = w_msgs_spec = w_bytes_att = w_bytes_spec = w_bytes_crowd_att = w_poses = w_closed = 0;
     memset(w_type, 0, sizeof w_type);
     memset(&lat_stage, 0, sizeof lat_stage);
+    memset(&lat_stage_att, 0, sizeof lat_stage_att);
+    memset(&lat_stage_spec, 0, sizeof lat_stage_spec);
     memset(&lat_crowd, 0, sizeof lat_crowd);
     w_start_us = now_us();
 }

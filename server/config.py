@@ -53,8 +53,8 @@ class RoomSettings:
     spectator_hz: float = _doc(
         0.0,
         "Writes per second to each spectator by fan-out workers (0: every tick). Fewer, "
-        "larger writes are cheaper; the clone's speech is sent this far ahead, so it still "
-        "arrives before it is due.",
+        "larger writes are cheaper; the clone's speech is sent a write period and a tick "
+        "ahead of its media time, so it still arrives before it is due.",
     )
     pose_hz: int = _doc(20, "Pose rate the room asks attendees for (at most 30).")
     cell_rows: int = _doc(
@@ -74,8 +74,13 @@ class RoomSettings:
 
     @property
     def stage_lead_us(self) -> int:
-        """How far ahead of its media time the clone's speech goes out: one spectator write."""
-        return round(1e6 * self.spectator_every / self.tick_hz)
+        """How far ahead of its media time the clone's speech goes out (with fan-out workers).
+
+        A packet waits up to one tick for the first write, then up to a spectator period
+        less one tick for a given spectator's turn; one more tick leaves the write itself
+        a tick's time to reach everyone before the packet is due.
+        """
+        return round(1e6 * (self.spectator_every + 1) / self.tick_hz)
 
 
 @dataclass(frozen=True)

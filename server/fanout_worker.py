@@ -209,6 +209,11 @@ class Worker:
         # crowd, which the room sends a tick ahead, not every crowd tick; fewer, larger
         # writes are most of what a delivery costs.
         self.spectator_every = max(1, int(limits.get("spectator_every", 1)))
+        # Who a tick writes: clients written every tick first (attendees see the crowd, so
+        # they get it soonest), then the spectators whose turn it is (they have the stage
+        # lead's margin). Only those are visited, not every client each tick.
+        self.every_tick: dict[int, ClientConnection] = {}
+        self.by_phase: list[dict[int, ClientConnection]] = [{} for _ in range(self.spectator_every)]
         self.tick_no = 0
         self.spectator_ticks: list[tuple[int, bytes, int, bytes, int]] = []
         # Spectators are spread over the ticks (by session id), so each tick writes an
@@ -260,9 +265,15 @@ class Worker:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer)
         client = ClientConnection(self, message)
         self.clients[message.sid] = client
+        self._tick_group(client)[message.sid] = client
         loop = asyncio.get_running_loop()
         task = loop.create_task(loop.connect_accepted_socket(lambda: client, sock))
         task.add_done_callback(lambda t: t.exception() and self.gone(client))
+
+    def _tick_group(self, client: ClientConnection) -> dict[int, ClientConnection]:
+        if client.role == SPECTATOR and self.spectator_every > 1:
+            return self.by_phase[client.sid % self.spectator_every]
+        return self.every_tick
 
     def take_fds(self) -> None:
         """Drain the fd channel as fds arrive, so the room's sends never fill it."""
@@ -291,14 +302,15 @@ class Worker:
         now = time.monotonic()
         soft = self.send_limits.soft
         messages = written = dropped = 0
-        for client in list(self.clients.values()):
+        due = list(self.every_tick.values())
+        if every > 1:
+            due += self.by_phase[phase_now].values()
+        for client in due:
             transport = client.transport
             if client.closing or transport is None:
                 continue
             gathered = None
             if every > 1 and client.role == SPECTATOR:
-                if client.sid % every != phase_now:
-                    continue
                 after = max(client.adopted_tick, self.phase_written[phase_now])
                 gathered = since.get(after)
                 if gathered is None:
@@ -442,6 +454,7 @@ class Worker:
     def gone(self, client: ClientConnection) -> None:
         if self.clients.pop(client.sid, None) is None:
             return
+        self._tick_group(client).pop(client.sid, None)
         self.flush()  # the room sees this client's last messages before it hears it left
         if self.room is not None:
             self.room.write(ipc.pack(ipc.Gone(client.sid)))
@@ -477,6 +490,7 @@ class Worker:
                 client.ping_sent = now
                 client.write(PING_FRAME)
             elif now - client.ping_sent >= interval:
+                self.closes["PING_TIMEOUT"] = self.closes.get("PING_TIMEOUT", 0) + 1
                 client.close(1011, "keepalive ping timeout")
 
     def stop(self) -> None:

@@ -56,3 +56,34 @@ def test_fanout_bench_smoke() -> None:
     assert result["down_kbps_per_client"] > 0
     assert result["down_kbps_attendee"] > result["down_kbps_spectator"] > 0
     assert result["server_cpu_us_per_delivery"] > 0
+
+
+CAPACITY = BENCH.parent / "capacity.py"
+
+
+def test_capacity_bench_smoke() -> None:
+    """Baseline, Townhall over workers and the stalled window, small: every figure is there."""
+    small = "--attendees 40 --spectators 160 --seconds 2 --settle 1 --stall-seconds 3"
+    proc = subprocess.run(
+        [sys.executable, str(CAPACITY), *small.split(), "--questions", "20"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["clients"] == 200 and result["joined"] == 200
+    assert result["deliveries_per_s"] > 0 and result["server_cpu_us_per_delivery"] > 0
+    # The clone spoke in the window, and its packets came before they were due.
+    assert result["stage_packets_per_s"] > 10
+    assert result["p50_ms"] <= result["p99_ms"] < 0 < result["stage_lead_ms"]
+    assert result["stage_from_handoff_p99_ms"] == round(result["p99_ms"] + 500.0, 2)
+    assert 0 < result["crowd_kbps_attendee"] < result["down_kbps_attendee"]
+    assert result["closed_healthy"] == 0
+    base = result["baseline"]
+    assert base["joined"] == 200 and base["deliveries_per_s"] > 0
+    assert result["cpu_per_delivery_vs_baseline"] > 0
+    stalled = result["stalled"]
+    assert stalled["stalled_clients"] == 20
+    assert set(stalled["closed_by_server"]) == {"SLOW_CONSUMER", "PING_TIMEOUT"}
+    assert stalled["server_rss_mb_peak"] >= stalled["server_rss_mb_before"] > 0

@@ -7,15 +7,16 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from townhall.plugin.client import RoomClient
+from townhall.plugin.client import RoomClient, local_us
 from townhall.protocol import codec, quant
-from townhall.protocol.messages import Caption, Join, StagePacket
+from townhall.protocol.messages import Ask, Caption, Join, StageEnd, StagePacket, StageStart
 from townhall.server import ipc
 from townhall.server.app import TownhallServer
 from townhall.server.crowd import NEUTRAL_POSE, Crowd
@@ -289,3 +290,63 @@ async def test_bad_framing_closes_with_protocol_error(tmp_path: Path, token: Tok
         await c.wait_closed()
         assert c.close_code == CLOSE_PROTOCOL_ERROR
         await eventually(lambda: not srv.fanout.sessions)
+
+
+async def test_clone_speech_reaches_every_client_before_it_is_due(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """Workers write spectators every 4th tick; the stage lead still gets each packet there in time.
+
+    Without the lead (or with new speech placed at "now" on the media clock) the first
+    packets of an answer reach a spectator whose turn is up to four ticks away late.
+    """
+    settings = make_settings(
+        tmp_path,
+        server={"workers": 2},
+        room={"tick_hz": 10, "crowd_hz": 10, "spectator_hz": 2.5},
+        clone={"enabled": True, "pause_s": 0.1},
+    )
+    lead_us = settings.room.stage_lead_us
+    assert lead_us == 500_000  # a spectator period (4 ticks) and one tick more
+    async with TownhallServer(settings) as srv:
+        arrivals: dict[str, list[tuple[float, object]]] = {}
+        clients: dict[str, RoomClient] = {}
+
+        def recorder(name: str) -> Callable[[object], None]:
+            arrivals[name] = []
+            return lambda m: arrivals[name].append((local_us(), m))
+
+        # Four spectators: session ids land on every one of the four write phases.
+        for name, role in [("asker", "attendee")] + [(f"s{i}", "spectator") for i in range(4)]:
+            clients[name] = RoomClient(
+                srv.ws_url, token(name, role=role), on_message=recorder(name)
+            )
+            await clients[name].connect()
+            await clients[name].sync_clock(samples=5)
+        phases = {s.id % 4 for s in srv.fanout.sessions.values() if s.role == "spectator"}
+        assert len(phases) == 4, phases
+        await clients["asker"].send(Ask(1, "How do we think about remote work?"))
+
+        def ended(name: str) -> bool:
+            return any(isinstance(m, StageEnd) for _, m in arrivals[name])
+
+        await eventually(lambda: all(ended(n) for n in clients), timeout=40)
+        for name, got in arrivals.items():  # arrival times on the server's clock
+            got[:] = [(clients[name].clock.to_server(at), m) for at, m in got]
+        for name, got in arrivals.items():
+            start = next(m for _, m in got if isinstance(m, StageStart))
+            packets = [(at, m) for at, m in got if isinstance(m, StagePacket)]
+            assert len(packets) > 25, name  # more than a second of speech
+            assert packets[0][1].media_time_us == start.media_start_us
+            # Every packet is there before its media time (clock sync is good to ~1 ms here).
+            late = [
+                (m.index, round(at - m.media_time_us)) for at, m in packets if at > m.media_time_us
+            ]
+            assert not late, (name, late)
+        # And no earlier than the lead: packets are not sent further ahead than that.
+        for got in arrivals.values():
+            for at, m in got:
+                if isinstance(m, StagePacket):
+                    assert m.media_time_us - at <= lead_us + 50_000
+        for c in clients.values():
+            await c.close()

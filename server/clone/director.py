@@ -169,7 +169,9 @@ class Director:
                 voiced_at = time.perf_counter()
                 utterance = await self.voice.synthesize(part.text, part.language)
                 metrics.observe("voice_s", time.perf_counter() - voiced_at)
-                now_us = srv.now_us()
+                # New speech goes on the media clock one stage lead from now, so that
+                # every client can have each packet before it is due (see _pump).
+                now_us = srv.now_us() + self._lead_us()
                 if timeline is None:
                     language = part.language
                     timeline = StageTimeline(answer_id, start_us=now_us)
@@ -312,16 +314,15 @@ class Director:
         return _iterate(collected), decision
 
     async def _pump(self, timeline: StageTimeline, taken: float) -> None:
-        """Send each packet one write period before its media time; the first one at once.
+        """Send each packet one stage lead before its media time.
 
-        The clone's speech is rendered ahead, so sending it early costs nothing and
-        means the fan-out's once-a-tick (for spectators, once every few ticks) write
-        delivers it before it is due.
+        The clone's speech is rendered ahead and placed on the media clock one lead
+        from now, so the first packet leaves at once and every packet leaves a lead
+        early: the fan-out's once-a-tick (for spectators, once every few ticks) write
+        then delivers it before it is due, and everyone plays it at the same moment.
         """
         srv = self.server
-        # Fan-out workers write once a tick (spectators once a spectator period); in one
-        # process a stage packet is written the moment it is sent, so it needs no lead.
-        lead_us = srv.settings.room.stage_lead_us if srv.workers is not None else 0
+        lead_us = self._lead_us()
         first = True
         while not timeline.done():
             for packet in timeline.due(srv.now_us(), lead_us):
@@ -333,6 +334,15 @@ class Director:
             await asyncio.sleep(max(0.001, (next_at - srv.now_us()) / 1e6))
         # let the last packet's audio play out before the next answer may start
         await asyncio.sleep((PACKET_US + lead_us) / 1e6)
+
+    def _lead_us(self) -> int:
+        """How far ahead of its media time each stage packet is sent.
+
+        Fan-out workers write once a tick (spectators once a spectator period); in one
+        process a stage packet is written the moment it is sent, so it needs no lead.
+        """
+        srv = self.server
+        return srv.settings.room.stage_lead_us if srv.workers is not None else 0
 
     def _gaze_target(self, question: Question) -> tuple[float, float, float] | None:
         srv = self.server
