@@ -220,6 +220,8 @@ class StagePlayer:
             self.crowd(message)
         elif isinstance(message, (StageStart, StageEnd)):
             self.stage_event(message)
+            if isinstance(message, StageEnd) and message.outcome == "stopped":
+                self.cut(self.media_time(arrival_local_us))
         elif isinstance(message, Keyframe):
             self._stage = message.stage
 
@@ -230,6 +232,22 @@ class StagePlayer:
             self._ended.add(message.answer)
             if self._stage is not None and self._stage.answer == message.answer:
                 self._stage = None
+
+    def cut(self, media_us: float) -> None:
+        """Drop the voice, mouth and captions from ``media_us`` on: the answer was stopped.
+
+        A server that sends speech ahead (SPEC §5) may have delivered more than was
+        spoken when the moderator stopped it; what is not yet heard goes now.
+        """
+        at = max(int(media_us), self._audio_played_until)
+        k = bisect.bisect_left(self._audio_times, at)
+        for t in self._audio_times[k:]:
+            self._audio.pop(t, None)
+            self._pcm.pop(t, None)
+        del self._audio_times[k:]
+        j = bisect.bisect_left(self._anim_times, at)
+        del self._anim_times[j:], self._anim[j:]
+        self._captions = [c for c in self._captions if c.start_us < at]
 
     def push(self, packet: StagePacket, arrival_local_us: float) -> None:
         """One StagePacket as received (in any order, any number of times)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from townhall.plugin.playback import BASE_DELAY_US, StagePlayer
 from townhall.protocol import quant
-from townhall.protocol.messages import Caption, CrowdNear, StagePacket, StageStart
+from townhall.protocol.messages import Caption, CrowdNear, StageEnd, StagePacket, StageStart
 from townhall.protocol.skeleton import EXPRESSIONS, SKELETON_BONES, VISEMES
 from townhall.server.clone.voice.opus import OpusEncoder
 
@@ -235,3 +235,26 @@ def test_crowd_poses_are_interpolated_between_frames() -> None:
     assert abs(a.hand_height_m - 0.8) < 0.002
     player.forget(5)
     assert 5 not in player.frame(M0).attendees
+
+
+def test_a_stopped_answer_goes_silent_at_once_though_more_was_sent_ahead() -> None:
+    """Sent 500 ms ahead (fan-out workers), then stopped: nothing after the stop plays."""
+    player = StagePlayer(Clock(), adaptive=False)
+    packets = make_packets()[:50]  # two seconds, all delivered up front
+    for p in packets:
+        player.push(p, M0 - OFFSET - 500_000)
+    start_local = M0 - OFFSET + BASE_DELAY_US
+    heard = player.read_audio(48000 // 2, start_local)  # the first 500 ms
+    assert np.abs(heard.astype(np.int32)).max() > 5000  # clicks at 0 and 400 ms
+    stop_local = start_local + 500_000
+    player.on_message(StageEnd(9, 1, "stopped", "", "approved", []), stop_local)
+    after = player.read_audio(48000, stop_local)  # the next second: clicks at 800, 1200 ms...
+    assert np.abs(after.astype(np.int32)).max() < 500
+    f = player.frame(stop_local + 300_000)
+    assert f.avatar.source != "live" and not f.captions
+    # Without the stop, that second would have had its clicks.
+    fresh = StagePlayer(Clock(), adaptive=False)
+    for p in packets:
+        fresh.push(p, M0 - OFFSET - 500_000)
+    fresh.read_audio(48000 // 2, start_local)
+    assert np.abs(fresh.read_audio(48000, stop_local).astype(np.int32)).max() > 5000
