@@ -201,6 +201,10 @@ async def test_dropped_bot_resumes_its_seat(server: TownhallServer) -> None:
     await eventually(lambda: server.metrics.resumes == 1)
     await eventually(lambda: len(server.fanout.sessions) == 3)
     assert server.room.members[victim.slot].seat == seat
+    # The bot counts its reconnect once it has the server's answer, after which it poses
+    # again: wait for its slot's pose to move, so stopping now cannot cut the reconnect short.
+    last_pose = server.crowd.records[victim.slot]["pose"].tobytes()
+    await eventually(lambda: server.crowd.records[victim.slot]["pose"].tobytes() != last_pose)
     stop.set()
     stats = await task
     assert stats.reconnects == 1 and stats.connected == 3
