@@ -225,31 +225,20 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
 
 
 def scrape(url: str) -> dict[str, float]:
-    """The server's /metrics counters (name without labels -> value)."""
+    """The server's /metrics samples (name, with its labels if any -> value)."""
     import urllib.request
 
     out: dict[str, float] = {}
     with urllib.request.urlopen(url + "/metrics", timeout=30) as resp:
         for line in resp.read().decode().splitlines():
-            if line and not line.startswith("#") and "{" not in line:
-                name, _, value = line.partition(" ")
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
                 with contextlib.suppress(ValueError):
                     out[name] = float(value)
     return out
 
 
 CLOSES = ("SLOW_CONSUMER", "PING_TIMEOUT")  # why the server closes a stalled client
-
-
-def _labelled(url: str, name: str, labels: str) -> float:
-    """One labelled /metrics counter (0 while it has not been counted)."""
-    import urllib.request
-
-    with urllib.request.urlopen(url + "/metrics", timeout=30) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(f"townhall_{name}{{{labels}}} "):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def _summary(url: str, name: str, quantile: str) -> float | None:
@@ -289,7 +278,6 @@ def measure(
     each0 = [cpu_seconds([p]) for p in family]
     cpu0 = cpu_seconds(family)
     lg0 = cpu_seconds([load.ps])
-    closes0 = {r: _labelled(url, "closes_total", f'reason="{r}"') for r in CLOSES} if url else {}
     t0 = time.monotonic()
     load.command("start")
     rss = [rss_bytes(family)]
@@ -300,9 +288,6 @@ def measure(
     stats = load.expect(30)
     stats["server_rss_mb_peak"] = round(max(rss) / 2**20, 1)
     stats["server_rss_mb_every_10s"] = [round(b / 2**20, 1) for b in rss[::10]]
-    stats["server_closes"] = {
-        r: int(_labelled(url, "closes_total", f'reason="{r}"') - c0) for r, c0 in closes0.items()
-    }
     if url:
         stats["worker_tick_max_p95_ms"] = _summary(url, "worker_tick_max_s", "0.95")
     elapsed = time.monotonic() - t0
@@ -318,6 +303,10 @@ def measure(
     stats["server_rss_mb"] = round(rss_bytes(family) / 2**20, 1)
     if url:
         m1 = scrape(url)
+        closes = [f'townhall_closes_total{{reason="{r}"}}' for r in CLOSES]
+        stats["server_closes"] = {
+            r: int(m1.get(k, 0) - m0.get(k, 0)) for r, k in zip(CLOSES, closes, strict=True)
+        }
         ticks = m1["townhall_ticks_total"] - m0["townhall_ticks_total"]
         if ticks:
             lag = m1["townhall_tick_lag_seconds_total"] - m0["townhall_tick_lag_seconds_total"]

@@ -154,8 +154,12 @@ class RtcSettings:
     host_addresses: str = _doc(
         "127.0.0.1", "Comma-separated local addresses to gather ICE host candidates on."
     )
-    stun_url: str = _doc("", "STUN server (stun:HOST:PORT) for server-reflexive candidates.")
-    turn_url: str = _doc("", "TURN server (turn:HOST:PORT) for relayed candidates.")
+    stun_url: str = _doc(
+        "", "STUN server, as a stun URI (RFC 7064), for server-reflexive candidates; empty: none."
+    )
+    turn_url: str = _doc(
+        "", "TURN server, as a turn URI (RFC 7065), for relayed candidates; empty: none."
+    )
     turn_username: str = _doc("", "TURN username.")
     turn_password: str = _doc("", "TURN password.")
     max_live_mics: int = _doc(1, "Mics granted, connecting or live at once.")
