@@ -7,13 +7,24 @@ WEB := server/web
 WEB_STAMP := $(WEB)/dist/.built
 WEB_SOURCES := $(shell find $(WEB)/src -type f 2>/dev/null)
 
-.PHONY: setup demo test lint bench capacity clean
+LOCK := requirements.lock
 
-$(STAMP): pyproject.toml
+.PHONY: setup demo test lint lock bench capacity clean
+
+# Every Python package comes from requirements.lock, pinned with hashes (uv pip compile);
+# the project itself is then installed editable without touching the pins.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip "setuptools>=69" wheel
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $(STAMP)
+
+# Refresh the pins deliberately (a commit of its own): keeps every pin that still fits
+# pyproject.toml; `make lock UPGRADE=1` moves everything to the newest releases.
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra dev --generate-hashes \
+	  --universal --python-version 3.11 $(if $(UPGRADE),--upgrade) -o $(LOCK)
 
 # The web pages: npm installs three.js, three-vrm and msgpack from package-lock.json and
 # esbuild bundles them into server/web/dist (served at /watch and /moderate).

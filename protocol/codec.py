@@ -24,8 +24,10 @@ _server_decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(
     Union[SERVER_MESSAGES]  # noqa: UP007
 )
 _raw_decoder = msgspec.msgpack.Decoder()
-# msgspec raises UnicodeDecodeError (not a MsgspecError) for invalid UTF-8 in a str.
-_DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError)
+# msgspec before 0.19 raised UnicodeDecodeError (not a MsgspecError) for invalid UTF-8 in a
+# str; later releases raise DecodeError("Invalid UTF-8 ..."). Nesting deeper than the C
+# stack allows raises RecursionError. All of them are a client's malformed frame.
+_DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
 _CLIENT_TYPES = frozenset(c.TYPE for c in CLIENT_MESSAGES)
 _SERVER_TYPES = frozenset(c.TYPE for c in SERVER_MESSAGES)
 
@@ -58,6 +60,12 @@ def _diagnose(data: bytes, exc: Exception, allowed: frozenset[int], side: str) -
         raw = _raw_decoder.decode(data)
     except UnicodeDecodeError:
         return ProtocolError(ErrorCode.BAD_MESSAGE, "a string is not valid UTF-8")
+    except RecursionError:
+        return ProtocolError(ErrorCode.BAD_FRAME, "values nested too deeply")
+    except msgspec.DecodeError as error:
+        if "utf-8" in str(error).lower():
+            return ProtocolError(ErrorCode.BAD_MESSAGE, "a string is not valid UTF-8")
+        return ProtocolError(ErrorCode.BAD_FRAME, "not a msgpack value")
     except _DECODE_ERRORS:
         return ProtocolError(ErrorCode.BAD_FRAME, "not a msgpack value")
     if not isinstance(raw, list) or not raw:

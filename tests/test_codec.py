@@ -81,6 +81,8 @@ def reason_of(data: bytes) -> ProtocolError:
         (b"\x00" * (MAX_CLIENT_FRAME_BYTES + 1), ErrorCode.TOO_LARGE),
         (b"\x94\x01\x01\x01\xa1\xff", ErrorCode.BAD_MESSAGE),  # token not valid UTF-8
         (b"\xa2\xc3\x28", ErrorCode.BAD_MESSAGE),  # a bare invalid UTF-8 string
+        (b"\x91" * 8_000 + b"\x01", ErrorCode.BAD_FRAME),  # nested deeper than the stack
+        (b"\x94\x03\x01" + b"\x91" * 5_000 + b"\x01", ErrorCode.BAD_FRAME),  # inside a field
     ],
 )
 def test_rejections_carry_a_code_and_reason(data: bytes, code: ErrorCode) -> None:
