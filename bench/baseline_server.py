@@ -30,7 +30,7 @@ from townhall.protocol.messages import (
     Welcome,
 )
 from townhall.protocol.quant import CROWD_DTYPE
-from townhall.server.tokens import verify_token
+from townhall.server.gateway.tokens import verify_token
 
 CELL = 12
 

@@ -51,8 +51,8 @@ from townhall.protocol import codec
 from townhall.protocol.limits import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 from townhall.protocol.messages import Ask, Join, Pose
 from townhall.server.clone.persona import sample_persona_path
-from townhall.server.config import RoomSettings
-from townhall.server.tokens import issue_token
+from townhall.server.gateway.tokens import issue_token
+from townhall.server.ops.config import RoomSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from loadgen import mask_frame
@@ -391,7 +391,7 @@ def start_townhall(tmp: Path, args: argparse.Namespace) -> tuple[subprocess.Pope
         )
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.cli", "serve", "--config", str(config)],
+        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=open(tmp / "server.log", "w"),  # noqa: SIM115 - lives as long as the server
         text=True,

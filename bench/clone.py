@@ -32,7 +32,7 @@ import numpy as np
 from townhall.plugin.client import RoomClient
 from townhall.protocol.messages import Ack, Ask, Control, Message, StageEnd, StagePacket, StageStart
 from townhall.server.clone.persona import sample_persona_path
-from townhall.server.tokens import issue_token
+from townhall.server.gateway.tokens import issue_token
 
 SECRET = "bench-secret-" + "x" * 32
 
@@ -69,7 +69,7 @@ def start_server(tmp: Path, brain: str, voice: str) -> tuple[subprocess.Popen[st
         )
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.cli", "serve", "--config", str(config)],
+        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

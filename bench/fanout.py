@@ -221,7 +221,7 @@ class Bench:
             out = str(Path(self.args.server_profile).resolve())
             cmd += [str(Path(__file__).resolve()), PROFILED_SERVER, out]
         else:
-            cmd += ["-m", "townhall.server.cli"]
+            cmd += ["-m", "townhall.server.ops.cli"]
         cmd += ["serve", "--config", str(config)]
         self.server_log = open(self.tmp / "server.log", "wb")  # noqa: SIM115 (closed in cleanup)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOWNHALL_")}
@@ -617,7 +617,7 @@ def profiled_server(out: str, cli_args: list[str]) -> int:
     """
     import cProfile
 
-    from townhall.server.cli import main as townhall_main
+    from townhall.server.ops.cli import main as townhall_main
 
     profiler = cProfile.Profile()
 

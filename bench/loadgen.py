@@ -300,7 +300,7 @@ class LoadGen:
     # ------------------------------------------------------------ setup
 
     def tokens(self) -> list[tuple[str, str]]:
-        from townhall.server.tokens import issue_token
+        from townhall.server.gateway.tokens import issue_token
 
         a = self.args
         out: list[tuple[str, str]] = []

@@ -26,9 +26,9 @@ from townhall.plugin.mic import MicSender, PcmSource
 from townhall.protocol.messages import Message, Mic, MicChanged, StagePacket
 from townhall.server.app import TownhallServer
 from townhall.server.clone.voice.espeak import EspeakVoice
-from townhall.server.config import Settings
+from townhall.server.gateway.tokens import issue_token
+from townhall.server.ops.config import Settings
 from townhall.server.rtc.relay import LiveRelay
-from townhall.server.tokens import issue_token
 
 SECRET = "bench-secret-" + "x" * 32
 

@@ -21,7 +21,7 @@ from websockets.protocol import State
 
 from townhall.protocol.errors import ErrorCode
 from townhall.protocol.limits import POSE_BYTES
-from townhall.server.tokens import issue_token
+from townhall.server.gateway.tokens import issue_token
 
 from .client import JoinRejected, RoomClient
 from .headset_sim import HandSchedule, HeadsetBatch, SimulatedHeadset

@@ -18,25 +18,24 @@ from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import Keyframe, Message, StagePacket
 from townhall.scenes import Scene, default_scene_path, load_scene
-
-from .config import Settings
-from .crowd import Crowd, assign_cells
-from .fanout import Fanout
-from .gateway import STAFF, Gateway
-from .http import WS_PATH, Router, json_response, response, text_response
-from .metrics import Metrics
-from .people import PeopleService
-from .qa_service import QaService
-from .room import Room
-from .session import Session
-from .static import ASSET_PREFIX, PAGES, StaticFiles
-from .store import Store
-from .tokens import resolve_secret
-from .workers import WorkerPool
+from townhall.server.core.crowd import Crowd, assign_cells
+from townhall.server.core.room import Room
+from townhall.server.fanout.local import Fanout
+from townhall.server.fanout.pool import WorkerPool
+from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
+from townhall.server.gateway.people import PeopleService
+from townhall.server.gateway.qa_service import QaService
+from townhall.server.gateway.session import Session
+from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
+from townhall.server.gateway.tokens import resolve_secret
+from townhall.server.gateway.websocket import STAFF, Gateway
+from townhall.server.ops.config import Settings
+from townhall.server.ops.metrics import Metrics
+from townhall.server.store.sqlite import Store
 
 if TYPE_CHECKING:
-    from .clone.director import Director
-    from .rtc.service import RtcService
+    from townhall.server.clone.director import Director
+    from townhall.server.rtc.service import RtcService
 
 log = logging.getLogger("townhall.server")
 
@@ -75,7 +74,7 @@ class TownhallServer:
         self.people = PeopleService(self)
         self.rtc: RtcService | None = None
         if settings.rtc.enabled:
-            from .rtc.service import RtcService
+            from townhall.server.rtc.service import RtcService
 
             self.rtc = RtcService(self)
         self.director: Director | None = None
@@ -126,7 +125,7 @@ class TownhallServer:
         if self.rtc is not None:
             self.rtc.start()
         if self.settings.clone.enabled:
-            from .clone.factory import build_director
+            from townhall.server.clone.factory import build_director
 
             self.director = build_director(self)
             self.director.next_answer_id = self.qa.store.max_answer_id() + 1

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from townhall.server.app import TownhallServer
-from townhall.server.config import AuthSettings, Settings, load_settings
-from townhall.server.tokens import issue_token
+from townhall.server.gateway.tokens import issue_token
+from townhall.server.ops.config import AuthSettings, Settings, load_settings
 
 SECRET = "test-secret-" + "x" * 32
 

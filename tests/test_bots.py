@@ -22,9 +22,9 @@ from townhall.plugin.headset_sim import (
 from townhall.protocol import quant
 from townhall.protocol.messages import CrowdFar, CrowdNear, HandChanged, Message
 from townhall.server.app import TownhallServer
-from townhall.server.crowd import NEUTRAL_POSE
-from townhall.server.demo import run_demo
-from townhall.server.tokens import verify_token
+from townhall.server.core.crowd import NEUTRAL_POSE
+from townhall.server.gateway.tokens import verify_token
+from townhall.server.ops.demo import run_demo
 
 from .conftest import SECRET, TokenMaker, make_settings
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from townhall.scenes import default_scene_path
-from townhall.server.config import Settings, load_settings
-from townhall.server.tokens import verify_token
+from townhall.server.gateway.tokens import verify_token
+from townhall.server.ops.config import Settings, load_settings
 
-CLI = [sys.executable, "-m", "townhall.server.cli"]
+CLI = [sys.executable, "-m", "townhall.server.ops.cli"]
 
 
 def run(

@@ -348,7 +348,7 @@ async def test_clients_follow_the_board_and_stage_without_gaps(
 
 
 async def test_demo_shows_the_clone_answering_the_audience(tmp_path: Path) -> None:
-    from townhall.server.demo import run_demo
+    from townhall.server.ops.demo import run_demo
 
     lines: list[str] = []
     settings = make_settings(tmp_path, clone={"enabled": True, "pause_s": 0.1})

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from townhall.protocol.errors import ErrorCode, ProtocolError
-from townhall.server.config import (
+from townhall.server.gateway.tokens import issue_token, resolve_secret, verify_token
+from townhall.server.ops.config import (
     AuthSettings,
     ConfigError,
     Settings,
@@ -18,7 +19,6 @@ from townhall.server.config import (
     render_toml,
     settings_table,
 )
-from townhall.server.tokens import issue_token, resolve_secret, verify_token
 
 SECRET = "s" * 40
 

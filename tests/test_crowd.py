@@ -7,8 +7,8 @@ import numpy as np
 from townhall.protocol import codec, quant
 from townhall.protocol.messages import CrowdFar, CrowdNear
 from townhall.scenes import default_scene_path, load_scene
-from townhall.server.crowd import Crowd, assign_cells
-from townhall.server.framing import frame_binary
+from townhall.server.core.crowd import Crowd, assign_cells
+from townhall.server.fanout.framing import frame_binary
 
 SCENE = load_scene(default_scene_path())
 

@@ -37,7 +37,7 @@ def start_server(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
         )
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.cli", "serve", "--config", str(config)],
+        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -17,11 +17,11 @@ from websockets.asyncio.client import connect
 from townhall.plugin.client import RoomClient, local_us
 from townhall.protocol import codec, quant
 from townhall.protocol.messages import Ask, Caption, Join, StageEnd, StagePacket, StageStart
-from townhall.server import ipc
 from townhall.server.app import TownhallServer
-from townhall.server.crowd import NEUTRAL_POSE, Crowd
-from townhall.server.workers import RemoteSession
-from townhall.server.wsreader import (
+from townhall.server.core.crowd import NEUTRAL_POSE, Crowd
+from townhall.server.fanout import seam as ipc
+from townhall.server.fanout.pool import RemoteSession
+from townhall.server.fanout.wsreader import (
     CLOSE_PROTOCOL_ERROR,
     CLOSE_TOO_BIG,
     OP_BINARY,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from townhall.server.qa import QaError, QaQueue, similarity
-from townhall.server.stage import PACKET_US, Segment, StageTimeline
-from townhall.server.store import Store
+from townhall.server.core.qa import QaError, QaQueue, similarity
+from townhall.server.core.stage import PACKET_US, Segment, StageTimeline
+from townhall.server.store.sqlite import Store
 
 
 def ask(q: QaQueue, text: str, who: str = "u1") -> int:

@@ -6,10 +6,10 @@ import msgpack
 import pytest
 
 from townhall.protocol.errors import ErrorCode, ProtocolError
-from townhall.server.eventlog import EventLog
-from townhall.server.ratelimit import RejectCounter, TokenBucket
-from townhall.server.room import Room
-from townhall.server.tokens import Identity
+from townhall.server.core.eventlog import EventLog
+from townhall.server.core.ratelimit import RejectCounter, TokenBucket
+from townhall.server.core.room import Room
+from townhall.server.gateway.tokens import Identity
 
 
 def who(n: int, role: str = "attendee") -> Identity:

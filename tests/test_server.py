@@ -133,7 +133,7 @@ async def test_bad_tokens_are_refused_with_code_and_close(
     if kwargs.get("ttl") == -1:
         import time
 
-        from townhall.server.tokens import issue_token
+        from townhall.server.gateway.tokens import issue_token
 
         from .conftest import SECRET
 

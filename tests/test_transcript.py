@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from townhall.server.qa import QaQueue
-from townhall.server.store import Store
-from townhall.server.transcript import TranscriptError, export
+from townhall.server.core.qa import QaQueue
+from townhall.server.ops.transcript import TranscriptError, export
+from townhall.server.store.sqlite import Store
 
 
 async def filled_db(tmp_path: Path) -> Path:
@@ -64,7 +64,7 @@ async def test_errors(tmp_path: Path) -> None:
 
 async def test_cli(tmp_path: Path) -> None:
     db = await filled_db(tmp_path)
-    cli = [sys.executable, "-m", "townhall.server.cli", "transcript", "main", "--db", str(db)]
+    cli = [sys.executable, "-m", "townhall.server.ops.cli", "transcript", "main", "--db", str(db)]
     result = subprocess.run([*cli, "--format", "vtt"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("WEBVTT")
     out = tmp_path / "t.md"

@@ -18,7 +18,7 @@ from townhall.plugin.client import JoinRejected, RoomClient
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import Ask, StageEnd, StageStart
 from townhall.server.app import TownhallServer
-from townhall.server.tokens import issue_token
+from townhall.server.gateway.tokens import issue_token
 
 from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import SECRET, TokenMaker, make_settings

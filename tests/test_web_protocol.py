@@ -27,8 +27,8 @@ from townhall.protocol import codec, quant, skeleton
 from townhall.protocol.errors import ErrorCode
 from townhall.protocol.messages import BY_TYPE, SEQUENCED, Message
 from townhall.server.app import TownhallServer
-from townhall.server.qa import QaQueue
-from townhall.server.tokens import issue_token
+from townhall.server.core.qa import QaQueue
+from townhall.server.gateway.tokens import issue_token
 
 from .conftest import SECRET, TokenMaker, make_settings
 
@@ -457,7 +457,7 @@ def test_question_order_matches_the_server(mode: str) -> None:
     for i in rng.sample(range(1, 31), 6):
         if queue.questions[i].state in ("submitted", "approved"):
             queue.move(i, rng.randint(1, 5))
-    from townhall.server.qa_service import question_info
+    from townhall.server.gateway.qa_service import question_info
 
     infos = [plain(question_info(q)) for q in queue.questions.values()]
     rng.shuffle(infos)

@@ -31,7 +31,7 @@ from townhall.protocol.messages import (
     Vote,
 )
 from townhall.server.app import TownhallServer
-from townhall.server.tokens import issue_token
+from townhall.server.gateway.tokens import issue_token
 
 from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import SECRET, TokenMaker, make_settings

@@ -40,7 +40,7 @@ async def test_desktop_mirror_shows_the_hall_and_the_clone(
         env = {**os.environ, "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1"}
         out = tmp_path / "mirror.png"
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "townhall.server.cli", "xr", "--window",
+            sys.executable, "-m", "townhall.server.ops.cli", "xr", "--window",
             "--url", srv.ws_url, "--token", token("mirror", role="spectator", name="Mira"),
             "--frames", "20", "--screenshot", str(out), "--width", "960", "--height", "540",
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -78,7 +78,7 @@ async def test_headset_shows_the_hall_the_crowd_and_the_clone_in_stereo(
     async with TownhallServer(make_settings(tmp_path)) as srv:
         shot = tmp_path / "left.png"
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "townhall.server.cli", "xr",
+            sys.executable, "-m", "townhall.server.ops.cli", "xr",
             "--url", srv.ws_url, "--token", token("hmd", name="Hema"),
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -163,7 +163,7 @@ async def test_headset_shows_the_hall_the_crowd_and_the_clone_in_stereo(
         # --frames/--screenshot: the left eye as the app drew it, the same hall.
         runtime.reset()  # withdraw the exit request
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "townhall.server.cli", "xr", "--frames", "5",
+            sys.executable, "-m", "townhall.server.ops.cli", "xr", "--frames", "5",
             "--screenshot", str(shot), "--url", srv.ws_url, "--token", token("hmd2", name="Ida"),
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from townhall.protocol.messages import Draft, StageEnd, StageStart
-
-from ..qa import Question
-from ..stage import PACKET_US, Segment, StageTimeline
-from .speech import Utterance
+from townhall.server.clone.speech import Utterance
+from townhall.server.core.qa import Question
+from townhall.server.core.stage import PACKET_US, Segment, StageTimeline
 
 if TYPE_CHECKING:
-    from ..app import TownhallServer
+    from townhall.server.app import TownhallServer
 
 log = logging.getLogger("townhall.director")
 

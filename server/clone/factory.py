@@ -6,20 +6,20 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from .director import Director
-from .persona import load_persona, sample_persona_path
+from townhall.server.clone.director import Director
+from townhall.server.clone.persona import load_persona, sample_persona_path
 
 if TYPE_CHECKING:
-    from ..app import TownhallServer
+    from townhall.server.app import TownhallServer
 
 
 def build_director(server: TownhallServer) -> Director:
-    from .brain import make_brain
-    from .brain.answer import Escalation
-    from .brain.language import detect_language
-    from .face.animator import Animator
-    from .voice.backend import make_voice
-    from .voice.opus import OpusEncoder
+    from townhall.server.clone.brain import make_brain
+    from townhall.server.clone.brain.answer import Escalation
+    from townhall.server.clone.brain.language import detect_language
+    from townhall.server.clone.face.animator import Animator
+    from townhall.server.clone.voice.backend import make_voice
+    from townhall.server.clone.voice.opus import OpusEncoder
 
     settings = server.settings.clone
     persona = load_persona(settings.persona or sample_persona_path())

@@ -19,7 +19,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from .policy import NetworkPolicy, refused_candidates
+from townhall.server.rtc.policy import NetworkPolicy, refused_candidates
 
 log = logging.getLogger("townhall.rtc.peer")
 

@@ -19,10 +19,9 @@ import numpy.typing as npt
 
 from townhall.protocol.messages import Caption, StagePacket
 from townhall.protocol.skeleton import EXPRESSIONS, SKELETON_BONES, VISEMES
-
-from ..clone.face.encode import encode_frames
-from ..clone.voice.opus import OpusEncoder
-from .vad import FRAME_SAMPLES, Vad, frame_dbfs
+from townhall.server.clone.face.encode import encode_frames
+from townhall.server.clone.voice.opus import OpusEncoder
+from townhall.server.rtc.vad import FRAME_SAMPLES, Vad, frame_dbfs
 
 FRAME_US = 20_000
 PACKET_US = 40_000

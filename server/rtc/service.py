@@ -27,18 +27,17 @@ from townhall.protocol.messages import (
     MicOffer,
     MicRelease,
 )
-
-from ..qa import QaError
-from .mics import MicBoard, MicChange, MicError
-from .peer import BadOffer, MicPeer
-from .policy import NetworkPolicy
-from .relay import LiveRelay, Phrase, caption_words
-from .transcribe import Transcriber
+from townhall.server.core.qa import QaError
+from townhall.server.rtc.mics import MicBoard, MicChange, MicError
+from townhall.server.rtc.peer import BadOffer, MicPeer
+from townhall.server.rtc.policy import NetworkPolicy
+from townhall.server.rtc.relay import LiveRelay, Phrase, caption_words
+from townhall.server.rtc.transcribe import Transcriber
 
 if TYPE_CHECKING:
-    from ..app import TownhallServer
-    from ..room import Member
-    from ..session import Session
+    from townhall.server.app import TownhallServer
+    from townhall.server.core.room import Member
+    from townhall.server.gateway.session import Session
 
 log = logging.getLogger("townhall.rtc")
 

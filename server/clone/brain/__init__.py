@@ -9,12 +9,19 @@ statements fit), ``policy`` (what must escalate), ``gate`` (decide before answer
 streamed text), ``prompt`` (the chat messages), ``factory``.
 """
 
-from .answer import AnswerPart, Brain, BrainError, Escalation, EscalationSink, Label
-from .embedded import EmbeddedBrain
-from .factory import KINDS, make_brain
-from .language import detect_language
-from .policy import Policy, Verdict
-from .retrieval import Hit, Retrieval, Retriever
+from townhall.server.clone.brain.answer import (
+    AnswerPart,
+    Brain,
+    BrainError,
+    Escalation,
+    EscalationSink,
+    Label,
+)
+from townhall.server.clone.brain.embedded import EmbeddedBrain
+from townhall.server.clone.brain.factory import KINDS, make_brain
+from townhall.server.clone.brain.language import detect_language
+from townhall.server.clone.brain.policy import Policy, Verdict
+from townhall.server.clone.brain.retrieval import Hit, Retrieval, Retriever
 
 __all__ = [
     "KINDS",

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ..persona import Persona
-from .answer import AnswerPart, EscalationSink
-from .gate import Decline, Gate, Proceed
-from .policy import Policy
-from .retrieval import Hit, Retriever
-from .sentences import split_sentences
+from townhall.server.clone.brain.answer import AnswerPart, EscalationSink
+from townhall.server.clone.brain.gate import Decline, Gate, Proceed
+from townhall.server.clone.brain.policy import Policy
+from townhall.server.clone.brain.retrieval import Hit, Retriever
+from townhall.server.clone.brain.sentences import split_sentences
+from townhall.server.clone.persona import Persona
 
 #: A second statement is added when it scores at least this share of the best one.
 SECOND_STATEMENT_RATIO = 0.8

@@ -12,14 +12,14 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..persona import Persona
-from .answer import BrainError, EscalationSink
-from .embedded import EmbeddedBrain
-from .policy import Policy
-from .retrieval import Retriever
+from townhall.server.clone.brain.answer import BrainError, EscalationSink
+from townhall.server.clone.brain.embedded import EmbeddedBrain
+from townhall.server.clone.brain.policy import Policy
+from townhall.server.clone.brain.retrieval import Retriever
+from townhall.server.clone.persona import Persona
 
 if TYPE_CHECKING:
-    from .openai_brain import OpenAIBrain
+    from townhall.server.clone.brain.openai_brain import OpenAIBrain
 
 KINDS = ("embedded", "openai")
 _EMBEDDED_SETTINGS = {"max_statements"}
@@ -67,7 +67,7 @@ def make_brain(
     if kind == "embedded":
         return EmbeddedBrain(persona, retriever, policy, on_escalation=on_escalation, **settings)
 
-    from .openai_brain import OpenAIBrain
+    from townhall.server.clone.brain.openai_brain import OpenAIBrain
 
     environ = os.environ if env is None else env
     for key, names in _ENV.items():

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..persona import Persona
-from .answer import AnswerPart, Escalation, EscalationSink, deliver
-from .language import detect_language
-from .policy import (
+from townhall.server.clone.brain.answer import AnswerPart, Escalation, EscalationSink, deliver
+from townhall.server.clone.brain.language import detect_language
+from townhall.server.clone.brain.policy import (
     BACKEND_ERROR,
     GENERATED_VIOLATION,
     LANGUAGE_UNSUPPORTED,
     NO_MATERIAL,
     Policy,
 )
-from .retrieval import Retrieval, Retriever
+from townhall.server.clone.brain.retrieval import Retrieval, Retriever
+from townhall.server.clone.persona import Persona
 
 MAX_QUESTION_CHARS = 4000
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 
-from .text import words
+from townhall.server.clone.brain.text import words
 
 _UK_LETTERS = set("іїєґ")
 _RU_LETTERS = set("ыэъё")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .matching import KeywordSet, parse_table
+from townhall.server.clone.brain.matching import KeywordSet, parse_table
 
 CONCEPT_TABLE = """
 strategy: strategy, strategic*, priorit*, focus*, vision, direction, long-term, big picture,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .text import words
+from townhall.server.clone.brain.text import words
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import openai
 
-from ..persona import Persona
-from .answer import AnswerPart, EscalationSink
-from .citations import extract_citations
-from .embedded import EmbeddedBrain
-from .gate import Decline, Gate, Proceed
-from .policy import BACKEND_ERROR, NO_MATERIAL, Policy, Verdict
-from .prompt import ESCALATE_MARKER, chat_messages
-from .retrieval import Retriever
-from .sentences import SentenceSplitter
+from townhall.server.clone.brain.answer import AnswerPart, EscalationSink
+from townhall.server.clone.brain.citations import extract_citations
+from townhall.server.clone.brain.embedded import EmbeddedBrain
+from townhall.server.clone.brain.gate import Decline, Gate, Proceed
+from townhall.server.clone.brain.policy import BACKEND_ERROR, NO_MATERIAL, Policy, Verdict
+from townhall.server.clone.brain.prompt import ESCALATE_MARKER, chat_messages
+from townhall.server.clone.brain.retrieval import Retriever
+from townhall.server.clone.brain.sentences import SentenceSplitter
+from townhall.server.clone.persona import Persona
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam

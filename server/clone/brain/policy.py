@@ -21,9 +21,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..persona import Persona, SensitiveTopic
-from .matching import KeywordSet, parse_table
-from .text import normalise, words
+from townhall.server.clone.brain.matching import KeywordSet, parse_table
+from townhall.server.clone.brain.text import normalise, words
+from townhall.server.clone.persona import Persona, SensitiveTopic
 
 # Reason codes carried by escalations (see Escalation.reason).
 INJECTION = "injection"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ..persona import Persona, Statement
+from townhall.server.clone.persona import Persona, Statement
 
 ESCALATE_MARKER = "[ESCALATE]"
 

@@ -23,10 +23,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..persona import Persona, Statement
-from .lexicon import build_lexicon
-from .matching import KeywordSet
-from .text import STOPWORDS, stem, words
+from townhall.server.clone.brain.lexicon import build_lexicon
+from townhall.server.clone.brain.matching import KeywordSet
+from townhall.server.clone.brain.text import STOPWORDS, stem, words
+from townhall.server.clone.persona import Persona, Statement
 
 K1 = 1.2
 B = 0.75

@@ -9,8 +9,14 @@
   bulk frame encoding underneath.
 """
 
-from .animator import Animator
-from .visemes import OPENNESS, build_track, mouth_open, mouth_open_track, viseme_track
+from townhall.server.clone.face.animator import Animator
+from townhall.server.clone.face.visemes import (
+    OPENNESS,
+    build_track,
+    mouth_open,
+    mouth_open_track,
+    viseme_track,
+)
 
 __all__ = [
     "OPENNESS",

@@ -19,15 +19,14 @@ import numpy as np
 import numpy.typing as npt
 
 from townhall.protocol.skeleton import BONE_INDEX, EXPRESSION_INDEX, EXPRESSIONS, VISEMES
-
-from ..speech import Utterance
-from . import body, quat
-from .blinks import Blinks
-from .encode import encode_frames
-from .gaze import Gaze, default_audience
-from .gestures import CHANNELS, plan_gestures
-from .timeline import Bumps, Intervals
-from .visemes import VisemeTrack, build_track, envelope_track
+from townhall.server.clone.face import body, quat
+from townhall.server.clone.face.blinks import Blinks
+from townhall.server.clone.face.encode import encode_frames
+from townhall.server.clone.face.gaze import Gaze, default_audience
+from townhall.server.clone.face.gestures import CHANNELS, plan_gestures
+from townhall.server.clone.face.timeline import Bumps, Intervals
+from townhall.server.clone.face.visemes import VisemeTrack, build_track, envelope_track
+from townhall.server.clone.speech import Utterance
 
 F64 = npt.NDArray[np.float64]
 Vec3 = tuple[float, float, float]

@@ -8,7 +8,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from .timeline import min_jerk
+from townhall.server.clone.face.timeline import min_jerk
 
 F64 = npt.NDArray[np.float64]
 

@@ -26,8 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from townhall.protocol.skeleton import BONE_INDEX, SKELETON_BONES
-
-from . import quat
+from townhall.server.clone.face import quat
 
 F64 = npt.NDArray[np.float64]
 

@@ -16,7 +16,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from .timeline import Glide
+from townhall.server.clone.face.timeline import Glide
 
 F64 = npt.NDArray[np.float64]
 Vec3 = tuple[float, float, float]

@@ -14,8 +14,8 @@ from typing import Final
 
 import numpy as np
 
-from ..speech import PhonemeEvent
-from .phonemes import PhonemeClass, parse_mnemonic, shape_of
+from townhall.server.clone.face.phonemes import PhonemeClass, parse_mnemonic, shape_of
+from townhall.server.clone.speech import PhonemeEvent
 
 __all__ = ["CHANNELS", "Gesture", "plan_gestures"]
 

@@ -46,9 +46,8 @@ import numpy as np
 import numpy.typing as npt
 
 from townhall.protocol.skeleton import VISEME_INDEX, VISEMES
-
-from ..speech import PhonemeEvent
-from .phonemes import PhonemeClass, Stop, parse_mnemonic, shape_of
+from townhall.server.clone.face.phonemes import PhonemeClass, Stop, parse_mnemonic, shape_of
+from townhall.server.clone.speech import PhonemeEvent
 
 __all__ = [
     "OPENNESS",

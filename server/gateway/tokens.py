@@ -16,8 +16,7 @@ import jwt
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.limits import MAX_NAME_CHARS, MAX_USER_ID_CHARS
 from townhall.protocol.messages import ROLES
-
-from .config import AuthSettings
+from townhall.server.ops.config import AuthSettings
 
 ALGORITHM = "HS256"
 

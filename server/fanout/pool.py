@@ -1,7 +1,7 @@
 """The room's side of the fan-out seam: worker processes, handover, and remote sessions.
 
 After a client has joined, the room hands its socket to the least-loaded fan-out
-worker (``fanout_worker``). The room keeps a ``RemoteSession`` in its place: the
+worker (``fanout.worker``). The room keeps a ``RemoteSession`` in its place: the
 gateway, the Q&A and people services see the same session interface, and what
 they write crosses the seam. A connection that cannot be handed over cleanly
 (the client already sent more than its Join) simply stays in the room process.
@@ -19,11 +19,11 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import ipc
-from .session import Session
+from townhall.server.fanout import seam as ipc
+from townhall.server.gateway.session import Session
 
 if TYPE_CHECKING:
-    from .app import TownhallServer
+    from townhall.server.app import TownhallServer
 
 log = logging.getLogger("townhall.workers")
 
@@ -123,7 +123,7 @@ class WorkerPool:
                 [
                     sys.executable,
                     "-m",
-                    "townhall.server.fanout_worker",
+                    "townhall.server.fanout.worker",
                     "--data-fd",
                     str(data_worker.fileno()),
                     "--fd-channel",
@@ -181,7 +181,7 @@ class WorkerPool:
             return None
         finally:
             os.close(fd)
-        from .framing import frame_binary
+        from townhall.server.fanout.framing import frame_binary
 
         initial = b"".join(frame_binary(p) for p in payloads)
         role = ipc.ROLE_BITS[session.role]

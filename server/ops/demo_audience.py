@@ -10,10 +10,9 @@ from collections.abc import Callable
 
 from townhall.plugin.client import RoomClient
 from townhall.protocol.messages import Ask, Error, Message, StageEnd, StageStart, Vote
-
-from .app import TownhallServer
-from .clone.persona import sample_persona_path
-from .tokens import issue_token
+from townhall.server.app import TownhallServer
+from townhall.server.clone.persona import sample_persona_path
+from townhall.server.gateway.tokens import issue_token
 
 Say = Callable[[str], None]
 ASKERS = ("Olena", "Marcus", "Priya", "Tom", "Ines")

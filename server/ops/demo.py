@@ -16,11 +16,10 @@ from collections.abc import Callable
 import psutil
 
 from townhall.plugin.bots import BotStats, run_bots
-
-from .app import TownhallServer
-from .config import Settings
-from .demo_audience import run_audience
-from .tokens import issue_token
+from townhall.server.app import TownhallServer
+from townhall.server.gateway.tokens import issue_token
+from townhall.server.ops.config import Settings
+from townhall.server.ops.demo_audience import run_audience
 
 Say = Callable[[str], None]
 

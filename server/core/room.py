@@ -22,9 +22,8 @@ from townhall.protocol.messages import (
     ParticipantChanged,
     SequencedMessage,
 )
-
-from .eventlog import EventLog
-from .tokens import Identity
+from townhall.server.core.eventlog import EventLog
+from townhall.server.gateway.tokens import Identity
 
 Sequenced = SequencedMessage
 

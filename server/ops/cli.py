@@ -11,7 +11,13 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .config import ConfigError, Settings, load_settings, render_toml, settings_table
+from townhall.server.ops.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    render_toml,
+    settings_table,
+)
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -49,8 +55,8 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .app import TownhallServer
-    from .logs import setup_logging
+    from townhall.server.app import TownhallServer
+    from townhall.server.ops.logs import setup_logging
 
     settings = _settings(args)
     setup_logging(settings.log.level, settings.log.format)
@@ -70,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from .tokens import issue_token, resolve_secret
+    from townhall.server.gateway.tokens import issue_token, resolve_secret
 
     settings = _settings(args)
     ttl = args.ttl if args.ttl is not None else settings.auth.default_ttl_s
@@ -101,8 +107,7 @@ def cmd_scene_check(args: argparse.Namespace) -> int:
 
 def cmd_bots(args: argparse.Namespace) -> int:
     from townhall.plugin.bots import run_bots
-
-    from .tokens import resolve_secret
+    from townhall.server.gateway.tokens import resolve_secret
 
     settings = _settings(args)
     secret = resolve_secret(settings.auth)
@@ -121,7 +126,7 @@ def cmd_bots(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from townhall.server.ops.demo import run_demo
 
     settings = _settings(args)
     run(run_demo(settings, bots=args.bots, seconds=args.seconds))
@@ -129,7 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_transcript(args: argparse.Namespace) -> int:
-    from .transcript import TranscriptError, export
+    from townhall.server.ops.transcript import TranscriptError, export
 
     settings = load_settings(args.config)
     db = args.db or settings.store.path
@@ -147,7 +152,7 @@ def cmd_transcript(args: argparse.Namespace) -> int:
 
 
 def cmd_persona_check(args: argparse.Namespace) -> int:
-    from .clone.persona import check_persona
+    from townhall.server.clone.persona import check_persona
 
     ok, report = check_persona(args.dir)
     print(report, file=sys.stdout if ok else sys.stderr)

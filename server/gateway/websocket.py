@@ -40,13 +40,12 @@ from townhall.protocol.messages import (
     Vote,
     Welcome,
 )
-
-from .ratelimit import RejectCounter, TokenBucket
-from .session import Session
-from .tokens import Identity, verify_token
+from townhall.server.core.ratelimit import RejectCounter, TokenBucket
+from townhall.server.gateway.session import Session
+from townhall.server.gateway.tokens import Identity, verify_token
 
 if TYPE_CHECKING:
-    from .app import TownhallServer
+    from townhall.server.app import TownhallServer
 
 log = logging.getLogger("townhall.gateway")
 

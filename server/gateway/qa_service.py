@@ -29,15 +29,14 @@ from townhall.protocol.messages import (
     RoomMode,
     Vote,
 )
-
-from .qa import QaError, QaQueue, Question
-from .ratelimit import TokenBucket
-from .store import Op, Store
+from townhall.server.core.qa import QaError, QaQueue, Question
+from townhall.server.core.ratelimit import TokenBucket
+from townhall.server.store.sqlite import Op, Store
 
 if TYPE_CHECKING:
-    from .app import TownhallServer
-    from .room import Member
-    from .session import Session
+    from townhall.server.app import TownhallServer
+    from townhall.server.core.room import Member
+    from townhall.server.gateway.session import Session
 
 log = logging.getLogger("townhall.qa")
 

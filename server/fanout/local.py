@@ -13,16 +13,15 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from townhall.protocol.errors import ErrorCode
-
-from . import ipc
-from .config import LimitSettings
-from .framing import frame_binary
-from .metrics import Metrics
-from .sendlimits import SendLimits, slow_reason
-from .session import Session
+from townhall.server.fanout import seam as ipc
+from townhall.server.fanout.framing import frame_binary
+from townhall.server.fanout.sendlimits import SendLimits, slow_reason
+from townhall.server.gateway.session import Session
+from townhall.server.ops.config import LimitSettings
+from townhall.server.ops.metrics import Metrics
 
 if TYPE_CHECKING:
-    from .workers import WorkerPool
+    from townhall.server.fanout.pool import WorkerPool
 
 
 class Fanout:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .qa import Question
+from townhall.server.core.qa import Question
 
 Op = tuple[str, Sequence[Any]]
 

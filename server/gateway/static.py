@@ -12,9 +12,9 @@ from pathlib import Path
 
 from websockets.http11 import Response
 
-from .http import response, text_response
+from townhall.server.gateway.http import response, text_response
 
-DIST = Path(__file__).parent / "web" / "dist"
+DIST = Path(__file__).parent.parent / "web" / "dist"
 PAGES = {"/watch": "watch.html", "/moderate": "moderate.html"}
 ASSET_PREFIX = "/assets/"
 TYPES = {

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.server import ServerConnection
 
 from townhall.protocol.errors import ErrorCode
-
-from .ratelimit import RejectCounter, TokenBucket
+from townhall.server.core.ratelimit import RejectCounter, TokenBucket
 
 _ids = itertools.count(1)
 

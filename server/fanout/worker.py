@@ -8,7 +8,7 @@ per-client cost is one ``transport.write`` of a shared buffer. Spreading
 clients over workers puts both cores to work on the part that grows with the
 audience while the room stays one authority.
 
-Started by ``WorkerPool`` as ``python -m townhall.server.fanout_worker``.
+Started by ``WorkerPool`` as ``python -m townhall.server.fanout.worker``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ import msgspec
 from townhall.protocol import codec, quant
 from townhall.protocol.errors import ErrorCode
 from townhall.protocol.messages import Error, Pose
-
-from . import ipc
-from .framing import frame_binary
-from .sendlimits import SendLimits, slow_reason
-from .wsreader import (
+from townhall.server.fanout import seam as ipc
+from townhall.server.fanout.framing import frame_binary
+from townhall.server.fanout.sendlimits import SendLimits, slow_reason
+from townhall.server.fanout.wsreader import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,

@@ -16,8 +16,8 @@ from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import Ack, Error, ParticipantChanged, People
 
 if TYPE_CHECKING:
-    from .app import TownhallServer
-    from .session import Session
+    from townhall.server.app import TownhallServer
+    from townhall.server.gateway.session import Session
 
 log = logging.getLogger("townhall.people")
 

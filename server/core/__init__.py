@@ -1,0 +1,1 @@
+"""The room authority's pure logic: no sockets, no event loop, no files."""

@@ -1,0 +1,1 @@
+"""Who gets which bytes each tick, and the processes that write them."""

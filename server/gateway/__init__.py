@@ -1,0 +1,1 @@
+"""The asyncio shell: WebSocket and HTTP endpoints, sessions, tokens."""

@@ -1,0 +1,1 @@
+"""Running the server: command line, configuration, logs, metrics, demo, transcript."""

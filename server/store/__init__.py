@@ -1,0 +1,1 @@
+"""Durable records of the room: questions, votes, answers, actions."""
