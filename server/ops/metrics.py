@@ -26,6 +26,8 @@ class Metrics:
     frames_dropped: int = 0
     errors_sent: dict[str, int] = field(default_factory=dict)
     closes: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)  # handshakes refused, by reason
+    open_connections: int = 0  # WebSockets this process holds, joined or not
     joins: int = 0
     resumes: int = 0
     ticks: int = 0
@@ -114,6 +116,18 @@ class Metrics:
             "counter",
             "Connections closed by the server, by reason.",
             [(f'{{reason="{k}"}}', v) for k, v in sorted(self.closes.items())],
+        )
+        metric(
+            "handshakes_refused_total",
+            "counter",
+            "WebSocket handshakes refused (origin, connection_limit).",
+            [(f'{{reason="{k}"}}', v) for k, v in sorted(self.refused.items())],
+        )
+        metric(
+            "open_connections",
+            "gauge",
+            "WebSocket connections this process holds, joined or not.",
+            [("", self.open_connections)],
         )
         metric("joins_total", "counter", "Successful joins.", [("", self.joins)])
         metric("resumes_total", "counter", "Joins that resumed a session.", [("", self.resumes)])
