@@ -68,9 +68,7 @@ BAD_CLAIMS = [
 
 
 @pytest.mark.parametrize("changes", BAD_CLAIMS, ids=[repr(c) for c in BAD_CLAIMS])
-async def test_forged_claims_are_refused_at_join(
-    tmp_path: Path, changes: dict[str, Any]
-) -> None:
+async def test_forged_claims_are_refused_at_join(tmp_path: Path, changes: dict[str, Any]) -> None:
     async with TownhallServer(make_settings(tmp_path)) as srv:
         client = RoomClient(srv.ws_url, forge(**changes))
         with pytest.raises(JoinRejected) as info:
