@@ -22,6 +22,10 @@ from townhall.server.gateway.tokens import verify_token
 from .conftest import SECRET, TokenMaker, make_settings
 
 
+class Rel(float):
+    """A time given relative to the moment the token is made."""
+
+
 def forge(**changes: Any) -> str:
     """A correctly signed token with the given claims changed (None: claim left out)."""
     now = int(time.time())
@@ -37,27 +41,28 @@ def forge(**changes: Any) -> str:
     for key, value in changes.items():
         if value is None:
             claims.pop(key)
+        elif isinstance(value, Rel):
+            claims[key] = now + float(value)
         else:
             claims[key] = value
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
-NOW = int(time.time())
 BAD_CLAIMS = [
     {"exp": "9999999999"},  # a string: PyJWT alone would read it as a number
     {"exp": 1e300},  # never expires
     {"exp": True},
-    {"exp": [NOW + 60]},
+    {"exp": [int(time.time()) + 3600]},
     {"exp": None},
     {"iat": None},
     {"nbf": None},
     {"iat": "now"},
     {"nbf": {"t": 1}},
-    {"iat": NOW + 3600},  # issued in the future
-    {"nbf": NOW + 3600},  # not valid yet
-    {"iat": NOW - 30 * 24 * 3600},  # a month-long token
-    {"iat": NOW - 10, "exp": NOW + 2 * 24 * 3600},  # two days left
-    {"iat": NOW + 30, "exp": NOW + 20},  # expires before it is issued
+    {"iat": Rel(3600)},  # issued in the future
+    {"nbf": Rel(3600)},  # not valid yet
+    {"iat": Rel(-30 * 24 * 3600)},  # a month-long token
+    {"iat": Rel(-10), "exp": Rel(2 * 24 * 3600)},  # two days left
+    {"iat": Rel(50), "exp": Rel(40)},  # expires before it is issued
     {"sub": 7},
     {"name": ""},
     {"name": "x" * 65},
@@ -81,7 +86,7 @@ async def test_forged_claims_are_refused_at_join(tmp_path: Path, changes: dict[s
 
 
 def test_lifetime_limit_is_the_setting() -> None:
-    token = forge(iat=NOW - 10, exp=NOW + 3 * 3600)
+    token = forge(iat=Rel(-10), exp=Rel(3 * 3600))
     assert verify_token(SECRET, token, "main", max_lifetime_s=4 * 3600).user_id == "u1"
     with pytest.raises(ProtocolError) as info:
         verify_token(SECRET, token, "main", max_lifetime_s=2 * 3600)
@@ -89,13 +94,14 @@ def test_lifetime_limit_is_the_setting() -> None:
 
 
 def test_small_clock_skew_and_float_times_are_accepted() -> None:
-    token = forge(iat=NOW + 20.5, nbf=NOW + 20.5, exp=NOW + 600.25)
-    assert verify_token(SECRET, token, "main").expires_at == NOW + 600.25
+    now = int(time.time())
+    token = forge(iat=now + 20.5, nbf=now + 20.5, exp=now + 600.25)
+    assert verify_token(SECRET, token, "main").expires_at == now + 600.25
 
 
 def test_expired_and_badly_signed_keep_their_codes() -> None:
     with pytest.raises(ProtocolError) as info:
-        verify_token(SECRET, forge(iat=NOW - 100, nbf=NOW - 100, exp=NOW - 1), "main")
+        verify_token(SECRET, forge(iat=Rel(-100), nbf=Rel(-100), exp=Rel(-1)), "main")
     assert info.value.code is ErrorCode.AUTH_EXPIRED
     with pytest.raises(ProtocolError) as info:
         verify_token("another-secret-" + "y" * 32, forge(), "main")
