@@ -39,6 +39,7 @@ CONNECT_FAILED = "CONNECT_FAILED"  # not a protocol code: the socket or handshak
 FINAL_CODES = frozenset(
     {
         ErrorCode.AUTH_INVALID,
+        ErrorCode.BAD_TOKEN,
         ErrorCode.WRONG_ROOM,
         ErrorCode.VERSION_UNSUPPORTED,
         ErrorCode.BANNED,

@@ -37,6 +37,7 @@ class ErrorCode(IntEnum):
     MIC_BUSY = 23  # the live-mic limit is reached, or the clone is answering
     BAD_SDP = 24  # a WebRTC offer that cannot be used
     MIC_FAILED = 25  # the live mic ended by a fault: never connected, dropped
+    BAD_TOKEN = 26  # a well-signed token whose claims are not acceptable (times, lifetime, name)
 
     @property
     def close_code(self) -> int:
@@ -49,6 +50,7 @@ FATAL_CODES: frozenset[ErrorCode] = frozenset(
     {
         ErrorCode.AUTH_INVALID,
         ErrorCode.AUTH_EXPIRED,
+        ErrorCode.BAD_TOKEN,
         ErrorCode.WRONG_ROOM,
         ErrorCode.VERSION_UNSUPPORTED,
         ErrorCode.ROOM_FULL,

@@ -22,7 +22,9 @@ from townhall.server.core.crowd import Crowd, assign_cells
 from townhall.server.core.room import Room
 from townhall.server.fanout.local import Fanout
 from townhall.server.fanout.pool import WorkerPool
+from townhall.server.gateway.admission import Admission
 from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
+from townhall.server.gateway.names import StaffLookalikes, persona_names
 from townhall.server.gateway.people import PeopleService
 from townhall.server.gateway.qa_service import QaService
 from townhall.server.gateway.session import Session
@@ -80,6 +82,15 @@ class TownhallServer:
         self.director: Director | None = None
         self.detect_language: Callable[[str], str] = lambda text: "en"
         self.gateway = Gateway(self)
+        self.staff_names = StaffLookalikes(persona_names(settings.clone.persona))  # names.py
+        # Origin and the connection limit, checked at the handshake (gateway/admission.py).
+        self.admission = Admission(
+            settings.server.allowed_origins,
+            settings.server.public_url,
+            settings.server.max_connections,
+            self.metrics,
+            held_elsewhere=lambda: self.workers.held() if self.workers is not None else 0,
+        )
         self.router = Router()
         self.router.add("/healthz", self._healthz)
         self.router.add("/metrics", self._metrics)
@@ -298,6 +309,9 @@ class TownhallServer:
     # ------------------------------------------------------------ HTTP
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        refused = self.admission.check(connection, request)
+        if refused is not None:
+            return refused
         return self.router(request)
 
     def _healthz(self, request: Request) -> Response:

@@ -125,7 +125,9 @@ async def frames_later(page: Page, n: int = 2) -> None:
     """Wait until the page has rendered n more frames (the render loop is throttled on
     software GL)."""
     start = await page.evaluate("townhallDebug.framesRendered")
-    await page.wait_for_function(f"townhallDebug.framesRendered >= {start + n}", timeout=20_000)
+    await page.wait_for_function(
+        f"() => townhallDebug.framesRendered >= {start + n}", timeout=20_000
+    )
 
 
 async def open_watch(
@@ -198,12 +200,12 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
             browser, srv.url, token("spec", role="spectator", name="Sam")
         )
         await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
-        await page.wait_for_function("townhallDebug.framesRendered > 2", timeout=20_000)
+        await page.wait_for_function("() => townhallDebug.framesRendered > 2", timeout=20_000)
         assert await page.evaluate("townhallDebug.has3d && townhallDebug.hasAudio")
         await expect(page.locator("#disclosure")).to_contain_text("AI")
         # The audience: the attendee sits in the hall with a hand up.
         await page.wait_for_function(
-            "townhallDebug.audience && townhallDebug.audience.present === 1 "
+            "() => townhallDebug.audience && townhallDebug.audience.present === 1 "
             "&& townhallDebug.audience.arms === 1",
             timeout=10_000,
         )
@@ -280,7 +282,7 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         first = next(s for s in moderator.of(StageStart) if s.question == other.id)
         assert attendee.client.welcome and first.asker_slot == attendee.client.welcome.slot
         await page.wait_for_function(
-            f"townhallDebug.audience.asker === {first.asker_slot}", timeout=10_000
+            f"() => townhallDebug.audience.asker === {first.asker_slot}", timeout=10_000
         )
         titles = {"approved": "Approved answer", "generated": "AI-generated"}
         await expect(page.locator("#label")).to_have_text(
@@ -293,10 +295,10 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         assert isinstance(approved, Ack), approved
         await eventually(lambda: any(s.question == qid for s in moderator.of(StageStart)), 30)
         await page.wait_for_function(
-            "townhallDebug.audience.asker === -1 && townhallDebug.lastLabel === 'approved'",
+            "() => townhallDebug.audience.asker === -1 && townhallDebug.lastLabel === 'approved'",
             timeout=10_000,
         )
-        await page.wait_for_function("townhallDebug.mouthOpen() > 0.05", timeout=20_000)
+        await page.wait_for_function("() => townhallDebug.mouthOpen() > 0.05", timeout=20_000)
         await page.evaluate("townhallDebug.startSyncProbe()")
         # A gap in the stream (lost packets) must not shift the rest of the voice.
         await page.evaluate("townhallDebug.loseAudioPackets(5)")

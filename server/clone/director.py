@@ -189,7 +189,11 @@ class Director:
                     srv.room.emit(self.current)
                 start_us = timeline.next_start(now_us)
                 duration_s = utterance.duration_s
-                anim = self.animator.frames_for(utterance, start_us / 1e6, duration_s, gaze)
+                # Animation and Opus run in a worker thread: on the loop they made the
+                # room's tick late by tens of milliseconds a sentence (voice/opus.py).
+                anim = await asyncio.to_thread(
+                    self.animator.frames_for, utterance, start_us / 1e6, duration_s, gaze
+                )
                 spoken_words = [(w.start_s, w.duration_s, w.text) for w in utterance.words]
                 # Encode the head of the sentence first and put it on the timeline, so the
                 # first packet leaves before the rest of the sentence is encoded.
@@ -197,9 +201,9 @@ class Director:
                 pieces = [utterance.pcm[:cut], utterance.pcm[cut:]] if cut else [utterance.pcm]
                 offset_s = 0.0
                 for i, piece in enumerate(pieces):
-                    frames = encoder.feed(piece, utterance.sample_rate)
+                    frames = await encoder.feed_async(piece, utterance.sample_rate)
                     if i == len(pieces) - 1:
-                        frames += encoder.flush()
+                        frames += await encoder.flush_async()
                     seg_s = len(frames) * 0.02
                     lo, hi = offset_s, offset_s + seg_s
                     segment = Segment(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from townhall.server.fanout import seam as ipc
+from townhall.server.gateway.closing import cut_reason
 from townhall.server.gateway.session import Session
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class RemoteSession(Session):
         self.closing = True
         if self.worker is not None:
             ws_code = 1000 if code is None else code.close_code
-            self.worker.send(ipc.Close(self.id, ws_code, reason[:120]))
+            self.worker.send(ipc.Close(self.id, ws_code, cut_reason(reason)))
 
 
 class WorkerHandle(asyncio.Protocol):
@@ -267,6 +268,10 @@ class WorkerPool:
             if isinstance(session, RemoteSession):
                 srv.detach(session)
         worker.sessions.clear()
+
+    def held(self) -> int:
+        """Clients whose sockets the workers hold (they count toward max_connections)."""
+        return sum(len(w.sessions) for w in self.workers)
 
     def pids(self) -> list[int]:
         return [w.process.pid for w in self.workers if w.process is not None]

@@ -392,7 +392,7 @@ class Worker:
         """An attendee's pose: limited and batched here, so the room does one array write."""
         try:
             pose = _decode_pose(payload)
-        except msgspec.ValidationError:
+        except (msgspec.MsgspecError, RecursionError):  # truncated or wrong: not only invalid
             self.forward(client.sid, payload)  # the room answers with the exact error
             return
         now = time.monotonic()

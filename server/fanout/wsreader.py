@@ -8,6 +8,8 @@ masked frames, fragmented messages, and the three control frames.
 
 from __future__ import annotations
 
+from townhall.server.gateway.closing import cut_reason
+
 try:
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - the C speedups ship in websockets' wheels
@@ -117,7 +119,7 @@ class ClientFrameReader:
 
 def close_frame(code: int, reason: str) -> bytes:
     """A server close frame (unmasked) with a code and a UTF-8 reason cut to fit."""
-    body = code.to_bytes(2, "big") + reason.encode()[:120].decode("utf-8", "ignore").encode()
+    body = code.to_bytes(2, "big") + cut_reason(reason).encode()
     return bytes((0x88, len(body))) + body
 
 

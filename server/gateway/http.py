@@ -1,4 +1,9 @@
-"""Plain HTTP routes served on the WebSocket port: health, metrics, the scene."""
+"""Plain HTTP routes served on the WebSocket port: health, metrics, the scene, the pages.
+
+Every route is read-only: GET and HEAD are answered, any other method gets 405 with an
+``Allow`` header (websockets parses the request line of any method and hands it here).
+Every response says ``nosniff`` and sends no referrer (page links carry join tokens).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,26 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 WS_PATH = "/ws"
+READ_METHODS = ("GET", "HEAD")
+
+# The pages load their scripts, styles, workers and worklets from /assets on this origin,
+# talk to this origin's WebSocket (CSP Level 3 'self' covers ws: and wss: of the origin),
+# draw decoded video frames and textures from blob: and data: URLs, and may not be framed.
+PAGE_CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 def response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
@@ -19,9 +44,18 @@ def response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
             ("Connection", "close"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
         ]
     )
     return Response(status.value, status.phrase, headers, body)
+
+
+def protect_page(resp: Response) -> Response:
+    """Headers an HTML page gets: what it may load, and that no other site may frame it."""
+    resp.headers["Content-Security-Policy"] = PAGE_CSP
+    resp.headers["X-Frame-Options"] = "DENY"  # frame-ancestors for browsers without CSP 2
+    return resp
 
 
 def json_response(data: object, status: HTTPStatus = HTTPStatus.OK) -> Response:
@@ -30,6 +64,19 @@ def json_response(data: object, status: HTTPStatus = HTTPStatus.OK) -> Response:
 
 def text_response(text: str, status: HTTPStatus = HTTPStatus.OK) -> Response:
     return response(status, text.encode(), "text/plain; charset=utf-8")
+
+
+def method_not_allowed(allow: tuple[str, ...]) -> Response:
+    resp = text_response(
+        f"this route answers {' and '.join(allow)} only\n", HTTPStatus.METHOD_NOT_ALLOWED
+    )
+    resp.headers["Allow"] = ", ".join(allow)
+    return resp
+
+
+def without_body(resp: Response) -> Response:
+    """The answer to HEAD: GET's status and headers (Content-Length included), no body."""
+    return Response(resp.status_code, resp.reason_phrase, resp.headers, b"")
 
 
 Route = Callable[[Request], Response]
@@ -51,8 +98,11 @@ class Router:
 
     def __call__(self, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        method = request.method
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         if path == WS_PATH:
+            if method != "GET":
+                return method_not_allowed(("GET",))
             if upgrade:
                 return None
             return text_response(
@@ -63,7 +113,11 @@ class Router:
         if route is None:
             for prefix, prefixed in self.prefixes.items():
                 if path.startswith(prefix):
-                    return prefixed(request)
+                    route = prefixed
+                    break
         if route is None:
-            return text_response(f"no such page: {path}\n", HTTPStatus.NOT_FOUND)
-        return route(request)
+            return text_response("no such page\n", HTTPStatus.NOT_FOUND)
+        if method not in READ_METHODS:
+            return method_not_allowed(READ_METHODS)
+        resp = route(request)
+        return without_body(resp) if method == "HEAD" else resp

@@ -10,6 +10,7 @@ from websockets.asyncio.server import ServerConnection
 
 from townhall.protocol.errors import ErrorCode
 from townhall.server.core.ratelimit import RejectCounter, TokenBucket
+from townhall.server.gateway.closing import close_within
 
 _ids = itertools.count(1)
 
@@ -60,5 +61,5 @@ class Session:
         self.closing = True
         ws_code = 1000 if code is None else code.close_code
         self.close_task = asyncio.get_running_loop().create_task(
-            self.connection.close(ws_code, reason[:120])
+            close_within(self.connection, ws_code, reason)  # ends it even if the frame cannot go
         )

@@ -1,7 +1,9 @@
 """The built web pages (/watch, /moderate) and their assets, served on the room's port.
 
 `make setup` builds them with npm into ``server/web/dist``; nothing is fetched from a CDN
-when a page runs. Paths are resolved inside the dist folder only.
+when a page runs. Paths are resolved inside the dist folder only; a path with a control
+character (a NUL would make the file system call raise) or a backslash is simply not found.
+Pages carry the Content-Security-Policy and framing protection of ``http.protect_page``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from websockets.http11 import Response
 
-from townhall.server.gateway.http import response, text_response
+from townhall.server.gateway.http import protect_page, response, text_response
 
 DIST = Path(__file__).parent.parent / "web" / "dist"
 PAGES = {"/watch": "watch.html", "/moderate": "moderate.html"}
@@ -35,10 +37,16 @@ class StaticFiles:
         self.root = root.resolve()
 
     def page(self, path: str) -> Response:
-        return self._file(self.root / PAGES[path], cache=False)
+        return protect_page(self._file(self.root / PAGES[path], cache=False))
 
     def asset(self, path: str) -> Response:
-        target = (self.root / "assets" / path[len(ASSET_PREFIX) :]).resolve()
+        name = path[len(ASSET_PREFIX) :]
+        if not name or "\\" in name or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+            return text_response("no such asset\n", HTTPStatus.NOT_FOUND)
+        try:
+            target = (self.root / "assets" / name).resolve()
+        except (OSError, ValueError):
+            return text_response("no such asset\n", HTTPStatus.NOT_FOUND)
         if not target.is_relative_to(self.root / "assets"):
             return text_response("no such asset\n", HTTPStatus.NOT_FOUND)
         return self._file(target, cache=True)
@@ -49,10 +57,12 @@ class StaticFiles:
                 "The web pages are not built: run `make setup` (npm builds server/web).\n",
                 HTTPStatus.SERVICE_UNAVAILABLE,
             )
-        if not target.is_file():
+        try:
+            body = target.read_bytes()
+        except (OSError, ValueError):  # missing, a directory, unreadable
             return text_response("not found\n", HTTPStatus.NOT_FOUND)
         kind = TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0]
-        resp = response(HTTPStatus.OK, target.read_bytes(), kind or "application/octet-stream")
+        resp = response(HTTPStatus.OK, body, kind or "application/octet-stream")
         if cache:
             resp.headers["Cache-Control"] = "public, max-age=3600"
         return resp

@@ -1,10 +1,18 @@
 """Join tokens: HS256 JSON Web Tokens (PyJWT), so any language can mint or check one.
 
-Claims: ``sub`` (user id), ``name``, ``role``, ``room``, ``iat``, ``exp``.
+Claims: ``sub`` (user id), ``name``, ``role``, ``room``, ``iat``, ``nbf``, ``exp``.
+
+PyJWT checks the signature; the claims are checked here, strictly, because a token is
+often minted by someone else's code: the three times must be JSON numbers (a string or
+``1e300`` would otherwise make a token that never expires), the token must be valid now,
+and its lifetime (``exp - iat``, and what is left of it) may not exceed the room's
+maximum. A bad signature or an unreadable token is ``AUTH_INVALID``; one past ``exp`` is
+``AUTH_EXPIRED``; any other claim the room cannot accept is ``BAD_TOKEN``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import time
@@ -19,6 +27,9 @@ from townhall.protocol.messages import ROLES
 from townhall.server.ops.config import AuthSettings
 
 ALGORITHM = "HS256"
+REQUIRED = ("sub", "name", "role", "room", "iat", "nbf", "exp")
+CLOCK_LEEWAY_S = 60.0  # issuers' clocks may run a little ahead of ours
+DEFAULT_MAX_LIFETIME_S = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -75,30 +86,73 @@ def issue_token(
         "role": role,
         "room": room,
         "iat": issued,
+        "nbf": issued,
         "exp": issued + int(ttl_s),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(secret: str, token: str, room: str, now: float | None = None) -> Identity:
-    """Check signature, expiry, room and claim types; raise ProtocolError with the reason."""
-    # With an explicit ``now`` (tests, replay) expiry is checked below against it.
-    options = {"require": ["sub", "name", "role", "room", "exp"], "verify_exp": now is None}
+def verify_token(
+    secret: str,
+    token: str,
+    room: str,
+    now: float | None = None,
+    max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S,
+) -> Identity:
+    """Check signature, claims and times; raise ProtocolError with the code and reason."""
+    # Only the signature here: PyJWT converts claim types loosely ("1e3" would pass).
+    options = {
+        "verify_exp": False,
+        "verify_nbf": False,
+        "verify_iat": False,
+        "verify_sub": False,
+        "verify_jti": False,
+        "require": [],
+    }
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options=options)
-    except jwt.ExpiredSignatureError:
-        raise ProtocolError(ErrorCode.AUTH_EXPIRED, "token has expired") from None
     except jwt.InvalidTokenError as exc:
         raise ProtocolError(ErrorCode.AUTH_INVALID, f"token rejected: {exc}") from None
-    if now is not None and float(claims["exp"]) <= now:
+    now = time.time() if now is None else now
+    for claim in REQUIRED:
+        if claim not in claims:
+            raise _bad(f"token lacks the {claim!r} claim")
+    iat, nbf, exp = (_seconds(claims, claim) for claim in ("iat", "nbf", "exp"))
+    if exp <= now:
         raise ProtocolError(ErrorCode.AUTH_EXPIRED, "token has expired")
+    if iat > now + CLOCK_LEEWAY_S:
+        raise _bad("token is issued in the future (iat)")
+    if nbf > now + CLOCK_LEEWAY_S:
+        raise _bad("token is not valid yet (nbf)")
+    if exp <= iat:
+        raise _bad("token expires before it is issued")
+    limit = max_lifetime_s
+    if exp - iat > limit or exp - now > limit + CLOCK_LEEWAY_S:
+        raise _bad(f"token lives longer than this room allows ({limit:.0f} s)")
     user_id, name, role = claims["sub"], claims["name"], claims["role"]
     if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_CHARS:
-        raise ProtocolError(ErrorCode.AUTH_INVALID, "token sub must be a short string")
+        raise _bad(f"token sub must be 1..{MAX_USER_ID_CHARS} characters")
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
-        raise ProtocolError(ErrorCode.AUTH_INVALID, "token name must be 1..64 characters")
+        raise _bad(f"token name must be 1..{MAX_NAME_CHARS} characters")
     if role not in ROLES:
-        raise ProtocolError(ErrorCode.AUTH_INVALID, f"token role {role!r} is unknown")
+        raise _bad("token role is unknown")
+    if not isinstance(claims["room"], str):
+        raise _bad("token room must be a string")
     if claims["room"] != room:
-        raise ProtocolError(ErrorCode.WRONG_ROOM, f"token is for room {claims['room']!r}")
-    return Identity(user_id, name, role, room, float(claims["exp"]))
+        raise ProtocolError(ErrorCode.WRONG_ROOM, "token is for another room")
+    return Identity(user_id, name, role, room, exp)
+
+
+def _seconds(claims: dict[str, object], claim: str) -> float:
+    value = claims[claim]
+    # bool is an int in Python; JSON true is not a time.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(f"token {claim!r} must be a number of seconds")
+    seconds = float(value)
+    if not math.isfinite(seconds) or not 0 <= seconds < 2**53:
+        raise _bad(f"token {claim!r} is out of range")
+    return seconds
+
+
+def _bad(reason: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_TOKEN, reason)

@@ -41,6 +41,7 @@ from townhall.protocol.messages import (
     Welcome,
 )
 from townhall.server.core.ratelimit import RejectCounter, TokenBucket
+from townhall.server.gateway.names import shown_identity
 from townhall.server.gateway.session import Session
 from townhall.server.gateway.tokens import Identity, verify_token
 
@@ -207,7 +208,13 @@ class Gateway:
                 raise ProtocolError(ErrorCode.AUTH_INVALID, "this room needs a token")
             guest = secrets.token_hex(4)
             return Identity(f"anon-{guest}", f"Guest {guest}", "spectator", srv.room.room_id, 0.0)
-        identity = verify_token(srv.secret, token, srv.room.room_id)
+        identity = verify_token(
+            srv.secret,
+            token,
+            srv.room.room_id,
+            max_lifetime_s=self.settings.auth.max_token_lifetime_s,
+        )
+        identity = shown_identity(identity, srv.staff_names)  # cleaned; staff look-alikes marked
         if identity.user_id in srv.banned:
             raise ProtocolError(ErrorCode.BANNED, "you may not join this room")
         return identity

@@ -24,7 +24,17 @@ class ServerSettings:
     port: int = _doc(8765, "TCP port; 0 picks a free one.")
     room: str = _doc("main", "Room id; tokens name the room they admit to.")
     scene: str = _doc("", "Scene file; empty means the bundled default hall.")
-    max_connections: int = _doc(20000, "Connections beyond this are refused with ROOM_FULL.")
+    max_connections: int = _doc(
+        20000,
+        "Open WebSocket connections (joined or not, in every fan-out worker) at most; one more "
+        "is refused at the handshake with HTTP 503 and Retry-After.",
+    )
+    allowed_origins: str = _doc(
+        "",
+        "Comma-separated origins (scheme://host[:port]) whose pages may open the WebSocket; "
+        "empty: the server's own (public_url's, else the one the request's Host names); * any. "
+        "Clients that send no Origin (headsets, bots) are always let in.",
+    )
     workers: int = _doc(
         0,
         "Fan-out worker processes that take over joined clients' sockets and do the writes; "
@@ -44,6 +54,11 @@ class AuthSettings:
         "File holding the secret when none is set; created (mode 600) if absent.",
     )
     default_ttl_s: int = _doc(8 * 3600, "Lifetime of tokens printed by `townhall token`.")
+    max_token_lifetime_s: int = _doc(
+        24 * 3600,
+        "Longest a token may live (exp - iat, and exp - now); longer ones get BAD_TOKEN, so a "
+        "token leaked from a careless issuer cannot be used for ever.",
+    )
 
 
 @dataclass(frozen=True)
@@ -162,6 +177,11 @@ class RtcSettings:
     )
     turn_username: str = _doc("", "TURN username.")
     turn_password: str = _doc("", "TURN password.")
+    mdns: bool = _doc(
+        False,
+        "Resolve remote .local (mDNS) ICE candidates: binds 0.0.0.0:5353 and joins 224.0.0.251; "
+        "the resolved address must still be in allowed_networks. Off: such candidates are refused.",
+    )
     max_live_mics: int = _doc(1, "Mics granted, connecting or live at once.")
     accept_timeout_s: float = _doc(30.0, "Seconds a granted attendee has to accept (MicOffer).")
     connect_timeout_s: float = _doc(10.0, "Seconds an accepted mic has to connect (ICE + DTLS).")
@@ -306,6 +326,11 @@ def validate(settings: Settings) -> None:
             settings.limits.send_hard_bytes > settings.limits.send_soft_bytes,
             "limits.send_hard_bytes must exceed send_soft_bytes",
         ),
+        (settings.server.max_connections >= 1, "server.max_connections must be >= 1"),
+        (
+            0 < settings.auth.default_ttl_s <= settings.auth.max_token_lifetime_s,
+            "auth.default_ttl_s must be 1..auth.max_token_lifetime_s",
+        ),
         (settings.log.level in {"debug", "info", "warning", "error"}, "log.level is unknown"),
         (settings.log.format in {"json", "text"}, "log.format must be json or text"),
         (settings.qa.mode in {"auto", "moderated"}, "qa.mode must be auto or moderated"),
@@ -334,6 +359,12 @@ def validate(settings: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    from townhall.server.gateway.admission import parse_allowed_origins
+
+    try:
+        parse_allowed_origins(settings.server.allowed_origins)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def render_toml(settings: Settings | None = None) -> str:

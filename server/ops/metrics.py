@@ -6,6 +6,7 @@ write to thousands of clients, and an attribute add is the cheapest thing there.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SUMMARY_WINDOW = 1000  # recent observations kept for each latency summary
+# Upper bounds of the tick-lag histogram (seconds): counts are cumulative over the run, so
+# a benchmark can subtract two scrapes and get the distribution of any stretch of time.
+TICK_LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15,
+                    0.2, 0.3, 0.5, 1.0, 2.0)  # fmt: skip
 
 
 @dataclass
@@ -26,6 +31,8 @@ class Metrics:
     frames_dropped: int = 0
     errors_sent: dict[str, int] = field(default_factory=dict)
     closes: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)  # handshakes refused, by reason
+    open_connections: int = 0  # WebSockets this process holds, joined or not
     joins: int = 0
     resumes: int = 0
     ticks: int = 0
@@ -34,6 +41,8 @@ class Metrics:
     tick_lag_max_s: float = 0.0
     tick_lag_sum_s: float = 0.0
     tick_busy_sum_s: float = 0.0
+
+    tick_lag_counts: list[int] = field(default_factory=lambda: [0] * (len(TICK_LAG_BUCKETS) + 1))
 
     summaries: dict[str, deque[float]] = field(default_factory=dict)
 
@@ -56,6 +65,7 @@ class Metrics:
         self.tick_lag_max_s = max(self.tick_lag_max_s, lag_s)
         self.tick_lag_sum_s += lag_s
         self.tick_busy_sum_s += busy_s
+        self.tick_lag_counts[bisect_left(TICK_LAG_BUCKETS, lag_s)] += 1
 
     def render(
         self, connections_by_role: Mapping[str, int], members_by_role: Mapping[str, int]
@@ -115,6 +125,18 @@ class Metrics:
             "Connections closed by the server, by reason.",
             [(f'{{reason="{k}"}}', v) for k, v in sorted(self.closes.items())],
         )
+        metric(
+            "handshakes_refused_total",
+            "counter",
+            "WebSocket handshakes refused (origin, connection_limit).",
+            [(f'{{reason="{k}"}}', v) for k, v in sorted(self.refused.items())],
+        )
+        metric(
+            "open_connections",
+            "gauge",
+            "WebSocket connections this process holds, joined or not.",
+            [("", self.open_connections)],
+        )
         metric("joins_total", "counter", "Successful joins.", [("", self.joins)])
         metric("resumes_total", "counter", "Joins that resumed a session.", [("", self.resumes)])
         metric("ticks_total", "counter", "Room ticks run.", [("", self.ticks)])
@@ -139,6 +161,17 @@ class Metrics:
             "Sum of tick lateness (divide by ticks_total for the mean).",
             [("", round(self.tick_lag_sum_s, 6))],
         )
+        cumulative = 0
+        buckets = []
+        for bound, count in zip((*TICK_LAG_BUCKETS, "+Inf"), self.tick_lag_counts, strict=True):
+            cumulative += count
+            buckets.append((f'_bucket{{le="{bound}"}}', cumulative))
+        out.append("# HELP townhall_tick_lag_hist_seconds How late ticks started (all ticks).")
+        out.append("# TYPE townhall_tick_lag_hist_seconds histogram")
+        for labels, value in buckets:
+            out.append(f"townhall_tick_lag_hist_seconds{labels} {value}")
+        out.append(f"townhall_tick_lag_hist_seconds_sum {round(self.tick_lag_sum_s, 6)}")
+        out.append(f"townhall_tick_lag_hist_seconds_count {self.ticks}")
         metric(
             "tick_busy_seconds_total",
             "counter",

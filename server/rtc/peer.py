@@ -1,8 +1,10 @@
 """One granted attendee's WebRTC peer connection (aiortc), held to the network policy.
 
-The offer carries its candidates inline (no trickle). They are taken out of the SDP and
-added one by one after the ICE connection has been restricted, so no candidate reaches aioice
-unchecked; then the answer is made, gathering on the configured host addresses only.
+The offer carries its candidates inline (no trickle). ``offer.read_offer`` parses it once,
+with aiortc's parser, and takes the candidates out; they are added one by one after the ICE
+connection has been restricted, so no candidate reaches aioice unchecked (and ``netguard``
+checks every datagram anyway); then the answer is made, gathering on the configured host
+addresses only.
 """
 
 from __future__ import annotations
@@ -17,37 +19,13 @@ import numpy as np
 import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from aiortc.sdp import candidate_from_sdp
 
+from townhall.server.rtc.offer import BadOffer, read_offer
 from townhall.server.rtc.policy import NetworkPolicy, refused_candidates
 
+__all__ = ["BadOffer", "MicPeer"]
+
 log = logging.getLogger("townhall.rtc.peer")
-
-
-class BadOffer(ValueError):
-    """An offer that cannot be used; the reason goes back to the client as BAD_SDP."""
-
-
-def split_candidates(sdp: str) -> tuple[str, list[tuple[str, int, str]]]:
-    """The SDP without candidate lines, and the candidates as (mid, m-line index, line)."""
-    kept: list[str] = []
-    found: list[tuple[str, int, str]] = []
-    mline = -1
-    mid = ""
-    for line in sdp.replace("\r\n", "\n").split("\n"):
-        if line.startswith("m="):
-            mline += 1
-            mid = ""
-        elif line.startswith("a=mid:"):
-            mid = line[6:].strip()
-        if line.startswith("a=candidate:"):
-            found.append((mid, mline, line[2:]))
-            continue
-        if line.startswith("a=end-of-candidates"):
-            continue
-        kept.append(line)
-    # mids seen after the candidate lines of their section
-    return "\r\n".join(kept).strip() + "\r\n", found
 
 
 class MicPeer:
@@ -70,38 +48,37 @@ class MicPeer:
 
     async def accept(self, offer: str) -> str:
         """Take the attendee's offer; returns the answer SDP (raises BadOffer)."""
-        if "m=audio" not in offer:
+        parsed = read_offer(offer)
+        if "audio" not in parsed.kinds:
             raise BadOffer("the offer has no audio section")
-        stripped, candidates = split_candidates(offer)
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(stripped, "offer"))
+            await self.pc.setRemoteDescription(RTCSessionDescription(parsed.sdp, "offer"))
         except Exception as exc:  # aiortc raises ValueError, KeyError, ... for bad SDP
             raise BadOffer(f"unusable offer: {type(exc).__name__}: {exc}"[:300]) from None
         if not any(t.kind == "audio" for t in self.pc.getTransceivers()):
             raise BadOffer("the offer has no audio track")
         self.policy.restrict(self.pc)
+        if self._remote_candidates():  # the description reached ICE with candidates: never
+            raise BadOffer("the offer's candidates could not be taken apart from it")
         mids = {t.mid for t in self.pc.getTransceivers()}
-        for mid, index, line in candidates:
-            try:
-                candidate = candidate_from_sdp(line.split(":", 1)[1])
-            except Exception:
-                log.warning("unreadable candidate", extra={"candidate": line[:200]})
-                continue
-            candidate.sdpMid = mid if mid in mids else None
-            candidate.sdpMLineIndex = index
+        for candidate in parsed.candidates:
+            if candidate.sdpMid not in mids:
+                candidate.sdpMid = None
             await self.pc.addIceCandidate(candidate)
         await self.pc.addIceCandidate(None)  # every candidate came inline
-        usable = [
-            c
-            for t in self.pc.getTransceivers()
-            for c in t.receiver.transport.transport.getRemoteCandidates()
-        ]
-        if not usable:
+        if not self._remote_candidates():
             refused = ", ".join(refused_candidates(self.pc)) or "none given"
             raise BadOffer(f"no usable ICE candidate in the offer (refused: {refused})"[:400])
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         return str(self.pc.localDescription.sdp)
+
+    def _remote_candidates(self) -> list[object]:
+        return [
+            c
+            for t in self.pc.getTransceivers()
+            for c in t.receiver.transport.transport.getRemoteCandidates()
+        ]
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and self._reader is None:

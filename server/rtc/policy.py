@@ -5,14 +5,18 @@ candidate the remote names, so a server that accepted offers blindly could be ma
 UDP anywhere. aioice has no option for either (aiortc/aioice#2, #57), so each peer's ICE
 connection is switched to :class:`RestrictedConnection`, which gathers on the configured
 addresses only and refuses (and logs) remote candidates outside the allowed networks, mDNS
-names (resolving them would multicast), and checks arriving from elsewhere (answering one
-would send there).
+names unless ``rtc.mdns`` is on (resolving them binds 5353 and multicasts), and checks
+arriving from elsewhere (answering one would send there). Behind these, ``netguard``
+checks every datagram where it leaves, so a candidate that slipped past them still gets
+nothing sent to it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +24,8 @@ from typing import Any
 from aioice import Candidate, Connection, mdns, stun
 from aioice.ice import StunProtocol
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+
+from townhall.server.rtc import netguard
 
 log = logging.getLogger("townhall.rtc.policy")
 
@@ -61,6 +67,7 @@ class NetworkPolicy:
     allowed: tuple[Network, ...]
     host_addresses: tuple[str, ...]
     ice_servers: tuple[RTCIceServer, ...] = ()
+    mdns: bool = False  # resolve .local candidates (binds 0.0.0.0:5353); off unless configured
 
     @classmethod
     def from_settings(cls, rtc: Any) -> NetworkPolicy:
@@ -79,6 +86,7 @@ class NetworkPolicy:
             parse_networks(rtc.allowed_networks),
             parse_addresses(rtc.host_addresses),
             tuple(servers),
+            bool(getattr(rtc, "mdns", False)),
         )
 
     def allows(self, host: str) -> bool:
@@ -99,12 +107,14 @@ class NetworkPolicy:
         Call after setRemoteDescription (the transports exist) and before setLocalDescription
         (which gathers) and before adding any remote candidate.
         """
+        netguard.install()
         count = 0
         for connection in _ice_connections(pc):
             if not isinstance(connection, RestrictedConnection):
                 connection.__class__ = RestrictedConnection
                 connection.policy = self
                 connection.refused = []
+                connection.send_guard = netguard.SendGuard(self.allows, self.mdns)  # type: ignore[attr-defined]
             count += 1
         return count
 
@@ -126,6 +136,9 @@ def refused_candidates(pc: RTCPeerConnection) -> list[str]:
     out: list[str] = []
     for connection in _ice_connections(pc):
         out += getattr(connection, "refused", [])
+        guard = netguard.guard_of(connection)
+        if guard is not None:
+            out += [f"{entry} send dropped" for entry in guard.refused]
     return out
 
 
@@ -145,6 +158,7 @@ class RestrictedConnection(Connection):
         if self._local_candidates_start:
             return
         self._local_candidates_start = True
+        await self._allow_stun_server()
         addresses = list(self.policy.host_addresses)
         for component in sorted(self._components):
             self._local_candidates += await self.get_component_candidates(
@@ -152,16 +166,35 @@ class RestrictedConnection(Connection):
             )
         self._local_candidates_end = True
 
+    async def _allow_stun_server(self) -> None:
+        """The configured STUN server is the one destination outside the networks allowed."""
+        guard = netguard.guard_of(self)
+        if self.stun_server is None or guard is None:
+            return
+        host, port = self.stun_server
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            log.warning("STUN server not resolved", extra={"server": host, "error": str(exc)})
+            return
+        guard.servers.update((str(info[4][0]), port) for info in infos)
+
     async def add_remote_candidate(self, remote_candidate: Candidate | None) -> None:
-        if remote_candidate is not None:
-            host = remote_candidate.host
-            if mdns.is_mdns_hostname(host):
-                self._refuse(host, remote_candidate.port, "mdns name")
-                return
-            if not self.policy.allows(host):
-                self._refuse(host, remote_candidate.port, "outside allowed networks")
-                return
+        if (
+            remote_candidate is not None
+            and mdns.is_mdns_hostname(remote_candidate.host)
+            and not self.policy.mdns
+        ):
+            self._refuse(remote_candidate.host, remote_candidate.port, "mdns name")
+            return
         await super().add_remote_candidate(remote_candidate)
+
+    def _add_remote_candidate(self, remote_candidate: Candidate, network_host: str) -> None:
+        # Every remote candidate comes through here, a resolved mDNS one included.
+        if not self.policy.allows(network_host):
+            self._refuse(network_host, remote_candidate.port, "outside allowed networks")
+            return
+        super()._add_remote_candidate(remote_candidate, network_host)
 
     def request_received(
         self, message: stun.Message, addr: tuple[str, int], protocol: StunProtocol

@@ -12,10 +12,20 @@ each segment is fed to libopus advanced by the lookahead (its first 6.5 ms are d
 starts with silence anyway), which makes decoded frames line up with their timestamps exactly.
 With ``compensate_lookahead=False`` the audio is late by :attr:`OpusEncoder.lookahead_s` instead
 and whoever schedules animation must add it. Decoders must not apply pre-skip.
+
+Off the event loop: a sentence takes tens of milliseconds to resample and encode (86 ms for
+7 s of speech here), long enough to make the room's tick late. The room calls
+:meth:`OpusEncoder.feed_async` and :meth:`OpusEncoder.flush_async`, which do the same work
+in a worker thread. A thread, not a process: the encoder's state (codec context, resampler,
+position) carries from sentence to sentence and cannot be pickled, and PyAV releases the GIL
+inside libswresample and libavcodec, so the thread runs beside the loop rather than taking
+turns with it. One encoder is used by one answer at a time, awaited call by call, so calls
+never overlap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -150,6 +160,14 @@ class OpusEncoder:
         self._segment_frames = 0
         self._skip = self._segment_skip()
         return frames
+
+    async def feed_async(self, pcm: npt.NDArray[np.int16], sample_rate: int) -> list[OpusFrame]:
+        """:meth:`feed` in a worker thread, so the event loop keeps its pace."""
+        return await asyncio.to_thread(self.feed, pcm, sample_rate)
+
+    async def flush_async(self) -> list[OpusFrame]:
+        """:meth:`flush` in a worker thread."""
+        return await asyncio.to_thread(self.flush)
 
     def encode(self, pcm: npt.NDArray[np.int16], sample_rate: int) -> list[OpusFrame]:
         """A whole utterance as one segment: exactly ceil(duration / 20 ms) frames."""

@@ -17,6 +17,7 @@ const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
 // What a page says when it cannot join, by error code.
 const FATAL = {
   [ErrorCode.AUTH_INVALID]: ["This link is not valid", "The token in this link was not accepted. Ask the event organiser for a new moderator link."],
+  [ErrorCode.BAD_TOKEN]: ["This link is not valid", "The token in this link was issued wrongly (its times or name are not acceptable). Ask the event organiser for a new moderator link."],
   [ErrorCode.AUTH_EXPIRED]: ["Your link has expired", "Moderator links work for a limited time. Ask the event organiser for a new one."],
   [ErrorCode.WRONG_ROOM]: ["This link is for another room", "The token in this link admits you to a different room than the one this server runs."],
   [ErrorCode.VERSION_UNSUPPORTED]: ["This page is out of date", "The server speaks a newer protocol. Reload the page."],

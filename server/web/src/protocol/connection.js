@@ -19,6 +19,7 @@ export const PROTOCOL_MAX_VERSION = 1;
 export const NO_RECONNECT = new Set([
   ErrorCode.AUTH_INVALID,
   ErrorCode.AUTH_EXPIRED,
+  ErrorCode.BAD_TOKEN,
   ErrorCode.WRONG_ROOM,
   ErrorCode.VERSION_UNSUPPORTED,
   ErrorCode.FLOODING,

@@ -263,6 +263,7 @@ export const ERROR_CODES = Object.freeze({
   23: "MIC_BUSY",
   24: "BAD_SDP",
   25: "MIC_FAILED",
+  26: "BAD_TOKEN",
 });
 
 /** Error codes by name, e.g. ErrorCode.AUTH_EXPIRED === 8. */

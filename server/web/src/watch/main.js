@@ -7,6 +7,7 @@
 // playout.js), where now comes from the connection's clock sync: audio frames are played
 // by the AudioWorklet at that local instant, animation frames are interpolated at it and
 // caption words appear at it. So voice, lips and words share one clock.
+import "./watch.css";
 import * as THREE from "three";
 import { RoomConnection } from "../protocol/connection.js";
 import { decodeAnimationFrames, decodeCoarse, decodeCrowd, EXPRESSIONS, SKELETON_BONES } from "../protocol/quant.js";
@@ -111,6 +112,10 @@ const JOIN_ERRORS = {
   [ErrorCode.AUTH_INVALID]: [
     "This link is not valid",
     "Check that you copied the whole link, or ask the organisers for a new one.",
+  ],
+  [ErrorCode.BAD_TOKEN]: [
+    "This link is not valid",
+    "Its token was issued wrongly (its times or name are not acceptable): ask the organisers for a new one.",
   ],
   [ErrorCode.WRONG_ROOM]: ["This link is for a different town hall", "Ask the organisers for the right link."],
   [ErrorCode.BANNED]: ["You can't join this town hall", "A moderator has removed you from this room."],
