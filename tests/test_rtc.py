@@ -60,8 +60,11 @@ async def test_spoken_question_is_heard_by_all_and_answered(
             await until(lambda: mod.state.hands.get(slot), what="raised hand")
             await mod.send(Mic(1, "grant", slot))
             await until(lambda: ("granted", "") in asker.mic_states(slot), what="grant")
-            assert any(isinstance(m, Ack) and m.ref == 1 for m in mod.got)
-            assert not mod.state.hands.get(slot), "a granted hand goes down"
+            # The grant's Ack and the room's MicChanged travel separately: wait for both.
+            await until(
+                lambda: any(isinstance(m, Ack) and m.ref == 1 for m in mod.got), what="grant ack"
+            )
+            await until(lambda: not mod.state.hands.get(slot), what="a granted hand goes down")
 
             pcm, rate = speech(QUESTION)
             source = PcmSource(pcm, rate)
