@@ -75,13 +75,14 @@ class Mirror:
 
         if not glfw.init():
             raise RuntimeError("GLFW could not start (no display? set DISPLAY or use Xvfb)")
+        from .graphics import core_profile_hints
+
         glfw.window_hint(glfw.VISIBLE, glfw.TRUE if visible else glfw.FALSE)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 2)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 1)
+        core_profile_hints(glfw)
         self.window = glfw.create_window(width, height, "Townhall", None, None)
         if not self.window:
             glfw.terminate()
-            raise RuntimeError("GLFW could not open an OpenGL 2.1 window")
+            raise RuntimeError("GLFW could not open an OpenGL 3.3 core window")
         glfw.make_context_current(self.window)
         glfw.swap_interval(1)
         self.glfw = glfw
@@ -216,7 +217,10 @@ async def _window_loop(
         with contextlib.suppress(Exception):
             await client.close()
         raise
-    renderer = HallRenderer(scene)
+    from .stagemodel import fetch_stage_model
+
+    model = await asyncio.to_thread(fetch_stage_model, args.url)
+    renderer = HallRenderer(scene, model)
     audio = AudioPump(player, WavSink(Path(args.audio_wav)) if args.audio_wav else None)
     cam = scene.spectator_camera
     eye, target = front_row_camera(scene)

@@ -860,7 +860,7 @@ static XrResult XRAPI_CALL gl_requirements(XrInstance i, XrSystemId s, th_requir
     if (!gl_enabled) return XR_ERROR_FUNCTION_UNSUPPORTED;
     if (s != 1) return XR_ERROR_SYSTEM_INVALID;
     if (!r || r->type != XR_TYPE_GRAPHICS_REQUIREMENTS_OPENGL_KHR) return XR_ERROR_VALIDATION_FAILURE;
-    r->minApiVersionSupported = XR_MAKE_VERSION(2, 1, 0); /* what the renderer needs, plus FBOs */
+    r->minApiVersionSupported = XR_MAKE_VERSION(3, 3, 0); /* what the renderer needs */
     r->maxApiVersionSupported = XR_MAKE_VERSION(4, 6, 0);
     gl_requirements_asked = 1;
     return XR_SUCCESS;
