@@ -111,8 +111,9 @@ class StageFrame:
     attendees: dict[int, Attendee]
     captions: list[Caption]  # words showing now
     line: str  # the current caption line (recent words of the answer)
-    label: str  # approved / generated / escalated, "" when nothing is on stage
+    label: str  # approved / generated / escalated (or any newer label), "" off stage
     disclosure: str
+    question: str = ""  # the question being answered
 
 
 @dataclass
@@ -346,6 +347,7 @@ class StagePlayer:
             " ".join(spoken) if stage is not None or avatar.source != "idle" else "",
             stage.label if stage is not None else "",
             stage.disclosure if stage is not None else "",
+            stage.question_text if stage is not None else "",
         )
 
     def _avatar_at(self, m: float) -> AvatarPose:

@@ -148,6 +148,17 @@ class VrmModel:
              ) -> tuple[list[F32], list[F32]]:  # fmt: skip
         """(joint matrices (j, 4, 4) per skin, morph weights per mesh) for one frame.
         ``gaze_local``: the gaze point in the model's space (None: eyes as the frame says)."""
+        world = self.posed_world(hips, rotations, gaze_local)
+        joints = [(world[s.joints] @ s.inverse_bind).astype(np.float32) for s in self.skins]
+        return joints, self.morph_weights(visemes, expressions)
+
+    def bone_position(self, world: F64, bone: str) -> F64:
+        """A humanoid bone's position (model space) in posed node matrices."""
+        out: F64 = world[self.humanoid[bone]][:3, 3]
+        return out
+
+    def posed_world(self, hips: F32, rotations: F32, gaze_local: F64 | None) -> F64:
+        """Every node's model-space matrix with the frame's bone rotations applied."""
         t = self.rest_t.copy()
         r = self.rest_r.copy()
         flip = np.array([0.0, 1.0, 0.0, 0.0])  # 180 degrees about +Y, for VRM 0.x models
@@ -174,8 +185,10 @@ class VrmModel:
             p = self.nodes_parent[i]
             pw = self._world_rest_r[p] if p >= 0 else np.array([0.0, 0.0, 0.0, 1.0])
             t[i] = self.rest_t[i] + qmat(qinv(pw)) @ delta
-        world = self.world(t, r)
-        joints = [(world[s.joints] @ s.inverse_bind).astype(np.float32) for s in self.skins]
+        return self.world(t, r)
+
+    def morph_weights(self, visemes: F32, expressions: F32) -> list[F32]:
+        """Each mesh's morph target weights: the visemes as VRM vowels, expressions by name."""
         weights = [np.zeros(n, np.float32) for n in self.mesh_targets]
         vowels = np.clip(visemes.astype(np.float32) @ _VISEME_TO_VRM, 0, 1)
         named = {v: float(vowels[k]) for k, v in enumerate(VRM_VOWELS)}
@@ -189,7 +202,7 @@ class VrmModel:
                     weights[mesh][target] += value * w
         for w in weights:
             np.clip(w, 0, 1, out=w)
-        return joints, weights
+        return weights
 
     def _eye_angles(self, normalized: dict[str, F64], gaze: F64) -> tuple[float, float]:
         """VRM lookAt (bone type): yaw and pitch of the eyes toward a point in model space."""

@@ -40,7 +40,7 @@ def label_text(label: str) -> tuple[str, tuple[int, int, int]]:
 
 # ---------------------------------------------------------------- the stage panel
 
-STAGE_PX = (1600, 240)
+STAGE_PX = (1600, 300)
 
 
 @dataclass
@@ -57,31 +57,31 @@ def draw_stage_panel(t: StageText) -> npt.NDArray[np.uint8]:
     d = ImageDraw.Draw(img)
     d.rectangle([0, 0, w - 1, h - 1], outline=(60, 68, 86, 255), width=3)
     x = 24
-    small = font(30, bold=True)
+    small = font(36, bold=True)
     if t.disclosure:
-        d.rounded_rectangle([x, 16, x + 56, 56], 6, fill=(255, 200, 61, 255))
-        d.text((x + 10, 19), "AI", font=small, fill=(0, 0, 0, 255))
-        line = wrap(t.disclosure, font(28), w - 140)[:1]
-        d.text((x + 72, 20), line[0] if line else "", font=font(28), fill=(240, 240, 240, 255))
+        d.rounded_rectangle([x, 14, x + 64, 62], 7, fill=(255, 200, 61, 255))
+        d.text((x + 11, 17), "AI", font=small, fill=(0, 0, 0, 255))
+        line = wrap(t.disclosure, font(36), w - 150)[:1]
+        d.text((x + 84, 18), line[0] if line else "", font=font(36), fill=(240, 240, 240, 255))
     if t.label:
         name, colour = label_text(t.label)
         tw = small.getlength(name)
-        d.rounded_rectangle([x, 66, x + tw + 24, 106], 6, fill=(*colour, 255))
-        d.text((x + 12, 69), name, font=small, fill=(0, 0, 0, 255))
+        d.rounded_rectangle([x, 76, x + tw + 28, 126], 7, fill=(*colour, 255))
+        d.text((x + 14, 80), name, font=small, fill=(0, 0, 0, 255))
         if t.question:
-            q = wrap("Q: " + t.question, font(26), int(w - tw - 90))[:1]
-            d.text((x + tw + 44, 72), q[0] if q else "", font=font(26), fill=(170, 178, 195, 255))
-    big = font(52)
+            q = wrap("Q: " + t.question, font(32), int(w - tw - 100))[:1]
+            d.text((x + tw + 50, 84), q[0] if q else "", font=font(32), fill=(170, 178, 195, 255))
+    big = font(60)
     lines = wrap(t.caption, big, w - 48)[-2:]
     for i, line in enumerate(lines):
-        d.text((x, 118 + 58 * i), line, font=big, fill=(255, 255, 255, 255))
+        d.text((x, 142 + 72 * i), line, font=big, fill=(255, 255, 255, 255))
     return np.asarray(img)
 
 
 # ---------------------------------------------------------------- the question board
 
 BOARD_PX = (640, 800)
-BOARD_M = (0.30, 0.375)  # metres
+BOARD_M = (0.36, 0.45)  # metres
 ROWS = 5
 
 

@@ -215,10 +215,27 @@ class _InstancedMesh:
         self.tris = len(i) // 3
 
     def set(self, matrices: F32, colours: F32) -> None:
-        self.vao.instances = len(matrices)
-        if len(matrices):
-            self.vao.update(self.mats, _instance_matrices(matrices))
-            self.vao.update(self.cols, np.ascontiguousarray(colours, np.float32))
+        """The instances (all of them; each view draws those in its frustum)."""
+        self.all_mats = _instance_matrices(matrices) if len(matrices) else np.zeros((0, 16), np.float32)
+        self.all_cols = np.ascontiguousarray(colours, np.float32).reshape(-1, 3)
+        self.centres = matrices[:, :3, 3] if len(matrices) else np.zeros((0, 3), np.float32)
+        self._shown: np.ndarray | None = None
+
+    def draw_visible(self, view_proj: F32, radius: float = 0.8) -> int:
+        """Draw the instances whose bounding sphere may be in view; returns how many."""
+        if not len(self.centres):
+            return 0
+        c = np.concatenate([self.centres, np.ones((len(self.centres), 1), np.float32)], axis=1) @ view_proj.T
+        w = c[:, 3] + radius * 2.5
+        keep = (c[:, 3] > -radius) & (np.abs(c[:, 0]) <= w) & (np.abs(c[:, 1]) <= w)
+        if self._shown is None or len(self._shown) != len(keep) or not np.array_equal(self._shown, keep):
+            self._shown = keep
+            self.vao.update(self.mats, self.all_mats[keep] if keep.any() else np.zeros((1, 16), np.float32))
+            self.vao.update(self.cols, self.all_cols[keep] if keep.any() else np.ones((1, 3), np.float32))
+        self.vao.instances = int(keep.sum())
+        if self.vao.instances:
+            self.vao.draw()
+        return self.vao.instances
 
 
 def _mesh_vao(mesh: shapes.Mesh) -> VertexArray:
@@ -290,7 +307,6 @@ class HallRenderer:
         self.pointer = Pointer()
         self.lit = Program(program(shaders.LIT_VS, shaders.LIT_FS))
         self.lit_inst = Program(program(shaders.LIT_VS, shaders.LIT_FS, ("INSTANCED",)))
-        self.lit_skin = Program(program(shaders.LIT_VS, shaders.LIT_FS, ("SKINNED",)))
         self.quad = Program(program(shaders.QUAD_VS, shaders.QUAD_FS))
         st = scene.stage
         mark = st.clone_mark
@@ -379,15 +395,28 @@ class HallRenderer:
             self.screen_models.append(m)
         self.screen_vao = _quad_vao(self.screen_w, self.screen_h)
         self.bezel_vao = _mesh_vao(shapes.box((self.screen_w + 0.25, self.screen_h + 0.25, 0.12), (0, 0, -0.07), (0.01, 0.01, 0.012)))
-        pw = min(7.2, sw * 0.6)
-        ph = pw * panels.STAGE_PX[1] / panels.STAGE_PX[0]
-        self.stage_panel_model = np.eye(4, dtype=np.float32)
-        self.stage_panel_model[:3, 3] = (sx, min(deck_h - ph / 2 - 0.06, deck_h * 0.55), front + 0.015)
+        self.stage_panel_model = self.stage_panel_pose(self.scene)
+        pw, ph = self.stage_panel_size(self.scene)
         self.stage_panel_vao = _quad_vao(pw, ph)
-        self.stage_panel_size = (pw, ph)
         self.board_vao = _quad_vao(*panels.BOARD_M)
         self.ray_vao = _mesh_vao(shapes.capsule(0.004, 1.0, (0, 0, 0), (0, 0, -1), (1, 1, 1), 6))
         self.dot_vao = _mesh_vao(shapes.ellipsoid((0.008, 0.008, 0.008), (0, 0, 0), (1, 1, 1), 6, 8))
+
+    @staticmethod
+    def stage_panel_size(scene: Scene) -> tuple[float, float]:
+        pw = min(6.0, scene.stage.size[0] * 0.5)
+        return pw, pw * panels.STAGE_PX[1] / panels.STAGE_PX[0]
+
+    @staticmethod
+    def stage_panel_pose(scene: Scene) -> F32:
+        """The stage panel's model matrix: on the front of the deck, under the clone."""
+        st = scene.stage
+        deck_h = float(st.clone_mark.position[1])
+        _, ph = HallRenderer.stage_panel_size(scene)
+        m = np.eye(4, dtype=np.float32)
+        m[:3, 3] = (st.center[0], min(deck_h - ph / 2 - 0.06, deck_h * 0.55),
+                    st.center[2] + st.size[2] / 2 + 0.015)  # fmt: skip
+        return m
 
     # ---------------------------------------------------------------- per frame
     def clone_matrix(self) -> F32:
@@ -527,6 +556,17 @@ class HallRenderer:
         vp = (projection @ view).astype(np.float32)
         tris = 0
         ident = np.eye(4, dtype=np.float32)
+        # Nearer things first, so the depth test spares the hall's big surfaces behind them.
+        if self.avatar is not None:
+            self._lights(self.lit, eye, vp)
+            tris += self.avatar.draw(self.lit, self.clone_matrix())
+        GL.glEnable(GL.GL_CULL_FACE)
+        if crowd:
+            self._lights(self.lit_inst, eye, vp)
+            self.lit_inst.mat4("uModel", ident)
+            for part in self.crowd.values():
+                tris += part.tris * part.draw_visible(vp, 0.5)
+            tris += self.seats.tris * self.seats.draw_visible(vp, 0.6)
         self._lights(self.lit, eye, vp)
         self.lit.mat4("uModel", ident)
         self.hall_vao.draw()
@@ -536,18 +576,7 @@ class HallRenderer:
             for m in self.screen_models:
                 self.lit.mat4("uModel", m)
                 self.bezel_vao.draw()
-        if self.avatar is not None:
-            self._lights(self.lit_skin, eye, vp)
-            tris += self.avatar.draw(self.lit_skin, self.clone_matrix())
-        if crowd:
-            self._lights(self.lit_inst, eye, vp)
-            self.lit_inst.mat4("uModel", ident)
-            self.seats.vao.draw()
-            tris += self.seats.tris * self.seats.vao.instances
-            for part in self.crowd.values():
-                if part.vao.instances:
-                    part.vao.draw()
-                    tris += part.tris * part.vao.instances
+        GL.glDisable(GL.GL_CULL_FACE)
         self.quad.use()
         self.quad.mat4("uViewProj", vp)
         self.quad.i("uTex", 0)

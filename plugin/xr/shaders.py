@@ -72,6 +72,50 @@ void main() {
 }
 """
 
+SKIN_VS = """
+// Skinning once per frame: positions and normals in the model's space go to a transform
+// feedback buffer that every view (both eyes, the screens' close-up) then draws.
+layout(location = 0) in vec3 aPos;
+layout(location = 1) in vec3 aNormal;
+layout(location = 4) in uvec4 aJoints;
+layout(location = 5) in vec4 aWeights;
+uniform samplerBuffer uJoints;   // 4 texels (the matrix's columns) per joint
+uniform samplerBuffer uMorphPos; // target * vertexCount + vertex
+uniform samplerBuffer uMorphNrm;
+uniform int uMorphCount;
+uniform int uMorphIndex[16];
+uniform float uMorphWeight[16];
+uniform int uVertexCount;
+out vec3 tPos;
+out vec3 tNormal;
+mat4 joint(uint j) {
+  int b = int(j) * 4;
+  return mat4(texelFetch(uJoints, b), texelFetch(uJoints, b + 1),
+              texelFetch(uJoints, b + 2), texelFetch(uJoints, b + 3));
+}
+void main() {
+  vec3 p = aPos;
+  vec3 n = aNormal;
+  for (int i = 0; i < uMorphCount; i++) {
+    int k = uMorphIndex[i] * uVertexCount + gl_VertexID;
+    p += uMorphWeight[i] * texelFetch(uMorphPos, k).xyz;
+    n += uMorphWeight[i] * texelFetch(uMorphNrm, k).xyz;
+  }
+  mat4 skin = aWeights.x * joint(aJoints.x);
+  if (aWeights.y > 0.0) skin += aWeights.y * joint(aJoints.y);
+  if (aWeights.z > 0.0) skin += aWeights.z * joint(aJoints.z);
+  if (aWeights.w > 0.0) skin += aWeights.w * joint(aJoints.w);
+  tPos = (skin * vec4(p, 1.0)).xyz;
+  tNormal = mat3(skin) * n;
+  gl_Position = vec4(0.0);
+}
+"""
+
+SKIN_FS = """
+out vec4 fragColor;
+void main() { fragColor = vec4(0.0); }
+"""
+
 LIT_FS = """
 in vec3 vNormal;
 in vec3 vColor;
@@ -120,10 +164,8 @@ void main() {
   vec3 l = toSpot / dist;
   float cone = smoothstep(0.86, 0.95, dot(-l, uSpotDir));
   float spot = max(dot(n, l), 0.0) * 40.0 / (dist * dist) * cone;
-  vec3 h = normalize(l + v);
-  float spec = pow(max(dot(n, h), 0.0), 32.0) * 0.25 * cone * 40.0 / (dist * dist);
-  float rim = pow(1.0 - max(dot(n, v), 0.0), 3.0) * 0.25;
-  vec3 c = base.rgb * (ambient + uKeyColor * key + uSpotColor * spot) + uSpotColor * spec + rim * uSky * 0.5;
+  float rim = 1.0 - max(dot(n, v), 0.0);
+  vec3 c = base.rgb * (ambient + uKeyColor * key + uSpotColor * spot) + rim * rim * rim * uSky * 0.12;
   float fog = 1.0 - exp(-uFog * length(uEye - vWorld));
   c = mix(c, uGround * 0.6, clamp(fog, 0.0, 0.6));
   fragColor = vec4(to_srgb(c), base.a);
