@@ -49,6 +49,27 @@ SKINS = np.array([[0xf1, 0xc9, 0xad], [0xe0, 0xac, 0x8a], [0xc9, 0x8f, 0x6b], [0
 HAIRS = np.array([[0x16, 0x11, 0x0e], [0x2e, 0x1d, 0x14], [0x4a, 0x2f, 0x1e], [0x6e, 0x4a, 0x2c],
                   [0xb8, 0x98, 0x68], [0x8d, 0x8a, 0x86], [0x2a, 0x24, 0x20], [0xcf, 0xc9, 0xc0]]) / 255  # fmt: skip
 RAISED = (1.0, 0.78, 0.24)
+LOD_M = 11.0  # people and seats further than this from the eye are drawn simpler
+
+
+_NO_POS = np.zeros((3, 3), np.float32)
+_NO_ROT = np.tile(np.array([0, 0, 0, 1], np.float32), (3, 1))
+
+
+def _quat_matrices(q: F32) -> F32:
+    """Rotation matrices of (n, 4) quaternions (x, y, z, w)."""
+    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    m = np.empty((len(q), 3, 3), np.float32)
+    m[:, 0, 0] = 1 - 2 * (y * y + z * z)
+    m[:, 0, 1] = 2 * (x * y - z * w)
+    m[:, 0, 2] = 2 * (x * z + y * w)
+    m[:, 1, 0] = 2 * (x * y + z * w)
+    m[:, 1, 1] = 1 - 2 * (x * x + z * z)
+    m[:, 1, 2] = 2 * (y * z - x * w)
+    m[:, 2, 0] = 2 * (x * z - y * w)
+    m[:, 2, 1] = 2 * (y * z + x * w)
+    m[:, 2, 2] = 1 - 2 * (x * x + y * y)
+    return m
 
 
 def _lin(c: npt.ArrayLike) -> F32:
@@ -221,13 +242,18 @@ class _InstancedMesh:
         self.centres = matrices[:, :3, 3] if len(matrices) else np.zeros((0, 3), np.float32)
         self._shown: np.ndarray | None = None
 
-    def draw_visible(self, view_proj: F32, radius: float = 0.8) -> int:
-        """Draw the instances whose bounding sphere may be in view; returns how many."""
+    def draw_visible(self, view_proj: F32, radius: float = 0.8, eye: F32 | None = None,
+                     near: float = 0.0, far: float = 1e9) -> int:  # fmt: skip
+        """Draw the instances whose bounding sphere may be in view and whose distance from
+        ``eye`` is in [near, far) (levels of detail); returns how many."""
         if not len(self.centres):
             return 0
         c = np.concatenate([self.centres, np.ones((len(self.centres), 1), np.float32)], axis=1) @ view_proj.T
         w = c[:, 3] + radius * 2.5
         keep = (c[:, 3] > -radius) & (np.abs(c[:, 0]) <= w) & (np.abs(c[:, 1]) <= w)
+        if eye is not None:
+            d = np.linalg.norm(self.centres - eye, axis=1)
+            keep &= (d >= near) & (d < far)
         if self._shown is None or len(self._shown) != len(keep) or not np.array_equal(self._shown, keep):
             self._shown = keep
             self.vao.update(self.mats, self.all_mats[keep] if keep.any() else np.zeros((1, 16), np.float32))
@@ -258,34 +284,50 @@ def _quad_vao(width: float, height: float) -> VertexArray:
     return vao
 
 
-def _person_meshes() -> dict[str, shapes.Mesh]:
-    """A seated person in the seat frame (facing -Z), in parts coloured per instance."""
+def _person_meshes(far: bool = False) -> dict[str, shapes.Mesh]:
+    """A seated person in the seat frame (facing -Z), in parts coloured per instance; ``far``
+    is the distant level of detail (a tenth of the triangles)."""
     white = (1.0, 1.0, 1.0)
+    if far:
+        body = shapes.merge([
+            shapes.box((0.36, 0.5, 0.24), (0, 0.78, 0.05), white),
+            shapes.box((0.44, 0.1, 0.2), (0, 1.0, 0.05), white),
+            shapes.box((0.34, 0.14, 0.4), (0, 0.55, -0.12), white),
+        ])  # fmt: skip
+        head = shapes.ellipsoid((0.082, 0.105, 0.095), (0, 0, 0), white, 5, 6)
+        hair = shapes.ellipsoid((0.09, 0.113, 0.102), (0, 0.012, 0.012), white, 4, 6, cut=1.9)
+        arm = shapes.box((0.08, 0.5, 0.08), (0, -0.25, 0), white)
+        return {"body": body, "head": head, "hair": hair, "arm": arm}
     body = shapes.merge([
-        shapes.capsule(0.15, 0.26, (0, 0.7, 0.05), (0, 1, 0), white, 8),
-        shapes.capsule(0.06, 0.3, (-0.15, 1.02, 0.05), (1, 0, 0), white, 6),
-        shapes.capsule(0.045, 0.24, (-0.2, 0.98, 0.03), (0, -0.9, -0.25), white, 6),
-        shapes.capsule(0.045, 0.24, (0.2, 0.98, 0.03), (0, -0.9, -0.25), white, 6),
-        shapes.capsule(0.04, 0.2, (-0.18, 0.68, -0.05), (0.1, 0.0, -1), white, 6),
-        shapes.capsule(0.04, 0.2, (0.18, 0.68, -0.05), (-0.1, 0.0, -1), white, 6),
-        shapes.capsule(0.07, 0.32, (-0.1, 0.52, 0.02), (0, 0, -1), white, 6),
-        shapes.capsule(0.07, 0.32, (0.1, 0.52, 0.02), (0, 0, -1), white, 6),
+        shapes.capsule(0.15, 0.26, (0, 0.7, 0.05), (0, 1, 0), white, 8, 3),
+        shapes.capsule(0.06, 0.3, (-0.15, 1.02, 0.05), (1, 0, 0), white, 6, 2),
+        shapes.capsule(0.045, 0.24, (-0.2, 0.98, 0.03), (0, -0.9, -0.25), white, 5, 1),
+        shapes.capsule(0.045, 0.24, (0.2, 0.98, 0.03), (0, -0.9, -0.25), white, 5, 1),
+        shapes.capsule(0.04, 0.2, (-0.18, 0.68, -0.05), (0.1, 0.0, -1), white, 5, 1),
+        shapes.capsule(0.04, 0.2, (0.18, 0.68, -0.05), (-0.1, 0.0, -1), white, 5, 1),
+        shapes.capsule(0.07, 0.32, (-0.1, 0.52, 0.02), (0, 0, -1), white, 6, 1),
+        shapes.capsule(0.07, 0.32, (0.1, 0.52, 0.02), (0, 0, -1), white, 6, 1),
     ])  # fmt: skip
     head = shapes.merge([
-        shapes.ellipsoid((0.082, 0.105, 0.095), (0, 0, 0), white, 9, 12),
-        shapes.capsule(0.045, 0.08, (0, -0.18, 0.01), (0, 1, 0), white, 6),
+        shapes.ellipsoid((0.082, 0.105, 0.095), (0, 0, 0), white, 8, 10),
+        shapes.capsule(0.045, 0.08, (0, -0.18, 0.01), (0, 1, 0), white, 6, 1),
     ])  # fmt: skip
-    hair = shapes.ellipsoid((0.09, 0.113, 0.102), (0, 0.012, 0.012), white, 7, 12, cut=1.9)
+    hair = shapes.ellipsoid((0.09, 0.113, 0.102), (0, 0.012, 0.012), white, 6, 10, cut=1.9)
     arm = shapes.merge([
-        shapes.capsule(0.04, 0.42, (0, -0.48, 0), (0, 1, 0), white, 6),
-        shapes.ellipsoid((0.05, 0.06, 0.03), (0, 0, 0), white, 5, 8),
+        shapes.capsule(0.04, 0.42, (0, -0.48, 0), (0, 1, 0), white, 6, 1),
+        shapes.ellipsoid((0.05, 0.06, 0.03), (0, 0, 0), white, 4, 6),
     ])  # fmt: skip
     return {"body": body, "head": head, "hair": hair, "arm": arm}
 
 
-def _seat_mesh() -> shapes.Mesh:
+def _seat_mesh(far: bool = False) -> shapes.Mesh:
     red = tuple(_lin(SEAT))
     dark = tuple(_lin((0.08, 0.06, 0.06)))
+    if far:
+        return shapes.merge([
+            shapes.box((0.5, 0.55, 0.08), (0, 0.68, 0.22), red),
+            shapes.box((0.48, 0.47, 0.44), (0, 0.235, -0.02), red),
+        ])  # fmt: skip
     return shapes.merge([
         shapes.box((0.5, 0.55, 0.08), (0, 0.68, 0.22), red),
         shapes.box((0.48, 0.1, 0.44), (0, 0.42, -0.02), red),
@@ -315,15 +357,17 @@ class HallRenderer:
         yaw = math.radians(mark.yaw_deg)
         self.facing = np.array([-math.sin(yaw), 0.0, -math.cos(yaw)], np.float32)
         self._build_hall()
-        self.seats = _InstancedMesh(_seat_mesh(), len(scene.seats))
+        n = max(1, len(scene.seats))
+        self.seats = _InstancedMesh(_seat_mesh(), n)
+        self.seats_far = _InstancedMesh(_seat_mesh(far=True), n)
         mats = np.tile(np.eye(4, dtype=np.float32), (len(scene.seats), 1, 1))
         for k in range(len(scene.seats)):
             mats[k, :3, :3] = yaw_matrix(float(self.seat_yaw[k]))
             mats[k, :3, 3] = self.seat_pos[k]
-        self.seats.set(mats, np.ones((len(mats), 3), np.float32))
-        people = _person_meshes()
-        n = max(1, len(scene.seats))
-        self.crowd = {k: _InstancedMesh(v, n) for k, v in people.items()}
+        for seats in (self.seats, self.seats_far):
+            seats.set(mats, np.ones((len(mats), 3), np.float32))
+        self.crowd = {k: _InstancedMesh(v, n) for k, v in _person_meshes().items()}
+        self.crowd_far = {k: _InstancedMesh(v, n) for k, v in _person_meshes(far=True).items()}
         self.screens_on = screens
         self.screen_target = RenderTarget(640, 360) if screens else None
         self.stage_tex = Texture2D(*panels.STAGE_PX)
@@ -467,57 +511,68 @@ class HallRenderer:
         GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
 
     def _place_crowd(self, frame: StageFrame) -> None:
-        rows = []
+        """Every attendee's body, head and raised arm as instance matrices (vectorised: the
+        hall may hold thousands)."""
+        slots, seats, near, rots, poss, yawp, flags = [], [], [], [], [], [], []
         for slot, a in frame.attendees.items():
-            if slot in self.hidden:
-                continue
             seat = self.seats_of.get(slot)
-            if seat is None or not 0 <= seat < len(self.seat_pos):
+            if slot in self.hidden or seat is None or not 0 <= seat < len(self.seat_pos):
                 continue
-            rows.append((slot, seat, a))
-        n = len(rows)
-        eye4 = np.eye(4, dtype=np.float32)
-        body = np.tile(eye4, (n, 1, 1))
-        head = np.tile(eye4, (n, 1, 1))
-        clothes = np.zeros((n, 3), np.float32)
-        skin = np.zeros((n, 3), np.float32)
-        hair = np.zeros((n, 3), np.float32)
-        arms, arm_cols = [], []
-        for k, (slot, seat, a) in enumerate(rows):
-            yaw = float(self.seat_yaw[seat])
-            r = yaw_matrix(yaw)
-            base = self.seat_pos[seat]
-            body[k, :3, :3] = r
-            body[k, :3, 3] = base
-            if a.pos is not None and a.rot is not None:
-                head[k, :3, :3] = r @ quat_matrix(a.rot[0])
-                head[k, :3, 3] = base + r @ a.pos[0]
-            else:
-                hy, hp = math.radians(a.yaw_deg), math.radians(a.pitch_deg)
-                cy, sy, cp, sp = math.cos(hy), math.sin(hy), math.cos(hp), math.sin(hp)
-                turn = np.array([[cy, sy * sp, sy * cp], [0, cp, -sp], [-sy, cy * sp, cy * cp]], np.float32)
-                head[k, :3, :3] = r @ turn
-                head[k, :3, 3] = base + r @ np.array([0, 1.2, 0], np.float32)
-            h = (slot * 2654435761) & 0xFFFFFFFF
-            clothes[k] = _lin(CLOTHES[h % len(CLOTHES)])
-            skin[k] = _lin(SKINS[(h >> 8) % len(SKINS)])
-            hair[k] = _lin(HAIRS[(h >> 16) % len(HAIRS)])
-            if a.flags & 1:
-                m = np.eye(4, dtype=np.float32)
-                m[:3, :3] = r
-                hand = None
-                if a.pos is not None:
-                    tracked = [a.pos[j] for j in (1, 2) if a.flags & (2 << (j - 1)) and a.pos[j][1] > 1.3]
-                    hand = tracked[0] if tracked else None
-                local = hand if hand is not None else np.array([0.22, 1.9, -0.05], np.float32)
-                m[:3, 3] = base + r @ local
-                arms.append(m)
-                arm_cols.append(skin[k])
-                clothes[k] = _lin(RAISED)
-        self.crowd["body"].set(body, clothes)
-        self.crowd["head"].set(head, skin)
-        self.crowd["hair"].set(head, hair)
-        self.crowd["arm"].set(np.array(arms, np.float32).reshape(-1, 4, 4), np.array(arm_cols, np.float32).reshape(-1, 3))
+            slots.append(slot)
+            seats.append(seat)
+            flags.append(a.flags)
+            is_near = a.pos is not None and a.rot is not None
+            near.append(is_near)
+            poss.append(a.pos if is_near else _NO_POS)
+            rots.append(a.rot if is_near else _NO_ROT)
+            yawp.append((a.yaw_deg, a.pitch_deg))
+        n = len(slots)
+        body = np.tile(np.eye(4, dtype=np.float32), (n, 1, 1))
+        head = body.copy()
+        if n:
+            seat_i = np.array(seats)
+            yaw = np.radians(self.seat_yaw[seat_i])
+            c, s_ = np.cos(yaw), np.sin(yaw)
+            r = np.zeros((n, 3, 3), np.float32)
+            r[:, 0, 0], r[:, 0, 2], r[:, 1, 1], r[:, 2, 0], r[:, 2, 2] = c, s_, 1, -s_, c
+            base = self.seat_pos[seat_i]
+            body[:, :3, :3] = r
+            body[:, :3, 3] = base
+            pos = np.array(poss, np.float32)  # (n, 3, 3)
+            rot = np.array(rots, np.float32)  # (n, 3, 4)
+            is_near = np.array(near)
+            hy, hp = np.radians(np.array(yawp, np.float32)).T
+            cy, sy, cp, sp = np.cos(hy), np.sin(hy), np.cos(hp), np.sin(hp)
+            turn = np.zeros((n, 3, 3), np.float32)
+            turn[:, 0, 0], turn[:, 0, 1], turn[:, 0, 2] = cy, sy * sp, sy * cp
+            turn[:, 1, 1], turn[:, 1, 2] = cp, -sp
+            turn[:, 2, 0], turn[:, 2, 1], turn[:, 2, 2] = -sy, cy * sp, cy * cp
+            head_rot = np.where(is_near[:, None, None], _quat_matrices(rot[:, 0]), turn)
+            head_pos = np.where(is_near[:, None], pos[:, 0], np.array([0, 1.2, 0], np.float32))
+            head[:, :3, :3] = r @ head_rot
+            head[:, :3, 3] = base + np.einsum("nij,nj->ni", r, head_pos)
+            h = (np.array(slots, np.uint64) * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)
+            clothes = _lin(CLOTHES[(h % len(CLOTHES)).astype(int)])
+            skin = _lin(SKINS[((h >> np.uint64(8)) % len(SKINS)).astype(int)])
+            hair = _lin(HAIRS[((h >> np.uint64(16)) % len(HAIRS)).astype(int)])
+            raised = (np.array(flags) & 1).astype(bool)
+            clothes[raised] = _lin(RAISED)
+            # A raised hand: where a tracked hand is (above 1.3 m), else a default reach.
+            hand = np.tile(np.array([0.22, 1.9, -0.05], np.float32), (n, 1))
+            tracked_high = is_near & (pos[:, 2, 1] > 1.3)
+            hand[tracked_high] = pos[tracked_high, 2]
+            arm = np.tile(np.eye(4, dtype=np.float32), (int(raised.sum()), 1, 1))
+            arm[:, :3, :3] = r[raised]
+            arm[:, :3, 3] = base[raised] + np.einsum("nij,nj->ni", r[raised], hand[raised])
+            arm_c = skin[raised]
+        else:
+            clothes = skin = hair = np.zeros((0, 3), np.float32)
+            arm, arm_c = np.zeros((0, 4, 4), np.float32), np.zeros((0, 3), np.float32)
+        for parts in (self.crowd, self.crowd_far):
+            parts["body"].set(body, clothes)
+            parts["head"].set(head, skin)
+            parts["hair"].set(head, hair)
+            parts["arm"].set(arm, arm_c)
 
     # ---------------------------------------------------------------- drawing
     def draw(self, frame: StageFrame, view: F32, projection: F32) -> int:
@@ -565,8 +620,11 @@ class HallRenderer:
             self._lights(self.lit_inst, eye, vp)
             self.lit_inst.mat4("uModel", ident)
             for part in self.crowd.values():
-                tris += part.tris * part.draw_visible(vp, 0.5)
-            tris += self.seats.tris * self.seats.draw_visible(vp, 0.6)
+                tris += part.tris * part.draw_visible(vp, 0.5, eye, 0.0, LOD_M)
+            for part in self.crowd_far.values():
+                tris += part.tris * part.draw_visible(vp, 0.5, eye, LOD_M)
+            tris += self.seats.tris * self.seats.draw_visible(vp, 0.6, eye, 0.0, LOD_M)
+            tris += self.seats_far.tris * self.seats_far.draw_visible(vp, 0.6, eye, LOD_M)
         self._lights(self.lit, eye, vp)
         self.lit.mat4("uModel", ident)
         self.hall_vao.draw()

@@ -54,7 +54,7 @@ def ellipsoid(radii: tuple[float, float, float], center: tuple[float, float, flo
 
 
 def capsule(radius: float, length: float, a: tuple[float, float, float], direction: tuple[float, float, float],
-            color: tuple[float, float, float], seg: int = 10) -> Mesh:  # fmt: skip
+            color: tuple[float, float, float], seg: int = 10, k: int = 4) -> Mesh:  # fmt: skip
     """A capsule from point ``a`` along ``direction`` (length between the caps' centres)."""
     d = np.array(direction, np.float64)
     d /= np.linalg.norm(d)
@@ -63,7 +63,6 @@ def capsule(radius: float, length: float, a: tuple[float, float, float], directi
     s /= np.linalg.norm(s)
     f = np.cross(s, d)
     rings = []
-    k = 4
     for i in range(k + 1):  # lower hemisphere
         ang = -np.pi / 2 + np.pi / 2 * i / k
         rings.append((np.cos(ang), np.sin(ang), 0.0))
