@@ -106,8 +106,8 @@ export class StageView {
   render() {
     const r = this.renderer;
     if (!this.camera) return;
-    // The screens' picture: every frame, or every other one on a software renderer.
-    if (this.screenTarget && (!this.software || this._screenFrame++ % 2 === 0)) {
+    // The screens' picture: every frame, or every third one on a software renderer.
+    if (this.screenTarget && (!this.software || this._screenFrame++ % 3 === 0)) {
       r.setRenderTarget(this.screenTarget);
       r.render(this.scene, this.screenCam);
       r.setRenderTarget(null);
