@@ -75,8 +75,8 @@ def torso(fr: Frame, ap: Appearance) -> Dense:
     d = s * (1.0 if fem else 1.08)
     # y/h, half-width, front depth, back depth
     keys = [
-        (0.466, 0.035, 0.025 * d, 0.03 * d),
-        (0.48, hp * 0.62, 0.055 * d, 0.07 * d),
+        (0.474, 0.03, 0.02 * d, 0.025 * d),
+        (0.485, hp * 0.6, 0.05 * d, 0.065 * d),
         (0.50, hp, 0.083 * d, 0.1 * d),
         (0.545, hp * 0.94, 0.08 * d, 0.095 * d),
         (0.615, wa, 0.074 * d, 0.072 * d),
@@ -91,7 +91,7 @@ def torso(fr: Frame, ap: Appearance) -> Dense:
         (0.85, nr * 0.8, nr * 0.75, nr * 0.8),
     ]
     ty = np.concatenate([
-        np.linspace(0.466, 0.5, 8), np.linspace(0.5, 0.79, 38)[1:], np.linspace(0.79, 0.85, 26)[1:]
+        np.linspace(0.474, 0.5, 8), np.linspace(0.5, 0.79, 38)[1:], np.linspace(0.79, 0.85, 26)[1:]
     ])  # fmt: skip
     prof = interp_profile([(k[0], k[1], k[2], k[3]) for k in keys], ty)
     n = len(ty)
@@ -200,6 +200,17 @@ def neck(fr: Frame, ap: Appearance) -> list[Dense]:
     w = chain_weights(pts[:, 1], [-1.0, float(b["neck"][1]), float(b["head"][1])],
                       ["upperChest", "neck", "head"], 0.03 * s)  # fmt: skip
     parts = [Dense("neck", pts, tris, ["skin"] * len(tris), w)]
+    ring_y = np.linspace(0.824 * h, 0.842 * h, 4)
+    centers = np.stack([np.zeros(4), ring_y, np.full(4, -0.016 * s)], -1)
+    rc = fr.neck_r * np.array([1.3, 1.2, 1.1, 1.0])  # sloping in to meet the neck
+    radii = np.stack([rc, rc * 0.97, rc, rc], -1)
+    grid = sweep(centers, np.tile([1.0, 0, 0], (4, 1)), np.tile([0, 0, 1.0], (4, 1)), radii, 36)
+    pts, tris = capped_tube(grid)
+    from .mesh import orient_outward
+
+    tris = orient_outward(pts, tris, pts.mean(axis=0))
+    collar = "sweater" if ap.clothing == "sweater" else "shirt"
+    parts.append(Dense("neckline", pts, tris, [collar] * len(tris), only(len(pts), "upperChest")))
     if ap.clothing == "shirt":
         # A shirt collar standing round the base of the neck, open at the front.
         ty = np.linspace(0.826 * h, 0.85 * h, 4)

@@ -66,9 +66,9 @@ def hair(shape: HeadShape, ap: Appearance, s: float, neck_y: float) -> list[Dens
     lift = thick * (1 + volume * smoothstep(0.0, 1.2, phi))
     frac = u / np.maximum(total[None, :], 1e-9)
     wave = np.sin(theta * 23 + 2.0 * np.sin(theta * 4))[None, :]
-    at_face = (1 - smoothstep(0.7, 1.3, np.abs(theta)))[None, :]
-    clumps = (0.0 if style == "buzz" else 0.0028 * s) * wave * smoothstep(0.2, 0.8, frac)
-    clumps = clumps * (1 - at_face * smoothstep(0.55, 0.95, frac))
+    at_face = (1 - smoothstep(0.9, 1.6, np.abs(theta)))[None, :]
+    clumps = (0.0 if style == "buzz" else 0.0022 * s) * wave * smoothstep(0.2, 0.8, frac)
+    clumps = clumps * (1 - at_face)
     pts = base + radial * (lift + clumps)[..., None]
     # The hanging part: straight down from the widest line, a little flare, tips curled in.
     hang_t = np.clip((u - skull_len[None, :]) / np.maximum(hang_m[None, :], 1e-9), 0, 1)

@@ -147,13 +147,13 @@ def build_face(
     ex = 0.032 * s
     eye_y = fr.eye_y - hc[1]
     mw = (0.023 if fr.feminine else 0.025) * s  # half the mouth's width
-    nose_top, nose_tip = eye_y + 0.004 * s, eye_y - 0.046 * s
+    nose_top, nose_tip = eye_y + 0.004 * s, eye_y - 0.04 * s
 
     # --- features, pushed along +Z on the face (x, y unchanged)
     dz = np.zeros_like(z)
     # Nose: a ridge growing from the bridge to the tip, wings beside the tip.
     t = np.clip((nose_top - y) / (nose_top - nose_tip), 0, 1.45)
-    ridge = np.where(t <= 1, 0.004 + 0.017 * t**1.6, 0.021 * smoothstep(1.45, 1.0, t))
+    ridge = np.where(t <= 1, 0.003 + 0.015 * t**1.7, 0.018 * smoothstep(1.45, 1.0, t))
     width = 0.0065 + 0.006 * np.clip(t, 0, 1) ** 2
     dz += s * ridge * np.exp(-((x / (width * s)) ** 2))
     for side in (-1, 1):
@@ -168,8 +168,8 @@ def build_face(
     lower_h = (0.0105 if fr.feminine else 0.009) * s
     du = np.clip((y - mouth_y) / upper_h, -1, 2)
     dl = np.clip((mouth_y - y) / lower_h, -1, 2)
-    dz += 0.0062 * s * lip_span**0.6 * np.exp(-(((du - 0.45) / 0.6) ** 2))
-    dz += 0.0072 * s * lip_span**0.6 * np.exp(-(((dl - 0.5) / 0.6) ** 2))
+    dz += 0.0045 * s * lip_span**0.6 * np.exp(-(((du - 0.45) / 0.6) ** 2))
+    dz += 0.0055 * s * lip_span**0.6 * np.exp(-(((dl - 0.5) / 0.6) ** 2))
     dz -= 0.0015 * s * np.exp(-((x / (mw * 1.1)) ** 2) - ((y - mouth_y) / (0.0018 * s)) ** 2)
     # Philtrum groove and chin.
     dz -= 0.0012 * s * _gauss(x, y, 0, mouth_y + 0.012 * s, 0.004 * s, 0.006 * s)

@@ -101,9 +101,9 @@ def body_frame(a: Appearance) -> Frame:
         "leftUpperArm": (upper_arm_x, shoulder_y - 0.012 * s, -0.02 * s),
         "leftLowerArm": (upper_arm_x + 0.172 * h, shoulder_y - 0.012 * s, -0.02 * s),
         "leftHand": (upper_arm_x + 0.322 * h, shoulder_y - 0.012 * s, -0.02 * s),
-        "leftUpperLeg": (0.09 * w * (1.02 if fem else 1.0), 0.5 * h, 0.0),
-        "leftLowerLeg": (0.09 * w * (1.02 if fem else 1.0) - 0.01, 0.285 * h, 0.0),
-        "leftFoot": (0.09 * w * (1.02 if fem else 1.0) - 0.015, 0.045 * h, -0.01),
+        "leftUpperLeg": (0.08 * w, 0.5 * h, 0.0),
+        "leftLowerLeg": (0.08 * w - 0.004, 0.285 * h, 0.0),
+        "leftFoot": (0.08 * w - 0.006, 0.045 * h, -0.01),
     }
     for name in list(bones):
         if name.startswith("left") and name != "leftEye":
@@ -133,7 +133,7 @@ def body_frame(a: Appearance) -> Frame:
         mouth_y=mouth_y,
         neck_r=(0.056 if fem else 0.063) * w,
         arm_r=(0.046 if fem else 0.052) * w,
-        thigh_r=(0.085 if fem else 0.088) * w,
+        thigh_r=(0.09 if fem else 0.092) * w,
         feminine=fem,
     )
 
