@@ -56,7 +56,7 @@ export class StageView {
     this.closeCam.position.y += 0.08;
     this.closeCam.lookAt(target);
     // The screens beside the stage show the close-up camera, drawn into a texture.
-    this.screenTarget = new THREE.WebGLRenderTarget(this.software ? 480 : 960, this.software ? 270 : 540, {
+    this.screenTarget = new THREE.WebGLRenderTarget(this.software ? 320 : 960, this.software ? 180 : 540, {
       colorSpace: THREE.SRGBColorSpace,
     });
     this.screenCam = this.closeCam.clone();
@@ -106,8 +106,8 @@ export class StageView {
   render() {
     const r = this.renderer;
     if (!this.camera) return;
-    // The screens' picture: every frame, or every third one on a software renderer.
-    if (this.screenTarget && (!this.software || this._screenFrame++ % 3 === 0)) {
+    // The screens' picture: every frame, or every sixth one on a software renderer (the cores are the audio's too).
+    if (this.screenTarget && (!this.software || this._screenFrame++ % 6 === 0)) {
       r.setRenderTarget(this.screenTarget);
       r.render(this.scene, this.screenCam);
       r.setRenderTarget(null);
