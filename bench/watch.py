@@ -38,16 +38,21 @@ async def run(
     from playwright.async_api import async_playwright
 
     from tests.conftest import SECRET, make_settings
+    from townhall.plugin.client import RoomClient
     from townhall.protocol.messages import Ask
     from townhall.server.app import TownhallServer
     from townhall.server.clone.persona import sample_persona_path
     from townhall.server.gateway.tokens import issue_token
-    from townhall.plugin.client import RoomClient
 
-    questions = [q for q in (sample_persona_path() / "questions.txt").read_text().splitlines()
-                 if q and not q.startswith("#")][:8]  # fmt: skip
+    questions = [
+        q
+        for q in (sample_persona_path() / "questions.txt").read_text().splitlines()
+        if q and not q.startswith("#")
+    ][:8]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = make_settings(Path(tmp), clone={"enabled": True, "pause_s": 0.3}, qa={"mode": "auto"})
+        settings = make_settings(
+            Path(tmp), clone={"enabled": True, "pause_s": 0.3}, qa={"mode": "auto"}
+        )
         async with TownhallServer(settings) as srv:
             mint = lambda user, role: issue_token(  # noqa: E731
                 SECRET, user_id=user, name=user, role=role, room="main", ttl_s=3600
@@ -59,14 +64,19 @@ async def run(
             async with async_playwright() as p:
                 browser = await p.chromium.launch(
                     executable_path="/usr/bin/chromium",
-                    args=["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                          "--autoplay-policy=no-user-gesture-required"],
-                )  # fmt: skip
+                    args=[
+                        "--use-gl=angle",
+                        "--use-angle=swiftshader",
+                        "--enable-unsafe-swiftshader",
+                        "--autoplay-policy=no-user-gesture-required",
+                    ],
+                )
                 page = await browser.new_page(viewport={"width": width, "height": height})
                 extra = f"&avatar={avatar}" if avatar else ""
                 await page.goto(f"{srv.url}/watch?token={mint('viewer', 'spectator')}{extra}")
-                await page.wait_for_function("window.townhallDebug && townhallDebug.framesRendered > 5",
-                                             timeout=60_000)  # fmt: skip
+                await page.wait_for_function(
+                    "window.townhallDebug && townhallDebug.framesRendered > 5", timeout=60_000
+                )
                 kind = await page.evaluate("townhallDebug.avatarKind")
                 log(f"avatar: {kind}; waiting for the clone to speak")
                 await page.wait_for_function("townhallDebug.mouthOpen() > 0.1", timeout=60_000)
@@ -96,13 +106,18 @@ async def run(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seconds", type=float, default=20.0, help="measured window (default 20)")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=760)
     ap.add_argument("--no-closeup", action="store_true", help="hide the close-up inset")
-    ap.add_argument("--avatar", default="", help="?avatar= for the page (e.g. a missing file: the "
-                    "procedural stand-in, for comparison)")  # fmt: skip
+    ap.add_argument(
+        "--avatar",
+        default="",
+        help="?avatar= for the page (e.g. a missing file: the procedural stand-in, for comparison)",
+    )
     args = ap.parse_args()
     result = asyncio.run(
         run(args.seconds, args.width, args.height, not args.no_closeup, args.avatar)

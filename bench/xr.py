@@ -57,8 +57,11 @@ def display() -> Iterator[None]:
     for number in range(150 + os.getpid() % 50, 400):
         if Path(f"/tmp/.X{number}-lock").exists() or Path(f"/tmp/.X11-unix/X{number}").exists():
             continue
-        proc = subprocess.Popen([exe, f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [exe, f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while proc.poll() is None and not Path(f"/tmp/.X11-unix/X{number}").exists():
             if time.monotonic() > deadline:
@@ -86,22 +89,43 @@ def crowd_frame(scene, count: int, t: float):  # type: ignore[no-untyped-def]
     hips, rot, vis, expr = idle_pose(t)
     vis = np.zeros(len(VISEMES), np.float32)
     vis[10 + int(t * 12) % 5] = 1.0  # a vowel at a time
-    avatar = AvatarPose(hips, rot, vis, expr, np.array([0.0, 1.6, 5.0], np.float32), "live", t * 1e6)
+    avatar = AvatarPose(
+        hips, rot, vis, expr, np.array([0.0, 1.6, 5.0], np.float32), "live", t * 1e6
+    )
     rng = np.random.default_rng(7)
     attendees = {}
     for slot in range(count):
         flags = 1 if slot % 20 == 0 else 0
         if slot % 6 == 0:
-            pos = np.array([[0, 1.2, 0], [-0.2, 0.7, -0.3], [0.2, 1.8 if flags else 0.7, -0.3]], np.float32)
+            pos = np.array(
+                [[0, 1.2, 0], [-0.2, 0.7, -0.3], [0.2, 1.8 if flags else 0.7, -0.3]], np.float32
+            )
             pos[0, 0] += 0.05 * math.sin(t + slot)
             yaw = 0.3 * math.sin(0.7 * t + slot)
-            rot = np.tile(np.array([0, math.sin(yaw / 2), 0, math.cos(yaw / 2)], np.float32), (3, 1))
+            rot = np.tile(
+                np.array([0, math.sin(yaw / 2), 0, math.cos(yaw / 2)], np.float32), (3, 1)
+            )
             attendees[slot] = Attendee(slot, flags | 6, pos, rot, 0.0, 0.0, 0.0)
         else:
-            attendees[slot] = Attendee(slot, flags, None, None, float(rng.uniform(-30, 30)),
-                                       float(rng.uniform(-10, 5)), 1.9 if flags else 0.0)  # fmt: skip
-    return StageFrame(t * 1e6, avatar, attendees, [], "We are focusing on three things this year:",
-                      "approved", "I'm an AI clone of Dana Reyes.", "What is our strategy?")  # fmt: skip
+            attendees[slot] = Attendee(
+                slot,
+                flags,
+                None,
+                None,
+                float(rng.uniform(-30, 30)),
+                float(rng.uniform(-10, 5)),
+                1.9 if flags else 0.0,
+            )
+    return StageFrame(
+        t * 1e6,
+        avatar,
+        attendees,
+        [],
+        "We are focusing on three things this year:",
+        "approved",
+        "I'm an AI clone of Dana Reyes.",
+        "What is our strategy?",
+    )
 
 
 class Timer:
@@ -126,8 +150,13 @@ class Timer:
         return value.value / 1e6
 
 
-def measure(renderer, scene, frames: int, eyes: list[tuple[object, np.ndarray, np.ndarray, tuple[int, int]]],
-            crowd: int) -> dict[str, float]:  # type: ignore[no-untyped-def]  # fmt: skip
+def measure(
+    renderer,
+    scene,
+    frames: int,
+    eyes: list[tuple[object, np.ndarray, np.ndarray, tuple[int, int]]],
+    crowd: int,
+) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Render ``frames`` frames; ``eyes``: (bind the target, view, projection, size)."""
     from OpenGL import GL
 
@@ -194,7 +223,9 @@ def eye_views(scene, seat: int) -> list[tuple[np.ndarray, np.ndarray]]:  # type:
     return views
 
 
-def run_runtime_size(frames: int, crowd: int, tmp: Path) -> tuple[dict[str, float], tuple[int, int]]:
+def run_runtime_size(
+    frames: int, crowd: int, tmp: Path
+) -> tuple[dict[str, float], tuple[int, int]]:
     """The runtime's recommended size, through OpenXR swapchains (the test runtime)."""
     import xr
     from OpenGL import GL
@@ -217,20 +248,39 @@ def run_runtime_size(frames: int, crowd: int, tmp: Path) -> tuple[dict[str, floa
         log(f"runtime {headset.runtime_name}: {len(sc)} swapchains of {size[0]}x{size[1]}")
         renderer = render.HallRenderer(scene, default_model())
         seat = len(scene.seats) // 2
-        proj = render.frustum(type("F", (), dict(angle_left=-0.785398, angle_right=0.785398,
-                                                 angle_up=0.785398, angle_down=-0.785398))())  # fmt: skip
+        proj = render.frustum(
+            type(
+                "F",
+                (),
+                dict(
+                    angle_left=-0.785398,
+                    angle_right=0.785398,
+                    angle_up=0.785398,
+                    angle_down=-0.785398,
+                ),
+            )()
+        )
         images = []
 
         def binder(k: int):  # type: ignore[no-untyped-def]
             def bind() -> None:
                 index = xr.acquire_swapchain_image(sc[k].handle, xr.SwapchainImageAcquireInfo())
-                xr.wait_swapchain_image(sc[k].handle, xr.SwapchainImageWaitInfo(xr.INFINITE_DURATION))
+                xr.wait_swapchain_image(
+                    sc[k].handle, xr.SwapchainImageWaitInfo(xr.INFINITE_DURATION)
+                )
                 GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, g.framebuffer)
-                GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D,
-                                          sc[k].textures[index], 0)  # fmt: skip
-                GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER,
-                                             sc[k].depth)  # fmt: skip
+                GL.glFramebufferTexture2D(
+                    GL.GL_FRAMEBUFFER,
+                    GL.GL_COLOR_ATTACHMENT0,
+                    GL.GL_TEXTURE_2D,
+                    sc[k].textures[index],
+                    0,
+                )
+                GL.glFramebufferRenderbuffer(
+                    GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, sc[k].depth
+                )
                 images.append(k)
+
             return bind
 
         eyes = [(binder(k), v, proj, size) for k, v in enumerate(eye_views(scene, seat))]
@@ -246,6 +296,7 @@ def run_runtime_size(frames: int, crowd: int, tmp: Path) -> tuple[dict[str, floa
                         xr.release_swapchain_image(sc[j].handle, xr.SwapchainImageReleaseInfo())
                         images.remove(j)
                 orig[k]()
+
             return bind
 
         eyes = [(wrap(k), v, p, s) for k, (_, v, p, s) in enumerate(eyes)]
@@ -290,7 +341,9 @@ def run_offscreen(frames: int, crowd: int, size: tuple[int, int]) -> dict[str, f
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--frames", type=int, default=40, help="measured frames per size (default 40)")
     ap.add_argument("--crowd", type=int, default=2000, help="attendees in the hall (default 2000)")
     ap.add_argument("--no-large", action="store_true", help="skip the 1832x1920 per eye run")

@@ -71,7 +71,7 @@ async def test_desktop_mirror_shows_the_hall_and_the_clone(
     skin = skin_like(img)
 
     def skin_near(bone: str, up: float, radius: float) -> float:
-        p = vp @ (root @ [*(model.bone_position(posed, bone) + [0, up, 0]), 1.0])
+        p = vp @ (root @ [*(model.bone_position(posed, bone) + np.array([0, up, 0])), 1.0])
         u, v = (p[0] / p[3] + 1) / 2 * w, (1 - p[1] / p[3]) / 2 * h
         yy, xx = np.mgrid[:h, :w]
         return float(skin[(xx - u) ** 2 + (yy - v) ** 2 < radius**2].mean())

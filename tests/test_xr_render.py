@@ -115,7 +115,9 @@ def looking(seat: np.ndarray, eye: np.ndarray, target: np.ndarray) -> tuple[floa
     return (*e, *quat_from_matrix(m))
 
 
-def project(shown: Displayed, seat: np.ndarray, world: np.ndarray, eye: int = 0) -> tuple[float, float]:
+def project(
+    shown: Displayed, seat: np.ndarray, world: np.ndarray, eye: int = 0
+) -> tuple[float, float]:
     """Pixel (x, y) of a world point in an eye image, from the layer's own pose and fov."""
     pose = shown.poses[eye]
     view = np.linalg.inv(seat @ render.pose_matrix(pose))
@@ -186,10 +188,20 @@ async def test_the_headset_shows_the_clone_the_panels_and_the_board(
         await moderator.connect()
         await asker.connect()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "townhall.server.ops.cli", "xr", "--audio-wav", str(wav),
-            "--url", srv.ws_url, "--token", token("hmd", name="Hema"),
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "townhall.server.ops.cli",
+            "xr",
+            "--audio-wav",
+            str(wav),
+            "--url",
+            srv.ws_url,
+            "--token",
+            token("hmd", name="Hema"),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
             await _look_around(runtime, srv, moderator, asker)
             runtime.request_exit()
@@ -213,7 +225,9 @@ async def test_the_headset_shows_the_clone_the_panels_and_the_board(
     assert left > 1.15 * right, (left, right)
 
 
-async def _look_around(runtime: TestRuntime, srv: TownhallServer, moderator: Viewer, asker: Viewer) -> None:
+async def _look_around(
+    runtime: TestRuntime, srv: TownhallServer, moderator: Viewer, asker: Viewer
+) -> None:
     first = await shown_after(runtime, 3, timeout=60)
     seen = runtime.observed()
     assert seen.gl_session and not seen.headless, seen
@@ -223,7 +237,7 @@ async def _look_around(runtime: TestRuntime, srv: TownhallServer, moderator: Vie
     assert first.image_size == (640, 480) and first.eyes.shape == (2, 480, 640, 4)
     for fov in first.fovs:
         assert np.allclose(fov, (-HALF_FOV, HALF_FOV, HALF_FOV, -HALF_FOV), atol=1e-5)
-    (lx, ly, lz, *_), (rx, ry, *_) = first.poses
+    (lx, ly, _lz, *_), (rx, ry, *_) = first.poses
     assert abs((rx - lx) - 0.064) < 1e-4 and abs(ly - 1.2) < 1e-4 and ly == ry
     for eye in first.eyes:
         assert len(np.unique(eye.reshape(-1, 4)[::7], axis=0)) > 50  # a picture, not a fill
@@ -232,7 +246,9 @@ async def _look_around(runtime: TestRuntime, srv: TownhallServer, moderator: Vie
     assert 0.001 < differ < 0.3, differ  # a stereo pair: nearly the same picture
     save("xr-seat-left.png", first.eyes[0])
 
-    await eventually(lambda: any(p.name == "Hema" for p in moderator.client.state.participants.values()), 10)
+    await eventually(
+        lambda: any(p.name == "Hema" for p in moderator.client.state.participants.values()), 10
+    )
     scene = srv.scene
     seat = render.seat_matrix(scene, seat_of(moderator, "Hema")).astype(np.float64)
     model = clone_model(srv)
@@ -349,7 +365,7 @@ async def _look_around(runtime: TestRuntime, srv: TownhallServer, moderator: Vie
     for height in (-ph / 3, ph / 3):
         for side in (-1, 1):
             u, v = project(shown, seat, (pm @ [side * pw / 2, height, 0, 1])[:3])
-            row = int(round(v))
+            row = round(v)
             inside = ground[row - 1 : row + 2, int(u - side * 6)].mean()
             outside = ground[row - 1 : row + 2, int(u + side * 6)].mean()
             assert inside == 1.0 and outside == 0.0, (side, height, u, v, inside, outside)

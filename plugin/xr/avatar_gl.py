@@ -20,18 +20,28 @@ def skinning_program() -> int:
     """The skinning pass: a vertex shader whose outputs are captured, no fragments."""
     head = "#version 330 core\n"
     ids = []
-    for kind, src in ((GL.GL_VERTEX_SHADER, shaders.SKIN_VS), (GL.GL_FRAGMENT_SHADER, shaders.SKIN_FS)):
+    for kind, src in (
+        (GL.GL_VERTEX_SHADER, shaders.SKIN_VS),
+        (GL.GL_FRAGMENT_SHADER, shaders.SKIN_FS),
+    ):
         sh = GL.glCreateShader(kind)
         GL.glShaderSource(sh, head + src)
         GL.glCompileShader(sh)
         if not GL.glGetShaderiv(sh, GL.GL_COMPILE_STATUS):
-            raise ShaderError(f"skinning shader: {GL.glGetShaderInfoLog(sh).decode(errors='replace')}")
+            raise ShaderError(
+                f"skinning shader: {GL.glGetShaderInfoLog(sh).decode(errors='replace')}"
+            )
         ids.append(sh)
     prog = GL.glCreateProgram()
     for sh in ids:
         GL.glAttachShader(prog, sh)
     names = (ctypes.c_char_p * 2)(b"tPos", b"tNormal")
-    GL.glTransformFeedbackVaryings(prog, 2, ctypes.cast(names, ctypes.POINTER(ctypes.POINTER(ctypes.c_char))), GL.GL_INTERLEAVED_ATTRIBS)
+    GL.glTransformFeedbackVaryings(
+        prog,
+        2,
+        ctypes.cast(names, ctypes.POINTER(ctypes.POINTER(ctypes.c_char))),
+        GL.GL_INTERLEAVED_ATTRIBS,
+    )
     GL.glLinkProgram(prog)
     if not GL.glGetProgramiv(prog, GL.GL_LINK_STATUS):
         raise ShaderError(f"skinning program: {GL.glGetProgramInfoLog(prog).decode()}")
@@ -65,7 +75,9 @@ class _GpuPrimitive:
         self.vao.attribute(3, p.uvs if p.uvs is not None else np.zeros((n, 2), np.float32))
         self.vao.indices(p.indices)
         n = len(p.morph_positions)
-        self.morph_pos = BufferTexture(p.morph_positions.reshape(-1, 3) if n else np.zeros((1, 3)), 3)
+        self.morph_pos = BufferTexture(
+            p.morph_positions.reshape(-1, 3) if n else np.zeros((1, 3)), 3
+        )
         self.morph_nrm = BufferTexture(p.morph_normals.reshape(-1, 3) if n else np.zeros((1, 3)), 3)
         self.texture = None
         if p.material.texture is not None:
@@ -81,7 +93,9 @@ class AvatarGL:
         self.model = model
         self.skin_prog = Program(skinning_program())
         self.prims = [_GpuPrimitive(p) for p in model.primitives]
-        self.joint_tex = [BufferTexture(np.zeros((len(s.joints) * 4, 4), np.float32)) for s in model.skins]
+        self.joint_tex = [
+            BufferTexture(np.zeros((len(s.joints) * 4, 4), np.float32)) for s in model.skins
+        ]
         self.weights: list[np.ndarray] = [np.zeros(n, np.float32) for n in model.mesh_targets]
         # Opaque first, then cut-out, then blended (hair cards, lashes of other models).
         order = {"OPAQUE": 0, "MASK": 1, "BLEND": 2}

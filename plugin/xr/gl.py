@@ -78,13 +78,20 @@ class VertexArray:
         self.index_type = GL.GL_UNSIGNED_INT
         self.instances = 0
 
-    def attribute(self, location: int, data: np.ndarray, divisor: int = 0, integer: bool = False) -> int:
+    def attribute(
+        self, location: int, data: np.ndarray, divisor: int = 0, integer: bool = False
+    ) -> int:
         GL.glBindVertexArray(self.id)
         buf = int(GL.glGenBuffers(1))
         self.buffers.append(buf)
         arr = np.ascontiguousarray(data)
         GL.glBindBuffer(GL.GL_ARRAY_BUFFER, buf)
-        GL.glBufferData(GL.GL_ARRAY_BUFFER, arr.nbytes, arr, GL.GL_DYNAMIC_DRAW if divisor else GL.GL_STATIC_DRAW)
+        GL.glBufferData(
+            GL.GL_ARRAY_BUFFER,
+            arr.nbytes,
+            arr,
+            GL.GL_DYNAMIC_DRAW if divisor else GL.GL_STATIC_DRAW,
+        )
         width = arr.shape[1] if arr.ndim > 1 else 1
         cols = (width + 3) // 4 if width > 4 else 1
         per = width if cols == 1 else 4
@@ -93,11 +100,16 @@ class VertexArray:
             GL.glEnableVertexAttribArray(location + c)
             offset = ctypes.c_void_p(c * 4 * arr.itemsize)
             if integer:
-                kind = {np.dtype(np.uint8): GL.GL_UNSIGNED_BYTE, np.dtype(np.uint16): GL.GL_UNSIGNED_SHORT,
-                        np.dtype(np.uint32): GL.GL_UNSIGNED_INT}[arr.dtype]  # fmt: skip
+                kind = {
+                    np.dtype(np.uint8): GL.GL_UNSIGNED_BYTE,
+                    np.dtype(np.uint16): GL.GL_UNSIGNED_SHORT,
+                    np.dtype(np.uint32): GL.GL_UNSIGNED_INT,
+                }[arr.dtype]
                 GL.glVertexAttribIPointer(location + c, per, kind, stride, offset)
             else:
-                GL.glVertexAttribPointer(location + c, per, GL.GL_FLOAT, GL.GL_FALSE, stride, offset)
+                GL.glVertexAttribPointer(
+                    location + c, per, GL.GL_FLOAT, GL.GL_FALSE, stride, offset
+                )
             if divisor:
                 GL.glVertexAttribDivisor(location + c, divisor)
         GL.glBindVertexArray(0)
@@ -169,7 +181,17 @@ class Texture2D:
         GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
         GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE)
         GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)
-        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, width, height, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, data)
+        GL.glTexImage2D(
+            GL.GL_TEXTURE_2D,
+            0,
+            GL.GL_RGBA8,
+            width,
+            height,
+            0,
+            GL.GL_RGBA,
+            GL.GL_UNSIGNED_BYTE,
+            data,
+        )
         GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
 
     def upload(self, rgba: np.ndarray) -> None:
@@ -177,7 +199,17 @@ class Texture2D:
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.id)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
         flipped = np.ascontiguousarray(rgba[::-1])
-        GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, self.width, self.height, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, flipped)
+        GL.glTexSubImage2D(
+            GL.GL_TEXTURE_2D,
+            0,
+            0,
+            0,
+            self.width,
+            self.height,
+            GL.GL_RGBA,
+            GL.GL_UNSIGNED_BYTE,
+            flipped,
+        )
         GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
 
     def bind(self, unit: int) -> None:
@@ -196,6 +228,10 @@ class RenderTarget:
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.depth)
         GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_DEPTH_COMPONENT24, width, height)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self.texture.id, 0)
-        GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, self.depth)
+        GL.glFramebufferTexture2D(
+            GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self.texture.id, 0
+        )
+        GL.glFramebufferRenderbuffer(
+            GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, self.depth
+        )
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)

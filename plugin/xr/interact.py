@@ -60,7 +60,9 @@ class BoardController:
         p.board.items = self.items(questions)[: panels.ROWS]
         p.board.hand_raised = hand_raised
         p.board.can_raise = self.can_raise
-        p.board_model = None if left is None else (seat @ panels.board_pose(left)).astype(np.float32)
+        p.board_model = (
+            None if left is None else (seat @ panels.board_pose(left)).astype(np.float32)
+        )
         if p.board_model is not None and head is not None:
             h = seat @ pose_matrix(head)
             to_board = p.board_model[:3, 3] - h[:3, 3]

@@ -27,12 +27,30 @@ F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 REST_HIPS_Y = 0.95  # the protocol's hips height (frames carry hips relative to it)
-_COMPONENT = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32,
-              5126: np.float32}  # fmt: skip
+_COMPONENT = {
+    5120: np.int8,
+    5121: np.uint8,
+    5122: np.int16,
+    5123: np.uint16,
+    5125: np.uint32,
+    5126: np.float32,
+}
 _WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
-_VRM0_PRESETS = {"a": "aa", "i": "ih", "u": "ou", "e": "ee", "o": "oh", "blink": "blink",
-                 "blink_l": "blinkLeft", "blink_r": "blinkRight", "joy": "happy",
-                 "angry": "angry", "sorrow": "sad", "fun": "relaxed", "surprised": "surprised"}  # fmt: skip
+_VRM0_PRESETS = {
+    "a": "aa",
+    "i": "ih",
+    "u": "ou",
+    "e": "ee",
+    "o": "oh",
+    "blink": "blink",
+    "blink_l": "blinkLeft",
+    "blink_r": "blinkRight",
+    "joy": "happy",
+    "angry": "angry",
+    "sorrow": "sad",
+    "fun": "relaxed",
+    "surprised": "surprised",
+}
 _VISEME_TO_VRM = np.array(VISEME_TO_VRM, np.float32)
 
 
@@ -43,12 +61,14 @@ class ModelError(ValueError):
 def qmul(a: F64, b: F64) -> F64:
     ax, ay, az, aw = a
     bx, by, bz, bw = b
-    return np.array([
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-        aw * bw - ax * bx - ay * by - az * bz,
-    ])  # fmt: skip
+    return np.array(
+        [
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ]
+    )
 
 
 def qinv(q: F64) -> F64:
@@ -57,11 +77,13 @@ def qinv(q: F64) -> F64:
 
 def qmat(q: F64) -> F64:
     x, y, z, w = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])  # fmt: skip
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 def trs(t: F64, q: F64, s: F64) -> F64:
@@ -123,7 +145,9 @@ class VrmModel:
 
     def __post_init__(self) -> None:
         self._world_rest = self.world(self.rest_t, self.rest_r)
-        self._world_rest_r = [self._world_rot(i, self.rest_r) for i in range(len(self.nodes_parent))]
+        self._world_rest_r = [
+            self._world_rot(i, self.rest_r) for i in range(len(self.nodes_parent))
+        ]
 
     def _world_rot(self, i: int, rots: F64) -> F64:
         q = np.array([0.0, 0.0, 0.0, 1.0])
@@ -144,8 +168,9 @@ class VrmModel:
         return self._world_rest[self.humanoid[bone]]
 
     # ---------------------------------------------------------------- posing
-    def pose(self, hips: F32, rotations: F32, visemes: F32, expressions: F32, gaze_local: F64 | None
-             ) -> tuple[list[F32], list[F32]]:  # fmt: skip
+    def pose(
+        self, hips: F32, rotations: F32, visemes: F32, expressions: F32, gaze_local: F64 | None
+    ) -> tuple[list[F32], list[F32]]:
         """(joint matrices (j, 4, 4) per skin, morph weights per mesh) for one frame.
         ``gaze_local``: the gaze point in the model's space (None: eyes as the frame says)."""
         world = self.posed_world(hips, rotations, gaze_local)
@@ -248,22 +273,36 @@ class _Reader:
             item = np.dtype(dtype).itemsize * width
             stride = v.byteStride or item
             if stride == item:
-                out = np.frombuffer(self.blob, dtype, a.count * width, start).reshape(a.count, width)
+                out = np.frombuffer(self.blob, dtype, a.count * width, start).reshape(
+                    a.count, width
+                )
             else:
                 rows = np.frombuffer(self.blob, np.uint8, stride * (a.count - 1) + item, start)
-                out = np.stack([np.frombuffer(rows[i * stride : i * stride + item].tobytes(), dtype)
-                                for i in range(a.count)])  # fmt: skip
+                out = np.stack(
+                    [
+                        np.frombuffer(rows[i * stride : i * stride + item].tobytes(), dtype)
+                        for i in range(a.count)
+                    ]
+                )
             out = out.copy()
         else:
             out = np.zeros((a.count, width), dtype)
         if a.sparse is not None and a.sparse.count:
             iv = self.g.bufferViews[a.sparse.indices.bufferView]
             idt = _COMPONENT[a.sparse.indices.componentType]
-            idx = np.frombuffer(self.blob, idt, a.sparse.count,
-                                (iv.byteOffset or 0) + (a.sparse.indices.byteOffset or 0))  # fmt: skip
+            idx = np.frombuffer(
+                self.blob,
+                idt,
+                a.sparse.count,
+                (iv.byteOffset or 0) + (a.sparse.indices.byteOffset or 0),
+            )
             vv = self.g.bufferViews[a.sparse.values.bufferView]
-            vals = np.frombuffer(self.blob, dtype, a.sparse.count * width,
-                                 (vv.byteOffset or 0) + (a.sparse.values.byteOffset or 0))  # fmt: skip
+            vals = np.frombuffer(
+                self.blob,
+                dtype,
+                a.sparse.count * width,
+                (vv.byteOffset or 0) + (a.sparse.values.byteOffset or 0),
+            )
             out[idx.astype(np.int64)] = vals.reshape(-1, width)
         if a.normalized and out.dtype != np.float32:
             out = out.astype(np.float32) / np.iinfo(out.dtype).max
@@ -333,8 +372,11 @@ def load_vrm(data: bytes) -> VrmModel:
     # Skins: glTF skins, plus one per rigid mesh node (joint: the node itself).
     skins: list[Skin] = []
     for s in g.skins:
-        ibm = (reader.array(s.inverseBindMatrices).reshape(-1, 4, 4).transpose(0, 2, 1)
-               if s.inverseBindMatrices is not None else np.tile(np.eye(4), (len(s.joints), 1, 1)))  # fmt: skip
+        ibm = (
+            reader.array(s.inverseBindMatrices).reshape(-1, 4, 4).transpose(0, 2, 1)
+            if s.inverseBindMatrices is not None
+            else np.tile(np.eye(4), (len(s.joints), 1, 1))
+        )
         skins.append(Skin(list(s.joints), ibm.astype(np.float64)))
     prims: list[Primitive] = []
     mats = [_material(reader, m) for m in g.materials] or []
@@ -357,7 +399,11 @@ def load_vrm(data: bytes) -> VrmModel:
             a = p.attributes
             pos = reader.array(a.POSITION).astype(np.float32)
             cnt = len(pos)
-            nrm = reader.array(a.NORMAL).astype(np.float32) if a.NORMAL is not None else _normals(pos, reader, p)
+            nrm = (
+                reader.array(a.NORMAL).astype(np.float32)
+                if a.NORMAL is not None
+                else _normals(pos, reader, p)
+            )
             if node.skin is not None and a.JOINTS_0 is not None:
                 jn = reader.array(a.JOINTS_0).astype(np.uint16)
                 wt = reader.array(a.WEIGHTS_0).astype(np.float32)
@@ -369,7 +415,11 @@ def load_vrm(data: bytes) -> VrmModel:
             if a.COLOR_0 is not None:
                 col = reader.array(a.COLOR_0).astype(np.float32)[:, :3]
             uv = reader.array(a.TEXCOORD_0).astype(np.float32) if a.TEXCOORD_0 is not None else None
-            idx = reader.array(p.indices).reshape(-1).astype(np.uint32) if p.indices is not None else np.arange(cnt, dtype=np.uint32)
+            idx = (
+                reader.array(p.indices).reshape(-1).astype(np.uint32)
+                if p.indices is not None
+                else np.arange(cnt, dtype=np.uint32)
+            )
             targets = p.targets or []
             mesh_targets[node.mesh] = max(mesh_targets[node.mesh], len(targets))
             mp = np.zeros((len(targets), cnt, 3), np.float32)
@@ -379,8 +429,14 @@ def load_vrm(data: bytes) -> VrmModel:
                     mp[k] = reader.array(tg["POSITION"])
                 if tg.get("NORMAL") is not None:
                     mn[k] = reader.array(tg["NORMAL"])
-            mat = mats[p.material] if p.material is not None and p.material < len(mats) else default_mat
-            prims.append(Primitive(skin_index, node.mesh, pos, nrm, jn, wt, col, uv, idx, mat, mp, mn))
+            mat = (
+                mats[p.material]
+                if p.material is not None and p.material < len(mats)
+                else default_mat
+            )
+            prims.append(
+                Primitive(skin_index, node.mesh, pos, nrm, jn, wt, col, uv, idx, mat, mp, mn)
+            )
     if not prims:
         raise ModelError("the model has no triangles")
     expressions = _expressions(ext, vrm0, mesh_node, g)
@@ -394,13 +450,31 @@ def load_vrm(data: bytes) -> VrmModel:
         look_offset = np.array(la.get("offsetFromHeadBone", [0, 0.06, 0]), np.float64)
         h = la.get("rangeMapHorizontalOuter", {"inputMaxValue": 90, "outputScale": 10})
         v = la.get("rangeMapVerticalDown", {"inputMaxValue": 90, "outputScale": 10})
-        look_range = (float(h["inputMaxValue"]), float(h["outputScale"]),
-                      float(v["inputMaxValue"]), float(v["outputScale"]))  # fmt: skip
+        look_range = (
+            float(h["inputMaxValue"]),
+            float(h["outputScale"]),
+            float(v["inputMaxValue"]),
+            float(v["outputScale"]),
+        )
     name = ""
     meta = (ext.get("VRMC_vrm") or {}).get("meta") or (ext.get("VRM") or {}).get("meta") or {}
     name = str(meta.get("name") or meta.get("title") or "")
-    return VrmModel(parent, rest_t, rest_r, rest_s, order, humanoid, skins, prims, mesh_targets,
-                    expressions, look_offset, look_range, vrm0, name)  # fmt: skip
+    return VrmModel(
+        parent,
+        rest_t,
+        rest_r,
+        rest_s,
+        order,
+        humanoid,
+        skins,
+        prims,
+        mesh_targets,
+        expressions,
+        look_offset,
+        look_range,
+        vrm0,
+        name,
+    )
 
 
 def _mat_quat(m: F64) -> F64:
@@ -412,7 +486,11 @@ def _mat_quat(m: F64) -> F64:
 
 
 def _normals(pos: F32, reader: _Reader, p: Any) -> F32:
-    idx = reader.array(p.indices).reshape(-1, 3) if p.indices is not None else np.arange(len(pos)).reshape(-1, 3)
+    idx = (
+        reader.array(p.indices).reshape(-1, 3)
+        if p.indices is not None
+        else np.arange(len(pos)).reshape(-1, 3)
+    )
     fn = np.cross(pos[idx[:, 1]] - pos[idx[:, 0]], pos[idx[:, 2]] - pos[idx[:, 0]])
     n = np.zeros_like(pos)
     for k in range(3):
@@ -432,18 +510,27 @@ def _material(reader: _Reader, m: Any) -> Material:
             except Exception:  # an image Pillow cannot read: the colour factor alone
                 tex = None
     unlit = bool(m.extensions and "KHR_materials_unlit" in m.extensions)
-    return Material(color, unlit, bool(m.doubleSided), m.alphaMode or "OPAQUE",  # type: ignore[arg-type]
-                    float(m.alphaCutoff if m.alphaCutoff is not None else 0.5), tex)  # fmt: skip
+    return Material(
+        color,
+        unlit,
+        bool(m.doubleSided),
+        m.alphaMode or "OPAQUE",  # type: ignore[arg-type]
+        float(m.alphaCutoff if m.alphaCutoff is not None else 0.5),
+        tex,
+    )
 
 
-def _expressions(ext: dict[str, Any], vrm0: bool, mesh_node: dict[int, int], g: Any
-                 ) -> dict[str, list[tuple[int, int, float]]]:  # fmt: skip
+def _expressions(
+    ext: dict[str, Any], vrm0: bool, mesh_node: dict[int, int], g: Any
+) -> dict[str, list[tuple[int, int, float]]]:
     out: dict[str, list[tuple[int, int, float]]] = {}
     if vrm0:
         for group in ext["VRM"].get("blendShapeMaster", {}).get("blendShapeGroups", []):
             name = _VRM0_PRESETS.get(group.get("presetName", ""), group.get("name", ""))
-            binds = [(b["mesh"], b["index"], float(b.get("weight", 100)) / 100.0)
-                     for b in group.get("binds", [])]  # fmt: skip
+            binds = [
+                (b["mesh"], b["index"], float(b.get("weight", 100)) / 100.0)
+                for b in group.get("binds", [])
+            ]
             out[name] = binds
         return out
     node_mesh = {ni: g.nodes[ni].mesh for ni in range(len(g.nodes)) if g.nodes[ni].mesh is not None}

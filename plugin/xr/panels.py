@@ -124,28 +124,40 @@ def draw_board(board: Board) -> npt.NDArray[np.uint8]:
     buttons = board_buttons(board)
     if not board.items:
         d.text((20, 120), "No open questions yet.", font=font(30), fill=(169, 178, 195, 255))
-    for i, item in enumerate(board.items[:ROWS]):
+    for _i, item in enumerate(board.items[:ROWS]):
         key = f"vote:{item.question}"
         x0, y0, x1, y1 = buttons[key]
         hover = board.hover == key
         fill = (58, 50, 18, 255) if item.voted else (30, 36, 48, 255)
         if hover:
             fill = (80, 90, 120, 255)
-        d.rounded_rectangle([x0, y0, x1, y1], 10, fill=fill,
-                            outline=(255, 200, 61, 255) if item.voted or hover else (58, 67, 86, 255),
-                            width=3)  # fmt: skip
-        d.polygon([(x0 + 54, y0 + 16), (x0 + 30, y0 + 48), (x0 + 78, y0 + 48)],
-                  fill=(255, 200, 61, 255) if item.voted else (200, 205, 215, 255))  # fmt: skip
+        d.rounded_rectangle(
+            [x0, y0, x1, y1],
+            10,
+            fill=fill,
+            outline=(255, 200, 61, 255) if item.voted or hover else (58, 67, 86, 255),
+            width=3,
+        )
+        d.polygon(
+            [(x0 + 54, y0 + 16), (x0 + 30, y0 + 48), (x0 + 78, y0 + 48)],
+            fill=(255, 200, 61, 255) if item.voted else (200, 205, 215, 255),
+        )
         count = str(item.votes)
         f = font(34, bold=True)
-        d.text((x0 + 54 - f.getlength(count) / 2, y0 + 56), count, font=f, fill=(238, 241, 246, 255))
+        d.text(
+            (x0 + 54 - f.getlength(count) / 2, y0 + 56), count, font=f, fill=(238, 241, 246, 255)
+        )
         lines = wrap(item.text, font(28), w - 160)[:3]
         for k, line in enumerate(lines):
             d.text((140, y0 + 6 + 34 * k), line, font=font(28), fill=(238, 241, 246, 255))
     if "hand" in buttons:
         x0, y0, x1, y1 = buttons["hand"]
         hover = board.hover == "hand"
-        fill = (95, 211, 138, 255) if board.hand_raised else ((80, 90, 120, 255) if hover else (40, 46, 60, 255))
+        fill = (
+            (95, 211, 138, 255)
+            if board.hand_raised
+            else ((80, 90, 120, 255) if hover else (40, 46, 60, 255))
+        )
         d.rounded_rectangle([x0, y0, x1, y1], 12, fill=fill, outline=(120, 130, 150, 255), width=3)
         text = "Lower your hand" if board.hand_raised else "Raise your hand to speak"
         f = font(32, bold=True)
@@ -158,11 +170,13 @@ def draw_board(board: Board) -> npt.NDArray[np.uint8]:
 
 def quat_matrix(q: tuple[float, ...] | F64) -> F64:
     x, y, z, w = (float(v) for v in q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])  # fmt: skip
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 def board_pose(grip: tuple[float, ...]) -> F64:
@@ -170,7 +184,9 @@ def board_pose(grip: tuple[float, ...]) -> F64:
     back 35 degrees to face the wearer's eyes."""
     r = quat_matrix(grip[3:])
     tilt = math.radians(-35)
-    rx = np.array([[1, 0, 0], [0, math.cos(tilt), -math.sin(tilt)], [0, math.sin(tilt), math.cos(tilt)]])
+    rx = np.array(
+        [[1, 0, 0], [0, math.cos(tilt), -math.sin(tilt)], [0, math.sin(tilt), math.cos(tilt)]]
+    )
     m = np.eye(4)
     m[:3, :3] = r @ rx
     m[:3, 3] = np.array(grip[:3]) + r @ np.array([0.02, 0.2, -0.05])

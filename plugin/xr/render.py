@@ -41,13 +41,55 @@ SKY = (0.035, 0.04, 0.055)
 FLOOR = (0.09, 0.095, 0.11)
 STAGE = (0.28, 0.17, 0.10)
 SEAT = (0.38, 0.06, 0.08)
-CLOTHES = np.array([[0x2b, 0x3a, 0x55], [0x3b, 0x3f, 0x46], [0x1d, 0x1f, 0x24], [0xd9, 0xd6, 0xcf],
-                    [0x5b, 0x6f, 0x8a], [0x6b, 0x2f, 0x36], [0x3e, 0x5a, 0x48], [0x7a, 0x6a, 0x58],
-                    [0x8d, 0x9b, 0xb0], [0x4a, 0x3b, 0x5c], [0xb9, 0xa3, 0x8a], [0x2f, 0x4f, 0x6f]]) / 255
-SKINS = np.array([[0xf1, 0xc9, 0xad], [0xe0, 0xac, 0x8a], [0xc9, 0x8f, 0x6b], [0xa8, 0x71, 0x4e],
-                  [0x8a, 0x56, 0x36], [0x5e, 0x3a, 0x24], [0xd8, 0xa7, 0x86], [0xb5, 0x7f, 0x5a]]) / 255
-HAIRS = np.array([[0x16, 0x11, 0x0e], [0x2e, 0x1d, 0x14], [0x4a, 0x2f, 0x1e], [0x6e, 0x4a, 0x2c],
-                  [0xb8, 0x98, 0x68], [0x8d, 0x8a, 0x86], [0x2a, 0x24, 0x20], [0xcf, 0xc9, 0xc0]]) / 255  # fmt: skip
+CLOTHES = (
+    np.array(
+        [
+            [0x2B, 0x3A, 0x55],
+            [0x3B, 0x3F, 0x46],
+            [0x1D, 0x1F, 0x24],
+            [0xD9, 0xD6, 0xCF],
+            [0x5B, 0x6F, 0x8A],
+            [0x6B, 0x2F, 0x36],
+            [0x3E, 0x5A, 0x48],
+            [0x7A, 0x6A, 0x58],
+            [0x8D, 0x9B, 0xB0],
+            [0x4A, 0x3B, 0x5C],
+            [0xB9, 0xA3, 0x8A],
+            [0x2F, 0x4F, 0x6F],
+        ]
+    )
+    / 255
+)
+SKINS = (
+    np.array(
+        [
+            [0xF1, 0xC9, 0xAD],
+            [0xE0, 0xAC, 0x8A],
+            [0xC9, 0x8F, 0x6B],
+            [0xA8, 0x71, 0x4E],
+            [0x8A, 0x56, 0x36],
+            [0x5E, 0x3A, 0x24],
+            [0xD8, 0xA7, 0x86],
+            [0xB5, 0x7F, 0x5A],
+        ]
+    )
+    / 255
+)
+HAIRS = (
+    np.array(
+        [
+            [0x16, 0x11, 0x0E],
+            [0x2E, 0x1D, 0x14],
+            [0x4A, 0x2F, 0x1E],
+            [0x6E, 0x4A, 0x2C],
+            [0xB8, 0x98, 0x68],
+            [0x8D, 0x8A, 0x86],
+            [0x2A, 0x24, 0x20],
+            [0xCF, 0xC9, 0xC0],
+        ]
+    )
+    / 255
+)
 RAISED = (1.0, 0.78, 0.24)
 LOD_M = 11.0  # people and seats further than this from the eye are drawn simpler
 
@@ -237,27 +279,46 @@ class _InstancedMesh:
 
     def set(self, matrices: F32, colours: F32) -> None:
         """The instances (all of them; each view draws those in its frustum)."""
-        self.all_mats = _instance_matrices(matrices) if len(matrices) else np.zeros((0, 16), np.float32)
+        self.all_mats = (
+            _instance_matrices(matrices) if len(matrices) else np.zeros((0, 16), np.float32)
+        )
         self.all_cols = np.ascontiguousarray(colours, np.float32).reshape(-1, 3)
         self.centres = matrices[:, :3, 3] if len(matrices) else np.zeros((0, 3), np.float32)
         self._shown: np.ndarray | None = None
 
-    def draw_visible(self, view_proj: F32, radius: float = 0.8, eye: F32 | None = None,
-                     near: float = 0.0, far: float = 1e9) -> int:  # fmt: skip
+    def draw_visible(
+        self,
+        view_proj: F32,
+        radius: float = 0.8,
+        eye: F32 | None = None,
+        near: float = 0.0,
+        far: float = 1e9,
+    ) -> int:
         """Draw the instances whose bounding sphere may be in view and whose distance from
         ``eye`` is in [near, far) (levels of detail); returns how many."""
         if not len(self.centres):
             return 0
-        c = np.concatenate([self.centres, np.ones((len(self.centres), 1), np.float32)], axis=1) @ view_proj.T
+        c = (
+            np.concatenate([self.centres, np.ones((len(self.centres), 1), np.float32)], axis=1)
+            @ view_proj.T
+        )
         w = c[:, 3] + radius * 2.5
         keep = (c[:, 3] > -radius) & (np.abs(c[:, 0]) <= w) & (np.abs(c[:, 1]) <= w)
         if eye is not None:
             d = np.linalg.norm(self.centres - eye, axis=1)
             keep &= (d >= near) & (d < far)
-        if self._shown is None or len(self._shown) != len(keep) or not np.array_equal(self._shown, keep):
+        if (
+            self._shown is None
+            or len(self._shown) != len(keep)
+            or not np.array_equal(self._shown, keep)
+        ):
             self._shown = keep
-            self.vao.update(self.mats, self.all_mats[keep] if keep.any() else np.zeros((1, 16), np.float32))
-            self.vao.update(self.cols, self.all_cols[keep] if keep.any() else np.ones((1, 3), np.float32))
+            self.vao.update(
+                self.mats, self.all_mats[keep] if keep.any() else np.zeros((1, 16), np.float32)
+            )
+            self.vao.update(
+                self.cols, self.all_cols[keep] if keep.any() else np.ones((1, 3), np.float32)
+            )
         self.vao.instances = int(keep.sum())
         if self.vao.instances:
             self.vao.draw()
@@ -289,34 +350,42 @@ def _person_meshes(far: bool = False) -> dict[str, shapes.Mesh]:
     is the distant level of detail (a tenth of the triangles)."""
     white = (1.0, 1.0, 1.0)
     if far:
-        body = shapes.merge([
-            shapes.box((0.36, 0.5, 0.24), (0, 0.78, 0.05), white),
-            shapes.box((0.44, 0.1, 0.2), (0, 1.0, 0.05), white),
-            shapes.box((0.34, 0.14, 0.4), (0, 0.55, -0.12), white),
-        ])  # fmt: skip
+        body = shapes.merge(
+            [
+                shapes.box((0.36, 0.5, 0.24), (0, 0.78, 0.05), white),
+                shapes.box((0.44, 0.1, 0.2), (0, 1.0, 0.05), white),
+                shapes.box((0.34, 0.14, 0.4), (0, 0.55, -0.12), white),
+            ]
+        )
         head = shapes.ellipsoid((0.082, 0.105, 0.095), (0, 0, 0), white, 5, 6)
         hair = shapes.ellipsoid((0.09, 0.113, 0.102), (0, 0.012, 0.012), white, 4, 6, cut=1.9)
         arm = shapes.box((0.08, 0.5, 0.08), (0, -0.25, 0), white)
         return {"body": body, "head": head, "hair": hair, "arm": arm}
-    body = shapes.merge([
-        shapes.capsule(0.15, 0.26, (0, 0.7, 0.05), (0, 1, 0), white, 8, 3),
-        shapes.capsule(0.06, 0.3, (-0.15, 1.02, 0.05), (1, 0, 0), white, 6, 2),
-        shapes.capsule(0.045, 0.24, (-0.2, 0.98, 0.03), (0, -0.9, -0.25), white, 5, 1),
-        shapes.capsule(0.045, 0.24, (0.2, 0.98, 0.03), (0, -0.9, -0.25), white, 5, 1),
-        shapes.capsule(0.04, 0.2, (-0.18, 0.68, -0.05), (0.1, 0.0, -1), white, 5, 1),
-        shapes.capsule(0.04, 0.2, (0.18, 0.68, -0.05), (-0.1, 0.0, -1), white, 5, 1),
-        shapes.capsule(0.07, 0.32, (-0.1, 0.52, 0.02), (0, 0, -1), white, 6, 1),
-        shapes.capsule(0.07, 0.32, (0.1, 0.52, 0.02), (0, 0, -1), white, 6, 1),
-    ])  # fmt: skip
-    head = shapes.merge([
-        shapes.ellipsoid((0.082, 0.105, 0.095), (0, 0, 0), white, 8, 10),
-        shapes.capsule(0.045, 0.08, (0, -0.18, 0.01), (0, 1, 0), white, 6, 1),
-    ])  # fmt: skip
+    body = shapes.merge(
+        [
+            shapes.capsule(0.15, 0.26, (0, 0.7, 0.05), (0, 1, 0), white, 8, 3),
+            shapes.capsule(0.06, 0.3, (-0.15, 1.02, 0.05), (1, 0, 0), white, 6, 2),
+            shapes.capsule(0.045, 0.24, (-0.2, 0.98, 0.03), (0, -0.9, -0.25), white, 5, 1),
+            shapes.capsule(0.045, 0.24, (0.2, 0.98, 0.03), (0, -0.9, -0.25), white, 5, 1),
+            shapes.capsule(0.04, 0.2, (-0.18, 0.68, -0.05), (0.1, 0.0, -1), white, 5, 1),
+            shapes.capsule(0.04, 0.2, (0.18, 0.68, -0.05), (-0.1, 0.0, -1), white, 5, 1),
+            shapes.capsule(0.07, 0.32, (-0.1, 0.52, 0.02), (0, 0, -1), white, 6, 1),
+            shapes.capsule(0.07, 0.32, (0.1, 0.52, 0.02), (0, 0, -1), white, 6, 1),
+        ]
+    )
+    head = shapes.merge(
+        [
+            shapes.ellipsoid((0.082, 0.105, 0.095), (0, 0, 0), white, 8, 10),
+            shapes.capsule(0.045, 0.08, (0, -0.18, 0.01), (0, 1, 0), white, 6, 1),
+        ]
+    )
     hair = shapes.ellipsoid((0.09, 0.113, 0.102), (0, 0.012, 0.012), white, 6, 10, cut=1.9)
-    arm = shapes.merge([
-        shapes.capsule(0.04, 0.42, (0, -0.48, 0), (0, 1, 0), white, 6, 1),
-        shapes.ellipsoid((0.05, 0.06, 0.03), (0, 0, 0), white, 4, 6),
-    ])  # fmt: skip
+    arm = shapes.merge(
+        [
+            shapes.capsule(0.04, 0.42, (0, -0.48, 0), (0, 1, 0), white, 6, 1),
+            shapes.ellipsoid((0.05, 0.06, 0.03), (0, 0, 0), white, 4, 6),
+        ]
+    )
     return {"body": body, "head": head, "hair": hair, "arm": arm}
 
 
@@ -324,17 +393,21 @@ def _seat_mesh(far: bool = False) -> shapes.Mesh:
     red = tuple(_lin(SEAT))
     dark = tuple(_lin((0.08, 0.06, 0.06)))
     if far:
-        return shapes.merge([
+        return shapes.merge(
+            [
+                shapes.box((0.5, 0.55, 0.08), (0, 0.68, 0.22), red),
+                shapes.box((0.48, 0.47, 0.44), (0, 0.235, -0.02), red),
+            ]
+        )
+    return shapes.merge(
+        [
             shapes.box((0.5, 0.55, 0.08), (0, 0.68, 0.22), red),
-            shapes.box((0.48, 0.47, 0.44), (0, 0.235, -0.02), red),
-        ])  # fmt: skip
-    return shapes.merge([
-        shapes.box((0.5, 0.55, 0.08), (0, 0.68, 0.22), red),
-        shapes.box((0.48, 0.1, 0.44), (0, 0.42, -0.02), red),
-        shapes.box((0.06, 0.25, 0.4), (-0.26, 0.55, 0.0), dark),
-        shapes.box((0.06, 0.25, 0.4), (0.26, 0.55, 0.0), dark),
-        shapes.box((0.5, 0.37, 0.3), (0, 0.18, 0.05), dark),
-    ])  # fmt: skip
+            shapes.box((0.48, 0.1, 0.44), (0, 0.42, -0.02), red),
+            shapes.box((0.06, 0.25, 0.4), (-0.26, 0.55, 0.0), dark),
+            shapes.box((0.06, 0.25, 0.4), (0.26, 0.55, 0.0), dark),
+            shapes.box((0.5, 0.37, 0.3), (0, 0.18, 0.05), dark),
+        ]
+    )
 
 
 class HallRenderer:
@@ -403,8 +476,16 @@ class HallRenderer:
         ]
         pillar = 1.2
         for side in (-1, 1):
-            parts.append(shapes.box((pillar, sh + 1.5, 1.0), (sx + side * (sw / 2 + pillar / 2), (sh + 1.5) / 2, front - 0.5), frame))
-        parts.append(shapes.box((sw + 2 * pillar, 1.5, 1.0), (sx, sy + sh / 2 + 0.75, front - 0.5), frame))
+            parts.append(
+                shapes.box(
+                    (pillar, sh + 1.5, 1.0),
+                    (sx + side * (sw / 2 + pillar / 2), (sh + 1.5) / 2, front - 0.5),
+                    frame,
+                )
+            )
+        parts.append(
+            shapes.box((sw + 2 * pillar, 1.5, 1.0), (sx, sy + sh / 2 + 0.75, front - 0.5), frame)
+        )
         # Risers under the raised seating (boxes, balconies) so seats do not float.
         for s in self.scene.seats:
             if s.position[1] > 1.0:
@@ -416,7 +497,9 @@ class HallRenderer:
         ys = np.linspace(deck_h, sy + sh / 2, ny)
         gx, gy = np.meshgrid(xs, ys)
         p = np.stack([gx, gy, np.full_like(gx, back + 0.02)], -1).reshape(-1, 3).astype(np.float32)
-        r = np.hypot((gx - self.mark[0]) / (sw * 0.35), (gy - (deck_h + 1.6)) / (sh * 0.45)).reshape(-1)
+        r = np.hypot(
+            (gx - self.mark[0]) / (sw * 0.35), (gy - (deck_h + 1.6)) / (sh * 0.45)
+        ).reshape(-1)
         glow = np.clip(1 - r, 0, 1)[:, None] ** 1.5
         col = _lin((0.05, 0.09, 0.16)) * (1 - glow) + _lin((0.25, 0.36, 0.5)) * glow
         idx = []
@@ -434,17 +517,28 @@ class HallRenderer:
         for side in (-1, 1):
             m = np.eye(4, dtype=np.float32)
             m[:3, :3] = yaw_matrix(-side * 14.0)
-            m[:3, 3] = (sx + side * (sw / 2 - self.screen_w / 2 - 0.7), deck_h + 1.9 + self.screen_h / 2,
-                        max(back + 1.0, float(self.mark[2]) - 3.0))  # fmt: skip
+            m[:3, 3] = (
+                sx + side * (sw / 2 - self.screen_w / 2 - 0.7),
+                deck_h + 1.9 + self.screen_h / 2,
+                max(back + 1.0, float(self.mark[2]) - 3.0),
+            )
             self.screen_models.append(m)
         self.screen_vao = _quad_vao(self.screen_w, self.screen_h)
-        self.bezel_vao = _mesh_vao(shapes.box((self.screen_w + 0.25, self.screen_h + 0.25, 0.12), (0, 0, -0.07), (0.01, 0.01, 0.012)))
+        self.bezel_vao = _mesh_vao(
+            shapes.box(
+                (self.screen_w + 0.25, self.screen_h + 0.25, 0.12),
+                (0, 0, -0.07),
+                (0.01, 0.01, 0.012),
+            )
+        )
         self.stage_panel_model = self.stage_panel_pose(self.scene)
         pw, ph = self.stage_panel_size(self.scene)
         self.stage_panel_vao = _quad_vao(pw, ph)
         self.board_vao = _quad_vao(*panels.BOARD_M)
         self.ray_vao = _mesh_vao(shapes.capsule(0.004, 1.0, (0, 0, 0), (0, 0, -1), (1, 1, 1), 6))
-        self.dot_vao = _mesh_vao(shapes.ellipsoid((0.008, 0.008, 0.008), (0, 0, 0), (1, 1, 1), 6, 8))
+        self.dot_vao = _mesh_vao(
+            shapes.ellipsoid((0.008, 0.008, 0.008), (0, 0, 0), (1, 1, 1), 6, 8)
+        )
 
     @staticmethod
     def stage_panel_size(scene: Scene) -> tuple[float, float]:
@@ -458,8 +552,11 @@ class HallRenderer:
         deck_h = float(st.clone_mark.position[1])
         _, ph = HallRenderer.stage_panel_size(scene)
         m = np.eye(4, dtype=np.float32)
-        m[:3, 3] = (st.center[0], min(deck_h - ph / 2 - 0.06, deck_h * 0.55),
-                    st.center[2] + st.size[2] / 2 + 0.015)  # fmt: skip
+        m[:3, 3] = (
+            st.center[0],
+            min(deck_h - ph / 2 - 0.06, deck_h * 0.55),
+            st.center[2] + st.size[2] / 2 + 0.015,
+        )
         return m
 
     # ---------------------------------------------------------------- per frame
@@ -478,16 +575,25 @@ class HallRenderer:
         if self.avatar is not None and self.model is not None:
             root = self.clone_matrix()
             gaze = np.linalg.inv(root.astype(np.float64)) @ np.array([*av.gaze, 1.0])
-            joints, weights = self.model.pose(av.hips_pos, av.rotations, av.visemes, av.expressions, gaze[:3])
+            joints, weights = self.model.pose(
+                av.hips_pos, av.rotations, av.visemes, av.expressions, gaze[:3]
+            )
             self.avatar.update(joints, weights)
         self._place_crowd(frame)
-        text = panels.StageText(frame.disclosure, frame.label, frame.line,
-                                getattr(frame, "question", ""))  # fmt: skip
+        text = panels.StageText(
+            frame.disclosure, frame.label, frame.line, getattr(frame, "question", "")
+        )
         if text != self._stage_text:
             self._stage_text = text
             self.stage_tex.upload(panels.draw_stage_panel(text))
         b = self.pointer.board
-        key = (tuple((i.question, i.text, i.votes, i.voted) for i in b.items), b.hand_raised, b.hover, b.status, b.can_raise)
+        key = (
+            tuple((i.question, i.text, i.votes, i.voted) for i in b.items),
+            b.hand_raised,
+            b.hover,
+            b.status,
+            b.can_raise,
+        )
         if key != self._board_key:
             self._board_key = key
             self.board_tex.upload(panels.draw_board(b))
@@ -504,7 +610,9 @@ class HallRenderer:
         head = self.mark + np.array([0, 1.45, 0], np.float32)
         eye = head + self.facing * 2.2 + np.array([0, 0.05, 0], np.float32)
         view = look_at(eye, head)
-        self._draw_world(view, perspective(17, 16 / 9), eye, crowd=False, screens=False, panels_on=False)
+        self._draw_world(
+            view, perspective(17, 16 / 9), eye, crowd=False, screens=False, panels_on=False
+        )
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, int(fb))
         GL.glViewport(*[int(v) for v in vp])
         rt.texture.bind(0)
@@ -603,8 +711,9 @@ class HallRenderer:
         prog.i("uHasTex", 0)
         prog.f("uAlphaCutoff", -1.0)
 
-    def _draw_world(self, view: F32, projection: F32, eye: F32, *, crowd: bool, screens: bool,
-                    panels_on: bool) -> int:  # fmt: skip
+    def _draw_world(
+        self, view: F32, projection: F32, eye: F32, *, crowd: bool, screens: bool, panels_on: bool
+    ) -> int:
         GL.glClearColor(*SKY, 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
         GL.glEnable(GL.GL_DEPTH_TEST)

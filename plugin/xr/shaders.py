@@ -165,7 +165,8 @@ void main() {
   float cone = smoothstep(0.86, 0.95, dot(-l, uSpotDir));
   float spot = max(dot(n, l), 0.0) * 40.0 / (dist * dist) * cone;
   float rim = 1.0 - max(dot(n, v), 0.0);
-  vec3 c = base.rgb * (ambient + uKeyColor * key + uSpotColor * spot) + rim * rim * rim * uSky * 0.12;
+  vec3 c = base.rgb * (ambient + uKeyColor * key + uSpotColor * spot);
+  c += rim * rim * rim * uSky * 0.12;
   float fog = 1.0 - exp(-uFog * length(uEye - vWorld));
   c = mix(c, uGround * 0.6, clamp(fog, 0.0, 0.6));
   fragColor = vec4(to_srgb(c), base.a);

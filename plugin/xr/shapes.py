@@ -10,7 +10,11 @@ F32 = npt.NDArray[np.float32]
 Mesh = tuple[F32, F32, F32, npt.NDArray[np.uint32]]
 
 
-def box(size: tuple[float, float, float], center: tuple[float, float, float], color: tuple[float, float, float]) -> Mesh:
+def box(
+    size: tuple[float, float, float],
+    center: tuple[float, float, float],
+    color: tuple[float, float, float],
+) -> Mesh:
     sx, sy, sz = (s / 2 for s in size)
     faces = []
     for axis in range(3):
@@ -29,11 +33,22 @@ def box(size: tuple[float, float, float], center: tuple[float, float, float], co
         b = 4 * k
         idx += [b, b + 1, b + 2, b, b + 2, b + 3]
     p = np.concatenate(pos).astype(np.float32)
-    return p, np.concatenate(nrm).astype(np.float32), np.tile(np.array(color, np.float32), (len(p), 1)), np.array(idx, np.uint32)
+    return (
+        p,
+        np.concatenate(nrm).astype(np.float32),
+        np.tile(np.array(color, np.float32), (len(p), 1)),
+        np.array(idx, np.uint32),
+    )
 
 
-def ellipsoid(radii: tuple[float, float, float], center: tuple[float, float, float], color: tuple[float, float, float],
-              rows: int = 10, cols: int = 14, cut: float = np.pi) -> Mesh:  # fmt: skip
+def ellipsoid(
+    radii: tuple[float, float, float],
+    center: tuple[float, float, float],
+    color: tuple[float, float, float],
+    rows: int = 10,
+    cols: int = 14,
+    cut: float = np.pi,
+) -> Mesh:
     """An ellipsoid; ``cut`` < pi keeps only the cap within that polar angle from +Y."""
     th = np.linspace(0, cut, rows)
     ph = np.linspace(0, 2 * np.pi, cols + 1)
@@ -49,12 +64,23 @@ def ellipsoid(radii: tuple[float, float, float], center: tuple[float, float, flo
             a = i * (cols + 1) + j
             b = a + cols + 1
             idx += [a, b, a + 1, a + 1, b, b + 1]
-    return (pos.astype(np.float32), nrm.astype(np.float32),
-            np.tile(np.array(color, np.float32), (len(pos), 1)), np.array(idx, np.uint32))  # fmt: skip
+    return (
+        pos.astype(np.float32),
+        nrm.astype(np.float32),
+        np.tile(np.array(color, np.float32), (len(pos), 1)),
+        np.array(idx, np.uint32),
+    )
 
 
-def capsule(radius: float, length: float, a: tuple[float, float, float], direction: tuple[float, float, float],
-            color: tuple[float, float, float], seg: int = 10, k: int = 4) -> Mesh:  # fmt: skip
+def capsule(
+    radius: float,
+    length: float,
+    a: tuple[float, float, float],
+    direction: tuple[float, float, float],
+    color: tuple[float, float, float],
+    seg: int = 10,
+    k: int = 4,
+) -> Mesh:
     """A capsule from point ``a`` along ``direction`` (length between the caps' centres)."""
     d = np.array(direction, np.float64)
     d /= np.linalg.norm(d)
@@ -82,8 +108,12 @@ def capsule(radius: float, length: float, a: tuple[float, float, float], directi
             a0 = i * (seg + 1) + j
             b0 = a0 + seg + 1
             idx += [a0, a0 + 1, b0, a0 + 1, b0 + 1, b0]
-    return (np.array(pos, np.float32), np.array(nrm, np.float32),
-            np.tile(np.array(color, np.float32), (len(pos), 1)), np.array(idx, np.uint32))  # fmt: skip
+    return (
+        np.array(pos, np.float32),
+        np.array(nrm, np.float32),
+        np.tile(np.array(color, np.float32), (len(pos), 1)),
+        np.array(idx, np.uint32),
+    )
 
 
 def merge(meshes: list[Mesh]) -> Mesh:
@@ -95,8 +125,12 @@ def merge(meshes: list[Mesh]) -> Mesh:
         cs.append(c)
         ix.append(i + base)
         base += len(p)
-    return (np.concatenate(ps), np.concatenate(ns), np.concatenate(cs),
-            np.concatenate(ix).astype(np.uint32))  # fmt: skip
+    return (
+        np.concatenate(ps),
+        np.concatenate(ns),
+        np.concatenate(cs),
+        np.concatenate(ix).astype(np.uint32),
+    )
 
 
 def quad(width: float, height: float) -> tuple[F32, F32, npt.NDArray[np.uint32]]:

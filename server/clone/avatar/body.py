@@ -90,9 +90,13 @@ def torso(fr: Frame, ap: Appearance) -> Dense:
         (0.837, nr + 0.008, nr * 0.95, nr),
         (0.85, nr * 0.8, nr * 0.75, nr * 0.8),
     ]
-    ty = np.concatenate([
-        np.linspace(0.474, 0.5, 8), np.linspace(0.5, 0.79, 38)[1:], np.linspace(0.79, 0.85, 26)[1:]
-    ])  # fmt: skip
+    ty = np.concatenate(
+        [
+            np.linspace(0.474, 0.5, 8),
+            np.linspace(0.5, 0.79, 38)[1:],
+            np.linspace(0.79, 0.85, 26)[1:],
+        ]
+    )
     prof = interp_profile([(k[0], k[1], k[2], k[3]) for k in keys], ty)
     n = len(ty)
     centers = np.stack([np.zeros(n), ty * h, np.full(n, -0.01 * s)], -1)
@@ -197,8 +201,12 @@ def neck(fr: Frame, ap: Appearance) -> list[Dense]:
     radii = np.stack([r, r * 0.95, r, r * 0.98], -1)
     grid = sweep(centers, np.tile([1.0, 0, 0], (n, 1)), np.tile([0, 0, 1.0], (n, 1)), radii, 32)
     pts, tris = capped_tube(grid)
-    w = chain_weights(pts[:, 1], [-1.0, float(b["neck"][1]), float(b["head"][1])],
-                      ["upperChest", "neck", "head"], 0.03 * s)  # fmt: skip
+    w = chain_weights(
+        pts[:, 1],
+        [-1.0, float(b["neck"][1]), float(b["head"][1])],
+        ["upperChest", "neck", "head"],
+        0.03 * s,
+    )
     parts = [Dense("neck", pts, tris, ["skin"] * len(tris), w)]
     ring_y = np.linspace(0.824 * h, 0.842 * h, 4)
     centers = np.stack([np.zeros(4), ring_y, np.full(4, -0.016 * s)], -1)
@@ -408,8 +416,9 @@ def leg(fr: Frame, ap: Appearance) -> list[Dense]:
 
     tris = orient_outward(pts, tris, pts.mean(axis=0))
     mat = "lower" if trousers else "legs"
-    w = chain_weights(pts[:, 1], [-1.0, y_knee, y_hip],
-                      ["leftLowerLeg", "leftUpperLeg", "hips"], 0.04 * s)  # fmt: skip
+    w = chain_weights(
+        pts[:, 1], [-1.0, y_knee, y_hip], ["leftLowerLeg", "leftUpperLeg", "hips"], 0.04 * s
+    )
     # Above the hip joint the hips take over a little.
     parts = [Dense("leftLeg", pts, tris, [mat] * len(tris), w), shoe(fr, fx, y_ank)]
     return parts

@@ -21,10 +21,20 @@ from .skeleton import Frame
 
 JOINT_HEAD = "head"
 EXPRESSION_NAMES = (
-    "aa", "ih", "ou", "ee", "oh",
-    "blink", "blinkLeft", "blinkRight",
-    "happy", "angry", "sad", "relaxed", "surprised",
-)  # fmt: skip
+    "aa",
+    "ih",
+    "ou",
+    "ee",
+    "oh",
+    "blink",
+    "blinkLeft",
+    "blinkRight",
+    "happy",
+    "angry",
+    "sad",
+    "relaxed",
+    "surprised",
+)
 
 DEG = np.pi / 180
 
@@ -106,9 +116,12 @@ class Face:
 
 
 def _face_colours(
-    n: int, n_skin: int, weights: tuple[F64, F64, F64], kinds: np.ndarray,
+    n: int,
+    n_skin: int,
+    weights: tuple[F64, F64, F64],
+    kinds: np.ndarray,
     colours: dict[str, tuple[float, float, float]],
-) -> F64:  # fmt: skip
+) -> F64:
     """Vertex colours: skin with lips, brows and a blush on the face; lids skin; white
     (the material's own colour) elsewhere."""
     out = np.ones((n, 3))
@@ -415,10 +428,13 @@ def _eyeball(center: F64, r: float, side: str, joint_index: Callable[[str], int]
     world = pts + center
     j = joint_index(f"{side}Eye")
     return Part(
-        f"{side}Eye", world, tris, mats,
+        f"{side}Eye",
+        world,
+        tris,
+        mats,
         np.tile([j, 0, 0, 0], (len(world), 1)).astype(np.int32),
         np.tile([1.0, 0, 0, 0], (len(world), 1)),
-    )  # fmt: skip
+    )
 
 
 def _ears(shape: HeadShape, eye_y: float, s: float, head: int) -> Part:
@@ -437,10 +453,13 @@ def _ears(shape: HeadShape, eye_y: float, s: float, head: int) -> Part:
     p = np.concatenate(pts_all)
     t = np.concatenate(tris_all).astype(np.int32)
     return Part(
-        "ears", p, t, ["skin"] * len(t),
+        "ears",
+        p,
+        t,
+        ["skin"] * len(t),
         np.tile([head, 0, 0, 0], (len(p), 1)).astype(np.int32),
         np.tile([1.0, 0, 0, 0], (len(p), 1)),
-    )  # fmt: skip
+    )
 
 
 def _teeth(mouth_y: float, lip_front: float, mw: float, s: float, upper: bool) -> tuple[F64, I32]:
@@ -465,9 +484,17 @@ def _teeth(mouth_y: float, lip_front: float, mw: float, s: float, upper: bool) -
 
 
 def _morphs(
-    p: F64, kinds: np.ndarray, lower_copy: np.ndarray, eyes: list[F64], r_eye: float,
-    mouth_y: float, mw: float, eye_y: float, brow_y: float, s: float,
-) -> dict[str, F64]:  # fmt: skip
+    p: F64,
+    kinds: np.ndarray,
+    lower_copy: np.ndarray,
+    eyes: list[F64],
+    r_eye: float,
+    mouth_y: float,
+    mw: float,
+    eye_y: float,
+    brow_y: float,
+    s: float,
+) -> dict[str, F64]:
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
     skin = kinds == 0
     # Jaw: rotate about the axis through the jaw joints, below the mouth line.
@@ -539,28 +566,34 @@ def _morphs(
     brows_all = region(0, brow_y, 0.06 * s, 0.008 * s)
     brows_inner = [region(side * 0.014 * s, brow_y, 0.011 * s, 0.008 * s) for side in (1, -1)]
     m["happy"] = (
-        move(corners[0], 0.0025, 0.0045, 0.0005) + move(corners[1], -0.0025, 0.0045, 0.0005)
+        move(corners[0], 0.0025, 0.0045, 0.0005)
+        + move(corners[1], -0.0025, 0.0045, 0.0005)
         + move(cheeks[0] + cheeks[1], 0, 0.0022, 0.0015)
-        + lid_delta((1, 2), 13.0, -12.0) + jaw(1.5)
-    )  # fmt: skip
+        + lid_delta((1, 2), 13.0, -12.0)
+        + jaw(1.5)
+    )
     m["sad"] = (
         move(corners[0] + corners[1], 0, -0.003, 0)
         + move(brows_inner[0] + brows_inner[1], 0, 0.004, 0)
         + lid_delta((1, 2), 17.0, LID_OPEN_LOW)
     )
     m["angry"] = (
-        move(brows_inner[0], -0.0015, -0.0035, 0.001) + move(brows_inner[1], 0.0015, -0.0035, 0.001)
+        move(brows_inner[0], -0.0015, -0.0035, 0.001)
+        + move(brows_inner[1], 0.0015, -0.0035, 0.001)
         + move(corners[0] + corners[1], 0, -0.0015, 0)
         + lid_delta((1, 2), 15.0, -22.0)
-    )  # fmt: skip
+    )
     m["relaxed"] = (
-        move(corners[0], 0.001, 0.0018, 0) + move(corners[1], -0.001, 0.0018, 0)
+        move(corners[0], 0.001, 0.0018, 0)
+        + move(corners[1], -0.001, 0.0018, 0)
         + lid_delta((1, 2), 9.0, -24.0)
-    )  # fmt: skip
+    )
     m["surprised"] = (
-        move(brows_all, 0, 0.0055, 0) + lid_delta((1, 2), 34.0, -31.0) + jaw(5.0)
+        move(brows_all, 0, 0.0055, 0)
+        + lid_delta((1, 2), 34.0, -31.0)
+        + jaw(5.0)
         + lips(-0.06, 0.002, 0.0)
-    )  # fmt: skip
+    )
     return m
 
 
