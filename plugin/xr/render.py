@@ -91,6 +91,7 @@ HAIRS = (
     / 255
 )
 RAISED = (1.0, 0.78, 0.24)
+DEFAULT_DISCLOSURE = "You are watching an AI clone of the leader, not the leader in person."
 LOD_M = 11.0  # people and seats further than this from the eye are drawn simpler
 
 
@@ -446,6 +447,7 @@ class HallRenderer:
         self.stage_tex = Texture2D(*panels.STAGE_PX)
         self.board_tex = Texture2D(*panels.BOARD_PX)
         self._stage_text: panels.StageText | None = None
+        self._disclosure = DEFAULT_DISCLOSURE
         self._board_key: object = None
         self.avatar: AvatarGL | None = None
         self.model: VrmModel | None = None
@@ -580,9 +582,10 @@ class HallRenderer:
             )
             self.avatar.update(joints, weights)
         self._place_crowd(frame)
-        text = panels.StageText(
-            frame.disclosure, frame.label, frame.line, getattr(frame, "question", "")
-        )
+        # The disclosure stays up between answers (the last one the room sent, or the
+        # general one before any): nobody should take the clone for the person.
+        self._disclosure = frame.disclosure or self._disclosure
+        text = panels.StageText(self._disclosure, frame.label, frame.line, frame.question)
         if text != self._stage_text:
             self._stage_text = text
             self.stage_tex.upload(panels.draw_stage_panel(text))

@@ -108,6 +108,7 @@ static int gl_enabled, gl_requirements_asked, gl_session;
 static int gl_offered(void);
 static XrResult bind_gl(const XrSessionCreateInfo *info);
 static void free_swapchains(void);
+static int live_swapchains(void);
 static XrResult show_projection(const XrCompositionLayerProjection *layer);
 
 static XrTime now_ns(void) {
@@ -500,6 +501,7 @@ static XrResult XRAPI_CALL create_session(XrInstance i, const XrSessionCreateInf
     }
     session_alive = 1;
     ctl->gl_session = (uint32_t)gl_session;
+    ctl->swapchains = (uint32_t)live_swapchains(); /* this process's: none left by another */
     ctl->layer_frames = 0;
     ctl->layer_error = 0;
     session_running = frames_ended = attached = exit_requested = loss_reported = 0;
