@@ -103,13 +103,13 @@ def torso(fr: Frame, ap: Appearance) -> Dense:
     side = np.tile([1.0, 0, 0], (n, 1))
     front = np.tile([0, 0, 1.0], (n, 1))
     radii = np.stack([prof[:, 0], prof[:, 1], prof[:, 0], prof[:, 2]], -1)
-    seg, expo = 88, 2.35
+    seg, expo = 72, 2.35
     jacket = ap.clothing in ("blazer", "suit")
     yv = ty * h
     v_half = 0.075 * s * smoothstep(0.655 * h, 0.836 * h, yv) ** 0.8 if jacket else 0 * yv
-    # Column angles per ring: columns 17..27 span the V exactly, so its edges run along
+    # Column angles per ring: columns 14..22 span the V exactly, so its edges run along
     # columns (clean lapels instead of a stair of triangles). Angle pi/2 is the front.
-    cl, cm, cr = 17, 22, 27
+    cl, cm, cr = 14, 18, 22
     edge = np.arccos(np.clip((np.maximum(v_half, 0.003 * s) / prof[:, 0]) ** (expo / 2), 0, 1))
     ang = np.zeros((n, seg))
     for i in range(n):
@@ -272,13 +272,13 @@ def arm(fr: Frame, ap: Appearance) -> list[Dense]:
         (x_wr - 0.045 * s, ar * 0.66, ar * 0.62),
         (x_wr - 0.012 * s, ar * 0.66, ar * 0.6),
     ]
-    tx = np.linspace(keys[0][0], keys[-1][0], 46)
+    tx = np.linspace(keys[0][0], keys[-1][0], 34)
     prof = interp_profile(keys, tx) + loose
     n = len(tx)
     centers = np.stack([tx, np.full(n, y0), np.full(n, z0)], -1)
     # Cross-section plane: +Y (up) and +Z (front); columns go round from up toward front.
     radii = np.stack([prof[:, 0], prof[:, 1], prof[:, 0], prof[:, 1]], -1)
-    grid = sweep(centers, np.tile([0, 1.0, 0], (n, 1)), np.tile([0, 0, 1.0], (n, 1)), radii, 28)
+    grid = sweep(centers, np.tile([0, 1.0, 0], (n, 1)), np.tile([0, 0, 1.0], (n, 1)), radii, 22)
     pts, tris = capped_tube(grid)
     from .mesh import orient_outward
 
@@ -357,7 +357,7 @@ def hand(fr: Frame, x_wr: float, y0: float, z0: float) -> Dense:
         r = (0.0085 - 0.0022 * k) * s
         r[-1] *= 0.6
         radii = np.stack([r, r * 0.9, r, r * 0.9], -1)
-        p, t = _tube_along(path, radii, 10, np.array([0, 0, 1.0]))
+        p, t = _tube_along(path, radii, 7, np.array([0, 0, 1.0]))
         parts_p.append(p)
         parts_t.append(t)
     k = np.linspace(0, 1, 9)
@@ -404,13 +404,13 @@ def leg(fr: Frame, ap: Appearance) -> list[Dense]:
             (k[0], max(k[1] + 0.008 * s, 0.05 * s), max(k[2] + 0.008 * s, 0.052 * s)) for k in keys
         ]
         keys[0] = (y_ank + 0.025 * s, 0.052 * s, 0.055 * s)
-    ty = np.linspace(keys[0][0], keys[-1][0], 40)
+    ty = np.linspace(keys[0][0], keys[-1][0], 30)
     prof = interp_profile(keys, ty)
     n = len(ty)
     xs = np.interp(ty, [y_ank, y_knee, y_hip], [fx, kx, hx])
     centers = np.stack([xs, ty, np.full(n, 0.0)], -1)
     radii = np.stack([prof[:, 0], prof[:, 1], prof[:, 0], prof[:, 1]], -1)
-    grid = sweep(centers, np.tile([1.0, 0, 0], (n, 1)), np.tile([0, 0, 1.0], (n, 1)), radii, 26)
+    grid = sweep(centers, np.tile([1.0, 0, 0], (n, 1)), np.tile([0, 0, 1.0], (n, 1)), radii, 20)
     pts, tris = capped_tube(grid)
     from .mesh import orient_outward
 

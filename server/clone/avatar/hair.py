@@ -41,7 +41,7 @@ def hair(shape: HeadShape, ap: Appearance, s: float, neck_y: float) -> list[Dens
     style = ap.hair_style
     if style == "bald":
         return []
-    cols, rows = 112, 44
+    cols, rows = 84, 36
     theta = np.linspace(-np.pi, np.pi, cols, endpoint=False)
     end_phi, hang = _profile_lengths(style, theta)
     thick = 0.003 * s if style == "buzz" else 0.011 * s
