@@ -39,7 +39,8 @@ from townhall.protocol.messages import (
     StagePacket,
     StageStart,
 )
-from townhall.protocol.skeleton import EXPRESSIONS, SKELETON_BONES, VISEMES
+
+from .idle import idle_pose
 
 F32 = npt.NDArray[np.float32]
 
@@ -110,8 +111,9 @@ class StageFrame:
     attendees: dict[int, Attendee]
     captions: list[Caption]  # words showing now
     line: str  # the current caption line (recent words of the answer)
-    label: str  # approved / generated / escalated, "" when nothing is on stage
+    label: str  # approved / generated / escalated (or any newer label), "" off stage
     disclosure: str
+    question: str = ""  # the question being answered
 
 
 @dataclass
@@ -127,17 +129,11 @@ class PlaybackStats:
 
 
 def rest_pose(media_time_us: float = 0.0) -> AvatarPose:
-    z = np.zeros
-    rot = np.zeros((len(SKELETON_BONES), 4), np.float32)
-    rot[:, 3] = 1.0
+    """The clone at rest: standing with arms down, breathing, shifting its weight and
+    blinking (plugin/idle.py), never the T-pose the skeleton is defined in."""
+    hips, rot, vis, expr = idle_pose(media_time_us / 1e6)
     return AvatarPose(
-        np.array([0.0, 0.95, 0.0], np.float32),
-        rot,
-        z(len(VISEMES), np.float32),
-        z(len(EXPRESSIONS), np.float32),
-        np.array([0.0, 1.6, 5.0], np.float32),
-        "idle",
-        media_time_us,
+        hips, rot, vis, expr, np.array([0.0, 1.6, 5.0], np.float32), "idle", media_time_us
     )
 
 
@@ -290,7 +286,10 @@ class StagePlayer:
         """Grow the delay when a packet arrives later than it covers (SPEC §5 jitter buffer)."""
         if not self.adaptive:
             return
-        lateness = self.clock.to_server(arrival_local_us) - start_us + MARGIN_US
+        try:
+            lateness = self.clock.to_server(arrival_local_us) - start_us + MARGIN_US
+        except LookupError:  # joined mid-answer, before the first clock sample
+            return
         if lateness <= self.delay_us or self.delay_us >= MAX_DELAY_US:
             return
         self.delay_us = int(min(MAX_DELAY_US, (lateness // 10_000 + 2) * 10_000))
@@ -348,6 +347,7 @@ class StagePlayer:
             " ".join(spoken) if stage is not None or avatar.source != "idle" else "",
             stage.label if stage is not None else "",
             stage.disclosure if stage is not None else "",
+            stage.question_text if stage is not None else "",
         )
 
     def _avatar_at(self, m: float) -> AvatarPose:

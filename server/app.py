@@ -18,6 +18,7 @@ from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import Keyframe, Message, StagePacket
 from townhall.scenes import Scene, default_scene_path, load_scene
+from townhall.server.clone.avatar.source import AvatarModel, model_for_persona
 from townhall.server.core.crowd import Crowd, assign_cells
 from townhall.server.core.room import Room
 from townhall.server.fanout.local import Fanout
@@ -96,12 +97,9 @@ class TownhallServer:
         self.router.add("/metrics", self._metrics)
         self.router.add("/scene.json", self._scene)
         self.router.add("/", self._index)
-        self.avatar_vrm: Path | None = None  # the persona's VRM, set when the clone starts
+        self.avatar: AvatarModel | None = None  # the stage's VRM, resolved at start
         self.router.add("/avatar.vrm", self._avatar)
-        self.router.add(
-            "/avatar.json",
-            lambda request: json_response({"vrm": "/avatar.vrm" if self.avatar_vrm else None}),
-        )
+        self.router.add("/avatar.json", self._avatar_info)
         self.static = StaticFiles()
         for page in PAGES:
             self.router.add(page, lambda request, page=page: self.static.page(page))
@@ -118,6 +116,9 @@ class TownhallServer:
 
     async def start(self) -> None:
         s = self.settings
+        # The stage's model: built from the persona's appearance (once per process) off the
+        # event loop, before anyone can ask for it.
+        self.avatar = await asyncio.to_thread(model_for_persona, s.clone.persona)
         self._server = await serve(
             self.gateway.handle,
             s.server.host,
@@ -334,10 +335,15 @@ class TownhallServer:
         return response(HTTPStatus.OK, self.scene_path.read_bytes(), "application/json")
 
     def _avatar(self, request: Request) -> Response:
-        """The persona's VRM model; 404 means the pages use their built-in avatar."""
-        if self.avatar_vrm is None:
-            return text_response("this persona has no avatar model\n", HTTPStatus.NOT_FOUND)
-        return response(HTTPStatus.OK, self.avatar_vrm.read_bytes(), "model/gltf-binary")
+        """The stage's VRM model (the persona's own, or built from its appearance)."""
+        if self.avatar is None:
+            return text_response("no avatar model yet\n", HTTPStatus.NOT_FOUND)
+        return response(HTTPStatus.OK, self.avatar.data, "model/gltf-binary")
+
+    def _avatar_info(self, request: Request) -> Response:
+        a = self.avatar
+        info = {"vrm": "/avatar.vrm", "source": a.source, "name": a.name} if a else {"vrm": None}
+        return json_response(info)
 
     def _index(self, request: Request) -> Response:
         lines = [

@@ -209,7 +209,12 @@ def test_idle_without_packets_and_hold_then_rest_after_the_last() -> None:
     player = StagePlayer(Clock())
     f = player.frame(0)
     assert f.avatar.source == "idle" and f.label == "" and f.attendees == {}
-    assert np.allclose(f.avatar.rotations[:, 3], 1.0)
+    # Never the T-pose: at rest the upper arms hang down (about 73 degrees from it).
+    from townhall.protocol.skeleton import BONE_INDEX
+
+    for arm in ("leftUpperArm", "rightUpperArm"):
+        w = float(f.avatar.rotations[BONE_INDEX[arm], 3])
+        assert 2 * np.degrees(np.arccos(min(1.0, abs(w)))) > 60, arm
     for p in make_packets()[:5]:
         player.push(p, p.media_time_us - OFFSET)
     last = M0 + 4 * 40_000 + 33_333

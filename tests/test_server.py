@@ -242,8 +242,9 @@ async def test_messages_seen_by_raw_decoder_are_catalog_messages(
     await d.send_pose(pose_bytes())
     # A crowd frame from before d joined may come first: wait for both.
     await eventually(
-        lambda: any(isinstance(m, CrowdFar) for m in seen)
-        and any(isinstance(m, Joined) for m in seen)
+        lambda: (
+            any(isinstance(m, CrowdFar) for m in seen) and any(isinstance(m, Joined) for m in seen)
+        )
     )
     kinds = {type(m) for m in seen}
     assert {Welcome, Keyframe, Joined, CrowdFar} <= kinds

@@ -1,5 +1,6 @@
 """A persona may name its clone's VRM model: the server serves it and /watch loads it,
-falling back to the built-in avatar (and saying so) when the model cannot be loaded."""
+falling back to the procedural figure (and saying so) when the model cannot be loaded.
+Without a model of its own, the persona's avatar is built from its appearance."""
 
 from __future__ import annotations
 
@@ -60,8 +61,16 @@ async def test_watch_loads_the_personas_model_or_says_why_not(
         await page.close()
 
 
-async def test_without_a_model_the_built_in_avatar_is_used(tmp_path: Path) -> None:
+async def test_without_a_model_the_avatar_is_built_from_the_appearance(tmp_path: Path) -> None:
     async with TownhallServer(make_settings(tmp_path, clone={"enabled": True})) as srv:
         status, _, body = await asyncio.to_thread(http_get, srv.url + "/avatar.json")
-        assert status == 200 and '"vrm": null' in body
-        assert (await asyncio.to_thread(http_get, srv.url + "/avatar.vrm"))[0] == 404
+        assert status == 200 and '"source": "built"' in body
+        status, kind, _ = await asyncio.to_thread(http_get_head, srv.url + "/avatar.vrm")
+        assert status == 200 and kind == "model/gltf-binary"
+
+
+def http_get_head(url: str) -> tuple[int, str, int]:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.status, resp.headers["Content-Type"], len(resp.read())

@@ -202,6 +202,9 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
         await page.wait_for_function("() => townhallDebug.framesRendered > 2", timeout=20_000)
         assert await page.evaluate("townhallDebug.has3d && townhallDebug.hasAudio")
+        # The clone is the server's VRM model (built from the persona), loaded by three-vrm.
+        await page.wait_for_function("townhallDebug.avatarKind === 'vrm'", timeout=20_000)
+        assert await page.locator("#notices").inner_text() == ""
         await expect(page.locator("#disclosure")).to_contain_text("AI")
         # The audience: the attendee sits in the hall with a hand up.
         await page.wait_for_function(
@@ -306,12 +309,15 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         # mouth-interior pixels must follow the opening (head turns alone do not do that).
         opened: list[int] = []
         shut: list[int] = []
+        vowels: list[float] = []  # the VRM's own mouth expressions, as three-vrm applies them
         peak = 0.0
         saved = False
         turns = []
         for _ in range(80):
             await page.evaluate("townhallDebug.pause(true)")
             mouth = await page.evaluate("townhallDebug.mouthOpen()")
+            weights = await page.evaluate("townhallDebug.mouthExpressions()")
+            vowels.append(max(weights.values()))
             yaw = await page.evaluate("townhallDebug.headAndGazeYaw()")
             dark = mouth_pixels(
                 await shot(page, await page.evaluate("townhallDebug.mouthScreenRect()"))
@@ -331,6 +337,7 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
                 break
             await asyncio.sleep(0.1)
         assert peak > 0.05, f"the voice is silent at the output (peak {peak})"
+        assert max(vowels) > 0.5 and min(vowels) < 0.2, ("the VRM's mouth does not move", vowels)
         assert saved, "no moment with the mouth open and captions showing"
         assert len(opened) >= 3 and len(shut) >= 3, (
             "the mouth never opened and shut",

@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from townhall.protocol.messages import Message
+from townhall.protocol.messages import Message, Vote
 from townhall.scenes.model import Scene
 
 from ..client import RoomClient, local_us
 from ..playback import StageFrame, StagePlayer
+from .interact import BoardController
 from .session import Headset, HeadsetStatus
 from .tracking import PoseUplink, TrackingSample
 
@@ -61,6 +62,9 @@ class HeadsetClient:
         self.scene = scene
         self.renderer: Any = None  # HallRenderer, once an OpenGL session is open
         self.after_render: Callable[[HeadsetClient], None] | None = None  # e.g. a screenshot
+        self.board = BoardController()
+        self.votes_sent: list[tuple[int, bool]] = []
+        self._ref = 0
         self._stop = asyncio.Event()
 
     def _on_message(self, message: Message) -> None:
@@ -79,8 +83,11 @@ class HeadsetClient:
         self.headset.open(self.session_next)
         if self.headset.graphics is not None and self.scene is not None:
             from .render import HallRenderer
+            from .stagemodel import fetch_stage_model
 
-            self.renderer = HallRenderer(self.scene)
+            model = await asyncio.to_thread(fetch_stage_model, self.client.url)
+            self.headset.graphics.context.make_current()
+            self.renderer = HallRenderer(self.scene, model)
         try:
             return await self._loop()
         finally:
@@ -114,6 +121,7 @@ class HeadsetClient:
             if hand is not None:
                 self.hand_changes.append(hand)
                 await self.client.raise_hand(hand)
+            await self._board(sample)
             if record is not None:
                 await self.client.send_pose(record, sample.flags)
                 self.poses_sent += 1
@@ -132,6 +140,41 @@ class HeadsetClient:
             await asyncio.sleep(0)
         return self.headset.status
 
+    def seat(self) -> int:
+        welcome = self.client.welcome
+        return welcome.seat if welcome is not None else -1
+
+    def head_world(self) -> Any:
+        """The wearer's head in the world (4x4), or None while untracked."""
+        from .render import pose_matrix, seat_matrix
+
+        if self.last_sample is None or self.last_sample.head is None or self.scene is None:
+            return None
+        return seat_matrix(self.scene, self.seat()) @ pose_matrix(self.last_sample.head)
+
+    async def _board(self, sample: TrackingSample) -> None:
+        """The question board: the pointer's hover and clicks become votes and hands."""
+        if self.scene is None or self.uplink is None:
+            return
+        from .render import seat_matrix
+
+        welcome = self.client.welcome
+        self.board.can_raise = welcome is not None and welcome.role == "attendee"
+        actions = self.board.update(
+            sample.left, sample.right, seat_matrix(self.scene, self.seat()),
+            self.client.state.questions, self.uplink.hand_raised, sample.select_pressed,
+            sample.head,
+        )  # fmt: skip
+        for action in actions:
+            if action.kind == "hand":
+                self.uplink.hand_raised = action.up
+                self.hand_changes.append(action.up)
+                await self.client.raise_hand(action.up)
+            else:
+                self._ref += 1
+                self.votes_sent.append((action.question, action.up))
+                await self.client.send(Vote(self._ref, action.question, action.up))
+
     def _draw(self, frame: StageFrame, xr_time: int) -> list[Any]:
         """Both eyes: the hall from the wearer's seat, with each eye's own projection."""
         from .render import frustum, seat_view
@@ -141,6 +184,8 @@ class HeadsetClient:
         welcome = self.client.welcome
         seat = welcome.seat if welcome is not None else -1
         self.renderer.hidden = {welcome.slot} if welcome is not None else set()
+        self.renderer.pointer = self.board.pointer
+        self.renderer.prepare(frame)
         scene = self.scene
 
         def eye(i: int, pose: Any, fov: Any, width: int, height: int) -> None:

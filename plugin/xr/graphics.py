@@ -9,7 +9,8 @@ acquires and waits for a swapchain image, binds it to a framebuffer object with 
 buffer, lets the caller draw with the view's pose and field of view, and releases it; the
 returned ``XrCompositionLayerProjection`` goes to xrEndFrame.
 
-Colour formats: sRGB first (GL_SRGB8_ALPHA8, written without GL_FRAMEBUFFER_SRGB, so the
+The context is OpenGL 3.3 core (the renderer skins the clone and instances the crowd on
+the GPU). Colour formats: sRGB first (GL_SRGB8_ALPHA8, written without GL_FRAMEBUFFER_SRGB, so the
 renderer's display-referred colours are shown as they are), then the linear ones.
 """
 
@@ -37,6 +38,14 @@ class GraphicsError(RuntimeError):
     """No OpenGL context (no display?) or the runtime's GL requirements are not met."""
 
 
+def core_profile_hints(glfw: Any) -> None:
+    """OpenGL 3.3 core: what the renderer's shaders need (GPU skinning, instancing)."""
+    glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+    glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+    glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+    glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, glfw.TRUE)
+
+
 class GlfwContext(xr.utils.GraphicsContextProvider):
     """A GL context from a hidden GLFW window (GLX on X11): what the headset draws with."""
 
@@ -46,13 +55,12 @@ class GlfwContext(xr.utils.GraphicsContextProvider):
         if not glfw.init():
             raise GraphicsError("GLFW could not start (no display? set DISPLAY or use Xvfb)")
         glfw.window_hint(glfw.VISIBLE, glfw.FALSE)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 2)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 1)
+        core_profile_hints(glfw)
         glfw.window_hint(glfw.DOUBLEBUFFER, glfw.FALSE)
         self.window = glfw.create_window(64, 64, "Townhall headset", None, None)
         if not self.window:
             glfw.terminate()
-            raise GraphicsError("GLFW could not make an OpenGL 2.1 context")
+            raise GraphicsError("GLFW could not make an OpenGL 3.3 core context")
         self.glfw = glfw
         self.make_current()
 

@@ -22,6 +22,7 @@ import sys
 import time
 import wave
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from ..client import RoomClient, local_us
 from ..playback import SAMPLE_RATE, StagePlayer
+from .audio import pan_gains, stereo
 
 OUTPUT_LATENCY_US = 40_000
 
@@ -52,11 +54,11 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
 
 
 class WavSink:
-    """Writes what would be played to a WAV file (48 kHz mono)."""
+    """Writes what would be played to a WAV file (48 kHz, mono or interleaved stereo)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, channels: int = 1) -> None:
         self._wav = wave.open(str(path), "wb")  # noqa: SIM115 (closed by close())
-        self._wav.setnchannels(1)
+        self._wav.setnchannels(channels)
         self._wav.setsampwidth(2)
         self._wav.setframerate(SAMPLE_RATE)
 
@@ -75,13 +77,14 @@ class Mirror:
 
         if not glfw.init():
             raise RuntimeError("GLFW could not start (no display? set DISPLAY or use Xvfb)")
+        from .graphics import core_profile_hints
+
         glfw.window_hint(glfw.VISIBLE, glfw.TRUE if visible else glfw.FALSE)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 2)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 1)
+        core_profile_hints(glfw)
         self.window = glfw.create_window(width, height, "Townhall", None, None)
         if not self.window:
             glfw.terminate()
-            raise RuntimeError("GLFW could not open an OpenGL 2.1 window")
+            raise RuntimeError("GLFW could not open an OpenGL 3.3 core window")
         glfw.make_context_current(self.window)
         glfw.swap_interval(1)
         self.glfw = glfw
@@ -112,10 +115,17 @@ class Mirror:
 
 
 class AudioPump:
-    """Pulls what a sound device would have pulled since the last call, on the render clock."""
+    """Pulls what a sound device would have pulled since the last call, on the render clock.
+    With ``gains`` (a function giving the left and right gains now) the voice is placed at
+    the stage: stereo, panned by where the wearer's head is turned."""
 
-    def __init__(self, player: StagePlayer, sink: WavSink | None) -> None:
-        self.player, self.sink = player, sink
+    def __init__(
+        self,
+        player: StagePlayer,
+        sink: WavSink | None,
+        gains: Callable[[], tuple[float, float]] | None = None,
+    ) -> None:
+        self.player, self.sink, self.gains = player, sink, gains
         self._last = local_us()
 
     def pump(self, now: float) -> None:
@@ -123,6 +133,8 @@ class AudioPump:
         if n > 0:
             pcm = self.player.read_audio(n, now + OUTPUT_LATENCY_US)
             self._last += n * 1e6 / SAMPLE_RATE
+            if self.gains is not None:
+                pcm = stereo(pcm, self.gains())
             if self.sink is not None:
                 self.sink.write(pcm)
 
@@ -181,7 +193,15 @@ async def _headset_loop(args: argparse.Namespace, hc: Any, task: asyncio.Task[An
             hc.stop()
 
     hc.after_render = after_render
-    audio = AudioPump(hc.player, WavSink(Path(args.audio_wav)) if args.audio_wav else None)
+    mark = hc.scene.stage.clone_mark.position
+    voice_at = (mark[0], mark[1] + 1.55, mark[2])  # the clone's mouth, roughly
+
+    def gains() -> tuple[float, float]:
+        head = hc.head_world()
+        return (1.0, 1.0) if head is None else pan_gains(head, voice_at)
+
+    sink = WavSink(Path(args.audio_wav), channels=2) if args.audio_wav else None
+    audio = AudioPump(hc.player, sink, gains)
     try:
         while not task.done():
             audio.pump(local_us())
@@ -216,7 +236,10 @@ async def _window_loop(
         with contextlib.suppress(Exception):
             await client.close()
         raise
-    renderer = HallRenderer(scene)
+    from .stagemodel import fetch_stage_model
+
+    model = await asyncio.to_thread(fetch_stage_model, args.url)
+    renderer = HallRenderer(scene, model)
     audio = AudioPump(player, WavSink(Path(args.audio_wav)) if args.audio_wav else None)
     cam = scene.spectator_camera
     eye, target = front_row_camera(scene)

@@ -45,11 +45,17 @@ OPTIONAL_EXTENSIONS = (
 HEADLESS = "XR_MND_headless"
 GL_ENABLE = "XR_KHR_opengl_enable"
 
-# Controllers we suggest bindings for: the raise-hand button and the grip poses.
+# Controllers we suggest bindings for: the raise-hand button, the select trigger (the
+# pointer's click on the question board) and the grip poses.
 PROFILES = {
-    "/interaction_profiles/khr/simple_controller": "/user/hand/right/input/select/click",
+    "/interaction_profiles/khr/simple_controller": "/user/hand/left/input/select/click",
     "/interaction_profiles/oculus/touch_controller": "/user/hand/right/input/a/click",
     "/interaction_profiles/valve/index_controller": "/user/hand/right/input/a/click",
+}
+SELECT = {
+    "/interaction_profiles/khr/simple_controller": "/user/hand/right/input/select/click",
+    "/interaction_profiles/oculus/touch_controller": "/user/hand/right/input/trigger/value",
+    "/interaction_profiles/valve/index_controller": "/user/hand/right/input/trigger/click",
 }
 EYE_PROFILE = "/interaction_profiles/ext/eye_gaze_interaction"
 
@@ -229,12 +235,19 @@ class Headset:
                 "raise_hand", xr.ActionType.BOOLEAN_INPUT, None, None, "Raise hand"
             ),
         )
+        self.select_button = xr.create_action(
+            self.action_set,
+            xr.ActionCreateInfo("select", xr.ActionType.BOOLEAN_INPUT, None, None, "Select"),
+        )
         for profile, button in PROFILES.items():
             bindings = [
                 xr.ActionSuggestedBinding(self.grip, self._path(f"/user/hand/{s}/input/grip/pose"))
                 for s in ("left", "right")
             ]
             bindings.append(xr.ActionSuggestedBinding(self.raise_button, self._path(button)))
+            bindings.append(
+                xr.ActionSuggestedBinding(self.select_button, self._path(SELECT[profile]))
+            )
             xr.suggest_interaction_profile_bindings(
                 self.instance,
                 xr.InteractionProfileSuggestedBinding(self._path(profile), None, bindings),
@@ -412,6 +425,10 @@ class Headset:
             self.session, xr.ActionStateGetInfo(self.raise_button, xr.NULL_PATH)
         )
         s.raise_pressed = bool(pressed.is_active and pressed.current_state)
+        select = xr.get_action_state_boolean(
+            self.session, xr.ActionStateGetInfo(self.select_button, xr.NULL_PATH)
+        )
+        s.select_pressed = bool(select.is_active and select.current_state)
         if self.gaze is not None:
             s.gaze = self.locate("gaze", xr_time)
             if s.gaze is not None and s.head is not None:

@@ -45,6 +45,7 @@ class TrackingSample:
     right: Pose7 | None = None
     gaze: Pose7 | None = None  # the eye-gaze ray (origin, -Z along the gaze)
     raise_pressed: bool = False
+    select_pressed: bool = False  # the trigger: the pointer's click
     expressions: F64 = field(default_factory=lambda: np.zeros(len(EXPRESSIONS)))
 
     @property

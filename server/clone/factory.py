@@ -70,7 +70,6 @@ def build_director(server: TownhallServer) -> Director:
         audience=audience,
     )
     server.detect_language = detect_language
-    server.avatar_vrm = persona.avatar_vrm
     director = Director(
         server,
         brain,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from townhall.server.clone.avatar.appearance import Appearance, parse_appearance
+
 #: Languages the brain has text processing for (tokenising, stemming, policy keywords).
 KNOWN_LANGUAGES: tuple[str, ...] = ("en", "uk")
 
@@ -103,7 +105,8 @@ class Persona:
     voice: VoiceSettings
     statements: tuple[Statement, ...]
     path: Path | None = None
-    avatar_vrm: Path | None = None  # the clone's model; None: the page's built-in avatar
+    avatar_vrm: Path | None = None  # the persona's own model; None: built from appearance
+    appearance: Appearance = field(default_factory=Appearance)
     _by_id: dict[str, Statement] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -263,6 +266,7 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
             "sensitive_topics",
             "voice",
             "avatar",
+            "appearance",
         }:
             out.add(key, "unknown table")
 
@@ -286,6 +290,7 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
     topics = _topics(data.get("sensitive_topics", []), languages, out)
     voice = _voice(data.get("voice", {}), languages, out)
     avatar = _avatar(data.get("avatar", {}), path, out)
+    appearance = parse_appearance(data.get("appearance"), out.add)
 
     statements = _statements(path, languages, issues)
     if not statements and not any(i.file.startswith("statements") for i in issues):
@@ -309,6 +314,7 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
         statements=tuple(statements),
         path=path,
         avatar_vrm=avatar,
+        appearance=appearance,
     )
     return persona, issues
 

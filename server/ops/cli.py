@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from townhall.server.ops.config import (
@@ -159,6 +160,34 @@ def cmd_persona_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_avatar_build(args: argparse.Namespace) -> int:
+    from townhall.server.clone.avatar.build import build_avatar
+    from townhall.server.clone.persona import PersonaError, load_persona
+
+    try:
+        persona = load_persona(args.dir)
+    except PersonaError as err:
+        first = err.issues[0] if err.issues else "invalid"
+        print(f"townhall: persona {args.dir}: {first} (`townhall persona check`)", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if persona.avatar_vrm is not None and not args.force:
+        print(
+            f"townhall: persona {args.dir} names its own model {persona.avatar_vrm.name}; "
+            "use --force to build one from [appearance] anyway",
+            file=sys.stderr,
+        )
+        return 2
+    data = build_avatar(persona.appearance, persona.name)
+    try:
+        out.write_bytes(data)
+    except OSError as err:
+        print(f"townhall: cannot write {out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    print(f"{out}: VRM 1.0 avatar of {persona.name}, {len(data) / 1e6:.1f} MB")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     if args.table:
         print("| setting | default | environment | meaning |")
@@ -242,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     c = persona_sub.add_parser("check", help="validate a persona directory and summarise it")
     c.add_argument("dir", help="persona directory (persona.toml and statements/)")
     c.set_defaults(func=cmd_persona_check)
+
+    p = sub.add_parser("avatar", help="build the clone's avatar (VRM 1.0) from a persona")
+    avatar_sub = p.add_subparsers(dest="avatar_command", required=True, metavar="ACTION")
+    c = avatar_sub.add_parser("build", help="write the VRM built from persona.toml's [appearance]")
+    c.add_argument("dir", help="persona directory")
+    c.add_argument("--out", "-o", default="avatar.vrm", help="file to write (default avatar.vrm)")
+    c.add_argument("--force", action="store_true", help="build even if the persona names a VRM")
+    c.set_defaults(func=cmd_avatar_build)
 
     p = sub.add_parser(
         "xr",

@@ -21,8 +21,8 @@
 #define TH_BUTTON_RIGHT_A 4u       /* /user/hand/right/input/a/click */
 #define TH_BUTTON_MENU 8u          /* /user/hand/left/input/menu/click */
 
-#define TH_EYE_MAX_W 320u
-#define TH_EYE_MAX_H 240u
+#define TH_EYE_MAX_W 640u
+#define TH_EYE_MAX_H 480u
 
 typedef struct th_pose {
     float px, py, pz;     /* metres, in STAGE space */

@@ -108,6 +108,7 @@ static int gl_enabled, gl_requirements_asked, gl_session;
 static int gl_offered(void);
 static XrResult bind_gl(const XrSessionCreateInfo *info);
 static void free_swapchains(void);
+static int live_swapchains(void);
 static XrResult show_projection(const XrCompositionLayerProjection *layer);
 
 static XrTime now_ns(void) {
@@ -500,6 +501,7 @@ static XrResult XRAPI_CALL create_session(XrInstance i, const XrSessionCreateInf
     }
     session_alive = 1;
     ctl->gl_session = (uint32_t)gl_session;
+    ctl->swapchains = (uint32_t)live_swapchains(); /* this process's: none left by another */
     ctl->layer_frames = 0;
     ctl->layer_error = 0;
     session_running = frames_ended = attached = exit_requested = loss_reported = 0;
@@ -860,7 +862,7 @@ static XrResult XRAPI_CALL gl_requirements(XrInstance i, XrSystemId s, th_requir
     if (!gl_enabled) return XR_ERROR_FUNCTION_UNSUPPORTED;
     if (s != 1) return XR_ERROR_SYSTEM_INVALID;
     if (!r || r->type != XR_TYPE_GRAPHICS_REQUIREMENTS_OPENGL_KHR) return XR_ERROR_VALIDATION_FAILURE;
-    r->minApiVersionSupported = XR_MAKE_VERSION(2, 1, 0); /* what the renderer needs, plus FBOs */
+    r->minApiVersionSupported = XR_MAKE_VERSION(3, 3, 0); /* what the renderer needs */
     r->maxApiVersionSupported = XR_MAKE_VERSION(4, 6, 0);
     gl_requirements_asked = 1;
     return XR_SUCCESS;

@@ -20,37 +20,59 @@ function colored(geometry, hex) {
   return geometry;
 }
 
-function bodyGeometry() {
-  // Seated torso and lap, facing -Z, origin at the seat's floor point.
-  const torso = new THREE.CapsuleGeometry(0.17, 0.3, 3, 8).scale(1, 1, 0.7).translate(0, 0.78, 0.05);
-  const lap = new THREE.BoxGeometry(0.34, 0.14, 0.4).translate(0, 0.5, -0.15);
-  const g = mergeGeometries([torso, lap]);
-  torso.dispose();
-  lap.dispose();
+function merged(parts) {
+  const g = mergeGeometries(parts.map((p) => (p.index ? p.toNonIndexed() : p)));
+  for (const p of parts) p.dispose();
   return g;
 }
 
+function bodyGeometry() {
+  // A seated person facing -Z, origin at the seat's floor point: torso and shoulders in
+  // the clothing colour (the instance colour), forearms resting on the lap, thighs
+  // forward, a neck in a skin tone (vertex colour, multiplied by the instance colour,
+  // so a pale instance colour is used for it: see Audience.update).
+  const torso = new THREE.CapsuleGeometry(0.155, 0.26, 4, 10).scale(1.05, 1, 0.62).translate(0, 0.84, 0.04);
+  const shoulders = new THREE.CapsuleGeometry(0.06, 0.3, 3, 8).rotateZ(Math.PI / 2).translate(0, 1.02, 0.04);
+  const parts = [torso, shoulders];
+  for (const side of [-1, 1]) {
+    const upper = new THREE.CapsuleGeometry(0.045, 0.22, 3, 6).rotateX(0.25).translate(side * 0.2, 0.86, 0.0);
+    const fore = new THREE.CapsuleGeometry(0.04, 0.22, 3, 6).rotateX(Math.PI / 2).translate(side * 0.16, 0.64, -0.14);
+    const thigh = new THREE.CapsuleGeometry(0.07, 0.3, 3, 6).rotateX(Math.PI / 2).translate(side * 0.1, 0.52, -0.16);
+    parts.push(upper, fore, thigh);
+  }
+  return merged(parts);
+}
+
 function headGeometry() {
-  // A head looking along -Z: skin, hair on top and back, dark eyes in front.
-  const skull = colored(new THREE.SphereGeometry(0.1, 14, 10).scale(0.9, 1.1, 1), 0xd8a786);
-  const hair = colored(
-    new THREE.SphereGeometry(0.104, 14, 8, 0, Math.PI * 2, 0, 1.3).rotateX(0.5),
-    0x3a2a22,
-  );
-  const eyes = colored(new THREE.BoxGeometry(0.09, 0.018, 0.02).translate(0, 0.02, -0.095), 0x151515);
-  const g = mergeGeometries([skull, hair, eyes]);
-  for (const x of [skull, hair, eyes]) x.dispose();
-  return g;
+  // A head looking along -Z with a neck; skin (the instance colour sets the tone).
+  const skull = new THREE.SphereGeometry(0.095, 16, 12).scale(0.86, 1.08, 1);
+  const neck = new THREE.CylinderGeometry(0.045, 0.05, 0.12, 10).translate(0, -0.12, 0.01);
+  const nose = new THREE.ConeGeometry(0.018, 0.05, 6).rotateX(-Math.PI / 2).translate(0, -0.01, -0.1);
+  return merged([skull, neck, nose]);
+}
+
+function hairGeometry() {
+  // Hair over the top and back of the head (instance colour: the hair colour).
+  const cap = new THREE.SphereGeometry(0.102, 16, 10, 0, Math.PI * 2, 0, 1.75).scale(0.9, 1.08, 1.05);
+  cap.rotateX(-0.45).translate(0, 0.012, 0.012);
+  return merged([cap]);
 }
 
 function armGeometry() {
   // A raised arm: the hand at the origin, the arm hanging below it.
   const arm = new THREE.CapsuleGeometry(0.04, 0.45, 3, 6).translate(0, -0.27, 0);
   const hand = new THREE.SphereGeometry(0.055, 8, 6);
-  const g = mergeGeometries([arm, hand]);
-  arm.dispose();
-  hand.dispose();
-  return g;
+  return merged([arm, hand]);
+}
+
+// Palettes: what people wear to a town hall, skin tones, hair colours.
+const CLOTHES = [0x2b3a55, 0x3b3f46, 0x1d1f24, 0xd9d6cf, 0x5b6f8a, 0x6b2f36, 0x3e5a48, 0x7a6a58, 0x8d9bb0, 0x4a3b5c, 0xb9a38a, 0x2f4f6f];
+const SKIN = [0xf1c9ad, 0xe0ac8a, 0xc98f6b, 0xa8714e, 0x8a5636, 0x5e3a24, 0xd8a786, 0xb57f5a];
+const HAIR = [0x16110e, 0x2e1d14, 0x4a2f1e, 0x6e4a2c, 0xb89868, 0x8d8a86, 0x2a2420, 0x5a3a24, 0xcfc9c0];
+
+function pick(list, slot, salt) {
+  const h = Math.imul(slot + 1, 2654435761) ^ Math.imul(salt, 40503);
+  return list[(h >>> 7) % list.length];
 }
 
 export class Audience {
@@ -58,13 +80,10 @@ export class Audience {
     this.seats = seats;
     const max = Math.max(1, seats.count);
     this.bodies = new THREE.InstancedMesh(bodyGeometry(), new THREE.MeshLambertMaterial(), max);
-    this.heads = new THREE.InstancedMesh(
-      headGeometry(),
-      new THREE.MeshLambertMaterial({ vertexColors: true }),
-      max,
-    );
-    this.arms = new THREE.InstancedMesh(armGeometry(), new THREE.MeshLambertMaterial({ color: 0xd8a786 }), max);
-    for (const m of [this.bodies, this.heads, this.arms]) {
+    this.heads = new THREE.InstancedMesh(headGeometry(), new THREE.MeshLambertMaterial(), max);
+    this.hair = new THREE.InstancedMesh(hairGeometry(), new THREE.MeshLambertMaterial(), max);
+    this.arms = new THREE.InstancedMesh(armGeometry(), new THREE.MeshLambertMaterial(), max);
+    for (const m of [this.bodies, this.heads, this.hair, this.arms]) {
       m.count = 0;
       m.frustumCulled = false; // instances span the hall; the bounds would go stale
       m.layers.set(HALL_ONLY);
@@ -173,7 +192,7 @@ export class Audience {
       p.set(sx, sy, sz);
       this.bodies.setMatrixAt(i, m.compose(p, q, this._s));
       const isAsker = slot === this.asker;
-      this.bodies.setColorAt(i, isAsker ? this._c.set(0xffc83d) : this._c.setHSL(((slot * 0.618) % 1), 0.35, 0.45));
+      this.bodies.setColorAt(i, isAsker ? this._c.set(0xffc83d) : this._c.set(pick(CLOTHES, slot, 1)));
       // Head: from a near record (where the headset is), else seated height turned by yaw/pitch.
       const near = this.near.get(slot);
       let hx = 0;
@@ -192,7 +211,10 @@ export class Audience {
       p.set(sx + cos * hx + sin * hz, sy + hy, sz - sin * hx + cos * hz);
       q.multiply(this._q2);
       this.heads.setMatrixAt(i, m.compose(p, q, this._s));
-      this.heads.setColorAt(i, isAsker ? this._c.set(0xfff0b0) : this._c.set(0xffffff));
+      this.hair.setMatrixAt(i, m);
+      const skin = pick(SKIN, slot, 2);
+      this.heads.setColorAt(i, this._c.set(skin));
+      this.hair.setColorAt(i, this._c.set(pick(HAIR, slot, 3)));
       if (isAsker) {
         this.marker.position.set(p.x, p.y + 0.45, p.z);
         this.marker.visible = true;
@@ -201,12 +223,13 @@ export class Audience {
         const h = this.handH[slot] > 1.3 ? this.handH[slot] : RAISED_HAND_Y;
         p.set(sx + cos * 0.22 + sin * -0.05, sy + h, sz - sin * 0.22 + cos * -0.05);
         q.setFromAxisAngle(this._up, sYaw);
+        this.arms.setColorAt(arms, this._c.set(skin));
         this.arms.setMatrixAt(arms++, m.compose(p, q, this._s));
       }
     }
-    this.bodies.count = this.heads.count = this.present.length;
+    this.bodies.count = this.heads.count = this.hair.count = this.present.length;
     this.arms.count = arms;
-    for (const mesh of [this.bodies, this.heads, this.arms]) {
+    for (const mesh of [this.bodies, this.heads, this.hair, this.arms]) {
       mesh.instanceMatrix.needsUpdate = true;
       if (mesh.instanceColor) mesh.instanceColor.needsUpdate = true;
     }

@@ -105,6 +105,59 @@ export function buildHall(scene, sceneDoc, aspect) {
   );
   back.position.set(sx, sy, sz - sd / 2);
   scene.add(back);
+  // The proscenium: dark pillars and a header framing the stage opening, a warm wash of
+  // light on the backdrop, and a low lectern-free front edge.
+  const frameMat = new THREE.MeshLambertMaterial({ color: 0x181b22 });
+  const pillarW = 1.2;
+  for (const side of [-1, 1]) {
+    const pillar = new THREE.Mesh(new THREE.BoxGeometry(pillarW, sh + 1.5, 1.0), frameMat);
+    pillar.position.set(sx + side * (sw / 2 + pillarW / 2), (sy - sh / 2 + sh + 1.5) / 2, sz + sd / 2 - 0.5);
+    scene.add(pillar);
+  }
+  const header = new THREE.Mesh(new THREE.BoxGeometry(sw + 2 * pillarW, 1.5, 1.0), frameMat);
+  header.position.set(sx, sy + sh / 2 + 0.75, sz + sd / 2 - 0.5);
+  scene.add(header);
+  const glow = new THREE.Mesh(
+    new THREE.PlaneGeometry(sw, sh),
+    new THREE.ShaderMaterial({
+      uniforms: { top: { value: new THREE.Color(0x0e1a30) }, bottom: { value: new THREE.Color(0x35506e) } },
+      vertexShader: "varying vec2 vUv; void main() { vUv = uv; gl_Position = projectionMatrix * modelViewMatrix * vec4(position, 1.0); }",
+      fragmentShader:
+        "uniform vec3 top; uniform vec3 bottom; varying vec2 vUv; void main() {" +
+        " float r = length((vUv - vec2(0.5, 0.32)) * vec2(1.0, 1.6));" +
+        " gl_FragColor = vec4(mix(bottom, top, clamp(r * 1.6, 0.0, 1.0)), 1.0); }",
+    }),
+  );
+  glow.position.set(sx, sy, sz - sd / 2 + 0.01);
+  scene.add(glow);
+
+  // Screens beside the stage showing the close-up (image magnification, as in real town
+  // halls): 16:9, angled toward the middle of the audience. Their texture comes from the
+  // view's close-up camera (view.js); they are drawn only by the hall camera.
+  const screens = [];
+  const screenW = Math.min(5.6, sw * 0.28);
+  const screenH = (screenW * 9) / 16;
+  for (const side of [-1, 1]) {
+    const group = new THREE.Group();
+    const bezel = new THREE.Mesh(
+      new THREE.BoxGeometry(screenW + 0.25, screenH + 0.25, 0.12),
+      new THREE.MeshLambertMaterial({ color: 0x0b0c10 }),
+    );
+    bezel.position.z = -0.07;
+    const panel = new THREE.Mesh(new THREE.PlaneGeometry(screenW, screenH), new THREE.MeshBasicMaterial({ color: 0x222222 }));
+    group.add(bezel, panel);
+    // Inside the stage opening, either side of the clone and above head height.
+    group.position.set(
+      sx + side * (sw / 2 - screenW / 2 - 0.7),
+      mark[1] + 1.9 + screenH / 2,
+      Math.max(sz - sd / 2 + 1.0, mark[2] - 3.0),
+    );
+    group.rotation.y = -side * 14 * DEG;
+    group.traverse((o) => o.layers.set(HALL_ONLY));
+    scene.add(group);
+    screens.push(panel);
+  }
+
   const markDisc = new THREE.Mesh(
     new THREE.CircleGeometry(0.5, 32),
     new THREE.MeshBasicMaterial({ color: 0x3a5a80 }),
@@ -144,6 +197,7 @@ export function buildHall(scene, sceneDoc, aspect) {
   return {
     seats,
     camera,
+    screens,
     cloneMark: { position: new THREE.Vector3().fromArray(mark), yawDeg: markYaw, facing },
   };
 }

@@ -410,31 +410,36 @@ async function setupView(sceneDoc) {
   if (gl.software) minFrameMs = 1000 / SOFTWARE_FPS - 4;
   const hall = view.buildHall(sceneDoc);
   const mark = hall.cloneMark;
-  avatar = new ProceduralAvatar();
-  // ?avatar=URL wins; else the persona's model if the server has one (404: built-in avatar).
+  // The clone's model: ?avatar=URL (same origin) wins, else the server's (/avatar.json: the
+  // persona's own VRM or the one built from its appearance). The procedural figure is only
+  // a fallback when no model loads, and the page says so.
   let avatarUrl = params.get("avatar");
   if (!avatarUrl) {
     try {
-      const info = await (await fetch("/avatar.json")).json();
+      const info = await (await fetch("/avatar.json", { cache: "no-store" })).json();
       if (info && typeof info.vrm === "string") avatarUrl = info.vrm;
     } catch {
-      /* no persona model: keep the built-in avatar */
+      /* no model information: the fallback below says so */
     }
   }
-  if (avatarUrl) {
-    const url = sameOriginUrl(avatarUrl);
-    if (!url) {
-      notice("avatar", "The avatar link must be on this server; showing the default clone.");
-    } else {
-      try {
-        const { loadVrmAvatar } = await import("./vrmavatar.js");
-        avatar = await loadVrmAvatar(url, SKELETON_BONES, EXPRESSIONS);
-      } catch (err) {
-        console.warn("townhall: avatar failed to load", err);
-        notice("avatar", "The clone's model could not be loaded; showing the default clone.");
-      }
+  const url = avatarUrl ? sameOriginUrl(avatarUrl) : null;
+  if (url) {
+    try {
+      const { loadVrmAvatar } = await import("./vrmavatar.js");
+      avatar = await loadVrmAvatar(url, SKELETON_BONES, EXPRESSIONS);
+    } catch (err) {
+      console.warn("townhall: avatar failed to load", err);
+      notice("avatar", "The clone's model could not be loaded; showing a simple stand-in figure.");
     }
+  } else {
+    notice(
+      "avatar",
+      avatarUrl
+        ? "The avatar link must be on this server; showing a simple stand-in figure."
+        : "This server has no model of the clone; showing a simple stand-in figure.",
+    );
   }
+  if (!avatar) avatar = new ProceduralAvatar();
   avatar.place(mark.position, mark.yawDeg);
   view.scene.add(avatar.root);
   // At rest the clone looks out at the middle of the audience, at seated eye height.
@@ -481,6 +486,16 @@ function exposeDebug() {
     },
     get hasAudio() {
       return Boolean(audio);
+    },
+    // "vrm" once the model has loaded, "procedural" for the fallback figure.
+    get avatarKind() {
+      return avatar ? avatar.kind ?? "procedural" : null;
+    },
+    // The five VRM mouth expressions' weights as the model shows them now (VRM only).
+    mouthExpressions: () => {
+      const em = avatar?.vrm?.expressionManager;
+      if (!em) return null;
+      return Object.fromEntries(["aa", "ih", "ou", "ee", "oh"].map((n) => [n, em.getValue(n) ?? 0]));
     },
     headScreenRect: (which) =>
       view && avatar ? view.screenRect(avatar.headWorldPosition(headPos), avatar.headRadius, which) : null,

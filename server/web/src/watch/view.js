@@ -55,6 +55,19 @@ export class StageView {
     this.closeCam.position.copy(target).addScaledVector(facing, CLOSEUP_DISTANCE);
     this.closeCam.position.y += 0.08;
     this.closeCam.lookAt(target);
+    // The screens beside the stage show the close-up camera, drawn into a texture.
+    this.screenTarget = new THREE.WebGLRenderTarget(this.software ? 320 : 960, this.software ? 180 : 540, {
+      colorSpace: THREE.SRGBColorSpace,
+    });
+    this.screenCam = this.closeCam.clone();
+    this.screenCam.fov = 24;
+    this.screenCam.aspect = 16 / 9;
+    this.screenCam.updateProjectionMatrix();
+    for (const panel of this.hall.screens) {
+      panel.material.dispose();
+      panel.material = new THREE.MeshBasicMaterial({ map: this.screenTarget.texture, toneMapped: false });
+    }
+    this._screenFrame = 0;
     this.resize();
     return this.hall;
   }
@@ -93,6 +106,12 @@ export class StageView {
   render() {
     const r = this.renderer;
     if (!this.camera) return;
+    // The screens' picture: every frame, or every sixth one on a software renderer (the cores are the audio's too).
+    if (this.screenTarget && (!this.software || this._screenFrame++ % 6 === 0)) {
+      r.setRenderTarget(this.screenTarget);
+      r.render(this.scene, this.screenCam);
+      r.setRenderTarget(null);
+    }
     r.setScissorTest(false);
     r.setViewport(0, 0, this.width, this.height);
     r.render(this.scene, this.camera);

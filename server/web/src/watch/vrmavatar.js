@@ -1,8 +1,9 @@
-// A persona's own VRM model (?avatar=URL, or a future server field), loaded with
-// three-vrm. Same interface as ProceduralAvatar: the frame's rotations go to the
-// normalized humanoid bones (the protocol's convention is three-vrm's normalized pose),
-// visemes to the five VRM mouth expressions, the expression weights by name, and the
-// gaze point to VRM lookAt.
+// The clone's VRM model (the persona's own, or the one the server built from the persona's
+// appearance: /avatar.json says which), loaded with three-vrm. Same interface as the
+// procedural fallback: the frame's rotations go to the normalized humanoid bones (the
+// protocol's convention is three-vrm's normalized pose), visemes to the five VRM mouth
+// expressions, the expression weights by name (blinks, emotions), and the gaze point to
+// VRM lookAt, which turns the eye bones.
 import * as THREE from "three";
 import { GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
 import { VRMLoaderPlugin, VRMUtils } from "@pixiv/three-vrm";
@@ -17,12 +18,49 @@ export async function loadVrmAvatar(url, boneNames, expressionNames) {
   const vrm = gltf.userData.vrm;
   if (!vrm || !vrm.humanoid) throw new Error("not a VRM model (no humanoid)");
   VRMUtils.rotateVRM0(vrm); // VRM 0.x faces -Z; make it face +Z like VRM 1.0
-  VRMUtils.removeUnnecessaryVertices(gltf.scene);
+  vrm.scene.traverse((o) => {
+    if (o.isMesh) o.frustumCulled = false; // skinned bounds are the rest pose's
+  });
   return new VrmAvatar(vrm, boneNames, expressionNames);
+}
+
+/** Where the mouth is in the rest pose: the centre of the vertices the "aa" expression moves
+ * most (any VRM: the persona's own or a built one), relative to the head bone. */
+function restMouthOffset(vrm) {
+  const head = vrm.humanoid.getRawBoneNode("head");
+  const expr = vrm.expressionManager?.getExpression("aa");
+  const fallback = new THREE.Vector3(0, 0.03, 0.09);
+  if (!head || !expr) return fallback;
+  head.updateWorldMatrix(true, false);
+  const sum = new THREE.Vector3();
+  let n = 0;
+  for (const bind of expr.binds ?? []) {
+    for (const mesh of bind.primitives ?? []) {
+      const delta = mesh.geometry.morphAttributes.position?.[bind.index];
+      const pos = mesh.geometry.attributes.position;
+      if (!delta || !pos) continue;
+      let max = 0;
+      for (let i = 0; i < delta.count; i++) max = Math.max(max, Math.hypot(delta.getX(i), delta.getY(i), delta.getZ(i)));
+      for (let i = 0; i < delta.count; i++) {
+        if (Math.hypot(delta.getX(i), delta.getY(i), delta.getZ(i)) > 0.5 * max) {
+          sum.x += pos.getX(i);
+          sum.y += pos.getY(i);
+          sum.z += pos.getZ(i);
+          n++;
+        }
+      }
+    }
+  }
+  if (!n) return fallback;
+  sum.divideScalar(n); // model space at rest (skinned meshes sit at the root)
+  vrm.scene.updateWorldMatrix(true, true);
+  sum.applyMatrix4(vrm.scene.matrixWorld);
+  return head.worldToLocal(sum);
 }
 
 export class VrmAvatar {
   constructor(vrm, boneNames, expressionNames) {
+    this.kind = "vrm";
     this.vrm = vrm;
     this.root = new THREE.Group();
     this.root.name = "clone";
@@ -36,10 +74,17 @@ export class VrmAvatar {
     this.vowelNames = VRM_VOWELS.map((n) => (has(n) ? n : null));
     this.gazeTarget = new THREE.Object3D();
     this.root.add(this.gazeTarget);
-    if (vrm.lookAt) vrm.lookAt.target = this.gazeTarget;
+    if (vrm.lookAt) {
+      vrm.lookAt.target = this.gazeTarget;
+      vrm.lookAt.autoUpdate = true;
+    }
+    this.mouthOffset = restMouthOffset(vrm);
+    const head = vrm.humanoid.getRawBoneNode("head");
+    this.headOffset = vrm.lookAt ? vrm.lookAt.offsetFromHeadBone.clone() : new THREE.Vector3(0, 0.06, 0);
+    this.headOffset.z = 0.0;
+    this._head = head;
     this._vowels = new Float32Array(5);
     this._inv = new THREE.Matrix4();
-    this._head = new THREE.Vector3();
     this.mouthOpen = 0;
     this._last = performance.now();
   }
@@ -84,10 +129,9 @@ export class VrmAvatar {
   }
 
   headWorldPosition(out) {
-    const head = this.vrm.humanoid.getRawBoneNode("head");
-    if (!head) return out.copy(this.root.position);
-    head.updateWorldMatrix(true, false);
-    return out.set(0, 0.1, 0).applyMatrix4(head.matrixWorld);
+    if (!this._head) return out.copy(this.root.position);
+    this._head.updateWorldMatrix(true, false);
+    return out.copy(this.headOffset).applyMatrix4(this._head.matrixWorld);
   }
 
   headForward(out) {
@@ -98,13 +142,12 @@ export class VrmAvatar {
   }
 
   mouthWorldPosition(out) {
-    const head = this.vrm.humanoid.getRawBoneNode("head");
-    if (!head) return out.copy(this.root.position);
-    head.updateWorldMatrix(true, false);
-    return out.set(0, 0.03, 0.09).applyMatrix4(head.matrixWorld);
+    if (!this._head) return out.copy(this.root.position);
+    this._head.updateWorldMatrix(true, false);
+    return out.copy(this.mouthOffset).applyMatrix4(this._head.matrixWorld);
   }
 
   get headRadius() {
-    return 0.14;
+    return 0.13;
   }
 }

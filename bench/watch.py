@@ -1,0 +1,129 @@
+"""/watch's frame rate in software WebGL with the clone's VRM loaded.
+
+Starts a server in this process (the embedded clone answering the sample questions one after
+another, so the clone speaks throughout), opens /watch in Debian's Chromium through
+Playwright with SwiftShader (software WebGL, as on a machine without a GPU) and counts the
+frames the page draws over a window. The page holds a software renderer to at most 15
+frames a second (it leaves the cores to the audio); ``main_thread_ms_per_frame`` is the
+page's own JavaScript per frame (the drawing itself happens in Chromium's GPU process,
+which sets the pace).
+
+    python bench/watch.py --seconds 20
+
+Prints progress on stderr and one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def log(text: str) -> None:
+    print(f"[watch-bench] {text}", file=sys.stderr, flush=True)
+
+
+async def run(
+    seconds: float, width: int, height: int, closeup: bool, avatar: str = ""
+) -> dict[str, object]:
+    from playwright.async_api import async_playwright
+
+    from tests.conftest import SECRET, make_settings
+    from townhall.plugin.client import RoomClient
+    from townhall.protocol.messages import Ask
+    from townhall.server.app import TownhallServer
+    from townhall.server.clone.persona import sample_persona_path
+    from townhall.server.gateway.tokens import issue_token
+
+    questions = [
+        q
+        for q in (sample_persona_path() / "questions.txt").read_text().splitlines()
+        if q and not q.startswith("#")
+    ][:8]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = make_settings(
+            Path(tmp), clone={"enabled": True, "pause_s": 0.3}, qa={"mode": "auto"}
+        )
+        async with TownhallServer(settings) as srv:
+            mint = lambda user, role: issue_token(  # noqa: E731
+                SECRET, user_id=user, name=user, role=role, room="main", ttl_s=3600
+            )
+            asker = RoomClient(srv.ws_url, mint("asker", "attendee"))
+            await asker.connect()
+            for i, q in enumerate(questions):
+                await asker.send(Ask(i + 1, q))
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(
+                    executable_path="/usr/bin/chromium",
+                    args=[
+                        "--use-gl=angle",
+                        "--use-angle=swiftshader",
+                        "--enable-unsafe-swiftshader",
+                        "--autoplay-policy=no-user-gesture-required",
+                    ],
+                )
+                page = await browser.new_page(viewport={"width": width, "height": height})
+                extra = f"&avatar={avatar}" if avatar else ""
+                await page.goto(f"{srv.url}/watch?token={mint('viewer', 'spectator')}{extra}")
+                await page.wait_for_function(
+                    "window.townhallDebug && townhallDebug.framesRendered > 5", timeout=60_000
+                )
+                kind = await page.evaluate("townhallDebug.avatarKind")
+                log(f"avatar: {kind}; waiting for the clone to speak")
+                await page.wait_for_function("townhallDebug.mouthOpen() > 0.1", timeout=60_000)
+                if not closeup:
+                    await page.evaluate("townhallDebug.setCloseup(false)")
+                f0 = await page.evaluate("townhallDebug.framesRendered")
+                t0 = time.monotonic()
+                costs = []
+                while time.monotonic() - t0 < seconds:
+                    await asyncio.sleep(0.5)
+                    costs.append(await page.evaluate("townhallDebug.renderCostMs"))
+                f1 = await page.evaluate("townhallDebug.framesRendered")
+                elapsed = time.monotonic() - t0
+                await browser.close()
+            await asker.close()
+    render_ms = statistics.median(costs)
+    return {
+        "avatar": kind,
+        "viewport": f"{width}x{height}",
+        "webgl": "SwiftShader (software)",
+        "fps": round((f1 - f0) / elapsed, 1),
+        "main_thread_ms_per_frame": round(render_ms, 1),
+        "closeup_inset": closeup,
+        "software_cap_fps": 15,
+        "seconds": round(elapsed, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--seconds", type=float, default=20.0, help="measured window (default 20)")
+    ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--height", type=int, default=760)
+    ap.add_argument("--no-closeup", action="store_true", help="hide the close-up inset")
+    ap.add_argument(
+        "--avatar",
+        default="",
+        help="?avatar= for the page (e.g. a missing file: the procedural stand-in, for comparison)",
+    )
+    args = ap.parse_args()
+    result = asyncio.run(
+        run(args.seconds, args.width, args.height, not args.no_closeup, args.avatar)
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
