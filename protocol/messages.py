@@ -38,6 +38,7 @@ Reason = Annotated[str, msgspec.Meta(max_length=MAX_REASON_CHARS)]
 ClientInfo = Annotated[str, msgspec.Meta(max_length=MAX_CLIENT_INFO_CHARS)]
 PoseBytes = Annotated[bytes, msgspec.Meta(min_length=POSE_BYTES, max_length=POSE_BYTES)]
 Role = Literal["attendee", "spectator", "moderator", "operator"]
+Mode = Literal["auto", "moderated"]
 QuestionText = Annotated[str, msgspec.Meta(max_length=MAX_QUESTION_CHARS)]
 AnswerText = Annotated[str, msgspec.Meta(max_length=MAX_ANSWER_CHARS)]
 Lang = Annotated[str, msgspec.Meta(max_length=16)]
@@ -54,7 +55,8 @@ ControlAction = Literal["mode", "review", "stop", "next"]
 PeopleAction = Literal["mute", "unmute", "kick", "ban"]
 Outcome = Literal["done", "stopped", "skipped", "failed"]
 
-ROLES: tuple[str, ...] = ("attendee", "spectator", "moderator", "operator")
+ROLES: tuple[Role, ...] = ("attendee", "spectator", "moderator", "operator")
+STAFF: frozenset[Role] = frozenset({"moderator", "operator"})  # run the room
 
 
 class Message(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -212,13 +214,13 @@ class Welcome(Message, tag=64):
 
 
 class Error(Message, tag=65):
-    """A request was rejected; ``ref`` is the offending message's type code (0 if unknown)."""
+    """A message was rejected: ``about`` is its type code (0 if unknown), ``ref`` its request id."""
 
     code: U16
     reason: Reason
-    ref: U8 = 0
+    about: U8 = 0
     fatal: bool = False
-    request: U32 = 0  # the ``ref`` of the Ask/Vote/Moderate/Review/Control it answers
+    ref: U32 = 0  # the ``ref`` of the request (Ask, Vote, Moderate, ...) it answers; 0: none
 
 
 class Pong(Message, tag=66):
@@ -269,7 +271,7 @@ class Keyframe(Message, tag=67):
     coarse: bytes
     questions: list[QuestionInfo] = []
     stage: StageStart | None = None
-    mode: Literal["auto", "moderated"] = "auto"
+    mode: Mode = "auto"
     review: bool = False
 
 
@@ -381,7 +383,7 @@ class RoomMode(Message, tag=79):
     """The room's Q&A mode or review setting changed (sequenced)."""
 
     seq: U64
-    mode: Literal["auto", "moderated"]
+    mode: Mode
     review: bool
 
 

@@ -31,7 +31,7 @@ class Recorder(RoomClient):
         return [(m.state, m.reason) for m in self.of(MicChanged) if m.slot == slot]
 
     def errs(self, request: int = -1) -> list[Error]:
-        return [e for e in self.of(Error) if request < 0 or e.request == request]
+        return [e for e in self.of(Error) if request < 0 or e.ref == request]
 
     def live_packets(self, slot: int) -> list[StagePacket]:
         return [p for p in self.of(StagePacket) if p.speaker_slot == slot]

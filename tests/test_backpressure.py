@@ -60,7 +60,10 @@ async def test_stalled_client_is_dropped_without_hurting_others(
         while not slow.closing and time.monotonic() - started < 10:
             cells = {
                 honest_cell: near
-                for honest_cell in {slow.cell, srv.crowd.cell_of_slot[honest.welcome.slot]}
+                for honest_cell in {
+                    slow.cell,
+                    srv.authority.crowd.cell_of_slot[honest.welcome.slot],
+                }
             }  # type: ignore[union-attr]
             srv.fanout.tick(time.monotonic(), [], cells, far)
             ticks += 1

@@ -153,7 +153,8 @@ async def test_bots_sit_move_and_raise_hands(server: TownhallServer, token: Toke
     slots = bot_members(server)
     await eventually(
         lambda: all(
-            server.crowd.records[s]["pose"].tobytes() != NEUTRAL_POSE.tobytes() for s in slots
+            server.authority.crowd.records[s]["pose"].tobytes() != NEUTRAL_POSE.tobytes()
+            for s in slots
         )
     )
     stats = await task
@@ -203,8 +204,10 @@ async def test_dropped_bot_resumes_its_seat(server: TownhallServer) -> None:
     assert server.room.members[victim.slot].seat == seat
     # The bot counts its reconnect once it has the server's answer, after which it poses
     # again: wait for its slot's pose to move, so stopping now cannot cut the reconnect short.
-    last_pose = server.crowd.records[victim.slot]["pose"].tobytes()
-    await eventually(lambda: server.crowd.records[victim.slot]["pose"].tobytes() != last_pose)
+    last_pose = server.authority.crowd.records[victim.slot]["pose"].tobytes()
+    await eventually(
+        lambda: server.authority.crowd.records[victim.slot]["pose"].tobytes() != last_pose
+    )
     stop.set()
     stats = await task
     assert stats.reconnects == 1 and stats.connected == 3

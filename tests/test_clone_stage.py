@@ -67,8 +67,7 @@ class Viewer:
             found[:] = [
                 m
                 for m in self.messages
-                if (isinstance(m, Ack) and m.ref == ref)
-                or (isinstance(m, Error) and m.request == ref)
+                if (isinstance(m, Ack) and m.ref == ref) or (isinstance(m, Error) and m.ref == ref)
             ]
             return bool(found)
 
@@ -305,7 +304,7 @@ async def test_votes_and_permissions(tmp_path: Path, token: TokenMaker) -> None:
         assert isinstance(await b.request(lambda ref: Vote(ref, ack.id)), Ack)  # still one vote
         denied = await a.request(lambda ref: Moderate(ref, "approve", ack.id))
         assert isinstance(denied, Error) and denied.code == 6
-        await eventually(lambda: srv.qa.queue.questions[ack.id].votes == 2)
+        await eventually(lambda: srv.authority.qa.questions[ack.id].votes == 2)
         merged = await b.request(lambda ref: Ask(ref, "can we get more team offsites"))
         assert isinstance(merged, Ack) and merged.merged and merged.id == ack.id
         too_long = await a.request(lambda ref: Ask(ref, "x" * 501))  # type: ignore[arg-type]
@@ -363,7 +362,7 @@ async def test_a_failing_voice_escalates_once_instead_of_looping(
     tmp_path: Path, token: TokenMaker
 ) -> None:
     async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
-        assert srv.director is not None
+        assert srv.turns is not None
         calls = 0
 
         async def broken(text: str, language: str) -> Any:
@@ -371,12 +370,14 @@ async def test_a_failing_voice_escalates_once_instead_of_looping(
             calls += 1
             raise RuntimeError("voice service down")
 
-        srv.director.voice.synthesize = broken  # type: ignore[method-assign]
+        srv.turns.clone.voice.synthesize = broken  # type: ignore[method-assign]
         viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
         await viewer.connect()
         ack = await viewer.request(lambda ref: Ask(ref, "How do we think about remote work?"))
         assert isinstance(ack, Ack)
-        await eventually(lambda: srv.qa.queue.questions[ack.id].state == "escalated", timeout=10)
+        await eventually(
+            lambda: srv.authority.qa.questions[ack.id].state == "escalated", timeout=10
+        )
         await asyncio.sleep(0.5)
         assert calls == 1
         db = sqlite3.connect(tmp_path / "townhall.db")

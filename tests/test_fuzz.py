@@ -173,7 +173,7 @@ async def test_pose_rate_limit_tells_once_a_second(
         await c.send_pose(pose_bytes())
     await asyncio.sleep(0.3)
     limited = [e for e in c.errors if e.code == ErrorCode.RATE_LIMITED]
-    assert len(limited) == 1 and limited[0].ref == Pose.TYPE
+    assert len(limited) == 1 and limited[0].about == Pose.TYPE
     assert not c.closed
     await c.close()
 
@@ -189,7 +189,7 @@ async def test_invalid_pose_is_rejected_and_crowd_stays_decodable(
     bad[6:10] = (0xDFF7FDFF).to_bytes(4, "little")  # head rotation longer than unit length
     await evil.send_pose(bytes(bad), 6)
     await eventually(lambda: bool(evil.errors))
-    assert evil.errors[0].code == ErrorCode.BAD_MESSAGE and evil.errors[0].ref == Pose.TYPE
+    assert evil.errors[0].code == ErrorCode.BAD_MESSAGE and evil.errors[0].about == Pose.TYPE
     frames_before = good.state.crowd_frames
     await eventually(lambda: good.state.crowd_frames >= frames_before + 3)
     quant.decode_crowd(good.state.near)

@@ -105,7 +105,7 @@ async def test_spoken_question_is_heard_by_all_and_answered(
             )
             start = next(s for s in viewer.of(StageStart) if s.question == qid)
             assert start.asker_slot == slot
-            assert srv.qa.store.load_questions()  # stored durably
-            assert srv.rtc is not None and not srv.rtc.open
+            assert srv.store.load_questions()  # stored durably
+            assert srv.mics is not None and not srv.mics.open
             for c in (asker, other, viewer, mod):
                 await c.close()

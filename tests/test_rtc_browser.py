@@ -88,7 +88,7 @@ async def test_chromium_attendee_speaks_a_question(tmp_path: Path, token: TokenM
                 slot = next(p.slot for p in viewer.state.participants.values() if p.name == "Ann")
                 await until(lambda: ("live", "") in viewer.mic_states(slot), 15, "a live mic")
                 await mod.get_by_text("LIVE", exact=True).wait_for(timeout=5_000)
-                peer = srv.rtc.open[slot].peer  # type: ignore[union-attr]
+                peer = srv.mics.open[slot].peer  # type: ignore[union-attr]
                 answer = peer.pc.localDescription.sdp  # type: ignore[union-attr]
                 assert set(re.findall(r"a=candidate:\S+ \d+ \S+ \d+ (\S+)", answer)) == {
                     "127.0.0.1"

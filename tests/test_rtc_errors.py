@@ -136,5 +136,5 @@ async def test_mic_faults_leave_the_room_unaffected(tmp_path: Path, token: Token
         await until(lambda: ann.of(Pong))
         assert not ann.closed and not mod.closed
         assert all(not e.fatal for c in (ann, mod) for e in c.errs())
-        assert srv.rtc is not None and not srv.rtc.open and not srv.rtc.board.busy
+        assert srv.mics is not None and not srv.mics.open and not srv.authority.mics.busy
         await asyncio.gather(ann.close(), mod.close())

@@ -98,7 +98,7 @@ async def test_outside_candidates_are_refused_and_never_contacted(
         await until(lambda: ("live", "") in mod.mic_states(slot), what="live over 127.0.0.1")
         await until(lambda: any(p.opus for p in mod.live_packets(slot)), what="voice")
 
-        peer = srv.rtc.open[slot].peer  # type: ignore[union-attr]
+        peer = srv.mics.open[slot].peer  # type: ignore[union-attr]
         refused = " ".join(refused_candidates(peer.pc))  # type: ignore[union-attr]
         for host in ("203.0.113.7", "192.0.2.2", ".local", "198.51.100.9"):
             assert host in refused

@@ -79,7 +79,9 @@ async def test_others_see_join_hand_and_poses(server: TownhallServer, token: Tok
     b = RoomClient(server.ws_url, token("b"))
     wa = await a.connect()
     wb = await b.connect()
-    assert server.crowd.cell_of_slot[wa.slot] == server.crowd.cell_of_slot[wb.slot]
+    assert (
+        server.authority.crowd.cell_of_slot[wa.slot] == server.authority.crowd.cell_of_slot[wb.slot]
+    )
     await eventually(lambda: wb.slot in a.state.participants)
     await a.raise_hand(True)
     await eventually(lambda: b.state.hands.get(wa.slot) is True)
@@ -108,7 +110,7 @@ async def test_spectator_may_not_send_poses(server: TownhallServer, token: Token
     assert w.seat == -1
     await c.send_pose(pose_bytes())
     await eventually(lambda: bool(c.errors))
-    assert c.errors[0].code == ErrorCode.NOT_ALLOWED and c.errors[0].ref == Pose.TYPE
+    assert c.errors[0].code == ErrorCode.NOT_ALLOWED and c.errors[0].about == Pose.TYPE
     assert not c.closed
     await c.close()
 
@@ -242,8 +244,9 @@ async def test_messages_seen_by_raw_decoder_are_catalog_messages(
     await d.send_pose(pose_bytes())
     # A crowd frame from before d joined may come first: wait for both.
     await eventually(
-        lambda: any(isinstance(m, CrowdFar) for m in seen)
-        and any(isinstance(m, Joined) for m in seen)
+        lambda: (
+            any(isinstance(m, CrowdFar) for m in seen) and any(isinstance(m, Joined) for m in seen)
+        )
     )
     kinds = {type(m) for m in seen}
     assert {Welcome, Keyframe, Joined, CrowdFar} <= kinds

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from townhall.protocol.errors import ErrorCode
+from townhall.server.core.effects import Admit, Ship
 from townhall.server.fanout import seam as ipc
 from townhall.server.fanout.framing import frame_binary
 from townhall.server.fanout.sendlimits import SendLimits, slow_reason
@@ -33,14 +34,13 @@ class Fanout:
             limits.send_soft_bytes, limits.send_hard_bytes, limits.slow_close_s
         )
         self.metrics = metrics
-        self.sessions: dict[int, Session] = {}  # every joined client, by session id
-        self.local: dict[int, Session] = {}  # those whose socket this process writes
+        self.sessions: dict[int, Session] = {}  # every open connection, by id
+        self.local: dict[int, Session] = {}  # the joined ones whose socket this process writes
         self.pool: WorkerPool | None = None  # fan-out workers holding the others
 
     def add(self, session: Session) -> None:
+        """A connection opened here (it is written once it has joined)."""
         self.sessions[session.id] = session
-        if not _is_remote(session):
-            self.local[session.id] = session
 
     def remove(self, session: Session) -> None:
         if self.sessions.get(session.id) is session:
@@ -49,16 +49,39 @@ class Fanout:
         if self.pool is not None and _is_remote(session):
             self.pool.forget(session)  # type: ignore[arg-type]
 
-    def count_by_role(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for s in self.sessions.values():
-            counts[s.role] = counts.get(s.role, 0) + 1
-        return counts
+    def admit(self, admit: Admit) -> None:
+        """A connection joined: its first writes, then it takes part in every tick."""
+        session = self.sessions.get(admit.conn)
+        if session is None:
+            return
+        session.slot, session.role, session.cell = admit.slot, admit.role, admit.cell
+        session.joined = True
+        remote = self.pool.adopt(session, admit.payloads) if self.pool is not None else None
+        if remote is None:
+            self.local[session.id] = session
+            self.send(session.id, admit.payloads)
+        else:
+            self.sessions[remote.id] = remote
 
-    def send(self, session: Session, payloads: Iterable[bytes]) -> None:
+    def close(self, conn: int, code: int, reason: str) -> None:
+        session = self.sessions.get(conn)
+        if session is not None:
+            session.close(code, reason)
+            self.local.pop(conn, None)
+
+    def ship(self, ship: Ship, now: float) -> None:
+        """One room tick: broadcasts and stage packets, then events and crowd frames."""
+        for b in ship.broadcasts:
+            self.broadcast(b.payload, b.roles)  # type: ignore[arg-type]
+        for payload in ship.stage:
+            self.broadcast(payload)
+        self.tick(now, list(ship.events), ship.near, ship.far)
+
+    def send(self, conn: int, payloads: Iterable[bytes]) -> None:
         """Frame and write messages meant for one client, at once and in one write."""
+        session = self.sessions.get(conn)
         framed = [frame_binary(p) for p in payloads]
-        if not framed:
+        if not framed or session is None:
             return
         written = session.write(b"".join(framed))
         if written:
@@ -138,7 +161,7 @@ class Fanout:
 
     def _close_slow(self, session: Session, backlog: int) -> None:
         self.metrics.count_close(ErrorCode.SLOW_CONSUMER.name)
-        session.close(ErrorCode.SLOW_CONSUMER, slow_reason(backlog))
+        session.close(ErrorCode.SLOW_CONSUMER.close_code, slow_reason(backlog))
 
 
 def _is_remote(session: Session) -> bool:

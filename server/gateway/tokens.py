@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
@@ -16,20 +15,10 @@ import jwt
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.limits import MAX_NAME_CHARS, MAX_USER_ID_CHARS
 from townhall.protocol.messages import ROLES
+from townhall.server.core.identity import Identity
 from townhall.server.ops.config import AuthSettings
 
 ALGORITHM = "HS256"
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a verified token says the holder is."""
-
-    user_id: str
-    name: str
-    role: str
-    room: str
-    expires_at: float
 
 
 def resolve_secret(auth: AuthSettings) -> str:

@@ -6,49 +6,27 @@ write to thousands of clients, and an attribute add is the cheapest thing there.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-SUMMARY_WINDOW = 1000  # recent observations kept for each latency summary
+from townhall.server.core.counters import SUMMARY_WINDOW, Counters
 
 
 @dataclass
-class Metrics:
+class Metrics(Counters):
     """Everything the server counts; rendered on scrape."""
 
-    messages_in: int = 0
-    bytes_in: int = 0
     messages_out: int = 0
     bytes_out: int = 0
     frames_dropped: int = 0
-    errors_sent: dict[str, int] = field(default_factory=dict)
-    closes: dict[str, int] = field(default_factory=dict)
-    joins: int = 0
-    resumes: int = 0
     ticks: int = 0
     tick_errors: int = 0
     tick_lag_last_s: float = 0.0
     tick_lag_max_s: float = 0.0
     tick_lag_sum_s: float = 0.0
     tick_busy_sum_s: float = 0.0
-
-    summaries: dict[str, deque[float]] = field(default_factory=dict)
-
-    def observe(self, name: str, seconds: float) -> None:
-        """Record a latency (e.g. time_to_first_audio_s); /metrics shows p50 and p95."""
-        window = self.summaries.get(name)
-        if window is None:
-            window = self.summaries[name] = deque(maxlen=SUMMARY_WINDOW)
-        window.append(seconds)
-
-    def count_error(self, name: str) -> None:
-        self.errors_sent[name] = self.errors_sent.get(name, 0) + 1
-
-    def count_close(self, reason: str) -> None:
-        self.closes[reason] = self.closes.get(reason, 0) + 1
 
     def observe_tick(self, lag_s: float, busy_s: float) -> None:
         self.ticks += 1

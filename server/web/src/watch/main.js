@@ -279,7 +279,7 @@ conn.addEventListener("message", (e) => {
       break;
     }
     case "Error":
-      if (!msg.request && !msg.fatal) console.warn("townhall: server error", msg);
+      if (!msg.ref && !msg.fatal) console.warn("townhall: server error", msg);
       break;
     default:
       break;

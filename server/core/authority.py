@@ -1,0 +1,819 @@
+"""The room authority: every decision of one room, sans-I/O.
+
+After python-websockets' ``protocol.py``: the shell feeds events in —
+``connect``, ``receive_data`` (or ``receive`` for a decoded message), ``disconnect``,
+``tick``, ``stored`` (a commit finished), ``turn_event`` (the clone spoke), the mic
+calls — and takes typed effects out with ``effects()`` (``core.effects``). Nothing
+here reads a clock, a socket or the event loop: time comes in as ``now`` (monotonic
+seconds; the media clock is microseconds since ``epoch``). A client message is handled
+completely before the next one, so the order of requests is the order of effects, and
+no request needs a task of its own.
+
+Messages are routed by type through ``core.dispatch`` (a table of small handlers, one
+module per subject); this class holds the state they share and the helpers they use.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from townhall.protocol import codec, negotiate
+from townhall.protocol.errors import ErrorCode, ProtocolError, Refused
+from townhall.protocol.limits import (
+    MAX_ANSWER_CHARS,
+    MAX_MIC_REASON_CHARS,
+    MAX_QUESTION_CHARS,
+    MAX_REASON_CHARS,
+    MAX_SOURCES,
+    clip,
+    close_reason,
+    first,
+)
+from townhall.protocol.messages import (
+    STAFF,
+    Ack,
+    Draft,
+    Error,
+    Join,
+    Keyframe,
+    Message,
+    MicAnswer,
+    MicChanged,
+    MicOffer,
+    Outcome,
+    QuestionChanged,
+    Role,
+    SequencedMessage,
+    StageEnd,
+    StageStart,
+    Welcome,
+)
+from townhall.server.core import dispatch, handlers  # noqa: F401 (handlers fill the table)
+from townhall.server.core.counters import Counters
+from townhall.server.core.crowd import Crowd
+from townhall.server.core.effects import (
+    Admit,
+    BoardChanged,
+    Broadcast,
+    Close,
+    Effect,
+    EndMic,
+    Log,
+    Persist,
+    Send,
+    Sequenced,
+    Ship,
+    StartTurn,
+    StopTurn,
+    TurnQuestion,
+)
+from townhall.server.core.identity import Identity
+from townhall.server.core.mics import MicBoard, MicChange
+from townhall.server.core.qa import QaQueue, Question, QuestionEvent
+from townhall.server.core.ratelimit import PoseLimiter, RejectCounter, TokenBucket
+from townhall.server.core.room import Member, Room
+from townhall.server.core.rules import RoomRules
+from townhall.server.core.stage import StageRing, StageTimeline
+from townhall.server.core.turns import Answer, Drafted, Finished, Said, TurnEvent, Voiced
+from townhall.server.store.records import (
+    ActionRecorded,
+    AnswerRecorded,
+    EscalationRecorded,
+    Record,
+    VoteCast,
+)
+
+HEAD_HEIGHT_M = 1.2  # a seated asker's eyes, above the seat's floor point
+Identify = Callable[[str], Identity]  # a join token to who holds it; raises ProtocolError
+
+
+@dataclass(eq=False)
+class Conn:
+    """One connection as the room sees it: who it is once joined, and its limits."""
+
+    id: int
+    messages: TokenBucket
+    poses: PoseLimiter
+    rejects: RejectCounter
+    join_by: float
+    slot: int = -1
+    role: Role | None = None
+    cell: int = -1
+    joined: bool = False
+    closing: bool = False
+    last_rate_error: float = -1e9
+    last_keyframe: float = -1e9
+
+
+@dataclass
+class Saved:
+    """What a restarted room gets back from its store."""
+
+    questions: list[Question] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)
+    banned: set[str] = field(default_factory=set)
+    max_answer_id: int = 0
+
+
+class RoomAuthority:
+    """One room's state and rules; events in, effects out."""
+
+    def __init__(
+        self,
+        rules: RoomRules,
+        crowd: Crowd,
+        seat_positions: Sequence[tuple[float, float, float]],
+        identify: Identify,
+        *,
+        counters: Counters | None = None,
+        saved: Saved | None = None,
+        epoch: float = 0.0,
+        wall_epoch: float = 0.0,
+        detect_language: Callable[[str], str] = lambda text: "en",
+    ) -> None:
+        saved = saved or Saved()
+        self.rules = rules
+        self.plan = rules.plan
+        self.crowd = crowd
+        self.seat_positions = seat_positions
+        self.identify = identify
+        self.counters = counters or Counters()
+        self.epoch = epoch
+        self.wall_epoch = wall_epoch
+        self.detect_language = detect_language
+        self.room = Room(
+            rules.room_id,
+            len(seat_positions),
+            resume_window_s=rules.resume_window_s,
+            event_log_size=rules.event_log,
+        )
+        self.qa = QaQueue(
+            mode="moderated" if saved.settings.get("mode", rules.mode) == "moderated" else "auto",
+            review=saved.settings.get("review", "on" if rules.review else "off") == "on",
+        )
+        self.qa.restore(saved.questions)
+        self.mics = MicBoard(
+            rules.max_live_mics,
+            rules.accept_timeout_s,
+            rules.connect_timeout_s,
+            rules.mic_time_limit_s,
+        )
+        self.mic_conns: dict[int, int] = {}  # slot -> the connection that holds the mic
+        self.banned: set[str] = set(saved.banned)
+        self.conns: dict[int, Conn] = {}
+        self.ask_limits: dict[str, TokenBucket] = {}
+        self.vote_limits: dict[str, TokenBucket] = {}
+        self.answer: Answer | None = None
+        self.next_answer_id = saved.max_answer_id + 1
+        self.next_turn_at = 0.0
+        self.ring = StageRing()
+        self.tick_no = 0
+        self._effects: list[Effect] = []
+        self._dirty: set[int] = set()
+        self._broadcasts: list[Broadcast] = []
+        self._pending_joins: deque[Conn] = deque()
+        self._last_expire = -1e9
+        self._keyframe: tuple[tuple[int, int], bytes] | None = None
+
+    # ================================================================ clocks
+
+    def media_us(self, now: float) -> int:
+        """The room's media clock: microseconds since the room started."""
+        return int((now - self.epoch) * 1_000_000)
+
+    def wall(self, now: float) -> float:
+        """Wall-clock seconds for records, from the monotonic ``now``."""
+        return self.wall_epoch + (now - self.epoch)
+
+    # ================================================================ effects out
+
+    def effects(self) -> list[Effect]:
+        """Everything to do since the last call, in order (then the list is empty)."""
+        out, self._effects = self._effects, []
+        return out
+
+    def do(self, *effects: Effect) -> None:
+        self._effects.extend(effects)
+
+    def send(self, conn: int, *messages: Message | bytes) -> None:
+        payloads = tuple(m if isinstance(m, bytes) else codec.encode(m) for m in messages)
+        if payloads:
+            self._effects.append(Send(conn, payloads))
+
+    def ack(self, conn: int, ref: int, id_: int = 0, merged: bool = False) -> Send:
+        """The Send of an Ack (to put in ``Persist.then``)."""
+        return Send(conn, (codec.encode(Ack(ref, id_, merged)),))
+
+    def error_payload(self, exc: ProtocolError, fatal: bool = False) -> bytes:
+        self.counters.count_error(exc.code.name)
+        reason = clip(exc.reason, MAX_REASON_CHARS)
+        return codec.encode(Error(int(exc.code), reason, exc.about, fatal or exc.fatal, exc.ref))
+
+    def persist(
+        self, records: Sequence[Record], *then: Effect, conn: int = 0, about: int = 0, ref: int = 0
+    ) -> None:
+        """Store ``records``, then release ``then``; if storing fails, tell ``conn`` why."""
+        failed: tuple[Effect, ...] = ()
+        if conn:
+            exc = ProtocolError(ErrorCode.INTERNAL, "could not store that", about, ref)
+            failed = (Send(conn, (self.error_payload(exc),)),)
+        self._effects.append(Persist(tuple(records), tuple(then), failed))
+
+    def stored(self, persist: Persist, ok: bool) -> None:
+        """The shell stored (``ok``) or could not store a Persist's records."""
+        for effect in persist.then if ok else persist.failed:
+            if isinstance(effect, Sequenced):
+                self.emit(effect.message)
+            elif isinstance(effect, BoardChanged):
+                self._dirty.update(effect.questions)
+            else:
+                self._effects.append(effect)
+
+    def emit(self, message: SequencedMessage) -> None:
+        """Log a sequenced event (its ``seq`` assigned now) and ship it with the next tick."""
+        self.room.emit(msgspec.structs.replace(message, seq=self.room.log.next_seq()))
+
+    def broadcast(self, message: Message, roles: frozenset[Role] | None = None) -> None:
+        self._broadcasts.append(Broadcast(codec.encode(message), roles))
+
+    # ================================================================ connections
+
+    def connect(self, conn: int, now: float) -> None:
+        """A connection opened; it has ``join_timeout_s`` to send Join."""
+        r = self.rules
+        c = Conn(
+            conn,
+            TokenBucket(r.messages_per_s, r.message_burst, now),
+            PoseLimiter(r.pose_hz, now),
+            RejectCounter(r.max_rejects),
+            now + r.join_timeout_s,
+        )
+        self.conns[conn] = c
+        self._pending_joins.append(c)
+
+    def receive_data(self, conn: int, data: bytes | str, now: float) -> None:
+        """One frame from a client: decoded, limited, then handled; never raises."""
+        c = self.conns.get(conn)
+        if c is None or c.closing:
+            return
+        self.counters.messages_in += 1
+        self.counters.bytes_in += len(data)
+        try:
+            if c.joined and not c.messages.allow(now):
+                raise Refused(ErrorCode.RATE_LIMITED, "too many messages; slow down")
+            if isinstance(data, str):
+                raise ProtocolError(ErrorCode.BAD_FRAME, "text frames are not part of the protocol")
+            message = codec.decode_client(data, self.rules.max_frame_bytes)
+        except ProtocolError as exc:
+            self._reject(c, exc, now)
+            return
+        self._handle(c, message, now)
+
+    def receive(self, conn: int, message: Message, now: float) -> None:
+        """One decoded client message (``receive_data`` without the bytes)."""
+        c = self.conns.get(conn)
+        if c is not None and not c.closing:
+            self._handle(c, message, now)
+
+    def _handle(self, c: Conn, message: Message, now: float) -> None:
+        try:
+            if not c.joined:
+                if not isinstance(message, Join):
+                    raise ProtocolError(
+                        ErrorCode.NOT_JOINED, f"{type(message).__name__} before Join", message.TYPE
+                    )
+                self._join(c, message, now)
+                return
+            route = dispatch.ROUTES.get(type(message))
+            if route is None:
+                raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "no handler", message.TYPE)
+            if route.roles is not None and c.role not in route.roles:
+                raise Refused(
+                    ErrorCode.NOT_ALLOWED,
+                    f"a {c.role} may not send {type(message).__name__}",
+                    message.TYPE,
+                    getattr(message, "ref", 0),
+                )
+            route.handler(self, c, message, now)
+        except ProtocolError as exc:
+            if not exc.about:
+                exc.about = message.TYPE
+                exc.ref = exc.ref or getattr(message, "ref", 0)
+            self._reject(c, exc, now)
+        except Exception as exc:  # a bug of ours must not take the room down
+            self.do(Log("message handling failed", {"slot": c.slot, "error": repr(exc)}))
+            fault = ProtocolError(
+                ErrorCode.INTERNAL, "server fault", message.TYPE, getattr(message, "ref", 0)
+            )
+            self._reject(c, fault, now)
+
+    def disconnect(self, conn: int, now: float) -> None:
+        """The connection ended (either side): the member keeps its place to resume."""
+        c = self.conns.pop(conn, None)
+        if c is None:
+            return
+        c.closing = True
+        if not c.joined:
+            return
+        self._end_mic_of(c, "disconnected", now)
+        member = self.room.members.get(c.slot)
+        if member is not None and member.connection_id == c.id and member.connected:
+            self.room.disconnect(c.slot, c.id, now)
+            self.crowd.set_hand(c.slot, False)
+
+    # ------------------------------------------------------------ joining
+
+    def _join(self, c: Conn, join: Join, now: float) -> None:
+        version = negotiate(join.min_version, join.max_version)
+        identity = self._identify(join.token)
+        joined = sum(1 for x in self.conns.values() if x.joined)
+        if joined >= self.rules.max_connections:
+            raise ProtocolError(ErrorCode.ROOM_FULL, "the server is at its connection limit")
+        result = self.room.join(identity, now, c.id, join.resume, join.last_seq)
+        member = result.member
+        if result.replaced_connection:
+            old = self.conns.get(result.replaced_connection)
+            if old is not None:
+                self.fail(old, ProtocolError(ErrorCode.REPLACED, "you joined again elsewhere"))
+                old.joined = False
+        c.slot, c.role, c.joined = member.slot, identity.role, True
+        if member.seat >= 0:
+            c.cell = self.crowd.cell_of_slot.get(member.slot, -1)
+            if c.cell < 0:
+                c.cell = self.crowd.add(member.slot, member.seat)
+        now_us = self.media_us(now)
+        welcome = Welcome(
+            version,
+            self.room.room_id,
+            member.slot,
+            identity.user_id,
+            identity.name,
+            identity.role,
+            member.seat,
+            member.resume,
+            now_us,
+            self.room.log.last_seq,
+            self.rules.pose_hz,
+            result.resumed,
+        )
+        payloads = [codec.encode(welcome)]
+        if result.resume_failed:
+            failed = ProtocolError(ErrorCode.RESUME_FAILED, "resume not possible; joined afresh", 1)
+            payloads.append(self.error_payload(failed))
+        if result.replay is None:
+            payloads.append(self.keyframe(now))
+        else:
+            payloads.extend(result.replay)
+        if self.answer is not None and self.answer.start is not None:
+            payloads.extend(self.ring.unplayed(now_us))  # the speech still to be heard
+        if identity.staff and self.answer is not None and self.answer.draft is not None:
+            payloads.append(codec.encode(self.answer.draft))
+        self.counters.joins += 1
+        if result.resumed:
+            self.counters.resumes += 1
+        self.do(
+            Admit(c.id, member.slot, identity.role, c.cell, tuple(payloads)),
+            Log(
+                "joined",
+                {
+                    "user": identity.user_id,
+                    "role": identity.role,
+                    "slot": member.slot,
+                    "seat": member.seat,
+                    "resumed": result.resumed,
+                },
+            ),
+        )
+
+    def _identify(self, token: str) -> Identity:
+        if not token:
+            if not self.rules.allow_anonymous_spectators:
+                raise ProtocolError(ErrorCode.AUTH_INVALID, "this room needs a token")
+            guest = secrets.token_hex(4)
+            return Identity(f"anon-{guest}", f"Guest {guest}", "spectator", self.room.room_id, 0.0)
+        identity = self.identify(token)
+        if identity.user_id in self.banned:
+            raise ProtocolError(ErrorCode.BANNED, "you may not join this room")
+        return identity
+
+    def keyframe(self, now: float) -> bytes:
+        """The room's state for a joiner; built at most once per sequenced event and tick.
+
+        A crowd arriving at once would otherwise rebuild the same (large) frame for
+        every join: the participant list, the coarse crowd and the question board.
+        """
+        key = (self.room.log.last_seq, self.tick_no)
+        if self._keyframe is not None and self._keyframe[0] == key:
+            return self._keyframe[1]
+        answer = self.answer
+        frame = Keyframe(
+            self.room.log.last_seq,
+            self.media_us(now),
+            self.room.participants(),
+            self.crowd.coarse_all(),
+            self.qa.board(),
+            answer.start if answer is not None else None,
+            self.qa.mode,
+            self.qa.review,
+        )
+        encoded = codec.encode(frame)
+        self._keyframe = (key, encoded)
+        return encoded
+
+    # ------------------------------------------------------------ errors and closes
+
+    def _reject(self, c: Conn, exc: ProtocolError, now: float) -> None:
+        if exc.fatal or not c.joined:
+            self.fail(c, exc)
+            return
+        if c.rejects.add(now):
+            self.fail(c, ProtocolError(ErrorCode.FLOODING, "too many bad or excess messages"))
+            return
+        if exc.code is ErrorCode.RATE_LIMITED:
+            self.notify_rate(c, now, exc)
+            return
+        self.send(c.id, self.error_payload(exc))
+
+    def notify_rate(self, c: Conn, now: float, exc: ProtocolError) -> None:
+        """One RATE_LIMITED a second is enough to tell the client; more would add to the flood."""
+        if now - c.last_rate_error >= 1.0:
+            c.last_rate_error = now
+            self.send(c.id, self.error_payload(exc))
+
+    def fail(self, c: Conn, exc: ProtocolError) -> None:
+        """Send the error as fatal and close the connection with its code."""
+        if c.closing:
+            return
+        self.counters.count_close(exc.code.name)
+        self.send(c.id, self.error_payload(exc, fatal=True))
+        self.close(c, exc.code.close_code, exc.reason)
+        self.do(Log("closed", {"code": exc.code.name, "reason": exc.reason, "slot": c.slot}))
+
+    def close(self, c: Conn, code: int, reason: str) -> None:
+        c.closing = True
+        self.do(Close(c.id, code, close_reason(reason)))
+
+    def shutdown(self) -> None:
+        """The server is stopping: every client hears why, then is closed."""
+        for c in list(self.conns.values()):
+            self.fail(c, ProtocolError(ErrorCode.SERVER_SHUTDOWN, "server stopping"))
+
+    # ------------------------------------------------------------ members
+
+    def member(self, c: Conn) -> Member:
+        """The member a connection speaks for (it must still be the member's connection)."""
+        member = self.room.members.get(c.slot)
+        if member is None or member.connection_id != c.id:
+            raise ProtocolError(ErrorCode.NOT_JOINED, "not in the room")
+        return member
+
+    def conn_of(self, member: Member) -> Conn | None:
+        c = self.conns.get(member.connection_id)
+        return c if c is not None and c.joined and not c.closing else None
+
+    def leave(self, c: Conn, now: float) -> None:
+        """A Leave: gone for good."""
+        self._end_mic_of(c, "disconnected", now)
+        self.crowd.remove(c.slot)
+        self.room.leave(c.slot)
+        c.joined = False
+        self.close(c, 1000, "left")
+
+    def remove_member(self, slot: int, reason: ProtocolError, now: float) -> None:
+        """Kick or ban: close the member's connection with the reason and free the seat."""
+        member = self.room.members.get(slot)
+        if member is None:
+            return
+        c = self.conns.get(member.connection_id)
+        if c is not None:
+            self._end_mic_of(c, "revoked", now)
+            self.fail(c, reason)
+            c.joined = False
+        self.crowd.remove(slot)
+        self.room.leave(slot)
+
+    def set_hand(self, slot: int, raised: bool) -> None:
+        self.room.set_hand(slot, raised)
+        self.crowd.set_hand(slot, raised)
+
+    def action(
+        self, c: Conn, now: float, action: str, question: int = 0, detail: str = ""
+    ) -> Record:
+        """An audit record of a staff member's action."""
+        m = self.member(c)
+        return ActionRecorded(
+            self.wall(now), m.identity.user_id, m.identity.role, action, question, detail
+        )
+
+    # ================================================================ questions
+
+    def submit(
+        self, member: Member, text: str, language: str, now: float, slot: int
+    ) -> tuple[Question, bool, list[Record]]:
+        """A question from a member (typed, or spoken at the live mic); the records to store."""
+        user = member.identity.user_id
+        question, merged = self.qa.submit(
+            text,
+            asker_id=user,
+            asker_name=member.identity.name,
+            asker_slot=slot,
+            language=language or self.detect_language(text),
+            now=self.wall(now),
+        )
+        return question, merged, [question.record(), VoteCast(question.id, user)]
+
+    def allow(
+        self, buckets: dict[str, TokenBucket], user: str, rate: float, burst: int, now: float
+    ) -> bool:
+        bucket = buckets.get(user)
+        if bucket is None:
+            bucket = buckets[user] = TokenBucket(rate, burst, now)
+        return bucket.allow(now)
+
+    def _flush_board(self) -> None:
+        """One QuestionChanged per question changed since the last tick (latest wins)."""
+        for qid in sorted(self._dirty):
+            q = self.qa.questions.get(qid)
+            if q is not None:
+                self.room.emit(QuestionChanged(self.room.log.next_seq(), q.info()))
+        self._dirty.clear()
+
+    # ================================================================ the clone's turns
+
+    def stop_turn(self, now: float) -> None:
+        """A moderator's stop: the answer ends now; speech not yet played is not sent."""
+        answer = self.answer
+        if answer is None:
+            return
+        self.do(StopTurn(answer.id))
+        if answer.timeline is not None:
+            self.ring.drop_answer(answer.id)
+        self._finish(answer, "stopped", now)
+
+    def _start_turn(self, now: float) -> None:
+        question = self.qa.next_question()
+        if question is None:
+            return
+        answer_id = self.next_answer_id
+        self.next_answer_id += 1
+        self.qa.take(question.id, answer_id)
+        self.answer = Answer(answer_id, question, now, self.wall(now))
+        self.persist([question.record()], BoardChanged((question.id,)))
+        turn = TurnQuestion(question.id, question.text, question.language, self._gaze(question))
+        self.do(StartTurn(answer_id, turn, self.qa.review))
+
+    def _gaze(self, question: Question) -> tuple[float, float, float] | None:
+        if question.asker_slot < 0:
+            return None
+        member = self.room.members.get(question.asker_slot)
+        if member is None or member.seat < 0 or member.identity.user_id != question.asker_id:
+            return None
+        x, y, z = self.seat_positions[member.seat]
+        return (x, y + HEAD_HEIGHT_M, z)
+
+    def turn_event(self, answer_id: int, event: TurnEvent, now: float) -> None:
+        """What the clone's turn reports; events of a turn already ended are ignored."""
+        answer = self.answer
+        if answer is None or answer.id != answer_id or answer.finished is not None:
+            return
+        if isinstance(event, Drafted):
+            q = answer.question
+            answer.draft = Draft(
+                answer.id,
+                q.id,
+                clip(q.text, MAX_QUESTION_CHARS),
+                clip(event.text, MAX_ANSWER_CHARS),
+                event.label,
+                first(event.sources, MAX_SOURCES),
+                event.language,
+            )
+            self.broadcast(answer.draft, STAFF)
+        elif isinstance(event, Said):
+            answer.draft = None
+            if not answer.spoken:
+                answer.language, answer.disclosure = event.language, event.disclosure
+            answer.spoken.append(event.text)
+            answer.labels.append(event.label)
+            answer.sources.extend(s for s in event.sources if s not in answer.sources)
+        elif isinstance(event, Voiced):
+            self._place(answer, event, now)
+        elif isinstance(event, Finished):
+            answer.draft = None
+            if event.outcome == "done" and answer.timeline is not None:
+                answer.timeline.closed = True
+                answer.finished = "done"  # recorded once the speech has played out (tick)
+            else:
+                self._finish(answer, event.outcome, now)
+
+    def _place(self, answer: Answer, event: Voiced, now: float) -> None:
+        if answer.timeline is None:
+            answer.timeline = StageTimeline(answer.id, start_us=event.at_us)
+            q = answer.question
+            answer.start = StageStart(
+                0,
+                answer.id,
+                q.id,
+                clip(q.text, MAX_QUESTION_CHARS),
+                answer.label() if answer.labels else "approved",
+                first(answer.sources, MAX_SOURCES),
+                answer.language or q.language or "en",
+                clip(answer.disclosure, MAX_REASON_CHARS),
+                q.asker_slot,
+                event.at_us,
+            )
+            self.emit(answer.start)
+            answer.start = self._logged_start(answer.start)
+        answer.timeline.append(event.segment, event.at_us)
+
+    def _logged_start(self, start: StageStart) -> StageStart:
+        return msgspec.structs.replace(start, seq=self.room.log.last_seq)
+
+    def _finish(self, answer: Answer, outcome: Outcome, now: float) -> None:
+        """Record the answer, move its question on, and announce the end once stored."""
+        self.answer = None
+        q = answer.question
+        label = answer.label()
+        text = clip(" ".join(answer.spoken), MAX_ANSWER_CHARS)
+        event: QuestionEvent = {"skipped": "skip", "failed": "escalate"}.get(  # type: ignore[assignment]
+            outcome, "answer"
+        )
+        if outcome == "done" and label == "escalated":
+            event = "escalate"
+        self.qa.settle(q.id, event)
+        records: list[Record] = []
+        wall = self.wall(now)
+        if outcome == "failed":
+            # A failed answer is not retried in a loop: it goes to the human leader instead.
+            records.append(
+                EscalationRecorded(
+                    wall, q.id, q.text, "answer_failed", answer.language or q.language or "en",
+                    "the clone could not finish this answer (see the server log)", text,
+                )
+            )  # fmt: skip
+        records.append(
+            AnswerRecorded(
+                answer.id, q.id, text, label, tuple(answer.sources),
+                answer.language or q.language or "en", answer.started_wall, wall, outcome,
+            )
+        )  # fmt: skip
+        records.append(q.record())
+        then: list[Effect] = [BoardChanged((q.id,))]
+        if answer.start is not None:
+            # Announced once stored: whoever sees StageEnd can rely on the record being there.
+            end = StageEnd(0, answer.id, outcome, text, label, first(answer.sources, MAX_SOURCES))
+            then.append(Sequenced(end))
+        self.persist(records, *then)
+        self.next_turn_at = now + self.rules.pause_s
+
+    def _stage_tick(self, now: float, now_us: int) -> tuple[tuple[bytes, ...], int]:
+        """Start a turn if one is due; take the packets due within the lead."""
+        answer = self.answer
+        if answer is None:
+            if self.rules.clone and not self.mics.busy and now >= self.next_turn_at:
+                self._start_turn(now)
+            return (), 0
+        timeline = answer.timeline
+        if timeline is None:
+            return (), 0
+        packets = timeline.due(now_us, self.plan.lead_us)
+        first_number = self.ring.next_number
+        payloads = []
+        for packet in packets:
+            payload = codec.encode(packet)
+            self.ring.add(answer.id, packet.media_time_us + packet.duration_us, payload)
+            payloads.append(payload)
+        if payloads and not answer.first_shipped:
+            answer.first_shipped = True
+            self.counters.observe("time_to_first_audio_s", now - answer.taken_at)
+        if answer.finished == "done" and timeline.done() and now_us >= timeline.end_us:
+            self._finish(answer, "done", now)
+        return tuple(payloads), first_number
+
+    # ================================================================ live mics
+
+    def announce_mic(self, change: MicChange, now: float) -> None:
+        ends_us = 0
+        if change.state != "ended":
+            ends_us = self.media_us(now) + round((change.deadline - now) * 1e6)
+        reason = clip(change.reason, MAX_MIC_REASON_CHARS)
+        self.emit(MicChanged(0, change.slot, change.state, reason, ends_us))
+
+    def end_mic(self, change: MicChange, now: float, submit: bool = True) -> None:
+        """A mic ended: announce it and close its peer (whose transcript may come back)."""
+        self.mic_conns.pop(change.slot, None)
+        self.announce_mic(change, now)
+        self.do(EndMic(change.slot, change.generation, change.reason, submit))
+        if change.reason == "failed":
+            member = self.room.members.get(change.slot)
+            c = self.conn_of(member) if member is not None else None
+            if c is not None:
+                notice = ProtocolError(
+                    ErrorCode.MIC_FAILED, "your mic connection failed or never connected"
+                )
+                self.send(c.id, self.error_payload(notice))
+
+    def _end_mic_of(self, c: Conn, reason: str, now: float) -> None:
+        if self.mic_conns.get(c.slot) != c.id:
+            return
+        mic = self.mics.get(c.slot)
+        if mic is not None:
+            change = self.mics.end(c.slot, reason, mic.generation)
+            if change is not None:
+                self.end_mic(change, now)
+
+    def mic_answered(self, slot: int, generation: int, conn: int, ref: int, sdp: str) -> None:
+        """The shell answered a mic's WebRTC offer."""
+        mic = self.mics.get(slot)
+        if mic is None or mic.generation != generation:
+            return  # ended while the peer was being set up
+        self.send(conn, MicAnswer(ref, sdp))
+
+    def mic_refused(
+        self, slot: int, generation: int, conn: int, ref: int, reason: str, now: float
+    ) -> None:
+        """The offer could not be used: the mic ends, the attendee hears why."""
+        change = self.mics.end(slot, "failed", generation)
+        if change is not None:
+            self.mic_conns.pop(slot, None)
+            self.announce_mic(change, now)
+            self.do(EndMic(slot, generation, "failed", submit=False))
+        exc = ProtocolError(ErrorCode.BAD_SDP, reason, MicOffer.TYPE, ref)
+        self.send(conn, self.error_payload(exc))
+
+    def mic_state(self, slot: int, generation: int, state: str, now: float) -> None:
+        """The mic's peer connected, failed or closed."""
+        if state == "connected":
+            change = self.mics.connected(slot, generation, now)
+            if change is not None:
+                self.announce_mic(change, now)
+        elif state in ("failed", "closed"):
+            ended = self.mics.end(slot, "failed", generation)
+            if ended is not None:
+                self.end_mic(ended, now)
+
+    def mic_transcript(self, slot: int, text: str, now: float) -> None:
+        """What the attendee said at the mic (transcribed): their question, in the queue."""
+        member = self.room.members.get(slot)
+        text = " ".join(text.split())
+        if member is None or len(text) < 3:
+            return
+        try:
+            question, _, records = self.submit(
+                member, clip(text, MAX_QUESTION_CHARS), "", now, member.slot
+            )
+        except Refused as exc:
+            self.do(Log("spoken question refused", {"reason": exc.reason}))
+            return
+        self.persist(records, BoardChanged((question.id,)))
+        self.do(Log("spoken question", {"slot": slot, "question": question.id}))
+
+    # ================================================================ the tick
+
+    def tick(self, now: float) -> None:
+        """One room tick: deadlines, the clone's turn, then one Ship for every edge."""
+        self.tick_no += 1
+        if now - self._last_expire >= 1.0:
+            self._last_expire = now
+            for slot in self.room.expire(now):
+                self.crowd.remove(slot)
+        self._expire_joins(now)
+        for change in self.mics.expire(now):
+            self.end_mic(change, now)
+        now_us = self.media_us(now)
+        stage, stage_first = self._stage_tick(now, now_us)
+        self._flush_board()
+        events = tuple(self.room.drain())
+        if self.tick_no % self.plan.crowd_every == 0:
+            near = self.crowd.near_frames(now_us)
+            far = self.crowd.far_frame(now_us)
+        else:
+            near, far = {}, None
+        broadcasts, self._broadcasts = tuple(self._broadcasts), []
+        self.do(Ship(self.tick_no, events, near, far, stage, stage_first, broadcasts))
+
+    def _expire_joins(self, now: float) -> None:
+        pending = self._pending_joins
+        while pending and (pending[0].joined or pending[0].closing or pending[0].join_by <= now):
+            c = pending.popleft()
+            if not c.joined and not c.closing and c.id in self.conns:
+                self.fail(c, ProtocolError(ErrorCode.JOIN_TIMEOUT, "no Join received in time"))
+
+    def poses(self, slots: bytes, flags: bytes, records: bytes, bytes_in: int) -> None:
+        """Validated, rate-limited poses from a fan-out edge, written at once."""
+        n = self.crowd.set_poses(slots, flags, records)
+        self.counters.messages_in += n
+        self.counters.bytes_in += bytes_in
+
+    # ================================================================ views
+
+    def count_by_role(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for c in self.conns.values():
+            if c.joined and c.role is not None:
+                counts[c.role] = counts.get(c.role, 0) + 1
+        return counts
