@@ -15,12 +15,16 @@ import msgspec
 from .limits import (
     MAX_ANSWER_CHARS,
     MAX_CLIENT_INFO_CHARS,
+    MAX_LANGUAGE_CHARS,
+    MAX_MIC_REASON_CHARS,
     MAX_NAME_CHARS,
     MAX_QUESTION_CHARS,
     MAX_REASON_CHARS,
     MAX_SDP_CHARS,
+    MAX_SOURCE_CHARS,
     MAX_TOKEN_CHARS,
     MAX_USER_ID_CHARS,
+    MAX_WORD_CHARS,
     POSE_BYTES,
 )
 
@@ -41,8 +45,9 @@ Role = Literal["attendee", "spectator", "moderator", "operator"]
 Mode = Literal["auto", "moderated"]
 QuestionText = Annotated[str, msgspec.Meta(max_length=MAX_QUESTION_CHARS)]
 AnswerText = Annotated[str, msgspec.Meta(max_length=MAX_ANSWER_CHARS)]
-Lang = Annotated[str, msgspec.Meta(max_length=16)]
-Word = Annotated[str, msgspec.Meta(max_length=32)]
+Lang = Annotated[str, msgspec.Meta(max_length=MAX_LANGUAGE_CHARS)]
+Word = Annotated[str, msgspec.Meta(max_length=MAX_WORD_CHARS)]
+Source = Annotated[str, msgspec.Meta(max_length=MAX_SOURCE_CHARS)]
 QuestionState = Literal["submitted", "approved", "answering", "answered", "rejected", "escalated"]
 Label = Literal["approved", "generated", "escalated"]
 PacketLabel = Literal["approved", "generated", "escalated", "live"]
@@ -255,7 +260,7 @@ class StageStart(Message, tag=75):
     question: U32
     question_text: QuestionText
     label: Label
-    sources: list[Annotated[str, msgspec.Meta(max_length=64)]]
+    sources: list[Source]
     language: Lang
     disclosure: Reason
     asker_slot: Seat
@@ -334,7 +339,7 @@ class StageEnd(Message, tag=76):
     outcome: Outcome
     text: AnswerText
     label: Label
-    sources: list[Annotated[str, msgspec.Meta(max_length=64)]]
+    sources: list[Source]
 
 
 class Caption(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -368,7 +373,7 @@ class Draft(Message, tag=78):
     question_text: QuestionText
     text: AnswerText
     label: Label
-    sources: list[Annotated[str, msgspec.Meta(max_length=64)]]
+    sources: list[Source]
     language: Lang
 
 
@@ -393,7 +398,7 @@ class MicChanged(Message, tag=81):
     seq: U64
     slot: U16
     state: MicState
-    reason: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_MIC_REASON_CHARS)] = ""
     ends_us: I64 = 0
 
 

@@ -12,6 +12,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ class TownhallServer:
             epoch=self._epoch,
             wall_epoch=time.time(),
         )
-        self.fanout = Fanout(settings.limits, self.metrics)
+        self.fanout = Fanout(self.authority.plan, settings.limits, self.metrics)
         self.host = RoomHost(self.authority, self.fanout, self.store)
         self.workers: WorkerPool | None = None
         if settings.server.workers > 0:
@@ -134,7 +135,7 @@ class TownhallServer:
         )
         self.static = StaticFiles()
         for page in PAGES:
-            self.router.add(page, lambda request, page=page: self.static.page(page))
+            self.router.add(page, self._page(page))
         self.router.add_prefix(
             ASSET_PREFIX, lambda request: self.static.asset(request.path.split("?", 1)[0])
         )
@@ -260,6 +261,9 @@ class TownhallServer:
             self.metrics.observe_tick(lag, time.perf_counter() - started)
 
     # ------------------------------------------------------------ HTTP
+
+    def _page(self, page: str) -> Callable[[Request], Response]:
+        return lambda request: self.static.page(page)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         return self.router(request)

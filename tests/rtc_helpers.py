@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,14 +32,6 @@ class Recorder(RoomClient):
 
     def live_packets(self, slot: int) -> list[StagePacket]:
         return [p for p in self.of(StagePacket) if p.speaker_slot == slot]
-
-
-async def until(predicate: Callable[[], object], timeout_s: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.02)
 
 
 def speech(text: str) -> tuple[npt.NDArray[np.int16], int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
 from pathlib import Path
@@ -21,6 +20,7 @@ from townhall.protocol.messages import (
     Error,
     Message,
     Moderate,
+    QuestionChanged,
     Review,
     StageEnd,
     StagePacket,
@@ -32,7 +32,7 @@ from townhall.server.clone.face.visemes import mouth_open_track
 from townhall.server.clone.voice.opus import OpusDecoder
 
 from .conftest import TokenMaker, make_settings
-from .test_server import eventually
+from .waiting import eventually, settled, ticks_later
 
 
 def clone_settings(tmp_path: Path, **qa: Any):  # type: ignore[no-untyped-def]
@@ -97,6 +97,12 @@ async def ask_and_approve(spectator: Viewer, moderator: Viewer, text: str) -> in
     approved = await moderator.request(lambda ref: Moderate(ref, "approve", ack.id))
     assert isinstance(approved, Ack), approved
     return ack.id
+
+
+def state_of(viewer: Viewer, question: int) -> str:
+    """The question's state as the viewer's board shows it ("" if not on it)."""
+    changes = [m.question for m in viewer.of(QuestionChanged) if m.question.id == question]
+    return changes[-1].state if changes else ""
 
 
 async def wait_answer(
@@ -254,7 +260,8 @@ async def test_review_mode_edit_and_skip(tmp_path: Path, token: TokenMaker) -> N
         assert isinstance(
             await moderator.request(lambda ref: Review(ref, draft2.answer, "skip")), Ack
         )
-        await asyncio.sleep(0.5)
+        await eventually(lambda: state_of(spectator, qid2) == "rejected")
+        await settled(srv, spectator.client)
         assert not any(s.question == qid2 for s in spectator.of(StageStart))
         bad = await moderator.request(lambda ref: Review(ref, 999, "speak"))
         assert isinstance(bad, Error)
@@ -286,7 +293,7 @@ async def test_stop_cuts_in_and_late_joiner_starts_mid_answer(
         _, end = await wait_answer(spectator, qid)
         assert end.outcome == "stopped"
         count = len(spectator.of(StagePacket))
-        await asyncio.sleep(0.3)
+        await settled(srv, spectator.client)
         assert len(spectator.of(StagePacket)) == count  # nothing more after the stop
         for v in (spectator, moderator, late):
             await v.client.close()
@@ -378,7 +385,7 @@ async def test_a_failing_voice_escalates_once_instead_of_looping(
         await eventually(
             lambda: srv.authority.qa.questions[ack.id].state == "escalated", timeout=10
         )
-        await asyncio.sleep(0.5)
+        await ticks_later(srv, 10)  # well past the pause: a retry would have started
         assert calls == 1
         db = sqlite3.connect(tmp_path / "townhall.db")
         assert db.execute("SELECT reason FROM escalations").fetchall() == [("answer_failed",)]

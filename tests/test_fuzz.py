@@ -17,7 +17,8 @@ from townhall.protocol.messages import Hand, Join, KeyframeRequest, Leave, Ping,
 from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker
-from .test_server import eventually, pose_bytes
+from .test_server import pose_bytes
+from .waiting import eventually, round_trip
 
 FRAMES = 6000
 
@@ -171,7 +172,7 @@ async def test_pose_rate_limit_tells_once_a_second(
     # notice a second, and the client is not closed.
     for _ in range(100):
         await c.send_pose(pose_bytes())
-    await asyncio.sleep(0.3)
+    await round_trip(c)  # every answer to those poses has arrived
     limited = [e for e in c.errors if e.code == ErrorCode.RATE_LIMITED]
     assert len(limited) == 1 and limited[0].about == Pose.TYPE
     assert not c.closed

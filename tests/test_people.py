@@ -13,7 +13,7 @@ from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, make_settings
 from .test_clone_stage import Viewer
-from .test_server import eventually
+from .waiting import eventually
 
 
 async def test_mute_stops_questions_and_hands(tmp_path: Path, token: TokenMaker) -> None:

@@ -27,14 +27,7 @@ from townhall.protocol.messages import (
 from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, http_get, make_settings
-
-
-async def eventually(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+from .waiting import eventually
 
 
 def pose_bytes(head_y: float = 1.25, yaw_quat: tuple[float, ...] = (0, 0, 0, 1)) -> bytes:

@@ -23,7 +23,7 @@ from townhall.server.gateway.tokens import issue_token
 from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import SECRET, TokenMaker, make_settings
 from .test_clone_stage import Viewer, clone_settings
-from .test_server import eventually
+from .waiting import eventually
 
 BUILT = ("dist/moderate.html", "dist/assets/moderate.js", "dist/assets/moderate.css")
 REMOTE_WORK = "How do we think about remote work?"

@@ -15,7 +15,6 @@ import asyncio
 import math
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from townhall.plugin.xr.session import Headset
 from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, make_settings
+from .waiting import eventually
 from .xr_helpers import near, read_png, xvfb, yaw_quat
 from .xr_runtime import GL_SRGB8_ALPHA8, Displayed, TestRuntime
 
@@ -55,13 +55,16 @@ def fresh(runtime: TestRuntime) -> None:
 
 async def shown_after(runtime: TestRuntime, frame: int, timeout: float = 20.0) -> Displayed:
     """The first eye pair read back after the runtime's frame counter passed ``frame``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    shown: list[Displayed] = []
+
+    def displayed() -> bool:
         d = runtime.displayed()
         if d is not None and d.frame > frame:
-            return d
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no frame after {frame} was shown: {runtime.observed()}")
+            shown.append(d)
+        return bool(shown)
+
+    await eventually(displayed, timeout, f"a frame after {frame} shown")
+    return shown[0]
 
 
 def colour_share(eye: np.ndarray) -> dict[str, float]:
@@ -141,9 +144,10 @@ async def test_headset_shows_the_hall_the_crowd_and_the_clone_in_stereo(
 
             # Lost head tracking: the app submits no layer rather than a wrong picture.
             runtime.tracked(0b1110)
-            await asyncio.sleep(0.3)
+            lost_at = runtime.observed().frames
+            await eventually(lambda: runtime.observed().frames > lost_at + 5)  # it took effect
             stalled = runtime.observed()
-            await asyncio.sleep(0.3)
+            await eventually(lambda: runtime.observed().frames > stalled.frames + 10)
             later = runtime.observed()
             assert later.frames > stalled.frames and later.layer_frames == stalled.layer_frames
             runtime.tracked(0xF)

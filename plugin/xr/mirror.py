@@ -116,7 +116,7 @@ class AudioPump:
 
     def __init__(self, player: StagePlayer, sink: WavSink | None) -> None:
         self.player, self.sink = player, sink
-        self._last = local_us()
+        self._last = float(local_us())
 
     def pump(self, now: float) -> None:
         n = int((now - self._last) * SAMPLE_RATE / 1e6)

@@ -260,9 +260,11 @@ def clone_boxes(boxes: Boxes, frame: StageFrame, position: Sequence[float], yaw_
         a, b = world_t[bone], world_t[child]
         length = float(np.linalg.norm(b - a))
         r = _segment_axes((b - a) / max(length, 1e-6), world_r[bone])
-        boxes.add((a + b) / 2, r, (thick, max(length, 0.02), thick * 0.7), color)
+        boxes.add(
+            ((a + b) / 2).astype(np.float32), r, (thick, max(length, 0.02), thick * 0.7), color
+        )
         if bone.endswith("LowerArm"):
-            boxes.add(b, r, (0.08, 0.08, 0.04), SKIN)  # hands
+            boxes.add(b.astype(np.float32), r, (0.08, 0.08, 0.04), SKIN)  # hands
     head_r, head_t = world_r["head"], world_t["head"]
     boxes.add(
         head_t + head_r @ np.array([0, 0.1, 0.01], np.float32), head_r, (0.19, 0.24, 0.2), SKIN

@@ -21,6 +21,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from townhall.protocol.messages import Label, ReviewDecision
 from townhall.server.clone.brain.answer import AnswerPart, Brain
 from townhall.server.clone.speech import Utterance
@@ -50,7 +53,7 @@ class AnimatorLike(Protocol):
 
 
 class EncoderLike(Protocol):
-    def feed(self, pcm: object, sample_rate: int) -> list[OpusFrame]: ...
+    def feed(self, pcm: npt.NDArray[np.int16], sample_rate: int) -> list[OpusFrame]: ...
     def flush(self) -> list[OpusFrame]: ...
 
 

@@ -166,6 +166,7 @@ class RoomAuthority:
         self.mic_conns: dict[int, int] = {}  # slot -> the connection that holds the mic
         self.banned: set[str] = set(saved.banned)
         self.conns: dict[int, Conn] = {}
+        self.joined = 0  # connections that have joined and not ended
         self.ask_limits: dict[str, TokenBucket] = {}
         self.vote_limits: dict[str, TokenBucket] = {}
         self.answer: Answer | None = None
@@ -320,6 +321,7 @@ class RoomAuthority:
         c.closing = True
         if not c.joined:
             return
+        self._unjoin(c)
         self._end_mic_of(c, "disconnected", now)
         member = self.room.members.get(c.slot)
         if member is not None and member.connection_id == c.id and member.connected:
@@ -328,11 +330,15 @@ class RoomAuthority:
 
     # ------------------------------------------------------------ joining
 
+    def _unjoin(self, c: Conn) -> None:
+        if c.joined:
+            c.joined = False
+            self.joined -= 1
+
     def _join(self, c: Conn, join: Join, now: float) -> None:
         version = negotiate(join.min_version, join.max_version)
         identity = self._identify(join.token)
-        joined = sum(1 for x in self.conns.values() if x.joined)
-        if joined >= self.rules.max_connections:
+        if self.joined >= self.rules.max_connections:
             raise ProtocolError(ErrorCode.ROOM_FULL, "the server is at its connection limit")
         result = self.room.join(identity, now, c.id, join.resume, join.last_seq)
         member = result.member
@@ -340,8 +346,9 @@ class RoomAuthority:
             old = self.conns.get(result.replaced_connection)
             if old is not None:
                 self.fail(old, ProtocolError(ErrorCode.REPLACED, "you joined again elsewhere"))
-                old.joined = False
+                self._unjoin(old)
         c.slot, c.role, c.joined = member.slot, identity.role, True
+        self.joined += 1
         if member.seat >= 0:
             c.cell = self.crowd.cell_of_slot.get(member.slot, -1)
             if c.cell < 0:
@@ -481,7 +488,7 @@ class RoomAuthority:
         self._end_mic_of(c, "disconnected", now)
         self.crowd.remove(c.slot)
         self.room.leave(c.slot)
-        c.joined = False
+        self._unjoin(c)
         self.close(c, 1000, "left")
 
     def remove_member(self, slot: int, reason: ProtocolError, now: float) -> None:
@@ -493,7 +500,7 @@ class RoomAuthority:
         if c is not None:
             self._end_mic_of(c, "revoked", now)
             self.fail(c, reason)
-            c.joined = False
+            self._unjoin(c)
         self.crowd.remove(slot)
         self.room.leave(slot)
 
@@ -611,8 +618,11 @@ class RoomAuthority:
                 self._finish(answer, event.outcome, now)
 
     def _place(self, answer: Answer, event: Voiced, now: float) -> None:
+        # Rendering took longer than the turn planned (a busy machine): the speech goes
+        # later rather than reach anyone after it is due. Its frames are relative to it.
+        at_us = max(event.at_us, self.media_us(now) + self.plan.lead_us)
         if answer.timeline is None:
-            answer.timeline = StageTimeline(answer.id, start_us=event.at_us)
+            answer.timeline = StageTimeline(answer.id, start_us=at_us)
             q = answer.question
             answer.start = StageStart(
                 0,
@@ -624,11 +634,11 @@ class RoomAuthority:
                 answer.language or q.language or "en",
                 clip(answer.disclosure, MAX_REASON_CHARS),
                 q.asker_slot,
-                event.at_us,
+                at_us,
             )
             self.emit(answer.start)
             answer.start = self._logged_start(answer.start)
-        answer.timeline.append(event.segment, event.at_us)
+        answer.timeline.append(event.segment, at_us)
 
     def _logged_start(self, start: StageStart) -> StageStart:
         return msgspec.structs.replace(start, seq=self.room.log.last_seq)
@@ -639,10 +649,10 @@ class RoomAuthority:
         q = answer.question
         label = answer.label()
         text = clip(" ".join(answer.spoken), MAX_ANSWER_CHARS)
-        event: QuestionEvent = {"skipped": "skip", "failed": "escalate"}.get(  # type: ignore[assignment]
-            outcome, "answer"
-        )
-        if outcome == "done" and label == "escalated":
+        event: QuestionEvent = "answer"
+        if outcome == "skipped":
+            event = "skip"
+        elif outcome == "failed" or (outcome == "done" and label == "escalated"):
             event = "escalate"
         self.qa.settle(q.id, event)
         records: list[Record] = []
@@ -670,29 +680,34 @@ class RoomAuthority:
         self.persist(records, *then)
         self.next_turn_at = now + self.rules.pause_s
 
-    def _stage_tick(self, now: float, now_us: int) -> tuple[tuple[bytes, ...], int]:
+    def _stage_tick(
+        self, now: float, now_us: int
+    ) -> tuple[tuple[bytes, ...], int, tuple[int, ...]]:
         """Start a turn if one is due; take the packets due within the lead."""
         answer = self.answer
         if answer is None:
             if self.rules.clone and not self.mics.busy and now >= self.next_turn_at:
                 self._start_turn(now)
-            return (), 0
+            return (), self.ring.next_number, ()
         timeline = answer.timeline
         if timeline is None:
-            return (), 0
+            return (), self.ring.next_number, ()
         packets = timeline.due(now_us, self.plan.lead_us)
         first_number = self.ring.next_number
         payloads = []
+        ends = []
         for packet in packets:
             payload = codec.encode(packet)
-            self.ring.add(answer.id, packet.media_time_us + packet.duration_us, payload)
+            end = packet.media_time_us + packet.duration_us
+            self.ring.add(answer.id, end, payload)
             payloads.append(payload)
+            ends.append(end)
         if payloads and not answer.first_shipped:
             answer.first_shipped = True
             self.counters.observe("time_to_first_audio_s", now - answer.taken_at)
         if answer.finished == "done" and timeline.done() and now_us >= timeline.end_us:
             self._finish(answer, "done", now)
-        return tuple(payloads), first_number
+        return tuple(payloads), first_number, tuple(ends)
 
     # ================================================================ live mics
 
@@ -785,7 +800,7 @@ class RoomAuthority:
         for change in self.mics.expire(now):
             self.end_mic(change, now)
         now_us = self.media_us(now)
-        stage, stage_first = self._stage_tick(now, now_us)
+        stage, stage_first, stage_ends = self._stage_tick(now, now_us)
         self._flush_board()
         events = tuple(self.room.drain())
         if self.tick_no % self.plan.crowd_every == 0:
@@ -794,7 +809,11 @@ class RoomAuthority:
         else:
             near, far = {}, None
         broadcasts, self._broadcasts = tuple(self._broadcasts), []
-        self.do(Ship(self.tick_no, events, near, far, stage, stage_first, broadcasts))
+        self.do(
+            Ship(
+                self.tick_no, now_us, events, near, far, stage, stage_first, stage_ends, broadcasts
+            )
+        )
 
     def _expire_joins(self, now: float) -> None:
         pending = self._pending_joins

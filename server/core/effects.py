@@ -92,11 +92,13 @@ class Ship:
     ``broadcasts`` are droppable messages (a role mask of None: everyone)."""
 
     number: int
+    now_us: int
     events: tuple[bytes, ...]
     near: dict[int, bytes]
     far: bytes | None
     stage: tuple[bytes, ...] = ()
     stage_first: int = 0
+    stage_ends_us: tuple[int, ...] = ()  # when each stage packet has played out
     broadcasts: tuple[Broadcast, ...] = ()
 
 

@@ -164,11 +164,13 @@ class StageRing:
         """Packets numbered from ``first`` as shipped by the room (an edge's copy)."""
         for offset, (answer, end_us, payload) in enumerate(entries):
             self._entries.append(RingEntry(first + offset, answer, end_us, payload))
-        self.next_number = first + len(entries)
+        if entries:
+            self.next_number = first + len(entries)
 
-    def after(self, number: int, now_us: int) -> list[bytes]:
-        """Packets numbered above ``number`` that have not played out by ``now_us``."""
-        return [e.payload for e in self._entries if e.number > number and e.end_us > now_us]
+    def after(self, number: int, now_us: int, before: int | None = None) -> list[bytes]:
+        """Packets numbered above ``number`` (and below ``before``) still to play at ``now_us``."""
+        top = before if before is not None else self.next_number
+        return [e.payload for e in self._entries if number < e.number < top and e.end_us > now_us]
 
     def unplayed(self, now_us: int) -> list[bytes]:
         """Every held packet still to be played (for a client that resumes)."""

@@ -16,10 +16,12 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from townhall.protocol.limits import close_reason
+from townhall.protocol.messages import Role
 from townhall.server.fanout import seam as ipc
 from townhall.server.gateway.session import Session
 from townhall.server.ops.config import Settings
@@ -48,11 +50,10 @@ class RemoteSession(Session):
 
     worker: WorkerHandle | None = None
 
-    def write(self, data: bytes) -> int:
-        if self.closing or self.worker is None:
-            return 0
-        self.worker.send(ipc.Send(self.id, data, 1))
-        return len(data)
+    def send(self, payloads: Sequence[bytes]) -> None:
+        """Messages for this client: the worker frames and writes them at once."""
+        if not self.closing and self.worker is not None and payloads:
+            self.worker.send(ipc.Send(self.id, list(payloads)))
 
     def abort(self) -> None:
         if self.worker is not None:
@@ -79,7 +80,7 @@ class WorkerHandle(asyncio.Protocol):
         self.process: subprocess.Popen[bytes] | None = None
         self.fd_channel: socket.socket | None = None
         self.sessions: set[int] = set()
-        self.unpacker = ipc.Unpacker(ipc.ToRoom)  # type: ignore[arg-type]
+        self.unpacker = ipc.Unpacker(ipc.ToRoom)
         self.lost = asyncio.get_running_loop().create_future()
 
     def send(self, message: ipc.Seam) -> None:
@@ -113,7 +114,6 @@ class WorkerPool:
         self.count = count
         self.workers: list[WorkerHandle] = []
         self.stopping = False
-        self.pending = False  # broadcasts sent that wait for the next tick's write
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -127,6 +127,8 @@ class WorkerPool:
                 "pose_hz": self.settings.room.pose_hz,
                 "socket_send_buffer": limits.socket_send_buffer,
                 "spectator_every": self.settings.room.spectator_every,
+                "tick_hz": self.settings.room.tick_hz,
+                "crowd_hz": self.settings.room.crowd_hz,
             }
         )
         for index in range(self.count):
@@ -188,23 +190,19 @@ class WorkerPool:
         sock = transport.get_extra_info("socket")
         if sock is None:
             return None
-        transport.pause_reading()
+        reading = cast(asyncio.ReadTransport, transport)  # a socket transport reads too
+        reading.pause_reading()
         fd = os.dup(sock.fileno())
         try:
             ipc.send_fd(worker.fd_channel, fd)  # type: ignore[arg-type]
         except OSError:  # BlockingIOError included: the worker is behind; serve it here
-            transport.resume_reading()
+            reading.resume_reading()
             return None
         finally:
             os.close(fd)
-        from townhall.server.fanout.framing import frame_binary
-
-        initial = b"".join(frame_binary(p) for p in payloads)
-        role = ipc.ROLE_BITS[session.role or "spectator"]
-        worker.send(ipc.Adopt(session.id, session.slot, role, session.cell, initial))
+        role = session.role or "spectator"
+        worker.send(ipc.Adopt(session.id, session.slot, role, session.cell, list(payloads)))
         worker.sessions.add(session.id)
-        self.metrics.messages_out += len(payloads)
-        self.metrics.bytes_out += len(initial)
         remote = RemoteSession(
             session.connection,
             transport,
@@ -222,15 +220,15 @@ class WorkerPool:
     # ------------------------------------------------------------ fan-out
 
     def tick(self, message: ipc.Tick) -> None:
-        self.pending = False
+        """A room tick to every worker that holds clients: packed once."""
         packed = ipc.pack(message)
         for worker in self.workers:
             if worker.sessions and worker.transport is not None:
                 worker.transport.write(packed)
 
-    def broadcast(self, framed: bytes, roles: frozenset[str] | None) -> None:
-        self.pending = True
-        packed = ipc.pack(ipc.Broadcast(framed, ipc.role_mask(roles)))
+    def broadcast(self, payload: bytes, roles: frozenset[Role] | None) -> None:
+        """A droppable message, written by each worker with its next tick."""
+        packed = ipc.pack(ipc.Broadcast(payload, sorted(roles) if roles else None))
         for worker in self.workers:
             if worker.sessions and worker.transport is not None:
                 worker.transport.write(packed)

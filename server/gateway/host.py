@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from townhall.protocol.messages import StagePacket
+from townhall.protocol.messages import ReviewDecision, Role, StagePacket
 from townhall.server.core.authority import RoomAuthority
 from townhall.server.core.effects import (
     Admit,
@@ -46,7 +46,7 @@ class Edges(Protocol):
     def close(self, conn: int, code: int, reason: str) -> None: ...
     def admit(self, effect: Admit) -> None: ...
     def ship(self, ship: Ship, now: float) -> None: ...
-    def broadcast(self, payload: bytes, roles: frozenset[str] | None) -> None: ...
+    def broadcast(self, payload: bytes, roles: frozenset[Role] | None) -> None: ...
 
 
 class Records(Protocol):
@@ -56,7 +56,7 @@ class Records(Protocol):
 class TurnRunner(Protocol):
     def start(self, start: StartTurn) -> None: ...
     def stop(self, answer_id: int) -> None: ...
-    def review(self, answer_id: int, decision: str, text: str) -> None: ...  # type: ignore[misc]
+    def review(self, answer_id: int, decision: ReviewDecision, text: str) -> None: ...
 
 
 class MicRunner(Protocol):
@@ -158,7 +158,7 @@ class RoomHost:
         elif isinstance(effect, Admit):
             edges.admit(effect)
         elif isinstance(effect, Broadcast):
-            edges.broadcast(effect.payload, effect.roles)  # type: ignore[arg-type]
+            edges.broadcast(effect.payload, effect.roles)
         elif isinstance(effect, Log):
             log.info(effect.event, extra=effect.fields)
         elif isinstance(effect, StartTurn | StopTurn | ReviewTurn):

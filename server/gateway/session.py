@@ -28,6 +28,8 @@ class Session:
     joined: bool = False
     closing: bool = False
     behind_since: float = 0.0  # when the send buffer last went over the soft limit
+    stage_sent: int = 0  # the number of the last stage packet written to it
+    since_tick: int = 0  # the tick it joined the writes at
     close_task: asyncio.Task[None] | None = None
     handed_off: bool = False  # the socket now belongs to a fan-out worker
 

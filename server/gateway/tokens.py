@@ -72,7 +72,10 @@ def issue_token(
 def verify_token(secret: str, token: str, room: str, now: float | None = None) -> Identity:
     """Check signature, expiry, room and claim types; raise ProtocolError with the reason."""
     # With an explicit ``now`` (tests, replay) expiry is checked below against it.
-    options = {"require": ["sub", "name", "role", "room", "exp"], "verify_exp": now is None}
+    options: jwt.types.Options = {
+        "require": ["sub", "name", "role", "room", "exp"],
+        "verify_exp": now is None,
+    }
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options=options)
     except jwt.ExpiredSignatureError:

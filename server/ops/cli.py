@@ -11,6 +11,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import replace
 from typing import Any
 
+from townhall.protocol.messages import ROLES
 from townhall.server.ops.config import (
     ConfigError,
     Settings,
@@ -196,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         required=True,
-        choices=["attendee", "spectator", "moderator", "operator"],
+        choices=list(ROLES),
         help="what the holder may do",
     )
     p.add_argument("--name", required=True, help="display name shown to others")

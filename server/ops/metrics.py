@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from townhall.protocol.messages import ROLES
 from townhall.server.core.counters import SUMMARY_WINDOW, Counters
 
 
@@ -46,7 +47,7 @@ class Metrics(Counters):
             for labels, value in samples:
                 out.append(f"townhall_{name}{labels} {value}")
 
-        roles = ("attendee", "spectator", "moderator", "operator")
+        roles = ROLES
         metric(
             "connections",
             "gauge",

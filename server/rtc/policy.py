@@ -15,7 +15,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aioice import Candidate, Connection, mdns, stun
 from aioice.ice import StunProtocol
@@ -103,8 +103,9 @@ class NetworkPolicy:
         for connection in _ice_connections(pc):
             if not isinstance(connection, RestrictedConnection):
                 connection.__class__ = RestrictedConnection
-                connection.policy = self
-                connection.refused = []
+                restricted = cast(RestrictedConnection, connection)
+                restricted.policy = self
+                restricted.refused = []
             count += 1
         return count
 
