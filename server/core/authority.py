@@ -10,7 +10,8 @@ completely before the next one, so the order of requests is the order of effects
 no request needs a task of its own.
 
 Messages are routed by type through ``core.dispatch`` (a table of small handlers, one
-module per subject); this class holds the state they share and the helpers they use.
+module per subject); the clone's turns run in ``core.onstage`` and the live mic's course in
+``core.live_mics``; this class holds the state they share and the helpers they use.
 """
 
 from __future__ import annotations
@@ -25,35 +26,22 @@ import msgspec
 from townhall.protocol import codec, negotiate
 from townhall.protocol.errors import ErrorCode, ProtocolError, Refused
 from townhall.protocol.limits import (
-    MAX_ANSWER_CHARS,
-    MAX_MIC_REASON_CHARS,
-    MAX_QUESTION_CHARS,
     MAX_REASON_CHARS,
-    MAX_SOURCES,
     clip,
     close_reason,
-    first,
 )
 from townhall.protocol.messages import (
-    STAFF,
     Ack,
-    Draft,
     Error,
     Join,
     Keyframe,
     Message,
-    MicAnswer,
-    MicChanged,
-    MicOffer,
-    Outcome,
     QuestionChanged,
     Role,
     SequencedMessage,
-    StageEnd,
-    StageStart,
     Welcome,
 )
-from townhall.server.core import dispatch, handlers  # noqa: F401 (handlers fill the table)
+from townhall.server.core import dispatch, handlers, live_mics, onstage  # noqa: F401 (handlers fill the table)
 from townhall.server.core.counters import Counters
 from townhall.server.core.crowd import Crowd
 from townhall.server.core.effects import (
@@ -62,33 +50,26 @@ from townhall.server.core.effects import (
     Broadcast,
     Close,
     Effect,
-    EndMic,
     Log,
     Persist,
     Send,
     Sequenced,
     Ship,
-    StartTurn,
-    StopTurn,
-    TurnQuestion,
 )
 from townhall.server.core.identity import Identity
 from townhall.server.core.mics import MicBoard, MicChange
-from townhall.server.core.qa import QaQueue, Question, QuestionEvent
+from townhall.server.core.qa import QaQueue, Question
 from townhall.server.core.ratelimit import PoseLimiter, RejectCounter, TokenBucket
 from townhall.server.core.room import Member, Room
 from townhall.server.core.rules import RoomRules
-from townhall.server.core.stage import StageRing, StageTimeline
-from townhall.server.core.turns import Answer, Drafted, Finished, Said, TurnEvent, Voiced
+from townhall.server.core.stage import StageRing
+from townhall.server.core.turns import Answer, TurnEvent
 from townhall.server.store.records import (
     ActionRecorded,
-    AnswerRecorded,
-    EscalationRecorded,
     Record,
     VoteCast,
 )
 
-HEAD_HEIGHT_M = 1.2  # a seated asker's eyes, above the seat's floor point
 Identify = Callable[[str], Identity]  # a join token to who holds it; raises ProtocolError
 
 
@@ -550,242 +531,38 @@ class RoomAuthority:
                 self.room.emit(QuestionChanged(self.room.log.next_seq(), q.info()))
         self._dirty.clear()
 
-    # ================================================================ the clone's turns
+    # ================================================================ the clone's turns (onstage)
 
     def stop_turn(self, now: float) -> None:
-        """A moderator's stop: the answer ends now; speech not yet played is not sent."""
-        answer = self.answer
-        if answer is None:
-            return
-        self.do(StopTurn(answer.id))
-        if answer.timeline is not None:
-            self.ring.drop_answer(answer.id)
-        self._finish(answer, "stopped", now)
-
-    def _start_turn(self, now: float) -> None:
-        question = self.qa.next_question()
-        if question is None:
-            return
-        answer_id = self.next_answer_id
-        self.next_answer_id += 1
-        self.qa.take(question.id, answer_id)
-        self.answer = Answer(answer_id, question, now, self.wall(now))
-        self.persist([question.record()], BoardChanged((question.id,)))
-        turn = TurnQuestion(question.id, question.text, question.language, self._gaze(question))
-        self.do(StartTurn(answer_id, turn, self.qa.review))
-
-    def _gaze(self, question: Question) -> tuple[float, float, float] | None:
-        if question.asker_slot < 0:
-            return None
-        member = self.room.members.get(question.asker_slot)
-        if member is None or member.seat < 0 or member.identity.user_id != question.asker_id:
-            return None
-        x, y, z = self.seat_positions[member.seat]
-        return (x, y + HEAD_HEIGHT_M, z)
+        onstage.stop_turn(self, now)
 
     def turn_event(self, answer_id: int, event: TurnEvent, now: float) -> None:
-        """What the clone's turn reports; events of a turn already ended are ignored."""
-        answer = self.answer
-        if answer is None or answer.id != answer_id or answer.finished is not None:
-            return
-        if isinstance(event, Drafted):
-            q = answer.question
-            answer.draft = Draft(
-                answer.id,
-                q.id,
-                clip(q.text, MAX_QUESTION_CHARS),
-                clip(event.text, MAX_ANSWER_CHARS),
-                event.label,
-                first(event.sources, MAX_SOURCES),
-                event.language,
-            )
-            self.broadcast(answer.draft, STAFF)
-        elif isinstance(event, Said):
-            answer.draft = None
-            if not answer.spoken:
-                answer.language, answer.disclosure = event.language, event.disclosure
-            answer.spoken.append(event.text)
-            answer.labels.append(event.label)
-            answer.sources.extend(s for s in event.sources if s not in answer.sources)
-        elif isinstance(event, Voiced):
-            self._place(answer, event, now)
-        elif isinstance(event, Finished):
-            answer.draft = None
-            if event.outcome == "done" and answer.timeline is not None:
-                answer.timeline.closed = True
-                answer.finished = "done"  # recorded once the speech has played out (tick)
-            else:
-                self._finish(answer, event.outcome, now)
+        onstage.turn_event(self, answer_id, event, now)
 
-    def _place(self, answer: Answer, event: Voiced, now: float) -> None:
-        # Rendering took longer than the turn planned (a busy machine): the speech goes
-        # later rather than reach anyone after it is due. Its frames are relative to it.
-        at_us = max(event.at_us, self.media_us(now) + self.plan.lead_us)
-        if answer.timeline is None:
-            answer.timeline = StageTimeline(answer.id, start_us=at_us)
-            q = answer.question
-            answer.start = StageStart(
-                0,
-                answer.id,
-                q.id,
-                clip(q.text, MAX_QUESTION_CHARS),
-                answer.label() if answer.labels else "approved",
-                first(answer.sources, MAX_SOURCES),
-                answer.language or q.language or "en",
-                clip(answer.disclosure, MAX_REASON_CHARS),
-                q.asker_slot,
-                at_us,
-            )
-            self.emit(answer.start)
-            answer.start = self._logged_start(answer.start)
-        answer.timeline.append(event.segment, at_us)
-
-    def _logged_start(self, start: StageStart) -> StageStart:
-        return msgspec.structs.replace(start, seq=self.room.log.last_seq)
-
-    def _finish(self, answer: Answer, outcome: Outcome, now: float) -> None:
-        """Record the answer, move its question on, and announce the end once stored."""
-        self.answer = None
-        q = answer.question
-        label = answer.label()
-        text = clip(" ".join(answer.spoken), MAX_ANSWER_CHARS)
-        event: QuestionEvent = "answer"
-        if outcome == "skipped":
-            event = "skip"
-        elif outcome == "failed" or (outcome == "done" and label == "escalated"):
-            event = "escalate"
-        self.qa.settle(q.id, event)
-        records: list[Record] = []
-        wall = self.wall(now)
-        if outcome == "failed":
-            # A failed answer is not retried in a loop: it goes to the human leader instead.
-            records.append(
-                EscalationRecorded(
-                    wall, q.id, q.text, "answer_failed", answer.language or q.language or "en",
-                    "the clone could not finish this answer (see the server log)", text,
-                )
-            )  # fmt: skip
-        records.append(
-            AnswerRecorded(
-                answer.id, q.id, text, label, tuple(answer.sources),
-                answer.language or q.language or "en", answer.started_wall, wall, outcome,
-            )
-        )  # fmt: skip
-        records.append(q.record())
-        then: list[Effect] = [BoardChanged((q.id,))]
-        if answer.start is not None:
-            # Announced once stored: whoever sees StageEnd can rely on the record being there.
-            end = StageEnd(0, answer.id, outcome, text, label, first(answer.sources, MAX_SOURCES))
-            then.append(Sequenced(end))
-        self.persist(records, *then)
-        self.next_turn_at = now + self.rules.pause_s
-
-    def _stage_tick(
-        self, now: float, now_us: int
-    ) -> tuple[tuple[bytes, ...], int, tuple[int, ...]]:
-        """Start a turn if one is due; take the packets due within the lead."""
-        answer = self.answer
-        if answer is None:
-            if self.rules.clone and not self.mics.busy and now >= self.next_turn_at:
-                self._start_turn(now)
-            return (), self.ring.next_number, ()
-        timeline = answer.timeline
-        if timeline is None:
-            return (), self.ring.next_number, ()
-        packets = timeline.due(now_us, self.plan.lead_us)
-        first_number = self.ring.next_number
-        payloads = []
-        ends = []
-        for packet in packets:
-            payload = codec.encode(packet)
-            end = packet.media_time_us + packet.duration_us
-            self.ring.add(answer.id, end, payload)
-            payloads.append(payload)
-            ends.append(end)
-        if payloads and not answer.first_shipped:
-            answer.first_shipped = True
-            self.counters.observe("time_to_first_audio_s", now - answer.taken_at)
-        if answer.finished == "done" and timeline.done() and now_us >= timeline.end_us:
-            self._finish(answer, "done", now)
-        return tuple(payloads), first_number, tuple(ends)
-
-    # ================================================================ live mics
+    # ================================================================ live mics (live_mics)
 
     def announce_mic(self, change: MicChange, now: float) -> None:
-        ends_us = 0
-        if change.state != "ended":
-            ends_us = self.media_us(now) + round((change.deadline - now) * 1e6)
-        reason = clip(change.reason, MAX_MIC_REASON_CHARS)
-        self.emit(MicChanged(0, change.slot, change.state, reason, ends_us))
+        live_mics.announce_mic(self, change, now)
 
     def end_mic(self, change: MicChange, now: float, submit: bool = True) -> None:
-        """A mic ended: announce it and close its peer (whose transcript may come back)."""
-        self.mic_conns.pop(change.slot, None)
-        self.announce_mic(change, now)
-        self.do(EndMic(change.slot, change.generation, change.reason, submit))
-        if change.reason == "failed":
-            member = self.room.members.get(change.slot)
-            c = self.conn_of(member) if member is not None else None
-            if c is not None:
-                notice = ProtocolError(
-                    ErrorCode.MIC_FAILED, "your mic connection failed or never connected"
-                )
-                self.send(c.id, self.error_payload(notice))
+        live_mics.end_mic(self, change, now, submit)
 
     def _end_mic_of(self, c: Conn, reason: str, now: float) -> None:
-        if self.mic_conns.get(c.slot) != c.id:
-            return
-        mic = self.mics.get(c.slot)
-        if mic is not None:
-            change = self.mics.end(c.slot, reason, mic.generation)
-            if change is not None:
-                self.end_mic(change, now)
+        live_mics.end_mic_of(self, c, reason, now)
 
     def mic_answered(self, slot: int, generation: int, conn: int, ref: int, sdp: str) -> None:
-        """The shell answered a mic's WebRTC offer."""
-        mic = self.mics.get(slot)
-        if mic is None or mic.generation != generation:
-            return  # ended while the peer was being set up
-        self.send(conn, MicAnswer(ref, sdp))
+        live_mics.mic_answered(self, slot, generation, conn, ref, sdp)
 
     def mic_refused(
         self, slot: int, generation: int, conn: int, ref: int, reason: str, now: float
     ) -> None:
-        """The offer could not be used: the mic ends, the attendee hears why."""
-        change = self.mics.end(slot, "failed", generation)
-        if change is not None:
-            self.mic_conns.pop(slot, None)
-            self.announce_mic(change, now)
-            self.do(EndMic(slot, generation, "failed", submit=False))
-        exc = ProtocolError(ErrorCode.BAD_SDP, reason, MicOffer.TYPE, ref)
-        self.send(conn, self.error_payload(exc))
+        live_mics.mic_refused(self, slot, generation, conn, ref, reason, now)
 
     def mic_state(self, slot: int, generation: int, state: str, now: float) -> None:
-        """The mic's peer connected, failed or closed."""
-        if state == "connected":
-            change = self.mics.connected(slot, generation, now)
-            if change is not None:
-                self.announce_mic(change, now)
-        elif state in ("failed", "closed"):
-            ended = self.mics.end(slot, "failed", generation)
-            if ended is not None:
-                self.end_mic(ended, now)
+        live_mics.mic_state(self, slot, generation, state, now)
 
     def mic_transcript(self, slot: int, text: str, now: float) -> None:
-        """What the attendee said at the mic (transcribed): their question, in the queue."""
-        member = self.room.members.get(slot)
-        text = " ".join(text.split())
-        if member is None or len(text) < 3:
-            return
-        try:
-            question, _, records = self.submit(
-                member, clip(text, MAX_QUESTION_CHARS), "", now, member.slot
-            )
-        except Refused as exc:
-            self.do(Log("spoken question refused", {"reason": exc.reason}))
-            return
-        self.persist(records, BoardChanged((question.id,)))
-        self.do(Log("spoken question", {"slot": slot, "question": question.id}))
+        live_mics.mic_transcript(self, slot, text, now)
 
     # ================================================================ the tick
 
@@ -800,7 +577,7 @@ class RoomAuthority:
         for change in self.mics.expire(now):
             self.end_mic(change, now)
         now_us = self.media_us(now)
-        stage, stage_first, stage_ends = self._stage_tick(now, now_us)
+        stage, stage_first, stage_ends = onstage.stage_tick(self, now, now_us)
         self._flush_board()
         events = tuple(self.room.drain())
         if self.tick_no % self.plan.crowd_every == 0:
