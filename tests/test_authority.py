@@ -291,3 +291,19 @@ def test_a_turn_that_ends_early_is_recorded_at_once(outcome: str) -> None:
     assert answers[0].outcome == outcome
     state = next(r for r in persist.records if isinstance(r, QuestionSaved)).state
     assert state == {"skipped": "rejected", "failed": "escalated"}[outcome]
+
+
+def test_errors_are_counted_when_sent_not_when_prepared() -> None:
+    room = make_room()
+    join(room, 1, "ann:spectator")
+    room.receive(1, Ask(1, "What is the plan for the canteen?"), 1.0)
+    (persist,) = room.effects()
+    assert isinstance(persist, Persist)
+    room.stored(persist, True)
+    room.effects()  # the Ack
+    assert "INTERNAL" not in room.counters.errors_sent
+    room.receive(1, Ask(2, "Where do we meet next quarter?"), 1.1)
+    (persist,) = room.effects()
+    assert isinstance(persist, Persist)
+    room.stored(persist, False)
+    assert room.counters.errors_sent["INTERNAL"] == 1

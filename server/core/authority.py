@@ -17,9 +17,11 @@ module per subject); the clone's turns run in ``core.onstage`` and the live mic'
 from __future__ import annotations
 
 import secrets
+import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from logging import ERROR
 
 import msgspec
 
@@ -201,13 +203,15 @@ class RoomAuthority:
     ) -> None:
         """Store ``records``, then release ``then``; if storing fails, tell ``conn`` why."""
         failed: tuple[Effect, ...] = ()
-        if conn:
-            exc = ProtocolError(ErrorCode.INTERNAL, "could not store that", about, ref)
-            failed = (Send(conn, (self.error_payload(exc),)),)
+        if conn:  # built now, counted only if it is sent (see ``stored``)
+            error = Error(int(ErrorCode.INTERNAL), "could not store that", about, False, ref)
+            failed = (Send(conn, (codec.encode(error),)),)
         self._effects.append(Persist(tuple(records), tuple(then), failed))
 
     def stored(self, persist: Persist, ok: bool) -> None:
         """The shell stored (``ok``) or could not store a Persist's records."""
+        if not ok and persist.failed:
+            self.counters.count_error(ErrorCode.INTERNAL.name)
         for effect in persist.then if ok else persist.failed:
             if isinstance(effect, Sequenced):
                 self.emit(effect.message)
@@ -287,8 +291,9 @@ class RoomAuthority:
                 exc.about = message.TYPE
                 exc.ref = exc.ref or getattr(message, "ref", 0)
             self._reject(c, exc, now)
-        except Exception as exc:  # a bug of ours must not take the room down
-            self.do(Log("message handling failed", {"slot": c.slot, "error": repr(exc)}))
+        except Exception:  # a bug of ours must not take the room down
+            trace = traceback.format_exc()
+            self.do(Log("message handling failed", {"slot": c.slot, "error": trace}, ERROR))
             fault = ProtocolError(
                 ErrorCode.INTERNAL, "server fault", message.TYPE, getattr(message, "ref", 0)
             )

@@ -14,6 +14,7 @@ in order, a question goes on the board), so what the room shows is always stored
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from townhall.protocol.messages import ReviewDecision, Role, SequencedMessage
@@ -164,6 +165,7 @@ class Log:
 
     event: str
     fields: dict[str, object] = field(default_factory=dict)
+    level: int = logging.INFO
 
 
 Effect = (

@@ -160,7 +160,7 @@ class RoomHost:
         elif isinstance(effect, Broadcast):
             edges.broadcast(effect.payload, effect.roles)
         elif isinstance(effect, Log):
-            log.info(effect.event, extra=effect.fields)
+            log.log(effect.level, effect.event, extra=effect.fields)
         elif isinstance(effect, StartTurn | StopTurn | ReviewTurn):
             self._turn(effect)
         elif isinstance(effect, StartMic):
