@@ -74,6 +74,19 @@ def test_speech_missed_while_behind_is_replayed_if_still_to_play() -> None:
     assert stage_indexes(client) == [0, 2, 3]
 
 
+def test_no_replay_while_anything_is_still_unsent() -> None:
+    """A client hovering at the limit gets no replay: it would only stay behind by as much."""
+    writer = TickWriter(TickPlan(), SendLimits(1000, 10**9, 60.0))
+    client = FakeClient(1)
+    writer.add(client)
+    writer.tick(tick(1, 0, [0]), 0.0)
+    client.backlog = 5000
+    writer.tick(tick(2, 0, [1, 2]), 0.1)  # missed while behind
+    client.backlog = 500  # under the soft limit, but not caught up
+    writer.tick(tick(3, 0, [3]), 0.2)
+    assert stage_indexes(client) == [0, 3]
+
+
 def test_a_group_is_built_once_and_durable_events_still_reach_the_slow() -> None:
     writer = TickWriter(TickPlan(), SendLimits(1000, 10**9, 60.0))
     fast, slow = FakeClient(1), FakeClient(2, backlog=5000)

@@ -193,8 +193,10 @@ class TickWriter:
         backlog = client.buffered()
         if backlog < self.limits.soft:
             client.behind_since = 0.0
-            if stage_last and client.stage_sent < stage_first - 1:
-                # It missed packets while behind (or between phases): those still to play.
+            if stage_last and client.stage_sent < stage_first - 1 and not backlog:
+                # It missed packets while behind and has caught up completely (nothing left
+                # unsent): those still to play. A client hovering at the limit gets no replay;
+                # it would only stay behind by as much.
                 missed = self.ring.after(client.stage_sent, self.now_us, before=stage_first)
                 if missed:
                     data = b"".join(frame_binary(p) for p in missed) + data
