@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
+from townhall.protocol.errors import RequestFailed
 from townhall.protocol.messages import Error, Message, MicAnswer, MicChanged, MicOffer, MicRelease
 from townhall.server.rtc.policy import NetworkPolicy, parse_addresses, parse_networks
 
@@ -65,10 +66,6 @@ class PcmSource(MediaStreamTrack):
         return frame
 
 
-class MicError(Exception):
-    """The server refused the mic (its Error) or the connection did not come up."""
-
-
 class MicSender:
     """Sends ``track`` to the room while this attendee holds the mic."""
 
@@ -96,7 +93,7 @@ class MicSender:
         if isinstance(message, MicChanged) and message.slot == me:
             self.state = message.state
         elif isinstance(message, (MicAnswer, Error)):
-            ref = message.ref if isinstance(message, MicAnswer) else message.request
+            ref = message.ref
             future = self._answers.pop(ref, None)
             if future is not None and not future.done():
                 future.set_result(message)
@@ -115,7 +112,7 @@ class MicSender:
         reply = await asyncio.wait_for(future, timeout_s)
         if isinstance(reply, Error):
             await self.close()
-            raise MicError(f"{reply.code}: {reply.reason}")
+            raise RequestFailed.of(reply.code, reply.reason, reply.about, reply.ref)
         assert isinstance(reply, MicAnswer)
         await pc.setRemoteDescription(RTCSessionDescription(reply.sdp, "answer"))
 

@@ -146,7 +146,9 @@ def nlerp(a: F32, b: F32, s: float) -> F32:
     return out
 
 
-def blend(a: quant.AnimationFrame, b: quant.AnimationFrame, s: float) -> tuple[F32, ...]:
+def blend(
+    a: quant.AnimationFrame, b: quant.AnimationFrame, s: float
+) -> tuple[F32, F32, F32, F32, F32]:
     """Frame a and b mixed at s in [0, 1]: lerp for vectors and weights, nlerp for bones."""
     s32 = np.float32(s)
     return (
@@ -386,15 +388,15 @@ class StagePlayer:
             if prev is not None and s < 1.0:
                 pos = prev[1] + (pos - prev[1]) * np.float32(s)
                 rot = np.stack([nlerp(prev[2][k : k + 1], rot[k : k + 1], s)[0] for k in range(3)])
-            yaw, pitch = quant.head_yaw_pitch(rot[0:1].astype(np.float64))
+            head_yaw, head_pitch = quant.head_yaw_pitch(rot[0:1].astype(np.float64))
             tracked = [pos[k + 1, 1] for k in range(2) if flags & (2 << k)]
             out[slot] = Attendee(
                 slot,
                 flags,
                 pos,
                 rot,
-                float(yaw[0]),
-                float(pitch[0]),
+                float(head_yaw[0]),
+                float(head_pitch[0]),
                 max([0.0, *(float(h) for h in tracked)]),
             )
         return out

@@ -2,7 +2,7 @@
 
 from .clock import ClockSample, ClockSync
 from .codec import decode_client, decode_server, encode
-from .errors import FATAL_CODES, ErrorCode, ProtocolError
+from .errors import FATAL_CODES, ErrorCode, MalformedMessage, ProtocolError, Refused, RequestFailed
 from .limits import PROTOCOL_VERSION
 from .version import negotiate
 
@@ -12,7 +12,10 @@ __all__ = [
     "ClockSample",
     "ClockSync",
     "ErrorCode",
+    "MalformedMessage",
     "ProtocolError",
+    "Refused",
+    "RequestFailed",
     "decode_client",
     "decode_server",
     "encode",

@@ -11,7 +11,7 @@ from typing import Union
 
 import msgspec
 
-from .errors import ErrorCode, ProtocolError
+from .errors import ErrorCode, MalformedMessage
 from .limits import MAX_CLIENT_FRAME_BYTES
 from .messages import BY_TYPE, CLIENT_MESSAGES, SERVER_MESSAGES, Message
 
@@ -40,7 +40,7 @@ def encode(message: Message) -> bytes:
 def decode_client(data: bytes, max_bytes: int = MAX_CLIENT_FRAME_BYTES) -> Message:
     """Decode a client-to-server message or raise ProtocolError with the reason."""
     if len(data) > max_bytes:
-        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes over {max_bytes}")
+        raise MalformedMessage(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes over {max_bytes}")
     try:
         return _client_decoder.decode(data)
     except _DECODE_ERRORS as exc:
@@ -55,34 +55,36 @@ def decode_server(data: bytes) -> Message:
         raise _diagnose(data, exc, _SERVER_TYPES, "server") from None
 
 
-def _diagnose(data: bytes, exc: Exception, allowed: frozenset[int], side: str) -> ProtocolError:
+def _diagnose(data: bytes, exc: Exception, allowed: frozenset[int], side: str) -> MalformedMessage:
     try:
         raw = _raw_decoder.decode(data)
     except UnicodeDecodeError:
-        return ProtocolError(ErrorCode.BAD_MESSAGE, "a string is not valid UTF-8")
+        return MalformedMessage(ErrorCode.BAD_MESSAGE, "a string is not valid UTF-8")
     except RecursionError:
-        return ProtocolError(ErrorCode.BAD_FRAME, "values nested too deeply")
+        return MalformedMessage(ErrorCode.BAD_FRAME, "values nested too deeply")
     except msgspec.DecodeError as error:
         if "utf-8" in str(error).lower():
-            return ProtocolError(ErrorCode.BAD_MESSAGE, "a string is not valid UTF-8")
-        return ProtocolError(ErrorCode.BAD_FRAME, "not a msgpack value")
+            return MalformedMessage(ErrorCode.BAD_MESSAGE, "a string is not valid UTF-8")
+        return MalformedMessage(ErrorCode.BAD_FRAME, "not a msgpack value")
     except _DECODE_ERRORS:
-        return ProtocolError(ErrorCode.BAD_FRAME, "not a msgpack value")
+        return MalformedMessage(ErrorCode.BAD_FRAME, "not a msgpack value")
     if not isinstance(raw, list) or not raw:
-        return ProtocolError(ErrorCode.BAD_MESSAGE, "expected an array [type, fields...]")
+        return MalformedMessage(ErrorCode.BAD_MESSAGE, "expected an array [type, fields...]")
     kind = raw[0]
     if not isinstance(kind, int) or isinstance(kind, bool):
-        return ProtocolError(ErrorCode.BAD_MESSAGE, "first element must be the integer type code")
-    ref = kind if 0 <= kind <= 255 else 0
+        return MalformedMessage(
+            ErrorCode.BAD_MESSAGE, "first element must be the integer type code"
+        )
+    about = kind if 0 <= kind <= 255 else 0
     if kind not in allowed:
         where = "known" if kind in BY_TYPE else "a known type"
         detail = f"type {kind} is not {where} for {side} messages"
-        return ProtocolError(ErrorCode.UNKNOWN_TYPE, detail, ref)
+        return MalformedMessage(ErrorCode.UNKNOWN_TYPE, detail, about)
     cls = BY_TYPE[kind]
-    request = 0
+    ref = 0
     # Requests carry the client's ``ref`` first: echo it so the client can match the Error.
     if cls.__struct_fields__[:1] == ("ref",) and len(raw) > 1:
         candidate = raw[1]
         if isinstance(candidate, int) and not isinstance(candidate, bool):
-            request = candidate if 0 <= candidate < 2**32 else 0
-    return ProtocolError(ErrorCode.BAD_MESSAGE, f"{cls.__name__}: {exc}", ref, request)
+            ref = candidate if 0 <= candidate < 2**32 else 0
+    return MalformedMessage(ErrorCode.BAD_MESSAGE, f"{cls.__name__}: {exc}", about, ref)

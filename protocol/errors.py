@@ -66,15 +66,38 @@ FATAL_CODES: frozenset[ErrorCode] = frozenset(
 
 
 class ProtocolError(Exception):
-    """A message or frame that breaks the protocol; carries the code to send back."""
+    """The root of every error the room sends back: a code, a reason, and what it answers.
 
-    def __init__(self, code: ErrorCode, reason: str, ref: int = 0, request: int = 0) -> None:
+    ``about`` is the type code of the message it answers (0: none); ``ref`` is the
+    request id (the ``ref`` field) of that message, so a client can match the Error to
+    its request. Raise a subclass where the cause matters to the handler.
+    """
+
+    def __init__(self, code: ErrorCode, reason: str, about: int = 0, ref: int = 0) -> None:
         super().__init__(f"{code.name}: {reason}")
         self.code = code
         self.reason = reason
+        self.about = about
         self.ref = ref
-        self.request = request  # the client's request id, when the message carried one
 
     @property
     def fatal(self) -> bool:
         return self.code in FATAL_CODES
+
+
+class MalformedMessage(ProtocolError):
+    """A frame that is not a valid message of the catalog (decoding failed)."""
+
+
+class Refused(ProtocolError):
+    """A valid request the room will not carry out: not allowed now, limited, or busy."""
+
+
+class RequestFailed(ProtocolError):
+    """A request of this client's that the server answered with an Error (client side)."""
+
+    @classmethod
+    def of(cls, code: int, reason: str, about: int = 0, ref: int = 0) -> RequestFailed:
+        """From an Error's fields; a code this version does not know reads as INTERNAL."""
+        known = code in ErrorCode._value2member_map_
+        return cls(ErrorCode(code) if known else ErrorCode.INTERNAL, reason, about, ref)

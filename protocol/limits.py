@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
 PROTOCOL_VERSION = 1
 MIN_PROTOCOL_VERSION = 1
 
@@ -20,3 +25,28 @@ MAX_ANSWER_CHARS = 4000
 MAX_SDP_CHARS = 6000  # a WebRTC offer or answer (audio only, candidates inline)
 JOIN_TIMEOUT_S = 10.0
 RESUME_WINDOW_S = 60.0
+MAX_WORD_CHARS = 32  # one caption word
+MAX_SOURCES = 32  # statement ids cited by one answer
+MAX_SOURCE_CHARS = 64
+MAX_MIC_REASON_CHARS = 32
+MAX_LANGUAGE_CHARS = 16
+MAX_CAPTION_WORDS = 64  # words of one live-mic phrase shown as captions
+MAX_CLOSE_REASON_BYTES = 123  # a close frame's payload is 125 bytes, 2 of them the code
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters (a field's wire limit)."""
+    return text if len(text) <= limit else text[:limit]
+
+
+def first(items: Sequence[T], limit: int) -> list[T]:
+    """At most ``limit`` items (a list field's wire limit)."""
+    return list(items[:limit])
+
+
+def close_reason(text: str) -> str:
+    """A close reason cut to the 123 UTF-8 bytes a close frame holds, on a character boundary."""
+    data = text.encode()
+    if len(data) <= MAX_CLOSE_REASON_BYTES:
+        return text
+    return data[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")

@@ -15,12 +15,16 @@ import msgspec
 from .limits import (
     MAX_ANSWER_CHARS,
     MAX_CLIENT_INFO_CHARS,
+    MAX_LANGUAGE_CHARS,
+    MAX_MIC_REASON_CHARS,
     MAX_NAME_CHARS,
     MAX_QUESTION_CHARS,
     MAX_REASON_CHARS,
     MAX_SDP_CHARS,
+    MAX_SOURCE_CHARS,
     MAX_TOKEN_CHARS,
     MAX_USER_ID_CHARS,
+    MAX_WORD_CHARS,
     POSE_BYTES,
 )
 
@@ -38,10 +42,12 @@ Reason = Annotated[str, msgspec.Meta(max_length=MAX_REASON_CHARS)]
 ClientInfo = Annotated[str, msgspec.Meta(max_length=MAX_CLIENT_INFO_CHARS)]
 PoseBytes = Annotated[bytes, msgspec.Meta(min_length=POSE_BYTES, max_length=POSE_BYTES)]
 Role = Literal["attendee", "spectator", "moderator", "operator"]
+Mode = Literal["auto", "moderated"]
 QuestionText = Annotated[str, msgspec.Meta(max_length=MAX_QUESTION_CHARS)]
 AnswerText = Annotated[str, msgspec.Meta(max_length=MAX_ANSWER_CHARS)]
-Lang = Annotated[str, msgspec.Meta(max_length=16)]
-Word = Annotated[str, msgspec.Meta(max_length=32)]
+Lang = Annotated[str, msgspec.Meta(max_length=MAX_LANGUAGE_CHARS)]
+Word = Annotated[str, msgspec.Meta(max_length=MAX_WORD_CHARS)]
+Source = Annotated[str, msgspec.Meta(max_length=MAX_SOURCE_CHARS)]
 QuestionState = Literal["submitted", "approved", "answering", "answered", "rejected", "escalated"]
 Label = Literal["approved", "generated", "escalated"]
 PacketLabel = Literal["approved", "generated", "escalated", "live"]
@@ -54,7 +60,8 @@ ControlAction = Literal["mode", "review", "stop", "next"]
 PeopleAction = Literal["mute", "unmute", "kick", "ban"]
 Outcome = Literal["done", "stopped", "skipped", "failed"]
 
-ROLES: tuple[str, ...] = ("attendee", "spectator", "moderator", "operator")
+ROLES: tuple[Role, ...] = ("attendee", "spectator", "moderator", "operator")
+STAFF: frozenset[Role] = frozenset({"moderator", "operator"})  # run the room
 
 
 class Message(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -212,13 +219,13 @@ class Welcome(Message, tag=64):
 
 
 class Error(Message, tag=65):
-    """A request was rejected; ``ref`` is the offending message's type code (0 if unknown)."""
+    """A message was rejected: ``about`` is its type code (0 if unknown), ``ref`` its request id."""
 
     code: U16
     reason: Reason
-    ref: U8 = 0
+    about: U8 = 0
     fatal: bool = False
-    request: U32 = 0  # the ``ref`` of the Ask/Vote/Moderate/Review/Control it answers
+    ref: U32 = 0  # the ``ref`` of the request (Ask, Vote, Moderate, ...) it answers; 0: none
 
 
 class Pong(Message, tag=66):
@@ -253,7 +260,7 @@ class StageStart(Message, tag=75):
     question: U32
     question_text: QuestionText
     label: Label
-    sources: list[Annotated[str, msgspec.Meta(max_length=64)]]
+    sources: list[Source]
     language: Lang
     disclosure: Reason
     asker_slot: Seat
@@ -269,7 +276,7 @@ class Keyframe(Message, tag=67):
     coarse: bytes
     questions: list[QuestionInfo] = []
     stage: StageStart | None = None
-    mode: Literal["auto", "moderated"] = "auto"
+    mode: Mode = "auto"
     review: bool = False
 
 
@@ -332,7 +339,7 @@ class StageEnd(Message, tag=76):
     outcome: Outcome
     text: AnswerText
     label: Label
-    sources: list[Annotated[str, msgspec.Meta(max_length=64)]]
+    sources: list[Source]
 
 
 class Caption(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -366,7 +373,7 @@ class Draft(Message, tag=78):
     question_text: QuestionText
     text: AnswerText
     label: Label
-    sources: list[Annotated[str, msgspec.Meta(max_length=64)]]
+    sources: list[Source]
     language: Lang
 
 
@@ -381,7 +388,7 @@ class RoomMode(Message, tag=79):
     """The room's Q&A mode or review setting changed (sequenced)."""
 
     seq: U64
-    mode: Literal["auto", "moderated"]
+    mode: Mode
     review: bool
 
 
@@ -391,7 +398,7 @@ class MicChanged(Message, tag=81):
     seq: U64
     slot: U16
     state: MicState
-    reason: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_MIC_REASON_CHARS)] = ""
     ends_us: I64 = 0
 
 

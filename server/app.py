@@ -1,4 +1,10 @@
-"""The server: one room, its tick, the gateway and the HTTP routes on one port."""
+"""The server: one room, its tick, the gateway and the HTTP routes on one port.
+
+The composition root: it builds the sans-I/O room authority from the settings and the
+store, wraps it in the room host (the shell that carries out its effects), and wires the
+host to the fan-out, the clone's turns and the live mics. Nothing imports this module
+back; each part gets what it needs as arguments.
+"""
 
 from __future__ import annotations
 
@@ -9,36 +15,33 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from townhall.protocol import codec
-from townhall.protocol.errors import ErrorCode, ProtocolError
-from townhall.protocol.messages import Keyframe, Message, StagePacket
 from townhall.scenes import Scene, default_scene_path, load_scene
 from townhall.server.clone.avatar.source import AvatarModel, model_for_persona
+from townhall.server.clone.turn import Turns
+from townhall.server.core.authority import RoomAuthority, Saved
 from townhall.server.core.crowd import Crowd, assign_cells
+from townhall.server.core.identity import Identity
 from townhall.server.core.room import Room
+from townhall.server.core.rules import RoomRules
+from townhall.server.core.tickplan import TickPlan
 from townhall.server.fanout.local import Fanout
 from townhall.server.fanout.pool import WorkerPool
 from townhall.server.gateway.admission import Admission
+from townhall.server.gateway.host import RoomHost
 from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
-from townhall.server.gateway.names import StaffLookalikes, persona_names
-from townhall.server.gateway.people import PeopleService
-from townhall.server.gateway.qa_service import QaService
-from townhall.server.gateway.session import Session
+from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
 from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
-from townhall.server.gateway.tokens import resolve_secret
-from townhall.server.gateway.websocket import STAFF, Gateway
+from townhall.server.gateway.tokens import resolve_secret, verify_token
+from townhall.server.gateway.websocket import Gateway
 from townhall.server.ops.config import Settings
 from townhall.server.ops.metrics import Metrics
+from townhall.server.rtc.service import MicStation
 from townhall.server.store.sqlite import Store
-
-if TYPE_CHECKING:
-    from townhall.server.clone.director import Director
-    from townhall.server.rtc.service import RtcService
 
 log = logging.getLogger("townhall.server")
 
@@ -47,8 +50,44 @@ log = logging.getLogger("townhall.server")
 HARD_FRAME_FACTOR = 8
 
 
+def tick_plan(settings: Settings) -> TickPlan:
+    r = settings.room
+    return TickPlan(r.tick_hz, r.crowd_hz, r.spectator_every)
+
+
+def room_rules(settings: Settings) -> RoomRules:
+    """The authority's rules from the settings."""
+    s, r, lim, qa, rtc = settings.server, settings.room, settings.limits, settings.qa, settings.rtc
+    return RoomRules(
+        room_id=s.room,
+        plan=tick_plan(settings),
+        max_connections=s.max_connections,
+        allow_anonymous_spectators=s.allow_anonymous_spectators,
+        join_timeout_s=lim.join_timeout_s,
+        max_frame_bytes=lim.max_frame_bytes,
+        messages_per_s=lim.messages_per_s,
+        message_burst=lim.message_burst,
+        max_rejects=lim.max_rejects,
+        pose_hz=r.pose_hz,
+        resume_window_s=r.resume_window_s,
+        event_log=r.event_log,
+        far_refresh_s=r.far_refresh_s,
+        mode="moderated" if qa.mode == "moderated" else "auto",
+        review=qa.review,
+        questions_per_minute=qa.questions_per_minute,
+        votes_per_s=qa.votes_per_s,
+        clone=settings.clone.enabled,
+        pause_s=settings.clone.pause_s,
+        mics=rtc.enabled,
+        max_live_mics=rtc.max_live_mics,
+        accept_timeout_s=rtc.accept_timeout_s,
+        connect_timeout_s=rtc.connect_timeout_s,
+        mic_time_limit_s=rtc.mic_time_limit_s,
+    )
+
+
 class TownhallServer:
-    """Owns the room authority and the fan-out; ``async with`` starts and stops it."""
+    """Owns the room, its host and the fan-out; ``async with`` starts and stops it."""
 
     def __init__(self, settings: Settings, scene: Scene | None = None) -> None:
         self.settings = settings
@@ -58,32 +97,35 @@ class TownhallServer:
         self.secret = resolve_secret(settings.auth)
         self.metrics = Metrics()
         r = settings.room
-        self.room = Room(
-            settings.server.room,
-            len(self.scene.seats),
-            resume_window_s=r.resume_window_s,
-            event_log_size=r.event_log,
-        )
         cells = assign_cells(self.scene.seats, r.cell_rows, r.cell_seats)
-        self.crowd = Crowd(cells, r.crowd_hz, r.far_refresh_s)
-        self.fanout = Fanout(settings.limits, self.metrics)
+        self.store = Store(settings.store.path, settings.server.room, settings.store.synchronous)
+        saved = self.store.load()
+        self._epoch = time.monotonic()
+        self.staff_names = StaffLookalikes(persona_names(settings.clone.persona))  # names.py
+        self.authority = RoomAuthority(
+            room_rules(settings),
+            Crowd(cells, r.crowd_hz, r.far_refresh_s),
+            [seat.position for seat in self.scene.seats],
+            self._verify,
+            counters=self.metrics,
+            saved=Saved(saved.questions, saved.settings, saved.banned, saved.max_answer_id),
+            epoch=self._epoch,
+            wall_epoch=time.time(),
+        )
+        self.fanout = Fanout(self.authority.plan, settings.limits, self.metrics)
+        self.host = RoomHost(self.authority, self.fanout, self.store)
         self.workers: WorkerPool | None = None
         if settings.server.workers > 0:
-            self.workers = WorkerPool(self, settings.server.workers)
+            self.workers = WorkerPool(
+                settings, self.metrics, self.fanout, self.host, settings.server.workers
+            )
             self.fanout.pool = self.workers
-        store = Store(settings.store.path, settings.server.room, settings.store.synchronous)
-        self.qa = QaService(self, store)
-        self.banned: set[str] = set()
-        self.people = PeopleService(self)
-        self.rtc: RtcService | None = None
+        self.mics: MicStation | None = None
         if settings.rtc.enabled:
-            from townhall.server.rtc.service import RtcService
-
-            self.rtc = RtcService(self)
-        self.director: Director | None = None
-        self.detect_language: Callable[[str], str] = lambda text: "en"
-        self.gateway = Gateway(self)
-        self.staff_names = StaffLookalikes(persona_names(settings.clone.persona))  # names.py
+            self.mics = MicStation(settings, self.now_us, self.host.broadcast_live, self.host)
+            self.host.mics = self.mics
+        self.turns: Turns | None = None
+        self.gateway = Gateway(self.host, self.fanout, settings.limits.socket_send_buffer)
         # Origin and the connection limit, checked at the handshake (gateway/admission.py).
         self.admission = Admission(
             settings.server.allowed_origins,
@@ -102,17 +144,24 @@ class TownhallServer:
         self.router.add("/avatar.json", self._avatar_info)
         self.static = StaticFiles()
         for page in PAGES:
-            self.router.add(page, lambda request, page=page: self.static.page(page))
+            self.router.add(page, self._page(page))
         self.router.add_prefix(
             ASSET_PREFIX, lambda request: self.static.asset(request.path.split("?", 1)[0])
         )
-        self._epoch = time.monotonic()
-        self._keyframe: tuple[tuple[int, int], bytes] | None = None
         self._server: Server | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self.port = settings.server.port
 
     # ------------------------------------------------------------ lifecycle
+
+    def _verify(self, token: str) -> Identity:
+        """A join token's identity: strict claims, the display name cleaned and staff
+        look-alikes marked (gateway/tokens.py, gateway/names.py)."""
+        s = self.settings
+        identity = verify_token(
+            self.secret, token, s.server.room, max_lifetime_s=s.auth.max_token_lifetime_s
+        )
+        return shown_identity(identity, self.staff_names)
 
     async def start(self) -> None:
         s = self.settings
@@ -133,39 +182,49 @@ class TownhallServer:
         self.port = sock.getsockname()[1]
         if self.workers is not None:
             await self.workers.start()
-        self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
-        if self.rtc is not None:
-            self.rtc.start()
         if self.settings.clone.enabled:
-            from townhall.server.clone.factory import build_director
-
-            self.director = build_director(self)
-            self.director.next_answer_id = self.qa.store.max_answer_id() + 1
-            self.director.start()
+            self._start_clone()
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
         # Long-lived startup objects (scene, arrays) need no more GC scans; fewer, later
         # collections keep full-GC pauses from stalling the tick under thousands of clients.
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         log.info("serving", extra={"url": self.url, "room": self.room.room_id})
 
+    def _start_clone(self) -> None:
+        from townhall.server.clone.factory import build_clone
+
+        room = self.authority
+        built = build_clone(
+            self.settings.clone,
+            self.scene,
+            self.metrics,
+            self.now_us,
+            room.plan.lead_us,
+            self.store.write,
+            lambda: room.answer.question.id if room.answer is not None else 0,
+        )
+        room.detect_language = built.detect_language
+        self.turns = Turns(built.clone, self.host.turn_event)
+        self.host.turns = self.turns
+
     async def stop(self) -> None:
         """Tell every client the server is stopping (so they reconnect later), then close."""
         if self._tick_task:
             self._tick_task.cancel()
             await asyncio.gather(self._tick_task, return_exceptions=True)
-        if self.director is not None:
-            await self.director.close()
-        for session in list(self.fanout.sessions.values()):
-            self.gateway.fail(session, ProtocolError(ErrorCode.SERVER_SHUTDOWN, "server stopping"))
+        if self.turns is not None:
+            await self.turns.close()
+        self.host.shutdown()
         if self.workers is not None:
             await self.workers.stop()
         if self._server:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
-        await self.people.close()
-        if self.rtc is not None:
-            await self.rtc.close()
-        await self.qa.close()
+        if self.mics is not None:
+            await self.mics.close()
+        await self.host.drain()
+        await self.store.close()
 
     async def __aenter__(self) -> TownhallServer:
         await self.start()
@@ -192,87 +251,19 @@ class TownhallServer:
 
     def now_us(self) -> int:
         """The room's media clock: microseconds since the server started."""
-        return int((time.monotonic() - self._epoch) * 1_000_000)
+        return self.authority.media_us(time.monotonic())
 
-    # ------------------------------------------------------------ room operations
-
-    def keyframe(self) -> bytes:
-        """The room's state for a joiner; built at most once per sequenced event and tick.
-
-        A crowd arriving at once would otherwise rebuild the same (large) frame for
-        every join: the participant list, the coarse crowd and the question board.
-        """
-        key = (self.room.log.last_seq, self.metrics.ticks)
-        if self._keyframe is not None and self._keyframe[0] == key:
-            return self._keyframe[1]
-        frame = Keyframe(
-            self.room.log.last_seq,
-            self.now_us(),
-            self.room.participants(),
-            self.crowd.coarse_all(),
-            self.qa.board(),
-            self.director.current if self.director is not None else None,
-            self.qa.queue.mode,
-            self.qa.queue.review,
-        )
-        encoded = codec.encode(frame)
-        self._keyframe = (key, encoded)
-        return encoded
-
-    def broadcast_stage(self, packet: StagePacket) -> None:
-        """A stage packet to everyone now: encoded and framed once."""
-        self.fanout.broadcast(codec.encode(packet))
-
-    def send_to_moderators(self, message: Message) -> None:
-        self.fanout.broadcast(codec.encode(message), roles=STAFF)
-
-    def set_hand(self, slot: int, raised: bool) -> None:
-        self.room.set_hand(slot, raised)
-        self.crowd.set_hand(slot, raised)
-
-    def leave(self, session: Session) -> None:
-        self.crowd.remove(session.slot)
-        self.room.leave(session.slot)
-        session.joined = False
-        self.fanout.remove(session)
-        session.close(None, "left")
-
-    def remove_member(self, slot: int, reason: ProtocolError) -> None:
-        """Kick or ban: close the member's connection with the reason and free the seat."""
-        member = self.room.members.get(slot)
-        if member is None:
-            return
-        session = self.fanout.sessions.get(member.connection_id)
-        if session is not None:
-            self.gateway.fail(session, reason)
-            session.joined = False
-            self.fanout.remove(session)
-        self.crowd.remove(slot)
-        self.room.leave(slot)
-
-    def detach(self, session: Session) -> None:
-        """A connection ended: keep the member for the resume window."""
-        if session.handed_off:
-            return  # a fan-out worker has the socket; the room still has the session
-        self.fanout.remove(session)
-        if self.rtc is not None:
-            self.rtc.disconnected(session)  # an open mic ends with its connection
-        if session.joined:
-            self.room.disconnect(session.slot, session.id, time.monotonic())
-            member = self.room.members.get(session.slot)
-            if member is not None and member.connection_id == session.id:
-                self.crowd.set_hand(session.slot, False)
+    @property
+    def room(self) -> Room:
+        """The room's membership and event log (for the status routes and tests)."""
+        return self.authority.room
 
     # ------------------------------------------------------------ tick
 
     async def _tick_loop(self) -> None:
-        r = self.settings.room
-        period = 1.0 / r.tick_hz
-        crowd_every = max(1, round(r.tick_hz / r.crowd_hz))
+        period = self.authority.plan.period_s
         loop = asyncio.get_running_loop()
         deadline = loop.time()
-        n = 0
-        last_expire = 0.0
         while True:
             deadline += period
             delay = deadline - loop.time()
@@ -282,32 +273,17 @@ class TownhallServer:
             if lag > 5 * period:
                 deadline = loop.time()  # fell far behind: skip ticks rather than burst
             started = time.perf_counter()
-            now = time.monotonic()
             try:
-                if now - last_expire >= 1.0:
-                    last_expire = now
-                    for slot in self.room.expire(now):
-                        self.crowd.remove(slot)
-                self.tick(now, crowd=(n % crowd_every == 0))
+                self.host.tick()
             except Exception:
                 self.metrics.tick_errors += 1
                 log.exception("tick failed")
-            n += 1
             self.metrics.observe_tick(lag, time.perf_counter() - started)
 
-    def tick(self, now: float, crowd: bool) -> None:
-        """One room tick: sequenced events to all, crowd frames on crowd ticks."""
-        self.qa.flush()
-        events = self.room.drain()
-        if crowd:
-            now_us = self.now_us()
-            near = self.crowd.near_frames(now_us)
-            far = self.crowd.far_frame(now_us)
-        else:
-            near, far = {}, None
-        self.fanout.tick(now, events, near, far)
-
     # ------------------------------------------------------------ HTTP
+
+    def _page(self, page: str) -> Callable[[Request], Response]:
+        return lambda request: self.static.page(page)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         refused = self.admission.check(connection, request)
@@ -326,7 +302,7 @@ class TownhallServer:
         return json_response(body)
 
     def _metrics(self, request: Request) -> Response:
-        text = self.metrics.render(self.fanout.count_by_role(), self.room.count_by_role())
+        text = self.metrics.render(self.authority.count_by_role(), self.room.count_by_role())
         resp = text_response(text)
         resp.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
         return resp

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,18 +28,10 @@ class Recorder(RoomClient):
         return [(m.state, m.reason) for m in self.of(MicChanged) if m.slot == slot]
 
     def errs(self, request: int = -1) -> list[Error]:
-        return [e for e in self.of(Error) if request < 0 or e.request == request]
+        return [e for e in self.of(Error) if request < 0 or e.ref == request]
 
     def live_packets(self, slot: int) -> list[StagePacket]:
         return [p for p in self.of(StagePacket) if p.speaker_slot == slot]
-
-
-async def until(predicate: Callable[[], object], timeout_s: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.02)
 
 
 def speech(text: str) -> tuple[npt.NDArray[np.int16], int]:

@@ -20,12 +20,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from townhall.plugin.client import RoomClient
 from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode
+from townhall.protocol.limits import close_reason as cut_reason
 from townhall.protocol.messages import Error
 from townhall.server.app import TownhallServer
-from townhall.server.gateway.closing import close_within, cut_reason
+from townhall.server.gateway.closing import close_within
 
 from .conftest import TokenMaker, make_settings
-from .test_server import eventually
+from .waiting import eventually
 
 
 class RawSocket:

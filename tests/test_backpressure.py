@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from pathlib import Path
@@ -13,9 +12,10 @@ from townhall.plugin.client import RoomClient
 from townhall.protocol import codec, quant
 from townhall.protocol.messages import CrowdFar, CrowdNear, Join
 from townhall.server.app import TownhallServer
+from townhall.server.core.effects import Ship
 
 from .conftest import TokenMaker, make_settings
-from .test_server import eventually
+from .waiting import eventually, ticks_later
 
 
 def big_crowd_frame(kind: type, n: int = 2000) -> bytes:
@@ -60,12 +60,15 @@ async def test_stalled_client_is_dropped_without_hurting_others(
         while not slow.closing and time.monotonic() - started < 10:
             cells = {
                 honest_cell: near
-                for honest_cell in {slow.cell, srv.crowd.cell_of_slot[honest.welcome.slot]}
+                for honest_cell in {
+                    slow.cell,
+                    srv.authority.crowd.cell_of_slot[honest.welcome.slot],
+                }
             }  # type: ignore[union-attr]
-            srv.fanout.tick(time.monotonic(), [], cells, far)
+            srv.fanout.ship(Ship(ticks + 1, 0, (), cells, far), time.monotonic())
             ticks += 1
             peak = max(peak, slow.buffered())
-            await asyncio.sleep(0.02)
+            await ticks_later(srv, 1)
         assert slow.closing, "stalled client was never closed"
         assert srv.metrics.closes.get("SLOW_CONSUMER") == 1
         assert srv.metrics.frames_dropped > 0

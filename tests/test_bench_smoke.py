@@ -87,3 +87,25 @@ def test_capacity_bench_smoke() -> None:
     assert stalled["stalled_clients"] == 20
     assert set(stalled["closed_by_server"]) == {"SLOW_CONSUMER", "PING_TIMEOUT"}
     assert stalled["server_rss_mb_peak"] >= stalled["server_rss_mb_before"] > 0
+
+
+def test_voice_bench_smoke() -> None:
+    """The voice benchmark runs at a small size and reports every figure as a positive number."""
+    script = BENCH.parent / "voice.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--renders", "2", "--alignments", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(result) == {
+        "espeak_10_words_median_ms",
+        "espeak_audio_s",
+        "opus_encode_ms_per_audio_s",
+        "alignment_median_ms",
+        "alignment_reference_s",
+        "alignment_target_s",
+    }
+    assert all(value > 0 for value in result.values())

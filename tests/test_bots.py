@@ -27,14 +27,7 @@ from townhall.server.gateway.tokens import verify_token
 from townhall.server.ops.demo import run_demo
 
 from .conftest import SECRET, TokenMaker, make_settings
-
-
-async def eventually(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+from .waiting import eventually
 
 
 def bot_members(server: TownhallServer) -> list[int]:
@@ -148,12 +141,13 @@ async def test_bots_sit_move_and_raise_hands(server: TownhallServer, token: Toke
     seats = [m.seat for m in server.room.members.values()]
     assert len(set(seats)) == 31 and min(seats) >= 0  # observer and bots, one seat each
     before = server.metrics.messages_in
-    await asyncio.sleep(0.5)
-    assert server.metrics.messages_in - before > 30 * 20 * 0.5 * 0.7  # ~20 poses/s per bot
+    # ~20 poses/s per bot: 30 bots send 210 in well under a second, and keep on sending.
+    await eventually(lambda: server.metrics.messages_in - before > 30 * 20 * 0.5 * 0.7, 3)
     slots = bot_members(server)
     await eventually(
         lambda: all(
-            server.crowd.records[s]["pose"].tobytes() != NEUTRAL_POSE.tobytes() for s in slots
+            server.authority.crowd.records[s]["pose"].tobytes() != NEUTRAL_POSE.tobytes()
+            for s in slots
         )
     )
     stats = await task
@@ -203,8 +197,10 @@ async def test_dropped_bot_resumes_its_seat(server: TownhallServer) -> None:
     assert server.room.members[victim.slot].seat == seat
     # The bot counts its reconnect once it has the server's answer, after which it poses
     # again: wait for its slot's pose to move, so stopping now cannot cut the reconnect short.
-    last_pose = server.crowd.records[victim.slot]["pose"].tobytes()
-    await eventually(lambda: server.crowd.records[victim.slot]["pose"].tobytes() != last_pose)
+    last_pose = server.authority.crowd.records[victim.slot]["pose"].tobytes()
+    await eventually(
+        lambda: server.authority.crowd.records[victim.slot]["pose"].tobytes() != last_pose
+    )
     stop.set()
     stats = await task
     assert stats.reconnects == 1 and stats.connected == 3

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
 from pathlib import Path
@@ -21,6 +20,7 @@ from townhall.protocol.messages import (
     Error,
     Message,
     Moderate,
+    QuestionChanged,
     Review,
     StageEnd,
     StagePacket,
@@ -32,7 +32,7 @@ from townhall.server.clone.face.visemes import mouth_open_track
 from townhall.server.clone.voice.opus import OpusDecoder
 
 from .conftest import TokenMaker, make_settings
-from .test_server import eventually
+from .waiting import eventually, settled, ticks_later
 
 
 def clone_settings(tmp_path: Path, **qa: Any):  # type: ignore[no-untyped-def]
@@ -67,8 +67,7 @@ class Viewer:
             found[:] = [
                 m
                 for m in self.messages
-                if (isinstance(m, Ack) and m.ref == ref)
-                or (isinstance(m, Error) and m.request == ref)
+                if (isinstance(m, Ack) and m.ref == ref) or (isinstance(m, Error) and m.ref == ref)
             ]
             return bool(found)
 
@@ -98,6 +97,12 @@ async def ask_and_approve(spectator: Viewer, moderator: Viewer, text: str) -> in
     approved = await moderator.request(lambda ref: Moderate(ref, "approve", ack.id))
     assert isinstance(approved, Ack), approved
     return ack.id
+
+
+def state_of(viewer: Viewer, question: int) -> str:
+    """The question's state as the viewer's board shows it ("" if not on it)."""
+    changes = [m.question for m in viewer.of(QuestionChanged) if m.question.id == question]
+    return changes[-1].state if changes else ""
 
 
 async def wait_answer(
@@ -255,7 +260,8 @@ async def test_review_mode_edit_and_skip(tmp_path: Path, token: TokenMaker) -> N
         assert isinstance(
             await moderator.request(lambda ref: Review(ref, draft2.answer, "skip")), Ack
         )
-        await asyncio.sleep(0.5)
+        await eventually(lambda: state_of(spectator, qid2) == "rejected")
+        await settled(srv, spectator.client)
         assert not any(s.question == qid2 for s in spectator.of(StageStart))
         bad = await moderator.request(lambda ref: Review(ref, 999, "speak"))
         assert isinstance(bad, Error)
@@ -287,7 +293,7 @@ async def test_stop_cuts_in_and_late_joiner_starts_mid_answer(
         _, end = await wait_answer(spectator, qid)
         assert end.outcome == "stopped"
         count = len(spectator.of(StagePacket))
-        await asyncio.sleep(0.3)
+        await settled(srv, spectator.client)
         assert len(spectator.of(StagePacket)) == count  # nothing more after the stop
         for v in (spectator, moderator, late):
             await v.client.close()
@@ -305,7 +311,7 @@ async def test_votes_and_permissions(tmp_path: Path, token: TokenMaker) -> None:
         assert isinstance(await b.request(lambda ref: Vote(ref, ack.id)), Ack)  # still one vote
         denied = await a.request(lambda ref: Moderate(ref, "approve", ack.id))
         assert isinstance(denied, Error) and denied.code == 6
-        await eventually(lambda: srv.qa.queue.questions[ack.id].votes == 2)
+        await eventually(lambda: srv.authority.qa.questions[ack.id].votes == 2)
         merged = await b.request(lambda ref: Ask(ref, "can we get more team offsites"))
         assert isinstance(merged, Ack) and merged.merged and merged.id == ack.id
         too_long = await a.request(lambda ref: Ask(ref, "x" * 501))  # type: ignore[arg-type]
@@ -363,7 +369,7 @@ async def test_a_failing_voice_escalates_once_instead_of_looping(
     tmp_path: Path, token: TokenMaker
 ) -> None:
     async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
-        assert srv.director is not None
+        assert srv.turns is not None
         calls = 0
 
         async def broken(text: str, language: str) -> Any:
@@ -371,13 +377,15 @@ async def test_a_failing_voice_escalates_once_instead_of_looping(
             calls += 1
             raise RuntimeError("voice service down")
 
-        srv.director.voice.synthesize = broken  # type: ignore[method-assign]
+        srv.turns.clone.voice.synthesize = broken  # type: ignore[method-assign]
         viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
         await viewer.connect()
         ack = await viewer.request(lambda ref: Ask(ref, "How do we think about remote work?"))
         assert isinstance(ack, Ack)
-        await eventually(lambda: srv.qa.queue.questions[ack.id].state == "escalated", timeout=10)
-        await asyncio.sleep(0.5)
+        await eventually(
+            lambda: srv.authority.qa.questions[ack.id].state == "escalated", timeout=10
+        )
+        await ticks_later(srv, 10)  # well past the pause: a retry would have started
         assert calls == 1
         db = sqlite3.connect(tmp_path / "townhall.db")
         assert db.execute("SELECT reason FROM escalations").fetchall() == [("answer_failed",)]

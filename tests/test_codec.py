@@ -94,7 +94,7 @@ def test_rejections_carry_a_code_and_reason(data: bytes, code: ErrorCode) -> Non
 def test_bad_field_names_the_message_and_ref() -> None:
     err = reason_of(msgpack.packb([2, "soon"]))
     assert "Ping" in err.reason
-    assert err.ref == 2
+    assert err.about == 2
 
 
 def test_error_message_encodes_code_reason_ref_fatal() -> None:

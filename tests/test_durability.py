@@ -14,6 +14,7 @@ from townhall.plugin.client import RoomClient
 from townhall.protocol.messages import Ack, Ask, Keyframe, Message, StagePacket, Vote
 
 from .conftest import SECRET, TokenMaker
+from .waiting import eventually
 
 
 def start_server(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
@@ -96,10 +97,9 @@ async def test_kill_9_mid_answer_loses_nothing_acknowledged(
 
         tasks = [asyncio.create_task(chatter(c, u, s, n)) for n, (c, u, s) in enumerate(clients)]
         await asyncio.wait_for(stage_seen.wait(), 30)  # the clone is speaking
-        await asyncio.sleep(1.0)
-        os.kill(proc.pid, signal.SIGKILL)
+        await eventually(lambda: len(acked_questions) >= 10 and len(acked_votes) >= 10, 20)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-traffic: requests in flight are not acked
         proc.wait(timeout=10)
-        await asyncio.sleep(0.2)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -122,10 +122,7 @@ async def test_kill_9_mid_answer_loses_nothing_acknowledged(
         seen: list[Message] = []
         c = RoomClient(ws_url, token("after", role="spectator"), on_message=seen.append)
         await c.connect()
-        for _ in range(100):
-            if any(isinstance(m, Keyframe) for m in seen):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: any(isinstance(m, Keyframe) for m in seen))
         keyframe = next(m for m in seen if isinstance(m, Keyframe))
         board = {q.id for q in keyframe.questions}
         answered = {

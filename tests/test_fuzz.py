@@ -17,7 +17,8 @@ from townhall.protocol.messages import Hand, Join, KeyframeRequest, Leave, Ping,
 from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker
-from .test_server import eventually, pose_bytes
+from .test_server import pose_bytes
+from .waiting import eventually, round_trip
 
 FRAMES = 6000
 
@@ -171,9 +172,9 @@ async def test_pose_rate_limit_tells_once_a_second(
     # notice a second, and the client is not closed.
     for _ in range(100):
         await c.send_pose(pose_bytes())
-    await asyncio.sleep(0.3)
+    await round_trip(c)  # every answer to those poses has arrived
     limited = [e for e in c.errors if e.code == ErrorCode.RATE_LIMITED]
-    assert len(limited) == 1 and limited[0].ref == Pose.TYPE
+    assert len(limited) == 1 and limited[0].about == Pose.TYPE
     assert not c.closed
     await c.close()
 
@@ -189,7 +190,7 @@ async def test_invalid_pose_is_rejected_and_crowd_stays_decodable(
     bad[6:10] = (0xDFF7FDFF).to_bytes(4, "little")  # head rotation longer than unit length
     await evil.send_pose(bytes(bad), 6)
     await eventually(lambda: bool(evil.errors))
-    assert evil.errors[0].code == ErrorCode.BAD_MESSAGE and evil.errors[0].ref == Pose.TYPE
+    assert evil.errors[0].code == ErrorCode.BAD_MESSAGE and evil.errors[0].about == Pose.TYPE
     frames_before = good.state.crowd_frames
     await eventually(lambda: good.state.crowd_frames >= frames_before + 3)
     quant.decode_crowd(good.state.near)

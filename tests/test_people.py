@@ -13,7 +13,7 @@ from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, make_settings
 from .test_clone_stage import Viewer
-from .test_server import eventually
+from .waiting import eventually
 
 
 async def test_mute_stops_questions_and_hands(tmp_path: Path, token: TokenMaker) -> None:
@@ -31,7 +31,7 @@ async def test_mute_stops_questions_and_hands(tmp_path: Path, token: TokenMaker)
         refused = await att.request(lambda ref: Ask(ref, "Can I still ask this?"))
         assert isinstance(refused, Error) and refused.code == ErrorCode.NOT_ALLOWED
         await att.client.send(Hand(True))
-        await eventually(lambda: any(e.ref == Hand.TYPE for e in att.client.errors))
+        await eventually(lambda: any(e.about == Hand.TYPE for e in att.client.errors))
         assert isinstance(await mod.request(lambda ref: People(ref, "unmute", slot)), Ack)
         assert isinstance(await att.request(lambda ref: Ask(ref, "And now, may I ask?")), Ack)
         await mod.client.close()

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from townhall.server.core.qa import QaError, QaQueue, similarity
+from townhall.protocol.errors import ErrorCode, Refused
+from townhall.server.core.qa import QaQueue, similarity
 from townhall.server.core.stage import PACKET_US, Segment, StageTimeline
+from townhall.server.store.records import ActionRecorded, VoteCast
 from townhall.server.store.sqlite import Store
 
 
 def ask(q: QaQueue, text: str, who: str = "u1") -> int:
-    question, _ = q.submit(text, asker_id=who, asker_name=who)
+    question, _ = q.submit(text, asker_id=who, asker_name=who, now=1.0)
     return question.id
 
 
@@ -53,13 +55,15 @@ def test_one_vote_per_person_and_withdraw() -> None:
 def test_near_duplicates_merge_and_combine_votes() -> None:
     q = QaQueue()
     first, merged = q.submit(
-        "What is the roadmap for the mobile app?", asker_id="u1", asker_name="A"
+        "What is the roadmap for the mobile app?", asker_id="u1", asker_name="A", now=1.0
     )
     again, merged = q.submit(
-        "what is the  roadmap for the Mobile App", asker_id="u2", asker_name="B"
+        "what is the  roadmap for the Mobile App", asker_id="u2", asker_name="B", now=1.0
     )
     assert merged and again.id == first.id and first.votes == 2
-    other, merged = q.submit("When do we move to the new office?", asker_id="u3", asker_name="C")
+    other, merged = q.submit(
+        "When do we move to the new office?", asker_id="u3", asker_name="C", now=1.0
+    )
     assert not merged and other.id != first.id
     assert similarity("Яка стратегія компанії на рік?", "яка стратегія компанії на рік") == 1.0
 
@@ -73,24 +77,25 @@ def test_moderator_merge_reject_edit() -> None:
     q.edit(a, "How are we doing on security this year?")
     assert q.questions[a].text.endswith("this year?")
     q.reject(a)
-    with pytest.raises(QaError):
+    with pytest.raises(Refused):
         q.approve(a)
 
 
 @pytest.mark.parametrize("text", ["", "  a ", "x" * 501])
 def test_bad_questions_are_refused(text: str) -> None:
-    with pytest.raises(QaError) as info:
-        QaQueue().submit(text, asker_id="u", asker_name="u")
-    assert info.value.code == "BAD_MESSAGE"
+    with pytest.raises(Refused) as info:
+        QaQueue().submit(text, asker_id="u", asker_name="u", now=1.0)
+    assert info.value.code is ErrorCode.BAD_MESSAGE
 
 
 def test_votes_on_closed_questions_are_refused() -> None:
     q = QaQueue()
     a = ask(q, "What did we learn from last year?")
-    q.set_state(a, "answered")
-    with pytest.raises(QaError) as info:
+    q.take(a, answer_id=1)
+    q.settle(a, "answer")
+    with pytest.raises(Refused) as info:
         q.vote(a, "u2")
-    assert info.value.code == "NOT_ALLOWED"
+    assert info.value.code is ErrorCode.NOT_ALLOWED
 
 
 def test_switch_to_auto_approves_waiting() -> None:
@@ -103,11 +108,11 @@ def test_switch_to_auto_approves_waiting() -> None:
 async def test_store_round_trip_and_group_commit(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "t.db"), "main")
     q = QaQueue()
-    question, _ = q.submit("What is our plan?", asker_id="u1", asker_name="Ann")
+    question, _ = q.submit("What is our plan?", asker_id="u1", asker_name="Ann", now=1.0)
     q.vote(question.id, "u2")
-    futures = [store.write([store.question_op(question)])]
-    futures += [store.write(store.vote_ops(question, [v])) for v in sorted(question.voters)]
-    futures.append(store.write([store.action_op(1.0, "m", "moderator", "approve", 1, "")]))
+    futures = [store.write([question.record()])]
+    futures += [store.write([VoteCast(question.id, v)]) for v in sorted(question.voters)]
+    futures.append(store.write([ActionRecorded(1.0, "m", "moderator", "approve", 1, "")]))
     await asyncio.gather(*futures)
     assert store.commits < len(futures)  # batched
     loaded = Store(str(tmp_path / "t.db"), "main").load_questions()
@@ -145,7 +150,7 @@ def test_timeline_packets_hold_frames_on_the_media_clock() -> None:
 def test_restore_puts_an_answer_cut_short_back_in_the_queue() -> None:
     q = QaQueue()
     a = ask(q, "What is the plan for the new office?")
-    q.set_state(a, "answering", answer_id=3)
+    q.take(a, answer_id=3)
     restored = QaQueue()
     restored.restore(q.questions.values())
     assert restored.questions[a].state == "approved"

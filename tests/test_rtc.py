@@ -23,7 +23,8 @@ from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, make_settings
 from .fake_openai import FakeOpenAI
-from .rtc_helpers import Recorder, decode_voice, speech, until
+from .rtc_helpers import Recorder, decode_voice, speech
+from .waiting import eventually
 
 QUESTION = "What is our plan for the Lviv office?"
 
@@ -57,27 +58,27 @@ async def test_spoken_question_is_heard_by_all_and_answered(
                 await c.connect()
             slot = asker.welcome.slot  # type: ignore[union-attr]
             await asker.send(Hand(True))
-            await until(lambda: mod.state.hands.get(slot), what="raised hand")
+            await eventually(lambda: mod.state.hands.get(slot), what="raised hand")
             await mod.send(Mic(1, "grant", slot))
-            await until(lambda: ("granted", "") in asker.mic_states(slot), what="grant")
+            await eventually(lambda: ("granted", "") in asker.mic_states(slot), what="grant")
             # The grant's Ack and the room's MicChanged travel separately: wait for both.
-            await until(
+            await eventually(
                 lambda: any(isinstance(m, Ack) and m.ref == 1 for m in mod.got), what="grant ack"
             )
-            await until(lambda: not mod.state.hands.get(slot), what="a granted hand goes down")
+            await eventually(lambda: not mod.state.hands.get(slot), what="a granted hand goes down")
 
             pcm, rate = speech(QUESTION)
             source = PcmSource(pcm, rate)
             mic = MicSender(asker, source)
             await mic.start()
-            await until(lambda: ("live", "") in mod.mic_states(slot), what="live mic")
+            await eventually(lambda: ("live", "") in mod.mic_states(slot), what="live mic")
             await asyncio.wait_for(source.done.wait(), 15)
             # every client, the speaker too, gets the voice as stage packets
             for c in (asker, other, viewer, mod):
-                await until(lambda c=c: len(c.live_packets(slot)) >= 40, what="relayed voice")
-            await until(lambda: heard, timeout_s=10, what="transcription")
+                await eventually(lambda c=c: len(c.live_packets(slot)) >= 40, what="relayed voice")
+            await eventually(lambda: heard, timeout=10, what="transcription")
             await mic.release()
-            await until(lambda: ("ended", "released") in viewer.mic_states(slot), what="end")
+            await eventually(lambda: ("ended", "released") in viewer.mic_states(slot), what="end")
 
             packets = viewer.live_packets(slot)
             assert all(p.label == "live" and p.answer == 0 for p in packets)
@@ -99,16 +100,16 @@ async def test_spoken_question_is_heard_by_all_and_answered(
                     if m.question.text == QUESTION and m.question.asker_slot == slot
                 ]  # fmt: skip
 
-            await until(spoken_question, what="question in the queue")
+            await eventually(spoken_question, what="question in the queue")
             qid = spoken_question()[0].question.id
-            await until(
+            await eventually(
                 lambda: any(s.question == qid for s in viewer.of(StageStart)),
-                timeout_s=15,
+                timeout=15,
                 what="the clone answering",
             )
             start = next(s for s in viewer.of(StageStart) if s.question == qid)
             assert start.asker_slot == slot
-            assert srv.qa.store.load_questions()  # stored durably
-            assert srv.rtc is not None and not srv.rtc.open
+            assert srv.store.load_questions()  # stored durably
+            assert srv.mics is not None and not srv.mics.open
             for c in (asker, other, viewer, mod):
                 await c.close()

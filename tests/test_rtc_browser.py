@@ -22,7 +22,8 @@ from townhall.server.rtc.policy import refused_candidates
 from .browser import CHROMIUM, FLAGS, artifact, ensure_built
 from .conftest import TokenMaker, make_settings
 from .fake_openai import FakeOpenAI
-from .rtc_helpers import Recorder, decode_voice, speech, until
+from .rtc_helpers import Recorder, decode_voice, speech
+from .waiting import eventually
 
 QUESTION = "When will the new Kyiv office open?"
 
@@ -86,9 +87,9 @@ async def test_chromium_attendee_speaks_a_question(tmp_path: Path, token: TokenM
                 await grant.click(timeout=15_000)
                 await att.locator("#mic-accept").click(timeout=10_000)
                 slot = next(p.slot for p in viewer.state.participants.values() if p.name == "Ann")
-                await until(lambda: ("live", "") in viewer.mic_states(slot), 15, "a live mic")
+                await eventually(lambda: ("live", "") in viewer.mic_states(slot), 15, "a live mic")
                 await mod.get_by_text("LIVE", exact=True).wait_for(timeout=5_000)
-                peer = srv.rtc.open[slot].peer  # type: ignore[union-attr]
+                peer = srv.mics.open[slot].peer  # type: ignore[union-attr]
                 answer = peer.pc.localDescription.sdp  # type: ignore[union-attr]
                 assert set(re.findall(r"a=candidate:\S+ \d+ \S+ \d+ (\S+)", answer)) == {
                     "127.0.0.1"
@@ -97,14 +98,18 @@ async def test_chromium_attendee_speaks_a_question(tmp_path: Path, token: TokenM
                 refused = refused_candidates(peer.pc)  # type: ignore[union-attr]
                 assert all("127.0.0.1" not in r for r in refused), refused
                 await mod.screenshot(path=str(artifact("moderate-live-mic.png")))
-                await until(lambda: heard, 20, "the transcription service hearing the question")
-                await until(lambda: len(viewer.live_packets(slot)) > 25, 10, "relayed voice")
+                await eventually(
+                    lambda: heard, 20, "the transcription service hearing the question"
+                )
+                await eventually(lambda: len(viewer.live_packets(slot)) > 25, 10, "relayed voice")
                 await att.locator("#mic-release").click()
-                await until(lambda: ("ended", "released") in viewer.mic_states(slot), 10, "end")
+                await eventually(
+                    lambda: ("ended", "released") in viewer.mic_states(slot), 10, "end"
+                )
                 voice = decode_voice(viewer.live_packets(slot))
                 assert len(voice) > 48_000 and np.abs(voice.astype(float)).mean() > 200
 
-                await until(
+                await eventually(
                     lambda: any(s.asker_slot == slot for s in viewer.of(StageStart)),
                     20,
                     "the clone answering the spoken question",

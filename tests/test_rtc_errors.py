@@ -14,7 +14,8 @@ from townhall.protocol.messages import Ack, Mic, MicOffer, MicRelease, Ping, Pon
 from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, make_settings
-from .rtc_helpers import Recorder, until
+from .rtc_helpers import Recorder
+from .waiting import eventually
 
 
 def tone() -> PcmSource:
@@ -39,7 +40,7 @@ async def test_mic_faults_leave_the_room_unaffected(tmp_path: Path, token: Token
         async def request(client: Recorder, message: object) -> object:
             r = message.ref  # type: ignore[attr-defined]
             await client.send(message)  # type: ignore[arg-type]
-            await until(
+            await eventually(
                 lambda: (
                     any(getattr(m, "ref", None) == r and isinstance(m, Ack) for m in client.got)
                     or client.errs(r)
@@ -50,7 +51,7 @@ async def test_mic_faults_leave_the_room_unaffected(tmp_path: Path, token: Token
             return ErrorCode(errors[0].code) if errors else "ack"
 
         async def ended(slot: int, reason: str) -> None:
-            await until(
+            await eventually(
                 lambda: mod.mic_states(slot)[-1:] == [("ended", reason)],
                 what=f"end {reason}: {mod.mic_states(slot)}",
             )
@@ -59,13 +60,13 @@ async def test_mic_faults_leave_the_room_unaffected(tmp_path: Path, token: Token
             assert await request(mod, Mic(next(ref), "grant", slot)) == "ack"
             sender = MicSender(client, tone())
             await sender.start()
-            await until(lambda: mod.mic_states(slot)[-1:] == [("live", "")], what="live")
+            await eventually(lambda: mod.mic_states(slot)[-1:] == [("live", "")], what="live")
             return sender
 
         # an offer without a grant; an attendee may not grant; a release without a mic
         r = next(ref)
         await ann.send(MicOffer(r, "v=0\r\n"))
-        await until(lambda: ann.errs(r))
+        await eventually(lambda: ann.errs(r))
         assert ann.errs(r)[0].code == ErrorCode.NOT_ALLOWED
         assert await request(ann, Mic(next(ref), "grant", a)) == ErrorCode.NOT_ALLOWED
         assert await request(ann, MicRelease(next(ref))) == ErrorCode.NOT_ALLOWED
@@ -76,13 +77,13 @@ async def test_mic_faults_leave_the_room_unaffected(tmp_path: Path, token: Token
         # bad SDP: a clear error, the mic ends
         r = next(ref)
         await ann.send(MicOffer(r, "hello, this is not SDP"))
-        await until(lambda: ann.errs(r))
+        await eventually(lambda: ann.errs(r))
         assert ann.errs(r)[0].code == ErrorCode.BAD_SDP
         await ended(a, "failed")
         r = next(ref)
         assert await request(mod, Mic(r, "grant", a)) == "ack"
         await ann.send(MicOffer(r, "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nthis is broken\r\n"))
-        await until(lambda: ann.errs(r))
+        await eventually(lambda: ann.errs(r))
         assert ann.errs(r)[0].code == ErrorCode.BAD_SDP
         await ended(a, "failed")
 
@@ -104,7 +105,7 @@ async def test_mic_faults_leave_the_room_unaffected(tmp_path: Path, token: Token
         await pc.close()
         r = next(ref)
         await ann.send(MicOffer(r, dead))
-        await until(lambda: mod.mic_states(a)[-1:] == [("connecting", "")], what="connecting")
+        await eventually(lambda: mod.mic_states(a)[-1:] == [("connecting", "")], what="connecting")
         await ended(a, "failed")
         assert any(e.code == ErrorCode.MIC_FAILED for e in ann.errs())
 
@@ -123,7 +124,7 @@ async def test_mic_faults_leave_the_room_unaffected(tmp_path: Path, token: Token
         sender = await live(ann, a)
         await sender.close()  # the headset drops its peer connection
         await ended(a, "failed")
-        await until(
+        await eventually(
             lambda: len([e for e in ann.errs() if e.code == ErrorCode.MIC_FAILED]) > failures
         )
 
@@ -133,8 +134,8 @@ async def test_mic_faults_leave_the_room_unaffected(tmp_path: Path, token: Token
 
         # the room carries on: nobody was closed, pings answered, no open peers left
         await ann.send(Ping(1))
-        await until(lambda: ann.of(Pong))
+        await eventually(lambda: ann.of(Pong))
         assert not ann.closed and not mod.closed
         assert all(not e.fatal for c in (ann, mod) for e in c.errs())
-        assert srv.rtc is not None and not srv.rtc.open and not srv.rtc.board.busy
+        assert srv.mics is not None and not srv.mics.open and not srv.authority.mics.busy
         await asyncio.gather(ann.close(), mod.close())

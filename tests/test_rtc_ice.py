@@ -24,7 +24,8 @@ from townhall.server.app import TownhallServer
 from townhall.server.rtc.policy import NetworkPolicy, parse_networks, refused_candidates
 
 from .conftest import TokenMaker, make_settings
-from .rtc_helpers import Recorder, speech, until
+from .rtc_helpers import Recorder, speech
+from .waiting import eventually
 
 OUTSIDE = [
     "a=candidate:9 1 udp 2130706431 203.0.113.7 40000 typ host",  # routable (TEST-NET-3)
@@ -87,18 +88,18 @@ async def test_outside_candidates_are_refused_and_never_contacted(
         await mod.connect()
         slot = ann.welcome.slot  # type: ignore[union-attr]
         await mod.send(Mic(1, "grant", slot))
-        await until(lambda: ("granted", "") in ann.mic_states(slot))
+        await eventually(lambda: ("granted", "") in ann.mic_states(slot))
         pc, sdp = await offer_with(ann, OUTSIDE)
         assert set(candidates(sdp)) >= {"203.0.113.7", "192.0.2.2"}
         await ann.send(MicOffer(2, sdp))
-        await until(lambda: ann.of(MicAnswer) or ann.errs(2), what="answer")
+        await eventually(lambda: ann.of(MicAnswer) or ann.errs(2), what="answer")
         answer = ann.of(MicAnswer)[0].sdp
         assert candidates(answer) == ["127.0.0.1"], "only the configured host address"
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        await until(lambda: ("live", "") in mod.mic_states(slot), what="live over 127.0.0.1")
-        await until(lambda: any(p.opus for p in mod.live_packets(slot)), what="voice")
+        await eventually(lambda: ("live", "") in mod.mic_states(slot), what="live over 127.0.0.1")
+        await eventually(lambda: any(p.opus for p in mod.live_packets(slot)), what="voice")
 
-        peer = srv.rtc.open[slot].peer  # type: ignore[union-attr]
+        peer = srv.mics.open[slot].peer  # type: ignore[union-attr]
         refused = " ".join(refused_candidates(peer.pc))  # type: ignore[union-attr]
         for host in ("203.0.113.7", "192.0.2.2", ".local", "198.51.100.9"):
             assert host in refused
@@ -125,16 +126,16 @@ async def test_checks_from_outside_the_allowed_networks_are_not_answered(
         await mod.connect()
         slot = ann.welcome.slot  # type: ignore[union-attr]
         await mod.send(Mic(1, "grant", slot))
-        await until(lambda: ("granted", "") in ann.mic_states(slot))
+        await eventually(lambda: ("granted", "") in ann.mic_states(slot))
         claim = r"(a=candidate:\S+ \d+ \S+ \d+ )127\.0\.0\.1"
         pc, sdp = await offer_with(ann, [], lambda s: re.sub(claim, r"\g<1>127.0.0.2", s))
         client_ports = {int(p) for p in re.findall(r"127\.0\.0\.2 (\d+)", sdp)}
         await ann.send(MicOffer(2, sdp))
-        await until(lambda: ann.of(MicAnswer), what="answer")
+        await eventually(lambda: ann.of(MicAnswer), what="answer")
         answer = ann.of(MicAnswer)[0].sdp
         server_port = int(re.findall(r"127\.0\.0\.1 (\d+) typ host", answer)[0])
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        await until(lambda: ("ended", "failed") in mod.mic_states(slot), what="failed mic")
+        await eventually(lambda: ("ended", "failed") in mod.mic_states(slot), what="failed mic")
         assert ("live", "") not in mod.mic_states(slot)
         assert any(e.code == ErrorCode.MIC_FAILED for e in ann.errs())
         from_server = [to for frm, to in sends if frm[1] == server_port]

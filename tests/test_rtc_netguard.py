@@ -26,8 +26,9 @@ from townhall.server.rtc.offer import LINE_BREAKS, BadOffer, read_offer
 from townhall.server.rtc.policy import NetworkPolicy, RestrictedConnection, parse_networks
 
 from .conftest import TokenMaker, make_settings
-from .rtc_helpers import Recorder, until
+from .rtc_helpers import Recorder
 from .test_rtc_ice import offer_with
+from .waiting import eventually
 
 FOREIGN = [
     "a=candidate:9 1 udp 2130706431 203.0.113.7 40000 typ host",  # public (TEST-NET-3)
@@ -93,7 +94,7 @@ async def granted(srv: TownhallServer, token: TokenMaker) -> tuple[Recorder, Rec
     await mod.connect()
     slot = ann.welcome.slot  # type: ignore[union-attr]
     await mod.send(Mic(1, "grant", slot))
-    await until(lambda: ("granted", "") in ann.mic_states(slot))
+    await eventually(lambda: ("granted", "") in ann.mic_states(slot))
     return ann, mod, slot
 
 
@@ -111,11 +112,11 @@ async def test_candidates_after_another_line_break_are_refused_and_never_contact
         sdp = sdp.replace("\r\na=mid:0\r\n", f"\r\na=mid:0{smuggled}\r\n", 1)
         assert smuggled in sdp
         await ann.send(MicOffer(2, sdp))
-        await until(lambda: ann.errs(2) or ann.of(MicAnswer), what="a reply to the offer")
+        await eventually(lambda: ann.errs(2) or ann.of(MicAnswer), what="a reply to the offer")
         assert not ann.of(MicAnswer)
         assert ann.errs(2)[0].code == ErrorCode.BAD_SDP
         assert "CRLF" in ann.errs(2)[0].reason
-        await until(lambda: ("ended", "failed") in mod.mic_states(slot), what="mic ended")
+        await eventually(lambda: ("ended", "failed") in mod.mic_states(slot), what="mic ended")
         assert not foreign(wire["sent"]), wire["sent"]
         assert not wire["mdns"]
         await pc.close()
@@ -138,8 +139,8 @@ async def test_a_candidate_that_reaches_ice_unchecked_still_gets_nothing_sent(
         private = "a=candidate:6 1 udp 2130706428 192.168.77.1 40003 typ host"
         pc, sdp = await offer_with(ann, [*FOREIGN[:2], private])
         await ann.send(MicOffer(2, sdp))
-        await until(lambda: ann.of(MicAnswer) or ann.errs(2), what="answer")
-        peer = srv.rtc.open[slot].peer  # type: ignore[union-attr]
+        await eventually(lambda: ann.of(MicAnswer) or ann.errs(2), what="answer")
+        peer = srv.mics.open[slot].peer  # type: ignore[union-attr]
         transport = peer.pc.getTransceivers()[0].receiver.transport.transport  # type: ignore[union-attr]
         hosts = {c.ip for c in transport.getRemoteCandidates()}
         assert {"203.0.113.7", "10.9.8.7", "192.168.77.1"} <= hosts  # past the filter
@@ -148,8 +149,8 @@ async def test_a_candidate_that_reaches_ice_unchecked_still_gets_nothing_sent(
         await pc.setRemoteDescription(RTCSessionDescription(ann.of(MicAnswer)[0].sdp, "answer"))
         # ICE checks pairs in priority order until the loopback pair wins: at least one
         # smuggled pair gets its check, and the guard drops it.
-        await until(lambda: guard.refused, what="a check to a smuggled candidate")
-        await until(lambda: ("live", "") in mod.mic_states(slot), what="live over loopback")
+        await eventually(lambda: guard.refused, what="a check to a smuggled candidate")
+        await eventually(lambda: ("live", "") in mod.mic_states(slot), what="live over loopback")
         assert {e.split(":")[0] for e in guard.refused} <= {
             "203.0.113.7", "10.9.8.7", "192.168.77.1"
         }  # fmt: skip
@@ -192,7 +193,7 @@ async def test_mdns_is_off_unless_configured(
         ann, mod, _ = await granted(srv, token)
         pc, sdp = await offer_with(ann, [FOREIGN[2]])
         await ann.send(MicOffer(2, sdp))
-        await until(lambda: ann.of(MicAnswer) or ann.errs(2), what="answer")
+        await eventually(lambda: ann.of(MicAnswer) or ann.errs(2), what="answer")
         assert ann.of(MicAnswer), ann.errs(2)
         assert not wire["mdns"]
         await pc.close()

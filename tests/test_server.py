@@ -27,14 +27,7 @@ from townhall.protocol.messages import (
 from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, http_get, make_settings
-
-
-async def eventually(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+from .waiting import eventually
 
 
 def pose_bytes(head_y: float = 1.25, yaw_quat: tuple[float, ...] = (0, 0, 0, 1)) -> bytes:
@@ -79,7 +72,9 @@ async def test_others_see_join_hand_and_poses(server: TownhallServer, token: Tok
     b = RoomClient(server.ws_url, token("b"))
     wa = await a.connect()
     wb = await b.connect()
-    assert server.crowd.cell_of_slot[wa.slot] == server.crowd.cell_of_slot[wb.slot]
+    assert (
+        server.authority.crowd.cell_of_slot[wa.slot] == server.authority.crowd.cell_of_slot[wb.slot]
+    )
     await eventually(lambda: wb.slot in a.state.participants)
     await a.raise_hand(True)
     await eventually(lambda: b.state.hands.get(wa.slot) is True)
@@ -108,7 +103,7 @@ async def test_spectator_may_not_send_poses(server: TownhallServer, token: Token
     assert w.seat == -1
     await c.send_pose(pose_bytes())
     await eventually(lambda: bool(c.errors))
-    assert c.errors[0].code == ErrorCode.NOT_ALLOWED and c.errors[0].ref == Pose.TYPE
+    assert c.errors[0].code == ErrorCode.NOT_ALLOWED and c.errors[0].about == Pose.TYPE
     assert not c.closed
     await c.close()
 

@@ -11,6 +11,7 @@ import pytest
 
 from townhall.server.core.qa import QaQueue
 from townhall.server.ops.transcript import TranscriptError, export
+from townhall.server.store.records import ActionRecorded, AnswerRecorded, EscalationRecorded
 from townhall.server.store.sqlite import Store
 
 
@@ -20,21 +21,23 @@ async def filled_db(tmp_path: Path) -> Path:
     q = QaQueue()
     question, _ = q.submit("How do we work remotely?", asker_id="u1", asker_name="Ann", now=100.0)
     sensitive, _ = q.submit("Will there be layoffs?", asker_id="u2", asker_name="Bo", now=101.0)
-    q.set_state(question.id, "answered", 1)
-    q.set_state(sensitive.id, "escalated", 2)
-    ops = [
-        store.question_op(question),
-        store.question_op(sensitive),
-        store.action_op(100.5, "mod", "moderator", "approve", question.id, ""),
-        store.answer_op(
-            1, question.id, "We trust people.", "approved", ["S3"], "en", 102.0, 105.0, "done"
+    q.take(question.id, 1)
+    q.settle(question.id, "answer")
+    q.take(sensitive.id, 2)
+    q.settle(sensitive.id, "escalate")
+    records = [
+        question.record(),
+        sensitive.record(),
+        ActionRecorded(100.5, "mod", "moderator", "approve", question.id, ""),
+        AnswerRecorded(
+            1, question.id, "We trust people.", "approved", ("S3",), "en", 102.0, 105.0, "done"
         ),
-        store.escalation_op(106.0, sensitive.id, sensitive.text, "sensitive_topic:layoffs", "en"),
-        store.answer_op(
-            2, sensitive.id, "That is for Dana.", "escalated", [], "en", 106.0, 108.0, "done"
+        EscalationRecorded(106.0, sensitive.id, sensitive.text, "sensitive_topic:layoffs", "en"),
+        AnswerRecorded(
+            2, sensitive.id, "That is for Dana.", "escalated", (), "en", 106.0, 108.0, "done"
         ),
     ]
-    await store.write(ops)
+    await store.write(records)
     await store.close()
     return path
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import av
@@ -457,24 +455,3 @@ def test_opus_tiny_and_empty_segments() -> None:
     assert encoder.encode(np.zeros(0, np.int16), 22050) == []
     frames = encoder.encode(np.full(50, 1000, np.int16), 22050)
     assert len(frames) == 1
-
-
-# --- measurements (printed, never asserted) --------------------------------------------------
-
-
-def test_report_speed(voice: EspeakVoice, capsys: pytest.CaptureFixture[str]) -> None:
-    text = "Thank you all for joining us today, it was great."
-    assert len(re.findall(r"\w+", text)) == 10
-    times = []
-    for _ in range(20):
-        t0 = time.perf_counter()
-        u = voice.render(text, "en")
-        times.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    OpusEncoder().encode(u.pcm, u.sample_rate)
-    per_second = (time.perf_counter() - t0) / u.duration_s
-    with capsys.disabled():
-        print(
-            f"\n[voice] espeak 10-word sentence median {np.median(times) * 1000:.1f} ms"
-            f" ({u.duration_s:.2f} s audio); opus encode {per_second * 1000:.1f} ms per s audio"
-        )

@@ -244,23 +244,3 @@ async def test_unknown_language_fails_before_any_request() -> None:
             await speaker.synthesize("  ", "en")
         await speaker.aclose()
         assert api.requests == []
-
-
-# --- measurement (printed, never asserted) ----------------------------------------------------
-
-
-def test_report_alignment_time(capsys: pytest.CaptureFixture[str]) -> None:
-    engine = get_engine()
-    reference = engine.render(EN, "en")
-    fast = engine.render(EN, "en", rate_wpm=219)
-    target = resample(fast.pcm, fast.sample_rate, SAMPLE_RATE)
-    times = []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        Warp(reference.pcm, reference.sample_rate, target, SAMPLE_RATE)
-        times.append(time.perf_counter() - t0)
-    with capsys.disabled():
-        print(
-            f"\n[voice] alignment of {reference.duration_s:.2f} s onto"
-            f" {len(target) / SAMPLE_RATE:.2f} s audio: median {np.median(times) * 1000:.1f} ms"
-        )

@@ -23,7 +23,7 @@ from townhall.server.gateway.tokens import issue_token
 from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import SECRET, TokenMaker, make_settings
 from .test_clone_stage import Viewer, clone_settings
-from .test_server import eventually
+from .waiting import eventually
 
 BUILT = ("dist/moderate.html", "dist/assets/moderate.js", "dist/assets/moderate.css")
 REMOTE_WORK = "How do we think about remote work?"
@@ -118,13 +118,13 @@ async def test_console_runs_the_queue_and_the_clone(
     edited = "What is our approach to security in the cloud?"
     await field.fill(edited)
     await field.press("Enter")
-    await eventually(lambda: srv.qa.queue.questions[q2].text == edited)
+    await eventually(lambda: srv.authority.qa.questions[q2].text == edited)
     await expect(question_row(page, q2).locator(".q-text")).to_have_text(edited)
     await expect(result).to_contain_text(f"Question {q2} edited")
 
     # Pin: the pinned question goes first.
     await page.get_by_role("button", name=f"Pin question {q3}").click()
-    await eventually(lambda: srv.qa.queue.questions[q3].pinned)
+    await eventually(lambda: srv.authority.qa.questions[q3].pinned)
     await expect(page.locator("#queue-list > li").first).to_have_attribute("data-id", str(q3))
     await expect(question_row(page, q3)).to_contain_text("pinned")
 
@@ -132,8 +132,8 @@ async def test_console_runs_the_queue_and_the_clone(
     await page.get_by_role("button", name=f"Merge into… question {q4}").click()
     await page.get_by_label(f"Question to merge question {q4} into").select_option(str(q2))
     await question_row(page, q4).get_by_role("button", name="Merge", exact=True).click()
-    await eventually(lambda: srv.qa.queue.questions[q4].merged_into == q2)
-    assert srv.qa.queue.questions[q2].votes == 2
+    await eventually(lambda: srv.authority.qa.questions[q4].merged_into == q2)
+    assert srv.authority.qa.questions[q2].votes == 2
     await expect(question_row(page, q4)).to_have_count(0)
     await expect(page.locator("#done-list")).to_contain_text(f"merged into #{q2}")
     await expect(page.locator("#done-count")).to_have_text("1")
@@ -143,12 +143,12 @@ async def test_console_runs_the_queue_and_the_clone(
     position = page.get_by_role("spinbutton", name=f"New position for question {q1}")
     await position.fill("2")
     await position.press("Enter")
-    await eventually(lambda: srv.qa.queue.questions[q1].rank == 2)
+    await eventually(lambda: srv.authority.qa.questions[q1].rank == 2)
     await expect(page.locator("#queue-list > li").nth(1)).to_have_attribute("data-id", str(q1))
     order = await page.locator("#queue-list > li").evaluate_all(
         "els => els.map(e => +e.dataset.id)"
     )
-    assert order == [q.id for q in srv.qa.queue.ordered()] == [q3, q1, q2]
+    assert order == [q.id for q in srv.authority.qa.ordered()] == [q3, q1, q2]
 
     # Approve with the keyboard: the clone takes it and the console shows it speaking.
     approve = page.get_by_role("button", name=f"Approve question {q1}")
@@ -161,7 +161,7 @@ async def test_console_runs_the_queue_and_the_clone(
     await expect(stage).to_contain_text("Approved statements")
     started = next(s for s in sam.of(StageStart) if s.question == q1)
     await expect(stage).to_contain_text(", ".join(started.sources))
-    assert srv.qa.queue.questions[q1].state == "answering"
+    assert srv.authority.qa.questions[q1].state == "answering"
     await expect(stage.locator(".captions")).not_to_be_empty(timeout=10_000)
     await expect(page.locator("#done-list")).not_to_contain_text(REMOTE_WORK)
     await page.screenshot(path=str(artifact("moderate.png")), full_page=True)
@@ -192,7 +192,7 @@ async def test_review_edit_is_what_the_clone_speaks(
     review = page.get_by_role("switch", name="Review answers")
     await expect(review).not_to_be_checked()
     await review.check()
-    await eventually(lambda: srv.qa.queue.review)
+    await eventually(lambda: srv.authority.qa.review)
     await expect(page.locator("#review-mode")).to_contain_text("Review is on")
     await expect(page.locator("#settings-result")).to_contain_text("Review is on")
 
@@ -311,7 +311,9 @@ async def test_people_hands_and_reconnecting(
 
         # A dropped console reconnects by itself, resuming, and keeps working.
         session = next(s for s in srv.fanout.sessions.values() if s.role == "moderator")
-        srv.gateway.fail(session, ProtocolError(ErrorCode.SLOW_CONSUMER, "dropped for the test"))
+        dropped = ProtocolError(ErrorCode.SLOW_CONSUMER, "dropped for the test")
+        srv.authority.fail(srv.authority.conns[session.id], dropped)
+        srv.host.run()
         await expect(page.locator("#conn")).to_have_text("Reconnecting…")
         await expect(page.locator("#status")).to_contain_text("reconnecting")
         await expect(page.locator("#conn")).to_have_text("Connected", timeout=10_000)

@@ -457,9 +457,7 @@ def test_question_order_matches_the_server(mode: str) -> None:
     for i in rng.sample(range(1, 31), 6):
         if queue.questions[i].state in ("submitted", "approved"):
             queue.move(i, rng.randint(1, 5))
-    from townhall.server.gateway.qa_service import question_info
-
-    infos = [plain(question_info(q)) for q in queue.questions.values()]
+    infos = [plain(q.info()) for q in queue.questions.values()]
     rng.shuffle(infos)
     (r,) = run([{"op": "order", "questions": infos, "mode": mode}])
     assert r["result"] == [q.id for q in queue.ordered()]
@@ -533,7 +531,7 @@ async def test_connection_against_a_real_server(tmp_path: Path, token: TokenMake
         assert proc.returncode == 0, err.decode()
         report = json.loads(out)
         qid = report["ask"]["ack"]["id"]
-        assert srv.qa.queue.questions[qid].text == "How do we think about remote work?"
+        assert srv.authority.qa.questions[qid].text == "How do we think about remote work?"
     assert report["welcome"]["role"] == "spectator" and report["welcome"]["name"] == "Sam"
     assert report["clock"]["synced"] and report["clock"]["samples"] >= 5
     assert abs(report["clock"]["driftUs"]) < 50_000  # media clock tracks Welcome's stamp

@@ -24,6 +24,7 @@ from playwright.async_api import Browser, Page, expect
 from townhall.protocol.messages import (
     Ack,
     Ask,
+    Control,
     Hand,
     Moderate,
     QuestionChanged,
@@ -36,7 +37,7 @@ from townhall.server.gateway.tokens import issue_token
 from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import SECRET, TokenMaker, make_settings
 from .test_clone_stage import Viewer, clone_settings, wait_answer
-from .test_server import eventually
+from .waiting import eventually
 
 BUILT = ("dist/watch.html", "dist/assets/watch.js", "dist/assets/watch-playout-worklet.js")
 CLEAR = np.array([0x10, 0x13, 0x1A])  # the hall's clear colour (hall.js CLEAR_COLOR)
@@ -203,7 +204,7 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         await page.wait_for_function("() => townhallDebug.framesRendered > 2", timeout=20_000)
         assert await page.evaluate("townhallDebug.has3d && townhallDebug.hasAudio")
         # The clone is the server's VRM model (built from the persona), loaded by three-vrm.
-        await page.wait_for_function("townhallDebug.avatarKind === 'vrm'", timeout=20_000)
+        await page.wait_for_function("() => (townhallDebug.avatarKind === 'vrm')", timeout=20_000)
         assert await page.locator("#notices").inner_text() == ""
         await expect(page.locator("#disclosure")).to_contain_text("AI")
         # The audience: the attendee sits in the hall with a hand up.
@@ -522,3 +523,50 @@ async def test_watch_by_keyboard_alone_and_reconnecting(
         await expect(target).to_contain_text("1")
         assert not errors, errors
         await other.client.close()
+
+
+async def test_watch_drops_speech_sent_ahead_when_the_answer_is_stopped(
+    tmp_path: Path,
+    token: TokenMaker,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """With a stage lead of 500 ms the page holds up to half a second of speech not yet heard;
+    a moderator's stop silences it within 100 ms of the StageEnd arriving."""
+    settings = make_settings(
+        tmp_path,
+        server={"workers": 2},
+        room={"tick_hz": 10, "crowd_hz": 10, "spectator_hz": 2.5},
+        clone={"enabled": True, "pause_s": 30.0},
+        qa={"mode": "auto"},
+    )
+    assert settings.room.stage_lead_us == 500_000
+    async with TownhallServer(settings) as srv:
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
+        await moderator.connect()
+        page, errors = await open_watch(
+            browser, srv.url, token("spec", role="spectator", name="Sam")
+        )
+        await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
+        await page.wait_for_function("() => (townhallDebug.hasAudio && townhallDebug.clockSynced())")
+        await page.evaluate("townhallDebug.startSyncProbe()")
+        asker = Viewer(srv.ws_url, token("att", role="attendee", name="Ada"))
+        await asker.connect()
+        asked = await asker.request(lambda ref: Ask(ref, "How do we think about remote work?"))
+        assert isinstance(asked, Ack)
+        # Speech is heard on the page; then the moderator stops the answer mid-sentence.
+        await page.wait_for_function("() => (townhallDebug.audioPeak() > 0.05)", timeout=30_000)
+        stopped = await moderator.request(lambda ref: Control(ref, "stop"))
+        assert isinstance(stopped, Ack)
+        await page.wait_for_function("() => (townhallDebug.stopped !== null)", timeout=10_000)
+        at_ms = await page.evaluate("townhallDebug.stopped.atMs")
+        # Let the probe cover a second after the stop (what the lead would have played).
+        await page.wait_for_function(f"() => (performance.now() > {at_ms + 1000})")
+        probe = await page.evaluate("townhallDebug.stopSyncProbe()")
+        stats = await page.evaluate("townhallDebug.audioStats")
+        heard = [(t, v) for t, v in probe["audio"] if v > 0.01]
+        assert heard and min(t for t, _ in heard) < at_ms, "nothing was heard before the stop"
+        after = [round(t - at_ms) for t, _ in heard if t > at_ms + 100]
+        assert not after, f"speech heard {after[:5]} ms after the stop arrived"
+        assert stats["cuts"] == 1 and stats["cutMs"] > 150, stats  # there was speech to drop
+        assert not [e for e in errors if "favicon" not in e], errors
+        await page.close()

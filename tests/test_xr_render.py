@@ -41,7 +41,7 @@ from townhall.server.clone.avatar.build import MOUTH_RGB
 from .browser import artifact
 from .conftest import TokenMaker
 from .test_clone_stage import Viewer, ask_and_approve, clone_settings
-from .test_server import eventually
+from .waiting import eventually
 from .xr_helpers import xvfb, yaw_quat
 from .xr_runtime import BUTTON_RIGHT_SELECT, GL_SRGB8_ALPHA8, Displayed, TestRuntime
 
@@ -70,13 +70,16 @@ def fresh(runtime: TestRuntime) -> None:
 
 async def shown_after(runtime: TestRuntime, frame: int, timeout: float = 30.0) -> Displayed:
     """The first eye pair read back after the runtime's frame counter passed ``frame``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    shown: list[Displayed] = []
+
+    def displayed() -> bool:
         d = runtime.displayed()
         if d is not None and d.frame > frame:
-            return d
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no frame after {frame} was shown: {runtime.observed()}")
+            shown.append(d)
+        return bool(shown)
+
+    await eventually(displayed, timeout, f"a frame after {frame} shown")
+    return shown[0]
 
 
 async def next_shown(runtime: TestRuntime) -> Displayed:

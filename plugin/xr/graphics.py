@@ -19,7 +19,7 @@ from __future__ import annotations
 import ctypes
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xr
@@ -46,7 +46,7 @@ def core_profile_hints(glfw: Any) -> None:
     glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, glfw.TRUE)
 
 
-class GlfwContext(xr.utils.GraphicsContextProvider):
+class GlfwContext(xr.utils.GraphicsContextProvider):  # type: ignore[misc]  # pyopenxr is untyped
     """A GL context from a hidden GLFW window (GLX on X11): what the headset draws with."""
 
     def __init__(self) -> None:
@@ -57,7 +57,7 @@ class GlfwContext(xr.utils.GraphicsContextProvider):
         glfw.window_hint(glfw.VISIBLE, glfw.FALSE)
         core_profile_hints(glfw)
         glfw.window_hint(glfw.DOUBLEBUFFER, glfw.FALSE)
-        self.window = glfw.create_window(64, 64, "Townhall headset", None, None)
+        self.window: Any = glfw.create_window(64, 64, "Townhall headset", None, None)
         if not self.window:
             glfw.terminate()
             raise GraphicsError("GLFW could not make an OpenGL 3.3 core context")
@@ -68,7 +68,7 @@ class GlfwContext(xr.utils.GraphicsContextProvider):
         self.glfw.make_context_current(self.window)
 
     def done_current(self) -> None:
-        self.glfw.make_context_current(None)
+        self.glfw.make_context_current(cast(Any, None))  # glfw's stubs omit "no context"
 
     def destroy(self) -> None:
         if self.window is not None:

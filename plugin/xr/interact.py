@@ -77,7 +77,11 @@ class BoardController:
             p.ray_dir = (-grip[:3, 2]).astype(np.float32)
             p.ray_length = 3.0
             if p.board_model is not None:
-                hit = panels.ray_hit(p.board_model.astype(np.float64), p.ray_origin, p.ray_dir)
+                hit = panels.ray_hit(
+                    p.board_model.astype(np.float64),
+                    p.ray_origin.astype(np.float64),
+                    p.ray_dir.astype(np.float64),
+                )
                 if hit is not None:
                     p.ray_length = hit[2]
                     p.board.hover = panels.button_at(p.board, hit[0], hit[1])

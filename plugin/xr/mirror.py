@@ -126,7 +126,7 @@ class AudioPump:
         gains: Callable[[], tuple[float, float]] | None = None,
     ) -> None:
         self.player, self.sink, self.gains = player, sink, gains
-        self._last = local_us()
+        self._last: float = local_us()
 
     def pump(self, now: float) -> None:
         n = int((now - self._last) * SAMPLE_RATE / 1e6)

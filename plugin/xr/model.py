@@ -165,7 +165,7 @@ class VrmModel:
         return out
 
     def bone_world_rest(self, bone: str) -> F64:
-        return self._world_rest[self.humanoid[bone]]
+        return np.asarray(self._world_rest[self.humanoid[bone]], np.float64)
 
     # ---------------------------------------------------------------- posing
     def pose(
@@ -225,8 +225,8 @@ class VrmModel:
             for mesh, target, w in self.expressions.get(name, ()):
                 if target < len(weights[mesh]):
                     weights[mesh][target] += value * w
-        for w in weights:
-            np.clip(w, 0, 1, out=w)
+        for mesh_weights in weights:
+            np.clip(mesh_weights, 0, 1, out=mesh_weights)
         return weights
 
     def _eye_angles(self, normalized: dict[str, F64], gaze: F64) -> tuple[float, float]:
@@ -495,7 +495,8 @@ def _normals(pos: F32, reader: _Reader, p: Any) -> F32:
     n = np.zeros_like(pos)
     for k in range(3):
         np.add.at(n, idx[:, k], fn)
-    return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+    normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+    return np.asarray(normals, np.float32)
 
 
 def _material(reader: _Reader, m: Any) -> Material:
@@ -514,7 +515,7 @@ def _material(reader: _Reader, m: Any) -> Material:
         color,
         unlit,
         bool(m.doubleSided),
-        m.alphaMode or "OPAQUE",  # type: ignore[arg-type]
+        m.alphaMode or "OPAQUE",
         float(m.alphaCutoff if m.alphaCutoff is not None else 0.5),
         tex,
     )

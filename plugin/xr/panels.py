@@ -69,12 +69,17 @@ def draw_stage_panel(t: StageText) -> npt.NDArray[np.uint8]:
         d.rounded_rectangle([x, 76, x + tw + 28, 126], 7, fill=(*colour, 255))
         d.text((x + 14, 80), name, font=small, fill=(0, 0, 0, 255))
         if t.question:
-            q = wrap("Q: " + t.question, font(32), int(w - tw - 100))[:1]
-            d.text((x + tw + 50, 84), q[0] if q else "", font=font(32), fill=(170, 178, 195, 255))
+            first = wrap("Q: " + t.question, font(32), int(w - tw - 100))[:1]
+            d.text(
+                (x + tw + 50, 84),
+                first[0] if first else "",
+                font=font(32),
+                fill=(170, 178, 195, 255),
+            )
     big = font(60)
     lines = wrap(t.caption, big, w - 48)[-2:]
-    for i, line in enumerate(lines):
-        d.text((x, 142 + 72 * i), line, font=big, fill=(255, 255, 255, 255))
+    for i, caption_line in enumerate(lines):
+        d.text((x, 142 + 72 * i), caption_line, font=big, fill=(255, 255, 255, 255))
     return np.asarray(img)
 
 

@@ -180,7 +180,7 @@ def front_row_camera(scene: Scene) -> tuple[tuple[float, ...], tuple[float, ...]
     return eye, (p[0], p[1] + 1.3, p[2])
 
 
-def look_at(eye: Sequence[float], target: Sequence[float]) -> F32:
+def look_at(eye: Sequence[float] | F32, target: Sequence[float] | F32) -> F32:
     e, t = np.array(eye, np.float32), np.array(target, np.float32)
     f = t - e
     f /= np.linalg.norm(f)
@@ -651,15 +651,15 @@ class HallRenderer:
             body[:, :3, 3] = base
             pos = np.array(poss, np.float32)  # (n, 3, 3)
             rot = np.array(rots, np.float32)  # (n, 3, 4)
-            is_near = np.array(near)
+            near_mask = np.array(near)
             hy, hp = np.radians(np.array(yawp, np.float32)).T
             cy, sy, cp, sp = np.cos(hy), np.sin(hy), np.cos(hp), np.sin(hp)
             turn = np.zeros((n, 3, 3), np.float32)
             turn[:, 0, 0], turn[:, 0, 1], turn[:, 0, 2] = cy, sy * sp, sy * cp
             turn[:, 1, 1], turn[:, 1, 2] = cp, -sp
             turn[:, 2, 0], turn[:, 2, 1], turn[:, 2, 2] = -sy, cy * sp, cy * cp
-            head_rot = np.where(is_near[:, None, None], _quat_matrices(rot[:, 0]), turn)
-            head_pos = np.where(is_near[:, None], pos[:, 0], np.array([0, 1.2, 0], np.float32))
+            head_rot = np.where(near_mask[:, None, None], _quat_matrices(rot[:, 0]), turn)
+            head_pos = np.where(near_mask[:, None], pos[:, 0], np.array([0, 1.2, 0], np.float32))
             head[:, :3, :3] = r @ head_rot
             head[:, :3, 3] = base + np.einsum("nij,nj->ni", r, head_pos)
             h = (np.array(slots, np.uint64) * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)

@@ -339,7 +339,7 @@ class Headset:
 
     @property
     def focused(self) -> bool:
-        return self.status.state == xr.SessionState.FOCUSED
+        return bool(self.status.state == xr.SessionState.FOCUSED)
 
     # ---------------------------------------------------------------- frames
     def wait_frame(self) -> Any:
@@ -376,7 +376,7 @@ class Headset:
         """An XrTime on the local monotonic clock (microseconds), as RoomClient's clock."""
         if "XR_KHR_convert_timespec_time" in self.extensions:
             ts = xr.convert_time_to_timespec_time_khr(self.instance, xr_time)
-            return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3
+            return float(ts.tv_sec * 1e6 + ts.tv_nsec / 1e3)
         return xr_time / 1e3  # the common case: XrTime is CLOCK_MONOTONIC nanoseconds
 
     def now_xr_time(self) -> int:

@@ -26,9 +26,11 @@ def box(
             v = np.cross(n, u)
             corners = [n + a * u + b * v for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
             faces.append((np.array(corners), n))
-    pos, nrm, idx = [], [], []
-    for k, (corners, n) in enumerate(faces):
-        pos.append(corners * [sx, sy, sz] + center)
+    pos: list[npt.NDArray[np.float64]] = []
+    nrm: list[npt.NDArray[np.float64]] = []
+    idx: list[int] = []
+    for k, (face_corners, n) in enumerate(faces):
+        pos.append(face_corners * [sx, sy, sz] + center)
         nrm.append(np.tile(n, (4, 1)))
         b = 4 * k
         idx += [b, b + 1, b + 2, b, b + 2, b + 3]

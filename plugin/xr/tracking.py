@@ -68,7 +68,7 @@ class TrackingSample:
 
 
 def lift(pose: Pose7, dy: float) -> Pose7:
-    return (pose[0], pose[1] + dy, *pose[2:])  # type: ignore[return-value]
+    return (pose[0], pose[1] + dy, pose[2], pose[3], pose[4], pose[5], pose[6])
 
 
 def rotate(q: Sequence[float], v: Sequence[float]) -> tuple[float, float, float]:
@@ -96,7 +96,9 @@ def gaze_expressions(head: Pose7, gaze: Pose7, full_deg: float = 30.0) -> dict[s
     x, y, z = rotate(inv, fwd)  # gaze direction in head space
     yaw = math.degrees(math.atan2(-x, -z))  # + looks left
     pitch = math.degrees(math.atan2(y, math.hypot(x, z)))  # + looks up
-    w = lambda a: min(1.0, max(0.0, a / full_deg))  # noqa: E731
+    def w(a: float) -> float:
+        return min(1.0, max(0.0, a / full_deg))
+
     return {"lookUp": w(pitch), "lookDown": w(-pitch), "lookLeft": w(yaw), "lookRight": w(-yaw)}
 
 

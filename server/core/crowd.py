@@ -37,10 +37,12 @@ def coarse_records(records: np.ndarray) -> bytes:
 
 
 class SeatLike(Protocol):
-    index: int
-    section: str
-    row: int
-    number: int
+    @property
+    def section(self) -> str: ...
+    @property
+    def row(self) -> int: ...
+    @property
+    def number(self) -> int: ...
 
 
 def assign_cells(seats: Sequence[SeatLike], rows: int, per_row: int) -> list[int]:
@@ -67,7 +69,7 @@ class Crowd:
         self.records = np.zeros(capacity, dtype=quant.CROWD_DTYPE)
         self.records["slot"] = np.arange(capacity, dtype=np.uint16)
         # A byte view of the same memory: a pose write is one slice copy, not a numpy call.
-        self._bytes = memoryview(self.records.view(np.uint8).reshape(-1))
+        self._bytes = memoryview(self.records.view(np.uint8).reshape(-1).data)
         self._size = quant.CROWD_DTYPE.itemsize
         self.cell_of_slot: dict[int, int] = {}
         self._cell_array = np.full(capacity, -1, dtype=np.int32)  # cell_of_slot for numpy

@@ -1,10 +1,12 @@
 """The Q&A queue: questions, votes, moderation and what the clone answers next.
 
 Pure logic. Every change is returned as a list of changed question ids so the
-shell can persist them (before acknowledging) and broadcast them. States:
+room can persist them (before acknowledging) and show them. A question moves only
+along ``TRANSITIONS`` (a move not in it raises IllegalTransition):
 
     submitted -> approved -> answering -> answered
          \\-> rejected      \\-> escalated (the clone handed it to the human leader)
+                            \\-> rejected (a moderator skipped the draft)
 
 A room runs ``auto`` (every question is approved on submit; the top-voted one is
 next) or ``moderated`` (a moderator approves; pinned first, then the moderator's
@@ -14,26 +16,43 @@ order, then votes).
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-State = Literal["submitted", "approved", "answering", "answered", "rejected", "escalated"]
-Mode = Literal["auto", "moderated"]
-OPEN_STATES: frozenset[str] = frozenset({"submitted", "approved"})
-MAX_QUESTION_CHARS = 500
+from townhall.protocol.errors import ErrorCode, Refused
+from townhall.protocol.limits import MAX_NAME_CHARS, MAX_QUESTION_CHARS, clip
+from townhall.protocol.messages import Mode, QuestionInfo, QuestionState
+from townhall.server.core.transitions import move
+from townhall.server.store.records import QuestionSaved
+
 MIN_QUESTION_CHARS = 3
+BOARD_RECENT = 50  # closed questions kept on the board in keyframes
 
+QuestionEvent = Literal[
+    "approve", "reject", "merge", "take", "answer", "escalate", "skip", "requeue"
+]
 
-class QaError(ValueError):
-    """A Q&A request that cannot be done; ``code`` names the ErrorCode to send."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+TRANSITIONS: dict[QuestionState, dict[QuestionEvent, QuestionState]] = {
+    "submitted": {"approve": "approved", "reject": "rejected", "merge": "rejected"},
+    "approved": {
+        "approve": "approved",
+        "reject": "rejected",
+        "merge": "rejected",
+        "take": "answering",
+    },
+    "answering": {
+        "answer": "answered",
+        "escalate": "escalated",
+        "skip": "rejected",
+        "requeue": "approved",  # cut short by a restart: asked again
+    },
+    "answered": {},
+    "rejected": {},
+    "escalated": {},
+}
+OPEN_STATES: frozenset[QuestionState] = frozenset({"submitted", "approved"})
 
 
 @dataclass
@@ -47,7 +66,7 @@ class Question:
     asker_name: str
     asker_slot: int
     created: float
-    state: State = "submitted"
+    state: QuestionState = "submitted"
     voters: set[str] = field(default_factory=set)
     pinned: bool = False
     rank: int = 0  # moderator's order; lower comes first; 0 = not placed
@@ -57,6 +76,33 @@ class Question:
     @property
     def votes(self) -> int:
         return len(self.voters)
+
+    def info(self) -> QuestionInfo:
+        """The question as the board shows it."""
+        return QuestionInfo(
+            self.id,
+            self.text,
+            self.language,
+            self.state,
+            self.votes,
+            self.asker_slot,
+            clip(self.asker_name, MAX_NAME_CHARS),
+            self.pinned,
+            self.rank,
+            self.merged_into,
+            self.answer_id,
+        )
+
+    def record(self) -> QuestionSaved:
+        """The question's row for the store."""
+        return QuestionSaved(
+            self.id, self.text, self.language, self.state, self.asker_id, self.asker_name,
+            self.asker_slot, self.created, self.pinned, self.rank, self.merged_into,
+            self.answer_id,
+        )  # fmt: skip
+
+    def move(self, event: QuestionEvent) -> None:
+        self.state = move(TRANSITIONS, f"question {self.id}", self.state, event)
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -86,6 +132,16 @@ def similarity(a: str, b: str) -> float:
     return len(sa & sb) / len(sa | sb)
 
 
+def _checked(text: str) -> str:
+    text = normalise(text)
+    if not MIN_QUESTION_CHARS <= len(text) <= MAX_QUESTION_CHARS:
+        raise Refused(
+            ErrorCode.BAD_MESSAGE,
+            f"a question needs {MIN_QUESTION_CHARS}..{MAX_QUESTION_CHARS} characters",
+        )
+    return text
+
+
 @dataclass
 class QaQueue:
     """Questions by id, votes, ordering and moderation; returns ids it changed."""
@@ -104,36 +160,20 @@ class QaQueue:
         *,
         asker_id: str,
         asker_name: str,
+        now: float,
         asker_slot: int = -1,
         language: str = "",
-        now: float | None = None,
     ) -> tuple[Question, bool]:
         """Add a question, or merge it into a near duplicate; returns (question, merged)."""
-        text = normalise(text)
-        if len(text) < MIN_QUESTION_CHARS:
-            raise QaError(
-                "BAD_MESSAGE", f"a question needs at least {MIN_QUESTION_CHARS} characters"
-            )
-        if len(text) > MAX_QUESTION_CHARS:
-            raise QaError(
-                "BAD_MESSAGE", f"a question may have at most {MAX_QUESTION_CHARS} characters"
-            )
+        text = _checked(text)
         twin = self.find_duplicate(text)
         if twin is not None:
             twin.voters.add(asker_id)
             return twin, True
-        question = Question(
-            self.next_id,
-            text,
-            language,
-            asker_id,
-            asker_name,
-            asker_slot,
-            time.time() if now is None else now,
-        )
+        question = Question(self.next_id, text, language, asker_id, asker_name, asker_slot, now)
         question.voters.add(asker_id)
         if self.mode == "auto":
-            question.state = "approved"
+            question.move("approve")
         self.questions[question.id] = question
         self.next_id += 1
         return question, False
@@ -148,11 +188,11 @@ class QaQueue:
         return best
 
     def vote(self, question_id: int, voter: str, up: bool = True) -> Question:
-        q = self._get(question_id)
+        q = self.get(question_id)
         if q.merged_into:
-            q = self._get(q.merged_into)
+            q = self.get(q.merged_into)
         if q.state not in OPEN_STATES:
-            raise QaError("NOT_ALLOWED", f"question {q.id} is {q.state}; votes are closed")
+            raise Refused(ErrorCode.NOT_ALLOWED, f"question {q.id} is {q.state}; votes are closed")
         if up:
             q.voters.add(voter)
         else:
@@ -163,33 +203,27 @@ class QaQueue:
 
     def approve(self, question_id: int) -> list[int]:
         q = self._open(question_id)
-        q.state = "approved"
+        q.move("approve")
         return [q.id]
 
     def reject(self, question_id: int) -> list[int]:
         q = self._open(question_id)
-        q.state = "rejected"
+        q.move("reject")
         return [q.id]
 
     def edit(self, question_id: int, text: str) -> list[int]:
         q = self._open(question_id)
-        text = normalise(text)
-        if not MIN_QUESTION_CHARS <= len(text) <= MAX_QUESTION_CHARS:
-            raise QaError(
-                "BAD_MESSAGE",
-                f"edited text must be {MIN_QUESTION_CHARS}..{MAX_QUESTION_CHARS} characters",
-            )
-        q.text = text
+        q.text = _checked(text)
         return [q.id]
 
     def merge(self, question_id: int, into: int) -> list[int]:
         """Fold a question into another: its voters count for the other."""
         if question_id == into:
-            raise QaError("BAD_MESSAGE", "cannot merge a question into itself")
+            raise Refused(ErrorCode.BAD_MESSAGE, "cannot merge a question into itself")
         src, dst = self._open(question_id), self._open(into)
+        src.move("merge")
         dst.voters |= src.voters
         src.merged_into = dst.id
-        src.state = "rejected"
         return [src.id, dst.id]
 
     def pin(self, question_id: int, pinned: bool = True) -> list[int]:
@@ -232,12 +266,18 @@ class QaQueue:
                 return q
         return None
 
-    def set_state(self, question_id: int, state: State, answer_id: int = 0) -> list[int]:
-        q = self._get(question_id)
-        q.state = state
-        if answer_id:
-            q.answer_id = answer_id
-        return [q.id]
+    def take(self, question_id: int, answer_id: int) -> Question:
+        """The clone starts answering."""
+        q = self.get(question_id)
+        q.move("take")
+        q.answer_id = answer_id
+        return q
+
+    def settle(self, question_id: int, event: QuestionEvent) -> Question:
+        """An answer ended: answered, escalated, or skipped by a moderator."""
+        q = self.get(question_id)
+        q.move(event)
+        return q
 
     def set_mode(self, mode: Mode) -> list[int]:
         """Switching to auto approves what is waiting, so nothing is stranded."""
@@ -246,7 +286,7 @@ class QaQueue:
         if mode == "auto":
             for q in self.questions.values():
                 if q.state == "submitted" and not q.merged_into:
-                    q.state = "approved"
+                    q.move("approve")
                     changed.append(q.id)
         return changed
 
@@ -254,20 +294,28 @@ class QaQueue:
         """Load persisted questions (after a restart); an answer cut short is asked again."""
         for q in questions:
             if q.state == "answering":
-                q.state = "approved"
+                q.move("requeue")
             self.questions[q.id] = q
             self.next_id = max(self.next_id, q.id + 1)
 
+    def board(self) -> list[QuestionInfo]:
+        """Open questions in order, then the most recent closed ones."""
+        open_ = self.ordered()
+        open_ids = {q.id for q in open_}
+        closed = [q for q in self.questions.values() if q.id not in open_ids]
+        closed = sorted(closed, key=lambda q: q.id)[-BOARD_RECENT:]
+        return [q.info() for q in open_ + closed]
+
     # ------------------------------------------------------------ internals
 
-    def _get(self, question_id: int) -> Question:
+    def get(self, question_id: int) -> Question:
         q = self.questions.get(question_id)
         if q is None:
-            raise QaError("BAD_MESSAGE", f"no question {question_id}")
+            raise Refused(ErrorCode.BAD_MESSAGE, f"no question {question_id}")
         return q
 
     def _open(self, question_id: int) -> Question:
-        q = self._get(question_id)
+        q = self.get(question_id)
         if q.state not in OPEN_STATES or q.merged_into:
-            raise QaError("NOT_ALLOWED", f"question {question_id} is {q.state}")
+            raise Refused(ErrorCode.NOT_ALLOWED, f"question {question_id} is {q.state}")
         return q

@@ -41,3 +41,28 @@ class RejectCounter:
         self._times = [t for t in self._times if t > cutoff]
         self._times.append(now)
         return len(self._times) > self.limit
+
+
+class PoseLimiter:
+    """The one pose rate rule, for the room and every fan-out edge.
+
+    Poses bunch up after any stall on either side; dropping the excess is enough. The
+    client is told (once a second) but it never counts as flooding.
+    """
+
+    __slots__ = ("_bucket", "_noticed")
+
+    OK, DROP, DROP_AND_NOTIFY = 0, 1, 2
+    NOTICE = "poses above the room's rate; dropped"
+
+    def __init__(self, pose_hz: float, now: float) -> None:
+        self._bucket = TokenBucket(pose_hz * 1.5, pose_hz, now)
+        self._noticed = -1e9
+
+    def admit(self, now: float) -> int:
+        if self._bucket.allow(now):
+            return self.OK
+        if now - self._noticed >= 1.0:
+            self._noticed = now
+            return self.DROP_AND_NOTIFY
+        return self.DROP

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import secrets
 from dataclasses import dataclass, field
+from typing import Literal
 
 from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode, ProtocolError
@@ -23,9 +24,17 @@ from townhall.protocol.messages import (
     SequencedMessage,
 )
 from townhall.server.core.eventlog import EventLog
-from townhall.server.gateway.tokens import Identity
+from townhall.server.core.identity import Identity
+from townhall.server.core.transitions import move
 
-Sequenced = SequencedMessage
+Presence = Literal["connected", "away", "gone"]
+PresenceEvent = Literal["drop", "rejoin", "leave", "expire"]
+# A member's place outlives its connection: dropped, it waits away for the resume window.
+TRANSITIONS: dict[Presence, dict[PresenceEvent, Presence]] = {
+    "connected": {"drop": "away", "rejoin": "connected", "leave": "gone"},
+    "away": {"rejoin": "connected", "leave": "gone", "expire": "gone"},
+    "gone": {},
+}
 
 FLAG_HAND_RAISED = 0x01
 FLAG_AWAY = 0x02
@@ -40,11 +49,18 @@ class Member:
     identity: Identity
     seat: int
     resume: str
-    connected: bool = True
+    presence: Presence = "connected"
     away_since: float = 0.0
     hand_raised: bool = False
     muted: bool = False
     connection_id: int = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.presence == "connected"
+
+    def move(self, event: PresenceEvent) -> None:
+        self.presence = move(TRANSITIONS, f"slot {self.slot}", self.presence, event)
 
     @property
     def visible(self) -> bool:
@@ -61,7 +77,7 @@ class Member:
 
     def participant(self) -> Participant:
         i = self.identity
-        return Participant(self.slot, i.user_id, i.name, i.role, self.seat, self.flags)  # type: ignore[arg-type]
+        return Participant(self.slot, i.user_id, i.name, i.role, self.seat, self.flags)
 
 
 @dataclass
@@ -134,7 +150,7 @@ class Room:
         self._by_resume[member.resume] = member
         member.identity = identity
         self._participants = None
-        member.connected = True
+        member.move("rejoin")
         member.away_since = 0.0
         member.connection_id = connection_id
 
@@ -171,19 +187,21 @@ class Room:
     def disconnect(self, slot: int, connection_id: int, now: float) -> None:
         """The connection dropped: keep slot and seat for the resume window."""
         member = self.members.get(slot)
-        if member is None or member.connection_id != connection_id:
+        if member is None or member.connection_id != connection_id or not member.connected:
             return  # already replaced by a newer connection
-        member.connected = False
+        member.move("drop")
         member.away_since = now
         self._participants = None
         if member.hand_raised:
             self.set_hand(slot, False)
 
-    def leave(self, slot: int) -> None:
+    def leave(self, slot: int, event: PresenceEvent = "leave") -> None:
         """Gone for good: free the slot and seat and tell everyone."""
-        member = self.members.pop(slot, None)
+        member = self.members.get(slot)
         if member is None:
             return
+        member.move(event)
+        del self.members[slot]
         del self._by_user[member.identity.user_id]
         del self._by_resume[member.resume]
         if member.seat != NO_SEAT:
@@ -201,7 +219,7 @@ class Room:
             if not m.connected and now - m.away_since >= self.resume_window_s
         ]
         for slot in gone:
-            self.leave(slot)
+            self.leave(slot, "expire")
         return gone
 
     # ------------------------------------------------------------ state changes
@@ -253,7 +271,7 @@ class Room:
         if member.visible:
             self.emit(Joined(self.log.next_seq(), member.participant()))
 
-    def emit(self, message: Sequenced) -> None:
+    def emit(self, message: SequencedMessage) -> None:
         """Log a sequenced message (its ``seq`` from ``log.next_seq()``) and queue it for all."""
         if isinstance(message, Joined | Left | HandChanged | ParticipantChanged):
             self._participants = None

@@ -1,7 +1,8 @@
 """The stage timeline: sentences laid end to end on the media clock, cut into packets.
 
-Pure logic. The director appends a Segment per spoken sentence as soon as it is
-rendered; the stage loop asks for the packets that are due. Each packet covers
+Pure logic. The room appends a Segment per spoken sentence as soon as the clone's
+turn has rendered it; each room tick takes the packets due within the stage lead,
+and a ring keeps the recent ones to replay what a client missed. Each packet covers
 40 ms of media time and carries the Opus frames (20 ms each), the animation
 frames and the caption words that start inside it, so every client plays audio,
 mouth and captions from the same timestamps.
@@ -13,7 +14,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from townhall.protocol.messages import Caption, StagePacket
+from townhall.protocol.limits import MAX_WORD_CHARS, clip
+from townhall.protocol.messages import Caption, PacketLabel, StagePacket
 
 PACKET_US = 40_000
 OPUS_FRAME_US = 20_000
@@ -23,7 +25,7 @@ OPUS_FRAME_US = 20_000
 class Segment:
     """One rendered sentence: times are seconds from the segment's start."""
 
-    label: str
+    label: PacketLabel
     opus: list[bytes]  # contiguous 20 ms frames from t = 0
     anim: list[tuple[float, bytes]]  # (time, encoded animation frame)
     words: list[tuple[float, float, str]]  # (start, duration, text)
@@ -49,7 +51,7 @@ class StageTimeline:
     next_index: int = 0
     cursor_us: int = 0  # media time where the next segment may start
     closed: bool = False  # no more segments will come
-    label: str = "approved"  # of the latest sentence; gaps between sentences carry it too
+    label: PacketLabel = "approved"  # of the latest sentence; gaps between sentences carry it
 
     def __post_init__(self) -> None:
         self.cursor_us = self.start_us
@@ -100,7 +102,7 @@ class StageTimeline:
         anim_times: list[int] = []
         anim: list[bytes] = []
         captions: list[Caption] = []
-        label = self.label
+        label: PacketLabel = self.label
         for placed in self.segments:
             seg, s0 = placed.segment, placed.start_us
             if s0 >= t1:
@@ -119,15 +121,63 @@ class StageTimeline:
             for start_s, dur_s, text in seg.words:
                 at = s0 + round(start_s * 1e6)
                 if t0 <= at < t1:
-                    captions.append(Caption(at, round(dur_s * 1e6), text[:32]))
+                    captions.append(Caption(at, round(dur_s * 1e6), clip(text, MAX_WORD_CHARS)))
         return StagePacket(
             self.answer_id,
             index,
             t0,
             PACKET_US,
-            label,  # type: ignore[arg-type]
+            label,
             opus,
             anim_times,
             b"".join(anim),
             captions,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RingEntry:
+    number: int  # the room's stage packet number: consecutive across answers
+    answer: int
+    end_us: int  # media time when this packet has played out
+    payload: bytes
+
+
+class StageRing:
+    """The recent stage packets, numbered, to replay speech a client missed.
+
+    A client that was behind (its droppable writes skipped) or that resumes after a drop
+    gets the packets it has not had and that are still to be played.
+    """
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._entries: deque[RingEntry] = deque(maxlen=capacity)
+        self.next_number = 1
+
+    def add(self, answer: int, end_us: int, payload: bytes) -> int:
+        number = self.next_number
+        self._entries.append(RingEntry(number, answer, end_us, payload))
+        self.next_number += 1
+        return number
+
+    def extend(self, first: int, entries: list[tuple[int, int, bytes]]) -> None:
+        """Packets numbered from ``first`` as shipped by the room (an edge's copy)."""
+        for offset, (answer, end_us, payload) in enumerate(entries):
+            self._entries.append(RingEntry(first + offset, answer, end_us, payload))
+        if entries:
+            self.next_number = first + len(entries)
+
+    def after(self, number: int, now_us: int, before: int | None = None) -> list[bytes]:
+        """Packets numbered above ``number`` (and below ``before``) still to play at ``now_us``."""
+        top = before if before is not None else self.next_number
+        return [e.payload for e in self._entries if number < e.number < top and e.end_us > now_us]
+
+    def unplayed(self, now_us: int) -> list[bytes]:
+        """Every held packet still to be played (for a client that resumes)."""
+        return [e.payload for e in self._entries if e.end_us > now_us]
+
+    def drop_answer(self, answer: int) -> None:
+        """A stopped answer is not replayed."""
+        self._entries = deque(
+            (e for e in self._entries if e.answer != answer), maxlen=self._entries.maxlen
         )

@@ -1,9 +1,9 @@
 """The room's side of the fan-out seam: worker processes, handover, and remote sessions.
 
 After a client has joined, the room hands its socket to the least-loaded fan-out
-worker (``fanout.worker``). The room keeps a ``RemoteSession`` in its place: the
-gateway, the Q&A and people services see the same session interface, and what
-they write crosses the seam. A connection that cannot be handed over cleanly
+worker (``fanout.worker``). The fan-out keeps a ``RemoteSession`` in its place: what
+the room writes to it crosses the seam, and what the client sends comes back over it
+to the room host. A connection that cannot be handed over cleanly
 (the client already sent more than its Join) simply stays in the room process.
 """
 
@@ -16,15 +16,28 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, cast
 
+from townhall.protocol.limits import close_reason
+from townhall.protocol.messages import Role
 from townhall.server.fanout import seam as ipc
-from townhall.server.gateway.closing import cut_reason
 from townhall.server.gateway.session import Session
+from townhall.server.ops.config import Settings
+from townhall.server.ops.metrics import Metrics
 
 if TYPE_CHECKING:
-    from townhall.server.app import TownhallServer
+    from townhall.server.fanout.local import Fanout
+
+
+class Inbox(Protocol):
+    """Where what a worker's clients send goes (the room host)."""
+
+    def receive(self, conn: int, data: bytes | str) -> None: ...
+    def poses(self, slots: bytes, flags: bytes, records: bytes, bytes_in: int) -> None: ...
+    def disconnect(self, conn: int) -> None: ...
+
 
 log = logging.getLogger("townhall.workers")
 
@@ -37,11 +50,10 @@ class RemoteSession(Session):
 
     worker: WorkerHandle | None = None
 
-    def write(self, data: bytes) -> int:
-        if self.closing or self.worker is None:
-            return 0
-        self.worker.send(ipc.Send(self.id, data, 1))
-        return len(data)
+    def send(self, payloads: Sequence[bytes]) -> None:
+        """Messages for this client: the worker frames and writes them at once."""
+        if not self.closing and self.worker is not None and payloads:
+            self.worker.send(ipc.Send(self.id, list(payloads)))
 
     def abort(self) -> None:
         if self.worker is not None:
@@ -50,13 +62,12 @@ class RemoteSession(Session):
     def buffered(self) -> int:
         return 0  # the worker applies the send limits where the buffer is
 
-    def close(self, code: Any, reason: str) -> None:
+    def close(self, code: int, reason: str) -> None:
         if self.closing:
             return
         self.closing = True
         if self.worker is not None:
-            ws_code = 1000 if code is None else code.close_code
-            self.worker.send(ipc.Close(self.id, ws_code, cut_reason(reason)))
+            self.worker.send(ipc.Close(self.id, code, close_reason(reason)))
 
 
 class WorkerHandle(asyncio.Protocol):
@@ -69,7 +80,7 @@ class WorkerHandle(asyncio.Protocol):
         self.process: subprocess.Popen[bytes] | None = None
         self.fd_channel: socket.socket | None = None
         self.sessions: set[int] = set()
-        self.unpacker = ipc.Unpacker(ipc.ToRoom)  # type: ignore[arg-type]
+        self.unpacker = ipc.Unpacker(ipc.ToRoom)
         self.lost = asyncio.get_running_loop().create_future()
 
     def send(self, message: ipc.Seam) -> None:
@@ -93,25 +104,31 @@ class WorkerHandle(asyncio.Protocol):
 class WorkerPool:
     """Starts the fan-out workers and routes the room's output to them."""
 
-    def __init__(self, server: TownhallServer, count: int) -> None:
-        self.server = server
+    def __init__(
+        self, settings: Settings, metrics: Metrics, fanout: Fanout, inbox: Inbox, count: int
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.fanout = fanout
+        self.inbox = inbox
         self.count = count
         self.workers: list[WorkerHandle] = []
         self.stopping = False
-        self.pending = False  # broadcasts sent that wait for the next tick's write
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        limits = self.server.settings.limits
+        limits = self.settings.limits
         config = json.dumps(
             {
                 "max_message_bytes": limits.max_frame_bytes * 8,
                 "send_soft_bytes": limits.send_soft_bytes,
                 "send_hard_bytes": limits.send_hard_bytes,
                 "slow_close_s": limits.slow_close_s,
-                "pose_hz": self.server.settings.room.pose_hz,
+                "pose_hz": self.settings.room.pose_hz,
                 "socket_send_buffer": limits.socket_send_buffer,
-                "spectator_every": self.server.settings.room.spectator_every,
+                "spectator_every": self.settings.room.spectator_every,
+                "tick_hz": self.settings.room.tick_hz,
+                "crowd_hz": self.settings.room.crowd_hz,
             }
         )
         for index in range(self.count):
@@ -163,7 +180,7 @@ class WorkerPool:
 
     # ------------------------------------------------------------ handover
 
-    def adopt(self, session: Session, payloads: list[bytes]) -> RemoteSession | None:
+    def adopt(self, session: Session, payloads: tuple[bytes, ...]) -> RemoteSession | None:
         """Hand a freshly joined client to a worker; None keeps it in this process."""
         live = [w for w in self.workers if w.transport is not None and w.fd_channel is not None]
         if not live or not _quiet(session):
@@ -173,29 +190,22 @@ class WorkerPool:
         sock = transport.get_extra_info("socket")
         if sock is None:
             return None
-        transport.pause_reading()
+        reading = cast(asyncio.ReadTransport, transport)  # a socket transport reads too
+        reading.pause_reading()
         fd = os.dup(sock.fileno())
         try:
             ipc.send_fd(worker.fd_channel, fd)  # type: ignore[arg-type]
         except OSError:  # BlockingIOError included: the worker is behind; serve it here
-            transport.resume_reading()
+            reading.resume_reading()
             return None
         finally:
             os.close(fd)
-        from townhall.server.fanout.framing import frame_binary
-
-        initial = b"".join(frame_binary(p) for p in payloads)
-        role = ipc.ROLE_BITS[session.role]
-        worker.send(ipc.Adopt(session.id, session.slot, role, session.cell, initial))
+        role = session.role or "spectator"
+        worker.send(ipc.Adopt(session.id, session.slot, role, session.cell, list(payloads)))
         worker.sessions.add(session.id)
-        self.server.metrics.messages_out += len(payloads)
-        self.server.metrics.bytes_out += len(initial)
         remote = RemoteSession(
             session.connection,
             transport,
-            session.messages,
-            session.poses,
-            session.rejects,
             id=session.id,
             slot=session.slot,
             role=session.role,
@@ -210,15 +220,15 @@ class WorkerPool:
     # ------------------------------------------------------------ fan-out
 
     def tick(self, message: ipc.Tick) -> None:
-        self.pending = False
+        """A room tick to every worker that holds clients: packed once."""
         packed = ipc.pack(message)
         for worker in self.workers:
             if worker.sessions and worker.transport is not None:
                 worker.transport.write(packed)
 
-    def broadcast(self, framed: bytes, roles: frozenset[str] | None) -> None:
-        self.pending = True
-        packed = ipc.pack(ipc.Broadcast(framed, ipc.role_mask(roles)))
+    def broadcast(self, payload: bytes, roles: frozenset[Role] | None) -> None:
+        """A droppable message, written by each worker with its next tick."""
+        packed = ipc.pack(ipc.Broadcast(payload, sorted(roles) if roles else None))
         for worker in self.workers:
             if worker.sessions and worker.transport is not None:
                 worker.transport.write(packed)
@@ -230,25 +240,19 @@ class WorkerPool:
     # ------------------------------------------------------------ from workers
 
     def on_worker(self, worker: WorkerHandle, message: ipc.Seam) -> None:
-        srv = self.server
         if isinstance(message, ipc.Inbound):
-            sessions = srv.fanout.sessions
-            gateway = srv.gateway
+            sessions = self.fanout.sessions
             for sid, payload in message.items:
                 session = sessions.get(sid)
                 if session is not None and session.joined and not session.closing:
-                    gateway.on_message(session, payload)
+                    self.inbox.receive(sid, payload)
         elif isinstance(message, ipc.PoseBatch):
-            n = srv.crowd.set_poses(message.slots, message.flags, message.poses)
-            srv.metrics.messages_in += n
-            srv.metrics.bytes_in += message.bytes_in
+            self.inbox.poses(message.slots, message.flags, message.poses, message.bytes_in)
         elif isinstance(message, ipc.Gone):
             worker.sessions.discard(message.sid)
-            session = srv.fanout.sessions.get(message.sid)
-            if isinstance(session, RemoteSession) and session.worker is worker:
-                srv.detach(session)
+            self._gone(worker, message.sid)
         elif isinstance(message, ipc.Stats):
-            m = srv.metrics
+            m = self.metrics
             m.messages_out += message.messages_out
             m.bytes_out += message.bytes_out
             m.frames_dropped += message.frames_dropped
@@ -258,15 +262,18 @@ class WorkerPool:
             for code, n in message.errors.items():
                 m.errors_sent[code] = m.errors_sent.get(code, 0) + n
 
+    def _gone(self, worker: WorkerHandle, sid: int) -> None:
+        session = self.fanout.sessions.get(sid)
+        if isinstance(session, RemoteSession) and session.worker is worker:
+            self.fanout.remove(session)
+            self.inbox.disconnect(sid)
+
     def worker_lost(self, worker: WorkerHandle) -> None:
         """A worker died: its clients' connections are gone; they may resume."""
         if not self.stopping:
             log.error("fan-out worker exited", extra={"worker": worker.index})
-        srv = self.server
         for sid in list(worker.sessions):
-            session = srv.fanout.sessions.get(sid)
-            if isinstance(session, RemoteSession):
-                srv.detach(session)
+            self._gone(worker, sid)
         worker.sessions.clear()
 
     def held(self) -> int:

@@ -1,11 +1,12 @@
 """The room/fan-out seam: what the room authority and a fan-out worker say to each other.
 
 The room process owns every decision (who is in, what the queue holds, what the
-clone says); a fan-out worker owns client sockets and writes bytes. Everything
+clone says); a fan-out edge owns client sockets and writes bytes. Everything
 crossing the seam is one of the messages below, msgpack-encoded and
-length-prefixed on a byte stream, so the same seam can later run over Redis or
-TCP between machines. Client sockets themselves cross once, at adoption, as file
-descriptors on a separate Unix datagram socket (SCM_RIGHTS).
+length-prefixed on a byte stream: payloads and numbered ticks, never WebSocket
+frames, so the same seam can run over NATS between machines. Client sockets
+themselves cross once, at adoption, as file descriptors on a separate Unix
+socket (SCM_RIGHTS); that part is what a networked edge will not need.
 """
 
 from __future__ import annotations
@@ -16,25 +17,12 @@ from typing import Any
 
 import msgspec
 
-ROLE_BITS = {"attendee": 1, "spectator": 2, "moderator": 4, "operator": 8}
-ALL_ROLES = 0
-
-
-def role_mask(roles: frozenset[str] | None) -> int:
-    """Bitmask of roles (0 means everyone)."""
-    if roles is None:
-        return ALL_ROLES
-    mask = 0
-    for role in roles:
-        mask |= ROLE_BITS[role]
-    return mask
-
 
 class Seam(msgspec.Struct, array_like=True, tag=True):
     """Base of every message on the seam."""
 
 
-# ------------------------------------------------------------------ room -> worker
+# ------------------------------------------------------------------ room -> edge
 
 
 class Adopt(Seam, tag=1):
@@ -42,33 +30,37 @@ class Adopt(Seam, tag=1):
 
     sid: int
     slot: int
-    role: int  # one ROLE_BITS value
+    role: str
     cell: int
-    initial: bytes  # framed bytes to write before anything else (Welcome, keyframe)
+    initial: list[bytes]  # payloads to write before anything else (Welcome, keyframe)
 
 
 class Tick(Seam, tag=2):
-    """One room tick: sequenced events to everyone, crowd frames to those keeping up."""
+    """One numbered room tick (``core.effects.Ship``): payloads, each framed by the edge."""
 
-    events: bytes  # framed, in order
-    n_events: int
-    near: dict[int, bytes]  # cell -> framed CrowdNear
-    far: bytes  # framed CrowdFar or b""
+    number: int
+    now_us: int
+    events: list[bytes]  # sequenced, in order, for everyone
+    near: dict[int, bytes]  # cell -> CrowdNear
+    far: bytes  # CrowdFar, or b""
+    stage: list[bytes]  # the clone's packets due within the stage lead
+    stage_first: int  # the number of stage[0]; numbers run on across answers
+    stage_ends_us: list[int]  # when each stage packet has played out
+    broadcasts: list[tuple[bytes, list[str] | None]]  # droppable; roles or None for all
 
 
 class Broadcast(Seam, tag=3):
-    """A droppable framed message for everyone (or some roles), written with the next tick."""
+    """A droppable message for everyone (or some roles), written with the next tick."""
 
-    framed: bytes
-    roles: int
+    payload: bytes
+    roles: list[str] | None
 
 
 class Send(Seam, tag=4):
-    """Framed bytes for one client, written at once."""
+    """Messages for one client, written at once."""
 
     sid: int
-    data: bytes
-    count: int
+    payloads: list[bytes]
 
 
 ABORT = 0  # a Close with this code drops the connection without a close frame
@@ -86,7 +78,7 @@ class Stop(Seam, tag=6):
     """The server is stopping: close every client and exit."""
 
 
-# ------------------------------------------------------------------ worker -> room
+# ------------------------------------------------------------------ edge -> room
 
 
 class Inbound(Seam, tag=16):
@@ -137,8 +129,9 @@ def pack(message: Seam) -> bytes:
 class Unpacker:
     """Splits a byte stream into seam messages (sans-I/O: feed bytes, get messages)."""
 
-    def __init__(self, kind: type[ToWorker] | type[ToRoom]) -> None:
-        self._decoder: msgspec.msgpack.Decoder[Seam] = msgspec.msgpack.Decoder(kind)  # type: ignore[arg-type]
+    def __init__(self, kind: Any) -> None:
+        """``kind``: the union of messages this end takes (``ToWorker`` or ``ToRoom``)."""
+        self._decoder: msgspec.msgpack.Decoder[Seam] = msgspec.msgpack.Decoder(kind)
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[Seam]:

@@ -2,8 +2,8 @@
 
 A close frame is a control frame: at most 125 bytes of payload, two of them the code, so
 the reason gets 123 bytes of UTF-8 (RFC 6455 section 5.5). Reasons often echo what the
-client sent, so they are cut by bytes on a character boundary here, for every close path
-(the gateway's, the fan-out workers' and the remote sessions' of the room).
+client sent, so every close path cuts them with ``protocol.limits.close_reason`` (by bytes,
+on a character boundary).
 
 websockets' ``close()`` raises on a reason that does not fit and waits without limit for
 the close frame to drain to a client that does not read; either way the connection would
@@ -17,19 +17,11 @@ import asyncio
 import logging
 from typing import Protocol
 
+from townhall.protocol.limits import close_reason
+
 log = logging.getLogger("townhall.gateway.closing")
 
-MAX_REASON_BYTES = 123  # 125 bytes of control-frame payload less the 2-byte code
 CLOSE_DEADLINE_S = 5.0  # for the close frame to go out and the client's answer to come back
-
-
-def cut_reason(reason: str, limit: int = MAX_REASON_BYTES) -> str:
-    """``reason`` cut to at most ``limit`` bytes of UTF-8, never inside a character."""
-    data = reason.encode("utf-8", "replace")
-    if len(data) <= limit:
-        return reason
-    # Dropping an incomplete trailing sequence leaves whole characters only.
-    return data[:limit].decode("utf-8", "ignore")
 
 
 class _Closable(Protocol):
@@ -50,7 +42,7 @@ async def close_within(
     """
     try:
         async with asyncio.timeout(deadline_s):
-            await connection.close(code, cut_reason(reason))
+            await connection.close(code, close_reason(reason))
     except TimeoutError:
         log.info("close timed out; aborting", extra={"code": code})
     except asyncio.CancelledError:

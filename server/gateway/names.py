@@ -34,7 +34,7 @@ from confusable_homoglyphs import confusables
 
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.limits import MAX_NAME_CHARS
-from townhall.server.gateway.tokens import Identity
+from townhall.server.core.identity import Identity
 
 # Reorder text: embeddings, overrides, isolates, and the marks that act like them.
 BIDI_CONTROLS = frozenset(
@@ -107,7 +107,7 @@ def _visual(ch: str) -> str:
     if ch.isascii():
         return ch
     for entry in confusables.confusables_data.get(ch, ()):
-        glyph = entry["c"].strip("\u200e")
+        glyph = str(entry["c"]).strip("\u200e")
         if glyph.isascii() and glyph.isalnum():
             return glyph.lower()
     return ch

@@ -1,4 +1,4 @@
-"""One client connection: its identity in the room, its limits and its send buffer."""
+"""One client connection in this process: its socket, and where the fan-out writes it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection
 
-from townhall.protocol.errors import ErrorCode
-from townhall.server.core.ratelimit import RejectCounter, TokenBucket
+from townhall.protocol.messages import Role
 from townhall.server.gateway.closing import close_within
 
 _ids = itertools.count(1)
@@ -17,22 +16,20 @@ _ids = itertools.count(1)
 
 @dataclass(eq=False)
 class Session:
-    """State the gateway and the fan-out keep per connection."""
+    """A connection's transport and what the fan-out needs to write it (the room keeps the
+    rest: identity, limits, membership)."""
 
     connection: ServerConnection
     transport: asyncio.WriteTransport
-    messages: TokenBucket
-    poses: TokenBucket
-    rejects: RejectCounter
     id: int = field(default_factory=lambda: next(_ids))
     slot: int = -1
-    role: str = ""
+    role: Role | None = None
     cell: int = -1
     joined: bool = False
     closing: bool = False
     behind_since: float = 0.0  # when the send buffer last went over the soft limit
-    last_rate_error: float = -1e9
-    last_keyframe: float = -1e9
+    stage_sent: int = 0  # the number of the last stage packet written to it
+    since_tick: int = 0  # the tick it joined the writes at
     close_task: asyncio.Task[None] | None = None
     handed_off: bool = False  # the socket now belongs to a fan-out worker
 
@@ -54,12 +51,11 @@ class Session:
     def buffered(self) -> int:
         return self.transport.get_write_buffer_size()
 
-    def close(self, code: ErrorCode | None, reason: str) -> None:
+    def close(self, code: int, reason: str) -> None:
         """Close from synchronous code; the fan-out stops writing at once."""
         if self.closing:
             return
         self.closing = True
-        ws_code = 1000 if code is None else code.close_code
         self.close_task = asyncio.get_running_loop().create_task(
-            close_within(self.connection, ws_code, reason)  # ends it even if the frame cannot go
+            close_within(self.connection, code, reason)  # ends it even if the frame cannot go
         )

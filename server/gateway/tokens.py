@@ -16,7 +16,6 @@ import math
 import os
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
@@ -24,23 +23,13 @@ import jwt
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.limits import MAX_NAME_CHARS, MAX_USER_ID_CHARS
 from townhall.protocol.messages import ROLES
+from townhall.server.core.identity import Identity
 from townhall.server.ops.config import AuthSettings
 
 ALGORITHM = "HS256"
 REQUIRED = ("sub", "name", "role", "room", "iat", "nbf", "exp")
 CLOCK_LEEWAY_S = 60.0  # issuers' clocks may run a little ahead of ours
 DEFAULT_MAX_LIFETIME_S = 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a verified token says the holder is."""
-
-    user_id: str
-    name: str
-    role: str
-    room: str
-    expires_at: float
 
 
 def resolve_secret(auth: AuthSettings) -> str:
@@ -101,7 +90,7 @@ def verify_token(
 ) -> Identity:
     """Check signature, claims and times; raise ProtocolError with the code and reason."""
     # Only the signature here: PyJWT converts claim types loosely ("1e3" would pass).
-    options = {
+    options: jwt.types.Options = {
         "verify_exp": False,
         "verify_nbf": False,
         "verify_iat": False,

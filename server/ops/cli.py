@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from townhall.protocol.messages import ROLES
 from townhall.server.ops.config import (
     ConfigError,
     Settings,
@@ -225,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         required=True,
-        choices=["attendee", "spectator", "moderator", "operator"],
+        choices=list(ROLES),
         help="what the holder may do",
     )
     p.add_argument("--name", required=True, help="display name shown to others")

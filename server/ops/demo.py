@@ -121,7 +121,7 @@ async def run_demo(
         reporter = asyncio.create_task(_report(status, status_every_s, say), name="demo-status")
         audience = (
             asyncio.create_task(run_audience(server, say), name="demo-audience")
-            if server.director is not None
+            if server.turns is not None
             else None
         )
         stats: BotStats | None = None

@@ -9,7 +9,17 @@ import itertools
 from collections.abc import Callable
 
 from townhall.plugin.client import RoomClient
-from townhall.protocol.messages import Ask, Error, Message, StageEnd, StageStart, Vote
+from townhall.protocol.limits import clip
+from townhall.protocol.messages import (
+    Ask,
+    Error,
+    Message,
+    QuestionChanged,
+    QuestionInfo,
+    StageEnd,
+    StageStart,
+    Vote,
+)
 from townhall.server.app import TownhallServer
 from townhall.server.clone.persona import sample_persona_path
 from townhall.server.gateway.tokens import issue_token
@@ -23,14 +33,18 @@ def sample_questions() -> list[str]:
     return [q.strip() for q in lines if q.strip() and not q.startswith("#")]
 
 
-def narrate(say: Say) -> Callable[[Message], None]:
+def narrate(say: Say, board: dict[int, QuestionInfo]) -> Callable[[Message], None]:
+    """Print what the clone says; keep the board as the room shows it in ``board``."""
+
     def on_message(message: Message) -> None:
+        if isinstance(message, QuestionChanged):
+            board[message.question.id] = message.question
         if isinstance(message, StageStart):
             sources = f" {', '.join(message.sources)}" if message.sources else ""
             head = f"clone ▶ [{message.label}{sources}] ({message.language})"
             say(f"{head} Q: {message.question_text}")
         elif isinstance(message, StageEnd):
-            say(f"clone ■ {message.outcome}: {message.text[:160]}")
+            say(f"clone ■ {message.outcome}: {clip(message.text, 160)}")
 
     return on_message
 
@@ -45,7 +59,8 @@ async def run_audience(server: TownhallServer, say: Say, every_s: float = 12.0) 
             room=room, ttl_s=server.settings.auth.default_ttl_s,
         )  # fmt: skip
 
-    narrator = RoomClient(server.ws_url, token("Narrator"), on_message=narrate(say))
+    board: dict[int, QuestionInfo] = {}
+    narrator = RoomClient(server.ws_url, token("Narrator"), on_message=narrate(say, board))
     askers = [RoomClient(server.ws_url, token(name)) for name in ASKERS]
     await narrator.connect()
     for asker in askers:
@@ -58,10 +73,11 @@ async def run_audience(server: TownhallServer, say: Say, every_s: float = 12.0) 
             say(f"audience: {ASKERS[n % len(ASKERS)]} asks: {text}")
             await asker.send(Ask(next(refs), text))
             await asyncio.sleep(0.5)
-            board = server.qa.queue.ordered()
+            waiting = [q for q in board.values() if q.state in ("submitted", "approved")]
+            top = max(waiting, key=lambda q: (q.votes, -q.id), default=None)
             for voter in askers[: (n % 3) + 1]:
-                if board:
-                    await voter.send(Vote(next(refs), board[0].id))
+                if top is not None:
+                    await voter.send(Vote(next(refs), top.id))
             errors = [e for a in askers for e in a.errors if isinstance(e, Error)]
             for e in errors:
                 say(f"audience: the server said {e.reason}")

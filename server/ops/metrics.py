@@ -7,13 +7,14 @@ write to thousands of clients, and an attribute add is the cheapest thing there.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-SUMMARY_WINDOW = 1000  # recent observations kept for each latency summary
+from townhall.protocol.messages import ROLES
+from townhall.server.core.counters import SUMMARY_WINDOW, Counters
+
 # Upper bounds of the tick-lag histogram (seconds): counts are cumulative over the run, so
 # a benchmark can subtract two scrapes and get the distribution of any stretch of time.
 TICK_LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15,
@@ -21,20 +22,14 @@ TICK_LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.
 
 
 @dataclass
-class Metrics:
+class Metrics(Counters):
     """Everything the server counts; rendered on scrape."""
 
-    messages_in: int = 0
-    bytes_in: int = 0
     messages_out: int = 0
     bytes_out: int = 0
     frames_dropped: int = 0
-    errors_sent: dict[str, int] = field(default_factory=dict)
-    closes: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)  # handshakes refused, by reason
     open_connections: int = 0  # WebSockets this process holds, joined or not
-    joins: int = 0
-    resumes: int = 0
     ticks: int = 0
     tick_errors: int = 0
     tick_lag_last_s: float = 0.0
@@ -43,21 +38,6 @@ class Metrics:
     tick_busy_sum_s: float = 0.0
 
     tick_lag_counts: list[int] = field(default_factory=lambda: [0] * (len(TICK_LAG_BUCKETS) + 1))
-
-    summaries: dict[str, deque[float]] = field(default_factory=dict)
-
-    def observe(self, name: str, seconds: float) -> None:
-        """Record a latency (e.g. time_to_first_audio_s); /metrics shows p50 and p95."""
-        window = self.summaries.get(name)
-        if window is None:
-            window = self.summaries[name] = deque(maxlen=SUMMARY_WINDOW)
-        window.append(seconds)
-
-    def count_error(self, name: str) -> None:
-        self.errors_sent[name] = self.errors_sent.get(name, 0) + 1
-
-    def count_close(self, reason: str) -> None:
-        self.closes[reason] = self.closes.get(reason, 0) + 1
 
     def observe_tick(self, lag_s: float, busy_s: float) -> None:
         self.ticks += 1
@@ -78,7 +58,7 @@ class Metrics:
             for labels, value in samples:
                 out.append(f"townhall_{name}{labels} {value}")
 
-        roles = ("attendee", "spectator", "moderator", "operator")
+        roles = ROLES
         metric(
             "connections",
             "gauge",
@@ -180,16 +160,16 @@ class Metrics:
         )
         for name, window in sorted(self.summaries.items()):
             values = np.asarray(window)
-            samples = [
+            samples: list[tuple[str, float]] = [
                 (f'{{quantile="{q}"}}', round(float(np.quantile(values, q)), 6))
                 for q in (0.5, 0.95)
             ]
             samples.append(("_count", len(values)))
             out.append(f"# HELP townhall_{name} Recent {name} (last {SUMMARY_WINDOW}).")
             out.append(f"# TYPE townhall_{name} summary")
-            for labels, value in samples:
+            for labels, sample in samples:
                 if labels == "_count":
-                    out.append(f"townhall_{name}_count {value}")
+                    out.append(f"townhall_{name}_count {sample}")
                 else:
-                    out.append(f"townhall_{name}{labels} {value}")
+                    out.append(f"townhall_{name}{labels} {sample}")
         return "\n".join(out) + "\n"

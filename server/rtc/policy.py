@@ -19,7 +19,7 @@ import logging
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aioice import Candidate, Connection, mdns, stun
 from aioice.ice import StunProtocol
@@ -112,9 +112,10 @@ class NetworkPolicy:
         for connection in _ice_connections(pc):
             if not isinstance(connection, RestrictedConnection):
                 connection.__class__ = RestrictedConnection
-                connection.policy = self
-                connection.refused = []
-                connection.send_guard = netguard.SendGuard(self.allows, self.mdns)  # type: ignore[attr-defined]
+                restricted = cast(RestrictedConnection, connection)
+                restricted.policy = self
+                restricted.refused = []
+                restricted.send_guard = netguard.SendGuard(self.allows, self.mdns)
             count += 1
         return count
 
@@ -147,6 +148,7 @@ class RestrictedConnection(Connection):
 
     policy: NetworkPolicy
     refused: list[str]
+    send_guard: netguard.SendGuard
 
     def _refuse(self, host: str, port: int, why: str) -> None:
         entry = f"{host}:{port} {why}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from townhall.protocol.limits import MAX_CAPTION_WORDS, MAX_WORD_CHARS, clip, first
 from townhall.protocol.messages import Caption, StagePacket
 from townhall.protocol.skeleton import EXPRESSIONS, SKELETON_BONES, VISEMES
 from townhall.server.clone.face.encode import encode_frames
@@ -196,8 +197,10 @@ class LiveRelay:
 
 def caption_words(text: str, start_us: int, end_us: int) -> list[Caption]:
     """Words of a transcribed phrase spread evenly over its time (no word timing is given)."""
-    words = text.split()[:64]
+    words = first(text.split(), MAX_CAPTION_WORDS)
     if not words:
         return []
     step = max(1, (end_us - start_us) // len(words))
-    return [Caption(start_us + i * step, step, w[:32]) for i, w in enumerate(words)]
+    return [
+        Caption(start_us + i * step, step, clip(w, MAX_WORD_CHARS)) for i, w in enumerate(words)
+    ]

@@ -1,5 +1,6 @@
 """Durable room records in SQLite (WAL): questions, votes, moderation, answers, escalations.
 
+The room hands over records (``store.records``); this module alone knows their SQL.
 Writes go through one writer thread that commits whatever is queued as one
 transaction (group commit): thousands of votes a second cost a few fsyncs, and
 each caller's future resolves only after its rows are committed, so the server
@@ -13,13 +14,26 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from townhall.server.core.qa import Question
+from townhall.server.store.records import (
+    ActionRecorded,
+    AnswerRecorded,
+    EscalationRecorded,
+    QuestionSaved,
+    Record,
+    SettingSaved,
+    UserBanned,
+    VoteCast,
+    VoteWithdrawn,
+)
 
 Op = tuple[str, Sequence[Any]]
+BAN_PREFIX = "ban:"  # bans live in the settings table, one row per banned user
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS questions (
@@ -76,16 +90,26 @@ class Store:
         self._queue: queue.SimpleQueue[tuple[list[Op], asyncio.Future[None]] | None] = (
             queue.SimpleQueue()
         )
+        self._sql: dict[type[Any], Callable[[Any], Op]] = {
+            QuestionSaved: self._question,
+            VoteCast: self._vote,
+            VoteWithdrawn: self._unvote,
+            ActionRecorded: self._action,
+            AnswerRecorded: self._answer,
+            EscalationRecorded: self._escalation,
+            SettingSaved: self._setting,
+            UserBanned: self._ban,
+        }
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
         self.commits = 0
 
     # ------------------------------------------------------------ writing
 
-    def write(self, ops: list[Op]) -> asyncio.Future[None]:
-        """Queue rows for the next group commit; the future resolves when they are durable."""
+    def write(self, records: Sequence[Record]) -> asyncio.Future[None]:
+        """Queue records for the next group commit; the future resolves when they are durable."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put((ops, future))
+        self._queue.put(([self._sql[type(r)](r) for r in records], future))
         return future
 
     def _writer(self) -> None:
@@ -124,9 +148,9 @@ class Store:
         await asyncio.to_thread(self._thread.join)
         self._conn.close()
 
-    # ------------------------------------------------------------ rows
+    # ------------------------------------------------------------ records as rows
 
-    def question_op(self, q: Question) -> Op:
+    def _question(self, q: QuestionSaved) -> Op:
         return (
             "INSERT OR REPLACE INTO questions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -135,62 +159,44 @@ class Store:
             ),
         )  # fmt: skip
 
-    def vote_ops(self, q: Question, voters: Iterable[str], up: bool = True) -> list[Op]:
-        if up:
-            sql = "INSERT OR IGNORE INTO votes VALUES (?,?,?)"
-        else:
-            sql = "DELETE FROM votes WHERE room=? AND question_id=? AND voter=?"
-        return [(sql, (self.room, q.id, v)) for v in voters]
+    def _vote(self, v: VoteCast) -> Op:
+        return ("INSERT OR IGNORE INTO votes VALUES (?,?,?)", (self.room, v.question_id, v.voter))
 
-    def action_op(
-        self, now: float, actor_id: str, role: str, action: str, question_id: int, detail: str
-    ) -> Op:
+    def _unvote(self, v: VoteWithdrawn) -> Op:
+        return (
+            "DELETE FROM votes WHERE room=? AND question_id=? AND voter=?",
+            (self.room, v.question_id, v.voter),
+        )
+
+    def _action(self, a: ActionRecorded) -> Op:
         return (
             "INSERT INTO actions (room, time, actor_id, actor_role, action, question_id, detail)"
             " VALUES (?,?,?,?,?,?,?)",
-            (self.room, now, actor_id, role, action, question_id, detail),
+            (self.room, a.time, a.actor_id, a.actor_role, a.action, a.question_id, a.detail),
         )
 
-    def answer_op(
-        self,
-        answer_id: int,
-        question_id: int,
-        text: str,
-        label: str,
-        sources: Sequence[str],
-        language: str,
-        started: float,
-        ended: float,
-        outcome: str,
-    ) -> Op:
+    def _answer(self, a: AnswerRecorded) -> Op:
         return (
             "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
-                self.room, answer_id, question_id, text, label, json.dumps(list(sources)),
-                language, started, ended, outcome,
+                self.room, a.answer_id, a.question_id, a.text, a.label, json.dumps(list(a.sources)),
+                a.language, a.started, a.ended, a.outcome,
             ),
         )  # fmt: skip
 
-    def escalation_op(
-        self,
-        now: float,
-        question_id: int,
-        question: str,
-        reason: str,
-        language: str,
-        detail: str = "",
-        said: str = "",
-    ) -> Op:
-        """``detail``: what triggered it; ``said``: what the clone had said before it stopped."""
+    def _escalation(self, e: EscalationRecorded) -> Op:
         return (
             "INSERT INTO escalations"
             " (room, time, question_id, question, reason, language, detail, said)"
             " VALUES (?,?,?,?,?,?,?,?)",
-            (self.room, now, question_id, question, reason, language, detail, said),
+            (self.room, e.time, e.question_id, e.question, e.reason, e.language, e.detail, e.said),
         )
 
-    def setting_op(self, key: str, value: str) -> Op:
-        return ("INSERT OR REPLACE INTO settings VALUES (?,?,?)", (self.room, key, value))
+    def _setting(self, s: SettingSaved) -> Op:
+        return ("INSERT OR REPLACE INTO settings VALUES (?,?,?)", (self.room, s.key, s.value))
+
+    def _ban(self, b: UserBanned) -> Op:
+        return self._setting(SettingSaved(BAN_PREFIX + b.user_id, "1"))
 
     # ------------------------------------------------------------ reading (startup, export)
 
@@ -219,6 +225,13 @@ class Store:
         finally:
             reader.close()
 
+    def load(self) -> Saved:
+        """Everything a room needs back after a restart."""
+        settings = self.load_settings()
+        bans = {k[len(BAN_PREFIX) :] for k in settings if k.startswith(BAN_PREFIX)}
+        plain = {k: v for k, v in settings.items() if not k.startswith(BAN_PREFIX)}
+        return Saved(self.load_questions(), plain, bans, self.max_answer_id())
+
     def load_settings(self) -> dict[str, str]:
         reader = connect(self.path)
         try:
@@ -235,6 +248,16 @@ class Store:
             return int(value or 0)
         finally:
             reader.close()
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A room's durable state as loaded at startup."""
+
+    questions: list[Question]
+    settings: dict[str, str]
+    banned: set[str]
+    max_answer_id: int
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None) -> None:

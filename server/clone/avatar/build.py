@@ -98,7 +98,7 @@ def build_avatar(ap: Appearance, name: str = "Avatar") -> bytes:
     mid = (face.eye_centers[0] + face.eye_centers[1]) / 2
     meta = VrmMeta(
         name=name, authors=["Townhall avatar builder"], look_at_offset=tuple(mid - fr.bones["head"])
-    )  # type: ignore[arg-type]
+    )
     meshes = [MeshSpec("Face", [face.part], EXPRESSION_NAMES), MeshSpec("Body", parts)]
     return write_vrm(fr.bones, meshes, _materials(ap), meta)
 

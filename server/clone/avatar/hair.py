@@ -10,6 +10,7 @@ thin tubes swept around each eye, a bridge, and temples back to the ears.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from .appearance import Appearance
 from .body import Dense, chain_weights, only
@@ -117,7 +118,8 @@ def glasses(eyes: list[F64], shape: HeadShape, ap: Appearance, s: float) -> list
     rx, ry = (0.024 * s, 0.0155 * s) if rect else (0.02 * s, 0.019 * s)
     zf = max(e[2] for e in eyes) + 0.02 * s
     tube_r = 0.0017 * s
-    pts_all, tris_all = [], []
+    pts_all: list[F64] = []
+    tris_all: list[npt.NDArray[np.int32]] = []
 
     def tube(path: F64, closed: bool) -> None:
         n = len(path)

@@ -8,6 +8,7 @@ part of the face surface, the shirt's V part of the torso).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,7 +72,7 @@ def smoothstep(e0: float, e1: float, x: F64 | float) -> F64:
     return out
 
 
-def interp_profile(keys: list[tuple[float, ...]], t: F64) -> F64:
+def interp_profile(keys: Sequence[tuple[float, ...]], t: F64) -> F64:
     """Smoothly interpolated columns of ``keys`` (first column the parameter) at ``t``:
     monotone cubic (Fritsch-Carlson), so profiles never overshoot between their keys."""
     k = np.array(keys, dtype=np.float64)
@@ -91,8 +92,8 @@ def _pchip(x: F64, y: F64, t: F64) -> F64:
             w1, w2 = 2 * h[i] + h[i - 1], h[i] + 2 * h[i - 1]
             m[i] = (w1 + w2) / (w1 / d[i - 1] + w2 / d[i])
     m[0], m[-1] = d[0], d[-1]
-    i = np.clip(np.searchsorted(x, t) - 1, 0, len(x) - 2)
-    s = (np.clip(t, x[0], x[-1]) - x[i]) / h[i]
+    at = np.clip(np.searchsorted(x, t) - 1, 0, len(x) - 2)
+    s = (np.clip(t, x[0], x[-1]) - x[at]) / h[at]
     h00 = 2 * s**3 - 3 * s**2 + 1
     h10 = s**3 - 2 * s**2 + s
     h01 = -2 * s**3 + 3 * s**2

@@ -207,12 +207,16 @@ def write_vrm(
         nodes.append(g.Node(name=spec.name, mesh=len(gmeshes) - 1, skin=0))
 
     gmats = []
-    for m in materials:
+    for spec_mat in materials:
         pbr = g.PbrMetallicRoughness(
-            baseColorFactor=[*m.color, 1.0], metallicFactor=m.metallic, roughnessFactor=m.roughness
+            baseColorFactor=[*spec_mat.color, 1.0],
+            metallicFactor=spec_mat.metallic,
+            roughnessFactor=spec_mat.roughness,
         )
-        mat = g.Material(name=m.name, pbrMetallicRoughness=pbr, doubleSided=m.double_sided or None)
-        if m.unlit:
+        mat = g.Material(
+            name=spec_mat.name, pbrMetallicRoughness=pbr, doubleSided=spec_mat.double_sided or None
+        )
+        if spec_mat.unlit:
             mat.extensions = {"KHR_materials_unlit": {}}
         gmats.append(mat)
 

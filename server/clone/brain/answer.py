@@ -14,9 +14,9 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
-Label = Literal["approved", "generated", "escalated"]
+from townhall.protocol.messages import Label as Label  # the one vocabulary, re-exported
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,7 +187,7 @@ class EspeakEngine:
     def _sample_of(self, event: _Event) -> int:
         """The event's exact sample index; speak_lib.h calls the field internal, so it is used
         only while it agrees with the documented millisecond ``audio_position``."""
-        from_ms = event.audio_position * self.sample_rate / 1000
+        from_ms: float = event.audio_position * self.sample_rate / 1000
         if abs(event.sample - from_ms) <= self.sample_rate / 1000 + 1:
             return int(event.sample)
         return round(from_ms)

@@ -92,7 +92,7 @@ function main() {
       views.stage.addCaptions(msg);
       return;
     }
-    if (msg.type === "Error" && !msg.request && !msg.fatal) {
+    if (msg.type === "Error" && !msg.ref && !msg.fatal) {
       if (msg.code === ErrorCode.RESUME_FAILED) actions.announce("Reconnected with a fresh copy of the room.");
       else actions.announce(`The server reported: ${describeError(msg)}`, "error");
     }

@@ -273,7 +273,7 @@ export class RoomConnection extends EventTarget {
         this._settle(msg.ref, { ok: true, ref: msg.ref, ack: msg });
         break;
       case "Error":
-        if (msg.request) this._settle(msg.request, { ok: false, ref: msg.request, error: msg });
+        if (msg.ref) this._settle(msg.ref, { ok: false, ref: msg.ref, error: msg });
         break;
       default:
         if (SEQUENCED.has(msg.type)) {

@@ -115,9 +115,9 @@ const CATALOG = [
   [65, "Error", [
     ["code", U16],
     ["reason", STR],
-    ["ref", U8, 0],
+    ["about", U8, 0],
     ["fatal", BOOL, false],
-    ["request", U32, 0],
+    ["ref", U32, 0],
   ]],
   [66, "Pong", [["client_time_us", I64], ["server_recv_us", I64], ["server_send_us", I64]]],
   [67, "Keyframe", [

@@ -9,7 +9,9 @@
 // The processor also measures its output peak: the page's audioPeak().
 //
 // Port messages from the page: {type: "map", mediaUs, ctxTime}, {type: "mute", on},
-// {type: "probe", on}, {type: "worker", port} (the decoder worker's PCM). To the page:
+// {type: "probe", on}, {type: "worker", port} (the decoder worker's PCM), {type: "cut",
+// fromUs, untilUs} (a stopped answer: its audio in that span is dropped, queued or still
+// to come from the decoder). To the page:
 // {type: "stats", peak, played, late, lead, resyncs, envFrame, env} about every 50 ms;
 // with the probe on, env holds the RMS of each 128-sample quantum from context frame
 // envFrame (lip-sync tests).
@@ -35,6 +37,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
     this.probe = false;
     this.env = new Float32Array(REPORT_QUANTA);
     this.envFrame = 0;
+    this.cuts = []; // {from, until} media sample spans not to play
     this.port.onmessage = (e) => this.onControl(e.data);
   }
 
@@ -47,7 +50,19 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       this.muted = Boolean(msg.on);
     } else if (msg.type === "worker") {
       msg.port.onmessage = (e) => this.onChunk(e.data);
+    } else if (msg.type === "cut") {
+      const cut = { from: Math.round(msg.fromUs * SAMPLES_PER_US), until: Math.round(msg.untilUs * SAMPLES_PER_US) };
+      this.cuts.push(cut);
+      if (this.cuts.length > 8) this.cuts.shift();
+      this.chunks = this.chunks.filter((c) => !this.isCut(c.start, c.pcm.length));
     }
+  }
+
+  isCut(start, length) {
+    for (const cut of this.cuts) {
+      if (start + length > cut.from && start < cut.until) return true;
+    }
+    return false;
   }
 
   onChunk({ ts, pcm }) {
@@ -58,6 +73,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       return;
     }
     if (this.cursor !== null && start > this.cursor + KEEP_SAMPLES) return;
+    if (this.cuts.length && this.isCut(start, pcm.length)) return;
     // Insert in order (chunks nearly always arrive in order: append).
     let i = this.chunks.length;
     while (i > 0 && this.chunks[i - 1].start > start) i--;

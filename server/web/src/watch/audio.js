@@ -46,6 +46,8 @@ export class StageAudio {
     this._muted = false;
     this.probe = null;
     this._lastMap = -Infinity;
+    this._ends = new Map(); // answer -> media time (us) where its pushed audio ends
+    this._cut = new Set(); // answers stopped by a moderator: their audio is not played
     this._peaks = new Float32Array(PEAK_BUCKETS);
     this._peakSlots = new Float64Array(PEAK_BUCKETS).fill(-1);
     // played: samples heard; late: chunks that reached the worklet after their time;
@@ -61,6 +63,8 @@ export class StageAudio {
       resyncs: 0,
       errors: 0,
       lastError: "",
+      cuts: 0,
+      cutMs: 0, // speech dropped by the last cut (ms): what would otherwise still play
     };
     node.port.onmessage = (e) => {
       const m = e.data;
@@ -116,6 +120,7 @@ export class StageAudio {
 
   /** Forward one StagePacket's Opus frames to the decoder; frames already past are skipped. */
   push(packet) {
+    if (this._cut.has(packet.answer)) return;
     this.stats.packets++;
     const nowMs = performance.now();
     if (nowMs - this._lastMap > MAP_EVERY_MS) this.sync(nowMs);
@@ -131,11 +136,27 @@ export class StageAudio {
       frames.push(packet.opus[i].slice().buffer); // the message's bytes are a view: copy
     }
     if (!frames.length) return;
+    const end = packet.media_time_us + packet.opus.length * FRAME_US;
+    if (packet.speaker_slot < 0 && end > (this._ends.get(packet.answer) ?? 0)) {
+      this._ends.set(packet.answer, end);
+    }
     this.stats.frames += frames.length;
     this.worker.postMessage(
       { type: "packet", answer: packet.answer, media_time_us: packet.media_time_us + first * FRAME_US, frames },
       frames,
     );
+  }
+
+  /** The answer was stopped: drop its speech not yet played, from `fromUs` (media time) on,
+   * including what is still in the decoder (SPEC §5: a StageEnd with outcome stopped). */
+  cut(answer, fromUs) {
+    this._cut.add(answer);
+    const end = this._ends.get(answer) ?? 0;
+    this._ends.delete(answer);
+    if (end <= fromUs) return;
+    this.stats.cuts++;
+    this.stats.cutMs = (end - fromUs) / 1000;
+    this.node.port.postMessage({ type: "cut", fromUs, untilUs: end });
   }
 
   /** Refresh the worklet's media -> context time mapping (called from the render loop). */

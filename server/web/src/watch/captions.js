@@ -34,6 +34,13 @@ export class Captions {
     }
   }
 
+  /** A stopped answer: its words from `fromUs` (media time) on are not shown. */
+  cut(answer, fromUs) {
+    if (answer !== this.answer) return;
+    const keep = this.words.findIndex((w) => w.start >= fromUs);
+    if (keep >= 0 && keep >= this.shown) this.words.length = keep;
+  }
+
   _startAnswer(answer) {
     this._flushSentence();
     this.answer = answer;

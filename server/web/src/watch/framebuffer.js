@@ -22,6 +22,11 @@ export class FrameBuffer {
     this.count = 0;
   }
 
+  /** Drop the frames after media time `tUs` (a stopped answer's mouth stops with its voice). */
+  cut(tUs) {
+    while (this.count && this.lastTime > tUs) this.count--;
+  }
+
   get lastTime() {
     return this.count ? this.times[(this.start + this.count - 1) % CAPACITY] : -Infinity;
   }

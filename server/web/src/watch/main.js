@@ -81,6 +81,7 @@ let framesRendered = 0;
 let lastLabel = "";
 let currentAnswer = -1;
 let skipAudioPackets = 0; // test hook: lose the audio of the next n packets
+let stopped = null; // the last answer stopped by a moderator: {answer, atMs}
 let paused = false; // test hook: hold the picture still (voice and captions go on)
 const labelQueue = []; // [{t: media us, label}] label changes inside an answer, shown when played
 
@@ -194,6 +195,7 @@ function onStagePacket(p) {
     audio?.push(p);
     return;
   }
+  if (stopped && p.answer === stopped.answer) return; // sent ahead, then stopped
   if (p.answer !== currentAnswer) {
     currentAnswer = p.answer;
     labelQueue.length = 0;
@@ -210,6 +212,16 @@ function onStagePacket(p) {
   captions.add(p);
   if (skipAudioPackets > 0) skipAudioPackets--;
   else audio?.push(p);
+}
+
+/** A moderator stopped the answer: what was sent ahead and not yet heard goes now. */
+function stopSpeech(answer) {
+  const nowMs = performance.now();
+  const playing = conn.clock.toMediaUs(nowMs) - playout.delayMs * 1000;
+  stopped = { answer, atMs: nowMs };
+  audio?.cut(answer, playing);
+  captions.cut(answer, playing);
+  frames.cut(playing);
 }
 
 /** Decoded records, or null (and a warning) for bytes that do not decode: one bad record
@@ -271,6 +283,7 @@ conn.addEventListener("message", (e) => {
       showStage(msg);
       break;
     case "StageEnd":
+      if (msg.outcome === "stopped") stopSpeech(msg.answer);
       showLabel(msg.label, msg.sources);
       labelQueue.length = 0;
       audience?.setAsker(-1);
@@ -284,7 +297,7 @@ conn.addEventListener("message", (e) => {
       break;
     }
     case "Error":
-      if (!msg.request && !msg.fatal) console.warn("townhall: server error", msg);
+      if (!msg.ref && !msg.fatal) console.warn("townhall: server error", msg);
       break;
     default:
       break;
@@ -559,6 +572,10 @@ function exposeDebug() {
       };
     },
     dropConnection: () => conn.ws?.close(4000, "test: dropped"),
+    // When the page last heard an answer was stopped (performance.now()), and for which.
+    get stopped() {
+      return stopped;
+    },
     // Lose the audio of the next n packets, as a client that falls behind would.
     loseAudioPackets: (n) => {
       skipAudioPackets = n;

@@ -4,6 +4,8 @@
        \\------------------\\-----------------------\\--> ended (released, declined, revoked,
                                                      disconnected, time_limit, not_accepted, failed)
 
+A mic moves only along ``TRANSITIONS``; anything else raises IllegalTransition.
+
 Every method returns the changes it made as :class:`MicChange` items for the shell to announce
 (MicChanged) and act on (close peers). Times are seconds on one monotonic clock.
 """
@@ -13,31 +15,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-State = Literal["granted", "connecting", "live", "ended"]
+from townhall.protocol.errors import ErrorCode, Refused
+from townhall.protocol.messages import MicState
+from townhall.server.core.transitions import move
 
-
-class MicError(ValueError):
-    """A mic request that cannot be done; ``code`` names the ErrorCode to send."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+MicEvent = Literal["offer", "connected", "end"]
+TRANSITIONS: dict[MicState, dict[MicEvent, MicState]] = {
+    "granted": {"offer": "connecting", "end": "ended"},
+    "connecting": {"connected": "live", "end": "ended"},
+    "live": {"end": "ended"},
+    "ended": {},
+}
 
 
 @dataclass
 class Mic:
     slot: int
     user_id: str
-    state: State
+    state: MicState
     deadline: float  # when the current state runs out
     generation: int  # tells one grant of a slot from a later one
+
+    def move(self, event: MicEvent) -> None:
+        self.state = move(TRANSITIONS, f"the mic of slot {self.slot}", self.state, event)
 
 
 @dataclass(frozen=True)
 class MicChange:
     slot: int
-    state: State
+    state: MicState
     reason: str
     deadline: float  # 0.0 when ended
     generation: int
@@ -66,11 +72,12 @@ class MicBoard:
 
     def grant(self, slot: int, user_id: str, now: float) -> MicChange:
         if slot in self.mics:
-            raise MicError("MIC_BUSY", f"slot {slot} already has the mic")
+            raise Refused(ErrorCode.MIC_BUSY, f"slot {slot} already has the mic")
         if len(self.mics) >= self.max_live:
             live = ", ".join(str(s) for s in sorted(self.mics))
-            raise MicError(
-                "MIC_BUSY", f"{len(self.mics)} mic(s) already open (slot {live}); revoke first"
+            raise Refused(
+                ErrorCode.MIC_BUSY,
+                f"{len(self.mics)} mic(s) already open (slot {live}); revoke first",
             )
         self._generations += 1
         mic = Mic(slot, user_id, "granted", now + self.accept_timeout_s, self._generations)
@@ -81,10 +88,10 @@ class MicBoard:
         """The attendee accepted with an offer; the peer is being set up."""
         mic = self.mics.get(slot)
         if mic is None or mic.user_id != user_id:
-            raise MicError("NOT_ALLOWED", "you have not been granted the mic")
+            raise Refused(ErrorCode.NOT_ALLOWED, "you have not been granted the mic")
         if mic.state != "granted":
-            raise MicError("NOT_ALLOWED", f"your mic is already {mic.state}")
-        mic.state = "connecting"
+            raise Refused(ErrorCode.NOT_ALLOWED, f"your mic is already {mic.state}")
+        mic.move("offer")
         mic.deadline = now + self.connect_timeout_s
         return self._change(mic, "")
 
@@ -92,7 +99,7 @@ class MicBoard:
         mic = self.mics.get(slot)
         if mic is None or mic.generation != generation or mic.state != "connecting":
             return None
-        mic.state = "live"
+        mic.move("connected")
         mic.deadline = now + self.time_limit_s
         return self._change(mic, "")
 
@@ -101,9 +108,10 @@ class MicBoard:
         mic = self.mics.get(slot)
         if mic is None or (generation is not None and mic.generation != generation):
             return None
-        del self.mics[slot]
         if reason == "released" and mic.state == "granted":
             reason = "declined"
+        mic.move("end")
+        del self.mics[slot]
         return MicChange(slot, "ended", reason, 0.0, mic.generation)
 
     def expire(self, now: float) -> list[MicChange]:

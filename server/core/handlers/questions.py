@@ -1,0 +1,85 @@
+"""Asking, voting and moderating questions: applied at once, acknowledged once stored."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from townhall.protocol.errors import ErrorCode, Refused
+from townhall.protocol.messages import STAFF, Ask, Moderate, Role, Vote
+from townhall.server.core.dispatch import handles
+from townhall.server.core.effects import BoardChanged
+from townhall.server.store.records import Record, VoteCast, VoteWithdrawn
+
+if TYPE_CHECKING:
+    from townhall.server.core.authority import Conn, RoomAuthority
+
+ASKERS: frozenset[Role] = frozenset({"attendee", "spectator"})
+VOTERS: frozenset[Role] = frozenset({"attendee", "spectator", "moderator"})
+
+
+@handles(Ask, roles=ASKERS)
+def ask(room: RoomAuthority, c: Conn, message: Ask, now: float) -> None:
+    member = room.member(c)
+    if member.muted:
+        raise Refused(ErrorCode.NOT_ALLOWED, "you are muted", Ask.TYPE, message.ref)
+    rate = room.rules.questions_per_minute / 60.0
+    if not room.allow(room.ask_limits, member.identity.user_id, rate, 3, now):
+        raise Refused(ErrorCode.RATE_LIMITED, "too many questions; wait a minute")
+    slot = c.slot if c.role == "attendee" else -1
+    question, merged, records = room.submit(member, message.text, message.language, now, slot)
+    room.persist(
+        records,
+        BoardChanged((question.id,)),
+        room.ack(c.id, message.ref, question.id, merged),
+        conn=c.id,
+        about=Ask.TYPE,
+        ref=message.ref,
+    )
+
+
+@handles(Vote, roles=VOTERS)
+def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
+    user = room.member(c).identity.user_id
+    if not room.allow(room.vote_limits, user, room.rules.votes_per_s, 10, now):
+        raise Refused(ErrorCode.RATE_LIMITED, "too many votes; slow down")
+    question = room.qa.vote(message.question, user, message.up)
+    record = VoteCast(question.id, user) if message.up else VoteWithdrawn(question.id, user)
+    room.persist(
+        [record],
+        BoardChanged((question.id,)),
+        room.ack(c.id, message.ref, question.id),
+        conn=c.id,
+        about=Vote.TYPE,
+        ref=message.ref,
+    )
+
+
+@handles(Moderate, roles=STAFF)
+def moderate(room: RoomAuthority, c: Conn, message: Moderate, now: float) -> None:
+    q, action = room.qa, message.action
+    if action == "approve":
+        changed = q.approve(message.question)
+    elif action == "reject":
+        changed = q.reject(message.question)
+    elif action == "edit":
+        changed = q.edit(message.question, message.text)
+    elif action == "merge":
+        changed = q.merge(message.question, message.target)
+    elif action == "move":
+        changed = q.move(message.question, message.target)
+    else:
+        changed = q.pin(message.question, action == "pin")
+    records: list[Record] = [q.questions[i].record() for i in changed]
+    if action == "merge":
+        target = q.questions[message.target]
+        records += [VoteCast(target.id, v) for v in sorted(target.voters)]
+    detail = message.text if action == "edit" else str(message.target or "")
+    records.append(room.action(c, now, action, message.question, detail))
+    room.persist(
+        records,
+        BoardChanged(tuple(changed)),
+        room.ack(c.id, message.ref, message.question),
+        conn=c.id,
+        about=Moderate.TYPE,
+        ref=message.ref,
+    )

@@ -1,0 +1,110 @@
+"""What the room writes down: one record type per fact, no SQL.
+
+The room authority says what happened (a question saved, a vote cast, an answer given);
+a store module maps each record to its own storage (``store.sqlite`` to SQL), so another
+backend is one new module and callers never build queries. Records are values: built once,
+written once, compared in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from townhall.protocol.messages import Label, Outcome, QuestionState
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionSaved:
+    """A question's whole row, latest wins."""
+
+    id: int
+    text: str
+    language: str
+    state: QuestionState
+    asker_id: str
+    asker_name: str
+    asker_slot: int
+    created: float
+    pinned: bool
+    rank: int
+    merged_into: int
+    answer_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class VoteCast:
+    question_id: int
+    voter: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoteWithdrawn:
+    question_id: int
+    voter: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecorded:
+    """A moderator's or the room's action, for the audit trail."""
+
+    time: float
+    actor_id: str
+    actor_role: str
+    action: str  # e.g. "approve", "people:ban", "control:mode", "review:edit", "mic:grant"
+    question_id: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecorded:
+    """What the clone said for a question, under which label, from which sources."""
+
+    answer_id: int
+    question_id: int
+    text: str
+    label: Label
+    sources: tuple[str, ...]
+    language: str
+    started: float
+    ended: float
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationRecorded:
+    """A question handed to the human leader: why, and what the clone had said before."""
+
+    time: float
+    question_id: int
+    question: str
+    reason: str
+    language: str
+    detail: str = ""
+    said: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSaved:
+    """A room setting (Q&A mode, review) that survives a restart."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserBanned:
+    """A user refused from this room from now on, across restarts."""
+
+    user_id: str
+
+
+Record = (
+    QuestionSaved
+    | VoteCast
+    | VoteWithdrawn
+    | ActionRecorded
+    | AnswerRecorded
+    | EscalationRecorded
+    | SettingSaved
+    | UserBanned
+)
