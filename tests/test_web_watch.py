@@ -547,7 +547,9 @@ async def test_watch_drops_speech_sent_ahead_when_the_answer_is_stopped(
             browser, srv.url, token("spec", role="spectator", name="Sam")
         )
         await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
-        await page.wait_for_function("() => (townhallDebug.hasAudio && townhallDebug.clockSynced())")
+        await page.wait_for_function(
+            "() => (townhallDebug.hasAudio && townhallDebug.clockSynced())"
+        )
         await page.evaluate("townhallDebug.startSyncProbe()")
         asker = Viewer(srv.ws_url, token("att", role="attendee", name="Ada"))
         await asker.connect()
