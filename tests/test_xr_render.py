@@ -34,7 +34,7 @@ from townhall.plugin.idle import idle_pose
 from townhall.plugin.xr import panels, render
 from townhall.plugin.xr.model import VrmModel, load_vrm
 from townhall.plugin.xr.session import Headset
-from townhall.protocol.messages import Ask, QuestionChanged, StageStart
+from townhall.protocol.messages import Ask, QuestionChanged, StagePacket, StageStart
 from townhall.server.app import TownhallServer
 from townhall.server.clone.avatar.build import MOUTH_RGB
 
@@ -306,9 +306,8 @@ async def _look_around(
     aim = looking(seat, hand_at, target)
     runtime.pose("right", aim)
     runtime.pose("head", looking(seat, board[:3, 3] + board[:3, 2] * 0.38, board[:3, 3]))
-    shown = await next_shown(runtime)
-    await asyncio.sleep(0.5)
-    shown = await next_shown(runtime)
+    # A few frames on, so the panel has drawn the question the headset was sent.
+    shown = await shown_after(runtime, runtime.observed().frames + 8)
     save("xr-board.png", shown.eyes[0])
     text = ocr(shown.eyes[0], "xr-board-ocr.png")
     assert "questions" in text.lower() and "lisbon" in text.lower(), text
@@ -388,7 +387,11 @@ async def _look_around(
     assert set(words(name)) <= set(words(chip_text)), (name, chip_text)
     # --- turned away to the right (the stage on the left), for the voice's side.
     runtime.pose("head", (0.0, 1.2, 0.0, *yaw_quat(-90)))
-    await asyncio.sleep(2.5)
+    await next_shown(runtime)
+    turned_at = media_heard(moderator)
+    await eventually(
+        lambda: media_heard(moderator) - turned_at >= 2_500_000, 20, "2.5 s of speech turned away"
+    )
 
     # --- the clone answers: its mouth opens and shuts with the words.
     runtime.pose("head", looking(seat, mouth + facing * 0.3, mouth))
@@ -407,13 +410,20 @@ async def _look_around(
 
     # Lost head tracking: no layer rather than a wrong picture.
     runtime.tracked(0b1110)
-    await asyncio.sleep(0.3)
+    mark = runtime.observed().frames
+    await eventually(lambda: runtime.observed().frames >= mark + 2, what="frames without tracking")
     stalled = runtime.observed()
-    await asyncio.sleep(0.3)
+    await eventually(lambda: runtime.observed().frames >= stalled.frames + 5, what="more frames")
     later = runtime.observed()
     assert later.frames > stalled.frames and later.layer_frames == stalled.layer_frames
     runtime.tracked(0xF)
     await next_shown(runtime)
+
+
+def media_heard(viewer: Viewer) -> int:
+    """The media time (µs) the room's speech has reached, by the stage packets ``viewer`` got."""
+    packets = viewer.of(StagePacket)
+    return max((p.media_time_us + p.duration_us for p in packets), default=0)
 
 
 def offered() -> set[str]:
