@@ -530,8 +530,9 @@ async def test_watch_drops_speech_sent_ahead_when_the_answer_is_stopped(
     token: TokenMaker,
     browser: Browser,  # noqa: F811
 ) -> None:
-    """With a stage lead of 500 ms the page holds up to half a second of speech not yet heard;
-    a moderator's stop silences it within 100 ms of the StageEnd arriving."""
+    """With fan-out workers and a stage lead of 500 ms the page holds speech not yet heard;
+    a moderator's stop empties that queue within 100 ms of the StageEnd arriving, and the
+    page goes silent: no voice, the mouth shut, no further caption words."""
     settings = make_settings(
         tmp_path,
         server={"workers": 2},
@@ -555,12 +556,21 @@ async def test_watch_drops_speech_sent_ahead_when_the_answer_is_stopped(
         await asker.connect()
         asked = await asker.request(lambda ref: Ask(ref, "How do we think about remote work?"))
         assert isinstance(asked, Ack)
-        # Speech is heard on the page; then the moderator stops the answer mid-sentence.
-        await page.wait_for_function("() => (townhallDebug.audioPeak() > 0.05)", timeout=30_000)
+        # Speech is heard on the page with more than 300 ms of it queued behind what plays;
+        # then the moderator stops the answer mid-sentence.
+        await page.wait_for_function(
+            "() => (townhallDebug.audioPeak() > 0.05 && townhallDebug.queuedSpeechMs > 300)",
+            timeout=30_000,
+        )
         stopped = await moderator.request(lambda ref: Control(ref, "stop"))
         assert isinstance(stopped, Ack)
         await page.wait_for_function("() => (townhallDebug.stopped !== null)", timeout=10_000)
         at_ms = await page.evaluate("townhallDebug.stopped.atMs")
+        # The audio thread answers the stop with its queue emptied, within 100 ms.
+        await page.wait_for_function("() => townhallDebug.queuedAfterStop", timeout=10_000)
+        left = await page.evaluate("townhallDebug.queuedAfterStop")
+        assert left["ms"] < 20, f"{left['ms']:.0f} ms of speech still queued after the stop"
+        assert left["atMs"] - at_ms < 100, f"the queue emptied {left['atMs'] - at_ms:.0f} ms late"
         # Let the probe cover a second after the stop (what the lead would have played).
         await page.wait_for_function(f"() => (performance.now() > {at_ms + 1000})")
         probe = await page.evaluate("townhallDebug.stopSyncProbe()")
@@ -570,5 +580,11 @@ async def test_watch_drops_speech_sent_ahead_when_the_answer_is_stopped(
         after = [round(t - at_ms) for t, _ in heard if t > at_ms + 100]
         assert not after, f"speech heard {after[:5]} ms after the stop arrived"
         assert stats["cuts"] == 1 and stats["cutMs"] > 150, stats  # there was speech to drop
+        assert await page.evaluate("townhallDebug.queuedSpeechMs") < 20, "speech queued again"
+        mouth = [(round(t - at_ms), v) for t, v in probe["mouth"] if t > at_ms + 100]
+        assert mouth and max(v for _, v in mouth) < 0.05, ("the mouth moves on", mouth[:10])
+        words = await page.evaluate("townhallDebug.stopped.words")
+        shown = (await page.evaluate("townhallDebug.captionsAll")).split()
+        assert words and len(shown) == words, ("captions went on after the stop", shown[words:])
         assert not [e for e in errors if "favicon" not in e], errors
         await page.close()

@@ -12,7 +12,8 @@
 // {type: "probe", on}, {type: "worker", port} (the decoder worker's PCM), {type: "cut",
 // fromUs, untilUs} (a stopped answer: its audio in that span is dropped, queued or still
 // to come from the decoder). To the page:
-// {type: "stats", peak, played, late, lead, resyncs, envFrame, env} about every 50 ms;
+// {type: "stats", peak, played, late, lead, resyncs, queued, envFrame, env} about every 50 ms
+// (queued: samples waiting to be heard), and {type: "queued", queued} at once after a cut;
 // with the probe on, env holds the RMS of each 128-sample quantum from context frame
 // envFrame (lip-sync tests).
 
@@ -55,6 +56,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       this.cuts.push(cut);
       if (this.cuts.length > 8) this.cuts.shift();
       this.chunks = this.chunks.filter((c) => !this.isCut(c.start, c.pcm.length));
+      this.port.postMessage({ type: "queued", queued: this.queued() });
     }
   }
 
@@ -63,6 +65,14 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       if (start + length > cut.from && start < cut.until) return true;
     }
     return false;
+  }
+
+  /** Samples waiting to be heard: what a stop must drop. */
+  queued() {
+    let n = 0;
+    const from = this.cursor ?? -Infinity;
+    for (const { start, pcm } of this.chunks) n += Math.max(0, start + pcm.length - Math.max(start, from));
+    return n;
   }
 
   onChunk({ ts, pcm }) {
@@ -132,6 +142,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
         late: this.late,
         lead: this.lead,
         resyncs: this.resyncs,
+        queued: this.queued(),
       };
       if (this.probe) {
         msg.envFrame = this.envFrame;

@@ -66,8 +66,17 @@ export class StageAudio {
       cuts: 0,
       cutMs: 0, // speech dropped by the last cut (ms): what would otherwise still play
     };
+    // Speech decoded and waiting in the worklet to be heard (ms), as it last said, and when
+    // (performance.now()): a stop must bring it to nothing.
+    // afterCut: the same, as the worklet answered the last cut (what the cut left).
+    this.queued = { ms: 0, atMs: 0 };
+    this.afterCut = null;
     node.port.onmessage = (e) => {
       const m = e.data;
+      if (m.type === "queued" || m.type === "stats") {
+        this.queued = { ms: m.queued / (SAMPLE_RATE / 1000), atMs: performance.now() };
+      }
+      if (m.type === "queued") this.afterCut = this.queued;
       if (m.type !== "stats") return;
       this.stats.played = m.played;
       this.stats.late = m.late;

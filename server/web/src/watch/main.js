@@ -22,7 +22,7 @@ import { FrameBuffer } from "./framebuffer.js";
 import { IdleMotion } from "./idle.js";
 import { MicPanel } from "./mic.js";
 import { Playout } from "./playout.js";
-import { EXP, GAZE, HIPS, ROT, VIS, blendPose, mouthOpenOf, newPose } from "./pose.js";
+import { EXP, GAZE, HIPS, ROT, VIS, blendPose, closeMouth, mouthOpenOf, newPose } from "./pose.js";
 import { StageView, probeWebgl } from "./view.js";
 
 const HOLD_US = 150000; // after the last frame, hold it this long, then ease to idle
@@ -89,6 +89,7 @@ const labelQueue = []; // [{t: media us, label}] label changes inside an answer,
 const livePose = newPose();
 const idlePose = newPose();
 const shownPose = newPose();
+const stopPose = newPose();
 const headPos = new THREE.Vector3();
 const mouthPos = new THREE.Vector3();
 
@@ -214,14 +215,19 @@ function onStagePacket(p) {
   else audio?.push(p);
 }
 
-/** A moderator stopped the answer: what was sent ahead and not yet heard goes now. */
+/** A moderator stopped the answer: what was sent ahead and not yet heard goes now, the
+ * voice, the words and the mouth (which shuts at once rather than holding its last shape). */
 function stopSpeech(answer) {
   const nowMs = performance.now();
   const playing = conn.clock.toMediaUs(nowMs) - playout.delayMs * 1000;
-  stopped = { answer, atMs: nowMs };
   audio?.cut(answer, playing);
+  captions.update(playing); // the words already said stay; the rest never show
   captions.cut(answer, playing);
   frames.cut(playing);
+  if (frames.sample(playing, stopPose) !== Infinity) {
+    frames.slotFor(Math.max(playing, frames.lastTime) + 1)?.set(closeMouth(stopPose));
+  }
+  stopped = { answer, atMs: nowMs, words: captions.all.length };
 }
 
 /** Decoded records, or null (and a warning) for bytes that do not decode: one bad record
@@ -572,9 +578,21 @@ function exposeDebug() {
       };
     },
     dropConnection: () => conn.ws?.close(4000, "test: dropped"),
-    // When the page last heard an answer was stopped (performance.now()), and for which.
+    // When the page last heard an answer was stopped (performance.now()), for which, and
+    // how many caption words had been shown by then.
     get stopped() {
       return stopped;
+    },
+    // Speech decoded and waiting to be heard (ms), and when the audio thread last said so.
+    get queuedSpeechMs() {
+      return audio?.queued.ms ?? 0;
+    },
+    get queuedSpeechAtMs() {
+      return audio?.queued.atMs ?? 0;
+    },
+    // The same as the audio thread answered the last stop: {ms, atMs}, or null.
+    get queuedAfterStop() {
+      return audio?.afterCut ?? null;
     },
     // Lose the audio of the next n packets, as a client that falls behind would.
     loseAudioPackets: (n) => {

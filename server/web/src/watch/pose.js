@@ -51,6 +51,14 @@ export function mouthOpenOf(pose) {
   return Math.min(1, Math.max(s, pose[EXP + EXPR.jawOpen]));
 }
 
+/** Shut the mouth of `pose` in place: silence for the visemes, the jaw closed. */
+export function closeMouth(pose) {
+  pose.fill(0, VIS, VIS + VISEME_COUNT);
+  pose[VIS] = 1; // sil
+  pose[EXP + EXPR.jawOpen] = 0;
+  return pose;
+}
+
 export function newPose() {
   const p = new Float32Array(POSE_FLOATS);
   p[HIPS + 1] = 0.95;
