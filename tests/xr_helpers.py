@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import select
 import shutil
 import subprocess
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,31 +17,27 @@ import numpy as np
 
 @contextlib.contextmanager
 def xvfb() -> Iterator[str]:
-    """A private X display (``:N``) for Mesa's software GL; stopped on exit."""
+    """A private X display (``:N``) for Mesa's software GL; stopped on exit.
+
+    Xvfb picks a free display itself and, once it accepts connections, writes its number
+    to ``-displayfd``: the test waits on that line, not on a clock (other X servers, of
+    other tests or users, may hold the low numbers).
+    """
     exe = shutil.which("Xvfb")
     assert exe, "Xvfb is missing: apt-get install xvfb (.ci/run installs it)"
-    # Pick a free display ourselves and wait for its socket: other X servers (other tests,
-    # other users) may hold the low numbers.
-    for number in range(90 + os.getpid() % 50, 400):
-        if Path(f"/tmp/.X{number}-lock").exists() or Path(f"/tmp/.X11-unix/X{number}").exists():
-            continue
-        proc = subprocess.Popen(
-            [exe, f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and time.monotonic() < deadline:
-            if Path(f"/tmp/.X11-unix/X{number}").exists():
-                break
-            time.sleep(0.05)
-        if proc.poll() is None and Path(f"/tmp/.X11-unix/X{number}").exists():
-            break
-        proc.kill()
-        proc.wait(10)
-    else:
-        raise AssertionError("could not start Xvfb on any display")
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [exe, "-displayfd", str(write_end), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        pass_fds=(write_end,),
+    )
+    os.close(write_end)
     try:
+        with os.fdopen(read_end) as ready:
+            readable, _, _ = select.select([ready], [], [], 60)  # a hung Xvfb fails, not hangs
+            number = ready.readline().strip() if readable else ""  # "" at EOF: Xvfb exited
+        assert number.isdigit(), f"Xvfb did not start (exit status {proc.poll()})"
         yield f":{number}"
     finally:
         proc.terminate()
