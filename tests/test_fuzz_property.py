@@ -102,10 +102,10 @@ def live(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
                 finally:
                     os.dup2(saved, 2)
                     os.close(saved)
-            box["srv"], box["loop"] = srv, asyncio.get_running_loop()
+            stop = asyncio.Event()
+            box["srv"], box["loop"], box["stop"] = srv, asyncio.get_running_loop(), stop
             ready.set()
-            while not box.get("stop"):
-                await asyncio.sleep(0.05)
+            await stop.wait()
             await srv.stop()
 
         asyncio.run(main())
@@ -114,7 +114,7 @@ def live(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     thread.start()
     assert ready.wait(30)
     yield LiveServer(box["srv"], box["loop"], worker_log, handler)
-    box["stop"] = True
+    box["loop"].call_soon_threadsafe(box["stop"].set)
     thread.join(30)
     logging.getLogger().removeHandler(handler)
 
