@@ -21,6 +21,7 @@ from townhall.protocol.skeleton import SKELETON_BONES
 from townhall.server.app import TownhallServer
 from townhall.server.clone.avatar.appearance import Appearance
 from townhall.server.clone.avatar.build import build_avatar
+from townhall.server.clone.avatar.mesh import interp_profile
 from townhall.server.clone.avatar.vrm import vrm_json
 from townhall.server.clone.persona import check_persona, load_persona, sample_persona_path
 
@@ -170,6 +171,36 @@ def test_the_avatar_reads_back_as_a_person_whose_face_moves(dana: bytes) -> None
             assert -eyes[:, 4].min() > 0.006, "the lids do not come down"
     assert drops["aa"] > 0.012, drops  # a wide open jaw
     assert drops["aa"] > drops["oh"] > drops["ih"] > 0.003, drops
+
+
+def test_profiles_pass_through_their_keys_and_never_overshoot() -> None:
+    keys = [(0.0, 1.0, 0.0), (1.0, 3.0, 10.0), (2.0, 2.0, 20.0), (4.0, 2.5, 30.0)]
+    t = np.linspace(0.0, 4.0, 81)
+    out = interp_profile(keys, t)
+    for x, *ys in keys:
+        assert np.allclose(out[t == x][0], ys), x  # through every key, each in its own span
+    assert np.allclose(out[:, 1][t <= 1.0], 10.0 * t[t <= 1.0])  # between equal slopes, a line
+    first = out[:, 0]
+    assert np.all(np.diff(first[t <= 1.0]) >= 0) and np.all(np.diff(first[t >= 2.0]) >= 0)
+    assert first.max() <= 3.0 + 1e-9 and first[(t > 1) & (t < 2)].min() >= 2.0 - 1e-9
+
+
+def test_the_body_has_her_proportions(dana: bytes) -> None:
+    """Hips, waist and chest as wide as a person's, in that order (not the neck's width)."""
+    g = pygltflib.GLTF2.load_from_bytes(dana)
+    blob = g.binary_blob()
+    allp = np.concatenate(
+        [accessor_array(g, blob, p.attributes.POSITION) for m in g.meshes for p in m.primitives]
+    )
+    height = allp[:, 1].max()
+
+    def width(fraction: float) -> float:
+        band = allp[np.abs(allp[:, 1] - fraction * height) < 0.008]
+        return float(band[:, 0].max() - band[:, 0].min())
+
+    hips, waist, chest = width(0.5), width(0.615), width(0.72)
+    assert 0.3 < hips < 0.42 and 0.2 < waist < 0.3 and 0.26 < chest < 0.36, (hips, waist, chest)
+    assert waist < hips and waist < chest, (hips, waist, chest)
 
 
 def test_the_same_appearance_builds_the_same_bytes(dana: bytes) -> None:

@@ -21,7 +21,7 @@ from .skeleton import body_frame
 from .vrm import Material, MeshSpec, VrmMeta, write_vrm
 
 #: Bump when the builder's output changes for the same appearance (cache keys use it).
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # bump when the same appearance builds a different model
 
 #: The mouth's inside: unlit, so the pages and the headset can find an open mouth by colour.
 MOUTH_RGB = (0x3A / 255, 0x0C / 255, 0x12 / 255)

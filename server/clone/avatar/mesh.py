@@ -98,7 +98,7 @@ def _pchip(x: F64, y: F64, t: F64) -> F64:
     h10 = s**3 - 2 * s**2 + s
     h01 = -2 * s**3 + 3 * s**2
     h11 = s**3 - s**2
-    out: F64 = h00 * y[i] + h10 * h[i] * m[i] + h01 * y[i + 1] + h11 * h[i] * m[i + 1]
+    out: F64 = h00 * y[at] + h10 * h[at] * m[at] + h01 * y[at + 1] + h11 * h[at] * m[at + 1]
     return out
 
 
