@@ -391,6 +391,33 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
             await v.client.close()
 
 
+async def test_watch_screens_beside_the_stage_show_the_close_up(
+    tmp_path: Path,
+    token: TokenMaker,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """The screens either side of the stage magnify the clone, as at a real town hall:
+    they show the close-up camera's picture, so hiding the clone changes them."""
+    async with TownhallServer(make_settings(tmp_path, clone={"enabled": True})) as srv:
+        page, errors = await open_watch(
+            browser, srv.url, token("spec", role="spectator", name="Sam")
+        )
+        await page.wait_for_function("() => (townhallDebug.avatarKind === 'vrm')", timeout=20_000)
+        await page.evaluate("townhallDebug.setCloseup(false)")  # the inset would cover one
+        rects = await page.evaluate("townhallDebug.hallScreenRects()")
+        assert len(rects) == 2, rects
+        assert all(r["width"] > 60 and r["height"] > 30 for r in rects), rects
+        await frames_later(page, 8)  # software GL redraws the screens every sixth frame
+        shown = [await shot(page, r) for r in rects]
+        await page.evaluate("townhallDebug.setAvatarVisible(false)")
+        await frames_later(page, 8)
+        empty = [await shot(page, r) for r in rects]
+        for rect, a, b in zip(rects, shown, empty, strict=True):
+            assert differs(a, b) > 4, ("the screen does not show the clone", rect, differs(a, b))
+        assert not [e for e in errors if "favicon" not in e], errors
+        await page.close()
+
+
 async def test_watch_says_why_a_link_does_not_work(
     tmp_path: Path,
     token: TokenMaker,

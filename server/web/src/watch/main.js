@@ -518,6 +518,7 @@ function exposeDebug() {
     },
     headScreenRect: (which) =>
       view && avatar ? view.screenRect(avatar.headWorldPosition(headPos), avatar.headRadius, which) : null,
+    hallScreenRects: () => (view ? view.hallScreenRects() : []),
     mouthScreenRect: (which) =>
       view && avatar ? view.screenRect(avatar.mouthWorldPosition(mouthPos), 0.04, which) : null,
     // Where the clone's head points vs where its gaze target is, as yaw angles (degrees,

@@ -127,6 +127,32 @@ export class StageView {
   }
 
   /**
+   * Page-pixel rectangles of the screens beside the stage as the hall camera sees them,
+   * cut to the canvas (none for a screen behind the camera). For tests and tools.
+   */
+  hallScreenRects() {
+    const box = this.canvas.getBoundingClientRect();
+    const rects = [];
+    for (const panel of this.hall.screens) {
+      panel.updateWorldMatrix(true, false);
+      const { width: w, height: h } = panel.geometry.parameters;
+      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity, behind = false;
+      for (const [u, v] of [[-1, -1], [1, -1], [1, 1], [-1, 1]]) {
+        const p = this._v.set((u * w) / 2, (v * h) / 2, 0).applyMatrix4(panel.matrixWorld).project(this.camera);
+        if (p.z > 1) behind = true;
+        const x = ((p.x + 1) / 2) * this.width;
+        const y = ((1 - p.y) / 2) * this.height;
+        x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+      }
+      x0 = Math.max(0, x0); y0 = Math.max(0, y0);
+      x1 = Math.min(this.width, x1); y1 = Math.min(this.height, y1);
+      if (behind || x1 <= x0 || y1 <= y0) continue;
+      rects.push({ x: box.left + x0, y: box.top + y0, width: x1 - x0, height: y1 - y0 });
+    }
+    return rects;
+  }
+
+  /**
    * Page-pixel rectangle of a sphere (world centre, radius) in a view: "closeup" (the inset)
    * or "hall"; default: the close-up when it is shown. For tests and tools, not per frame.
    */
