@@ -418,6 +418,36 @@ async def test_watch_screens_beside_the_stage_show_the_close_up(
         await page.close()
 
 
+async def test_watch_clone_stands_at_rest_and_shifts_its_weight_between_answers(
+    tmp_path: Path,
+    token: TokenMaker,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """Before any answer the VRM is not in its T-pose: the arms hang by the sides, and it
+    moves (weight from one leg to the other) rather than standing frozen."""
+    async with TownhallServer(make_settings(tmp_path, clone={"enabled": True})) as srv:
+        page, errors = await open_watch(
+            browser, srv.url, token("spec", role="spectator", name="Sam")
+        )
+        await page.wait_for_function("() => (townhallDebug.avatarKind === 'vrm')", timeout=20_000)
+        await frames_later(page)
+
+        async def bone(name: str) -> np.ndarray:
+            return np.asarray(await page.evaluate(f"townhallDebug.boneWorld('{name}')"))
+
+        for side in ("left", "right"):
+            shoulder, hand = await bone(f"{side}UpperArm"), await bone(f"{side}Hand")
+            assert shoulder[1] - hand[1] > 0.4, (side, "the arm is not down", shoulder, hand)
+            assert abs(shoulder[0] - hand[0]) < 0.25, (side, "the hand is out to the side")
+        start = float((await bone("hips"))[0])
+        await page.wait_for_function(
+            f"() => Math.abs(townhallDebug.boneWorld('hips')[0] - {start}) > 0.015",
+            timeout=20_000,
+        )
+        assert not [e for e in errors if "favicon" not in e], errors
+        await page.close()
+
+
 async def test_watch_says_why_a_link_does_not_work(
     tmp_path: Path,
     token: TokenMaker,

@@ -213,6 +213,14 @@ export class ProceduralAvatar {
     return out.set(0, 0.09, 0.01).applyMatrix4(this.byName.head.matrixWorld);
   }
 
+  /** World position of a bone as drawn (null if there is no such bone). */
+  boneWorldPosition(name, out) {
+    const node = this.byName[name];
+    if (!node) return null;
+    node.updateWorldMatrix(true, false);
+    return out.setFromMatrixPosition(node.matrixWorld);
+  }
+
   /** World direction the face points to (the head bone's +Z). */
   headForward(out) {
     this.byName.head.updateWorldMatrix(true, false);

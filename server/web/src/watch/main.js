@@ -519,6 +519,8 @@ function exposeDebug() {
     headScreenRect: (which) =>
       view && avatar ? view.screenRect(avatar.headWorldPosition(headPos), avatar.headRadius, which) : null,
     hallScreenRects: () => (view ? view.hallScreenRects() : []),
+    // A bone's world position as drawn ([x, y, z], metres; y up), or null.
+    boneWorld: (name) => avatar?.boneWorldPosition(name, new THREE.Vector3())?.toArray() ?? null,
     mouthScreenRect: (which) =>
       view && avatar ? view.screenRect(avatar.mouthWorldPosition(mouthPos), 0.04, which) : null,
     // Where the clone's head points vs where its gaze target is, as yaw angles (degrees,

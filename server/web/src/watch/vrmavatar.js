@@ -134,6 +134,14 @@ export class VrmAvatar {
     return out.copy(this.headOffset).applyMatrix4(this._head.matrixWorld);
   }
 
+  /** World position of a humanoid bone as drawn (null if the model has no such bone). */
+  boneWorldPosition(name, out) {
+    const node = this.vrm.humanoid.getRawBoneNode(name);
+    if (!node) return null;
+    node.updateWorldMatrix(true, false);
+    return out.setFromMatrixPosition(node.matrixWorld);
+  }
+
   headForward(out) {
     const head = this.vrm.humanoid.getNormalizedBoneNode("head");
     if (!head) return out.set(0, 0, 1);
