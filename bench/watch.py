@@ -74,12 +74,16 @@ async def run(
                 page = await browser.new_page(viewport={"width": width, "height": height})
                 extra = f"&avatar={avatar}" if avatar else ""
                 await page.goto(f"{srv.url}/watch?token={mint('viewer', 'spectator')}{extra}")
+                # Functions, not bare expressions: the page's CSP forbids eval.
                 await page.wait_for_function(
-                    "window.townhallDebug && townhallDebug.framesRendered > 5", timeout=60_000
+                    "() => window.townhallDebug && townhallDebug.framesRendered > 5",
+                    timeout=60_000,
                 )
                 kind = await page.evaluate("townhallDebug.avatarKind")
                 log(f"avatar: {kind}; waiting for the clone to speak")
-                await page.wait_for_function("townhallDebug.mouthOpen() > 0.1", timeout=60_000)
+                await page.wait_for_function(
+                    "() => townhallDebug.mouthOpen() > 0.1", timeout=60_000
+                )
                 if not closeup:
                     await page.evaluate("townhallDebug.setCloseup(false)")
                 f0 = await page.evaluate("townhallDebug.framesRendered")
