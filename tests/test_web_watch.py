@@ -594,7 +594,7 @@ async def test_watch_drops_speech_sent_ahead_when_the_answer_is_stopped(
         tmp_path,
         server={"workers": 2},
         room={"tick_hz": 10, "crowd_hz": 10, "spectator_hz": 2.5},
-        clone={"enabled": True, "pause_s": 30.0},
+        clone={"enabled": True, "pause_s": 1.0},
         qa={"mode": "auto"},
     )
     assert settings.room.stage_lead_us == 500_000
@@ -611,23 +611,40 @@ async def test_watch_drops_speech_sent_ahead_when_the_answer_is_stopped(
         await page.evaluate("townhallDebug.startSyncProbe()")
         asker = Viewer(srv.ws_url, token("att", role="attendee", name="Ada"))
         await asker.connect()
-        asked = await asker.request(lambda ref: Ask(ref, "How do we think about remote work?"))
-        assert isinstance(asked, Ack)
-        # Speech is heard on the page with more than 300 ms of it queued behind what plays;
-        # then the moderator stops the answer mid-sentence.
-        await page.wait_for_function(
-            "() => (townhallDebug.audioPeak() > 0.05 && townhallDebug.queuedSpeechMs > 300)",
-            timeout=30_000,
-        )
-        stopped = await moderator.request(lambda ref: Control(ref, "stop"))
-        assert isinstance(stopped, Ack)
-        await page.wait_for_function("() => (townhallDebug.stopped !== null)", timeout=10_000)
-        at_ms = await page.evaluate("townhallDebug.stopped.atMs")
-        # The audio thread answers the stop with its queue emptied, within 100 ms.
-        await page.wait_for_function("() => townhallDebug.queuedAfterStop", timeout=10_000)
-        left = await page.evaluate("townhallDebug.queuedAfterStop")
-        assert left["ms"] < 20, f"{left['ms']:.0f} ms of speech still queued after the stop"
-        assert left["atMs"] - at_ms < 100, f"the queue emptied {left['atMs'] - at_ms:.0f} ms late"
+        questions = [
+            "How do we think about remote work?",
+            "What is on the product roadmap this year?",
+            "What is our strategy for the next year?",
+        ]
+        for attempt, question in enumerate(questions, 1):
+            asked = await asker.request(lambda ref, q=question: Ask(ref, q))
+            assert isinstance(asked, Ack)
+            # Speech is heard on the page with more than 300 ms of it queued behind what
+            # plays; then the moderator stops the answer mid-sentence.
+            await page.wait_for_function(
+                "() => (townhallDebug.audioPeak() > 0.05 && townhallDebug.queuedSpeechMs > 300)",
+                timeout=30_000,
+            )
+            stopped = await moderator.request(lambda ref: Control(ref, "stop"))
+            assert isinstance(stopped, Ack)
+            await page.wait_for_function(
+                f"() => (townhallDebug.audioStats.cuts === {attempt})", timeout=10_000
+            )
+            at_ms = await page.evaluate("townhallDebug.stopped.atMs")
+            # The audio thread answers the stop with its queue emptied, within 100 ms.
+            await page.wait_for_function("() => townhallDebug.queuedAfterStop", timeout=10_000)
+            left = await page.evaluate("townhallDebug.queuedAfterStop")
+            assert left["ms"] < 20, f"{left['ms']:.0f} ms of speech still queued after the stop"
+            late = left["atMs"] - at_ms
+            assert late < 100, f"the queue emptied {late:.0f} ms after the stop arrived"
+            # The StageEnd reaches a spectator up to a write period (400 ms) after the stop;
+            # a page stalled by a busy machine may have played the lead out by then: that
+            # stop proves nothing, so ask again.
+            cut_ms = (await page.evaluate("townhallDebug.audioStats"))["cutMs"]
+            if cut_ms > 150:
+                break
+        else:
+            raise AssertionError(f"no stop arrived with speech still queued ({cut_ms:.0f} ms)")
         # Let the probe cover a second after the stop (what the lead would have played).
         await page.wait_for_function(f"() => (performance.now() > {at_ms + 1000})")
         probe = await page.evaluate("townhallDebug.stopSyncProbe()")
@@ -636,7 +653,7 @@ async def test_watch_drops_speech_sent_ahead_when_the_answer_is_stopped(
         assert heard and min(t for t, _ in heard) < at_ms, "nothing was heard before the stop"
         after = [round(t - at_ms) for t, _ in heard if t > at_ms + 100]
         assert not after, f"speech heard {after[:5]} ms after the stop arrived"
-        assert stats["cuts"] == 1 and stats["cutMs"] > 150, stats  # there was speech to drop
+        assert stats["cutMs"] > 150, stats  # there was speech to drop
         assert await page.evaluate("townhallDebug.queuedSpeechMs") < 20, "speech queued again"
         mouth = [(round(t - at_ms), v) for t, v in probe["mouth"] if t > at_ms + 100]
         assert mouth and max(v for _, v in mouth) < 0.05, ("the mouth moves on", mouth[:10])

@@ -13,7 +13,8 @@
 // fromUs, untilUs} (a stopped answer: its audio in that span is dropped, queued or still
 // to come from the decoder). To the page:
 // {type: "stats", peak, played, late, lead, resyncs, queued, envFrame, env} about every 50 ms
-// (queued: samples waiting to be heard), and {type: "queued", queued} at once after a cut;
+// (queued: samples waiting to be heard), and {type: "queued", queued, ctxTime} at once after
+// a cut (ctxTime: the context time it took effect);
 // with the probe on, env holds the RMS of each 128-sample quantum from context frame
 // envFrame (lip-sync tests).
 
@@ -56,7 +57,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       this.cuts.push(cut);
       if (this.cuts.length > 8) this.cuts.shift();
       this.chunks = this.chunks.filter((c) => !this.isCut(c.start, c.pcm.length));
-      this.port.postMessage({ type: "queued", queued: this.queued() });
+      this.port.postMessage({ type: "queued", queued: this.queued(), ctxTime: currentTime });
     }
   }
 

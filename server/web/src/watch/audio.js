@@ -76,7 +76,9 @@ export class StageAudio {
       if (m.type === "queued" || m.type === "stats") {
         this.queued = { ms: m.queued / (SAMPLE_RATE / 1000), atMs: performance.now() };
       }
-      if (m.type === "queued") this.afterCut = this.queued;
+      // When the cut took effect in the audio thread, on the page's clock: the main thread
+      // may read this reply much later on a busy machine.
+      if (m.type === "queued") this.afterCut = { ms: this.queued.ms, atMs: this._perfTimeOf(m.ctxTime) };
       if (m.type !== "stats") return;
       this.stats.played = m.played;
       this.stats.late = m.late;
@@ -162,10 +164,10 @@ export class StageAudio {
     this._cut.add(answer);
     const end = this._ends.get(answer) ?? 0;
     this._ends.delete(answer);
-    if (end <= fromUs) return;
+    this.afterCut = null; // the worklet answers with what the cut left
     this.stats.cuts++;
-    this.stats.cutMs = (end - fromUs) / 1000;
-    this.node.port.postMessage({ type: "cut", fromUs, untilUs: end });
+    this.stats.cutMs = Math.max(0, end - fromUs) / 1000;
+    this.node.port.postMessage({ type: "cut", fromUs, untilUs: Math.max(end, fromUs) });
   }
 
   /** Refresh the worklet's media -> context time mapping (called from the render loop). */
@@ -197,6 +199,13 @@ export class StageAudio {
   startProbe() {
     this.probe = [];
     this.node.port.postMessage({ type: "probe", on: true });
+  }
+
+  /** performance.now() time at which context time `ctxTime` is heard (now if unknown). */
+  _perfTimeOf(ctxTime) {
+    const stamp = this.ctx.getOutputTimestamp ? this.ctx.getOutputTimestamp() : null;
+    if (!stamp || !(stamp.performanceTime > 0)) return performance.now();
+    return stamp.performanceTime + (ctxTime - stamp.contextTime) * 1000;
   }
 
   _probeEnvelope(frame, env) {
