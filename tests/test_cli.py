@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tomllib
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from townhall.scenes import default_scene_path
+from townhall.server.app import TownhallServer
 from townhall.server.gateway.tokens import verify_token
 from townhall.server.ops.config import Settings, load_settings
+
+from .conftest import TokenMaker, make_settings
 
 CLI = [sys.executable, "-m", "townhall.server.ops.cli"]
 
@@ -85,7 +91,133 @@ def test_config_error_is_reported_not_raised(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[server]\nport = 'x'\n")
     result = run("token", "--role", "attendee", "--name", "x", "--config", str(path))
-    assert result.returncode == 2 and "configuration error" in result.stderr
+    assert one_line(result) == f"townhall: {path}:2: server.port: expected int, got 'x'"
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[server]\nhost = 'x'\n\n[qa]\nmode = 'all'\n", "c.toml:5: qa.mode must be auto or"),
+        ("[room]\ntick_hz = 500\n", "c.toml:2: room.tick_hz must be 1..100, not 500"),
+        ("[server]\nprot = 1\n", "c.toml:2: unknown setting server.prot"),
+        ("[rtc]\nallowed_networks = '::1/128,lan'\n", "c.toml:2: rtc.allowed_networks has 'lan'"),
+        ("[sever]\nport = 1\n", "c.toml:1: unknown section [sever]"),
+    ],
+)  # fmt: skip
+def test_a_wrong_setting_names_the_setting_and_the_file(
+    tmp_path: Path, toml: str, expected: str
+) -> None:
+    (tmp_path / "c.toml").write_text(toml)
+    result = run("serve", "--config", "c.toml", cwd=tmp_path)
+    assert one_line(result).startswith(f"townhall: {expected}")
+
+
+def test_a_wrong_environment_variable_or_option_is_named(tmp_path: Path) -> None:
+    env = {**os.environ, "TOWNHALL_CLONE_FPS": "90"}
+    result = run("serve", cwd=tmp_path, env=env)
+    assert (
+        one_line(result)
+        == "townhall: environment TOWNHALL_CLONE_FPS: clone.fps must be 30..60, not 90"
+    )
+    result = run("serve", "--port", "70000", cwd=tmp_path)
+    assert one_line(result) == "townhall: --port: server.port must be 0..65535, not 70000"
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """An ordinary mistake: exit 2 and one line on stderr, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("townhall: ")
+    return lines[0]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port something else is listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_serve_with_a_bad_scene_says_where_in_one_line(tmp_path: Path) -> None:
+    text = default_scene_path().read_text().replace('"rows": 24', '"rows": 0', 1)
+    (tmp_path / "hall.json").write_text(text)
+    line = 1 + text[: text.index('"rows": 0')].count("\n")
+    result = run("serve", "--scene", "hall.json", "--port", "0", cwd=tmp_path)
+    assert one_line(result) == (
+        f"townhall: hall.json:{line}: /sections/0/layout/rows: must be >= 1, got 0"
+    )
+    (tmp_path / "broken.json").write_text('{\n  "format": "townhall.scene/1",\n  "name": }\n')
+    result = run("serve", "--scene", "broken.json", "--port", "0", cwd=tmp_path)
+    assert one_line(result).startswith("townhall: broken.json:3: invalid JSON at line 3")
+
+
+def test_serve_with_a_bad_persona_says_which_file(tmp_path: Path) -> None:
+    (tmp_path / "leader").mkdir()
+    (tmp_path / "leader" / "persona.toml").write_text("[persona]\nname = 3\n")
+    env = {**os.environ, "TOWNHALL_CLONE_PERSONA": "leader"}
+    result = run("serve", "--port", "0", cwd=tmp_path, env=env)
+    message = one_line(result)
+    assert message.startswith("townhall: leader/persona.toml: persona.name: must be a string")
+    assert message.endswith("more: townhall persona check leader)")
+
+
+def test_serve_and_demo_on_a_port_in_use(tmp_path: Path, taken_port: int) -> None:
+    for command in (["serve"], ["demo", "--bots", "0", "--seconds", "1"]):
+        result = run(*command, "--port", str(taken_port), cwd=tmp_path)
+        assert one_line(result).startswith(
+            f"townhall: cannot listen on 127.0.0.1:{taken_port}: the port is already in use"
+        )
+
+
+def test_serve_on_an_address_this_machine_does_not_have(tmp_path: Path) -> None:
+    result = run("serve", "--host", "192.0.2.1", "--port", "0", cwd=tmp_path)  # TEST-NET-1
+    assert one_line(result) == (
+        "townhall: cannot listen on 192.0.2.1:0: no network interface has that address (--host)"
+    )
+
+
+def test_debug_shows_the_traceback(tmp_path: Path, taken_port: int) -> None:
+    for args in (["--debug", "serve"], ["serve", "--debug"]):
+        result = run(*args, "--port", str(taken_port), cwd=tmp_path)
+        assert result.returncode != 0
+        assert "Traceback" in result.stderr and "ListenError" in result.stderr
+
+
+async def test_xr_with_a_bad_token_no_server_or_no_display(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    async def xr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "xr", *args, env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode is not None
+        return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
+
+    no_display = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    no_runtime = {**no_display, "XR_RUNTIME_JSON": str(tmp_path / "none.json")}
+    async with TownhallServer(make_settings(tmp_path)) as srv:
+        good = token("x1", role="spectator", name="Xi")
+        result = await xr("--window", "--url", srv.ws_url, "--token", "nonsense", env=no_display)
+        assert one_line(result).startswith(
+            "townhall: the server refused to let you in: AUTH_INVALID: token rejected"
+        )
+        result = await xr("--window", "--url", srv.ws_url, "--token", good, env=no_display)
+        assert one_line(result) == (
+            "townhall: cannot open a window: no display (DISPLAY is not set; "
+            "run on a desktop, or under Xvfb)"
+        )
+        result = await xr("--url", srv.ws_url, "--token", good, env=no_runtime)
+        assert one_line(result).startswith("townhall: no OpenXR runtime:")
+    result = await xr("--window", "--url", srv.ws_url, "--token", good, env=no_display)
+    assert one_line(result) == (
+        f"townhall: cannot reach {srv.ws_url}: "
+        "connection refused (is the server running, on that port?)"
+    )
 
 
 def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
