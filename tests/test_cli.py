@@ -55,17 +55,68 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 
 def test_token_is_signed_with_the_secret_file(tmp_path: Path) -> None:
+    (tmp_path / ".townhall").mkdir()
+    (tmp_path / ".townhall" / "secret").write_text("s3cret-of-the-server-0123456789abcdef\n")
     result = run("token", "--role", "moderator", "--name", "Mo", "--user", "m1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    secret = (tmp_path / ".townhall" / "secret").read_text().strip()
-    ident = verify_token(secret, result.stdout.strip(), "main")
+    ident = verify_token("s3cret-of-the-server-0123456789abcdef", result.stdout.strip(), "main")
     assert (ident.user_id, ident.name, ident.role) == ("m1", "Mo", "moderator")
 
 
 def test_token_rejects_bad_input(tmp_path: Path) -> None:
-    assert run("token", "--role", "pilot", "--name", "x", cwd=tmp_path).returncode == 2
-    result = run("token", "--role", "attendee", "--name", "x" * 65, cwd=tmp_path)
+    env = {**os.environ, "TOWNHALL_AUTH_SECRET": "s3cret"}
+    assert run("token", "--role", "pilot", "--name", "x", cwd=tmp_path, env=env).returncode == 2
+    result = run("token", "--role", "attendee", "--name", "x" * 65, cwd=tmp_path, env=env)
     assert result.returncode == 2 and "name" in result.stderr
+
+
+def test_token_finds_the_servers_secret_or_refuses(tmp_path: Path) -> None:
+    hall, elsewhere = tmp_path / "hall", tmp_path / "elsewhere"
+    (hall / "notes").mkdir(parents=True)
+    elsewhere.mkdir()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", "0"], cwd=hall, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert "serving room" in proc.stdout.readline()
+        secret = (hall / ".townhall" / "secret").read_text().strip()
+        ask = ("token", "--role", "spectator", "--name", "Sam")
+        # From inside the server's directory: its secret.
+        result = run(*ask, cwd=hall / "notes")
+        assert result.returncode == 0, result.stderr
+        assert verify_token(secret, result.stdout.strip(), "main").name == "Sam"
+        # From elsewhere: no new secret (its links would fail), but how to point at it.
+        result = run(*ask, cwd=elsewhere)
+        message = one_line(result)
+        assert f"no secret at {elsewhere}/.townhall/secret" in message
+        assert "TOWNHALL_AUTH_SECRET_FILE" in message
+        assert not (elsewhere / ".townhall").exists()
+        env = {**os.environ, "TOWNHALL_AUTH_SECRET_FILE": str(hall / ".townhall" / "secret")}
+        result = run(*ask, cwd=elsewhere, env=env)
+        assert verify_token(secret, result.stdout.strip(), "main").name == "Sam"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_config_does_not_print_secrets(tmp_path: Path) -> None:
+    secrets = {
+        "TOWNHALL_AUTH_SECRET": "hmac-s3cret-value",
+        "TOWNHALL_CLONE_OPENAI_API_KEY": "sk-live-key-1234",
+        "TOWNHALL_RTC_TURN_PASSWORD": "turn-pass-5678",
+        "TOWNHALL_RTC_TRANSCRIPTION_API_KEY": "sk-whisper-9012",
+    }
+    result = run("config", env={**os.environ, **secrets})
+    assert result.returncode == 0, result.stderr
+    for value in secrets.values():
+        assert value not in result.stdout
+    assert result.stdout.count("(set, not shown)") == len(secrets)
+    assert "# secret = (set, not shown)" in result.stdout
+    # What is printed still loads, with the secrets left unset.
+    (tmp_path / "c.toml").write_text(result.stdout)
+    assert load_settings(tmp_path / "c.toml", env={}).auth.secret == ""
 
 
 def test_scene_check(tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ttl = args.ttl if args.ttl is not None else settings.auth.default_ttl_s
     user = args.user or f"{args.role}-{uuid.uuid4().hex[:8]}"
-    secret = resolve_secret(settings.auth)
+    secret = resolve_secret(settings.auth, create=False)
     try:
         token = issue_token(
             secret,
@@ -120,7 +120,7 @@ def cmd_bots(args: argparse.Namespace) -> int:
     from townhall.server.gateway.tokens import resolve_secret
 
     settings = _settings(args)
-    secret = resolve_secret(settings.auth)
+    secret = resolve_secret(settings.auth, create=False)
     run(
         run_bots(
             args.url,
@@ -204,7 +204,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         for key, default, env, doc in settings_table():
             print(f"| `{key}` | `{default}` | `{env}` | {doc} |")
         return 0
-    print(render_toml(load_settings(args.config)), end="")
+    print(render_toml(load_settings(args.config), redact=True), end="")
     return 0
 
 

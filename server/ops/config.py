@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 
-def _doc(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
+def _doc(default: Any, doc: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"doc": doc, "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,13 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    secret: str = _doc("", "HMAC secret for join tokens; empty means read or create secret_file.")
+    secret: str = _doc(
+        "", "HMAC secret for join tokens; empty means read or create secret_file.", secret=True
+    )
     secret_file: str = _doc(
         ".townhall/secret",
-        "File holding the secret when none is set; created (mode 600) if absent.",
+        "File holding the secret when none is set; the server creates it (mode 600) if absent, "
+        "`townhall token` reads it (a relative path: here, then in parent directories).",
     )
     default_ttl_s: int = _doc(8 * 3600, "Lifetime of tokens printed by `townhall token`.")
     max_token_lifetime_s: int = _doc(
@@ -153,7 +156,9 @@ class CloneSettings:
     openai_base_url: str = _doc(
         "", "Base URL of the OpenAI-compatible service (e.g. http://127.0.0.1:8000/v1)."
     )
-    openai_api_key: str = _doc("", "API key; empty means the OPENAI_API_KEY environment variable.")
+    openai_api_key: str = _doc(
+        "", "API key; empty means the OPENAI_API_KEY environment variable.", secret=True
+    )
     openai_model: str = _doc("gpt-4o-mini", "Chat model for the openai brain.")
     openai_speech_model: str = _doc("tts-1", "Speech model for the openai voice.")
     openai_voice: str = _doc("", "Speech voice for the openai voice; empty: the persona's.")
@@ -178,7 +183,7 @@ class RtcSettings:
         "", "TURN server, as a turn URI (RFC 7065), for relayed candidates; empty: none."
     )
     turn_username: str = _doc("", "TURN username.")
-    turn_password: str = _doc("", "TURN password.")
+    turn_password: str = _doc("", "TURN password.", secret=True)
     mdns: bool = _doc(
         False,
         "Resolve remote .local (mDNS) ICE candidates: binds 0.0.0.0:5353 and joins 224.0.0.251; "
@@ -197,7 +202,7 @@ class RtcSettings:
     )
     transcription_model: str = _doc("whisper-1", "Transcription model.")
     transcription_api_key: str = _doc(
-        "", "API key; empty means clone.openai_api_key, then OPENAI_API_KEY."
+        "", "API key; empty means clone.openai_api_key, then OPENAI_API_KEY.", secret=True
     )
 
 
@@ -443,8 +448,13 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
                 ) from None
 
 
-def render_toml(settings: Settings | None = None) -> str:
-    """A complete, commented TOML file: the documented reference of every setting."""
+def render_toml(settings: Settings | None = None, redact: bool = False) -> str:
+    """A complete, commented TOML file: the documented reference of every setting.
+
+    With ``redact`` a secret that is set (auth.secret, API keys, the TURN password) is shown
+    as a commented-out line saying so, never its value: ``townhall config`` output gets
+    pasted into tickets and chats, and loading it back leaves the secret unset.
+    """
     settings = settings or Settings()
     lines = [
         "# Townhall configuration. Every key is optional; shown values are the defaults.",
@@ -456,7 +466,11 @@ def render_toml(settings: Settings | None = None) -> str:
         lines += ["", f"[{sect.name}]"]
         for f in fields(obj):
             lines.append(f"# {f.metadata['doc']}  ({env_var(sect.name, f.name)})")
-            lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
+            value = getattr(obj, f.name)
+            if redact and f.metadata.get("secret") and value:
+                lines.append(f"# {f.name} = (set, not shown)")
+            else:
+                lines.append(f"{f.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 
