@@ -72,6 +72,13 @@ def _unreachable(url: str, exc: BaseException) -> CannotReach:
     return CannotReach(f"cannot reach {url}: {why}")
 
 
+class ClockNotSynced(TimeoutError):
+    """No Pong came back: the server's media clock cannot be followed."""
+
+
+SYNC_TIMEOUT_S = 15.0
+
+
 class RoomClient:
     """One participant's connection to a Townhall room."""
 
@@ -203,13 +210,26 @@ class RoomClient:
         assert self.connection is not None, "not connected"
         await self.connection.send(codec.encode(message))
 
-    async def sync_clock(self, samples: int = 5, interval_s: float = 0.02) -> float:
-        """Ping a few times; returns the estimated offset (server minus local, microseconds)."""
+    async def sync_clock(
+        self, samples: int = 5, interval_s: float = 0.02, timeout_s: float = SYNC_TIMEOUT_S
+    ) -> float:
+        """Ping a few times; returns the estimated offset (server minus local, microseconds).
+
+        Waits for a first Pong up to ``timeout_s``: joining mid-answer, the Pongs queue behind
+        the replayed speech, which a busy machine can take seconds to deliver. Raises
+        :class:`ClockNotSynced` if none comes or the connection closes meanwhile.
+        """
         for _ in range(samples):
             await self.send(Ping(local_us()))
             await asyncio.sleep(interval_s)
-        deadline = time.monotonic() + 2.0
-        while not self.clock.synced and time.monotonic() < deadline:
+        deadline = time.monotonic() + timeout_s
+        while not self.clock.synced:
+            if self.closed:
+                raise ClockNotSynced(
+                    f"{self.url} closed the connection ({self.close_code} {self.close_reason})"
+                )
+            if time.monotonic() > deadline:
+                raise ClockNotSynced(f"{self.url} did not answer Ping in {timeout_s:.0f} s")
             await asyncio.sleep(0.01)
         return self.clock.offset_us
 

@@ -47,6 +47,7 @@ _PLAIN = (
     ("townhall.server.gateway.tokens", "SecretMissing", ""),
     ("townhall.server.rtc.policy", "PolicyError", ""),
     ("townhall.plugin.client", "CannotReach", ""),
+    ("townhall.plugin.client", "ClockNotSynced", ""),
     ("townhall.plugin.client", "JoinRejected", "the server refused to let you in: "),
     ("townhall.plugin.xr.graphics", "GraphicsError", ""),
     ("townhall.plugin.xr.session", "HeadsetError", ""),
