@@ -224,9 +224,9 @@ def test_serve_and_demo_on_a_port_in_use(tmp_path: Path, taken_port: int) -> Non
 
 
 def test_serve_on_an_address_this_machine_does_not_have(tmp_path: Path) -> None:
-    result = run("serve", "--host", "192.0.2.1", "--port", "0", cwd=tmp_path)  # TEST-NET-1
+    result = run("serve", "--host", "203.0.113.77", "--port", "0", cwd=tmp_path)  # TEST-NET-3
     assert one_line(result) == (
-        "townhall: cannot listen on 192.0.2.1:0: no network interface has that address (--host)"
+        "townhall: cannot listen on 203.0.113.77:0: no network interface has that address (--host)"
     )
 
 

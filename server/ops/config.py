@@ -170,8 +170,10 @@ class CloneSettings:
 class RtcSettings:
     enabled: bool = _doc(True, "Let moderators hand attendees a live mic (voice over WebRTC).")
     allowed_networks: str = _doc(
-        "127.0.0.1/32,::1/128",
-        "Comma-separated networks the server may send WebRTC traffic to; others are refused.",
+        "local",
+        "Comma-separated networks the server may send WebRTC traffic to; others are refused. "
+        "`local`: this machine's own addresses (loopback and every interface's), so a browser "
+        "on the server's machine can use the live mic; add the attendees' networks.",
     )
     host_addresses: str = _doc(
         "127.0.0.1", "Comma-separated local addresses to gather ICE host candidates on."
@@ -438,6 +440,8 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
         text = getattr(settings.rtc, key.split(".", 1)[1])
         for part in (p.strip() for p in text.split(",")):
             try:
+                if part == "local" and key == "rtc.allowed_networks":
+                    continue
                 if part and key == "rtc.allowed_networks":
                     ipaddress.ip_network(part, strict=False)
                 elif part:
