@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from townhall.protocol import ClockSync, codec, quant
 from townhall.protocol.errors import ErrorCode
@@ -47,6 +48,35 @@ class JoinRejected(Exception):
     def __init__(self, error: Error) -> None:
         super().__init__(f"{ErrorCode(error.code).name}: {error.reason}")
         self.error = error
+
+
+class CannotReach(ConnectionError):
+    """The server could not be reached or would not open the WebSocket (no Join was read)."""
+
+
+def _unreachable(url: str, exc: BaseException) -> CannotReach:
+    if isinstance(exc, InvalidURI):
+        why = "not a WebSocket URL (ws://HOST:PORT/ws)"
+    elif isinstance(exc, InvalidStatus):
+        why = f"the server answered HTTP {exc.response.status_code}"
+    elif isinstance(exc, TimeoutError):
+        why = "no answer in time"
+    elif isinstance(exc, ConnectionRefusedError) or "Connect call failed" in str(exc):
+        why = "connection refused (is the server running, on that port?)"
+    elif isinstance(exc, socket.gaierror):
+        why = "no such host"
+    elif isinstance(exc, OSError) and exc.strerror:
+        why = exc.strerror.lower()
+    else:
+        why = str(exc) or type(exc).__name__
+    return CannotReach(f"cannot reach {url}: {why}")
+
+
+class ClockNotSynced(TimeoutError):
+    """No Pong came back: the server's media clock cannot be followed."""
+
+
+SYNC_TIMEOUT_S = 15.0
 
 
 class RoomClient:
@@ -84,9 +114,12 @@ class RoomClient:
     async def connect(self, resume: bool = False) -> Welcome:
         """Open the WebSocket, send Join (resuming if asked and possible), read Welcome."""
         self._closed.clear()
-        self.connection = await connect(
-            self.url, compression=None, max_size=None, open_timeout=self.timeout_s
-        )
+        try:
+            self.connection = await connect(
+                self.url, compression=None, max_size=None, open_timeout=self.timeout_s
+            )
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise _unreachable(self.url, exc) from exc
         join = Join(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, self.token, client=self.client_info)
         if resume and self.welcome is not None:
             join = Join(
@@ -177,13 +210,26 @@ class RoomClient:
         assert self.connection is not None, "not connected"
         await self.connection.send(codec.encode(message))
 
-    async def sync_clock(self, samples: int = 5, interval_s: float = 0.02) -> float:
-        """Ping a few times; returns the estimated offset (server minus local, microseconds)."""
+    async def sync_clock(
+        self, samples: int = 5, interval_s: float = 0.02, timeout_s: float = SYNC_TIMEOUT_S
+    ) -> float:
+        """Ping a few times; returns the estimated offset (server minus local, microseconds).
+
+        Waits for a first Pong up to ``timeout_s``: joining mid-answer, the Pongs queue behind
+        the replayed speech, which a busy machine can take seconds to deliver. Raises
+        :class:`ClockNotSynced` if none comes or the connection closes meanwhile.
+        """
         for _ in range(samples):
             await self.send(Ping(local_us()))
             await asyncio.sleep(interval_s)
-        deadline = time.monotonic() + 2.0
-        while not self.clock.synced and time.monotonic() < deadline:
+        deadline = time.monotonic() + timeout_s
+        while not self.clock.synced:
+            if self.closed:
+                raise ClockNotSynced(
+                    f"{self.url} closed the connection ({self.close_code} {self.close_reason})"
+                )
+            if time.monotonic() > deadline:
+                raise ClockNotSynced(f"{self.url} did not answer Ping in {timeout_s:.0f} s")
             await asyncio.sleep(0.01)
         return self.clock.offset_us
 

@@ -206,8 +206,24 @@ class StagePlayer:
 
     # ---------------------------------------------------------------- clock
     def media_time(self, local_us: float) -> float:
-        """The media time playing at local time ``local_us`` (clock offset minus the delay)."""
+        """The media time playing at local time ``local_us`` (clock offset minus the delay).
+
+        Raises LookupError before the clock's first sample; ``frame``, ``read_audio`` and
+        ``on_message`` never do (they show the rest pose and play silence until then).
+        """
         return self.clock.to_server(local_us) - self.delay_us
+
+    def _server_time(self, local_us: float) -> float | None:
+        """The server's media clock at ``local_us``; None before the first clock sample.
+
+        A client that joins mid-answer gets the answer's speech replayed at once, before
+        the Pong of its first Ping: the player is fed and asked for frames and audio then
+        too, and has no mapping to play them on yet.
+        """
+        try:
+            return self.clock.to_server(local_us)
+        except LookupError:
+            return None
 
     # ---------------------------------------------------------------- input
     def on_message(self, message: Message, arrival_local_us: float) -> None:
@@ -219,7 +235,9 @@ class StagePlayer:
         elif isinstance(message, (StageStart, StageEnd)):
             self.stage_event(message)
             if isinstance(message, StageEnd) and message.outcome == "stopped":
-                self.cut(self.media_time(arrival_local_us))
+                now = self._server_time(arrival_local_us)
+                # Not synced yet: nothing of it has played, so none of it will.
+                self.cut(now - self.delay_us if now is not None else self._audio_played_until)
         elif isinstance(message, Keyframe):
             self._stage = message.stage
 
@@ -288,10 +306,10 @@ class StagePlayer:
         """Grow the delay when a packet arrives later than it covers (SPEC §5 jitter buffer)."""
         if not self.adaptive:
             return
-        try:
-            lateness = self.clock.to_server(arrival_local_us) - start_us + MARGIN_US
-        except LookupError:  # joined mid-answer, before the first clock sample
+        now = self._server_time(arrival_local_us)
+        if now is None:  # joined mid-answer, before the first clock sample
             return
+        lateness = now - start_us + MARGIN_US
         if lateness <= self.delay_us or self.delay_us >= MAX_DELAY_US:
             return
         self.delay_us = int(min(MAX_DELAY_US, (lateness // 10_000 + 2) * 10_000))
@@ -335,7 +353,10 @@ class StagePlayer:
         Pass the headset's predicted display time (OpenXR's, converted to the local clock):
         the pose is then right for the moment the picture is seen.
         """
-        m = self.media_time(display_local_us)
+        now = self._server_time(display_local_us)
+        if now is None:
+            return self._unsynced_frame()
+        m = now - self.delay_us
         self._prune(m)
         avatar = self._avatar_at(m)
         showing = [c for c in self._captions if c.start_us <= m < c.start_us + c.duration_us]
@@ -344,9 +365,23 @@ class StagePlayer:
         return StageFrame(
             m,
             avatar,
-            self._attendees_at(self.clock.to_server(display_local_us) - CROWD_DELAY_US),
+            self._attendees_at(now - CROWD_DELAY_US),
             showing,
             " ".join(spoken) if stage is not None or avatar.source != "idle" else "",
+            stage.label if stage is not None else "",
+            stage.disclosure if stage is not None else "",
+            stage.question_text if stage is not None else "",
+        )
+
+    def _unsynced_frame(self) -> StageFrame:
+        """Before the first clock sample: the clone at rest, the crowd as last seen."""
+        stage = self._stage
+        return StageFrame(
+            0.0,
+            rest_pose(0.0),
+            self._attendees_at(float("inf")),
+            [],
+            "",
             stage.label if stage is not None else "",
             stage.disclosure if stage is not None else "",
             stage.question_text if stage is not None else "",
@@ -417,7 +452,10 @@ class StagePlayer:
         clock (a device clock running fast or slow, a delay change) it jumps back in line.
         Always returns ``n`` samples: silence where nothing is due or a frame was lost.
         """
-        want = self.media_time(play_local_us)
+        now = self._server_time(play_local_us)
+        if now is None:  # not synced yet: silence, and the stream starts once it is
+            return np.zeros(n, np.int16)
+        want = now - self.delay_us
         if self._anchor_us is None or abs(self._cursor_us() - want) > RESYNC_US:
             if self._anchor_us is not None:
                 self.stats.resyncs += 1

@@ -39,6 +39,7 @@ from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
 from townhall.server.gateway.tokens import resolve_secret, verify_token
 from townhall.server.gateway.websocket import Gateway
 from townhall.server.ops.config import Settings
+from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
 from townhall.server.rtc.service import MicStation
 from townhall.server.store.sqlite import Store
@@ -164,32 +165,44 @@ class TownhallServer:
         return shown_identity(identity, self.staff_names)
 
     async def start(self) -> None:
-        s = self.settings
-        # The stage's model: built from the persona's appearance (once per process) off the
-        # event loop, before anyone can ask for it.
-        self.avatar = await asyncio.to_thread(model_for_persona, s.clone.persona)
-        self._server = await serve(
-            self.gateway.handle,
-            s.server.host,
-            s.server.port,
-            process_request=self._process_request,
-            max_size=s.limits.max_frame_bytes * HARD_FRAME_FACTOR,
-            compression=None,
-            max_queue=64,
-            backlog=4096,  # a crowd arriving at once should queue, not be refused
-        )
-        sock = next(iter(self._server.sockets))
-        self.port = sock.getsockname()[1]
-        if self.workers is not None:
-            await self.workers.start()
-        if self.settings.clone.enabled:
-            self._start_clone()
-        self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
+        """Listen and run; on failure everything opened so far is closed again."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
         # Long-lived startup objects (scene, arrays) need no more GC scans; fewer, later
         # collections keep full-GC pauses from stalling the tick under thousands of clients.
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         log.info("serving", extra={"url": self.url, "room": self.room.room_id})
+
+    async def _start(self) -> None:
+        s = self.settings
+        # The stage's model: built from the persona's appearance (once per process) off the
+        # event loop, before anyone can ask for it; the clone (and its persona) before the
+        # port opens, so a bad persona stops the server before anyone can join.
+        if self.settings.clone.enabled:
+            self._start_clone()
+        self.avatar = await asyncio.to_thread(model_for_persona, s.clone.persona)
+        try:
+            self._server = await serve(
+                self.gateway.handle,
+                s.server.host,
+                s.server.port,
+                process_request=self._process_request,
+                max_size=s.limits.max_frame_bytes * HARD_FRAME_FACTOR,
+                compression=None,
+                max_queue=64,
+                backlog=4096,  # a crowd arriving at once should queue, not be refused
+            )
+        except OSError as exc:
+            raise listen_error(s.server.host, s.server.port, exc) from exc
+        sock = next(iter(self._server.sockets))
+        self.port = sock.getsockname()[1]
+        if self.workers is not None:
+            await self.workers.start()
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
 
     def _start_clone(self) -> None:
         from townhall.server.clone.factory import build_clone

@@ -11,14 +11,28 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from townhall.plugin.client import RoomClient, local_us
 from townhall.plugin.playback import BASE_DELAY_US, StagePlayer
-from townhall.protocol import quant
-from townhall.protocol.messages import Caption, CrowdNear, StageEnd, StagePacket, StageStart
+from townhall.protocol import ClockSync, quant
+from townhall.protocol.messages import (
+    Ask,
+    Caption,
+    CrowdNear,
+    Message,
+    StageEnd,
+    StagePacket,
+    StageStart,
+)
 from townhall.protocol.skeleton import EXPRESSIONS, SKELETON_BONES, VISEMES
+from townhall.server.app import TownhallServer
 from townhall.server.clone.voice.opus import OpusEncoder
+
+from .conftest import TokenMaker, make_settings
+from .waiting import eventually
 
 M0 = 10_000_000  # media time of the answer's start
 OFFSET = 3_000_000  # media minus local
@@ -263,3 +277,68 @@ def test_a_stopped_answer_goes_silent_at_once_though_more_was_sent_ahead() -> No
         fresh.push(p, M0 - OFFSET - 500_000)
     fresh.read_audio(48000 // 2, start_local)
     assert np.abs(fresh.read_audio(48000, stop_local).astype(np.int32)).max() > 5000
+
+
+def test_before_the_first_clock_sample_it_shows_rest_and_plays_silence() -> None:
+    """Joined mid-answer: the replayed speech (and even its stop) arrive before any Pong."""
+    clock = ClockSync()
+    player = StagePlayer(clock)
+    for p in make_packets()[:30]:
+        player.on_message(p, 1_000)
+    f = player.frame(1_000)
+    assert f.avatar.source == "idle" and not f.captions and f.line == ""
+    assert not player.read_audio(960, 1_000).any()
+    player.on_message(StageEnd(9, 1, "stopped", "", "approved", []), 1_000)
+    assert player.frame(2_000).avatar.source == "idle"
+    # Once a Pong maps the clocks, what is left plays on the media clock as usual.
+    fresh = StagePlayer(clock)
+    for p in make_packets()[:30]:
+        fresh.on_message(p, 1_000)
+    clock.add(0, OFFSET, OFFSET, 0)  # server = local + OFFSET
+    local = M0 - OFFSET + BASE_DELAY_US + 200_000
+    assert fresh.frame(local).avatar.source == "live"
+    assert np.abs(fresh.read_audio(48000 // 2, local).astype(np.int32)).max() > 5000
+    # The stopped one kept nothing to play.
+    assert player.frame(local).avatar.source != "live"
+    assert np.abs(player.read_audio(48000 // 2, local).astype(np.int32)).max() < 500
+
+
+async def test_a_client_joining_while_the_clone_speaks(tmp_path: Path, token: TokenMaker) -> None:
+    """A headset joins mid-answer and draws and plays from its first message, as an engine
+    does: the replay comes before its first Pong, and nothing may fail on it."""
+    settings = make_settings(tmp_path, clone={"enabled": True, "pause_s": 0.1})
+    async with TownhallServer(settings) as srv:
+        asker = RoomClient(srv.ws_url, token("ann", "spectator", "Ann"))
+        heard: list[StagePacket] = []
+        asker.listeners.append(lambda m: heard.append(m) if isinstance(m, StagePacket) else None)
+        await asker.connect()
+        await asker.send(Ask(1, "How do we think about remote work?"))
+        await eventually(lambda: len(heard) >= 25, 60, "the clone speaking for a second")
+        failures: list[BaseException] = []
+        before_sync: list[StagePacket] = []
+        holder: list[StagePlayer] = []
+
+        def render(message: Message) -> None:
+            player = holder[0]
+            if isinstance(message, StagePacket) and not client.clock.synced:
+                before_sync.append(message)
+            try:
+                player.on_message(message, local_us())
+                player.frame(local_us())
+                player.read_audio(960, local_us())
+            except Exception as exc:  # the reader would die of it: the client goes deaf
+                failures.append(exc)
+
+        client = RoomClient(srv.ws_url, token("hs", "attendee", "Hedy"), on_message=render)
+        holder.append(StagePlayer(client.clock))
+        await client.connect()
+        await client.sync_clock()
+        assert before_sync, "the test needs the replay to come before the first Pong"
+        assert not failures, failures
+        player = holder[0]
+        await eventually(
+            lambda: player.frame(local_us()).avatar.source == "live", 20, "the answer playing"
+        )
+        assert not failures, failures
+        await client.close()
+        await asker.close()

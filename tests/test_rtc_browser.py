@@ -15,7 +15,7 @@ import av
 import numpy as np
 from playwright.async_api import async_playwright
 
-from townhall.protocol.messages import StageStart
+from townhall.protocol.messages import Mic, StageStart
 from townhall.server.app import TownhallServer
 from townhall.server.rtc.policy import refused_candidates
 
@@ -55,11 +55,9 @@ async def test_chromium_attendee_speaks_a_question(tmp_path: Path, token: TokenM
         heard.append(len(audio))
         return QUESTION
 
-    flags = [
-        *FLAGS,
-        f"--use-file-for-fake-audio-capture={wav}",
-        "--allow-loopback-in-peer-connection",  # gather 127.0.0.1, which the server allows
-    ]
+    # No --allow-loopback-in-peer-connection: Chromium offers its interface addresses, as in
+    # the demo; rtc.allowed_networks = local (the default) takes this machine's own.
+    flags = [*FLAGS, f"--use-file-for-fake-audio-capture={wav}"]
     with FakeOpenAI(transcribe=transcribe) as api:
         settings = make_settings(
             tmp_path,
@@ -94,7 +92,6 @@ async def test_chromium_attendee_speaks_a_question(tmp_path: Path, token: TokenM
                 assert set(re.findall(r"a=candidate:\S+ \d+ \S+ \d+ (\S+)", answer)) == {
                     "127.0.0.1"
                 }
-                # Chromium also offers its other addresses (and maybe mDNS names): refused
                 refused = refused_candidates(peer.pc)  # type: ignore[union-attr]
                 assert all("127.0.0.1" not in r for r in refused), refused
                 await mod.screenshot(path=str(artifact("moderate-live-mic.png")))
@@ -119,3 +116,37 @@ async def test_chromium_attendee_speaks_a_question(tmp_path: Path, token: TokenM
             finally:
                 await browser.close()
                 await viewer.close()
+
+
+async def test_the_page_says_why_the_mic_failed(tmp_path: Path, token: TokenMaker) -> None:
+    """A browser on a network the server does not send to: the attendee reads the server's
+    code and reason (BAD_SDP, which candidates were refused and why), not just "failed"."""
+    ensure_built("watch", ("dist/watch.html", "dist/assets/watch.js"))
+    settings = make_settings(tmp_path, rtc={"allowed_networks": "127.0.0.2/32"})
+    async with TownhallServer(settings) as srv, async_playwright() as pw:
+        viewer = Recorder(srv.ws_url, token("vi", "spectator", "Vi"))
+        moderator = Recorder(srv.ws_url, token("mo", "moderator", "Mo"))
+        await viewer.connect()
+        await moderator.connect()
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            att = await browser.new_page()
+            await att.goto(f"{srv.url}/watch?token={token('ann', 'attendee', 'Ann')}")
+            await att.locator("#hand").click(timeout=15_000)
+            await eventually(
+                lambda: any(p.name == "Ann" for p in viewer.state.participants.values()), 15
+            )
+            slot = next(p.slot for p in viewer.state.participants.values() if p.name == "Ann")
+            await moderator.send(Mic(1, "grant", slot))
+            await att.locator("#mic-accept").click(timeout=10_000)
+            await eventually(lambda: ("ended", "failed") in viewer.mic_states(slot), 20, "end")
+            status = att.locator("#mic-status")
+            await status.filter(has_text="BAD_SDP").wait_for(timeout=10_000)
+            text = await status.text_content() or ""
+            assert "no usable ICE candidate" in text and "outside allowed networks" in text, text
+            assert "rtc.allowed_networks must include your address" in text, text
+            await att.screenshot(path=str(artifact("watch-mic-failed.png")))
+        finally:
+            await browser.close()
+            await viewer.close()
+            await moderator.close()

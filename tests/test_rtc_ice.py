@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from .waiting import eventually
 
 OUTSIDE = [
     "a=candidate:9 1 udp 2130706431 203.0.113.7 40000 typ host",  # routable (TEST-NET-3)
-    "a=candidate:8 1 udp 2130706430 192.0.2.2 40001 typ host",  # this machine's eth0
+    "a=candidate:8 1 udp 2130706430 192.0.2.2 40001 typ host",  # a neighbour on TEST-NET-1
     "a=candidate:7 1 udp 2130706429 6a3f0e0c-1111-4222-8333-444455556666.local 40002 typ host",
     "a=candidate:6 1 udp 1686052607 198.51.100.9 40003 typ srflx raddr 0.0.0.0 rport 0",
 ]
@@ -81,7 +82,9 @@ async def offer_with(client: Recorder, extra: list[str], rewrite: Any = None) ->
 async def test_outside_candidates_are_refused_and_never_contacted(
     tmp_path: Path, token: TokenMaker, sends: list[Any]
 ) -> None:
-    async with TownhallServer(make_settings(tmp_path)) as srv:
+    # Loopback only (not `local`): on some machines 192.0.2.2 is eth0's own address.
+    loopback = {"allowed_networks": "127.0.0.1/32,::1/128"}
+    async with TownhallServer(make_settings(tmp_path, rtc=loopback)) as srv:
         ann = Recorder(srv.ws_url, token("ann", "attendee", "Ann"))
         mod = Recorder(srv.ws_url, token("mo", "moderator", "Mo"))
         await ann.connect()
@@ -152,3 +155,20 @@ def test_policy_allows_only_configured_networks() -> None:
     assert policy.allows("127.0.0.1") and policy.allows("::1") and policy.allows("10.1.2.3")
     for host in ("127.0.0.2", "192.0.2.2", "8.8.8.8", "fd00::2", "x.local", "", "localhost"):
         assert not policy.allows(host), host
+
+
+def test_local_is_this_machines_own_addresses_and_nothing_else() -> None:
+    import psutil
+
+    own = [
+        a.address.split("%", 1)[0]
+        for addresses in psutil.net_if_addrs().values()
+        for a in addresses
+        if a.family in (socket.AF_INET, socket.AF_INET6)
+    ]
+    policy = NetworkPolicy(parse_networks("local"), ("127.0.0.1",))
+    assert own and all(policy.allows(host) for host in own), own
+    assert policy.allows("127.0.0.1") and policy.allows("::1")
+    for host in ("127.0.0.2", "203.0.113.7", "8.8.8.8", "x.local", "localhost"):
+        if host not in own:
+            assert not policy.allows(host), host

@@ -38,6 +38,26 @@ class GraphicsError(RuntimeError):
     """No OpenGL context (no display?) or the runtime's GL requirements are not met."""
 
 
+def start_glfw(glfw: Any) -> None:
+    """``glfw.init()``, with GLFW's own reason in the error instead of a warning printed aside."""
+    before, glfw.ERROR_REPORTING = glfw.ERROR_REPORTING, "raise"
+    try:
+        ok = glfw.init()
+    except glfw.GLFWError as err:
+        raise GraphicsError(f"cannot open a window: {_glfw_reason(err)}") from None
+    finally:
+        glfw.ERROR_REPORTING = before
+    if not ok:
+        raise GraphicsError("cannot open a window: GLFW could not start (no display?)")
+
+
+def _glfw_reason(err: Exception) -> str:
+    text = str(err)
+    if "DISPLAY" in text:
+        return "no display (DISPLAY is not set; run on a desktop, or under Xvfb)"
+    return text.split("b'", 1)[-1].rstrip("'") or "GLFW could not start"
+
+
 def core_profile_hints(glfw: Any) -> None:
     """OpenGL 3.3 core: what the renderer's shaders need (GPU skinning, instancing)."""
     glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
@@ -52,8 +72,7 @@ class GlfwContext(xr.utils.GraphicsContextProvider):  # type: ignore[misc]  # py
     def __init__(self) -> None:
         import glfw
 
-        if not glfw.init():
-            raise GraphicsError("GLFW could not start (no display? set DISPLAY or use Xvfb)")
+        start_glfw(glfw)
         glfw.window_hint(glfw.VISIBLE, glfw.FALSE)
         core_profile_hints(glfw)
         glfw.window_hint(glfw.DOUBLEBUFFER, glfw.FALSE)

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import struct
-import sys
 import time
 import wave
 import zlib
@@ -75,16 +74,16 @@ class Mirror:
     def __init__(self, width: int = 1280, height: int = 720, visible: bool = True) -> None:
         import glfw
 
-        if not glfw.init():
-            raise RuntimeError("GLFW could not start (no display? set DISPLAY or use Xvfb)")
-        from .graphics import core_profile_hints
+        from .graphics import GraphicsError, core_profile_hints, start_glfw
+
+        start_glfw(glfw)
 
         glfw.window_hint(glfw.VISIBLE, glfw.TRUE if visible else glfw.FALSE)
         core_profile_hints(glfw)
         self.window = glfw.create_window(width, height, "Townhall", None, None)
         if not self.window:
             glfw.terminate()
-            raise RuntimeError("GLFW could not open an OpenGL 3.3 core window")
+            raise GraphicsError("cannot open an OpenGL 3.3 core window")
         glfw.make_context_current(self.window)
         glfw.swap_interval(1)
         self.glfw = glfw
@@ -172,8 +171,8 @@ async def run_mirror(args: argparse.Namespace) -> int:
     if task.done():
         err = task.exception()
         if err is not None:
-            print(f"townhall xr: {err}", file=sys.stderr)
-        return int(err is not None)
+            raise err  # no runtime, no display, a refused token: the CLI says it in a line
+        return 0
     assert headset_client.player is not None
     if headset_client.headset.graphics is not None:
         return await _headset_loop(args, headset_client, task)

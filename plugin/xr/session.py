@@ -112,7 +112,9 @@ class Headset:
                 e.extension_name.decode() for e in xr.enumerate_instance_extension_properties()
             }
         except xr.XrException as err:
-            raise HeadsetError(f"no OpenXR runtime: {err}") from err
+            raise HeadsetError(
+                f"no OpenXR runtime: {err} (start the headset's runtime, or use --window)"
+            ) from err
         wanted = [e for e in OPTIONAL_EXTENSIONS if e in available]
         if self.headless is None:
             gl = GL_ENABLE in available and self._make_graphics(HEADLESS in available)

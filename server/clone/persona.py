@@ -40,8 +40,9 @@ _MAX_TEXT = 1200
 class PersonaError(ValueError):
     """A persona directory that cannot be used; ``issues`` lists every problem found."""
 
-    def __init__(self, issues: Sequence[PersonaIssue]) -> None:
+    def __init__(self, issues: Sequence[PersonaIssue], directory: str = "") -> None:
         self.issues = tuple(issues)
+        self.directory = directory
         super().__init__("invalid persona:\n" + "\n".join(f"  {i}" for i in self.issues))
 
 
@@ -140,7 +141,7 @@ def load_persona(directory: str | Path) -> Persona:
     """Load and validate a persona directory; raises :class:`PersonaError` listing every issue."""
     persona, issues = _read(Path(directory))
     if issues or persona is None:
-        raise PersonaError(issues)
+        raise PersonaError(issues, str(directory))
     return persona
 
 

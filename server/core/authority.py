@@ -500,8 +500,9 @@ class RoomAuthority:
         """An audit record of a staff member's action."""
         m = self.member(c)
         return ActionRecorded(
-            self.wall(now), m.identity.user_id, m.identity.role, action, question, detail
-        )
+            self.wall(now), m.identity.user_id, m.identity.role, action, question, detail,
+            m.identity.name,
+        )  # fmt: skip
 
     # ================================================================ questions
 

@@ -146,6 +146,13 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
     q = answer.question
     label = answer.label()
     text = clip(" ".join(answer.spoken), MAX_ANSWER_CHARS)
+    sources, language = tuple(answer.sources), answer.language or q.language or "en"
+    draft = answer.reviewed
+    if outcome == "skipped" and not answer.spoken and draft is not None:
+        # Skipped at review, never spoken: the record keeps what was drafted, under the
+        # draft's own label (with nothing said, label() would call it escalated).
+        label, text, sources = draft.label, draft.text, tuple(draft.sources)
+        language = draft.language or language
     event: QuestionEvent = "answer"
     if outcome == "skipped":
         event = "skip"
@@ -164,15 +171,14 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
         )  # fmt: skip
     records.append(
         AnswerRecorded(
-            answer.id, q.id, text, label, tuple(answer.sources),
-            answer.language or q.language or "en", answer.started_wall, wall, outcome,
+            answer.id, q.id, text, label, sources, language, answer.started_wall, wall, outcome
         )
-    )  # fmt: skip
+    )
     records.append(q.record())
     then: list[Effect] = [BoardChanged((q.id,))]
     if answer.start is not None:
         # Announced once stored: whoever sees StageEnd can rely on the record being there.
-        end = StageEnd(0, answer.id, outcome, text, label, first(answer.sources, MAX_SOURCES))
+        end = StageEnd(0, answer.id, outcome, text, label, first(sources, MAX_SOURCES))
         then.append(Sequenced(end))
     room.persist(records, *then)
     room.next_turn_at = now + room.rules.pause_s

@@ -67,6 +67,7 @@ class Answer:
     timeline: StageTimeline | None = None
     start: StageStart | None = None  # announced once it has a first segment
     draft: Draft | None = None  # waiting for a moderator's review
+    reviewed: Draft | None = None  # the draft a moderator decided on
     spoken: list[str] = field(default_factory=list)
     labels: list[Label] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)

@@ -24,7 +24,7 @@ from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.limits import MAX_NAME_CHARS, MAX_USER_ID_CHARS
 from townhall.protocol.messages import ROLES
 from townhall.server.core.identity import Identity
-from townhall.server.ops.config import AuthSettings
+from townhall.server.ops.config import AuthSettings, ConfigError
 
 ALGORITHM = "HS256"
 REQUIRED = ("sub", "name", "role", "room", "iat", "nbf", "exp")
@@ -32,11 +32,33 @@ CLOCK_LEEWAY_S = 60.0  # issuers' clocks may run a little ahead of ours
 DEFAULT_MAX_LIFETIME_S = 24 * 3600.0
 
 
-def resolve_secret(auth: AuthSettings) -> str:
-    """The configured secret, else the secret file's (created with a random one if absent)."""
+class SecretMissing(ConfigError):
+    """No secret to sign with where one must already exist (the server's own)."""
+
+
+def resolve_secret(auth: AuthSettings, create: bool = True) -> str:
+    """The configured secret, else the secret file's.
+
+    The server (``create``) makes the file with a random secret if absent. Commands that
+    sign for a running server (``townhall token``, ``bots``) must use the server's: a new
+    secret would sign links the server refuses. They look for a relative ``secret_file`` in
+    this directory and then in each parent (as the server's, if run from inside the
+    directory it was started in), and otherwise raise :class:`SecretMissing` saying how to
+    point at the server's.
+    """
     if auth.secret:
         return auth.secret
     path = Path(auth.secret_file)
+    if not create:
+        found = _find_upwards(path)
+        if found is None:
+            raise SecretMissing(
+                f"no secret at {path.absolute()}: the server writes it to {auth.secret_file} in "
+                "the directory it runs in; run this from there, or point at it with "
+                "TOWNHALL_AUTH_SECRET_FILE=/that/dir/.townhall/secret (or auth.secret_file in "
+                "--config)"
+            )
+        return found
     if path.exists():
         value = path.read_text().strip()
         if value:
@@ -47,6 +69,20 @@ def resolve_secret(auth: AuthSettings) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(value + "\n")
     return value
+
+
+def _find_upwards(path: Path) -> str | None:
+    """The secret in ``path``, or for a relative path in the nearest parent that has it."""
+    here = Path.cwd()
+    places = [path] if path.is_absolute() else [d / path for d in (here, *here.parents)]
+    for place in places:
+        try:
+            value = place.read_text().strip()
+        except OSError:
+            continue
+        if value:
+            return value
+    return None
 
 
 def issue_token(

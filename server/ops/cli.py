@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import uuid
@@ -14,12 +15,13 @@ from typing import Any
 
 from townhall.protocol.messages import ROLES
 from townhall.server.ops.config import (
-    ConfigError,
     Settings,
     load_settings,
     render_toml,
     settings_table,
+    validate,
 )
+from townhall.server.ops.errors import one_line
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -43,13 +45,18 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The config file and environment, then the command line's options over them."""
     settings = load_settings(args.config)
     server = settings.server
+    given: dict[str, str] = {}
     for name in ("host", "port", "scene", "room"):
         value = getattr(args, name, None)
         if value is not None:
             server = replace(server, **{name: value})
-    return replace(settings, server=server)
+            given[f"server.{name}"] = f"--{name}"
+    result = replace(settings, server=server)
+    validate(result, given)
+    return result
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -83,9 +90,10 @@ def cmd_token(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ttl = args.ttl if args.ttl is not None else settings.auth.default_ttl_s
     user = args.user or f"{args.role}-{uuid.uuid4().hex[:8]}"
+    secret = resolve_secret(settings.auth, create=False)
     try:
         token = issue_token(
-            resolve_secret(settings.auth),
+            secret,
             user_id=user,
             name=args.name,
             role=args.role,
@@ -112,7 +120,7 @@ def cmd_bots(args: argparse.Namespace) -> int:
     from townhall.server.gateway.tokens import resolve_secret
 
     settings = _settings(args)
-    secret = resolve_secret(settings.auth)
+    secret = resolve_secret(settings.auth, create=False)
     run(
         run_bots(
             args.url,
@@ -196,12 +204,16 @@ def cmd_config(args: argparse.Namespace) -> int:
         for key, default, env, doc in settings_table():
             print(f"| `{key}` | `{default}` | `{env}` | {doc} |")
         return 0
-    print(render_toml(load_settings(args.config)), end="")
+    print(render_toml(load_settings(args.config), redact=True), end="")
     return 0
 
 
 def cmd_xr(args: argparse.Namespace) -> int:
     from townhall.plugin.xr.mirror import main as xr_main
+
+    if not getattr(args, "debug", False):
+        # The OpenXR loader prints its search for a runtime to stderr; the error says it.
+        os.environ.setdefault("XR_LOADER_DEBUG", "none")
 
     return xr_main(args)
 
@@ -301,7 +313,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--table", action="store_true", help="as a Markdown table (for README)")
     p.set_defaults(func=cmd_config)
+    _add_debug(parser)
     return parser
+
+
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` on every command and action, so it works wherever it is typed."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the Python traceback of an error instead of one line",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_debug(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -309,8 +336,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except ConfigError as exc:
-        print(f"townhall: configuration error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        # An ordinary mistake (a bad file, setting, port or token) is one line and exit 2;
+        # anything else is a bug and keeps its traceback, as does everything with --debug.
+        message = one_line(exc)
+        if message is None or getattr(args, "debug", False):
+            raise
+        print(f"townhall: {message}", file=sys.stderr)
         return 2
 
 

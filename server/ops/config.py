@@ -7,15 +7,17 @@ An environment variable ``TOWNHALL_<SECTION>_<KEY>`` (upper case) overrides
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
 
-def _doc(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
+def _doc(default: Any, doc: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"doc": doc, "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,13 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    secret: str = _doc("", "HMAC secret for join tokens; empty means read or create secret_file.")
+    secret: str = _doc(
+        "", "HMAC secret for join tokens; empty means read or create secret_file.", secret=True
+    )
     secret_file: str = _doc(
         ".townhall/secret",
-        "File holding the secret when none is set; created (mode 600) if absent.",
+        "File holding the secret when none is set; the server creates it (mode 600) if absent, "
+        "`townhall token` reads it (a relative path: here, then in parent directories).",
     )
     default_ttl_s: int = _doc(8 * 3600, "Lifetime of tokens printed by `townhall token`.")
     max_token_lifetime_s: int = _doc(
@@ -151,7 +156,9 @@ class CloneSettings:
     openai_base_url: str = _doc(
         "", "Base URL of the OpenAI-compatible service (e.g. http://127.0.0.1:8000/v1)."
     )
-    openai_api_key: str = _doc("", "API key; empty means the OPENAI_API_KEY environment variable.")
+    openai_api_key: str = _doc(
+        "", "API key; empty means the OPENAI_API_KEY environment variable.", secret=True
+    )
     openai_model: str = _doc("gpt-4o-mini", "Chat model for the openai brain.")
     openai_speech_model: str = _doc("tts-1", "Speech model for the openai voice.")
     openai_voice: str = _doc("", "Speech voice for the openai voice; empty: the persona's.")
@@ -163,8 +170,10 @@ class CloneSettings:
 class RtcSettings:
     enabled: bool = _doc(True, "Let moderators hand attendees a live mic (voice over WebRTC).")
     allowed_networks: str = _doc(
-        "127.0.0.1/32,::1/128",
-        "Comma-separated networks the server may send WebRTC traffic to; others are refused.",
+        "local",
+        "Comma-separated networks the server may send WebRTC traffic to; others are refused. "
+        "`local`: this machine's own addresses (loopback and every interface's), so a browser "
+        "on the server's machine can use the live mic; add the attendees' networks.",
     )
     host_addresses: str = _doc(
         "127.0.0.1", "Comma-separated local addresses to gather ICE host candidates on."
@@ -176,7 +185,7 @@ class RtcSettings:
         "", "TURN server, as a turn URI (RFC 7065), for relayed candidates; empty: none."
     )
     turn_username: str = _doc("", "TURN username.")
-    turn_password: str = _doc("", "TURN password.")
+    turn_password: str = _doc("", "TURN password.", secret=True)
     mdns: bool = _doc(
         False,
         "Resolve remote .local (mDNS) ICE candidates: binds 0.0.0.0:5353 and joins 224.0.0.251; "
@@ -195,7 +204,7 @@ class RtcSettings:
     )
     transcription_model: str = _doc("whisper-1", "Transcription model.")
     transcription_api_key: str = _doc(
-        "", "API key; empty means clone.openai_api_key, then OPENAI_API_KEY."
+        "", "API key; empty means clone.openai_api_key, then OPENAI_API_KEY.", secret=True
     )
 
 
@@ -267,8 +276,37 @@ def _section_types(section_cls: type) -> dict[str, type]:
     return dict(get_type_hints(section_cls))
 
 
+def _file_lines(path: str | Path, data: dict[str, Any]) -> dict[str, str]:
+    """``section.key`` -> ``FILE:LINE`` for every key the TOML file sets (tomllib keeps no
+    positions; a plain scan of ``[section]`` headers and ``key =`` lines is enough here)."""
+    where: dict[str, str] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    section = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            section = stripped.strip("[]").strip().strip('"')
+            where.setdefault(section, f"{path}:{n}")
+        elif "=" in stripped and not stripped.startswith("#"):
+            key = stripped.split("=", 1)[0].strip().strip('"')
+            where.setdefault(f"{section}.{key}", f"{path}:{n}")
+    for name, table in data.items():
+        if isinstance(table, dict):
+            for key in table:
+                where.setdefault(f"{name}.{key}", str(path))
+        where.setdefault(name, str(path))
+    return where
+
+
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
-    """Defaults, then the TOML file, then ``TOWNHALL_*`` environment variables."""
+    """Defaults, then the TOML file, then ``TOWNHALL_*`` environment variables.
+
+    Every error names the setting and where it came from (``FILE:LINE`` or the
+    environment variable), so it can be fixed without reading a traceback.
+    """
     env = dict(os.environ) if env is None else env
     data: dict[str, Any] = {}
     if path:
@@ -277,98 +315,150 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
                 data = tomllib.load(fh)
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    where = _file_lines(path, data) if path else {}
     settings = Settings()
     known = {f.name for f in fields(Settings)}
     for name in data:
         if name not in known:
-            raise ConfigError(f"{path}: unknown section [{name}]")
+            raise ConfigError(
+                f"{where.get(name, path)}: unknown section [{name}]"
+                f" (sections: {', '.join(sorted(known))})"
+            )
     updates: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for sect in fields(Settings):
         current = getattr(settings, sect.name)
         types = _section_types(type(current))
         given = data.get(sect.name, {})
         if not isinstance(given, dict):
-            raise ConfigError(f"{path}: [{sect.name}] must be a table")
+            raise ConfigError(f"{where.get(sect.name, path)}: [{sect.name}] must be a table")
         values: dict[str, Any] = {}
         for key, value in given.items():
+            name = f"{sect.name}.{key}"
+            at = where.get(name, str(path))
             if key not in types:
-                raise ConfigError(f"{path}: unknown setting {sect.name}.{key}")
-            values[key] = _coerce(value, types[key], f"{path}: {sect.name}.{key}")
+                raise ConfigError(f"{at}: unknown setting {name} (see `townhall config`)")
+            values[key] = _coerce(value, types[key], f"{at}: {name}")
+            origins[name] = at
         for key, kind in types.items():
             var = env_var(sect.name, key)
             if var in env:
                 values[key] = _coerce(env[var], kind, f"environment {var}")
+                origins[f"{sect.name}.{key}"] = f"environment {var}"
         updates[sect.name] = replace(current, **values)
     result = replace(settings, **updates)
-    validate(result)
+    validate(result, origins)
     return result
 
 
-def validate(settings: Settings) -> None:
-    """Range checks that types alone cannot express."""
-    checks = [
-        (0 <= settings.server.port <= 65535, "server.port must be 0..65535"),
-        (1 <= settings.room.tick_hz <= 100, "room.tick_hz must be 1..100"),
-        (0 <= settings.server.workers <= 64, "server.workers must be 0..64"),
-        (1 <= settings.room.crowd_hz <= settings.room.tick_hz, "room.crowd_hz must be 1..tick_hz"),
+def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
+    """(setting, ok, what it must be) for every rule that types alone cannot express."""
+    room, limits, rtc = s.room, s.limits, s.rtc
+    return [
+        ("server.port", 0 <= s.server.port <= 65535, "must be 0..65535"),
+        ("room.tick_hz", 1 <= room.tick_hz <= 100, "must be 1..100"),
+        ("server.workers", 0 <= s.server.workers <= 64, "must be 0..64"),
+        ("room.crowd_hz", 1 <= room.crowd_hz <= room.tick_hz, "must be 1..room.tick_hz"),
         (
-            0 <= settings.room.spectator_hz <= settings.room.tick_hz,
-            "room.spectator_hz must be 0..tick_hz",
+            "room.spectator_hz",
+            0 <= room.spectator_hz <= room.tick_hz,
+            "must be 0..room.tick_hz",
         ),
-        (1 <= settings.room.pose_hz <= 30, "room.pose_hz must be 1..30"),
-        (settings.room.cell_rows >= 1 and settings.room.cell_seats >= 1, "cell size must be >= 1"),
-        (settings.room.far_refresh_s > 0, "room.far_refresh_s must be > 0"),
-        (settings.room.event_log >= 16, "room.event_log must be >= 16"),
-        (settings.limits.max_frame_bytes >= 256, "limits.max_frame_bytes must be >= 256"),
+        ("room.pose_hz", 1 <= room.pose_hz <= 30, "must be 1..30"),
+        ("room.cell_rows", room.cell_rows >= 1, "must be >= 1"),
+        ("room.cell_seats", room.cell_seats >= 1, "must be >= 1"),
+        ("room.far_refresh_s", room.far_refresh_s > 0, "must be > 0"),
+        ("room.event_log", room.event_log >= 16, "must be >= 16"),
+        ("limits.max_frame_bytes", limits.max_frame_bytes >= 256, "must be >= 256"),
         (
-            settings.limits.send_hard_bytes > settings.limits.send_soft_bytes,
-            "limits.send_hard_bytes must exceed send_soft_bytes",
+            "limits.send_hard_bytes",
+            limits.send_hard_bytes > limits.send_soft_bytes,
+            "must exceed limits.send_soft_bytes",
         ),
-        (settings.server.max_connections >= 1, "server.max_connections must be >= 1"),
+        ("server.max_connections", s.server.max_connections >= 1, "must be >= 1"),
         (
-            0 < settings.auth.default_ttl_s <= settings.auth.max_token_lifetime_s,
-            "auth.default_ttl_s must be 1..auth.max_token_lifetime_s",
-        ),
-        (settings.log.level in {"debug", "info", "warning", "error"}, "log.level is unknown"),
-        (settings.log.format in {"json", "text"}, "log.format must be json or text"),
-        (settings.qa.mode in {"auto", "moderated"}, "qa.mode must be auto or moderated"),
-        (
-            settings.qa.questions_per_minute > 0 and settings.qa.votes_per_s > 0,
-            "qa rates must be > 0",
+            "auth.default_ttl_s",
+            0 < s.auth.default_ttl_s <= s.auth.max_token_lifetime_s,
+            "must be 1..auth.max_token_lifetime_s",
         ),
         (
-            settings.store.synchronous in {"FULL", "NORMAL", "EXTRA"},
-            "store.synchronous must be FULL, NORMAL or EXTRA",
+            "log.level",
+            s.log.level in {"debug", "info", "warning", "error"},
+            "must be debug, info, warning or error",
         ),
-        (settings.clone.brain in {"embedded", "openai"}, "clone.brain must be embedded or openai"),
-        (settings.clone.voice in {"embedded", "openai"}, "clone.voice must be embedded or openai"),
-        (30 <= settings.clone.fps <= 60, "clone.fps must be 30..60"),
-        (settings.rtc.max_live_mics >= 1, "rtc.max_live_mics must be >= 1"),
+        ("log.format", s.log.format in {"json", "text"}, "must be json or text"),
+        ("qa.mode", s.qa.mode in {"auto", "moderated"}, "must be auto or moderated"),
+        ("qa.questions_per_minute", s.qa.questions_per_minute > 0, "must be > 0"),
+        ("qa.votes_per_s", s.qa.votes_per_s > 0, "must be > 0"),
         (
-            min(settings.rtc.accept_timeout_s, settings.rtc.connect_timeout_s) > 0
-            and settings.rtc.mic_time_limit_s > 0,
-            "rtc timeouts must be > 0",
+            "store.synchronous",
+            s.store.synchronous in {"FULL", "NORMAL", "EXTRA"},
+            "must be FULL, NORMAL or EXTRA",
         ),
+        ("clone.brain", s.clone.brain in {"embedded", "openai"}, "must be embedded or openai"),
+        ("clone.voice", s.clone.voice in {"embedded", "openai"}, "must be embedded or openai"),
+        ("clone.fps", 30 <= s.clone.fps <= 60, "must be 30..60"),
+        ("rtc.max_live_mics", rtc.max_live_mics >= 1, "must be >= 1"),
+        ("rtc.accept_timeout_s", rtc.accept_timeout_s > 0, "must be > 0"),
+        ("rtc.connect_timeout_s", rtc.connect_timeout_s > 0, "must be > 0"),
+        ("rtc.mic_time_limit_s", rtc.mic_time_limit_s > 0, "must be > 0"),
         (
-            settings.rtc.transcription in {"none", "openai"},
-            "rtc.transcription must be none or openai",
+            "rtc.transcription",
+            rtc.transcription in {"none", "openai"},
+            "must be none or openai",
         ),
     ]
-    for ok, message in checks:
+
+
+def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> None:
+    """Range checks that types alone cannot express; ``origins`` says where a setting came
+    from (``FILE:LINE``, an environment variable, a command-line option) for the message."""
+    origins = origins or {}
+
+    def fail(key: str, message: str, show: bool = True) -> ConfigError:
+        section, name = key.split(".", 1)
+        value = getattr(getattr(settings, section), name)
+        at = origins.get(key)
+        got = f", not {_toml_value(value)}" if show else ""
+        return ConfigError(f"{at + ': ' if at else ''}{key} {message}{got}")
+
+    for key, ok, message in _range_checks(settings):
         if not ok:
-            raise ConfigError(message)
+            raise fail(key, message)
     from townhall.server.gateway.admission import parse_allowed_origins
 
     try:
         parse_allowed_origins(settings.server.allowed_origins)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        reason = str(exc).removeprefix("server.allowed_origins: ")
+        raise fail("server.allowed_origins", f"is not usable: {reason}", False) from None
+    for key in ("rtc.allowed_networks", "rtc.host_addresses"):
+        text = getattr(settings.rtc, key.split(".", 1)[1])
+        for part in (p.strip() for p in text.split(",")):
+            try:
+                if part == "local" and key == "rtc.allowed_networks":
+                    continue
+                if part and key == "rtc.allowed_networks":
+                    ipaddress.ip_network(part, strict=False)
+                elif part:
+                    ipaddress.ip_address(part)
+            except ValueError:
+                raise fail(
+                    key, f"has {part!r}, which is not an address or network", False
+                ) from None
 
 
-def render_toml(settings: Settings | None = None) -> str:
-    """A complete, commented TOML file: the documented reference of every setting."""
+def render_toml(settings: Settings | None = None, redact: bool = False) -> str:
+    """A complete, commented TOML file: the documented reference of every setting.
+
+    With ``redact`` a secret that is set (auth.secret, API keys, the TURN password) is shown
+    as a commented-out line saying so, never its value: ``townhall config`` output gets
+    pasted into tickets and chats, and loading it back leaves the secret unset.
+    """
     settings = settings or Settings()
     lines = [
         "# Townhall configuration. Every key is optional; shown values are the defaults.",
@@ -380,7 +470,11 @@ def render_toml(settings: Settings | None = None) -> str:
         lines += ["", f"[{sect.name}]"]
         for f in fields(obj):
             lines.append(f"# {f.metadata['doc']}  ({env_var(sect.name, f.name)})")
-            lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
+            value = getattr(obj, f.name)
+            if redact and f.metadata.get("secret") and value:
+                lines.append(f"# {f.name} = (set, not shown)")
+            else:
+                lines.append(f"{f.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 

@@ -51,11 +51,14 @@ def load_transcript(db_path: str | Path, room: str) -> list[Entry]:
                 (room,),
             )
         ]
+        # Moderators by the name they had (a database from before names has only ids).
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(actions)")}
+        name = "actor_name" if "actor_name" in columns else "''"
         entries += [
-            Entry(t, "action", qid, action, who=f"{actor} ({role})", detail=detail)
-            for t, actor, role, action, qid, detail in conn.execute(
-                "SELECT time, actor_id, actor_role, action, question_id, detail FROM actions"
-                " WHERE room=?",
+            Entry(t, "action", qid, action, who=f"{actor_name or actor} ({role})", detail=detail)
+            for t, actor, actor_name, role, action, qid, detail in conn.execute(
+                f"SELECT time, actor_id, {name}, actor_role, action, question_id, detail"
+                " FROM actions WHERE room=?",
                 (room,),
             )
         ]
@@ -110,7 +113,8 @@ def _vtt(entries: list[Entry]) -> str:
     """Captions of what the clone said, timed from the first entry of the event."""
     t0 = entries[0].time
     lines = ["WEBVTT", ""]
-    for n, e in enumerate((e for e in entries if e.kind == "answer"), 1):
+    spoken = (e for e in entries if e.kind == "answer" and e.outcome != "skipped")
+    for n, e in enumerate(spoken, 1):
         end = max(e.ended, e.time + 0.5)
         lines += [
             str(n),
@@ -132,6 +136,10 @@ def _markdown(entries: list[Entry], room: str) -> str:
             out.append(
                 f"- {stamp(e.time)} **Question {e.question_id}** from {e.who} ({lang}): {e.text}"
             )
+        elif e.kind == "answer" and e.outcome == "skipped":
+            sources = f"; sources: {', '.join(e.sources)}" if e.sources else ""
+            head = f"**Draft for {e.question_id} skipped** [{e.label}{sources}], not spoken"
+            out.append(f"- {stamp(e.time)} {head} ({e.language}): {e.text}")
         elif e.kind == "answer":
             sources = f"; sources: {', '.join(e.sources)}" if e.sources else ""
             head = f"**Answer to {e.question_id}** [{e.label}{sources}; {e.outcome}]"
@@ -140,7 +148,8 @@ def _markdown(entries: list[Entry], room: str) -> str:
             out.append(f"- {stamp(e.time)} **Escalated {e.question_id}** ({e.detail}): {e.text}")
         else:
             detail = f": {e.detail}" if e.detail else ""
-            out.append(f"- {stamp(e.time)} *{e.text}* on {e.question_id} by {e.who}{detail}")
+            about = f" on {e.question_id}" if e.question_id else ""  # 0: not about a question
+            out.append(f"- {stamp(e.time)} *{e.text}*{about} by {e.who}{detail}")
     return "\n".join(out) + "\n"
 
 

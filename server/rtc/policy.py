@@ -14,6 +14,7 @@ nothing sent to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -36,16 +37,43 @@ class PolicyError(ValueError):
     """A network or address setting that cannot be used."""
 
 
+LOCAL = "local"  # in rtc.allowed_networks: this machine's own addresses
+
+
 def parse_networks(text: str) -> tuple[Network, ...]:
-    nets = []
+    nets: list[Network] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
+            continue
+        if part == LOCAL:
+            nets += own_networks()
             continue
         try:
             nets.append(ipaddress.ip_network(part, strict=False))
         except ValueError as exc:
             raise PolicyError(f"rtc.allowed_networks: {exc}") from None
     return tuple(nets)
+
+
+def own_networks() -> list[Network]:
+    """Loopback and every address of this machine's interfaces, each on its own.
+
+    A browser on the server's machine (the demo, a moderator's laptop running the room)
+    offers its interface addresses, never loopback (Chromium gathers 127.0.0.1 only behind
+    a flag). Sending to the machine itself reaches nothing loopback does not.
+    """
+    import psutil
+
+    nets: list[Network] = [
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    ]
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family in (socket.AF_INET, socket.AF_INET6):
+                with contextlib.suppress(ValueError):
+                    nets.append(ipaddress.ip_network(address.address.split("%", 1)[0]))
+    return nets
 
 
 def parse_addresses(text: str) -> tuple[str, ...]:

@@ -51,8 +51,9 @@ class ActionRecorded:
     actor_id: str
     actor_role: str
     action: str  # e.g. "approve", "people:ban", "control:mode", "review:edit", "mic:grant"
-    question_id: int
+    question_id: int  # 0: not about a question
     detail: str
+    actor_name: str = ""  # the display name the actor had, for the transcript
 
 
 @dataclass(frozen=True, slots=True)

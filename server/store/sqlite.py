@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS votes (
 CREATE TABLE IF NOT EXISTS actions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, time REAL NOT NULL,
     actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, action TEXT NOT NULL,
-    question_id INTEGER NOT NULL, detail TEXT NOT NULL);
+    question_id INTEGER NOT NULL, detail TEXT NOT NULL, actor_name TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS answers (
     room TEXT NOT NULL, id INTEGER NOT NULL, question_id INTEGER NOT NULL, text TEXT NOT NULL,
     label TEXT NOT NULL, sources TEXT NOT NULL, language TEXT NOT NULL, started REAL NOT NULL,
@@ -74,7 +74,20 @@ def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.executescript(SCHEMA)
+    _add_missing_columns(conn)
     return conn
+
+
+# Columns added since the first release: (table, column, definition). A database made
+# before them gets them on open; rows written before read the default.
+ADDED_COLUMNS = (("actions", "actor_name", "TEXT NOT NULL DEFAULT ''"),)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, definition in ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 class Store:
@@ -170,9 +183,19 @@ class Store:
 
     def _action(self, a: ActionRecorded) -> Op:
         return (
-            "INSERT INTO actions (room, time, actor_id, actor_role, action, question_id, detail)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (self.room, a.time, a.actor_id, a.actor_role, a.action, a.question_id, a.detail),
+            "INSERT INTO actions"
+            " (room, time, actor_id, actor_role, action, question_id, detail, actor_name)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (
+                self.room,
+                a.time,
+                a.actor_id,
+                a.actor_role,
+                a.action,
+                a.question_id,
+                a.detail,
+                a.actor_name,
+            ),
         )
 
     def _answer(self, a: AnswerRecorded) -> Op:

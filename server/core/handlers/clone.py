@@ -21,8 +21,8 @@ def review(room: RoomAuthority, c: Conn, message: Review, now: float) -> None:
         raise Refused(ErrorCode.NOT_ALLOWED, f"answer {message.answer} is not awaiting review")
     if message.decision == "edit" and not message.text.strip():
         raise Refused(ErrorCode.BAD_MESSAGE, "an edit needs the text to speak")
-    answer.draft = None  # decided: a second decision is refused
-    record = room.action(c, now, f"review:{message.decision}", 0, message.text)
+    answer.reviewed, answer.draft = answer.draft, None  # decided: a second one is refused
+    record = room.action(c, now, f"review:{message.decision}", answer.question.id, message.text)
     room.persist(
         [record],
         ReviewTurn(answer.id, message.decision, message.text),
@@ -38,6 +38,7 @@ def control(room: RoomAuthority, c: Conn, message: Control, now: float) -> None:
     action, value = message.action, message.value
     records: list[Record] = []
     then: list[Effect] = []
+    question = 0  # what the action is about, for the record: the answer a stop cuts
     if action == "mode":
         if value not in ("auto", "moderated"):
             raise Refused(ErrorCode.BAD_MESSAGE, "mode must be auto or moderated")
@@ -51,11 +52,12 @@ def control(room: RoomAuthority, c: Conn, message: Control, now: float) -> None:
         room.qa.review = value == "on"
         records.append(SettingSaved("review", value))
     elif action == "stop":
+        question = room.answer.question.id if room.answer is not None else 0
         room.stop_turn(now)
     else:  # next: no pause before the next question
         room.next_turn_at = 0.0
     if action in ("mode", "review"):
         then.append(Sequenced(RoomMode(0, room.qa.mode, room.qa.review)))
-    records.append(room.action(c, now, f"control:{action}", 0, value))
+    records.append(room.action(c, now, f"control:{action}", question, value))
     then.append(room.ack(c.id, message.ref))
     room.persist(records, *then, conn=c.id, about=Control.TYPE, ref=message.ref)

@@ -2,7 +2,21 @@
 // moderator grants it, speak (the browser's microphone over WebRTC), release it. Shown only
 // to attendees. SPEC §5.1: the offer carries its candidates (we wait for gathering), no trickle.
 
+import { ErrorCode, errorName } from "../protocol/messages.js";
+
 const GATHER_TIMEOUT_MS = 5000;
+
+/** What went wrong, as the server said it (code and reason), with what to do where we know. */
+function failureText(error) {
+  const reason = error.reason || "no reason given";
+  let hint = "";
+  if (/outside allowed networks/.test(reason)) {
+    hint = " The server does not accept your network for voice: its rtc.allowed_networks must include your address.";
+  } else if (/mdns name/.test(reason)) {
+    hint = " Your browser hid its address behind a .local (mDNS) name, which the server does not resolve (rtc.mdns).";
+  }
+  return `${error.code ? errorName(error.code) : "ERROR"}: ${reason}.${hint}`;
+}
 
 function gathered(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -30,6 +44,7 @@ export class MicPanel {
     this.micState = "";
     this.pc = null;
     this.stream = null;
+    this.failure = ""; // why the last mic failed, kept for its "ended (failed)"
     this.handBtn.addEventListener("click", () => this.setHand(!this.raised));
     this.acceptBtn.addEventListener("click", () => this.accept());
     this.releaseBtn.addEventListener("click", () => this.release());
@@ -46,11 +61,15 @@ export class MicPanel {
       this.micState = msg.state;
       if (msg.state === "ended") {
         this.hangUp();
-        this.say(`Your mic ended (${msg.reason}).`);
+        if (msg.reason === "failed" && this.failure) this.say(`Your mic failed: ${this.failure}`);
+        else this.say(`Your mic ended (${msg.reason}).`);
       } else if (msg.state === "granted") this.say("A moderator is handing you the mic: press “Accept mic” to speak.");
       else if (msg.state === "live") this.say("You are live: the whole hall hears you.");
     }
-    if (msg.type === "Error" && msg.code === 25) this.say(`Mic: ${msg.reason}`);
+    if (msg.type === "Error" && (msg.code === ErrorCode.MIC_FAILED || msg.code === ErrorCode.BAD_SDP)) {
+      this.failure = failureText(msg);
+      this.say(`Your mic failed: ${this.failure}`);
+    }
     this.render();
   }
 
@@ -74,6 +93,7 @@ export class MicPanel {
 
   async accept() {
     this.acceptBtn.disabled = true;
+    this.failure = "";
     try {
       this.say("Starting your microphone…");
       this.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
@@ -83,7 +103,8 @@ export class MicPanel {
       await gathered(pc);
       const answer = await this.conn.request({ type: "MicOffer", sdp: pc.localDescription.sdp });
       if (!answer.ok) {
-        this.say(`The mic could not start: ${answer.error.reason}`);
+        this.failure = failureText(answer.error);
+        this.say(`The mic could not start: ${this.failure}`);
         this.hangUp();
         return;
       }
