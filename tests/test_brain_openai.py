@@ -94,7 +94,9 @@ async def test_first_sentence_is_yielded_while_the_model_is_still_generating(
 async def test_prompt_has_the_rules_the_statements_and_the_question_as_data(
     persona: Persona, recorded: list[Escalation]
 ) -> None:
-    question = 'Are we staying remote? "Quoted" words, new\nline'
+    # Quotes and a line break, and nothing the statements do not cover: a question mostly
+    # about uncovered words ("words, new") is now judged too risky to send to a model.
+    question = 'Are we staying remote? "Quoted"\nline'
     with FakeOpenAI(chat=reply("We are staying remote-first [S10].")) as api:
         await collect(brain_for(persona, recorded, api.base_url), question)
         (body,) = chat_requests(api)

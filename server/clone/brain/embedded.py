@@ -74,8 +74,17 @@ class EmbeddedBrain:
 
     def answer_parts(self, decision: Proceed) -> list[AnswerPart]:
         """The approved answer for a decision to proceed (also the OpenAI brain's fallback)."""
-        hits = self.choose(decision.retrieval.hits)
         parts: list[AnswerPart] = []
+        if decision.about_clone:
+            # Questions about the clone get the truth first: the persona's disclosure.
+            disclosure = self.persona.disclosure_for(decision.language)
+            parts.extend(
+                AnswerPart(s, "approved", ("disclosure",), decision.language)
+                for s in split_sentences(disclosure)
+            )
+            if not decision.retrieval.hits:
+                return parts
+        hits = self.choose(decision.retrieval.hits)
         if decision.retrieval.cross_language:
             note = self.persona.message(decision.language, "other_language")
             ids = tuple(h.statement.id for h in hits)

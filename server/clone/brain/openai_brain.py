@@ -97,6 +97,11 @@ class OpenAIBrain:
             ):
                 yield part
             return
+        if decision.about_clone:
+            # About the clone: the disclosure and the leader's words, never generated.
+            for part in self.fallback.answer_parts(decision):
+                yield part
+            return
         async for part in self._generate(question, decision):
             yield part
 
