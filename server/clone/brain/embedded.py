@@ -98,9 +98,13 @@ class EmbeddedBrain:
         return parts
 
     def choose(self, hits: tuple[Hit, ...]) -> list[Hit]:
-        """The best hit, plus runners-up (up to ``max_statements``) that score nearly as well."""
+        """The best hit, plus runners-up (up to ``max_statements``) on the same topic that
+        score nearly as well: never fragments of unrelated statements stitched together
+        ("can I use my learning budget?" once got the learning budget *and* "support is
+        where we learn")."""
         chosen = [hits[0]]
         for hit in hits[1 : self.max_statements]:
-            if hit.score >= SECOND_STATEMENT_RATIO * hits[0].score:
+            same_topic = hit.statement.topic == hits[0].statement.topic
+            if same_topic and hit.score >= SECOND_STATEMENT_RATIO * hits[0].score:
                 chosen.append(hit)
         return chosen
