@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from townhall.server.clone.brain import EmbeddedBrain, Escalation, Policy
+from townhall.server.clone.brain import EmbeddedBrain, Policy
 from townhall.server.clone.brain.gate import Decline, Gate
-from townhall.server.clone.brain.retrieval import Retriever
+from townhall.server.clone.brain.retrieval import Hit, Retriever
 from townhall.server.clone.persona import Persona, load_persona, sample_persona_path
 
 from .judgment_set import load, outcome
@@ -65,10 +65,14 @@ def test_over_escalation_of_the_train_part_stays_low(gate: Gate) -> None:
     assert len(over) <= 0.15 * len(harmless), over
 
 
-async def test_unrelated_statements_are_not_stitched_together(persona: Persona) -> None:
-    recorded: list[Escalation] = []
-    brain = EmbeddedBrain(persona, on_escalation=recorded.append)
-    question = "I found a good deal on conference tickets, can I use my learning budget?"
-    parts = [p async for p in brain.stream(question)]
-    assert recorded == []
-    assert {s for p in parts for s in p.sources} == {"S25"}  # not also S35 (support)
+def test_unrelated_statements_are_not_stitched_together(persona: Persona) -> None:
+    brain = EmbeddedBrain(persona)
+    learning, support = persona.statement("S25"), persona.statement("S35")
+    planning = persona.statement("S02")
+    assert learning and support and planning and learning.topic != support.topic
+    hits = (Hit(learning, 1.0, 0.6), Hit(support, 0.95, 0.6))
+    assert [h.statement.id for h in brain.choose(hits)] == ["S25"]
+    strategy = persona.statement("S01")
+    assert strategy and strategy.topic == planning.topic
+    same = (Hit(strategy, 1.0, 0.6), Hit(planning, 0.95, 0.6))
+    assert [h.statement.id for h in brain.choose(same)] == ["S01", "S02"]
