@@ -136,3 +136,20 @@ def test_bad_example_lines_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "answerable.txt").write_text("no tab here\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"answerable\.txt:1"):
         load_examples(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Will my job on the planning product team still be here after the summer?",
+        "Given our focus on reliability and the mid-market, will people in support be let go?",
+        "Як ми ставимося до віддаленої роботи і чи залишиться моя посада після літа?",
+    ],
+)
+async def test_on_topic_padding_does_not_turn_a_sensitive_question_into_an_answer(
+    persona: Persona, question: str
+) -> None:
+    """The issue: a few on-topic words used to flip an escalation into an approved answer."""
+    parts, recorded = await ask(persona, question)
+    assert all(p.label == "escalated" for p in parts)
+    assert recorded and recorded[0].reason != "no_material"
