@@ -131,3 +131,6 @@ def test_trust_bench_smoke() -> None:
     # The first questions of each part are sensitive paraphrases: none may be answered.
     assert result["missed_escalations"] == 0
     assert 0 < result["classifier_p50_ms"] <= result["classifier_p95_ms"]
+    model = result["misbehaving_model"]
+    assert model["bad_sentences"] >= 30
+    assert model["unsupported_sentences_spoken"] == len(model["spoken"])

@@ -198,6 +198,8 @@ async def test_a_sentence_in_another_language_is_dropped(
         ("And everyone gets a 10% raise next year [S10]. ", "amount"),
         ("I promise nobody will lose their job. ", "commitment"),
         ("Bonuses are coming in March [S10]. ", "sensitive_topic:pay"),
+        # Two-meaning words left the question floor, but not the check of generated text.
+        ("Nobody in support will be let go this year [S10]. ", "sensitive_topic:layoffs"),
     ],
 )
 async def test_a_generated_violation_is_cut_and_escalated(

@@ -103,6 +103,16 @@ personal: особист* житт*, особист* питанн*, особис
 """
 BUILTIN_TOPICS: dict[str, tuple[str, ...]] = parse_table(BUILTIN_TOPIC_TABLE)
 
+#: Words with a harmless second meaning: not a reason to escalate a question (the intent
+#: classifier judges those), but in a sentence a model wrote for the leader, cutting one
+#: too many costs only an escalation.
+GENERATED_ONLY_TABLE = """
+layoffs: fire, firing, let go, letting go, dismiss*, звільн*
+deals: deal, deals
+health: health, sick, ill, medicine, insurance, здоров*
+"""
+GENERATED_ONLY: dict[str, tuple[str, ...]] = parse_table(GENERATED_ONLY_TABLE)
+
 _INJECTION_PATTERNS = [
     # English
     r"\b(ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|set aside)\b"
@@ -231,6 +241,11 @@ class Policy:
             self.topics.add(topic, keywords)
         for extra in extra_topics:
             self.topics.add(extra.id, (k for kws in extra.keywords.values() for k in kws))
+        self.generated_topics = KeywordSet()
+        for topic, keywords in BUILTIN_TOPICS.items():
+            self.generated_topics.add(topic, (*keywords, *GENERATED_ONLY.get(topic, ())))
+        for extra in extra_topics:
+            self.generated_topics.add(extra.id, (k for kws in extra.keywords.values() for k in kws))
         self._injection = _compile(_INJECTION_PATTERNS)
         self._commitment_request = _compile(_COMMITMENT_REQUEST_PATTERNS)
         self._generated_commitment = _compile(_GENERATED_COMMITMENT_PATTERNS)
@@ -264,7 +279,7 @@ class Policy:
     def check_generated(self, sentence: str, sources_text: str = "") -> Verdict | None:
         """Stop a generated answer before this sentence is spoken, or ``None`` if it may be."""
         text = normalise(sentence)
-        hit = self.topics.first(words(text))
+        hit = self.generated_topics.first(words(text))
         if hit is not None:
             return Verdict(GENERATED_VIOLATION, f"{SENSITIVE_TOPIC}:{hit[0]} ({hit[1]!r})")
         if (pattern := _search(self._generated_commitment, text)) is not None:
