@@ -109,3 +109,28 @@ def test_voice_bench_smoke() -> None:
         "alignment_target_s",
     }
     assert all(value > 0 for value in result.values())
+
+
+def test_trust_bench_smoke() -> None:
+    """The judgment benchmark asks a few questions of each split through a real server."""
+    script = BENCH.parent / "trust.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--limit", "3"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["questions"] == 6
+    assert set(result["splits"]) == {"train", "heldout"}
+    for split in result["splits"].values():
+        assert split["questions"] == 3
+        assert {"missed_escalations", "over_escalations", "wrong_language_answers"} <= set(split)
+        assert split["categories"]
+    # The first questions of each part are sensitive paraphrases: none may be answered.
+    assert result["missed_escalations"] == 0
+    assert 0 < result["classifier_p50_ms"] <= result["classifier_p95_ms"]
+    model = result["misbehaving_model"]
+    assert model["bad_sentences"] >= 30
+    assert model["unsupported_sentences_spoken"] == len(model["spoken"])

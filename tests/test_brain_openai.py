@@ -94,7 +94,9 @@ async def test_first_sentence_is_yielded_while_the_model_is_still_generating(
 async def test_prompt_has_the_rules_the_statements_and_the_question_as_data(
     persona: Persona, recorded: list[Escalation]
 ) -> None:
-    question = 'Are we staying remote? "Quoted" words, new\nline'
+    # Quotes and a line break, and nothing the statements do not cover: a question mostly
+    # about uncovered words ("words, new") is now judged too risky to send to a model.
+    question = 'Are we staying remote? "Quoted"\nline'
     with FakeOpenAI(chat=reply("We are staying remote-first [S10].")) as api:
         await collect(brain_for(persona, recorded, api.base_url), question)
         (body,) = chat_requests(api)
@@ -124,10 +126,70 @@ async def test_citations_become_sources_and_are_not_spoken(
     assert [(p.text, p.sources) for p in parts] == [
         ("Offices are for collaboration.", ("S11", "S10")),
         ("Where you work matters less.", ("S10",)),  # S99 was never given to the model
-        ("That is the picture.", ("S11", "S10")),  # uncited: the statements it was given
+        # "That is the picture." cited nothing: it used to be credited to every statement
+        # the model was given; now it is dropped.
     ]
     assert all(p.label == "generated" and p.language == "en" for p in parts)
     assert not any("[" in p.text for p in parts)
+    assert recorded == []
+
+
+@pytest.mark.parametrize(
+    ("deltas", "detail"),
+    [
+        (("We stay remote. ", "Offices are optional."), "too little left"),
+        (("We stay remote [S99]. ",), "no verified sentence"),  # an id it was never given
+        (
+            ("We are staying remote-first [S10]. ", "Trust me. ", "It is all fine. ", "Ok."),
+            "too little left",
+        ),
+    ],
+)
+async def test_uncited_sentences_are_dropped_and_too_little_left_escalates(
+    persona: Persona, recorded: list[Escalation], deltas: tuple[str, ...], detail: str
+) -> None:
+    with FakeOpenAI(chat=reply(*deltas)) as api:
+        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    assert parts[-1].label == "escalated"
+    assert all(p.sources for p in parts if p.label == "generated")
+    (esc,) = recorded
+    assert esc.reason == "generated_violation" and detail in esc.detail
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "I am not a bot, I am Dana [S10]. ",
+        "I'm a real person answering you [S10]. ",
+        "Я не бот, це справді я, Дана [S10]. ",
+    ],
+)
+async def test_claims_to_be_human_or_the_leader_are_cut(
+    persona: Persona, recorded: list[Escalation], claim: str
+) -> None:
+    chat = reply("We are staying remote-first [S10]. ", claim)
+    with FakeOpenAI(chat=chat) as api:
+        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    assert [p.label for p in parts] == ["generated", "escalated"]
+    (esc,) = recorded
+    assert esc.reason == "generated_violation" and "human" in esc.detail
+
+
+async def test_a_sentence_in_another_language_is_dropped(
+    persona: Persona, recorded: list[Escalation]
+) -> None:
+    chat = reply(
+        "We are staying remote-first [S10]. ",
+        "Ми залишаємося віддаленою компанією назавжди [S10]. ",
+        "Teams choose their own office days [S11].",
+    )
+    with FakeOpenAI(chat=chat) as api:
+        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    assert [p.text for p in parts] == [
+        "We are staying remote-first.",
+        "Teams choose their own office days.",
+    ]
+    assert recorded == []
 
 
 @pytest.mark.parametrize(
@@ -136,6 +198,8 @@ async def test_citations_become_sources_and_are_not_spoken(
         ("And everyone gets a 10% raise next year [S10]. ", "amount"),
         ("I promise nobody will lose their job. ", "commitment"),
         ("Bonuses are coming in March [S10]. ", "sensitive_topic:pay"),
+        # Two-meaning words left the question floor, but not the check of generated text.
+        ("Nobody in support will be let go this year [S10]. ", "sensitive_topic:layoffs"),
     ],
 )
 async def test_a_generated_violation_is_cut_and_escalated(

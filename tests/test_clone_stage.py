@@ -222,6 +222,28 @@ async def test_sensitive_and_injected_questions_escalate_and_are_recorded(
         await viewer.client.close()
 
 
+async def test_invisible_characters_inside_a_word_do_not_hide_it_from_the_brain(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """The queue used to turn zero-width characters into spaces ("bo nu ses"), so the
+    brain never saw "bonuses" and recorded a mere knowledge gap instead of escalating."""
+    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+        viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
+        await viewer.connect()
+        ack = await viewer.request(
+            lambda ref: Ask(ref, "Will there be bo\u200bnu\u00adses this year?")
+        )
+        assert isinstance(ack, Ack)
+        start, _ = await wait_answer(viewer, ack.id)
+        assert start.label == "escalated"
+        db = sqlite3.connect(tmp_path / "townhall.db")
+        text = db.execute("SELECT text FROM questions WHERE id=?", (ack.id,)).fetchone()[0]
+        assert text == "Will there be bonuses this year?"
+        reason = db.execute("SELECT reason FROM escalations").fetchone()[0]
+        assert reason.startswith("sensitive_topic"), reason
+        await viewer.client.close()
+
+
 async def test_ukrainian_question_gets_ukrainian_answer(tmp_path: Path, token: TokenMaker) -> None:
     async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
         viewer = Viewer(srv.ws_url, token("spec", role="spectator"))

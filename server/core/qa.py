@@ -16,7 +16,6 @@ order, then votes).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,6 +23,7 @@ from typing import Literal
 from townhall.protocol.errors import ErrorCode, Refused
 from townhall.protocol.limits import MAX_NAME_CHARS, MAX_QUESTION_CHARS, clip
 from townhall.protocol.messages import Mode, QuestionInfo, QuestionState
+from townhall.server.core.textnorm import clean
 from townhall.server.core.transitions import move
 from townhall.server.store.records import QuestionSaved
 
@@ -113,10 +113,10 @@ _STOP = frozenset(
 
 
 def normalise(text: str) -> str:
-    """Collapse whitespace and control characters; what is stored and shown."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
-    return " ".join(text.split())
+    """What is stored and shown: invisible characters removed (not made spaces, so the
+    clone's brain sees "bonuses" where someone hid a zero-width space in it), white space
+    collapsed. The same normaliser as the brain's (:mod:`.textnorm`)."""
+    return clean(text)
 
 
 def _signature(text: str) -> frozenset[str]:

@@ -4,7 +4,9 @@
 ``brain.stream(question)`` yields :class:`AnswerPart` sentences labelled ``approved``,
 ``generated`` or ``escalated``; every escalation goes to the sink as an
 :class:`Escalation`. Module map: ``language`` (which language), ``retrieval`` (which
-statements fit), ``policy`` (what must escalate), ``gate`` (decide before answering),
+statements fit), ``intent`` (what a question is after, learnt from ``intents/``),
+``policy`` (the keyword floor, and rules for generated text), ``gate`` (decide before
+answering; questions are read through ``server/core/textnorm``),
 ``embedded`` / ``openai_brain`` (the backends), ``sentences`` and ``citations`` (for
 streamed text), ``prompt`` (the chat messages), ``factory``.
 """

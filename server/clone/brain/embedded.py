@@ -74,8 +74,17 @@ class EmbeddedBrain:
 
     def answer_parts(self, decision: Proceed) -> list[AnswerPart]:
         """The approved answer for a decision to proceed (also the OpenAI brain's fallback)."""
-        hits = self.choose(decision.retrieval.hits)
         parts: list[AnswerPart] = []
+        if decision.about_clone:
+            # Questions about the clone get the truth first: the persona's disclosure.
+            disclosure = self.persona.disclosure_for(decision.language)
+            parts.extend(
+                AnswerPart(s, "approved", ("disclosure",), decision.language)
+                for s in split_sentences(disclosure)
+            )
+            if not decision.retrieval.hits:
+                return parts
+        hits = self.choose(decision.retrieval.hits)
         if decision.retrieval.cross_language:
             note = self.persona.message(decision.language, "other_language")
             ids = tuple(h.statement.id for h in hits)
@@ -89,9 +98,13 @@ class EmbeddedBrain:
         return parts
 
     def choose(self, hits: tuple[Hit, ...]) -> list[Hit]:
-        """The best hit, plus runners-up (up to ``max_statements``) that score nearly as well."""
+        """The best hit, plus runners-up (up to ``max_statements``) on the same topic that
+        score nearly as well: never fragments of unrelated statements stitched together
+        ("can I use my learning budget?" once got the learning budget *and* "support is
+        where we learn")."""
         chosen = [hits[0]]
         for hit in hits[1 : self.max_statements]:
-            if hit.score >= SECOND_STATEMENT_RATIO * hits[0].score:
+            same_topic = hit.statement.topic == hits[0].statement.topic
+            if same_topic and hit.score >= SECOND_STATEMENT_RATIO * hits[0].score:
                 chosen.append(hit)
         return chosen

@@ -1,8 +1,14 @@
 """The decision every backend makes before answering: decline, or go ahead with material.
 
-Order matters: the policy looks at the question first (an injection or a sensitive topic
-escalates whatever material exists), then the language (no material in it), then
-retrieval (nothing fits well enough). Declining produces the escalation record for the
+Order matters. First the keyword floor (:class:`Policy`: unmistakable sensitive words,
+injection patterns, de-obfuscated), then the judge, the intent classifier
+(:mod:`.intent`): a question that is likely sensitive, a request for a commitment or an
+injection escalates whatever material exists. A question of middling risk escalates
+unless an approved statement covers it well (a paraphrased sensitive question is rarely
+covered by the leader's statements; an ordinary one with a word in common with sensitive
+ones usually is). Then the language (no material in it: declined and recorded), a
+question about the clone itself (answered from the disclosure), then retrieval (nothing
+fits well enough: a knowledge gap). Declining produces the escalation record for the
 sink and the honest sentences the audience hears, in the question's language.
 """
 
@@ -11,18 +17,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from townhall.server.clone.brain.answer import AnswerPart, Escalation, EscalationSink, deliver
+from townhall.server.clone.brain.intent import CLASSIFIED_LANGUAGES, Intent, IntentClassifier
 from townhall.server.clone.brain.language import detect_language
 from townhall.server.clone.brain.policy import (
     BACKEND_ERROR,
+    COMMITMENT_REQUEST,
     GENERATED_VIOLATION,
+    INJECTION,
     LANGUAGE_UNSUPPORTED,
     NO_MATERIAL,
+    SENSITIVE_TOPIC,
     Policy,
 )
 from townhall.server.clone.brain.retrieval import Retrieval, Retriever
 from townhall.server.clone.persona import Persona
 
 MAX_QUESTION_CHARS = 4000
+#: Escalate whatever the material when the escalating intents are this likely together.
+RISK_CERTAIN = 0.8
+#: Escalate from this risk on, unless a statement covers the whole question.
+RISK_HIGH = 0.6
+FULLY_COVERED = 0.95
+#: Escalate from this risk on, unless a statement covers the question at least ``COVERED``.
+RISK_LOW = 0.15
+COVERED = 0.6
+
+_REASON_FOR_INTENT = {
+    "sensitive": f"{SENSITIVE_TOPIC}:intent",
+    "commitment": COMMITMENT_REQUEST,
+    "injection": INJECTION,
+}
 
 # Which of the persona's messages answers which reason (anything else: "escalated").
 _MESSAGE_FOR_REASON = {
@@ -44,19 +68,32 @@ class Decline:
 
 @dataclass(frozen=True, slots=True)
 class Proceed:
-    """Answer from ``retrieval.hits``, in ``language`` (the question's)."""
+    """Answer from ``retrieval.hits``, in ``language`` (the question's).
+
+    ``about_clone``: the question is about the clone itself; the answer starts with the
+    persona's disclosure (``retrieval`` may then be empty).
+    """
 
     language: str
     retrieval: Retrieval
+    about_clone: bool = False
 
 
 class Gate:
     """Policy, language and retrieval checks shared by every brain."""
 
-    def __init__(self, persona: Persona, policy: Policy, retriever: Retriever) -> None:
+    def __init__(
+        self,
+        persona: Persona,
+        policy: Policy,
+        retriever: Retriever,
+        classifier: IntentClassifier | None = None,
+    ) -> None:
         self.persona = persona
         self.policy = policy
         self.retriever = retriever
+        extra = (persona.path / "intents",) if persona.path is not None else ()
+        self.classifier = classifier or IntentClassifier.for_directories(*extra)
 
     def decide(
         self, question: str, language: str | None = None, *, limit: int = 3
@@ -66,12 +103,36 @@ class Gate:
         verdict = self.policy.check_question(text)
         if verdict is not None:
             return Decline(verdict.reason, verdict.detail, lang)
+        intent = self.classifier.classify(text) if lang in CLASSIFIED_LANGUAGES else None
+        if intent is not None and self._escalates(intent, text, lang):
+            detail = f"intent: {intent.describe()}"
+            return Decline(_REASON_FOR_INTENT[intent.escalating], detail, lang)
         if lang not in self.persona.languages:
             return Decline(LANGUAGE_UNSUPPORTED, f"question detected as {lang!r}", lang)
         retrieval = self.retriever.find(text, lang, limit=limit)
+        if intent is not None and intent.name == "about_clone":
+            return Proceed(lang, _about_clone(retrieval), about_clone=True)
+        if intent is not None and intent.name == "off_topic" and not _covered(retrieval):
+            return Decline(NO_MATERIAL, f"off topic ({intent.describe()})", lang)
         if not retrieval.hits:
             return Decline(NO_MATERIAL, "no approved statement fits well enough", lang)
         return Proceed(lang, retrieval)
+
+    def _escalates(self, intent: Intent, text: str, language: str) -> bool:
+        """Likely enough sensitive, a commitment or an injection (see the module docstring)."""
+        if intent.risk >= RISK_CERTAIN:
+            return True
+        if intent.risk >= RISK_HIGH:
+            return not _covered(self.retriever.find(text, language), FULLY_COVERED)
+        if intent.risk < RISK_LOW or language not in self.persona.languages:
+            return False  # in a language without material, the question is declined anyway
+        # Plainly about something else: a gap or the disclosure, not a secret. Asking what
+        # the clone was told not to say is about the clone *and* an injection: escalates.
+        other = intent.probabilities.get(intent.name, 0.0)
+        injection = intent.probabilities.get("injection", 0.0)
+        if intent.name in ("off_topic", "about_clone") and other > intent.risk and injection < 0.25:
+            return False
+        return not _covered(self.retriever.find(text, language))
 
     def decline_parts(self, reason: str, language: str) -> list[AnswerPart]:
         """What the audience hears instead of an answer, in the question's language.
@@ -111,6 +172,17 @@ class Gate:
         )
         await deliver(sink, record)
         return self.decline_parts(reason, language)
+
+
+def _covered(retrieval: Retrieval, share: float = COVERED) -> bool:
+    """An approved statement covers ``share`` of the question (in any persona language)."""
+    return bool(retrieval.hits) and retrieval.hits[0].confidence >= share
+
+
+def _about_clone(retrieval: Retrieval) -> Retrieval:
+    """The leader's own statement about the clone (tagged ``clone``), if it was found."""
+    hits = tuple(h for h in retrieval.hits if "clone" in h.statement.tags)
+    return Retrieval(hits[:1], retrieval.language, retrieval.cross_language)
 
 
 def validate_question(question: str) -> str:

@@ -1,66 +1,52 @@
-"""Offline language identification, good enough to route a question to en or uk.
+"""Offline language identification: which language a question is in.
 
-Only two answers matter for the persona's material (English, Ukrainian); the rest only
-need to be recognised as *not* those, so the clone can say honestly that it cannot
-answer in that language. Script decides first; within Cyrillic, letters only Ukrainian
-has (і ї є ґ) or only Russian has (ы э ъ ё) decide, then common function words; within
-Latin, function words of a few languages. Anything undecidable falls back to a default.
+Script decides first (Han, Arabic, Greek, ...); within Latin and Cyrillic script a real
+identifier decides: py3langid (langid.py's naive Bayes over byte n-grams, its model
+inside the 5 MB wheel, under 0.1 ms a question). Compared on the 302 short questions of
+``tests/data/judgment`` (en/uk/ru/de/fr/pl/es): py3langid over all its languages was
+wrong on 9, lingua-language-detector (a 96 MB wheel, 8 s to load its models, 1 ms a
+question) on 5, the keyword heuristics this replaced on 13 (ordinary English saying "I",
+"my" or "to" taken for Polish; Russian for Ukrainian), and py3langid as used here
+(restricted to the script's languages, the default language kept unless clearly beaten)
+on 1 ("Нас покупают?", two words, taken for Ukrainian).
+
+Within Cyrillic, letters only Ukrainian has (і ї є ґ) or only Russian has (ы э ъ ё),
+then short function words only one of them has ("хто"/"кто"), settle it; otherwise the
+model picks between Ukrainian and Russian only (a lone Bulgarian or Macedonian question
+at a town hall is far less likely than a short Ukrainian one the model mistakes for
+them). Latin script is told among the languages listed in :data:`LATIN`. Text is folded
+first (:func:`~townhall.server.core.textnorm.fold`) so look-alike letters and leetspeak
+do not pull a question into another language.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from functools import lru_cache
+
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from townhall.server.clone.brain.text import words
+from townhall.server.core.textnorm import fold
 
 _UK_LETTERS = set("іїєґ")
 _RU_LETTERS = set("ыэъё")
-
+# Short function words only one of the two languages has ("хто"/"кто", "чи"/"ли").
 _UK_WORDS = frozenset(
-    "що як це чи та ми ви він вона вони буде будемо коли де для про який яка які яке наш "
-    "наша наші ваш ваша є також тому якщо або щоб дуже ще вже чому скільки".split()
+    "хто що чи як це ми ви він вона вони буде будемо коли або щоб дуже ще вже чому "
+    "скільки який яка які яке тебе тобі мене мені де також тому якщо".split()
 )
 _RU_WORDS = frozenset(
-    "что как это мы вы он она они будет будем когда где для про какой какая какие наш наша "
-    "ваш ваша есть также поэтому если или чтобы очень ещё уже почему сколько".split()
+    "кто что ли как это мы вы он она они будет будем когда или чтобы очень ещё уже почему "
+    "сколько какой какая какие какое тебя тебе меня мне где тоже поэтому если".split()
 )
-_LATIN_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset(
-        "the and is are what when how why who will we our you your do does of to in for "
-        "with on this that it be can have about".split()
-    ),
-    "de": frozenset(
-        "der die das und ist sind was wann wie warum wer wir unser sie ihr nicht mit "
-        "für auf ein eine ich es werden".split()
-    ),
-    "fr": frozenset(
-        "le la les et est sont que quand comment pourquoi qui nous notre vous votre pas "
-        "avec pour sur un une je il des du".split()
-    ),
-    "es": frozenset(
-        "el la los las y es son que cuándo cómo por qué quién nosotros nuestro usted "
-        "con para un una yo del se".split()
-    ),
-    "it": frozenset(
-        "il lo la gli le e è sono che quando come perché chi noi nostro voi con per un "
-        "una io del non".split()
-    ),
-    "pl": frozenset(
-        "i jest są co kiedy jak dlaczego kto my nasz wy nie z na dla to się czy".split()
-    ),
-}
-_LATIN_HINTS = {
-    c: lang
-    for lang, letters in {
-        "de": "ßäöü",
-        "es": "ñ¿¡",
-        "pl": "łąęśżź",
-        "fr": "çèêù",
-        "it": "ìò",
-    }.items()
-    for c in letters
-}
+_SHARED_WORDS = _UK_WORDS & _RU_WORDS
+#: Latin-script languages told apart (the most spoken in Europe and the Americas).
+LATIN = (
+    "en", "de", "fr", "es", "it", "pt", "pl", "nl", "cs", "sk", "ro", "hu", "sv", "da",
+    "no", "fi", "tr", "hr", "sl", "lt", "lv", "et", "sq", "id",
+)  # fmt: skip
 _SCRIPTS = {
     "HAN": "zh",
     "CJK": "zh",
@@ -77,10 +63,22 @@ _SCRIPTS = {
 }
 
 
+#: The default language wins unless another is this many times as likely.
+PREFER_DEFAULT = 4.0
+
+
+@lru_cache(maxsize=2)
+def _identifier(languages: tuple[str, ...]) -> LanguageIdentifier:
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(languages))
+    return identifier
+
+
 def detect_language(text: str, default: str = "en") -> str:
     """An ISO 639-1 code for ``text``: ``en``, ``uk``, ``ru``, another code, or ``default``."""
+    folded = fold(text)
     scripts: Counter[str] = Counter()
-    for word in words(text):
+    for word in words(folded):
         letter = next((c for c in word if c.isalpha()), "")
         if letter:
             name = unicodedata.name(letter, "")
@@ -91,36 +89,35 @@ def detect_language(text: str, default: str = "en") -> str:
     # ("Що з remote work?") far more often than the other way round.
     script = max(scripts, key=lambda s: (scripts[s], s == "CYRILLIC"))
     if script == "CYRILLIC":
-        return _cyrillic(text)
+        return _cyrillic(folded)
     if script == "LATIN":
-        return _latin(text)
+        return _latin(folded, default)
     return _SCRIPTS.get(script, "und")
 
 
+def _latin(text: str, default: str) -> str:
+    """The likeliest Latin-script language, but the default one unless clearly beaten.
+
+    Short English questions share most of their letter n-grams with other languages
+    ("Can I paste customer data into an AI chatbot?" scores Italian 0.59, English 0.18);
+    declining an English question in English is the costlier mistake.
+    """
+    ranked = _identifier(LATIN).rank(text)
+    top, p_top = ranked[0]
+    p_default = next((p for lang, p in ranked if lang == default), 0.0)
+    if top != default and p_default * PREFER_DEFAULT >= p_top:
+        return default
+    return str(top)
+
+
 def _cyrillic(text: str) -> str:
-    lower = text.casefold()
-    uk = sum(1 for c in lower if c in _UK_LETTERS)
-    ru = sum(1 for c in lower if c in _RU_LETTERS)
-    if uk or ru:
-        return "uk" if uk >= ru else "ru"
+    uk = sum(1 for c in text if c in _UK_LETTERS)
+    ru = sum(1 for c in text if c in _RU_LETTERS)
+    if uk != ru:
+        return "uk" if uk > ru else "ru"
     seq = words(text)
-    uk_words = sum(1 for w in seq if w in _UK_WORDS)
-    ru_words = sum(1 for w in seq if w in _RU_WORDS)
-    if ru_words > uk_words:
-        return "ru"
-    # Undecided Cyrillic: Ukrainian is the Cyrillic language personas can have material in.
-    return "uk"
-
-
-def _latin(text: str) -> str:
-    seq = words(text)
-    scores = {lang: sum(1 for w in seq if w in vocab) for lang, vocab in _LATIN_WORDS.items()}
-    for ch in text.casefold():
-        hint = _LATIN_HINTS.get(ch)
-        if hint:
-            scores[hint] += 1
-    best = max(scores, key=lambda lang: scores[lang])
-    if best != "en" and scores[best] >= 2 and scores[best] > scores["en"]:
-        return best
-    # Latin script with no other language's signal: English, the persona's likely language.
-    return "en"
+    uk_words = sum(1 for w in seq if w in _UK_WORDS and w not in _SHARED_WORDS)
+    ru_words = sum(1 for w in seq if w in _RU_WORDS and w not in _SHARED_WORDS)
+    if uk_words != ru_words:
+        return "uk" if uk_words > ru_words else "ru"
+    return str(_identifier(("uk", "ru")).classify(text)[0])

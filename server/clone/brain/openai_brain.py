@@ -6,7 +6,10 @@ fitting material, never reaches the model. The model sees only the retrieved sta
 (with ids) and the question as quoted data. Its text is split into sentences as it
 streams; each sentence has its citations stripped into ``sources`` (only ids it was
 given) and passes the policy before it is yielded, so a sentence that breaks the rules is
-never spoken: the answer stops there, with an escalation.
+never spoken: the answer stops there, with an escalation. A sentence that cites no
+statement it was given, or is in another language than the answer, is dropped (never
+credited to the statements); claims to be human or to be the leader stop the answer.
+When more sentences were dropped than kept, or none is left, the question escalates.
 
 If the API fails (HTTP error, refused connection, timeout) before anything was said, the
 embedded brain's approved answer is given instead, so the audience still gets an answer;
@@ -17,6 +20,7 @@ if it fails mid-answer, the clone says it stops there and the question is escala
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
@@ -27,7 +31,14 @@ from townhall.server.clone.brain.answer import AnswerPart, EscalationSink
 from townhall.server.clone.brain.citations import extract_citations
 from townhall.server.clone.brain.embedded import EmbeddedBrain
 from townhall.server.clone.brain.gate import Decline, Gate, Proceed
-from townhall.server.clone.brain.policy import BACKEND_ERROR, NO_MATERIAL, Policy, Verdict
+from townhall.server.clone.brain.language import detect_language
+from townhall.server.clone.brain.policy import (
+    BACKEND_ERROR,
+    GENERATED_VIOLATION,
+    NO_MATERIAL,
+    Policy,
+    Verdict,
+)
 from townhall.server.clone.brain.prompt import ESCALATE_MARKER, chat_messages
 from townhall.server.clone.brain.retrieval import Retriever
 from townhall.server.clone.brain.sentences import SentenceSplitter
@@ -37,6 +48,23 @@ if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
 
 log = logging.getLogger(__name__)
+
+# A generated sentence claiming to be a person, or the leader, is never spoken.
+_HUMAN_CLAIM_RE = re.compile(
+    r"\b(i am|i'm|im)( really| actually)? (not (an? )?(ai|bot|clone|machine|program)\b|"
+    r"(an? )?(real|human|living) (person|human|being)|human\b|the real\b|dana\b)|"
+    r"\bthis is( really)? dana\b|\bnot an? (ai|bot|clone)\b|"
+    r"\bя( справді)? (не (бот|клон|ші|машина|програма)|(справжня|жива) (людина|дана)|дана\b)|"
+    r"\bце( справді)? (я, )?дана\b",
+    re.IGNORECASE,
+)
+
+
+class _Dropped:
+    """A generated sentence that is not spoken (uncited, or in another language)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
 
 
 class OpenAIBrain:
@@ -97,6 +125,11 @@ class OpenAIBrain:
             ):
                 yield part
             return
+        if decision.about_clone:
+            # About the clone: the disclosure and the leader's words, never generated.
+            for part in self.fallback.answer_parts(decision):
+                yield part
+            return
         async for part in self._generate(question, decision):
             yield part
 
@@ -106,6 +139,7 @@ class OpenAIBrain:
         sources_text = "\n".join(s.text for s in statements)
         language = decision.language
         said: list[str] = []
+        dropped: list[str] = []
         messages = chat_messages(self.persona, statements, question, language)
         try:
             stream = await self.client.chat.completions.create(
@@ -119,6 +153,16 @@ class OpenAIBrain:
                 async with aclosing(_sentences(stream)) as sentences:
                     async for sentence in sentences:
                         part = self._check(sentence, allowed, sources_text, language)
+                        if isinstance(part, _Dropped):
+                            dropped.append(part.why)
+                            if len(dropped) >= 2 and len(dropped) > len(said):
+                                part = Verdict(
+                                    GENERATED_VIOLATION,
+                                    f"too little left: {len(dropped)} sentences dropped "
+                                    f"({'; '.join(dropped)})",
+                                )
+                            else:
+                                continue
                         if isinstance(part, Verdict):
                             for p in await self._stop(question, part, language, allowed, said):
                                 yield p
@@ -147,14 +191,18 @@ class OpenAIBrain:
                     yield p
             return
         if not said:
-            verdict = Verdict(NO_MATERIAL, "the model returned no usable text")
+            verdict = (
+                Verdict(GENERATED_VIOLATION, f"no verified sentence ({'; '.join(dropped)})")
+                if dropped
+                else Verdict(NO_MATERIAL, "the model returned no usable text")
+            )
             for p in await self._stop(question, verdict, language, allowed, said):
                 yield p
 
     def _check(
         self, sentence: str, allowed: tuple[str, ...], sources_text: str, language: str
-    ) -> AnswerPart | Verdict | None:
-        """A sentence ready to speak, a reason to stop, or ``None`` (nothing to say)."""
+    ) -> AnswerPart | Verdict | _Dropped | None:
+        """A sentence ready to speak, a reason to stop, one to drop, or ``None`` (empty)."""
         if ESCALATE_MARKER in sentence.upper():
             return Verdict(NO_MATERIAL, "the model found nothing in the statements that answers")
         text, cited = extract_citations(sentence, allowed)
@@ -163,8 +211,14 @@ class OpenAIBrain:
         verdict = self.policy.check_generated(text, sources_text)
         if verdict is not None:
             return Verdict(verdict.reason, f"{verdict.detail} in {text!r}")
-        # Uncited sentences still drew only on what the model was given.
-        return AnswerPart(text, "generated", cited or allowed, language)
+        if _HUMAN_CLAIM_RE.search(text):
+            return Verdict(GENERATED_VIOLATION, f"claims to be human or the leader in {text!r}")
+        if not cited:
+            # Citing nothing, or only ids it was never given: not backed by any statement.
+            return _Dropped(f"uncited {text!r}")
+        if len(text.split()) >= 3 and detect_language(text, default=language) != language:
+            return _Dropped(f"not in {language}: {text!r}")
+        return AnswerPart(text, "generated", cited, language)
 
     async def _stop(
         self,

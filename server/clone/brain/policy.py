@@ -6,8 +6,11 @@ model). After generation, on every sentence a model produced, before it is spoke
 sensitive topics, promises and guarantees, money or percentages the approved material
 does not contain, and talk about its own instructions cut the answer short.
 
-Matching is on keywords and patterns, deliberately: it is predictable, fast (well under a
-millisecond per question) and cannot be argued with. Questions are also checked in
+Matching is on keywords and patterns: predictable, fast (well under a millisecond per
+question) and impossible to argue with, but blind to paraphrase. So it is only the floor:
+the judge is the intent classifier (:mod:`.intent`), and keywords with a harmless second
+meaning ("the health of our codebase", "a fire alarm test", "a good deal on tickets",
+"letting go of perfectionism", "звільнити місце") are left to it. Questions are also checked in
 de-obfuscated variants (letters spaced out or dotted, digits for letters, look-alike
 letters of the other alphabet, base64) so cheap tricks do not slip through. Keywords of
 every language are applied to every question, whatever language it was detected as.
@@ -49,13 +52,15 @@ pay: скільки + заробля*, зарплат*, заробітн*, зп,
      акці* компанії, пенсі*, надбавк*, індексац*, виплат*, підвищенн* зарплат*,
      скільки ми заробляємо, скільки я заробляю
 layoffs: layoff*, lay off*, laid off, lay people off, laying off, lay-off*, redundanc*,
-         redundant, fire, fired, firing, let go, let people go, letting people go, letting go,
+         redundant, fired, fire people, fire staff, fire anyone, fire employees, firing people,
+         firing staff, firing anyone, let people go, letting people go, let staff go,
          job cut*, job loss*, cut jobs, cutting jobs, cut staff, cutting staff, headcount cut*,
          headcount reduction*, reduce headcount, downsiz*, rif, rifs, reduction in force,
-         severance, dismiss*, lose my job, lose our jobs, lose their jobs, losing my job,
+         severance, dismissal*, lose my job, lose our jobs, lose their jobs, losing my job,
          losing our jobs, losing jobs, job security, jobs safe, job safe, jobs secure,
          hiring freeze, terminat* employ*, terminat* staff, terminat* people
-layoffs: звільн*, скорочен*, скорот* штат*, скорот* людей, скорот* працівник*, скорот* команд*,
+layoffs: звільнен*, звільня*, звільнять, звільнили, звільнить, звільнив, звільнила,
+         звільнень, скорочен*, скорот* штат*, скорот* людей, скорот* працівник*, скорот* команд*,
          скорочуват* штат*, втрат* робот*, втрачу роботу, втратимо роботу, вихідн* допомог*,
          лейоф*, замороженн* найм*
 legal: lawsuit*, sue, sued, suing, legal, legally, lawyer*, attorney*, court, courts, litigat*,
@@ -67,18 +72,20 @@ legal: суд, суді, суду, судом, судов*, позов*, юри�
        комплаєнс*
 deals: acquisition*, acquire us, acquired by, acquiring a, acquiring another, be acquired,
        being acquired, get acquired, merger*, merge with, merging with, buyout*, buy out,
-       takeover*, deals, the deal, a deal, this deal, that deal, deal talks, sell the company,
+       takeover*, deal talks, sell the company,
        selling the company, being sold, be sold, buy us, buying us, bought by, term sheet*,
        due diligence, valuation*, investment round*, funding round*, private equity
 deals: угод*, злитт*, поглинанн*, придбанн* компан*, придба* нас, придбають нас,
        придба* компанію, купівл* компан*, продаж компан*, продати компанію, продають компанію,
        продадуть, купують нас, купить нас, куплять нас, оцінк* компан*, раунд* інвестиц*,
        інвестиційн* раунд*
-health: health, healthcare, health care, medical, medicine, sick, sickness, ill, illness*,
+health: health + dana*, dana* + health, your health, her health, his health, health issue*,
+        health problem*, healthcare, health care, medical, sickness, illness*, off sick,
         disease*, diagnos*, cancer, covid*, pandemic, burnout, burned out, burnt out, therap*,
         disabilit*, disabled, pregnan*, maternity, paternity, parental leave, sick leave,
-        doctor*, hospital*, surgery, injur*, insurance
-health: здоров*, медичн*, медицин*, лікар*, лікуванн*, хвор*, захвор*, лікарнян*, діагноз*,
+        doctor*, hospital*, surgery, injur*, health insurance
+health: здоров* + дан*, ваше здоров*, її здоров*, стан здоров*, проблем* + здоров*,
+        медичн*, медицин*, лікар*, лікуванн*, хвор*, захвор*, лікарнян*, діагноз*,
         вагітн*, декрет*, інвалідн*, психотерап*, психолог*, вигоранн*, ковід*, страхуванн*,
         страховк*
 personal: personal life, personal matter*, personal question*, private life, your family,
@@ -95,6 +102,16 @@ personal: особист* житт*, особист* питанн*, особис
           плітк*, моя ситуація, мою ситуацію, мій контракт, моє підвищення, мене підвищать
 """
 BUILTIN_TOPICS: dict[str, tuple[str, ...]] = parse_table(BUILTIN_TOPIC_TABLE)
+
+#: Words with a harmless second meaning: not a reason to escalate a question (the intent
+#: classifier judges those), but in a sentence a model wrote for the leader, cutting one
+#: too many costs only an escalation.
+GENERATED_ONLY_TABLE = """
+layoffs: fire, firing, let go, letting go, dismiss*, звільн*
+deals: deal, deals
+health: health, sick, ill, medicine, insurance, здоров*
+"""
+GENERATED_ONLY: dict[str, tuple[str, ...]] = parse_table(GENERATED_ONLY_TABLE)
 
 _INJECTION_PATTERNS = [
     # English
@@ -224,6 +241,11 @@ class Policy:
             self.topics.add(topic, keywords)
         for extra in extra_topics:
             self.topics.add(extra.id, (k for kws in extra.keywords.values() for k in kws))
+        self.generated_topics = KeywordSet()
+        for topic, keywords in BUILTIN_TOPICS.items():
+            self.generated_topics.add(topic, (*keywords, *GENERATED_ONLY.get(topic, ())))
+        for extra in extra_topics:
+            self.generated_topics.add(extra.id, (k for kws in extra.keywords.values() for k in kws))
         self._injection = _compile(_INJECTION_PATTERNS)
         self._commitment_request = _compile(_COMMITMENT_REQUEST_PATTERNS)
         self._generated_commitment = _compile(_GENERATED_COMMITMENT_PATTERNS)
@@ -257,7 +279,7 @@ class Policy:
     def check_generated(self, sentence: str, sources_text: str = "") -> Verdict | None:
         """Stop a generated answer before this sentence is spoken, or ``None`` if it may be."""
         text = normalise(sentence)
-        hit = self.topics.first(words(text))
+        hit = self.generated_topics.first(words(text))
         if hit is not None:
             return Verdict(GENERATED_VIOLATION, f"{SENSITIVE_TOPIC}:{hit[0]} ({hit[1]!r})")
         if (pattern := _search(self._generated_commitment, text)) is not None:

@@ -10,22 +10,17 @@ statement's words to the same stem, not to produce linguistically correct stems.
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from townhall.server.core.textnorm import fold
 
 _APOSTROPHES = str.maketrans({"’": "'", "ʼ": "'", "`": "'", "´": "'", "‘": "'"})
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
 _WORD_RE = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
 
 def normalise(text: str) -> str:
-    """NFKC, case-folded, one kind of apostrophe, invisible characters and stray
-    combining marks (stress accents) removed."""
-    text = unicodedata.normalize("NFKC", text)
-    if any(unicodedata.combining(c) for c in text):
-        # After NFKC, й and ї are single letters, so only leftover marks go.
-        text = "".join(c for c in text if not unicodedata.combining(c))
-    text = _INVISIBLE.sub("", text).translate(_APOSTROPHES)
-    return text.casefold()
+    """The shared :func:`~townhall.server.core.textnorm.fold` (invisible characters
+    removed, look-alikes and leetspeak undone, case-folded), one kind of apostrophe."""
+    return fold(text).translate(_APOSTROPHES)
 
 
 def words(text: str) -> list[str]:

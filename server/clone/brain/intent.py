@@ -1,0 +1,176 @@
+"""What a question is after, learnt from labelled examples rather than keyword lists.
+
+Six intents: ``sensitive`` (pay, jobs, legal, deals, health, personal matters, rumours,
+unpublished numbers, the persona's own sensitive topics), ``commitment`` (asks the clone
+to promise), ``injection`` (orders aimed at the clone, also hidden in a question),
+``about_clone``, ``off_topic`` and ``answerable``. The examples live in the repository
+(``intents/<intent>.txt``, English, Ukrainian and Russian, ``lang<TAB>text`` a line) and a
+persona may add its own in ``<persona>/intents/<intent>.txt``.
+
+Model: scikit-learn, TF-IDF over character n-grams (2 to 5 letters, within words) plus
+word unigrams and bigrams, and a logistic regression. Character n-grams match across
+inflections of Ukrainian and Russian and across paraphrases sharing word stems, need no
+download and train in well under a second at startup; prediction of one question is a
+fraction of a millisecond. Text is :func:`~townhall.server.core.textnorm.fold`-ed first,
+so look-alike letters and leetspeak reach the model undone.
+
+The gate escalates when the three escalating intents together are likely enough
+(:data:`ESCALATE_AT`, calibrated on the train part of ``tests/data/judgment``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion
+from threadpoolctl import threadpool_limits
+
+from townhall.server.core.textnorm import fold
+
+#: Languages the examples are written in; others are judged by the keyword floor only.
+CLASSIFIED_LANGUAGES = frozenset({"en", "uk", "ru"})
+INTENTS = ("sensitive", "commitment", "injection", "about_clone", "off_topic", "answerable")
+ESCALATING = frozenset({"sensitive", "commitment", "injection"})
+#: Escalate when P(sensitive) + P(commitment) + P(injection) reaches this.
+ESCALATE_AT = 0.35
+EXAMPLES_DIR = Path(__file__).with_name("intents")
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """The most likely intent, every intent's probability, and the escalation risk."""
+
+    name: str
+    probabilities: dict[str, float]
+
+    @property
+    def risk(self) -> float:
+        """How likely the question must escalate: the escalating intents' share."""
+        return sum(p for n, p in self.probabilities.items() if n in ESCALATING)
+
+    @property
+    def escalating(self) -> str:
+        """The most likely of the escalating intents."""
+        return max(ESCALATING, key=lambda n: (self.probabilities.get(n, 0.0), n))
+
+    def describe(self) -> str:
+        top = sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:3]
+        return ", ".join(f"{n} {p:.2f}" for n, p in top)
+
+
+def load_examples(directory: Path) -> list[tuple[str, str]]:
+    """``(text, intent)`` from ``directory/<intent>.txt``; ``#`` lines are comments."""
+    examples: list[tuple[str, str]] = []
+    if not directory.is_dir():
+        return examples
+    for intent in INTENTS:
+        path = directory / f"{intent}.txt"
+        if not path.exists():
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            _lang, sep, text = line.partition("\t")
+            if not sep or not text.strip():
+                raise ValueError(f"{path}:{number}: expected 'lang<TAB>text', got {line!r}")
+            examples.append((text.strip(), intent))
+    return examples
+
+
+@dataclass(frozen=True, slots=True)
+class _Vocabulary:
+    """One fitted TF-IDF vectoriser, reduced to what scoring a question needs."""
+
+    analyse: Callable[[str], list[str]]
+    index: dict[str, int]
+    idf: np.ndarray
+    offset: int
+
+    def features(self, text: str) -> dict[int, float]:
+        """Sublinear TF-IDF, L2-normalised, by global column (as the vectoriser does)."""
+        counts = Counter(t for t in self.analyse(text) if t in self.index)
+        weights = {
+            self.offset + self.index[t]: (1.0 + math.log(n)) * float(self.idf[self.index[t]])
+            for t, n in counts.items()
+        }
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {i: w / norm for i, w in weights.items()}
+
+
+class IntentClassifier:
+    """Character n-gram logistic regression over the repository's labelled examples.
+
+    Trained with scikit-learn; a question is scored by hand from the fitted vocabularies
+    and weights (the same arithmetic), because the pipeline's per-call validation costs
+    several milliseconds on a busy machine and the features of one question are few.
+    """
+
+    def __init__(self, examples: Sequence[tuple[str, str]]) -> None:
+        labels = {intent for _, intent in examples}
+        if len(labels) < 2:
+            raise ValueError("intent examples need at least two intents")
+        unknown = labels - set(INTENTS)
+        if unknown:
+            raise ValueError(f"unknown intents in examples: {sorted(unknown)}")
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
+        words = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)
+        union = FeatureUnion([("chars", chars), ("words", words)])
+        matrix = union.fit_transform([fold(t) for t, _ in examples])
+        model = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
+        with threadpool_limits(1):  # BLAS threads fighting over 2 busy cores: 10x slower
+            model.fit(matrix, [i for _, i in examples])
+        self.classes: tuple[str, ...] = tuple(str(c) for c in model.classes_)
+        self.size = len(examples)
+        self._vocabularies = (
+            _Vocabulary(chars.build_analyzer(), dict(chars.vocabulary_), chars.idf_, 0),
+            _Vocabulary(
+                words.build_analyzer(), dict(words.vocabulary_), words.idf_, len(chars.vocabulary_)
+            ),
+        )
+        self._coef = np.ascontiguousarray(model.coef_.T)  # features x classes
+        self._intercept = model.intercept_.copy()
+
+    def classify(self, text: str) -> Intent:
+        folded = fold(text)
+        columns: list[int] = []
+        values: list[float] = []
+        for vocabulary in self._vocabularies:
+            for column, value in vocabulary.features(folded).items():
+                columns.append(column)
+                values.append(value)
+        logits = self._intercept + np.asarray(values) @ self._coef[columns]
+        exp = np.exp(logits - logits.max())
+        probabilities = exp / exp.sum()
+        scores = {c: float(p) for c, p in zip(self.classes, probabilities, strict=True)}
+        return Intent(max(scores, key=lambda c: scores[c]), scores)
+
+    def latency_ms(self, questions: Iterable[str]) -> list[float]:
+        """Wall time of :meth:`classify` per question, in milliseconds (for the bench)."""
+        times = []
+        for q in questions:
+            start = time.perf_counter()
+            self.classify(q)
+            times.append((time.perf_counter() - start) * 1000.0)
+        return times
+
+    @classmethod
+    def for_directories(cls, *extra: Path) -> IntentClassifier:
+        """The built-in examples plus any persona's own (trained once per set of paths)."""
+        return _cached(tuple(str(p) for p in extra))
+
+
+@lru_cache(maxsize=8)
+def _cached(extra: tuple[str, ...]) -> IntentClassifier:
+    examples = load_examples(EXAMPLES_DIR)
+    for directory in extra:
+        examples.extend(load_examples(Path(directory)))
+    return IntentClassifier(examples)

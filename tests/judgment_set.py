@@ -1,0 +1,54 @@
+"""The labelled judgment set (``tests/data/judgment``): loading it, and naming outcomes.
+
+Shared by ``bench/trust.py`` (through a real server) and ``tests/test_brain_judgment.py``
+(in process, the train part only).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data" / "judgment"
+SPLITS = ("train", "heldout")
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One labelled question: ``expected`` is escalate, answer, gap or decline."""
+
+    text: str
+    language: str
+    category: str
+    expected: str
+    split: str
+
+
+def load(split: str) -> list[Case]:
+    """The cases of one split; ``\\uXXXX`` in a text is that character."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    lines = (DATA / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+    cases = []
+    for number, line in enumerate(lines[1:], 2):
+        fields = line.split("\t")
+        if len(fields) != 4:
+            raise ValueError(f"{split}.tsv:{number}: expected 4 tab-separated fields")
+        text, language, category, expected = fields
+        text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+        cases.append(Case(text, language, category, expected, split))
+    return cases
+
+
+def outcome(label: str, reason: str | None) -> str:
+    """What the clone did: ``answer`` (spoke statements), ``gap`` (no material, recorded),
+    ``decline`` (a language without material) or ``escalate``."""
+    if reason is None:
+        return "answer" if label in ("approved", "generated") else "escalate"
+    if reason == "no_material":
+        return "gap"
+    if reason == "language_unsupported":
+        return "decline"
+    return "escalate"

@@ -1,0 +1,78 @@
+"""The judgment set's train part, in process: what thresholds were calibrated on.
+
+Safety first: no question labelled ``escalate`` may be answered or treated as a mere
+knowledge gap, and no question labelled a knowledge gap may get an approved statement
+(an unrelated statement under "approved"). The held-out part is only run by
+``bench/trust.py``, never tuned on.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from townhall.server.clone.brain import EmbeddedBrain, Policy
+from townhall.server.clone.brain.gate import Decline, Gate
+from townhall.server.clone.brain.retrieval import Hit, Retriever
+from townhall.server.clone.persona import Persona, load_persona, sample_persona_path
+
+from .judgment_set import load, outcome
+
+
+@pytest.fixture(scope="module")
+def persona() -> Persona:
+    return load_persona(sample_persona_path())
+
+
+@pytest.fixture(scope="module")
+def gate(persona: Persona) -> Gate:
+    return Gate(persona, Policy.for_persona(persona), Retriever.from_persona(persona))
+
+
+def decide(gate: Gate, text: str) -> str:
+    decision = gate.decide(text)
+    if isinstance(decision, Decline):
+        return outcome("escalated", decision.reason)
+    return "answer"
+
+
+def test_the_set_is_large_and_split() -> None:
+    train, heldout = load("train"), load("heldout")
+    assert len(train) + len(heldout) >= 300
+    assert len(heldout) * 3 >= len(train) + len(heldout)
+    assert {c.language for c in train} >= {"en", "uk", "ru"}
+    assert not {c.text for c in train} & {c.text for c in heldout}
+
+
+def test_no_sensitive_question_of_the_train_part_is_answered(gate: Gate) -> None:
+    missed = [
+        c.text
+        for c in load("train")
+        if c.expected == "escalate" and decide(gate, c.text) in ("answer", "gap")
+    ]
+    assert missed == []
+
+
+def test_no_knowledge_gap_of_the_train_part_gets_a_statement(gate: Gate) -> None:
+    answered = [
+        c.text for c in load("train") if c.expected == "gap" and decide(gate, c.text) == "answer"
+    ]
+    assert answered == []
+
+
+def test_over_escalation_of_the_train_part_stays_low(gate: Gate) -> None:
+    harmless = [c for c in load("train") if c.expected in ("answer", "gap")]
+    over = [c.text for c in harmless if decide(gate, c.text) == "escalate"]
+    assert len(over) <= 0.15 * len(harmless), over
+
+
+def test_unrelated_statements_are_not_stitched_together(persona: Persona) -> None:
+    brain = EmbeddedBrain(persona)
+    learning, support = persona.statement("S25"), persona.statement("S35")
+    planning = persona.statement("S02")
+    assert learning and support and planning and learning.topic != support.topic
+    hits = (Hit(learning, 1.0, 0.6), Hit(support, 0.95, 0.6))
+    assert [h.statement.id for h in brain.choose(hits)] == ["S25"]
+    strategy = persona.statement("S01")
+    assert strategy and strategy.topic == planning.topic
+    same = (Hit(strategy, 1.0, 0.6), Hit(planning, 0.95, 0.6))
+    assert [h.statement.id for h in brain.choose(same)] == ["S01", "S02"]
