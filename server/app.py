@@ -108,7 +108,13 @@ class TownhallServer:
             [seat.position for seat in self.scene.seats],
             self._verify,
             counters=self.metrics,
-            saved=Saved(saved.questions, saved.settings, saved.banned, saved.max_answer_id),
+            saved=Saved(
+                saved.questions,
+                saved.settings,
+                saved.banned,
+                saved.max_answer_id,
+                saved.max_question_id,
+            ),
             epoch=self._epoch,
             wall_epoch=time.time(),
         )

@@ -54,13 +54,16 @@ from townhall.server.core.effects import (
     Effect,
     Log,
     Persist,
+    QuestionDropped,
+    QuestionsRestored,
     Send,
     Sequenced,
     Ship,
+    VoteRestored,
 )
 from townhall.server.core.identity import Identity
 from townhall.server.core.mics import MicBoard, MicChange
-from townhall.server.core.qa import QaQueue, Question
+from townhall.server.core.qa import QaQueue, Question, normalise
 from townhall.server.core.ratelimit import PoseLimiter, RejectCounter, TokenBucket
 from townhall.server.core.room import Member, Room
 from townhall.server.core.rules import RoomRules
@@ -93,6 +96,16 @@ class Conn:
     last_keyframe: float = -1e9
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A question just submitted: stored with ``records``; ``undo`` if that fails."""
+
+    question: Question
+    merged: bool
+    records: list[Record]
+    undo: tuple[Effect, ...]
+
+
 @dataclass
 class Saved:
     """What a restarted room gets back from its store."""
@@ -101,6 +114,7 @@ class Saved:
     settings: dict[str, str] = field(default_factory=dict)
     banned: set[str] = field(default_factory=set)
     max_answer_id: int = 0
+    max_question_id: int = 0  # the highest question id any stored row mentions
 
 
 class RoomAuthority:
@@ -139,7 +153,7 @@ class RoomAuthority:
             mode="moderated" if saved.settings.get("mode", rules.mode) == "moderated" else "auto",
             review=saved.settings.get("review", "on" if rules.review else "off") == "on",
         )
-        self.qa.restore(saved.questions)
+        self.qa.restore(saved.questions, saved.max_question_id)
         self.mics = MicBoard(
             rules.max_live_mics,
             rules.accept_timeout_s,
@@ -199,26 +213,51 @@ class RoomAuthority:
         return codec.encode(Error(int(exc.code), reason, exc.about, fatal or exc.fatal, exc.ref))
 
     def persist(
-        self, records: Sequence[Record], *then: Effect, conn: int = 0, about: int = 0, ref: int = 0
+        self,
+        records: Sequence[Record],
+        *then: Effect,
+        conn: int = 0,
+        about: int = 0,
+        ref: int = 0,
+        undo: Sequence[Effect] = (),
     ) -> None:
-        """Store ``records``, then release ``then``; if storing fails, tell ``conn`` why."""
-        failed: tuple[Effect, ...] = ()
+        """Store ``records``, then release ``then``; if storing fails, carry out ``undo``
+        (what was changed in memory goes back) and tell ``conn`` why."""
+        failed: tuple[Effect, ...] = tuple(undo)
         if conn:  # built now, counted only if it is sent (see ``stored``)
             error = Error(int(ErrorCode.INTERNAL), "could not store that", about, False, ref)
-            failed = (Send(conn, (codec.encode(error),)),)
+            failed += (Send(conn, (codec.encode(error),)),)
         self._effects.append(Persist(tuple(records), tuple(then), failed))
 
     def stored(self, persist: Persist, ok: bool) -> None:
         """The shell stored (``ok``) or could not store a Persist's records."""
-        if not ok and persist.failed:
+        if not ok and any(isinstance(e, Send) for e in persist.failed):
             self.counters.count_error(ErrorCode.INTERNAL.name)
         for effect in persist.then if ok else persist.failed:
             if isinstance(effect, Sequenced):
                 self.emit(effect.message)
             elif isinstance(effect, BoardChanged):
+                self.qa.stored(effect.questions)
                 self._dirty.update(effect.questions)
+            elif isinstance(effect, QuestionDropped):
+                self.qa.drop(effect.question)
+            elif isinstance(effect, VoteRestored):
+                self.qa.set_voted(effect.question, effect.voter, effect.voted)
+                self._dirty.add(effect.question)
+            elif isinstance(effect, QuestionsRestored):
+                self._restore_rows(effect)
             else:
                 self._effects.append(effect)
+
+    def _restore_rows(self, effect: QuestionsRestored) -> None:
+        for row in effect.rows:
+            q = self.qa.questions.get(row.id)
+            if q is not None:
+                q.put_back(row)
+                self._dirty.add(row.id)
+        for qid, voter in effect.votes_added:
+            self.qa.set_voted(qid, voter, False)
+            self._dirty.add(qid)
 
     def emit(self, message: SequencedMessage) -> None:
         """Log a sequenced event (its ``seq`` assigned now) and ship it with the next tick."""
@@ -505,11 +544,12 @@ class RoomAuthority:
 
     # ================================================================ questions
 
-    def submit(
-        self, member: Member, text: str, language: str, now: float, slot: int
-    ) -> tuple[Question, bool, list[Record]]:
-        """A question from a member (typed, or spoken at the live mic); the records to store."""
+    def submit(self, member: Member, text: str, language: str, now: float, slot: int) -> Submitted:
+        """A question from a member (typed, or spoken at the live mic): in memory but on
+        nobody's board until stored; the records to store and what undoes it if that fails."""
         user = member.identity.user_id
+        twin = self.qa.find_duplicate(normalise(text))
+        had_voted = twin is not None and user in twin.voters
         question, merged = self.qa.submit(
             text,
             asker_id=user,
@@ -517,8 +557,13 @@ class RoomAuthority:
             asker_slot=slot,
             language=language or self.detect_language(text),
             now=self.wall(now),
+            pending=True,
         )
-        return question, merged, [question.record(), VoteCast(question.id, user)]
+        undo: Effect = (
+            VoteRestored(question.id, user, had_voted) if merged else QuestionDropped(question.id)
+        )
+        records: list[Record] = [question.record(), VoteCast(question.id, user)]
+        return Submitted(question, merged, records, (undo,))
 
     def allow(
         self, buckets: dict[str, TokenBucket], user: str, rate: float, burst: int, now: float

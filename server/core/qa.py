@@ -72,6 +72,7 @@ class Question:
     rank: int = 0  # moderator's order; lower comes first; 0 = not placed
     merged_into: int = 0
     answer_id: int = 0
+    stored: bool = True  # False while its row is not committed: on nobody's board
 
     @property
     def votes(self) -> int:
@@ -103,6 +104,11 @@ class Question:
 
     def move(self, event: QuestionEvent) -> None:
         self.state = move(TRANSITIONS, f"question {self.id}", self.state, event)
+
+    def put_back(self, row: QuestionSaved) -> None:
+        """Undo a change the store refused: the fields as ``row`` had them."""
+        self.text, self.state, self.pinned = row.text, row.state, row.pinned
+        self.rank, self.merged_into, self.answer_id = row.rank, row.merged_into, row.answer_id
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -163,14 +169,20 @@ class QaQueue:
         now: float,
         asker_slot: int = -1,
         language: str = "",
+        pending: bool = False,
     ) -> tuple[Question, bool]:
-        """Add a question, or merge it into a near duplicate; returns (question, merged)."""
+        """Add a question, or merge it into a near duplicate; returns (question, merged).
+
+        A ``pending`` new question waits for ``stored()`` before anyone sees it, votes on it
+        or moderates it (the room stores first); ``drop()`` if the store refuses it."""
         text = _checked(text)
         twin = self.find_duplicate(text)
         if twin is not None:
             twin.voters.add(asker_id)
             return twin, True
+        # The id is taken for good: a question the store refuses is dropped, never renumbered.
         question = Question(self.next_id, text, language, asker_id, asker_name, asker_slot, now)
+        question.stored = not pending
         question.voters.add(asker_id)
         if self.mode == "auto":
             question.move("approve")
@@ -181,11 +193,17 @@ class QaQueue:
     def find_duplicate(self, text: str) -> Question | None:
         best, best_score = None, self.merge_threshold
         for q in self.questions.values():
-            if q.state in OPEN_STATES and not q.merged_into:
+            if q.stored and q.state in OPEN_STATES and not q.merged_into:
                 score = similarity(text, q.text)
                 if score >= best_score:
                     best, best_score = q, score
         return best
+
+    def has_voted(self, question_id: int, voter: str) -> bool:
+        q = self.questions.get(question_id)
+        if q is not None and q.merged_into:
+            q = self.questions.get(q.merged_into)
+        return q is not None and voter in q.voters
 
     def vote(self, question_id: int, voter: str, up: bool = True) -> Question:
         q = self.get(question_id)
@@ -249,7 +267,9 @@ class QaQueue:
     def ordered(self) -> list[Question]:
         """Open questions in the order the clone would take them."""
         candidates = [
-            q for q in self.questions.values() if q.state in OPEN_STATES and not q.merged_into
+            q
+            for q in self.questions.values()
+            if q.stored and q.state in OPEN_STATES and not q.merged_into
         ]
         return sorted(candidates, key=self._sort_key)
 
@@ -290,27 +310,54 @@ class QaQueue:
                     changed.append(q.id)
         return changed
 
-    def restore(self, questions: Iterable[Question]) -> None:
-        """Load persisted questions (after a restart); an answer cut short is asked again."""
+    def restore(self, questions: Iterable[Question], last_id: int = 0) -> None:
+        """Load persisted questions (after a restart); new ids continue after ``last_id``
+        (the highest id any stored row mentions) so no id is ever given twice; an answer
+        cut short is asked again."""
+        self.next_id = max(self.next_id, last_id + 1)
         for q in questions:
             if q.state == "answering":
                 q.move("requeue")
+            q.stored = True
             self.questions[q.id] = q
             self.next_id = max(self.next_id, q.id + 1)
+
+    def stored(self, question_ids: Iterable[int]) -> None:
+        """These questions' rows are committed: they may be shown, voted on, moderated."""
+        for qid in question_ids:
+            q = self.questions.get(qid)
+            if q is not None:
+                q.stored = True
+
+    def drop(self, question_id: int) -> None:
+        """A new question the store refused: gone, and its id is not given again."""
+        q = self.questions.get(question_id)
+        if q is not None and not q.stored:
+            del self.questions[question_id]
+
+    def set_voted(self, question_id: int, voter: str, voted: bool) -> None:
+        """Put a vote back as it was (the store refused the change)."""
+        q = self.questions.get(question_id)
+        if q is not None:
+            if voted:
+                q.voters.add(voter)
+            else:
+                q.voters.discard(voter)
 
     def board(self) -> list[QuestionInfo]:
         """Open questions in order, then the most recent closed ones."""
         open_ = self.ordered()
         open_ids = {q.id for q in open_}
-        closed = [q for q in self.questions.values() if q.id not in open_ids]
+        closed = [q for q in self.questions.values() if q.stored and q.id not in open_ids]
         closed = sorted(closed, key=lambda q: q.id)[-BOARD_RECENT:]
         return [q.info() for q in open_ + closed]
 
     # ------------------------------------------------------------ internals
 
     def get(self, question_id: int) -> Question:
+        """A question on the board: one not yet stored is not there for anyone."""
         q = self.questions.get(question_id)
-        if q is None:
+        if q is None or not q.stored:
             raise Refused(ErrorCode.BAD_MESSAGE, f"no question {question_id}")
         return q
 

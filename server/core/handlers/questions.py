@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from townhall.protocol.errors import ErrorCode, Refused
 from townhall.protocol.messages import STAFF, Ask, Moderate, Role, Vote
 from townhall.server.core.dispatch import handles
-from townhall.server.core.effects import BoardChanged
+from townhall.server.core.effects import BoardChanged, QuestionsRestored, VoteRestored
 from townhall.server.store.records import Record, VoteCast, VoteWithdrawn
 
 if TYPE_CHECKING:
@@ -26,14 +26,15 @@ def ask(room: RoomAuthority, c: Conn, message: Ask, now: float) -> None:
     if not room.allow(room.ask_limits, member.identity.user_id, rate, 3, now):
         raise Refused(ErrorCode.RATE_LIMITED, "too many questions; wait a minute")
     slot = c.slot if c.role == "attendee" else -1
-    question, merged, records = room.submit(member, message.text, message.language, now, slot)
+    new = room.submit(member, message.text, message.language, now, slot)
     room.persist(
-        records,
-        BoardChanged((question.id,)),
-        room.ack(c.id, message.ref, question.id, merged),
+        new.records,
+        BoardChanged((new.question.id,)),
+        room.ack(c.id, message.ref, new.question.id, new.merged),
         conn=c.id,
         about=Ask.TYPE,
         ref=message.ref,
+        undo=new.undo,
     )
 
 
@@ -42,6 +43,7 @@ def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
     user = room.member(c).identity.user_id
     if not room.allow(room.vote_limits, user, room.rules.votes_per_s, 10, now):
         raise Refused(ErrorCode.RATE_LIMITED, "too many votes; slow down")
+    had_voted = room.qa.has_voted(message.question, user)
     question = room.qa.vote(message.question, user, message.up)
     record = VoteCast(question.id, user) if message.up else VoteWithdrawn(question.id, user)
     room.persist(
@@ -51,12 +53,19 @@ def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
         conn=c.id,
         about=Vote.TYPE,
         ref=message.ref,
+        undo=(VoteRestored(question.id, user, had_voted),),
     )
 
 
 @handles(Moderate, roles=STAFF)
 def moderate(room: RoomAuthority, c: Conn, message: Moderate, now: float) -> None:
     q, action = room.qa, message.action
+    # What the rows were, to put back if the store refuses the change (a move re-ranks all).
+    touched = [message.question, message.target] if action == "merge" else [message.question]
+    if action == "move":
+        touched = [x.id for x in q.ordered()]
+    before = [q.questions[i].record() for i in touched if i in q.questions]
+    voters_before = set(q.questions[message.target].voters) if action == "merge" else set()
     if action == "approve":
         changed = q.approve(message.question)
     elif action == "reject":
@@ -70,9 +79,11 @@ def moderate(room: RoomAuthority, c: Conn, message: Moderate, now: float) -> Non
     else:
         changed = q.pin(message.question, action == "pin")
     records: list[Record] = [q.questions[i].record() for i in changed]
+    added: tuple[tuple[int, str], ...] = ()
     if action == "merge":
         target = q.questions[message.target]
         records += [VoteCast(target.id, v) for v in sorted(target.voters)]
+        added = tuple((target.id, v) for v in sorted(target.voters - voters_before))
     detail = message.text if action == "edit" else str(message.target or "")
     records.append(room.action(c, now, action, message.question, detail))
     room.persist(
@@ -82,4 +93,5 @@ def moderate(room: RoomAuthority, c: Conn, message: Moderate, now: float) -> Non
         conn=c.id,
         about=Moderate.TYPE,
         ref=message.ref,
+        undo=(QuestionsRestored(tuple(before), added),),
     )
