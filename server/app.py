@@ -78,6 +78,7 @@ def room_rules(settings: Settings) -> RoomRules:
         votes_per_s=qa.votes_per_s,
         clone=settings.clone.enabled,
         pause_s=settings.clone.pause_s,
+        interrupted="escalate" if settings.clone.interrupted == "escalate" else "requeue",
         mics=rtc.enabled,
         max_live_mics=rtc.max_live_mics,
         accept_timeout_s=rtc.accept_timeout_s,

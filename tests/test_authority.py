@@ -374,3 +374,34 @@ def test_a_moderation_the_store_refused_is_taken_back() -> None:
     first, second = room.qa.questions[1], room.qa.questions[2]
     assert (first.state, first.merged_into, first.pinned) == ("submitted", 0, False)
     assert second.votes == 1
+
+
+# ------------------------------------------------------------------ after a crash
+
+
+@pytest.mark.parametrize("then", ["requeue", "escalate"])
+def test_an_answer_a_crash_cut_short_is_closed_on_start(then: str) -> None:
+    from townhall.server.core.authority import Saved
+    from townhall.server.core.qa import Question
+
+    cut = Question(4, "What is our plan?", "en", "ann", "Ann", -1, 1.0, "answering", {"ann"})
+    cut.answer_id = 3
+    room = RoomAuthority(
+        RoomRules(clone=True, pause_s=0.0, interrupted=then),  # type: ignore[arg-type]
+        Crowd(list(range(len(SEATS))), 10, 8.0),
+        SEATS,
+        identify,
+        saved=Saved([cut], max_answer_id=2, max_question_id=4),
+    )
+    (persist,) = [e for e in room.effects() if isinstance(e, Persist)]
+    (answer,) = [r for r in persist.records if isinstance(r, AnswerRecorded)]
+    assert (answer.answer_id, answer.question_id, answer.outcome) == (3, 4, "interrupted")
+    (saved,) = [r for r in persist.records if isinstance(r, QuestionSaved)]
+    assert saved.state == {"requeue": "approved", "escalate": "escalated"}[then]
+    store_all(room, [persist])
+    room.tick(1.0)
+    turns = [e for e in room.effects() if isinstance(e, StartTurn)]
+    if then == "requeue":
+        assert [(t.answer_id, t.question.id) for t in turns] == [(4, 4)]  # a new answer id
+    else:
+        assert turns == []

@@ -20,6 +20,7 @@ from townhall.protocol.messages import (
     QuestionChanged,
     QuestionInfo,
     StagePacket,
+    StageStart,
     Vote,
 )
 from townhall.server.store.sqlite import SCHEMA, Store
@@ -233,3 +234,44 @@ def test_new_ids_start_after_every_id_a_stored_row_mentions(tmp_path: Path) -> N
     db.commit()
     db.close()
     assert Store(str(tmp_path / "t.db"), "main").load().max_question_id == 7
+
+
+async def test_kill_9_mid_answer_the_restarted_room_recovers_its_stage(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    proc, ws_url = start_server(tmp_path)
+    try:
+        seen: list[Message] = []
+        ann = RoomClient(ws_url, token("ann", role="spectator"), on_message=seen.append)
+        await ann.connect()
+        await ann.send(Ask(1, "What is the plan for the Lisbon office?"))
+        await eventually(lambda: any(isinstance(m, StagePacket) for m in seen), 30)
+        (start,) = [m for m in seen if isinstance(m, StageStart)]
+        os.kill(proc.pid, signal.SIGKILL)  # the clone is speaking
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    db = sqlite3.connect(tmp_path / "townhall.db")
+    assert db.execute("SELECT state, answer_id FROM questions").fetchall() == [
+        ("answering", start.answer)
+    ]
+    db.close()
+
+    proc, ws_url = start_server(tmp_path)
+    try:
+        seen = []
+        bob = RoomClient(ws_url, token("bob", role="spectator"), on_message=seen.append)
+        await bob.connect()
+        # Asked again, under a new answer id: the stage is not stuck on the one cut short.
+        await eventually(lambda: any(isinstance(m, StageStart) for m in seen), 30)
+        again = next(m for m in seen if isinstance(m, StageStart))
+        assert again.question == start.question and again.answer > start.answer
+        await bob.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    db = sqlite3.connect(tmp_path / "townhall.db")
+    outcomes = dict(db.execute("SELECT id, outcome FROM answers"))
+    assert outcomes[start.answer] == "interrupted"
+    db.close()

@@ -177,6 +177,10 @@ class RoomAuthority:
         self._pending_joins: deque[Conn] = deque()
         self._last_expire = -1e9
         self._keyframe: tuple[tuple[int, int], bytes] | None = None
+        # Answer ids continue after every id the store knows, the one cut short included.
+        taken = max((q.answer_id for q in self.qa.questions.values()), default=0)
+        self.next_answer_id = max(self.next_answer_id, taken + 1)
+        onstage.close_interrupted(self, epoch)
 
     # ================================================================ clocks
 

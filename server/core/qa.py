@@ -312,15 +312,20 @@ class QaQueue:
 
     def restore(self, questions: Iterable[Question], last_id: int = 0) -> None:
         """Load persisted questions (after a restart); new ids continue after ``last_id``
-        (the highest id any stored row mentions) so no id is ever given twice; an answer
-        cut short is asked again."""
+        (the highest id any stored row mentions) so no id is ever given twice. A question
+        still ``answering`` was cut short: see ``close_interrupted``."""
         self.next_id = max(self.next_id, last_id + 1)
         for q in questions:
-            if q.state == "answering":
-                q.move("requeue")
             q.stored = True
             self.questions[q.id] = q
             self.next_id = max(self.next_id, q.id + 1)
+
+    def close_interrupted(self, escalate: bool = False) -> list[Question]:
+        """Questions left ``answering`` by a crash: asked again (or escalated); returns them."""
+        cut = [q for q in self.questions.values() if q.state == "answering"]
+        for q in cut:
+            q.move("escalate" if escalate else "requeue")
+        return cut
 
     def stored(self, question_ids: Iterable[int]) -> None:
         """These questions' rows are committed: they may be shown, voted on, moderated."""

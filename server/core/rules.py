@@ -7,6 +7,7 @@ reads no configuration file and imports nothing of the shell.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from townhall.protocol.messages import Mode
 from townhall.server.core.tickplan import TickPlan
@@ -37,6 +38,7 @@ class RoomRules:
     # the clone and the live mic
     clone: bool = False
     pause_s: float = 1.5
+    interrupted: Literal["requeue", "escalate"] = "requeue"  # an answer a crash cut short
     mics: bool = False
     max_live_mics: int = 1
     accept_timeout_s: float = 30.0

@@ -157,6 +157,11 @@ class CloneSettings:
     openai_voice: str = _doc("", "Speech voice for the openai voice; empty: the persona's.")
     fps: int = _doc(30, "Animation frames per second in stage packets (30..60).")
     pause_s: float = _doc(1.5, "Pause between answers.")
+    interrupted: str = _doc(
+        "requeue",
+        "An answer cut short by a crash, found on start: requeue (its question is asked again)"
+        " or escalate (handed to the human leader).",
+    )
 
 
 @dataclass(frozen=True)
@@ -334,6 +339,10 @@ def validate(settings: Settings) -> None:
         (settings.log.level in {"debug", "info", "warning", "error"}, "log.level is unknown"),
         (settings.log.format in {"json", "text"}, "log.format must be json or text"),
         (settings.qa.mode in {"auto", "moderated"}, "qa.mode must be auto or moderated"),
+        (
+            settings.clone.interrupted in {"requeue", "escalate"},
+            "clone.interrupted must be requeue or escalate",
+        ),
         (
             settings.qa.questions_per_minute > 0 and settings.qa.votes_per_s > 0,
             "qa rates must be > 0",

@@ -264,9 +264,11 @@ class Store:
     def max_answer_id(self) -> int:
         reader = connect(self.path)
         try:
-            row = reader.execute("SELECT MAX(id) FROM answers WHERE room=?", (self.room,))
-            value = row.fetchone()[0]
-            return int(value or 0)
+            # An answer cut short by a crash has no row yet, but its question names its id.
+            room = (self.room,)
+            answers = reader.execute("SELECT MAX(id) FROM answers WHERE room=?", room)
+            taken = reader.execute("SELECT MAX(answer_id) FROM questions WHERE room=?", room)
+            return max(int(answers.fetchone()[0] or 0), int(taken.fetchone()[0] or 0))
         finally:
             reader.close()
 
