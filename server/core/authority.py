@@ -94,6 +94,8 @@ class Conn:
     closing: bool = False
     last_rate_error: float = -1e9
     last_keyframe: float = -1e9
+    address: str = ""  # the client's address (behind trusted proxies: the one they name)
+    guest: bool = False  # joined without a token: a new identity every time
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ class RoomAuthority:
         self.joined = 0  # connections that have joined and not ended
         self.ask_limits: dict[str, TokenBucket] = {}
         self.vote_limits: dict[str, TokenBucket] = {}
+        # Guests' votes per (question, address): who of them voted (guest_votes_per_question).
+        self.guest_votes: dict[tuple[int, str], set[str]] = {}
         self.answer: Answer | None = None
         self.next_answer_id = saved.max_answer_id + 1
         self.next_turn_at = 0.0
@@ -272,8 +276,8 @@ class RoomAuthority:
 
     # ================================================================ connections
 
-    def connect(self, conn: int, now: float) -> None:
-        """A connection opened; it has ``join_timeout_s`` to send Join."""
+    def connect(self, conn: int, now: float, address: str = "") -> None:
+        """A connection opened (from ``address``); it has ``join_timeout_s`` to send Join."""
         r = self.rules
         c = Conn(
             conn,
@@ -281,6 +285,7 @@ class RoomAuthority:
             PoseLimiter(r.pose_hz, now),
             RejectCounter(r.max_rejects),
             now + r.join_timeout_s,
+            address=address,
         )
         self.conns[conn] = c
         self._pending_joins.append(c)
@@ -377,6 +382,7 @@ class RoomAuthority:
                 self.fail(old, ProtocolError(ErrorCode.REPLACED, "you joined again elsewhere"))
                 self._unjoin(old)
         c.slot, c.role, c.joined = member.slot, identity.role, True
+        c.guest = not join.token
         self.joined += 1
         if member.seat >= 0:
             c.cell = self.crowd.cell_of_slot.get(member.slot, -1)
@@ -569,8 +575,15 @@ class RoomAuthority:
         records: list[Record] = [question.record(), VoteCast(question.id, user)]
         return Submitted(question, merged, records, (undo,))
 
+    def limited_as(self, c: Conn, member: Member) -> str:
+        """Whose limits a request counts against: the person's, or for a guest (a new
+        identity with every connection) every guest's from the same address together."""
+        if c.guest:
+            return f"guests@{c.address}"
+        return member.identity.user_id
+
     def allow(
-        self, buckets: dict[str, TokenBucket], user: str, rate: float, burst: int, now: float
+        self, buckets: dict[str, TokenBucket], user: str, rate: float, burst: float, now: float
     ) -> bool:
         bucket = buckets.get(user)
         if bucket is None:

@@ -35,6 +35,8 @@ class RoomRules:
     review: bool = False
     questions_per_minute: float = 3.0
     votes_per_s: float = 5.0
+    guest_questions_per_minute: float = 6.0  # all guests of one address together
+    guest_votes_per_question: int = 1  # guests of one address, for one question
     # the clone and the live mic
     clone: bool = False
     pause_s: float = 1.5

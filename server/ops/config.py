@@ -44,6 +44,15 @@ class ServerSettings:
         True, "Let a Join with an empty token in as a spectator with a generated name."
     )
     public_url: str = _doc("", "Base URL printed in links; empty means http://HOST:PORT.")
+    trusted_proxies: str = _doc(
+        "127.0.0.1,::1",
+        "Comma-separated addresses or networks of load balancers in front of the server: for "
+        "a connection from one of them the client's address is the last one client_address_header "
+        "names that is not itself a trusted proxy. Per-address limits count that address.",
+    )
+    client_address_header: str = _doc(
+        "X-Forwarded-For", "The header trusted proxies put the client's address in."
+    )
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,11 @@ class LimitSettings:
         "and lets the send limits above see it fall behind.",
     )
     join_timeout_s: float = _doc(10.0, "Seconds to send Join after connecting.")
+    connects_per_address_per_min: float = _doc(
+        600.0,
+        "New WebSocket connections one client address may open per minute (bursts of as many); "
+        "over it the handshake gets HTTP 429 with Retry-After. 0: no limit.",
+    )
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,14 @@ class QaSettings:
         3.0, "Questions one person may ask per minute (bursts of 3)."
     )
     votes_per_s: float = _doc(5.0, "Votes one person may cast per second (bursts of 10).")
+    guest_questions_per_minute: float = _doc(
+        6.0,
+        "Questions all anonymous guests from one address may ask per minute together (bursts "
+        "of as many); a guest is a new identity with every connection, so guests count by address.",
+    )
+    guest_votes_per_question: int = _doc(
+        1, "Votes anonymous guests from one address may cast for one question together."
+    )
 
 
 @dataclass(frozen=True)
@@ -348,6 +370,15 @@ def validate(settings: Settings) -> None:
             "qa rates must be > 0",
         ),
         (
+            settings.qa.guest_questions_per_minute > 0
+            and settings.qa.guest_votes_per_question >= 0,
+            "qa guest limits must be > 0 (questions) and >= 0 (votes)",
+        ),
+        (
+            settings.limits.connects_per_address_per_min >= 0,
+            "limits.connects_per_address_per_min must be >= 0",
+        ),
+        (
             settings.store.synchronous in {"FULL", "NORMAL", "EXTRA"},
             "store.synchronous must be FULL, NORMAL or EXTRA",
         ),
@@ -368,10 +399,12 @@ def validate(settings: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    from townhall.server.gateway.addresses import parse_networks
     from townhall.server.gateway.admission import parse_allowed_origins
 
     try:
         parse_allowed_origins(settings.server.allowed_origins)
+        parse_networks(settings.server.trusted_proxies, "server.trusted_proxies")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -22,9 +22,12 @@ def ask(room: RoomAuthority, c: Conn, message: Ask, now: float) -> None:
     member = room.member(c)
     if member.muted:
         raise Refused(ErrorCode.NOT_ALLOWED, "you are muted", Ask.TYPE, message.ref)
-    rate = room.rules.questions_per_minute / 60.0
-    if not room.allow(room.ask_limits, member.identity.user_id, rate, 3, now):
-        raise Refused(ErrorCode.RATE_LIMITED, "too many questions; wait a minute")
+    per_minute, burst = room.rules.questions_per_minute, 3.0
+    if c.guest:
+        per_minute = burst = room.rules.guest_questions_per_minute
+    if not room.allow(room.ask_limits, room.limited_as(c, member), per_minute / 60.0, burst, now):
+        who = "guests from your address ask" if c.guest else "you ask"
+        raise Refused(ErrorCode.RATE_LIMITED, f"{who} too many questions; wait a minute")
     slot = c.slot if c.role == "attendee" else -1
     new = room.submit(member, message.text, message.language, now, slot)
     room.persist(
@@ -40,10 +43,15 @@ def ask(room: RoomAuthority, c: Conn, message: Ask, now: float) -> None:
 
 @handles(Vote, roles=VOTERS)
 def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
-    user = room.member(c).identity.user_id
-    if not room.allow(room.vote_limits, user, room.rules.votes_per_s, 10, now):
+    member = room.member(c)
+    user = member.identity.user_id
+    if not room.allow(
+        room.vote_limits, room.limited_as(c, member), room.rules.votes_per_s, 10, now
+    ):
         raise Refused(ErrorCode.RATE_LIMITED, "too many votes; slow down")
     had_voted = room.qa.has_voted(message.question, user)
+    if c.guest:
+        guest_vote(room, c, message, user, had_voted)
     question = room.qa.vote(message.question, user, message.up)
     record = VoteCast(question.id, user) if message.up else VoteWithdrawn(question.id, user)
     room.persist(
@@ -55,6 +63,21 @@ def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
         ref=message.ref,
         undo=(VoteRestored(question.id, user, had_voted),),
     )
+
+
+def guest_vote(room: RoomAuthority, c: Conn, message: Vote, user: str, had_voted: bool) -> None:
+    """Guests from one address cast at most ``guest_votes_per_question`` votes for a question
+    (reconnecting makes a new guest, not a new vote)."""
+    key = (room.qa.get(message.question).merged_into or message.question, c.address)
+    voters = room.guest_votes.setdefault(key, set())
+    if not message.up:
+        voters.discard(user)
+    elif not had_voted and user not in voters:
+        if len(voters) >= room.rules.guest_votes_per_question:
+            raise Refused(
+                ErrorCode.NOT_ALLOWED, "guests from your address have voted for this question"
+            )
+        voters.add(user)
 
 
 @handles(Moderate, roles=STAFF)
