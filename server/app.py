@@ -79,6 +79,7 @@ def room_rules(settings: Settings) -> RoomRules:
         votes_per_s=qa.votes_per_s,
         guest_questions_per_minute=qa.guest_questions_per_minute,
         guest_votes_per_question=qa.guest_votes_per_question,
+        max_questions=qa.max_questions,
         clone=settings.clone.enabled,
         pause_s=settings.clone.pause_s,
         interrupted="escalate" if settings.clone.interrupted == "escalate" else "requeue",

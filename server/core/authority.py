@@ -28,12 +28,14 @@ import msgspec
 from townhall.protocol import codec, negotiate
 from townhall.protocol.errors import ErrorCode, ProtocolError, Refused
 from townhall.protocol.limits import (
+    BOARD_PAGE_MAX,
     MAX_REASON_CHARS,
     clip,
     close_reason,
 )
 from townhall.protocol.messages import (
     Ack,
+    Board,
     Error,
     Join,
     Keyframe,
@@ -63,7 +65,7 @@ from townhall.server.core.effects import (
 )
 from townhall.server.core.identity import Identity
 from townhall.server.core.mics import MicBoard, MicChange
-from townhall.server.core.qa import QaQueue, Question, normalise
+from townhall.server.core.qa import BOARD_RECENT, BOARD_TOP, QaQueue, Question, normalise
 from townhall.server.core.ratelimit import PoseLimiter, RejectCounter, TokenBucket
 from townhall.server.core.room import Member, Room
 from townhall.server.core.rules import RoomRules
@@ -154,6 +156,7 @@ class RoomAuthority:
         self.qa = QaQueue(
             mode="moderated" if saved.settings.get("mode", rules.mode) == "moderated" else "auto",
             review=saved.settings.get("review", "on" if rules.review else "off") == "on",
+            max_questions=rules.max_questions,
         )
         self.qa.restore(saved.questions, saved.max_question_id)
         self.mics = MicBoard(
@@ -170,6 +173,11 @@ class RoomAuthority:
         self.vote_limits: dict[str, TokenBucket] = {}
         # Guests' votes per (question, address): who of them voted (guest_votes_per_question).
         self.guest_votes: dict[tuple[int, str], set[str]] = {}
+        # Who asked or voted for which questions: a joiner gets theirs beyond the board's top.
+        self.mine: dict[str, set[int]] = {}
+        for q in self.qa.questions.values():
+            for voter in q.voters:
+                self.mine.setdefault(voter, set()).add(q.id)
         self.answer: Answer | None = None
         self.next_answer_id = saved.max_answer_id + 1
         self.next_turn_at = 0.0
@@ -259,9 +267,8 @@ class RoomAuthority:
 
     def _restore_rows(self, effect: QuestionsRestored) -> None:
         for row in effect.rows:
-            q = self.qa.questions.get(row.id)
-            if q is not None:
-                q.put_back(row)
+            if row.id in self.qa.questions:
+                self.qa.put_back(row)
                 self._dirty.add(row.id)
         for qid, voter in effect.votes_added:
             self.qa.set_voted(qid, voter, False)
@@ -409,6 +416,9 @@ class RoomAuthority:
             payloads.append(self.error_payload(failed))
         if result.replay is None:
             payloads.append(self.keyframe(now))
+            own = self.own_questions(identity.user_id)
+            if own is not None:
+                payloads.append(own)
         else:
             payloads.extend(result.replay)
         if self.answer is not None and self.answer.start is not None:
@@ -443,6 +453,20 @@ class RoomAuthority:
             raise ProtocolError(ErrorCode.BANNED, "you may not join this room")
         return identity
 
+    def own_questions(self, user: str) -> bytes | None:
+        """A Board of what ``user`` asked or voted for beyond the Keyframe's top (the most
+        recent ``BOARD_PAGE_MAX``), or None when the Keyframe holds them all."""
+        ids = self.mine.get(user)
+        if not ids:
+            return None
+        in_keyframe = set(self.qa.index.open_ids(0, BOARD_TOP))
+        in_keyframe.update(self.qa.index.recent_closed(BOARD_RECENT))
+        rest = sorted(ids - in_keyframe)[-BOARD_PAGE_MAX:]
+        infos = self.qa.shown(rest)
+        if not infos:
+            return None
+        return codec.encode(Board(0, 0, self.qa.index.open_count, infos))
+
     def keyframe(self, now: float) -> bytes:
         """The room's state for a joiner; built at most once per sequenced event and tick.
 
@@ -458,7 +482,7 @@ class RoomAuthority:
             self.media_us(now),
             self.room.participants(),
             self.crowd.coarse_all(),
-            self.qa.board(),
+            self.qa.board(also=(answer.question.id,) if answer is not None else ()),
             answer.start if answer is not None else None,
             self.qa.mode,
             self.qa.review,
@@ -573,6 +597,7 @@ class RoomAuthority:
             VoteRestored(question.id, user, had_voted) if merged else QuestionDropped(question.id)
         )
         records: list[Record] = [question.record(), VoteCast(question.id, user)]
+        self.mine.setdefault(user, set()).add(question.id)
         return Submitted(question, merged, records, (undo,))
 
     def limited_as(self, c: Conn, member: Member) -> str:

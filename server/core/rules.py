@@ -37,6 +37,7 @@ class RoomRules:
     votes_per_s: float = 5.0
     guest_questions_per_minute: float = 6.0  # all guests of one address together
     guest_votes_per_question: int = 1  # guests of one address, for one question
+    max_questions: int = 10_000  # a room's questions at most (BOARD_FULL beyond)
     # the clone and the live mic
     clone: bool = False
     pause_s: float = 1.5

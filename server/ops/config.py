@@ -147,6 +147,10 @@ class QaSettings:
         "Questions all anonymous guests from one address may ask per minute together (bursts "
         "of as many); a guest is a new identity with every connection, so guests count by address.",
     )
+    max_questions: int = _doc(
+        10000,
+        "Questions a room takes at most (every state, all time); one more gets BOARD_FULL.",
+    )
     guest_votes_per_question: int = _doc(
         1, "Votes anonymous guests from one address may cast for one question together."
     )
@@ -374,6 +378,7 @@ def validate(settings: Settings) -> None:
             and settings.qa.guest_votes_per_question >= 0,
             "qa guest limits must be > 0 (questions) and >= 0 (votes)",
         ),
+        (settings.qa.max_questions >= 1, "qa.max_questions must be >= 1"),
         (
             settings.limits.connects_per_address_per_min >= 0,
             "limits.connects_per_address_per_min must be >= 0",

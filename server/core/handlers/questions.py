@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from townhall.protocol.errors import ErrorCode, Refused
-from townhall.protocol.messages import STAFF, Ask, Moderate, Role, Vote
+from townhall.protocol.messages import STAFF, Ask, Board, BoardRequest, Moderate, Role, Vote
 from townhall.server.core.dispatch import handles
 from townhall.server.core.effects import BoardChanged, QuestionsRestored, VoteRestored
 from townhall.server.store.records import Record, VoteCast, VoteWithdrawn
@@ -53,6 +53,11 @@ def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
     if c.guest:
         guest_vote(room, c, message, user, had_voted)
     question = room.qa.vote(message.question, user, message.up)
+    mine = room.mine.setdefault(user, set())
+    if message.up:
+        mine.add(question.id)
+    else:
+        mine.discard(question.id)
     record = VoteCast(question.id, user) if message.up else VoteWithdrawn(question.id, user)
     room.persist(
         [record],
@@ -63,6 +68,14 @@ def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
         ref=message.ref,
         undo=(VoteRestored(question.id, user, had_voted),),
     )
+
+
+@handles(BoardRequest)
+def board(room: RoomAuthority, c: Conn, message: BoardRequest, now: float) -> None:
+    """A page of the board beyond the Keyframe's top."""
+    qa = room.qa
+    page = qa.page(message.offset, message.count)
+    room.send(c.id, Board(message.ref, message.offset, qa.index.open_count, page))
 
 
 def guest_vote(room: RoomAuthority, c: Conn, message: Vote, user: str, had_voted: bool) -> None:
