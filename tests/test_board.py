@@ -112,3 +112,13 @@ def test_keyframes_carry_the_top_of_the_board_and_the_joiners_own_questions() ->
     assert isinstance(page, Board) and page.ref == 9 and page.offset == 100
     order = [x.id for x in room.qa.ordered()]
     assert [x.id for x in page.questions] == order[100:150]
+
+
+def test_a_duplicate_check_compares_with_a_few_questions_not_all() -> None:
+    q = QaQueue()
+    for n in range(1000):  # every one holds "question", "subject" and "plan"
+        q.submit(f"Question {n} on subject s{n}x: what is the plan?", asker_id="u", asker_name="x",
+                 now=n)  # fmt: skip
+    words = q.questions[501].words()  # "Question 500 ..."
+    assert len(q.index.candidates(words)) <= 2
+    assert q.find_duplicate("question 500 on subject s500x, what is the plan") is q.questions[501]

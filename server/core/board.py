@@ -4,9 +4,10 @@ near-duplicate candidates, each kept up to date per question instead of rebuilt 
 With 10,000 questions a sort or a scan per Ask, per keyframe or per turn would stall the
 room; here a change costs a binary search and a list insertion (a memmove in C), a lookup
 of the top of the board reads its first entries, and a duplicate check compares a new
-question only with those sharing a word of its prefix (prefix filtering for Jaccard: two
-sets with similarity >= t share a word among the first ``n - ceil(t * n) + 1`` of each, in
-any one fixed order of words).
+question only with those sharing one of its rarest words (prefix filtering for Jaccard: a
+question y with similarity >= t to x holds at least ``ceil(t * |x|)`` of x's words, so it
+holds one of any ``|x| - ceil(t * |x|) + 1`` of them; the rarest such words, by how many
+open questions hold each, give the fewest candidates).
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ class BoardIndex:
         self._keys: dict[int, SortKey] = {}
         self._closed: list[int] = []  # stored questions that are not open, by id
         self._closed_ids: set[int] = set()
-        self._postings: dict[str, set[int]] = {}  # prefix word -> open question ids
-        self._prefixes: dict[int, tuple[str, ...]] = {}
+        self._postings: dict[str, set[int]] = {}  # word -> open question ids holding it
         self.signatures: dict[int, frozenset[str]] = {}
 
     # ------------------------------------------------------------ updates
@@ -58,14 +58,11 @@ class BoardIndex:
 
     def _post(self, qid: int, words: frozenset[str]) -> None:
         self.signatures[qid] = words
-        prefix = self.prefix(words)
-        self._prefixes[qid] = prefix
-        for word in prefix:
+        for word in words:
             self._postings.setdefault(word, set()).add(qid)
 
     def _unpost(self, qid: int) -> None:
-        self.signatures.pop(qid, None)
-        for word in self._prefixes.pop(qid, ()):
+        for word in self.signatures.pop(qid, ()):
             ids = self._postings.get(word)
             if ids is not None:
                 ids.discard(qid)
@@ -73,8 +70,12 @@ class BoardIndex:
                     del self._postings[word]
 
     def prefix(self, words: frozenset[str]) -> tuple[str, ...]:
+        """The rarest ``n - ceil(t * n) + 1`` of ``words``: every near duplicate holds one."""
         n = len(words)
-        return tuple(sorted(words)[: n - math.ceil(self.threshold * n) + 1]) if n else ()
+        if not n:
+            return ()
+        by_rarity = sorted(words, key=lambda w: (len(self._postings.get(w, ())), w))
+        return tuple(by_rarity[: n - math.ceil(self.threshold * n) + 1])
 
     # ------------------------------------------------------------ reading
 
