@@ -3,8 +3,9 @@
 Starts ``townhall serve`` in its own process (``qa.max_questions`` raised a little above the
 largest level so the probes fit), then for each level:
 
-1. fills the board up to the level: 20 askers pipeline questions (50 in flight each), every
-   one durable before its Ack, as a room collecting questions all day would;
+1. fills the board up to the level: 100 askers pipeline questions (3 in flight each, a
+   person's burst), every one durable before its Ack, as a room collecting questions all
+   day would;
 2. measures a window: a probe asks ``--probes`` questions one at a time (Ask->Ack, each
    stored before it is acknowledged), five voters vote for random questions all the while,
    and a joiner joins every 0.2 s (its Keyframe's size is the one a joiner would get); the
@@ -145,7 +146,7 @@ async def fill(askers: list[Client], start: int, stop: int) -> int:
             reply = await client.request(lambda ref, n=n: Ask(ref, question(n)))
             acked += isinstance(reply, Ack)
 
-    await asyncio.gather(*(lane(c) for c in askers for _ in range(50)))
+    await asyncio.gather(*(lane(c) for c in askers for _ in range(3)))  # a person's burst
     return acked
 
 
@@ -211,7 +212,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         proc, url = start_server(Path(tmpdir), max_questions, args.clone)
         ws_url = url.replace("http://", "ws://") + "/ws"
         try:
-            askers = [await Client.join(ws_url, f"asker{n}") for n in range(20)]
+            askers = [await Client.join(ws_url, f"asker{n}") for n in range(100)]
             voters = [await Client.join(ws_url, f"voter{n}") for n in range(5)]
             probe = await Client.join(ws_url, "probe")
             asked = 0
