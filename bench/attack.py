@@ -380,12 +380,10 @@ async def hostile_sdp(ws_url: str, server_pid: int) -> dict[str, Any]:
         await ann.send(MicOffer(ref, sdp))
         await until(
             lambda r=ref: any(
-                getattr(m, "ref", None) == r or getattr(m, "request", None) == r
-                for m in seen
-                if isinstance(m, (MicAnswer, Error))
+                getattr(m, "ref", None) == r for m in seen if isinstance(m, (MicAnswer, Error))
             )
         )
-        error = next((m for m in seen if isinstance(m, Error) and m.request == ref), None)
+        error = next((m for m in seen if isinstance(m, Error) and m.ref == ref), None)
         results[name] = ErrorCode(error.code).name if error else "answered"
         answer = next((m for m in seen if isinstance(m, MicAnswer)), None)
         if answer is not None:
