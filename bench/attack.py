@@ -505,7 +505,7 @@ async def guest_limits(ws_url: str) -> dict[str, Any]:
     each asks and votes for one question; how many of them got through."""
     from board import Client as BoardClient
 
-    owner = await BoardClient.join(ws_url, "guest-target")
+    owner = await BoardClient.join(ws_url, "guest-target", SECRET)
     target = await owner.request(lambda ref: Ask(ref, "What is the plan for the guest wifi?"))
     assert isinstance(target, Ack), target
     asked = voted = 0
@@ -535,7 +535,7 @@ async def locked_store(ws_url: str, db: Path) -> dict[str, Any]:
 
     from board import Client as BoardClient
 
-    ann = await BoardClient.join(ws_url, "lock-ann")
+    ann = await BoardClient.join(ws_url, "lock-ann", SECRET)
     first = await ann.request(lambda ref: Ask(ref, "Where will the autumn offsite be held?"))
     assert isinstance(first, Ack), first
     lock = sqlite3.connect(db, isolation_level=None)
@@ -545,7 +545,7 @@ async def locked_store(ws_url: str, db: Path) -> dict[str, Any]:
     finally:
         lock.execute("ROLLBACK")
         lock.close()
-    bob = await BoardClient.join(ws_url, "lock-bob")
+    bob = await BoardClient.join(ws_url, "lock-bob", SECRET)
     misattached = 0
     for qid in range(first.id + 1, first.id + 4):  # the ids the refused one could have had
         reply = await bob.request(lambda ref, q=qid: Vote(ref, q))
@@ -636,9 +636,9 @@ async def big_board(ws_url: str, url: str, size: int) -> dict[str, Any]:
     from board import Client as BoardClient
     from board import fill, measure
 
-    askers = [await BoardClient.join(ws_url, f"board-asker{n}") for n in range(100)]
-    voters = [await BoardClient.join(ws_url, f"board-voter{n}") for n in range(5)]
-    probe = await BoardClient.join(ws_url, "board-probe")
+    askers = [await BoardClient.join(ws_url, f"board-asker{n}", SECRET) for n in range(100)]
+    voters = [await BoardClient.join(ws_url, f"board-voter{n}", SECRET) for n in range(5)]
+    probe = await BoardClient.join(ws_url, "board-probe", SECRET)
     await fill(askers, 0, size)
     window = await measure(ws_url, url, probe, voters, 100, size, 0)
     for c in [*askers, *voters, probe]:

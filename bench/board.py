@@ -99,10 +99,10 @@ class Client:
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def join(cls, ws_url: str, user: str) -> Client:
+    async def join(cls, ws_url: str, user: str, secret: str = SECRET) -> Client:
         ws = await connect(ws_url, max_size=None, compression=None)
         tok = issue_token(
-            SECRET, user_id=user, name=user, role="spectator", room="main", ttl_s=3600
+            secret, user_id=user, name=user, role="spectator", room="main", ttl_s=3600
         )
         await ws.send(codec.encode(Join(1, 1, tok)))
         welcome = codec.decode_server(await ws.recv())  # type: ignore[arg-type]
