@@ -16,11 +16,16 @@ findings of the reliability issues against it, from the outside only:
 - connections: 1.5 x ``server.max_connections`` handshakes that never join; how many over
   the limit were accepted, and how many were still open after the join timeout;
 - origin: a handshake from another site's page; http: a NUL in a path, a POST;
-- tick lag while the clone speaks (bench/clone.py's measure).
+- guests: 60 anonymous guests reconnecting from one address (named by X-Forwarded-For
+  from loopback, a trusted proxy by default), each asking and voting for one question;
+- store: an Ask while the database is locked (it must fail), then votes on the ids it
+  could have had (none may be acknowledged: misattached_votes);
+- tick lag while the clone speaks (bench/clone.py's measure);
+- board: ``--board`` questions (10,000), then Ask->Ack p99 and tick lag (bench/board.py).
 
-Items of the issues others are still fixing are reported as null (not measured here):
-acknowledged_but_lost, misattached_votes, stage_recovered_after_kill, guest_limits,
-ask_ack_p99_ms_at_10000, mutes_and_bans_stick. Prints one JSON object as its last line.
+Reported as null: acknowledged_but_lost and stage_recovered_after_kill (kill -9 needs a
+restart; tests/test_durability.py covers both) and mutes_and_bans_stick (another change).
+Prints one JSON object as its last line.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ from townhall.protocol.errors import ErrorCode
 from townhall.protocol.limits import POSE_BYTES
 from townhall.protocol.messages import (
     CLIENT_MESSAGES,
+    Ack,
+    Ask,
     Error,
     Join,
     Message,
@@ -64,6 +71,7 @@ from townhall.protocol.messages import (
     MicChanged,
     MicOffer,
     Pose,
+    Vote,
     Welcome,
 )
 
@@ -124,8 +132,13 @@ def start_server(tmp: Path, workers: int) -> tuple[subprocess.Popen[str], str, P
                 "max_rejects = 100000",
                 "messages_per_s = 100000.0",
                 "message_burst = 100000",
+                # the fuzz opens a connection per batch, all from 127.0.0.1; the per-address
+                # connection limit has its own test (tests/test_address_limits.py)
+                "connects_per_address_per_min = 0",
                 "[qa]",
-                "questions_per_minute = 6000",
+                "questions_per_minute = 1000000",
+                "votes_per_s = 100000",
+                "max_questions = 12000",
                 "[clone]",
                 "pause_s = 0.05",
             ]
@@ -367,12 +380,10 @@ async def hostile_sdp(ws_url: str, server_pid: int) -> dict[str, Any]:
         await ann.send(MicOffer(ref, sdp))
         await until(
             lambda r=ref: any(
-                getattr(m, "ref", None) == r or getattr(m, "request", None) == r
-                for m in seen
-                if isinstance(m, (MicAnswer, Error))
+                getattr(m, "ref", None) == r for m in seen if isinstance(m, (MicAnswer, Error))
             )
         )
-        error = next((m for m in seen if isinstance(m, Error) and m.request == ref), None)
+        error = next((m for m in seen if isinstance(m, Error) and m.ref == ref), None)
         results[name] = ErrorCode(error.code).name if error else "answered"
         answer = next((m for m in seen if isinstance(m, MicAnswer)), None)
         if answer is not None:
@@ -486,6 +497,67 @@ async def http_and_origin(port: int) -> dict[str, Any]:
     return {"nul_path_status": nul, "post_page_status": post, "foreign_origin_status": status}
 
 
+# ------------------------------------------------------------ the board and the store
+
+
+async def guest_limits(ws_url: str) -> dict[str, Any]:
+    """60 anonymous guests from one address (as a trusted proxy names it), reconnecting:
+    each asks and votes for one question; how many of them got through."""
+    from board import Client as BoardClient
+
+    owner = await BoardClient.join(ws_url, "guest-target", SECRET)
+    target = await owner.request(lambda ref: Ask(ref, "What is the plan for the guest wifi?"))
+    assert isinstance(target, Ack), target
+    asked = voted = 0
+    for n in range(60):
+        async with connect(ws_url, additional_headers={"X-Forwarded-For": "198.51.100.7"}) as ws:
+            await ws.send(codec.encode(Join(1, 1, "")))
+            replies: dict[int, Message] = {}
+            await ws.send(codec.encode(Ask(1, f"Guest question {n} about thing{n}")))
+            await ws.send(codec.encode(Vote(2, target.id)))
+            try:
+                async with asyncio.timeout(3):
+                    while len(replies) < 2:
+                        m = codec.decode_server(await ws.recv())  # type: ignore[arg-type]
+                        if isinstance(m, Ack | Error) and m.ref in (1, 2):
+                            replies[m.ref] = m
+            except TimeoutError:
+                pass  # a rate-limit notice is sent once a second: silence is a refusal too
+            asked += isinstance(replies.get(1), Ack)
+            voted += isinstance(replies.get(2), Ack)
+    await owner.close()
+    return {"guest_questions_acked_of_60": asked, "guest_votes_acked_of_60": voted}
+
+
+async def locked_store(ws_url: str, db: Path) -> dict[str, Any]:
+    """An Ask while the database is locked fails; then nothing of it may be voted on."""
+    import sqlite3
+
+    from board import Client as BoardClient
+
+    ann = await BoardClient.join(ws_url, "lock-ann", SECRET)
+    first = await ann.request(lambda ref: Ask(ref, "Where will the autumn offsite be held?"))
+    assert isinstance(first, Ack), first
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        refused = await ann.request(lambda ref: Ask(ref, "Will the canteen reopen this year?"))
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    bob = await BoardClient.join(ws_url, "lock-bob", SECRET)
+    misattached = 0
+    for qid in range(first.id + 1, first.id + 4):  # the ids the refused one could have had
+        reply = await bob.request(lambda ref, q=qid: Vote(ref, q))
+        misattached += isinstance(reply, Ack)
+    await ann.close()
+    await bob.close()
+    return {
+        "ask_while_locked": "error" if isinstance(refused, Error) else "acked",
+        "misattached_votes": misattached,
+    }
+
+
 def tracebacks(server_log: Path) -> int:
     return sum(
         1
@@ -513,6 +585,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             log("connection flood")
             out.update(await flood(port))
             out.update(await http_and_origin(port))
+            log("guests from one address")
+            out.update(await guest_limits(ws_url))
+            log("a locked database")
+            out.update(await locked_store(ws_url, Path(tmpdir) / "townhall.db"))
             log("tick lag while the clone speaks")
             viewer = RoomClient(ws_url, token("viewer", "spectator"))
             seen: list[Message] = []
@@ -530,6 +606,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await viewer.close()
             out["tick_lag_speaking_p99_ms"] = speaking["tick_lag_speaking_p99_ms"]
             out["ping_speaking_p99_ms"] = speaking["ping_speaking_p99_ms"]
+            if args.board:
+                log(f"{args.board} questions on the board")
+                out.update(await big_board(ws_url, url, args.board))
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -537,24 +616,47 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 proc.kill()
         out["tracebacks_in_server_log"] = tracebacks(server_log)
+    out["guest_limits_enforced"] = (
+        out["guest_questions_acked_of_60"] <= 6 and out["guest_votes_acked_of_60"] <= 1
+    )
     out.update(
         {
-            # Issue items others fix after the core refactor: not measured here yet.
+            # Not measured here: kill -9 recovery and lost acks are tests/test_durability.py
+            # (a kill mid-answer, a kill mid-traffic); mutes and bans another change's.
             "acknowledged_but_lost": None,
-            "misattached_votes": None,
             "stage_recovered_after_kill": None,
-            "guest_limits_enforced": None,
-            "ask_ack_p99_ms_at_10000_questions": None,
             "mutes_and_bans_stick": None,
         }
     )
     return out
 
 
+async def big_board(ws_url: str, url: str, size: int) -> dict[str, Any]:
+    """bench/board.py's fill and window: Ask->Ack and tick lag with ``size`` questions."""
+    from board import Client as BoardClient
+    from board import fill, measure
+
+    askers = [await BoardClient.join(ws_url, f"board-asker{n}", SECRET) for n in range(100)]
+    voters = [await BoardClient.join(ws_url, f"board-voter{n}", SECRET) for n in range(5)]
+    probe = await BoardClient.join(ws_url, "board-probe", SECRET)
+    await fill(askers, 0, size)
+    window = await measure(ws_url, url, probe, voters, 100, size, 0)
+    for c in [*askers, *voters, probe]:
+        await c.close()
+    return {
+        f"ask_ack_p99_ms_at_{size}_questions": window["ask_ack_p99_ms"],
+        f"tick_lag_p99_ms_at_{size}_questions": window["tick_lag_p99_ms"],
+        "board_keyframe_bytes": window["keyframe_bytes_max"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=4000, help="malformed frames (default 4000)")
     parser.add_argument("--workers", type=int, default=0, help="fan-out workers of the server")
+    parser.add_argument(
+        "--board", type=int, default=10000, help="questions to fill the board with (0: skip)"
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))))
 

@@ -373,6 +373,8 @@ def start_townhall(tmp: Path, args: argparse.Namespace) -> tuple[subprocess.Pope
                 "port = 0",
                 f"workers = {args.workers}",
                 "max_connections = 20000",
+                "[limits]",
+                "connects_per_address_per_min = 0",  # every client comes from 127.0.0.1
                 "[room]",
                 f"tick_hz = {args.tick_hz}",
                 f"spectator_hz = {args.spectator_hz}",

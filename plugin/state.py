@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from townhall.protocol.messages import (
     SEQUENCED,
+    Board,
     CrowdFar,
     CrowdNear,
     HandChanged,
@@ -67,6 +68,8 @@ class RoomState:
             self.mode, self.review = message.mode, message.review
             self.has_keyframe = True
             self.needs_keyframe = False
+        elif isinstance(message, Board):  # more of the board than the Keyframe's top
+            self.questions.update((q.id, q) for q in message.questions)
         elif isinstance(message, SEQUENCED):
             self._apply_sequenced(message)  # type: ignore[arg-type]
         elif isinstance(message, CrowdNear):

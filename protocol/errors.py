@@ -38,6 +38,7 @@ class ErrorCode(IntEnum):
     BAD_SDP = 24  # a WebRTC offer that cannot be used
     MIC_FAILED = 25  # the live mic ended by a fault: never connected, dropped
     BAD_TOKEN = 26  # a well-signed token whose claims are not acceptable (times, lifetime, name)
+    BOARD_FULL = 27  # the room has as many questions as it takes (qa.max_questions)
 
     @property
     def close_code(self) -> int:

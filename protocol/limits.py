@@ -21,6 +21,7 @@ POSE_BYTES = 30  # size of one quantized pose (head, left hand, right hand)
 MAX_SLOT = 65535  # participant slot numbers are uint16 on the wire
 NO_SEAT = -1
 MAX_QUESTION_CHARS = 500
+BOARD_PAGE_MAX = 100  # questions in one Board page (BoardRequest.count)
 MAX_ANSWER_CHARS = 4000
 MAX_SDP_CHARS = 6000  # a WebRTC offer or answer (audio only, candidates inline)
 JOIN_TIMEOUT_S = 10.0

@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 
 from .limits import (
+    BOARD_PAGE_MAX,
     MAX_ANSWER_CHARS,
     MAX_CLIENT_INFO_CHARS,
     MAX_LANGUAGE_CHARS,
@@ -177,6 +178,15 @@ class MicRelease(Message, tag=15):
     """The attendee is done speaking, or declines the grant."""
 
     ref: U32
+
+
+class BoardRequest(Message, tag=16):
+    """Ask for open questions ``offset`` .. ``offset + count`` of the board, in its order
+    (the Keyframe carries only the top of it); answered by Board with ``ref``."""
+
+    ref: U32
+    offset: U32 = 0
+    count: Annotated[int, msgspec.Meta(ge=1, le=BOARD_PAGE_MAX)] = BOARD_PAGE_MAX
 
 
 class Control(Message, tag=11):
@@ -402,6 +412,18 @@ class MicChanged(Message, tag=81):
     ends_us: I64 = 0
 
 
+class Board(Message, tag=83):
+    """Questions of the board beyond the Keyframe: a page asked for with BoardRequest
+    (``ref``), or, right after the Keyframe (``ref = 0``), the joiner's own questions (asked
+    or voted for) that the Keyframe's top of the board does not hold. ``open`` is how many
+    open questions the board has in all."""
+
+    ref: U32
+    offset: U32
+    open: U32
+    questions: list[QuestionInfo]
+
+
 class MicAnswer(Message, tag=82):
     """The server's WebRTC answer to MicOffer (to the speaker only; ``ref`` is the offer's)."""
 
@@ -425,6 +447,7 @@ CLIENT_MESSAGES: tuple[type[Message], ...] = (
     Mic,
     MicOffer,
     MicRelease,
+    BoardRequest,
 )
 SERVER_MESSAGES: tuple[type[Message], ...] = (
     Welcome,
@@ -446,6 +469,7 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     ParticipantChanged,
     MicChanged,
     MicAnswer,
+    Board,
 )
 
 # Sequenced messages: part of the room's event log, replayable after a resume.

@@ -31,6 +31,7 @@ from townhall.server.core.rules import RoomRules
 from townhall.server.core.tickplan import TickPlan
 from townhall.server.fanout.local import Fanout
 from townhall.server.fanout.pool import WorkerPool
+from townhall.server.gateway.addresses import ClientAddresses
 from townhall.server.gateway.admission import Admission
 from townhall.server.gateway.host import RoomHost
 from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
@@ -77,8 +78,12 @@ def room_rules(settings: Settings) -> RoomRules:
         review=qa.review,
         questions_per_minute=qa.questions_per_minute,
         votes_per_s=qa.votes_per_s,
+        guest_questions_per_minute=qa.guest_questions_per_minute,
+        guest_votes_per_question=qa.guest_votes_per_question,
+        max_questions=qa.max_questions,
         clone=settings.clone.enabled,
         pause_s=settings.clone.pause_s,
+        interrupted="escalate" if settings.clone.interrupted == "escalate" else "requeue",
         mics=rtc.enabled,
         max_live_mics=rtc.max_live_mics,
         accept_timeout_s=rtc.accept_timeout_s,
@@ -109,7 +114,13 @@ class TownhallServer:
             [seat.position for seat in self.scene.seats],
             self._verify,
             counters=self.metrics,
-            saved=Saved(saved.questions, saved.settings, saved.banned, saved.max_answer_id),
+            saved=Saved(
+                saved.questions,
+                saved.settings,
+                saved.banned,
+                saved.max_answer_id,
+                saved.max_question_id,
+            ),
             epoch=self._epoch,
             wall_epoch=time.time(),
         )
@@ -134,7 +145,12 @@ class TownhallServer:
             settings.server.max_connections,
             self.metrics,
             held_elsewhere=lambda: self.workers.held() if self.workers is not None else 0,
+            addresses=ClientAddresses(
+                settings.server.trusted_proxies, settings.server.client_address_header
+            ),
+            connects_per_address_per_min=settings.limits.connects_per_address_per_min,
         )
+        self.gateway.address_of = self.admission.address_of
         self.router = Router()
         self.router.add("/healthz", self._healthz)
         self.router.add("/metrics", self._metrics)

@@ -18,6 +18,7 @@ from townhall.protocol.messages import (
     Join,
     Keyframe,
     Message,
+    Moderate,
     Pose,
     QuestionChanged,
     StageEnd,
@@ -307,3 +308,100 @@ def test_errors_are_counted_when_sent_not_when_prepared() -> None:
     assert isinstance(persist, Persist)
     room.stored(persist, False)
     assert room.counters.errors_sent["INTERNAL"] == 1
+
+
+# ------------------------------------------------------------------ nothing unstored is shown
+
+
+def keyframe_of(effects: list[object], conn: int) -> Keyframe:
+    return next(m for m in sent_to(effects, conn) if isinstance(m, Keyframe))
+
+
+def test_a_question_not_yet_stored_is_on_no_board_and_takes_no_vote() -> None:
+    room = make_room(clone=True)
+    join(room, 1, "ann:spectator")
+    room.receive(1, Ask(1, "Will the canteen reopen this year?"), 1.0)
+    (persist,) = room.effects()
+    assert isinstance(persist, Persist)
+    qid = next(r for r in persist.records if isinstance(r, QuestionSaved)).id
+    assert keyframe_of(join(room, 2, "bob:spectator", 1.1), 2).questions == []
+    room.receive(2, Vote(5, qid), 1.2)
+    (error,) = sent_to(room.effects(), 2)
+    assert isinstance(error, Error) and error.ref == 5 and error.code != ErrorCode.INTERNAL
+    room.receive(2, Ask(6, "Will the canteen reopen this year??"), 1.2)  # its twin: no merge
+    (twin,) = room.effects()
+    assert isinstance(twin, Persist)
+    assert next(r for r in twin.records if isinstance(r, QuestionSaved)).id != qid
+    room.tick(1.3)  # the clone takes nothing that is not stored
+    assert not [e for e in room.effects() if isinstance(e, StartTurn)]
+    room.stored(persist, False)
+    room.effects()
+    assert qid not in room.qa.questions
+    room.receive(1, Ask(2, "Where do we meet next quarter?"), 1.4)
+    (again,) = room.effects()
+    assert isinstance(again, Persist)
+    assert next(r for r in again.records if isinstance(r, QuestionSaved)).id > qid + 1
+
+
+def test_a_vote_the_store_refused_is_taken_back() -> None:
+    room = make_room()
+    join(room, 1, "ann:spectator")
+    room.receive(1, Ask(1, "How do we grow next year?"), 1.0)
+    store_all(room, room.effects())
+    join(room, 2, "bob:spectator", 1.0)
+    room.receive(2, Vote(2, 1), 1.1)
+    (persist,) = room.effects()
+    assert isinstance(persist, Persist) and room.qa.questions[1].votes == 2
+    room.stored(persist, False)
+    assert isinstance(sent_to(room.effects(), 2)[0], Error)
+    assert room.qa.questions[1].votes == 1
+    room.tick(1.2)
+    assert keyframe_of(join(room, 3, "cy:spectator", 1.2), 3).questions[0].votes == 1
+
+
+def test_a_moderation_the_store_refused_is_taken_back() -> None:
+    room = make_room(mode="moderated")
+    join(room, 1, "ann:spectator")
+    room.receive(1, Ask(1, "How do we grow next year?"), 1.0)
+    room.receive(1, Ask(2, "What happens to the Lisbon office?"), 1.0)
+    store_all(room, room.effects())
+    join(room, 9, "mo:moderator", 1.0)
+    for ref, action, target in [(3, "merge", 2), (4, "approve", 0), (5, "pin", 0)]:
+        room.receive(9, Moderate(ref, action, 1, "", target), 1.1)  # type: ignore[arg-type]
+        (persist,) = [e for e in room.effects() if isinstance(e, Persist)]
+        room.stored(persist, False)
+        room.effects()
+    first, second = room.qa.questions[1], room.qa.questions[2]
+    assert (first.state, first.merged_into, first.pinned) == ("submitted", 0, False)
+    assert second.votes == 1
+
+
+# ------------------------------------------------------------------ after a crash
+
+
+@pytest.mark.parametrize("then", ["requeue", "escalate"])
+def test_an_answer_a_crash_cut_short_is_closed_on_start(then: str) -> None:
+    from townhall.server.core.authority import Saved
+    from townhall.server.core.qa import Question
+
+    cut = Question(4, "What is our plan?", "en", "ann", "Ann", -1, 1.0, "answering", {"ann"})
+    cut.answer_id = 3
+    room = RoomAuthority(
+        RoomRules(clone=True, pause_s=0.0, interrupted=then),  # type: ignore[arg-type]
+        Crowd(list(range(len(SEATS))), 10, 8.0),
+        SEATS,
+        identify,
+        saved=Saved([cut], max_answer_id=2, max_question_id=4),
+    )
+    (persist,) = [e for e in room.effects() if isinstance(e, Persist)]
+    (answer,) = [r for r in persist.records if isinstance(r, AnswerRecorded)]
+    assert (answer.answer_id, answer.question_id, answer.outcome) == (3, 4, "interrupted")
+    (saved,) = [r for r in persist.records if isinstance(r, QuestionSaved)]
+    assert saved.state == {"requeue": "approved", "escalate": "escalated"}[then]
+    store_all(room, [persist])
+    room.tick(1.0)
+    turns = [e for e in room.effects() if isinstance(e, StartTurn)]
+    if then == "requeue":
+        assert [(t.answer_id, t.question.id) for t in turns] == [(4, 4)]  # a new answer id
+    else:
+        assert turns == []

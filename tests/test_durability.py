@@ -11,7 +11,19 @@ import sys
 from pathlib import Path
 
 from townhall.plugin.client import RoomClient
-from townhall.protocol.messages import Ack, Ask, Keyframe, Message, StagePacket, Vote
+from townhall.protocol.messages import (
+    Ack,
+    Ask,
+    Error,
+    Keyframe,
+    Message,
+    QuestionChanged,
+    QuestionInfo,
+    StagePacket,
+    StageStart,
+    Vote,
+)
+from townhall.server.store.sqlite import SCHEMA, Store
 
 from .conftest import SECRET, TokenMaker
 from .waiting import eventually
@@ -136,3 +148,130 @@ async def test_kill_9_mid_answer_loses_nothing_acknowledged(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def replies(seen: list[Message], ref: int) -> list[Message]:
+    return [m for m in seen if isinstance(m, Ack | Error) and m.ref == ref]
+
+
+async def test_a_question_the_locked_database_refused_is_never_shown_voted_or_inherited(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    proc, ws_url = start_server(tmp_path)
+    try:
+        seen: list[Message] = []
+        ann = RoomClient(ws_url, token("ann", role="spectator"), on_message=seen.append)
+        await ann.connect()
+        await ann.send(Ask(1, "What is the plan for the Lisbon office?"))
+        await eventually(lambda: replies(seen, 1), 20)
+        (first,) = replies(seen, 1)
+        assert isinstance(first, Ack)
+        lock = sqlite3.connect(tmp_path / "townhall.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")  # every write of the server waits, then fails
+        try:
+            await ann.send(Ask(2, "Will the canteen reopen this year?"))
+            await eventually(lambda: replies(seen, 2), 30)  # the busy timeout runs out
+            (ask_reply,) = replies(seen, 2)
+            assert isinstance(ask_reply, Error)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        refused_id = first.id + 1  # the id the server had given it in memory
+        bob_seen: list[Message] = []
+        bob = RoomClient(ws_url, token("bob", role="spectator"), on_message=bob_seen.append)
+        await bob.connect()
+        await eventually(lambda: first.id in bob.state.questions, 20)
+        await bob.send(Vote(3, refused_id))
+        await eventually(lambda: replies(bob_seen, 3), 20)
+        (vote_reply,) = replies(bob_seen, 3)
+        assert isinstance(vote_reply, Error), vote_reply
+        await bob.sync_clock(1)  # everything the server sent before this has arrived
+        assert set(bob.state.questions) == {first.id}
+        assert set(ann.state.questions) == {first.id}
+        await bob.close()
+        await ann.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    db = sqlite3.connect(tmp_path / "townhall.db")
+    assert set(db.execute("SELECT question_id FROM votes")) == {(first.id,)}
+    db.close()
+
+    proc, ws_url = start_server(tmp_path)
+    try:
+        seen = []
+        cy = RoomClient(ws_url, token("cy", role="spectator"), on_message=seen.append)
+        await cy.connect()
+        await cy.send(Ask(1, "How are we using AI tools in our daily work?"))
+        await eventually(lambda: replies(seen, 1), 20)
+        (ack,) = replies(seen, 1)
+        assert isinstance(ack, Ack) and ack.id != first.id
+        changed = await eventually_question(seen, ack.id)
+        assert changed.votes == 1  # its own, nothing inherited
+        await cy.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+async def eventually_question(seen: list[Message], qid: int) -> QuestionInfo:
+    def found() -> QuestionInfo | None:
+        for m in reversed(seen):
+            if isinstance(m, QuestionChanged) and m.question.id == qid:
+                return m.question
+        return None
+
+    await eventually(lambda: found() is not None, 20)
+    info = found()
+    assert info is not None
+    return info
+
+
+def test_new_ids_start_after_every_id_a_stored_row_mentions(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "t.db")
+    db.executescript(SCHEMA)
+    db.execute("INSERT INTO votes VALUES ('main', 7, 'u1')")  # a vote whose question was lost
+    db.commit()
+    db.close()
+    assert Store(str(tmp_path / "t.db"), "main").load().max_question_id == 7
+
+
+async def test_kill_9_mid_answer_the_restarted_room_recovers_its_stage(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    proc, ws_url = start_server(tmp_path)
+    try:
+        seen: list[Message] = []
+        ann = RoomClient(ws_url, token("ann", role="spectator"), on_message=seen.append)
+        await ann.connect()
+        await ann.send(Ask(1, "What is the plan for the Lisbon office?"))
+        await eventually(lambda: any(isinstance(m, StagePacket) for m in seen), 30)
+        (start,) = [m for m in seen if isinstance(m, StageStart)]
+        os.kill(proc.pid, signal.SIGKILL)  # the clone is speaking
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    db = sqlite3.connect(tmp_path / "townhall.db")
+    assert db.execute("SELECT state, answer_id FROM questions").fetchall() == [
+        ("answering", start.answer)
+    ]
+    db.close()
+
+    proc, ws_url = start_server(tmp_path)
+    try:
+        seen = []
+        bob = RoomClient(ws_url, token("bob", role="spectator"), on_message=seen.append)
+        await bob.connect()
+        # Asked again, under a new answer id: the stage is not stuck on the one cut short.
+        await eventually(lambda: any(isinstance(m, StageStart) for m in seen), 30)
+        again = next(m for m in seen if isinstance(m, StageStart))
+        assert again.question == start.question and again.answer > start.answer
+        await bob.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    db = sqlite3.connect(tmp_path / "townhall.db")
+    outcomes = dict(db.execute("SELECT id, outcome FROM answers"))
+    assert outcomes[start.answer] == "interrupted"
+    db.close()

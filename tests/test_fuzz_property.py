@@ -83,7 +83,12 @@ def live(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     settings_ = make_settings(
         tmp,
         server={"workers": request.param},
-        limits={"max_rejects": 10_000, "messages_per_s": 10_000.0, "message_burst": 10_000},
+        limits={
+            "max_rejects": 10_000,
+            "messages_per_s": 10_000.0,
+            "message_burst": 10_000,
+            "connects_per_address_per_min": 0.0,  # a connection per example, all from 127.0.0.1
+        },
     )
     handler = Tracebacks()
     logging.getLogger().addHandler(handler)

@@ -153,6 +153,8 @@ def test_restore_puts_an_answer_cut_short_back_in_the_queue() -> None:
     q.take(a, answer_id=3)
     restored = QaQueue()
     restored.restore(q.questions.values())
+    assert restored.questions[a].state == "answering"  # until the room closes it
+    assert restored.close_interrupted() == [restored.questions[a]]
     assert restored.questions[a].state == "approved"
     assert restored.next_question().id == a  # type: ignore[union-attr]
     assert restored.next_id == a + 1

@@ -104,7 +104,7 @@ def test_question_edge_through_the_queue(state: str, event: str, target: str) ->
         q.take(question.id, 7)
         assert question.answer_id == 7
     elif event == "requeue":
-        q.restore([question])
+        assert q.close_interrupted() == [question]
     else:
         q.settle(question.id, event)  # type: ignore[arg-type]
     assert question.state == target

@@ -207,6 +207,8 @@ def sample_messages(rng: random.Random) -> list[Message]:
         m.Mic(9, "ask", 12, word(100)),
         m.MicOffer(10, "v=0\r\n" + word(2000)),
         m.MicRelease(11),
+        m.BoardRequest(12, 2**32 - 1, 100),
+        m.Board(12, 50, 2**32 - 1, [question, question]),
         m.MicChanged(5, 12, "ended", "time_limit", 0),
         m.MicAnswer(10, "v=0\r\n" + word(1000)),
         m.StagePacket(0, 9, 5, 40000, "live", [b"\x02" * 40], [], b"", [], 12),

@@ -28,12 +28,14 @@ import msgspec
 from townhall.protocol import codec, negotiate
 from townhall.protocol.errors import ErrorCode, ProtocolError, Refused
 from townhall.protocol.limits import (
+    BOARD_PAGE_MAX,
     MAX_REASON_CHARS,
     clip,
     close_reason,
 )
 from townhall.protocol.messages import (
     Ack,
+    Board,
     Error,
     Join,
     Keyframe,
@@ -54,13 +56,16 @@ from townhall.server.core.effects import (
     Effect,
     Log,
     Persist,
+    QuestionDropped,
+    QuestionsRestored,
     Send,
     Sequenced,
     Ship,
+    VoteRestored,
 )
 from townhall.server.core.identity import Identity
 from townhall.server.core.mics import MicBoard, MicChange
-from townhall.server.core.qa import QaQueue, Question
+from townhall.server.core.qa import BOARD_RECENT, BOARD_TOP, QaQueue, Question, normalise
 from townhall.server.core.ratelimit import PoseLimiter, RejectCounter, TokenBucket
 from townhall.server.core.room import Member, Room
 from townhall.server.core.rules import RoomRules
@@ -91,6 +96,18 @@ class Conn:
     closing: bool = False
     last_rate_error: float = -1e9
     last_keyframe: float = -1e9
+    address: str = ""  # the client's address (behind trusted proxies: the one they name)
+    guest: bool = False  # joined without a token: a new identity every time
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A question just submitted: stored with ``records``; ``undo`` if that fails."""
+
+    question: Question
+    merged: bool
+    records: list[Record]
+    undo: tuple[Effect, ...]
 
 
 @dataclass
@@ -101,6 +118,7 @@ class Saved:
     settings: dict[str, str] = field(default_factory=dict)
     banned: set[str] = field(default_factory=set)
     max_answer_id: int = 0
+    max_question_id: int = 0  # the highest question id any stored row mentions
 
 
 class RoomAuthority:
@@ -138,8 +156,9 @@ class RoomAuthority:
         self.qa = QaQueue(
             mode="moderated" if saved.settings.get("mode", rules.mode) == "moderated" else "auto",
             review=saved.settings.get("review", "on" if rules.review else "off") == "on",
+            max_questions=rules.max_questions,
         )
-        self.qa.restore(saved.questions)
+        self.qa.restore(saved.questions, saved.max_question_id)
         self.mics = MicBoard(
             rules.max_live_mics,
             rules.accept_timeout_s,
@@ -152,6 +171,13 @@ class RoomAuthority:
         self.joined = 0  # connections that have joined and not ended
         self.ask_limits: dict[str, TokenBucket] = {}
         self.vote_limits: dict[str, TokenBucket] = {}
+        # Guests' votes per (question, address): who of them voted (guest_votes_per_question).
+        self.guest_votes: dict[tuple[int, str], set[str]] = {}
+        # Who asked or voted for which questions: a joiner gets theirs beyond the board's top.
+        self.mine: dict[str, set[int]] = {}
+        for q in self.qa.questions.values():
+            for voter in q.voters:
+                self.mine.setdefault(voter, set()).add(q.id)
         self.answer: Answer | None = None
         self.next_answer_id = saved.max_answer_id + 1
         self.next_turn_at = 0.0
@@ -163,6 +189,10 @@ class RoomAuthority:
         self._pending_joins: deque[Conn] = deque()
         self._last_expire = -1e9
         self._keyframe: tuple[tuple[int, int], bytes] | None = None
+        # Answer ids continue after every id the store knows, the one cut short included.
+        taken = max((q.answer_id for q in self.qa.questions.values()), default=0)
+        self.next_answer_id = max(self.next_answer_id, taken + 1)
+        onstage.close_interrupted(self, epoch)
 
     # ================================================================ clocks
 
@@ -199,26 +229,50 @@ class RoomAuthority:
         return codec.encode(Error(int(exc.code), reason, exc.about, fatal or exc.fatal, exc.ref))
 
     def persist(
-        self, records: Sequence[Record], *then: Effect, conn: int = 0, about: int = 0, ref: int = 0
+        self,
+        records: Sequence[Record],
+        *then: Effect,
+        conn: int = 0,
+        about: int = 0,
+        ref: int = 0,
+        undo: Sequence[Effect] = (),
     ) -> None:
-        """Store ``records``, then release ``then``; if storing fails, tell ``conn`` why."""
-        failed: tuple[Effect, ...] = ()
+        """Store ``records``, then release ``then``; if storing fails, carry out ``undo``
+        (what was changed in memory goes back) and tell ``conn`` why."""
+        failed: tuple[Effect, ...] = tuple(undo)
         if conn:  # built now, counted only if it is sent (see ``stored``)
             error = Error(int(ErrorCode.INTERNAL), "could not store that", about, False, ref)
-            failed = (Send(conn, (codec.encode(error),)),)
+            failed += (Send(conn, (codec.encode(error),)),)
         self._effects.append(Persist(tuple(records), tuple(then), failed))
 
     def stored(self, persist: Persist, ok: bool) -> None:
         """The shell stored (``ok``) or could not store a Persist's records."""
-        if not ok and persist.failed:
+        if not ok and any(isinstance(e, Send) for e in persist.failed):
             self.counters.count_error(ErrorCode.INTERNAL.name)
         for effect in persist.then if ok else persist.failed:
             if isinstance(effect, Sequenced):
                 self.emit(effect.message)
             elif isinstance(effect, BoardChanged):
+                self.qa.stored(effect.questions)
                 self._dirty.update(effect.questions)
+            elif isinstance(effect, QuestionDropped):
+                self.qa.drop(effect.question)
+            elif isinstance(effect, VoteRestored):
+                self.qa.set_voted(effect.question, effect.voter, effect.voted)
+                self._dirty.add(effect.question)
+            elif isinstance(effect, QuestionsRestored):
+                self._restore_rows(effect)
             else:
                 self._effects.append(effect)
+
+    def _restore_rows(self, effect: QuestionsRestored) -> None:
+        for row in effect.rows:
+            if row.id in self.qa.questions:
+                self.qa.put_back(row)
+                self._dirty.add(row.id)
+        for qid, voter in effect.votes_added:
+            self.qa.set_voted(qid, voter, False)
+            self._dirty.add(qid)
 
     def emit(self, message: SequencedMessage) -> None:
         """Log a sequenced event (its ``seq`` assigned now) and ship it with the next tick."""
@@ -229,8 +283,8 @@ class RoomAuthority:
 
     # ================================================================ connections
 
-    def connect(self, conn: int, now: float) -> None:
-        """A connection opened; it has ``join_timeout_s`` to send Join."""
+    def connect(self, conn: int, now: float, address: str = "") -> None:
+        """A connection opened (from ``address``); it has ``join_timeout_s`` to send Join."""
         r = self.rules
         c = Conn(
             conn,
@@ -238,6 +292,7 @@ class RoomAuthority:
             PoseLimiter(r.pose_hz, now),
             RejectCounter(r.max_rejects),
             now + r.join_timeout_s,
+            address=address,
         )
         self.conns[conn] = c
         self._pending_joins.append(c)
@@ -334,6 +389,7 @@ class RoomAuthority:
                 self.fail(old, ProtocolError(ErrorCode.REPLACED, "you joined again elsewhere"))
                 self._unjoin(old)
         c.slot, c.role, c.joined = member.slot, identity.role, True
+        c.guest = not join.token
         self.joined += 1
         if member.seat >= 0:
             c.cell = self.crowd.cell_of_slot.get(member.slot, -1)
@@ -360,6 +416,9 @@ class RoomAuthority:
             payloads.append(self.error_payload(failed))
         if result.replay is None:
             payloads.append(self.keyframe(now))
+            own = self.own_questions(identity.user_id)
+            if own is not None:
+                payloads.append(own)
         else:
             payloads.extend(result.replay)
         if self.answer is not None and self.answer.start is not None:
@@ -394,6 +453,20 @@ class RoomAuthority:
             raise ProtocolError(ErrorCode.BANNED, "you may not join this room")
         return identity
 
+    def own_questions(self, user: str) -> bytes | None:
+        """A Board of what ``user`` asked or voted for beyond the Keyframe's top (the most
+        recent ``BOARD_PAGE_MAX``), or None when the Keyframe holds them all."""
+        ids = self.mine.get(user)
+        if not ids:
+            return None
+        in_keyframe = set(self.qa.index.open_ids(0, BOARD_TOP))
+        in_keyframe.update(self.qa.index.recent_closed(BOARD_RECENT))
+        rest = sorted(ids - in_keyframe)[-BOARD_PAGE_MAX:]
+        infos = self.qa.shown(rest)
+        if not infos:
+            return None
+        return codec.encode(Board(0, 0, self.qa.index.open_count, infos))
+
     def keyframe(self, now: float) -> bytes:
         """The room's state for a joiner; built at most once per sequenced event and tick.
 
@@ -409,7 +482,7 @@ class RoomAuthority:
             self.media_us(now),
             self.room.participants(),
             self.crowd.coarse_all(),
-            self.qa.board(),
+            self.qa.board(also=(answer.question.id,) if answer is not None else ()),
             answer.start if answer is not None else None,
             self.qa.mode,
             self.qa.review,
@@ -506,11 +579,12 @@ class RoomAuthority:
 
     # ================================================================ questions
 
-    def submit(
-        self, member: Member, text: str, language: str, now: float, slot: int
-    ) -> tuple[Question, bool, list[Record]]:
-        """A question from a member (typed, or spoken at the live mic); the records to store."""
+    def submit(self, member: Member, text: str, language: str, now: float, slot: int) -> Submitted:
+        """A question from a member (typed, or spoken at the live mic): in memory but on
+        nobody's board until stored; the records to store and what undoes it if that fails."""
         user = member.identity.user_id
+        twin = self.qa.find_duplicate(normalise(text))
+        had_voted = twin is not None and user in twin.voters
         question, merged = self.qa.submit(
             text,
             asker_id=user,
@@ -518,11 +592,24 @@ class RoomAuthority:
             asker_slot=slot,
             language=language or self.detect_language(text),
             now=self.wall(now),
+            pending=True,
         )
-        return question, merged, [question.record(), VoteCast(question.id, user)]
+        undo: Effect = (
+            VoteRestored(question.id, user, had_voted) if merged else QuestionDropped(question.id)
+        )
+        records: list[Record] = [question.record(), VoteCast(question.id, user)]
+        self.mine.setdefault(user, set()).add(question.id)
+        return Submitted(question, merged, records, (undo,))
+
+    def limited_as(self, c: Conn, member: Member) -> str:
+        """Whose limits a request counts against: the person's, or for a guest (a new
+        identity with every connection) every guest's from the same address together."""
+        if c.guest:
+            return f"guests@{c.address}"
+        return member.identity.user_id
 
     def allow(
-        self, buckets: dict[str, TokenBucket], user: str, rate: float, burst: int, now: float
+        self, buckets: dict[str, TokenBucket], user: str, rate: float, burst: float, now: float
     ) -> bool:
         bucket = buckets.get(user)
         if bucket is None:

@@ -10,6 +10,8 @@ stores the records, reports back with ``RoomAuthority.stored()``, and only then 
 the authority release ``then``. ``Sequenced`` and ``BoardChanged`` appear only inside
 ``then``: the authority acts on them itself when it releases them (an event is logged
 in order, a question goes on the board), so what the room shows is always stored.
+``QuestionDropped``, ``VoteRestored`` and ``QuestionsRestored`` appear only inside
+``failed``: a change the store refused is undone, so nobody sees or votes on it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 
 from townhall.protocol.messages import ReviewDecision, Role, SequencedMessage
-from townhall.server.store.records import Record
+from townhall.server.store.records import QuestionSaved, Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,31 @@ class BoardChanged:
     """(Inside ``Persist.then``.) These questions go on the board with the next tick."""
 
     questions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionDropped:
+    """(Inside ``Persist.failed``.) A new question the store refused: it never existed."""
+
+    question: int
+
+
+@dataclass(frozen=True, slots=True)
+class VoteRestored:
+    """(Inside ``Persist.failed``.) A vote the store refused: ``voted`` as it was before."""
+
+    question: int
+    voter: str
+    voted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionsRestored:
+    """(Inside ``Persist.failed``.) A moderation the store refused: the rows as they were,
+    and the votes it had added (a merge) taken back."""
+
+    rows: tuple[QuestionSaved, ...]
+    votes_added: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +203,9 @@ Effect = (
     | Persist
     | Sequenced
     | BoardChanged
+    | QuestionDropped
+    | VoteRestored
+    | QuestionsRestored
     | Ship
     | StartTurn
     | StopTurn

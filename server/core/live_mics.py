@@ -94,11 +94,9 @@ def mic_transcript(room: RoomAuthority, slot: int, text: str, now: float) -> Non
     if member is None or len(text) < 3:
         return
     try:
-        question, _, records = room.submit(
-            member, clip(text, MAX_QUESTION_CHARS), "", now, member.slot
-        )
+        new = room.submit(member, clip(text, MAX_QUESTION_CHARS), "", now, member.slot)
     except Refused as exc:
         room.do(Log("spoken question refused", {"reason": exc.reason}))
         return
-    room.persist(records, BoardChanged((question.id,)))
-    room.do(Log("spoken question", {"slot": slot, "question": question.id}))
+    room.persist(new.records, BoardChanged((new.question.id,)), undo=new.undo)
+    room.do(Log("spoken question", {"slot": slot, "question": new.question.id}))

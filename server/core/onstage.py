@@ -27,6 +27,7 @@ from townhall.protocol.messages import STAFF, Draft, Outcome, StageEnd, StageSta
 from townhall.server.core.effects import (
     BoardChanged,
     Effect,
+    Log,
     Sequenced,
     StartTurn,
     StopTurn,
@@ -41,6 +42,37 @@ if TYPE_CHECKING:
     from townhall.server.core.authority import RoomAuthority
 
 HEAD_HEIGHT_M = 1.2  # a seated asker's eyes, above the seat's floor point
+
+
+def close_interrupted(room: RoomAuthority, now: float) -> None:
+    """On start: an answer the last run left on stage (a crash, a kill -9) is recorded as
+    ``interrupted`` and its question goes back to the queue, or to the human leader when
+    ``clone.interrupted`` is ``escalate``; stored before anyone joins."""
+    escalate = room.rules.interrupted == "escalate"
+    cut = room.qa.close_interrupted(escalate)
+    if not cut:
+        return
+    wall = room.wall(now)
+    records: list[Record] = []
+    for q in cut:
+        language = q.language or "en"
+        records.append(
+            AnswerRecorded(q.answer_id, q.id, "", "escalated", (), language, wall, wall,
+                           "interrupted")
+        )  # fmt: skip
+        if escalate:
+            records.append(
+                EscalationRecorded(wall, q.id, q.text, "answer_interrupted", language,
+                                   "the server stopped while the clone was answering")
+            )  # fmt: skip
+        records.append(q.record())
+    room.persist(records, BoardChanged(tuple(q.id for q in cut)))
+    room.do(
+        Log(
+            "interrupted answers closed",
+            {"questions": [q.id for q in cut], "then": "escalated" if escalate else "requeued"},
+        )
+    )
 
 
 def stop_turn(room: RoomAuthority, now: float) -> None:

@@ -23,12 +23,15 @@ from typing import Literal
 from townhall.protocol.errors import ErrorCode, Refused
 from townhall.protocol.limits import MAX_NAME_CHARS, MAX_QUESTION_CHARS, clip
 from townhall.protocol.messages import Mode, QuestionInfo, QuestionState
+from townhall.server.core.board import BoardIndex
 from townhall.server.core.textnorm import clean
 from townhall.server.core.transitions import move
 from townhall.server.store.records import QuestionSaved
 
 MIN_QUESTION_CHARS = 3
+BOARD_TOP = 50  # open questions at the top of the board, in keyframes
 BOARD_RECENT = 50  # closed questions kept on the board in keyframes
+MAX_QUESTIONS = 10_000  # a room's questions at most (qa.max_questions)
 
 QuestionEvent = Literal[
     "approve", "reject", "merge", "take", "answer", "escalate", "skip", "requeue"
@@ -72,6 +75,14 @@ class Question:
     rank: int = 0  # moderator's order; lower comes first; 0 = not placed
     merged_into: int = 0
     answer_id: int = 0
+    stored: bool = True  # False while its row is not committed: on nobody's board
+    _words: tuple[str, frozenset[str]] = field(default=("", frozenset()), repr=False, compare=False)
+
+    def words(self) -> frozenset[str]:
+        """Its content words (for near duplicates), computed once per text."""
+        if self._words[0] != self.text or not self._words[1]:
+            self._words = (self.text, _signature(self.text))
+        return self._words[1]
 
     @property
     def votes(self) -> int:
@@ -104,6 +115,11 @@ class Question:
     def move(self, event: QuestionEvent) -> None:
         self.state = move(TRANSITIONS, f"question {self.id}", self.state, event)
 
+    def _put_back(self, row: QuestionSaved) -> None:
+        """Undo a change the store refused: the fields as ``row`` had them."""
+        self.text, self.state, self.pinned = row.text, row.state, row.pinned
+        self.rank, self.merged_into, self.answer_id = row.rank, row.merged_into, row.answer_id
+
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
@@ -126,7 +142,10 @@ def _signature(text: str) -> frozenset[str]:
 
 def similarity(a: str, b: str) -> float:
     """Jaccard similarity of content words: 1.0 for the same question reworded trivially."""
-    sa, sb = _signature(a), _signature(b)
+    return jaccard(_signature(a), _signature(b))
+
+
+def jaccard(sa: frozenset[str], sb: frozenset[str]) -> float:
     if not sa or not sb:
         return 0.0
     return len(sa & sb) / len(sa | sb)
@@ -151,6 +170,19 @@ class QaQueue:
     merge_threshold: float = 0.75
     questions: dict[int, Question] = field(default_factory=dict)
     next_id: int = 1
+    max_questions: int = MAX_QUESTIONS
+
+    def __post_init__(self) -> None:
+        self.index = BoardIndex(self.merge_threshold)
+        self.touch(*self.questions.values())
+
+    def touch(self, *questions: Question) -> None:
+        """Re-place changed questions in the board's indexes (every change goes through here)."""
+        for q in questions:
+            shown = q.stored and self.questions.get(q.id) is q
+            open_ = shown and q.state in OPEN_STATES and not q.merged_into
+            key = (*self._sort_key(q), q.id) if open_ else None
+            self.index.place(q.id, key, shown and not open_, q.words() if open_ else frozenset())
 
     # ------------------------------------------------------------ submitting and voting
 
@@ -163,29 +195,46 @@ class QaQueue:
         now: float,
         asker_slot: int = -1,
         language: str = "",
+        pending: bool = False,
     ) -> tuple[Question, bool]:
-        """Add a question, or merge it into a near duplicate; returns (question, merged)."""
+        """Add a question, or merge it into a near duplicate; returns (question, merged).
+
+        A ``pending`` new question waits for ``stored()`` before anyone sees it, votes on it
+        or moderates it (the room stores first); ``drop()`` if the store refuses it."""
         text = _checked(text)
         twin = self.find_duplicate(text)
         if twin is not None:
             twin.voters.add(asker_id)
+            self.touch(twin)
             return twin, True
+        if len(self.questions) >= self.max_questions:
+            raise Refused(
+                ErrorCode.BOARD_FULL,
+                f"this room takes at most {self.max_questions} questions, and has them all; "
+                "vote for one on the board instead",
+            )
+        # The id is taken for good: a question the store refuses is dropped, never renumbered.
         question = Question(self.next_id, text, language, asker_id, asker_name, asker_slot, now)
+        question.stored = not pending
         question.voters.add(asker_id)
         if self.mode == "auto":
             question.move("approve")
         self.questions[question.id] = question
         self.next_id += 1
+        self.touch(question)
         return question, False
 
     def find_duplicate(self, text: str) -> Question | None:
-        best, best_score = None, self.merge_threshold
-        for q in self.questions.values():
-            if q.state in OPEN_STATES and not q.merged_into:
-                score = similarity(text, q.text)
-                if score >= best_score:
-                    best, best_score = q, score
-        return best
+        """The open question this text nearly repeats (Jaccard of content words), if any."""
+        words = _signature(text)
+        best = self.index.best_match(words, jaccard) if words else None
+        return self.questions[best] if best is not None else None
+
+    def has_voted(self, question_id: int, voter: str) -> bool:
+        q = self.questions.get(question_id)
+        if q is not None and q.merged_into:
+            q = self.questions.get(q.merged_into)
+        return q is not None and voter in q.voters
 
     def vote(self, question_id: int, voter: str, up: bool = True) -> Question:
         q = self.get(question_id)
@@ -197,6 +246,7 @@ class QaQueue:
             q.voters.add(voter)
         else:
             q.voters.discard(voter)
+        self.touch(q)
         return q
 
     # ------------------------------------------------------------ moderation
@@ -204,16 +254,19 @@ class QaQueue:
     def approve(self, question_id: int) -> list[int]:
         q = self._open(question_id)
         q.move("approve")
+        self.touch(q)
         return [q.id]
 
     def reject(self, question_id: int) -> list[int]:
         q = self._open(question_id)
         q.move("reject")
+        self.touch(q)
         return [q.id]
 
     def edit(self, question_id: int, text: str) -> list[int]:
         q = self._open(question_id)
         q.text = _checked(text)
+        self.touch(q)
         return [q.id]
 
     def merge(self, question_id: int, into: int) -> list[int]:
@@ -224,11 +277,13 @@ class QaQueue:
         src.move("merge")
         dst.voters |= src.voters
         src.merged_into = dst.id
+        self.touch(src, dst)
         return [src.id, dst.id]
 
     def pin(self, question_id: int, pinned: bool = True) -> list[int]:
         q = self._open(question_id)
         q.pinned = pinned
+        self.touch(q)
         return [q.id]
 
     def move(self, question_id: int, position: int) -> list[int]:
@@ -242,6 +297,7 @@ class QaQueue:
             if item.rank != rank:
                 item.rank = rank
                 changed.append(item.id)
+                self.touch(item)
         return changed
 
     # ------------------------------------------------------------ answering
@@ -249,7 +305,9 @@ class QaQueue:
     def ordered(self) -> list[Question]:
         """Open questions in the order the clone would take them."""
         candidates = [
-            q for q in self.questions.values() if q.state in OPEN_STATES and not q.merged_into
+            q
+            for q in self.questions.values()
+            if q.stored and q.state in OPEN_STATES and not q.merged_into
         ]
         return sorted(candidates, key=self._sort_key)
 
@@ -260,23 +318,23 @@ class QaQueue:
         return (0 if q.pinned else 1, placed, -q.votes, q.created)
 
     def next_question(self) -> Question | None:
-        """The approved question to answer next, if any."""
-        for q in self.ordered():
-            if q.state == "approved":
-                return q
-        return None
+        """The approved question to answer next, if any (from the index: no sort)."""
+        qid = self.index.first_open(lambda i: self.questions[i].state == "approved")
+        return self.questions[qid] if qid is not None else None
 
     def take(self, question_id: int, answer_id: int) -> Question:
         """The clone starts answering."""
         q = self.get(question_id)
         q.move("take")
         q.answer_id = answer_id
+        self.touch(q)
         return q
 
     def settle(self, question_id: int, event: QuestionEvent) -> Question:
         """An answer ended: answered, escalated, or skipped by a moderator."""
         q = self.get(question_id)
         q.move(event)
+        self.touch(q)
         return q
 
     def set_mode(self, mode: Mode) -> list[int]:
@@ -288,29 +346,86 @@ class QaQueue:
                 if q.state == "submitted" and not q.merged_into:
                     q.move("approve")
                     changed.append(q.id)
+        self.index.clear()  # the order's keys depend on the mode
+        self.touch(*self.questions.values())
         return changed
 
-    def restore(self, questions: Iterable[Question]) -> None:
-        """Load persisted questions (after a restart); an answer cut short is asked again."""
+    def restore(self, questions: Iterable[Question], last_id: int = 0) -> None:
+        """Load persisted questions (after a restart); new ids continue after ``last_id``
+        (the highest id any stored row mentions) so no id is ever given twice. A question
+        still ``answering`` was cut short: see ``close_interrupted``."""
+        self.next_id = max(self.next_id, last_id + 1)
         for q in questions:
-            if q.state == "answering":
-                q.move("requeue")
+            q.stored = True
             self.questions[q.id] = q
             self.next_id = max(self.next_id, q.id + 1)
+            self.touch(q)
 
-    def board(self) -> list[QuestionInfo]:
-        """Open questions in order, then the most recent closed ones."""
-        open_ = self.ordered()
-        open_ids = {q.id for q in open_}
-        closed = [q for q in self.questions.values() if q.id not in open_ids]
-        closed = sorted(closed, key=lambda q: q.id)[-BOARD_RECENT:]
-        return [q.info() for q in open_ + closed]
+    def close_interrupted(self, escalate: bool = False) -> list[Question]:
+        """Questions left ``answering`` by a crash: asked again (or escalated); returns them."""
+        cut = [q for q in self.questions.values() if q.state == "answering"]
+        for q in cut:
+            q.move("escalate" if escalate else "requeue")
+        self.touch(*cut)
+        return cut
+
+    def stored(self, question_ids: Iterable[int]) -> None:
+        """These questions' rows are committed: they may be shown, voted on, moderated."""
+        for qid in question_ids:
+            q = self.questions.get(qid)
+            if q is not None:
+                q.stored = True
+                self.touch(q)
+
+    def drop(self, question_id: int) -> None:
+        """A new question the store refused: gone, and its id is not given again."""
+        q = self.questions.get(question_id)
+        if q is not None and not q.stored:
+            del self.questions[question_id]
+            self.touch(q)
+
+    def set_voted(self, question_id: int, voter: str, voted: bool) -> None:
+        """Put a vote back as it was (the store refused the change)."""
+        q = self.questions.get(question_id)
+        if q is not None:
+            if voted:
+                q.voters.add(voter)
+            else:
+                q.voters.discard(voter)
+            self.touch(q)
+
+    def put_back(self, row: QuestionSaved) -> None:
+        """Undo a change the store refused: the question's fields as ``row`` had them."""
+        q = self.questions.get(row.id)
+        if q is not None:
+            q._put_back(row)
+            self.touch(q)
+
+    def board(
+        self, top: int = BOARD_TOP, recent: int = BOARD_RECENT, also: Iterable[int] = ()
+    ) -> list[QuestionInfo]:
+        """The top of the board: the first ``top`` open questions in order, then the
+        ``recent`` most recent closed ones (and ``also``, e.g. the one being answered); a
+        bounded size however many questions there are."""
+        ids = self.index.open_ids(0, top) + self.index.recent_closed(recent)
+        ids += [i for i in also if i in self.questions and i not in ids]
+        return [self.questions[i].info() for i in ids]
+
+    def page(self, offset: int, count: int) -> list[QuestionInfo]:
+        """Open questions ``offset`` .. ``offset + count`` in the board's order."""
+        return [self.questions[i].info() for i in self.index.open_ids(offset, count)]
+
+    def shown(self, question_ids: Iterable[int]) -> list[QuestionInfo]:
+        """These questions as the board shows them (those on it), by id."""
+        found = (self.questions.get(i) for i in sorted(set(question_ids)))
+        return [q.info() for q in found if q is not None and self.index.is_shown(q.id)]
 
     # ------------------------------------------------------------ internals
 
     def get(self, question_id: int) -> Question:
+        """A question on the board: one not yet stored is not there for anyone."""
         q = self.questions.get(question_id)
-        if q is None:
+        if q is None or not q.stored:
             raise Refused(ErrorCode.BAD_MESSAGE, f"no question {question_id}")
         return q
 

@@ -24,6 +24,10 @@ class TokenBucket:
             return True
         return False
 
+    def full(self, now: float) -> bool:
+        """Whether it has refilled to its burst (forgetting it would change nothing)."""
+        return self._tokens + max(0.0, now - self._last) * self.rate >= self.burst
+
 
 class RejectCounter:
     """Counts rejected messages in a sliding window; too many means flooding."""

@@ -7,6 +7,7 @@ reads no configuration file and imports nothing of the shell.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from townhall.protocol.messages import Mode
 from townhall.server.core.tickplan import TickPlan
@@ -34,9 +35,13 @@ class RoomRules:
     review: bool = False
     questions_per_minute: float = 3.0
     votes_per_s: float = 5.0
+    guest_questions_per_minute: float = 6.0  # all guests of one address together
+    guest_votes_per_question: int = 1  # guests of one address, for one question
+    max_questions: int = 10_000  # a room's questions at most (BOARD_FULL beyond)
     # the clone and the live mic
     clone: bool = False
     pause_s: float = 1.5
+    interrupted: Literal["requeue", "escalate"] = "requeue"  # an answer a crash cut short
     mics: bool = False
     max_live_mics: int = 1
     accept_timeout_s: float = 30.0

@@ -8,6 +8,10 @@ refused client costs one request and one response and holds nothing afterwards.
   in ``server.allowed_origins`` or, when that is empty, the server's own origin
   (``server.public_url``'s when set, else the one the request's ``Host`` names). Clients
   that are not browsers send no Origin and are let in (their token is the check).
+- **New connections per address.** ``limits.connects_per_address_per_min`` handshakes per
+  client address (``gateway.addresses``: behind trusted proxies, the address they name); one
+  more gets ``429`` with ``Retry-After``. The address is kept for the room's per-address
+  limits on guests.
 - **Connection limit.** ``server.max_connections`` counts every open WebSocket of the room:
   those that have not joined yet, those joined in this process, and those a fan-out
   worker holds. One over it gets ``503`` with ``Retry-After``; nothing is accepted first
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -25,6 +30,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from townhall.server.gateway.addresses import AddressLimits, ClientAddresses
 from townhall.server.gateway.http import WS_PATH, text_response
 from townhall.server.ops.metrics import Metrics
 
@@ -81,6 +87,9 @@ class Admission:
         max_connections: int,
         metrics: Metrics,
         held_elsewhere: Callable[[], int] = lambda: 0,
+        addresses: ClientAddresses | None = None,
+        connects_per_address_per_min: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.origins, self.any_origin, self.opaque_origin = parse_allowed_origins(allowed_origins)
         own = parse_origin(public_url) if public_url else None
@@ -89,6 +98,10 @@ class Admission:
         self.metrics = metrics
         self.held_elsewhere = held_elsewhere  # sessions whose sockets fan-out workers hold
         self.open: set[ServerConnection] = set()  # this process's, from handshake to end
+        self.addresses = addresses or ClientAddresses("")
+        self.per_address = AddressLimits(connects_per_address_per_min)
+        self.address_of: dict[ServerConnection, str] = {}  # of each open connection
+        self.clock = clock
 
     @property
     def count(self) -> int:
@@ -109,6 +122,19 @@ class Admission:
                 "This page's origin may not open the room's WebSocket "
                 "(see server.allowed_origins).\n",
             )
+        peer = connection.remote_address
+        address = self.addresses.of(
+            str(peer[0]) if peer else "", request.headers.get_all(self.addresses.header)
+        )
+        if not self.per_address.allow(address, self.clock()):
+            resp = self._refuse(
+                "address_rate",
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "Too many new connections from your address; try again shortly "
+                "(see limits.connects_per_address_per_min).\n",
+            )
+            resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return resp
         if self.count >= self.max_connections:
             resp = self._refuse(
                 "connection_limit",
@@ -117,7 +143,7 @@ class Admission:
             )
             resp.headers["Retry-After"] = str(RETRY_AFTER_S)
             return resp
-        self._hold(connection)
+        self._hold(connection, address)
         return None
 
     def _origin_allowed(self, values: Iterable[str], host: str) -> bool:
@@ -139,12 +165,14 @@ class Admission:
         # No setting: the server's own origin is the one the browser asked for by Host.
         return origin == parse_origin(f"{origin[0]}://{host}")
 
-    def _hold(self, connection: ServerConnection) -> None:
+    def _hold(self, connection: ServerConnection, address: str) -> None:
         self.open.add(connection)
+        self.address_of[connection] = address
         self.metrics.open_connections = len(self.open)
 
         def release(_: asyncio.Future[None]) -> None:
             self.open.discard(connection)
+            self.address_of.pop(connection, None)
             self.metrics.open_connections = len(self.open)
 
         connection.connection_lost_waiter.add_done_callback(release)

@@ -24,6 +24,7 @@ class Gateway:
         self.host = host
         self.fanout = fanout
         self.socket_send_buffer = socket_send_buffer
+        self.address_of: dict[ServerConnection, str] = {}  # admission's: the client's address
 
     async def handle(self, connection: ServerConnection) -> None:
         transport = connection.transport
@@ -32,7 +33,7 @@ class Gateway:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer)
         session = Session(connection, transport)
         self.fanout.add(session)
-        self.host.connect(session.id)
+        self.host.connect(session.id, self.address_of.get(connection, ""))
         try:
             async for data in connection:
                 if session.handed_off:

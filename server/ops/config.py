@@ -46,6 +46,15 @@ class ServerSettings:
         True, "Let a Join with an empty token in as a spectator with a generated name."
     )
     public_url: str = _doc("", "Base URL printed in links; empty means http://HOST:PORT.")
+    trusted_proxies: str = _doc(
+        "127.0.0.1,::1",
+        "Comma-separated addresses or networks of load balancers in front of the server: for "
+        "a connection from one of them the client's address is the last one client_address_header "
+        "names that is not itself a trusted proxy. Per-address limits count that address.",
+    )
+    client_address_header: str = _doc(
+        "X-Forwarded-For", "The header trusted proxies put the client's address in."
+    )
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,11 @@ class LimitSettings:
         "and lets the send limits above see it fall behind.",
     )
     join_timeout_s: float = _doc(10.0, "Seconds to send Join after connecting.")
+    connects_per_address_per_min: float = _doc(
+        600.0,
+        "New WebSocket connections one client address may open per minute (bursts of as many); "
+        "over it the handshake gets HTTP 429 with Retry-After. 0: no limit.",
+    )
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,18 @@ class QaSettings:
         3.0, "Questions one person may ask per minute (bursts of 3)."
     )
     votes_per_s: float = _doc(5.0, "Votes one person may cast per second (bursts of 10).")
+    guest_questions_per_minute: float = _doc(
+        6.0,
+        "Questions all anonymous guests from one address may ask per minute together (bursts "
+        "of as many); a guest is a new identity with every connection, so guests count by address.",
+    )
+    max_questions: int = _doc(
+        10000,
+        "Questions a room takes at most (every state, all time); one more gets BOARD_FULL.",
+    )
+    guest_votes_per_question: int = _doc(
+        1, "Votes anonymous guests from one address may cast for one question together."
+    )
 
 
 @dataclass(frozen=True)
@@ -164,6 +190,11 @@ class CloneSettings:
     openai_voice: str = _doc("", "Speech voice for the openai voice; empty: the persona's.")
     fps: int = _doc(30, "Animation frames per second in stage packets (30..60).")
     pause_s: float = _doc(1.5, "Pause between answers.")
+    interrupted: str = _doc(
+        "requeue",
+        "An answer cut short by a crash, found on start: requeue (its question is asked again)"
+        " or escalate (handed to the human leader).",
+    )
 
 
 @dataclass(frozen=True)
@@ -390,6 +421,23 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             s.log.level in {"debug", "info", "warning", "error"},
             "must be debug, info, warning or error",
         ),
+        (
+            "clone.interrupted",
+            s.clone.interrupted in {"requeue", "escalate"},
+            "must be requeue or escalate",
+        ),
+        (
+            "qa.guest_questions_per_minute",
+            s.qa.guest_questions_per_minute > 0,
+            "must be > 0",
+        ),
+        ("qa.guest_votes_per_question", s.qa.guest_votes_per_question >= 0, "must be >= 0"),
+        ("qa.max_questions", s.qa.max_questions >= 1, "must be >= 1"),
+        (
+            "limits.connects_per_address_per_min",
+            s.limits.connects_per_address_per_min >= 0,
+            "must be >= 0",
+        ),
         ("log.format", s.log.format in {"json", "text"}, "must be json or text"),
         ("qa.mode", s.qa.mode in {"auto", "moderated"}, "must be auto or moderated"),
         ("qa.questions_per_minute", s.qa.questions_per_minute > 0, "must be > 0"),
@@ -429,6 +477,7 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     for key, ok, message in _range_checks(settings):
         if not ok:
             raise fail(key, message)
+    from townhall.server.gateway.addresses import parse_networks
     from townhall.server.gateway.admission import parse_allowed_origins
 
     try:
@@ -436,6 +485,11 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     except ValueError as exc:
         reason = str(exc).removeprefix("server.allowed_origins: ")
         raise fail("server.allowed_origins", f"is not usable: {reason}", False) from None
+    try:
+        parse_networks(settings.server.trusted_proxies, "server.trusted_proxies")
+    except ValueError as exc:
+        reason = str(exc).removeprefix("server.trusted_proxies: ")
+        raise fail("server.trusted_proxies", f"is not usable: {reason}", False) from None
     for key in ("rtc.allowed_networks", "rtc.host_addresses"):
         text = getattr(settings.rtc, key.split(".", 1)[1])
         for part in (p.strip() for p in text.split(",")):

@@ -9,8 +9,13 @@ written once, compared in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from townhall.protocol.messages import Label, Outcome, QuestionState
+
+# What became of an answer: how it ended on stage, or ``interrupted`` (the server stopped
+# mid-answer and found it so on start).
+RecordedOutcome = Outcome | Literal["interrupted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,7 @@ class AnswerRecorded:
     language: str
     started: float
     ended: float
-    outcome: Outcome
+    outcome: RecordedOutcome
 
 
 @dataclass(frozen=True, slots=True)

@@ -253,7 +253,9 @@ class Store:
         settings = self.load_settings()
         bans = {k[len(BAN_PREFIX) :] for k in settings if k.startswith(BAN_PREFIX)}
         plain = {k: v for k, v in settings.items() if not k.startswith(BAN_PREFIX)}
-        return Saved(self.load_questions(), plain, bans, self.max_answer_id())
+        return Saved(
+            self.load_questions(), plain, bans, self.max_answer_id(), self.max_question_id()
+        )
 
     def load_settings(self) -> dict[str, str]:
         reader = connect(self.path)
@@ -263,12 +265,33 @@ class Store:
         finally:
             reader.close()
 
+    def max_question_id(self) -> int:
+        """The highest question id any row mentions: new ids start after it, so an id is
+        never given twice, not even one whose question row was lost but a vote was not."""
+        reader = connect(self.path)
+        try:
+            ids = [
+                reader.execute(f"SELECT MAX({column}) FROM {table} WHERE room=?", (self.room,))
+                for table, column in (
+                    ("questions", "id"),
+                    ("votes", "question_id"),
+                    ("answers", "question_id"),
+                    ("actions", "question_id"),
+                    ("escalations", "question_id"),
+                )
+            ]
+            return max(int(row.fetchone()[0] or 0) for row in ids)
+        finally:
+            reader.close()
+
     def max_answer_id(self) -> int:
         reader = connect(self.path)
         try:
-            row = reader.execute("SELECT MAX(id) FROM answers WHERE room=?", (self.room,))
-            value = row.fetchone()[0]
-            return int(value or 0)
+            # An answer cut short by a crash has no row yet, but its question names its id.
+            room = (self.room,)
+            answers = reader.execute("SELECT MAX(id) FROM answers WHERE room=?", room)
+            taken = reader.execute("SELECT MAX(answer_id) FROM questions WHERE room=?", room)
+            return max(int(answers.fetchone()[0] or 0), int(taken.fetchone()[0] or 0))
         finally:
             reader.close()
 
@@ -281,6 +304,7 @@ class Saved:
     settings: dict[str, str]
     banned: set[str]
     max_answer_id: int
+    max_question_id: int
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None) -> None:

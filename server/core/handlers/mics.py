@@ -54,14 +54,15 @@ def mic(room: RoomAuthority, c: Conn, message: Mic, now: float) -> None:
                      about=Mic.TYPE, ref=message.ref)  # fmt: skip
     else:  # ask: the moderator types what was said
         text = clip(message.text, MAX_QUESTION_CHARS)
-        question, _, records = room.submit(target, text, "", now, target.slot)
+        new = room.submit(target, text, "", now, target.slot)
         room.persist(
-            [*records, record],
-            BoardChanged((question.id,)),
-            room.ack(c.id, message.ref, question.id),
+            [*new.records, record],
+            BoardChanged((new.question.id,)),
+            room.ack(c.id, message.ref, new.question.id),
             conn=c.id,
             about=Mic.TYPE,
             ref=message.ref,
+            undo=new.undo,
         )
 
 

@@ -97,6 +97,7 @@ const CATALOG = [
   [13, "Mic", [["ref", U32], ["action", STR], ["slot", U16], ["text", STR, ""]]],
   [14, "MicOffer", [["ref", U32], ["sdp", STR]]],
   [15, "MicRelease", [["ref", U32]]],
+  [16, "BoardRequest", [["ref", U32], ["offset", U32, 0], ["count", U16, 100]]],
   // ---------------------------------------------------------------- server to client
   [64, "Welcome", [
     ["version", U8],
@@ -177,6 +178,12 @@ const CATALOG = [
     ["ends_us", I64, 0],
   ]],
   [82, "MicAnswer", [["ref", U32], ["sdp", STR]]],
+  [83, "Board", [
+    ["ref", U32],
+    ["offset", U32],
+    ["open", U32],
+    ["questions", list(nested("QuestionInfo"))],
+  ]],
 ];
 
 /** Message definitions by name: {type, name, fields: [{name, kind, default?, optional}]}. */
@@ -264,6 +271,7 @@ export const ERROR_CODES = Object.freeze({
   24: "BAD_SDP",
   25: "MIC_FAILED",
   26: "BAD_TOKEN",
+  27: "BOARD_FULL",
 });
 
 /** Error codes by name, e.g. ErrorCode.AUTH_EXPIRED === 8. */

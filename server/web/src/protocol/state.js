@@ -47,6 +47,7 @@ export class RoomState {
     this.participants = new Map(); // slot -> Participant
     this.raised = new Map(); // slot -> true, in the order hands went up
     this.questions = new Map(); // id -> QuestionInfo
+    this.openTotal = 0; // open questions on the whole board (a Board says; the Keyframe has the top)
     this.stage = null; // the StageStart being spoken, or null
     this.lastEnd = null; // the latest StageEnd
     this.mode = "auto";
@@ -71,6 +72,11 @@ export class RoomState {
       case "Draft":
         this.drafts.set(msg.answer, msg);
         changed.add("drafts");
+        break;
+      case "Board": // more of the board than the Keyframe's top: merged in
+        for (const q of msg.questions) this.questions.set(q.id, q);
+        this.openTotal = msg.open;
+        changed.add("questions");
         break;
       default:
         if ("seq" in msg && msg.type !== "Welcome") this._sequenced(msg, changed);

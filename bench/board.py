@@ -1,0 +1,252 @@
+"""A big board: Ask->Ack latency, tick lag and keyframe size at 100, 1,000 and 10,000 questions.
+
+Starts ``townhall serve`` in its own process (``qa.max_questions`` raised a little above the
+largest level so the probes fit), then for each level:
+
+1. fills the board up to the level: 100 askers pipeline questions (3 in flight each, a
+   person's burst), every one durable before its Ack, as a room collecting questions all
+   day would;
+2. measures a window: a probe asks ``--probes`` questions one at a time (Ask->Ack, each
+   stored before it is acknowledged), five voters vote for random questions all the while,
+   and a joiner joins every 0.2 s (its Keyframe's size is the one a joiner would get); the
+   room's tick lag over the window comes from the server's tick-lag histogram (/metrics).
+
+Targets (issue "Reliability and security", item 10): Ask->Ack p99 under 100 ms at 10,000
+questions and the tick lag flat from 100 to 10,000. Prints one JSON object as its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from clone import lag_between, tick_lag_counts
+
+from townhall.protocol import codec
+from townhall.protocol.messages import Ack, Ask, Error, Join, Keyframe, Message, Vote, Welcome
+from townhall.server.gateway.tokens import issue_token
+
+SECRET = "board-bench-secret-" + "x" * 32
+LEVELS = (100, 1000, 10000)
+
+
+def log(text: str) -> None:
+    print(f"[board] {text}", file=sys.stderr, flush=True)
+
+
+def start_server(tmp: Path, max_questions: int, clone: bool) -> tuple[subprocess.Popen[str], str]:
+    config = tmp / "townhall.toml"
+    config.write_text(
+        "\n".join(
+            [
+                "[server]",
+                "port = 0",
+                "[auth]",
+                f'secret = "{SECRET}"',
+                "[store]",
+                f'path = "{tmp / "townhall.db"}"',
+                "[log]",
+                'level = "warning"',
+                "[limits]",
+                "messages_per_s = 100000.0",
+                "message_burst = 100000",
+                "connects_per_address_per_min = 0",
+                "[qa]",
+                "questions_per_minute = 1000000",
+                "votes_per_s = 100000",
+                f"max_questions = {max_questions}",
+                "[clone]",
+                f"enabled = {'true' if clone else 'false'}",
+                "pause_s = 0.05",
+            ]
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "serving room" not in line:
+        proc.kill()
+        raise SystemExit(f"server did not start: {line!r}")
+    return proc, line.rsplit(" ", 1)[1].strip()
+
+
+class Client:
+    """A spectator that matches replies to its requests by ``ref``."""
+
+    def __init__(self, ws: ClientConnection, welcome: Welcome, keyframe_bytes: int) -> None:
+        self.ws, self.welcome, self.keyframe_bytes = ws, welcome, keyframe_bytes
+        self.waiting: dict[int, asyncio.Future[Message]] = {}
+        self.ref = 0
+        self.reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def join(cls, ws_url: str, user: str, secret: str = SECRET) -> Client:
+        ws = await connect(ws_url, max_size=None, compression=None)
+        tok = issue_token(
+            secret, user_id=user, name=user, role="spectator", room="main", ttl_s=3600
+        )
+        await ws.send(codec.encode(Join(1, 1, tok)))
+        welcome = codec.decode_server(await ws.recv())  # type: ignore[arg-type]
+        assert isinstance(welcome, Welcome), welcome
+        keyframe = await ws.recv()
+        assert isinstance(codec.decode_server(keyframe), Keyframe)  # type: ignore[arg-type]
+        return cls(ws, welcome, len(keyframe))
+
+    async def _read(self) -> None:
+        async for data in self.ws:
+            message = codec.decode_server(data)  # type: ignore[arg-type]
+            if isinstance(message, Ack | Error):
+                future = self.waiting.pop(message.ref, None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+
+    async def request(self, make: Any) -> Message:
+        self.ref += 1
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self.waiting[self.ref] = future
+        await self.ws.send(codec.encode(make(self.ref)))
+        return await asyncio.wait_for(future, 60)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self.reader.cancel()
+
+
+def question(n: int) -> str:
+    return f"Question {n} on subject s{n}x: what is the plan?"
+
+
+async def fill(askers: list[Client], start: int, stop: int) -> int:
+    """Ask questions ``start`` .. ``stop``; returns how many were acknowledged."""
+    numbers = iter(range(start, stop))
+    acked = 0
+
+    async def lane(client: Client) -> None:
+        nonlocal acked
+        for n in numbers:
+            reply = await client.request(lambda ref, n=n: Ask(ref, question(n)))
+            acked += isinstance(reply, Ack)
+
+    await asyncio.gather(*(lane(c) for c in askers for _ in range(3)))  # a person's burst
+    return acked
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2) if ordered else 0.0
+
+
+async def measure(
+    ws_url: str, url: str, probe: Client, voters: list[Client], probes: int, level: int, seq: int
+) -> dict[str, Any]:
+    stop = asyncio.Event()
+    votes = 0
+    keyframes: list[int] = []
+
+    async def vote(client: Client) -> None:
+        nonlocal votes
+        rng = random.Random(id(client))
+        while not stop.is_set():
+            await client.request(lambda ref: Vote(ref, rng.randint(1, level)))
+            votes += 1
+
+    async def joiners() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            c = await Client.join(ws_url, f"joiner-{seq}-{n}")
+            keyframes.append(c.keyframe_bytes)
+            await c.close()
+            await asyncio.sleep(0.2)
+
+    before = await asyncio.to_thread(tick_lag_counts, url)
+    background = [asyncio.create_task(vote(v)) for v in voters]
+    background.append(asyncio.create_task(joiners()))
+    latencies = []
+    started = time.perf_counter()
+    for i in range(probes):
+        t0 = time.perf_counter()
+        reply = await probe.request(lambda ref, i=i: Ask(ref, question(10**7 + seq * 10**5 + i)))
+        latencies.append((time.perf_counter() - t0) * 1000)
+        assert isinstance(reply, Ack), reply
+    window = time.perf_counter() - started
+    stop.set()
+    await asyncio.gather(*background, return_exceptions=True)
+    lag = lag_between(before, await asyncio.to_thread(tick_lag_counts, url))
+    return {
+        "questions": level,
+        "ask_ack_p50_ms": percentile(latencies, 0.5),
+        "ask_ack_p99_ms": percentile(latencies, 0.99),
+        "tick_lag_p99_ms": lag["p99_ms"],
+        "ticks_over_50ms_pct": lag["over_50ms_pct"],
+        "votes_per_s": round(votes / window, 1),
+        "keyframe_bytes_max": max(keyframes, default=0),
+        "window_s": round(window, 1),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    levels = [int(x) for x in args.levels.split(",")]
+    out: dict[str, Any] = {"levels": [], "probes": args.probes, "clone": args.clone}
+    with tempfile.TemporaryDirectory(prefix="townhall-board-") as tmpdir:
+        max_questions = max(levels) + args.probes * len(levels) + 100
+        proc, url = start_server(Path(tmpdir), max_questions, args.clone)
+        ws_url = url.replace("http://", "ws://") + "/ws"
+        try:
+            askers = [await Client.join(ws_url, f"asker{n}") for n in range(100)]
+            voters = [await Client.join(ws_url, f"voter{n}") for n in range(5)]
+            probe = await Client.join(ws_url, "probe")
+            asked = 0
+            for seq, level in enumerate(levels):
+                t0 = time.perf_counter()
+                asked += await fill(askers, asked, level)
+                log(f"{level} questions on the board ({time.perf_counter() - t0:.1f} s to fill)")
+                out["levels"].append(
+                    await measure(ws_url, url, probe, voters, args.probes, level, seq)
+                )
+                log(json.dumps(out["levels"][-1]))
+            for c in [*askers, *voters, probe]:
+                await c.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    last = out["levels"][-1]
+    out["ask_ack_p99_ms_at_max"] = last["ask_ack_p99_ms"]
+    out["tick_lag_p99_ms_at_max"] = last["tick_lag_p99_ms"]
+    out["targets"] = {"ask_ack_p99_ms": 100, "tick_lag_flat": True}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default=",".join(map(str, LEVELS)), help="board sizes")
+    parser.add_argument("--probes", type=int, default=200, help="timed asks per level")
+    parser.add_argument("--clone", action="store_true", help="run the clone on stage too")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args))))
+
+
+if __name__ == "__main__":
+    main()
