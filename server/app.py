@@ -20,6 +20,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from townhall.protocol.messages import Role
 from townhall.scenes import Scene, default_scene_path, load_scene
 from townhall.server.clone.avatar.source import AvatarModel, model_for_persona
 from townhall.server.clone.turn import Turns
@@ -36,8 +37,10 @@ from townhall.server.gateway.admission import Admission
 from townhall.server.gateway.host import RoomHost
 from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
 from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
+from townhall.server.gateway.oidc import OidcConfig, Person
+from townhall.server.gateway.signin import SignIn, name_of, user_id_of
 from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
-from townhall.server.gateway.tokens import resolve_secret, verify_token
+from townhall.server.gateway.tokens import issue_token, resolve_secret, verify_token
 from townhall.server.gateway.websocket import Gateway
 from townhall.server.ops.config import Settings
 from townhall.server.ops.errors import listen_error
@@ -64,7 +67,7 @@ def room_rules(settings: Settings) -> RoomRules:
         room_id=s.room,
         plan=tick_plan(settings),
         max_connections=s.max_connections,
-        allow_anonymous_spectators=s.allow_anonymous_spectators,
+        allow_anonymous_spectators=s.allow_anonymous_spectators and settings.auth.anonymous_viewing,
         join_timeout_s=lim.join_timeout_s,
         max_frame_bytes=lim.max_frame_bytes,
         messages_per_s=lim.messages_per_s,
@@ -160,6 +163,13 @@ class TownhallServer:
         self.router.add("/avatar.vrm", self._avatar)
         self.router.add("/avatar.json", self._avatar_info)
         self.static = StaticFiles()
+        # Sign-in with the company's identity provider (gateway/signin.py), when configured.
+        self.signin = SignIn(
+            OidcConfig.from_settings(settings.auth),
+            self._issue_signed_in,
+            settings.server.public_url,
+            settings.auth.anonymous_viewing and settings.server.allow_anonymous_spectators,
+        )
         for page in PAGES:
             self.router.add(page, self._page(page))
         self.router.add_prefix(
@@ -312,13 +322,29 @@ class TownhallServer:
     # ------------------------------------------------------------ HTTP
 
     def _page(self, page: str) -> Callable[[Request], Response]:
-        return lambda request: self.static.page(page)
+        return lambda request: self.signin.guard(request) or self.static.page(page)
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
         refused = self.admission.check(connection, request)
         if refused is not None:
             return refused
+        if self.signin.handles(request.path):
+            return await self.signin.handle(request)
         return self.router(request)
+
+    def _issue_signed_in(self, person: Person, role: Role) -> str:
+        """The room token for someone the identity provider signed in (short-lived)."""
+        s = self.settings
+        return issue_token(
+            self.secret,
+            user_id=user_id_of(person),
+            name=name_of(person),
+            role=role,
+            room=s.server.room,
+            ttl_s=s.auth.signed_in_ttl_s,
+        )
 
     def _healthz(self, request: Request) -> Response:
         body: dict[str, Any] = {

@@ -73,6 +73,46 @@ class AuthSettings:
         "Longest a token may live (exp - iat, and exp - now); longer ones get BAD_TOKEN, so a "
         "token leaked from a careless issuer cannot be used for ever.",
     )
+    anonymous_viewing: bool = _doc(
+        True,
+        "Let people watch without signing in (/watch with no token, a Join with an empty "
+        "token); production with sign-in turns it off. Off also when "
+        "server.allow_anonymous_spectators is off.",
+    )
+    oidc_issuer: str = _doc(
+        "",
+        "OpenID Connect issuer URL of the company's identity provider (its "
+        "/.well-known/openid-configuration is read); empty: no sign-in, hand-made tokens only. "
+        "https, or http on a loopback address for development.",
+    )
+    oidc_client_id: str = _doc("", "Client id registered with the identity provider.")
+    oidc_client_secret: str = _doc(
+        "", "Client secret registered with the identity provider.", secret=True
+    )
+    oidc_scopes: str = _doc(
+        "openid profile email groups",
+        "Scopes asked for at sign-in (space-separated; must include openid).",
+    )
+    oidc_role_claim: str = _doc(
+        "groups", "ID token claim holding the user's groups (a list, or one string)."
+    )
+    oidc_name_claim: str = _doc(
+        "name", "ID token claim shown as the user's name (else preferred_username, email, sub)."
+    )
+    oidc_attendee_groups: str = _doc(
+        "",
+        "Comma-separated groups whose members may watch and attend; empty: anyone the "
+        "provider signs in.",
+    )
+    oidc_moderator_groups: str = _doc(
+        "", "Comma-separated groups whose members may moderate (/moderate)."
+    )
+    oidc_operator_groups: str = _doc(
+        "", "Comma-separated groups whose members are operators (moderate too; /studio)."
+    )
+    signed_in_ttl_s: int = _doc(
+        3600, "Lifetime of the room token the server issues after a sign-in."
+    )
 
 
 @dataclass(frozen=True)
@@ -439,6 +479,11 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             "must be >= 0",
         ),
         ("log.format", s.log.format in {"json", "text"}, "must be json or text"),
+        (
+            "auth.signed_in_ttl_s",
+            0 < s.auth.signed_in_ttl_s <= s.auth.max_token_lifetime_s,
+            "must be 1..auth.max_token_lifetime_s",
+        ),
         ("qa.mode", s.qa.mode in {"auto", "moderated"}, "must be auto or moderated"),
         ("qa.questions_per_minute", s.qa.questions_per_minute > 0, "must be > 0"),
         ("qa.votes_per_s", s.qa.votes_per_s > 0, "must be > 0"),
@@ -490,6 +535,12 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     except ValueError as exc:
         reason = str(exc).removeprefix("server.trusted_proxies: ")
         raise fail("server.trusted_proxies", f"is not usable: {reason}", False) from None
+    from townhall.server.gateway.oidc import OidcConfig, OidcConfigError
+
+    try:
+        OidcConfig.from_settings(settings.auth)
+    except OidcConfigError as exc:
+        raise fail(exc.key, exc.reason, False) from None
     for key in ("rtc.allowed_networks", "rtc.host_addresses"):
         text = getattr(settings.rtc, key.split(".", 1)[1])
         for part in (p.strip() for p in text.split(",")):
