@@ -146,6 +146,8 @@ async def test_user_in_no_moderator_group_is_refused(
         "Bob Employee is not in a group allowed to moderate this event "
         "(townhall-moderators, townhall-operators)"
     )
+    again = page.get_by_role("link", name="Sign in again")
+    await expect(again).to_have_attribute("href", "/auth/login?next=%2Fmoderate")
     await page.screenshot(path=str(artifact("signin-refused.png")))
     assert "Traceback" not in await page.content()
 

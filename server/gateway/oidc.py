@@ -56,6 +56,7 @@ class SignInError(Exception):
     def __init__(self, reason: str, status: HTTPStatus | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.page = ""  # the page the person was signing in to, when known
         if status is not None:
             self.status = status
 

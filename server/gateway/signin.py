@@ -73,6 +73,14 @@ MAX_PENDING = 10_000  # sign-ins under way at once; the oldest is dropped past i
 MAX_DEVICES = 1_000
 DEVICE_ROLE: Role = "attendee"
 
+PAGE_CSS = (
+    "body{font:17px/1.5 system-ui,sans-serif;background:#f3f4f7;color:#1b1f2a;margin:0;"
+    "display:grid;place-items:center;min-height:100vh}main{max-width:34rem;margin:2rem;"
+    "padding:1.5rem 2rem;background:#fff;border-radius:10px;box-shadow:0 4px 24px #0002}"
+    "h1{font-size:1.5rem;margin-top:0}#reason{font-size:1.1rem}small{color:#5b6275}"
+    "a{color:#2456c9}"
+)
+
 Issue = Callable[[Person, Role], str]  # a room token for this person in this role
 
 
@@ -146,6 +154,10 @@ class SignIn:
             if device:
                 return json_response({"status": "error", "reason": reason}, HTTPStatus.NOT_FOUND)
             return _page("Sign-in", reason, HTTPStatus.NOT_FOUND)
+        if path == "/auth/page.css":
+            resp = response(HTTPStatus.OK, PAGE_CSS.encode(), "text/css; charset=utf-8")
+            resp.headers["Cache-Control"] = "public, max-age=3600"
+            return resp
         try:
             if path == "/auth/login":
                 return await self._login(request)
@@ -159,7 +171,10 @@ class SignIn:
             log.info("sign-in failed", extra={"reason": exc.reason, "path": path})
             if device:
                 return json_response({"status": "error", "reason": exc.reason}, exc.status)
-            return _page("Sign-in failed", exc.reason, exc.status, retry=self._retry(request))
+            retry = "/auth/login?" + urlencode(
+                {"next": exc.page or _query(request).get("next", "/watch")}
+            )
+            return _page("Sign-in failed", exc.reason, exc.status, retry=retry)
         return _page("Sign-in", "no such sign-in address", HTTPStatus.NOT_FOUND)
 
     # ------------------------------------------------------------ browser
@@ -206,6 +221,16 @@ class SignIn:
             raise SignInError(
                 "this sign-in reply is unknown or too old (bad state); please sign in again"
             )
+        try:
+            return await self._finish(request, query, state, pending)
+        except SignInError as exc:
+            exc.page = pending.next  # "sign in again" goes back to the page they wanted
+            raise
+
+    async def _finish(
+        self, request: Request, query: dict[str, str], state: str, pending: Pending
+    ) -> Response:
+        assert self.provider is not None and self.config is not None
         if not secrets.compare_digest(_cookie(request, STATE_COOKIE), state):
             raise SignInError(
                 "this sign-in reply was started in another browser (bad state); "
@@ -337,9 +362,6 @@ class SignIn:
             return self.public_url
         return "http://" + request.headers.get("Host", "127.0.0.1")
 
-    def _retry(self, request: Request) -> str:
-        return "/auth/login?" + urlencode({"next": "/watch"})
-
 
 def user_id_of(person: Person) -> str:
     """The provider's subject, or a digest of it when it is longer than a user id may be."""
@@ -384,9 +406,10 @@ def _page(title: str, reason: str, status: HTTPStatus, retry: str | None = None)
     body = (
         "<!doctype html><html lang=en><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width">'
+        '<link rel=stylesheet href="/auth/page.css">'
         f"<title>{html.escape(title)}</title>"
-        f"<h1>{html.escape(title)}</h1>"
+        f"<main><h1>{html.escape(title)}</h1>"
         f'<p id="reason">{html.escape(reason)}</p>'
-        f"<p><small>HTTP {status.value} {html.escape(status.phrase)}</small></p>{again}"
+        f"<p><small>HTTP {status.value} {html.escape(status.phrase)}</small></p>{again}</main>"
     )
     return protect_page(response(status, body.encode(), "text/html; charset=utf-8"))
