@@ -169,6 +169,7 @@ class TownhallServer:
             self._issue_signed_in,
             settings.server.public_url,
             settings.auth.anonymous_viewing and settings.server.allow_anonymous_spectators,
+            settings.limits.connects_per_address_per_min,
         )
         for page in PAGES:
             self.router.add(page, self._page(page))
@@ -331,7 +332,12 @@ class TownhallServer:
         if refused is not None:
             return refused
         if self.signin.handles(request.path):
-            return await self.signin.handle(request)
+            peer = connection.remote_address
+            address = self.admission.addresses.of(
+                str(peer[0]) if peer else "",
+                request.headers.get_all(self.admission.addresses.header),
+            )
+            return await self.signin.handle(request, address)
         return self.router(request)
 
     def _issue_signed_in(self, person: Person, role: Role) -> str:

@@ -242,6 +242,21 @@ async def test_provider_unreachable_is_502(tmp_path: Path) -> None:
         assert status == 502 and json.loads(body)["status"] == "error"
 
 
+async def test_sign_in_starts_are_limited_per_address(
+    provider: LocalProvider, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path, auth=auth(provider.issuer), limits={"connects_per_address_per_min": 2}
+    )
+    async with TownhallServer(settings) as srv:
+        for _ in range(2):
+            status, _, _ = await asyncio.to_thread(get, srv.url + "/auth/device")
+            assert status == 200
+        status, headers, body = await asyncio.to_thread(get, srv.url + "/auth/login")
+        assert status == 429 and headers["Retry-After"] == "60"
+        assert "too many sign-ins from your address" in body
+
+
 async def test_sign_in_off_says_so(tmp_path: Path) -> None:
     async with TownhallServer(make_settings(tmp_path)) as srv:
         status, _, body = await asyncio.to_thread(get, srv.url + "/auth/login")
@@ -363,7 +378,8 @@ def oidc_config(issuer: str) -> OidcConfig:
 def id_token(key: RSAKey, **claims: Any) -> str:
     now = int(time.time())
     base = {"sub": "u", "iat": now, "exp": now + 300, "nonce": "n1"}
-    return jwt.encode({"alg": "RS256", "kid": "test-key"}, {**base, **claims}, key)
+    given = {k: v for k, v in {**base, **claims}.items() if v is not None}
+    return jwt.encode({"alg": "RS256", "kid": "test-key"}, given, key)
 
 
 @pytest.mark.parametrize(
@@ -373,6 +389,8 @@ def id_token(key: RSAKey, **claims: Any) -> str:
         ({"aud": "another-client"}, "for another client"),
         ({"aud": CLIENT_ID, "exp": int(time.time()) - 3600}, "has expired"),
         ({"aud": CLIENT_ID, "nonce": "n2"}, "nonce does not match"),
+        ({"aud": CLIENT_ID, "nonce": None}, "nonce does not match"),  # left out
+        ({"aud": [CLIENT_ID, "other"], "azp": "other"}, "azp"),
     ],
 )
 async def test_id_token_claims_are_checked(

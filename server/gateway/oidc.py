@@ -281,7 +281,8 @@ class Provider:
                 "iss": {"essential": True, "value": self.config.issuer},
                 "aud": {"essential": True, "value": self.config.client_id},
             },
-            params={"nonce": nonce, "client_id": self.config.client_id} if nonce else {},
+            # Without a nonce (the device grant sends none) there is none to compare.
+            params={"client_id": self.config.client_id, **({"nonce": nonce} if nonce else {})},
         )
         try:
             claims.validate(leeway=CLOCK_LEEWAY_S)

@@ -41,6 +41,7 @@ from websockets.http11 import Request, Response
 
 from townhall.protocol.limits import MAX_NAME_CHARS, MAX_USER_ID_CHARS
 from townhall.protocol.messages import Role
+from townhall.server.gateway.addresses import AddressLimits
 from townhall.server.gateway.http import json_response, protect_page, response
 from townhall.server.gateway.oidc import (
     DEVICE_GRANT,
@@ -110,6 +111,7 @@ class SignIn:
         issue: Issue,
         public_url: str = "",
         anonymous_viewing: bool = True,
+        starts_per_address_per_min: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
@@ -120,6 +122,8 @@ class SignIn:
         self.clock = clock
         self.pending: OrderedDict[str, Pending] = OrderedDict()
         self.devices: OrderedDict[str, DevicePending] = OrderedDict()
+        # Each start costs the provider a request and us a pending entry: per address.
+        self.starts = AddressLimits(starts_per_address_per_min)
 
     @property
     def enabled(self) -> bool:
@@ -144,7 +148,7 @@ class SignIn:
     def handles(self, path: str) -> bool:
         return path.startswith("/auth/")
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, address: str = "") -> Response:
         path = request.path.split("?", 1)[0]
         if request.method not in ("GET", "HEAD"):
             return _page("Sign-in", "This address answers GET only.", HTTPStatus.METHOD_NOT_ALLOWED)
@@ -157,6 +161,16 @@ class SignIn:
         if path == "/auth/page.css":
             resp = response(HTTPStatus.OK, PAGE_CSS.encode(), "text/css; charset=utf-8")
             resp.headers["Cache-Control"] = "public, max-age=3600"
+            return resp
+        if path in ("/auth/login", "/auth/device") and not self.starts.allow(address, self.clock()):
+            reason = "too many sign-ins from your address; try again in a minute"
+            if device:
+                resp = json_response(
+                    {"status": "error", "reason": reason}, HTTPStatus.TOO_MANY_REQUESTS
+                )
+            else:
+                resp = _page("Sign-in", reason, HTTPStatus.TOO_MANY_REQUESTS)
+            resp.headers["Retry-After"] = "60"
             return resp
         try:
             if path == "/auth/login":
