@@ -20,6 +20,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import Role
 from townhall.scenes import Scene, default_scene_path, load_scene
 from townhall.server.clone.avatar.source import AvatarModel, model_for_persona
@@ -168,6 +169,7 @@ class TownhallServer:
             OidcConfig.from_settings(settings.auth),
             self._issue_signed_in,
             settings.server.public_url,
+            self._expired,
             settings.auth.anonymous_viewing and settings.server.allow_anonymous_spectators,
             settings.limits.connects_per_address_per_min,
         )
@@ -339,6 +341,13 @@ class TownhallServer:
             )
             return await self.signin.handle(request, address)
         return self.router(request)
+
+    def _expired(self, token: str) -> bool:
+        try:
+            self._verify(token)
+        except ProtocolError as exc:
+            return exc.code == ErrorCode.AUTH_EXPIRED
+        return False
 
     def _issue_signed_in(self, person: Person, role: Role) -> str:
         """The room token for someone the identity provider signed in (short-lived)."""

@@ -31,6 +31,7 @@ from townhall.server.gateway.oidc import (
     Provider,
     person_from_claims,
 )
+from townhall.server.gateway.tokens import issue_token
 from townhall.server.ops.cli import main
 from townhall.server.ops.config import AuthSettings, ConfigError, load_settings
 
@@ -182,6 +183,24 @@ async def test_watch_without_anonymous_viewing_asks_to_sign_in(server: TownhallS
     with pytest.raises(JoinRejected) as refused:
         await client.connect()
     assert refused.value.error.code == ErrorCode.AUTH_INVALID
+
+
+async def test_a_reloaded_page_whose_token_ran_out_signs_in_again(
+    server: TownhallServer,
+) -> None:
+    old = issue_token(SECRET, user_id="u", name="U", role="moderator", room="main", ttl_s=60,
+                      now=time.time() - 3600)  # fmt: skip
+    status, headers, _ = await asyncio.to_thread(get, f"{server.url}/moderate?token={old}")
+    assert status == 302 and headers["Location"] == "/auth/login?next=%2Fmoderate"
+    fresh = issue_token(SECRET, user_id="u", name="U", role="moderator", room="main", ttl_s=60)
+    status, _, _ = await asyncio.to_thread(get, f"{server.url}/moderate?token={fresh}")
+    assert status == 200
+
+
+async def test_xr_sign_in_against_a_server_without_it_says_so(tmp_path: Path) -> None:
+    async with TownhallServer(make_settings(tmp_path)) as srv:
+        with pytest.raises(SignInFailed, match="sign-in is not configured on this server"):
+            await device_sign_in(srv.ws_url, lambda code: None)
 
 
 async def test_watch_with_anonymous_viewing_needs_no_sign_in(server: TownhallServer) -> None:

@@ -110,6 +110,7 @@ class SignIn:
         config: OidcConfig | None,
         issue: Issue,
         public_url: str = "",
+        expired: Callable[[str], bool] = lambda token: False,
         anonymous_viewing: bool = True,
         starts_per_address_per_min: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
@@ -117,6 +118,7 @@ class SignIn:
         self.config = config
         self.provider = Provider(config) if config is not None else None
         self.issue = issue
+        self.expired = expired  # whether a link's room token has run out
         self.public_url = public_url.rstrip("/")
         self.anonymous_viewing = anonymous_viewing
         self.clock = clock
@@ -137,8 +139,11 @@ class SignIn:
         role = PAGE_ROLES.get(path)
         if role is None or not self.enabled:
             return None
-        if _query(request).get("token"):
+        token = _query(request).get("token")
+        if token and not self.expired(token):
             return None  # a link with a token: the room checks it at the Join
+        if token:  # a signed-in page reloaded after its token ran out: sign in again
+            return _redirect("/auth/login?" + urlencode({"next": path}))
         if role == "spectator" and self.anonymous_viewing:
             return None
         return _redirect("/auth/login?" + urlencode({"next": path}))
