@@ -70,3 +70,37 @@ async def test_headset_shows_the_code_and_joins_once_approved(
                 proc.kill()
                 await proc.wait()
         assert proc.returncode == 0, stderr.decode()[-2000:]
+
+
+async def test_desktop_mirror_signs_in_on_the_terminal(
+    display: str,  # noqa: F811
+    provider: LocalProvider,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1"}
+    settings = make_settings(tmp_path)
+    settings = make_settings(
+        tmp_path, auth={**auth(provider.issuer), "secret_file": settings.auth.secret_file}
+    )
+    async with TownhallServer(settings) as srv:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "townhall.server.ops.cli", "xr", "--window", "--sign-in",
+            "--frames", "3", "--url", srv.ws_url,
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            found = CODE_LINE.search(line)
+            assert found, line
+            form = urllib.parse.urlencode(
+                {"user_code": found.group(2).decode(), "username": "alice", "password": "alice-pw"}
+            ).encode()
+            await asyncio.to_thread(urllib.request.urlopen, found.group(1).decode(), form, 10)
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 0, stderr.decode()[-2000:]
+        assert b"frames 3 " in stdout, stdout
