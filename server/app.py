@@ -402,4 +402,6 @@ class TownhallServer:
             "GET /watch?token=T     the spectator view",
             "GET /moderate?token=T  the moderator console",
         ]
+        if self.signin.enabled:
+            lines.append("GET /auth/login?next=/moderate  sign in with the identity provider")
         return text_response("\n".join(lines) + "\n")

@@ -282,6 +282,8 @@ async def test_sign_in_off_says_so(tmp_path: Path) -> None:
         assert status == 404 and "sign-in is not configured" in body
         status, _, _ = await asyncio.to_thread(get, srv.url + "/moderate")
         assert status == 200  # hand-made tokens, as before
+        status, headers, _ = await asyncio.to_thread(get, srv.url + "/auth/page.css")
+        assert status == 200 and headers["Content-Type"].startswith("text/css")
 
 
 @pytest.mark.parametrize(

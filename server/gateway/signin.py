@@ -155,18 +155,20 @@ class SignIn:
 
     async def handle(self, request: Request, address: str = "") -> Response:
         path = request.path.split("?", 1)[0]
-        if request.method not in ("GET", "HEAD"):
-            return _page("Sign-in", "This address answers GET only.", HTTPStatus.METHOD_NOT_ALLOWED)
+        if request.method != "GET":  # a HEAD would start a sign-in all the same
+            resp = _page("Sign-in", "This address answers GET only.", HTTPStatus.METHOD_NOT_ALLOWED)
+            resp.headers["Allow"] = "GET"
+            return resp
+        if path == "/auth/page.css":
+            resp = response(HTTPStatus.OK, PAGE_CSS.encode(), "text/css; charset=utf-8")
+            resp.headers["Cache-Control"] = "public, max-age=3600"
+            return resp
         device = path.startswith("/auth/device")
         if self.provider is None:
             reason = "sign-in is not configured on this server (auth.oidc_issuer)"
             if device:
                 return json_response({"status": "error", "reason": reason}, HTTPStatus.NOT_FOUND)
             return _page("Sign-in", reason, HTTPStatus.NOT_FOUND)
-        if path == "/auth/page.css":
-            resp = response(HTTPStatus.OK, PAGE_CSS.encode(), "text/css; charset=utf-8")
-            resp.headers["Cache-Control"] = "public, max-age=3600"
-            return resp
         if path in ("/auth/login", "/auth/device") and not self.starts.allow(address, self.clock()):
             reason = "too many sign-ins from your address; try again in a minute"
             if device:
