@@ -377,12 +377,12 @@ async def test_failure_mid_answer_stops_and_escalates(
 async def test_consumer_can_stop_listening_early(
     persona: Persona, recorded: list[Escalation]
 ) -> None:
-    chat = reply(*[f"Sentence number {i} [S10]. " for i in range(50)])
+    chat = reply(*[f"We are staying remote-first, {'so ' * i}take more [S10]. " for i in range(50)])
     with FakeOpenAI(chat=chat) as api:
         brain = brain_for(persona, recorded, api.base_url)
         stream: AsyncIterator[AnswerPart] = brain.stream(REMOTE_Q)
         first = await anext(stream)
         await stream.aclose()  # type: ignore[attr-defined]
         await brain.aclose()
-    assert first.text == "Sentence number 0."
+    assert first.text == "We are staying remote-first, take more."
     assert recorded == []

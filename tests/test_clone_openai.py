@@ -31,17 +31,15 @@ def speech(body: dict[str, Any]) -> bytes:
 
 
 def chat(body: dict[str, Any]) -> Iterator[str]:
-    """A 'model' that answers from the first statement it was given, citing it."""
+    """A 'model' that retells the first statement it was given, citing it (in pieces, as a
+    stream would; every sentence is checked against the statement it cites)."""
     context = " ".join(str(m.get("content", "")) for m in body["messages"])
-    ids = re.findall(r"\b(S\d+)\b", context)
-    cite = ids[0] if ids else "S01"
-    yield from [
-        "We judge work by ",
-        "its outcomes, not ",
-        f"by where it happens [{cite}]. ",
-        "Teams agree on how ",
-        f"they collaborate [{cite}].",
-    ]
+    match = re.search(r"\[(S\d+)\] \([^)]*\) ([^\n]+)", context)
+    cite, text = match.groups() if match else ("S01", "")
+    sentences = re.findall(r"[^.!?]+[.!?]", text)[:2]
+    for sentence in sentences:
+        half = len(sentence) // 2
+        yield from [sentence[:half], sentence[half:-1], f" [{cite}]{sentence[-1]} "]
 
 
 async def test_generated_answer_with_cloud_brain_and_voice(

@@ -42,7 +42,8 @@ from townhall.server.clone.brain.policy import (
 from townhall.server.clone.brain.prompt import ESCALATE_MARKER, chat_messages
 from townhall.server.clone.brain.retrieval import Retriever
 from townhall.server.clone.brain.sentences import SentenceSplitter
-from townhall.server.clone.persona import Persona
+from townhall.server.clone.brain.verify import SentenceVerifier
+from townhall.server.clone.persona import Persona, Statement
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -97,6 +98,7 @@ class OpenAIBrain:
         self.retriever = retriever or Retriever.from_persona(persona)
         self.policy = policy or Policy.for_persona(persona)
         self.gate = Gate(persona, self.policy, self.retriever)
+        self.verifier = SentenceVerifier(persona)
         self.on_escalation = on_escalation
         self.fallback = fallback or EmbeddedBrain(
             persona, self.retriever, self.policy, on_escalation=on_escalation
@@ -136,7 +138,6 @@ class OpenAIBrain:
     async def _generate(self, question: str, decision: Proceed) -> AsyncIterator[AnswerPart]:
         statements = [h.statement for h in decision.retrieval.hits]
         allowed = tuple(s.id for s in statements)
-        sources_text = "\n".join(s.text for s in statements)
         language = decision.language
         said: list[str] = []
         dropped: list[str] = []
@@ -152,7 +153,7 @@ class OpenAIBrain:
             try:
                 async with aclosing(_sentences(stream)) as sentences:
                     async for sentence in sentences:
-                        part = self._check(sentence, allowed, sources_text, language)
+                        part = self._check(sentence, statements, language)
                         if isinstance(part, _Dropped):
                             dropped.append(part.why)
                             if len(dropped) >= 2 and len(dropped) > len(said):
@@ -200,15 +201,19 @@ class OpenAIBrain:
                 yield p
 
     def _check(
-        self, sentence: str, allowed: tuple[str, ...], sources_text: str, language: str
+        self, sentence: str, given: list[Statement], language: str
     ) -> AnswerPart | Verdict | _Dropped | None:
-        """A sentence ready to speak, a reason to stop, one to drop, or ``None`` (empty)."""
+        """A sentence ready to speak, a reason to stop, one to drop, or ``None`` (empty).
+
+        Everything is checked against the statements the sentence cites, not all it was given.
+        """
         if ESCALATE_MARKER in sentence.upper():
             return Verdict(NO_MATERIAL, "the model found nothing in the statements that answers")
-        text, cited = extract_citations(sentence, allowed)
+        text, cited = extract_citations(sentence, tuple(s.id for s in given))
         if not any(c.isalnum() for c in text):
             return None
-        verdict = self.policy.check_generated(text, sources_text)
+        sources = [s for s in given if s.id in cited]
+        verdict = self.policy.check_generated(text, " ".join(s.text for s in sources))
         if verdict is not None:
             return Verdict(verdict.reason, f"{verdict.detail} in {text!r}")
         if _HUMAN_CLAIM_RE.search(text):
@@ -218,6 +223,11 @@ class OpenAIBrain:
             return _Dropped(f"uncited {text!r}")
         if len(text.split()) >= 3 and detect_language(text, default=language) != language:
             return _Dropped(f"not in {language}: {text!r}")
+        finding = self.verifier.check(text, sources, language)
+        if finding is not None and finding.stop:
+            return Verdict(GENERATED_VIOLATION, f"{finding.detail} in {text!r}")
+        if finding is not None:
+            return _Dropped(f"{finding.detail}: {text!r}")
         return AnswerPart(text, "generated", cited, language)
 
     async def _stop(
