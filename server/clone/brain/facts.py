@@ -178,9 +178,13 @@ def dates(text: str) -> set[str]:
     return found
 
 
+_VOWELS_RE = re.compile(r"[aeiouy]+")
+
+
 def latin(word: str) -> str:
-    """A word folded and transliterated to Latin letters, for comparing names."""
-    return fold(word).translate(_TRANSLIT)
+    """A word folded and transliterated to Latin letters, runs of vowels as one ``*``, for
+    comparing names across scripts and inflections ("Львові", "Lviv": ``lv*v*``, ``lv*v``)."""
+    return _VOWELS_RE.sub("*", fold(word).translate(_TRANSLIT))
 
 
 def names(sentence: str) -> set[str]:
@@ -198,7 +202,7 @@ def names(sentence: str) -> set[str]:
 
 def name_known(name: str, known_words: set[str]) -> bool:
     """Whether a name occurs among known words (Latin letters), inflections aside."""
-    root = name[: max(4, min(len(name), 5))]
+    root = name[: max(4, min(len(name) - 1, 5))]
     return any(
         w.startswith(root) or (len(w) >= 4 and name.startswith(w[: max(4, len(w) - 2)]))
         for w in known_words

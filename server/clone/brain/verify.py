@@ -51,7 +51,20 @@ class SentenceVerifier:
         )
 
     def check(self, sentence: str, cited: Sequence[Statement], language: str) -> Finding | None:
-        """``None`` when the sentence may be spoken."""
+        """``None`` when the sentence may be spoken (a commitment is the graver finding)."""
+        return self.commitment(sentence) or self.unsupported(sentence, cited, language)
+
+    def commitment(self, sentence: str) -> Finding | None:
+        """The sentence commits the leader to something (the classifier's judgment)."""
+        intent = self.commitments.classify(sentence)
+        if intent.probabilities.get("commitment", 0.0) >= COMMITMENT_AT:
+            return Finding(f"commitment ({intent.describe()})", stop=True)
+        return None
+
+    def unsupported(
+        self, sentence: str, cited: Sequence[Statement], language: str
+    ) -> Finding | None:
+        """A number, date, name or place, or most of the words, not in the cited statements."""
         source = " ".join(s.text for s in cited)
         new_numbers = numbers(sentence) - numbers(source)
         if new_numbers:
@@ -67,9 +80,6 @@ class SentenceVerifier:
             share = grounded_share(sentence, source)
             if share < GROUNDED_SHARE:
                 return Finding(f"only {share:.0%} of its words are in {_ids(cited)}")
-        intent = self.commitments.classify(sentence)
-        if intent.probabilities.get("commitment", 0.0) >= COMMITMENT_AT:
-            return Finding(f"commitment ({intent.describe()})", stop=True)
         return None
 
 
