@@ -134,12 +134,15 @@ class Gate:
             return False
         return not _covered(self.retriever.find(text, language))
 
-    def decline_parts(self, reason: str, language: str) -> list[AnswerPart]:
+    def decline_parts(
+        self, reason: str, language: str, *, midway: bool = False
+    ) -> list[AnswerPart]:
         """What the audience hears instead of an answer, in the question's language.
 
-        In a language the persona has no material in, it says so in each of its languages.
+        In a language the persona has no material in, it says so in each of its languages;
+        ``midway`` (part of an answer was said): that it stops there.
         """
-        key = _MESSAGE_FOR_REASON.get(reason, "escalated")
+        key = "stopped" if midway else _MESSAGE_FOR_REASON.get(reason, "escalated")
         if reason == LANGUAGE_UNSUPPORTED or language not in self.persona.languages:
             langs = self.persona.languages
         else:
@@ -171,7 +174,7 @@ class Gate:
             partial_answer=partial_answer,
         )
         await deliver(sink, record)
-        return self.decline_parts(reason, language)
+        return self.decline_parts(reason, language, midway=bool(partial_answer))
 
 
 def _covered(retrieval: Retrieval, share: float = COVERED) -> bool:

@@ -10,6 +10,8 @@ never spoken: the answer stops there, with an escalation. A sentence that cites 
 statement it was given, or is in another language than the answer, is dropped (never
 credited to the statements); claims to be human or to be the leader stop the answer.
 When more sentences were dropped than kept, or none is left, the question escalates.
+With a guard model (:mod:`.guard`), the question and then each sentence that passed are
+also judged by it before anything is said; it fails closed.
 
 If the API fails (HTTP error, refused connection, timeout) before anything was said, the
 embedded brain's approved answer is given instead, so the audience still gets an answer;
@@ -31,6 +33,7 @@ from townhall.server.clone.brain.answer import AnswerPart, EscalationSink
 from townhall.server.clone.brain.citations import extract_citations
 from townhall.server.clone.brain.embedded import EmbeddedBrain
 from townhall.server.clone.brain.gate import Decline, Gate, Proceed
+from townhall.server.clone.brain.guard import OpenAIGuard
 from townhall.server.clone.brain.language import detect_language
 from townhall.server.clone.brain.policy import (
     BACKEND_ERROR,
@@ -90,6 +93,7 @@ class OpenAIBrain:
         max_tokens: int = 400,
         max_statements: int = 4,
         client: openai.AsyncOpenAI | None = None,
+        guard: OpenAIGuard | None = None,
     ) -> None:
         if not model:
             raise ValueError("model is required")
@@ -111,11 +115,14 @@ class OpenAIBrain:
         self.client = client or openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
         )
+        self.guard = guard
         self.fallbacks = 0
         self.last_error: Exception | None = None
 
     async def aclose(self) -> None:
         await self.client.close()
+        if self.guard is not None:
+            await self.guard.aclose()
 
     async def stream(
         self, question: str, *, language: str | None = None
@@ -127,6 +134,14 @@ class OpenAIBrain:
             ):
                 yield part
             return
+        if self.guard is not None:
+            verdict = await self.guard.check_question(question)
+            if not verdict.safe:
+                for part in await self._escalate(
+                    question, verdict.reason, decision.language, verdict.detail
+                ):
+                    yield part
+                return
         if decision.about_clone:
             # About the clone: the disclosure and the leader's words, never generated.
             for part in self.fallback.answer_parts(decision):
@@ -164,6 +179,8 @@ class OpenAIBrain:
                                 )
                             else:
                                 continue
+                        if isinstance(part, AnswerPart):
+                            part = await self._guard_sentence(question, part, statements)
                         if isinstance(part, Verdict):
                             for p in await self._stop(question, part, language, allowed, said):
                                 yield p
@@ -229,6 +246,18 @@ class OpenAIBrain:
         if finding is not None:
             return _Dropped(f"{finding.detail}: {text!r}")
         return AnswerPart(text, "generated", cited, language)
+
+    async def _guard_sentence(
+        self, question: str, part: AnswerPart, statements: list[Statement]
+    ) -> AnswerPart | Verdict:
+        """The guard model's word on a sentence that passed every other check."""
+        if self.guard is None:
+            return part
+        cited = [(s.id, s.text) for s in statements if s.id in part.sources]
+        verdict = await self.guard.check_sentence(question, part.text, cited)
+        if verdict.safe:
+            return part
+        return Verdict(verdict.reason, f"{verdict.detail} on {part.text!r}")
 
     async def _stop(
         self,
