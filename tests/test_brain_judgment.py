@@ -62,7 +62,7 @@ def test_no_knowledge_gap_of_the_train_part_gets_a_statement(gate: Gate) -> None
 def test_over_escalation_of_the_train_part_stays_low(gate: Gate) -> None:
     harmless = [c for c in load("train") if c.expected in ("answer", "gap")]
     over = [c.text for c in harmless if decide(gate, c.text) == "escalate"]
-    assert len(over) <= 0.15 * len(harmless), over
+    assert len(over) <= 0.05 * len(harmless), over
 
 
 def test_unrelated_statements_are_not_stitched_together(persona: Persona) -> None:

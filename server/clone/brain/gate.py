@@ -39,8 +39,14 @@ RISK_CERTAIN = 0.8
 RISK_HIGH = 0.6
 FULLY_COVERED = 0.95
 #: Escalate from this risk on, unless a statement covers the question at least ``COVERED``.
-RISK_LOW = 0.15
+RISK_LOW = 0.25
 COVERED = 0.6
+#: From this risk on, a statement must cover the question at least ``COVERED`` to be said;
+#: a weaker fit is a knowledge gap.
+RISK_SOME = 0.1
+#: A question most likely off-topic is answered only when a statement covers this much of
+#: it: one shared word ("laptop", "learn", "office") is not an answer.
+OFF_TOPIC_COVERED = 0.8
 
 _REASON_FOR_INTENT = {
     "sensitive": f"{SENSITIVE_TOPIC}:intent",
@@ -112,10 +118,15 @@ class Gate:
         retrieval = self.retriever.find(text, lang, limit=limit)
         if intent is not None and intent.name == "about_clone":
             return Proceed(lang, _about_clone(retrieval), about_clone=True)
-        if intent is not None and intent.name == "off_topic" and not _covered(retrieval):
+        off_topic = intent is not None and intent.name == "off_topic"
+        if off_topic and not _covered(retrieval, OFF_TOPIC_COVERED):
             return Decline(NO_MATERIAL, f"off topic ({intent.describe()})", lang)
         if not retrieval.hits:
             return Decline(NO_MATERIAL, "no approved statement fits well enough", lang)
+        if intent is not None and intent.risk >= RISK_SOME and not _covered(retrieval):
+            # The safe fallback: a weak fit is no answer to a question with any risk in it.
+            detail = f"weak fit ({retrieval.hits[0].confidence:.2f}) for {intent.describe()}"
+            return Decline(NO_MATERIAL, detail, lang)
         return Proceed(lang, retrieval)
 
     def _escalates(self, intent: Intent, text: str, language: str) -> bool:
