@@ -118,8 +118,11 @@ class Gate:
         retrieval = self.retriever.find(text, lang, limit=limit)
         if intent is not None and intent.name == "about_clone":
             return Proceed(lang, _about_clone(retrieval), about_clone=True)
-        off_topic = intent is not None and intent.name == "off_topic"
-        if off_topic and not _covered(retrieval, OFF_TOPIC_COVERED):
+        if (
+            intent is not None
+            and intent.name == "off_topic"
+            and not _covered(retrieval, OFF_TOPIC_COVERED)
+        ):
             return Decline(NO_MATERIAL, f"off topic ({intent.describe()})", lang)
         if not retrieval.hits:
             return Decline(NO_MATERIAL, "no approved statement fits well enough", lang)
