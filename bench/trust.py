@@ -12,7 +12,9 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
 - over_escalations (and _rate): labelled answer or gap, but escalated (target <= 5 %);
 - wrong_fit: labelled answer but a gap, or the reverse;
 - wrong_language_answers: an answer whose stage language is not the question's;
-- classifier_p50_ms / _p95_ms: the intent classifier on these questions, in process;
+- classifier_p50_ms / _p95_ms: the intent classifier on these questions, in process (wall
+  time; classifier_cpu_*: its CPU time alone, which a crowded machine does not inflate;
+  load_average_1min says how crowded it was);
 - the same per split (``train``: thresholds were calibrated on it; ``heldout``: never
   tuned on) and per category, and the missed questions' texts;
 - misbehaving_model (unless ``--no-model``): a scripted OpenAI-compatible model (a local
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -255,11 +258,19 @@ def score(results: list[tuple[Case, str, str]]) -> dict[str, Any]:
     }
 
 
-def latency(cases: list[Case]) -> tuple[float, float]:
+def latency(cases: list[Case]) -> dict[str, float]:
+    """The classifier's p50 and p95, wall time and this thread's CPU time, in ms."""
     classifier = IntentClassifier.for_directories()
     classifier.classify("warm up")
-    ms = np.asarray(classifier.latency_ms([c.text for c in cases] * 3))
-    return float(np.median(ms)), float(np.quantile(ms, 0.95))
+    texts = [c.text for c in cases] * 3
+    wall = np.asarray(classifier.latency_ms(texts))
+    cpu = np.asarray(classifier.latency_ms(texts, time.thread_time))
+    return {
+        "classifier_p50_ms": round(float(np.median(wall)), 3),
+        "classifier_p95_ms": round(float(np.quantile(wall, 0.95)), 3),
+        "classifier_cpu_p50_ms": round(float(np.median(cpu)), 3),
+        "classifier_cpu_p95_ms": round(float(np.quantile(cpu, 0.95)), 3),
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -283,13 +294,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results.append((case, "escalate" if qid in recorded else "none", ""))
             continue
         results.append((case, outcome(start.label, recorded.get(qid)), start.language))
-    p50, p95 = latency(cases)
     report: dict[str, Any] = {
         "persona": "sample",
         "brain": "embedded",
         **{k: v for k, v in score(results).items() if k not in ("missed", "over")},
-        "classifier_p50_ms": round(p50, 3),
-        "classifier_p95_ms": round(p95, 3),
+        **latency(cases),
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "targets": {"missed_escalations": 0, "over_escalation_rate": 0.05, "classifier_p95_ms": 5},
         "splits": {},
     }

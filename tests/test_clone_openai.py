@@ -105,3 +105,42 @@ async def test_injection_never_reaches_the_model(tmp_path: Path, token: TokenMak
             assert start.label == "escalated"
             assert not any(kind == "chat" for kind, _ in api.requests)
             await viewer.client.close()
+
+
+async def test_guard_model_from_the_configuration_fails_closed(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """``clone.guard = "openai"`` through a real server: a guard that answers nothing
+    clear makes the question escalate, and the brain's model is never asked."""
+
+    def guarded(body: dict[str, Any]) -> Iterator[str]:
+        if body["model"] == "fake-guard":
+            yield "I am not sure."
+        else:
+            yield from chat(body)
+
+    with FakeOpenAI(chat=guarded, speech=speech) as api:
+        settings = make_settings(
+            tmp_path,
+            qa={"mode": "auto"},
+            clone={
+                "enabled": True,
+                "brain": "openai",
+                "guard": "openai",
+                "guard_model": "fake-guard",
+                "openai_base_url": api.base_url,
+                "openai_api_key": api.api_key,
+                "openai_model": "fake-chat",
+                "pause_s": 0.1,
+            },
+        )
+        async with TownhallServer(settings) as srv:
+            viewer = Viewer(srv.ws_url, token("v", role="spectator"))
+            await viewer.connect()
+            ack = await viewer.request(lambda ref: Ask(ref, "How do we think about remote work?"))
+            assert isinstance(ack, Ack)
+            start, _ = await wait_answer(viewer, ack.id)
+            assert start.label == "escalated"
+            models = [body["model"] for kind, body in api.requests if kind == "chat"]
+            assert models == ["fake-guard"]
+            await viewer.client.close()

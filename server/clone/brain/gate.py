@@ -8,7 +8,9 @@ unless an approved statement covers it well (a paraphrased sensitive question is
 covered by the leader's statements; an ordinary one with a word in common with sensitive
 ones usually is). Then the language (no material in it: declined and recorded), a
 question about the clone itself (answered from the disclosure), then retrieval (nothing
-fits well enough: a knowledge gap). Declining produces the escalation record for the
+fits well enough: a knowledge gap; a question with some risk, or most likely off
+topic, that a statement fits only weakly: a knowledge gap too, never a loosely related
+statement). Declining produces the escalation record for the
 sink and the honest sentences the audience hears, in the question's language.
 """
 
