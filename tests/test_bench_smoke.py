@@ -133,4 +133,6 @@ def test_trust_bench_smoke() -> None:
     assert 0 < result["classifier_p50_ms"] <= result["classifier_p95_ms"]
     model = result["misbehaving_model"]
     assert model["bad_sentences"] >= 30
-    assert model["unsupported_sentences_spoken"] == len(model["spoken"])
+    assert model["unsupported_sentences_spoken"] == len(model["spoken"]) == 0
+    assert model["good_sentences"] > 0 and model["good_sentences_cut"] == 0
+    assert 0 < result["classifier_cpu_p50_ms"] <= result["classifier_cpu_p95_ms"]

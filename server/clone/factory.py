@@ -63,6 +63,12 @@ def build_clone(
     brain_settings: dict[str, Any] = {}
     if settings.brain == "openai":
         brain_settings = {**openai, "model": settings.openai_model}
+        if settings.guard != "none":
+            brain_settings |= {
+                "guard": settings.guard,
+                "guard_model": settings.guard_model,
+                "guard_timeout_s": settings.guard_timeout_s,
+            }
     brain = make_brain(settings.brain, persona, on_escalation=record_escalation, **brain_settings)
     if settings.voice == "openai":
         voice = make_voice(

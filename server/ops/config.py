@@ -226,6 +226,13 @@ class CloneSettings:
         "", "API key; empty means the OPENAI_API_KEY environment variable.", secret=True
     )
     openai_model: str = _doc("gpt-4o-mini", "Chat model for the openai brain.")
+    guard: str = _doc(
+        "none",
+        "none, or openai: a second model judges each question before and each drafted"
+        " sentence after (openai brain only); on error or timeout it escalates.",
+    )
+    guard_model: str = _doc("", "Chat model for the guard; empty: clone.openai_model.")
+    guard_timeout_s: float = _doc(5.0, "Longest wait for one guard verdict before escalating.")
     openai_speech_model: str = _doc("tts-1", "Speech model for the openai voice.")
     openai_voice: str = _doc("", "Speech voice for the openai voice; empty: the persona's.")
     fps: int = _doc(30, "Animation frames per second in stage packets (30..60).")
@@ -494,6 +501,13 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
         ),
         ("clone.brain", s.clone.brain in {"embedded", "openai"}, "must be embedded or openai"),
         ("clone.voice", s.clone.voice in {"embedded", "openai"}, "must be embedded or openai"),
+        ("clone.guard", s.clone.guard in {"none", "openai"}, "must be none or openai"),
+        (
+            "clone.guard",
+            s.clone.guard == "none" or s.clone.brain == "openai",
+            "must be none unless clone.brain = openai",
+        ),
+        ("clone.guard_timeout_s", s.clone.guard_timeout_s > 0, "must be > 0"),
         ("clone.fps", 30 <= s.clone.fps <= 60, "must be 30..60"),
         ("rtc.max_live_mics", rtc.max_live_mics >= 1, "must be >= 1"),
         ("rtc.accept_timeout_s", rtc.accept_timeout_s > 0, "must be > 0"),
