@@ -134,3 +134,6 @@ def test_trust_bench_smoke() -> None:
     model = result["misbehaving_model"]
     assert model["bad_sentences"] >= 30
     assert model["unsupported_sentences_spoken"] == len(model["spoken"])
+    # Every answer that opens a session or follows a pause opened with the spoken disclosure.
+    assert result["disclosure_spoken"] == 1.0, result["disclosure"]
+    assert result["disclosure"]["answers_due"] >= 8

@@ -57,6 +57,11 @@ def test_schedule_discloses_first_and_after_a_pause_only() -> None:
     assert schedule.due(15_000_000)  # 5 s of silence
     schedule.spoke_until(9_000_000)  # an earlier end never moves it back
     assert not schedule.due(14_000_000)
+    schedule.spoke_until(30_000_000)  # an answer planned to 30 s ...
+    schedule.cut(12_000_000)  # ... stopped at 12 s: the silence starts then
+    assert schedule.due(17_000_000) and not schedule.due(16_000_000)
+    schedule.cut(20_000_000)  # a cut after the speech ended changes nothing
+    assert schedule.due(17_000_000)
     assert DisclosureSchedule(0).due(0)
     with pytest.raises(ValueError, match="pause"):
         DisclosureSchedule(-1)

@@ -31,3 +31,8 @@ class DisclosureSchedule:
         """The clone's speech runs until ``end_us``."""
         if self._spoke_until_us is None or end_us > self._spoke_until_us:
             self._spoke_until_us = end_us
+
+    def cut(self, at_us: int) -> None:
+        """The speech was stopped at ``at_us``: what was planned after it was never heard."""
+        if self._spoke_until_us is not None and at_us < self._spoke_until_us:
+            self._spoke_until_us = at_us

@@ -233,6 +233,9 @@ class Turns:
         entry = self._turns.pop(answer_id, None)
         if entry is not None:
             entry[1].cancel()
+        # Silence starts now, not where the planned speech would have ended (the turn may
+        # have voiced its whole answer ahead and be over already).
+        self.clone.schedule.cut(self.clone.clock())
 
     def review(
         self, answer_id: int, decision: ReviewDecision, text: str, author: HumanLabel = "moderator"
