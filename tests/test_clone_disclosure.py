@@ -199,3 +199,47 @@ async def test_edits_are_spoken_under_their_authors_label_everywhere(
     assert f"**Answer to {approved}** [the leader's own words; done]" in md
     vtt = export(tmp_path / "townhall.db", "main", "vtt")
     assert f"[the leader's own words] {own}" in vtt
+
+
+def test_disclosure_about_lines_are_checked_like_the_rest_of_the_persona(tmp_path: Path) -> None:
+    import shutil
+
+    from townhall.server.clone.persona import PersonaError
+
+    target = tmp_path / "leader"
+    shutil.copytree(sample_persona_path(), target)
+    toml = (target / "persona.toml").read_text(encoding="utf-8")
+    toml = toml.replace("[disclosure.about.uk]\nreal = ", "[disclosure.about.uk]\nreal_ = ", 1)
+    toml = toml.replace('training = "Nobody trains me', '"Bad Key" = "Nobody trains me', 1)
+    toml = toml.replace('recording = "Yes, this town hall', 'recording = """ """\nx = "Yes', 1)
+    toml += '\n[disclosure.about.fr]\nreal = "Je suis un logiciel."\n'
+    (target / "persona.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(PersonaError) as caught:
+        load_persona(target)
+    issues = {str(i) for i in caught.value.issues}
+    assert (
+        "persona.toml: disclosure.about.en.Bad Key: key must be lowercase letters, digits, - or _"
+        in issues
+    )
+    assert "persona.toml: disclosure.about.en.recording: must be a non-empty string" in issues
+    assert (
+        "persona.toml: disclosure.about.fr: unknown language 'fr' (persona languages: en, uk)"
+        in issues
+    )
+    assert (
+        "persona.toml: disclosure.about.uk.real: missing (every language answers the same)"
+        in issues
+    )
+    assert (
+        "persona.toml: disclosure.about.en.real_: missing (every language answers the same)"
+        in issues
+    )
+    # Without [disclosure.about] a persona is still valid: about the clone, the disclosure.
+    plain = tmp_path / "plain"
+    shutil.copytree(sample_persona_path(), plain)
+    text = (plain / "persona.toml").read_text(encoding="utf-8")
+    start = text.index("[disclosure.about.en]")
+    (plain / "persona.toml").write_text(
+        text[:start] + text[text.index("[escalation]") :], encoding="utf-8"
+    )
+    assert load_persona(plain).about_clone_for("en") == ()
