@@ -23,8 +23,13 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   through the openai brain in process, it counts the bad sentences spoken (target 0),
   by kind, and lists them; and how many faithful retellings (:data:`GOOD_SENTENCES`) were
   wrongly cut.
+- disclosure_spoken (unless ``--no-disclosure``): the share of answers that open a
+  session or follow a pause whose first words heard are the spoken AI disclosure, over
+  separate `townhall serve` sessions (``bench/disclosure.py``; target 1.0), details in
+  ``disclosure``.
 
 Usage: python bench/trust.py [--split train|heldout|all] [--limit N] [--no-model]
+                             [--no-disclosure]
 """
 
 from __future__ import annotations
@@ -373,15 +378,26 @@ async def misbehaving_model() -> dict[str, Any]:
     }
 
 
+def disclosure_spoken() -> dict[str, Any]:
+    """The spoken-disclosure figure (``bench/disclosure.py``), as fields of the report."""
+    from bench.disclosure import measure
+
+    details = asyncio.run(measure())
+    return {"disclosure_spoken": details["disclosure_spoken"], "disclosure": details}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=(*SPLITS, "all"), default="all")
     parser.add_argument("--limit", type=int, default=0, help="first N questions of each split")
     parser.add_argument("--no-model", action="store_true", help="skip the misbehaving model")
+    parser.add_argument("--no-disclosure", action="store_true", help="skip spoken disclosure")
     args = parser.parse_args()
     report = asyncio.run(run(args))
     if not args.no_model:
         report["misbehaving_model"] = asyncio.run(misbehaving_model())
+    if not args.no_disclosure:
+        report.update(disclosure_spoken())
     print(json.dumps(report, ensure_ascii=False))
 
 

@@ -75,7 +75,9 @@ async def test_generated_answer_with_cloud_brain_and_voice(
             captions = [c.text for p in packets for c in p.captions]
             assert words(" ".join(captions)) == words(end.text)
             kinds = [kind for kind, _ in api.requests]
-            assert "chat" in kinds and kinds.count("speech") == 2  # one request per sentence
+            # The spoken disclosure that opens the session, then one request per sentence.
+            assert end.text.startswith("I'm an AI clone")
+            assert "chat" in kinds and kinds.count("speech") == 3
             chat_body = next(b for k, b in api.requests if k == "chat")
             assert chat_body["model"] == "fake-chat" and chat_body["stream"] is True
             await viewer.client.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from townhall.scenes import Scene
+from townhall.server.clone.disclosure import DisclosureSchedule
 from townhall.server.clone.persona import load_persona, sample_persona_path
 from townhall.server.clone.turn import Clone
 from townhall.server.core.counters import Counters
@@ -87,7 +88,16 @@ def build_clone(
         clone_yaw_deg=mark.yaw_deg,
         audience=audience,
     )
+    schedule = DisclosureSchedule(round(settings.disclosure_pause_s * 1e6))
     clone = Clone(
-        brain, voice, animator, OpusEncoder, persona.disclosure_for, counters, clock, lead_us
+        brain,
+        voice,
+        animator,
+        OpusEncoder,
+        persona.disclosure_for,
+        counters,
+        clock,
+        lead_us,
+        schedule,
     )
     return BuiltClone(clone, detect_language, persona.avatar_vrm)

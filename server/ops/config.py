@@ -237,6 +237,11 @@ class CloneSettings:
     openai_voice: str = _doc("", "Speech voice for the openai voice; empty: the persona's.")
     fps: int = _doc(30, "Animation frames per second in stage packets (30..60).")
     pause_s: float = _doc(1.5, "Pause between answers.")
+    disclosure_pause_s: float = _doc(
+        180.0,
+        "The clone says aloud that it is an AI before its first answer, and again before the "
+        "first answer after this many seconds of silence (0: before every answer).",
+    )
     interrupted: str = _doc(
         "requeue",
         "An answer cut short by a crash, found on start: requeue (its question is asked again)"
@@ -509,6 +514,7 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
         ),
         ("clone.guard_timeout_s", s.clone.guard_timeout_s > 0, "must be > 0"),
         ("clone.fps", 30 <= s.clone.fps <= 60, "must be 30..60"),
+        ("clone.disclosure_pause_s", s.clone.disclosure_pause_s >= 0, "must be >= 0"),
         ("rtc.max_live_mics", rtc.max_live_mics >= 1, "must be >= 1"),
         ("rtc.accept_timeout_s", rtc.accept_timeout_s > 0, "must be > 0"),
         ("rtc.connect_timeout_s", rtc.connect_timeout_s > 0, "must be > 0"),

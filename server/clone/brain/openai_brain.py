@@ -144,7 +144,7 @@ class OpenAIBrain:
                 return
         if decision.about_clone:
             # About the clone: the disclosure and the leader's words, never generated.
-            for part in self.fallback.answer_parts(decision):
+            for part in self.fallback.answer_parts(decision, question):
                 yield part
             return
         async for part in self._generate(question, decision):
