@@ -69,8 +69,10 @@ inclusion: інклюзи*, різноманітт*, справедлив*
 offsite: offsite*, off-site*, in person, in-person, retreat*, meet up, get-together,
          get together
 offsite: виїзн*, наживо, особисто зустр*
-learning: learn*, training*, course*, conference*, upskill*, study*
-learning: навчан*, навча*, учит*, курс*, конференц*, тренінг*
+learning: learn*, training*, course*, conference*, upskill*, study*, skill*, reskill*,
+          professional development, personal development, grow professionally
+learning: навчан*, навча*, учит*, курс*, конференц*, тренінг*, навичк*, навичок,
+          професійн* розвит*
 security: security, secure, hack*, breach*, cyber*, password*, passkey*, phish*, scam*,
           suspicious, 2fa, mfa, hardware key*
 security: безпек*, злам*, парол*, фішинг*, кібер*, підозріл*, шахра*
@@ -109,6 +111,8 @@ finances: фінанс*, інвестор*, гроші, прибут*
 reliability: reliab*, uptime, outage*, downtime, incident*, status page, sla
 reliability: надійн*, збо*, аварі*, інцидент*, доступніст*
 on-call: on-call, on call, oncall, pager*, paged
+engineering: engineering, engineer*, developer*
+engineering: інженер*, розробник*
 on-call: чергуван*, черговий, вночі
 """
 

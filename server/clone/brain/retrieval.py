@@ -8,7 +8,9 @@ question's content words the statement covers (by stem, or by a concept both men
 each word weighted by its rarity (words of a lexicon concept ``CONCEPT_WEIGHT`` times
 more: they are the curated topical words; words no statement knows at ``UNKNOWN_WEIGHT``
 of the rarest). A question that is mostly about something else thus falls below the
-threshold. A lone shared word that is not a lexicon concept never fits.
+threshold. A lone shared word that is not a lexicon concept never fits. A statement that
+names another quarter, half-year or year than the question asks about never fits either
+(:mod:`.periods`). A statement's topic counts as one of its words, like its tags.
 Thresholds are calibrated in ``tests/test_brain_retrieval.py`` on labelled questions.
 
 A question with no fitting statement in its own language is matched on concepts alone
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 from townhall.server.clone.brain.lexicon import build_lexicon
 from townhall.server.clone.brain.matching import KeywordSet
+from townhall.server.clone.brain.periods import mismatch, periods
 from townhall.server.clone.brain.text import STOPWORDS, stem, words
 from townhall.server.clone.persona import Persona, Statement
 
@@ -159,8 +162,12 @@ class Retriever:
         self.cross_threshold = cross_threshold
         concept_names = set(self.lexicon.names)
         by_lang: dict[str, list[tuple[Statement, list[str]]]] = {}
+        self._periods: dict[str, frozenset[tuple[str, int]]] = {}
         for s in statements:
-            query = self.analyse(s.text + " . " + " . ".join(s.tags))
+            # The topic is a title word too ("engineering", "remote-work"): indexed like a tag.
+            topic = s.topic.replace("-", " ")
+            self._periods[s.id] = periods(" ".join((s.text, *s.tags)))
+            query = self.analyse(" . ".join((s.text, *s.tags, topic)))
             tagged = [f"#{t}" for t in (*s.tags, s.topic) if t in concept_names]
             terms = [w.stem for w in query.words] + list(query.concepts) + tagged
             by_lang.setdefault(s.language, []).append((s, terms))
@@ -215,9 +222,15 @@ class Retriever:
     def find(self, question: str, language: str, *, limit: int = 3) -> Retrieval:
         """Statements that fit well enough: own language first, then other languages."""
         query = self.analyse(question)
+        asked = periods(question)
+
+        def fits(hit: Hit, threshold: float) -> bool:
+            # A statement about another quarter or year than the one asked is no answer.
+            return _fits(hit, threshold) and not mismatch(asked, self._periods[hit.statement.id])
+
         own_index = self._indexes.get(language)
         if own_index is not None:
-            own = [h for h in own_index.search(query) if _fits(h, self.threshold)]
+            own = [h for h in own_index.search(query) if fits(h, self.threshold)]
             if own:
                 return Retrieval(tuple(own[:limit]), language)
         best: list[Hit] = []
@@ -225,7 +238,7 @@ class Retriever:
         for other, index in self._indexes.items():
             if other == language:
                 continue
-            hits = [h for h in index.search(query, stems=False) if _fits(h, self.cross_threshold)]
+            hits = [h for h in index.search(query, stems=False) if fits(h, self.cross_threshold)]
             if hits and (not best or hits[0].score > best[0].score):
                 best, best_lang = hits, other
         if best:
