@@ -17,7 +17,7 @@ _ORDINALS: dict[int, str] = {
     1: r"first|1st|1|перш\w*|перв\w*|1-\w+",
     2: r"second|2nd|2|друг\w*|втор\w*|2-\w+",
     3: r"third|3rd|3|трет\w*|3-\w+",
-    4: r"fourth|4th|4|четверт\w*|4-\w+",
+    4: r"fourth|4th|4|четв[её]рт\w*|4-\w+",
 }
 _QUARTER = r"(?:quarter|qtr|квартал\w*)"
 _HALF = r"(?:half|півріч\w*|полугоди\w*)"

@@ -10,7 +10,8 @@ more: they are the curated topical words; words no statement knows at ``UNKNOWN_
 of the rarest). A question that is mostly about something else thus falls below the
 threshold. A lone shared word that is not a lexicon concept never fits. A statement that
 names another quarter, half-year or year than the question asks about never fits either
-(:mod:`.periods`). A statement's topic counts as one of its words, like its tags.
+(:mod:`.periods`), nor one without a number to a question after a figure
+(:mod:`.figures`).
 Thresholds are calibrated in ``tests/test_brain_retrieval.py`` on labelled questions.
 
 A question with no fitting statement in its own language is matched on concepts alone
@@ -25,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from townhall.server.clone.brain.figures import asks_for_figure, states_figure
 from townhall.server.clone.brain.lexicon import build_lexicon
 from townhall.server.clone.brain.matching import KeywordSet
 from townhall.server.clone.brain.periods import mismatch, periods
@@ -163,11 +165,10 @@ class Retriever:
         concept_names = set(self.lexicon.names)
         by_lang: dict[str, list[tuple[Statement, list[str]]]] = {}
         self._periods: dict[str, frozenset[tuple[str, int]]] = {}
+        self._figures = {s.id for s in statements if states_figure(s.text)}
         for s in statements:
-            # The topic is a title word too ("engineering", "remote-work"): indexed like a tag.
-            topic = s.topic.replace("-", " ")
             self._periods[s.id] = periods(" ".join((s.text, *s.tags)))
-            query = self.analyse(" . ".join((s.text, *s.tags, topic)))
+            query = self.analyse(" . ".join((s.text, *s.tags)))
             tagged = [f"#{t}" for t in (*s.tags, s.topic) if t in concept_names]
             terms = [w.stem for w in query.words] + list(query.concepts) + tagged
             by_lang.setdefault(s.language, []).append((s, terms))
@@ -223,10 +224,17 @@ class Retriever:
         """Statements that fit well enough: own language first, then other languages."""
         query = self.analyse(question)
         asked = periods(question)
+        figure = asks_for_figure(question)
 
         def fits(hit: Hit, threshold: float) -> bool:
-            # A statement about another quarter or year than the one asked is no answer.
-            return _fits(hit, threshold) and not mismatch(asked, self._periods[hit.statement.id])
+            # A statement about another quarter or year than the one asked is no answer, nor
+            # one without any number to a question after a figure.
+            sid = hit.statement.id
+            return (
+                _fits(hit, threshold)
+                and not mismatch(asked, self._periods[sid])
+                and not (figure and sid not in self._figures)
+            )
 
         own_index = self._indexes.get(language)
         if own_index is not None:
