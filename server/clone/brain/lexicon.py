@@ -61,7 +61,7 @@ feedback: feedback, bad news, speak up, speaking up, raise a problem, raising a 
           raise problems, raise concerns, psychological safety
 feedback: зворотн* зв'яз*, погані новини, погану новину, проблем*
 blameless: blame*, mistake*, postmortem*, post-mortem*, retro*, went wrong
-blameless: помилк*, винн*, звинувач*
+blameless: помилк*, винн*, звинувач*, розбір*
 recognition: recognition, recogni*, shout-out*, shoutout*, shout out*, appreciat*
 recognition: визнан*, подяк*
 inclusion: inclusion, inclusive, diversity, diverse, dei, fair*

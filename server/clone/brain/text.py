@@ -198,7 +198,7 @@ STOPWORDS: frozenset[str] = frozenset(
     good great best better favourite favorite nice cool back full time times come coming
     certain number way overall generally general exactly specific soon next last new need
     needs often normal usually look looks looking make makes making made different
-    differently
+    differently approach across
     а аби або адже але б би бо був була були було бути в вам вами вас ваш ваша ваше ваші
     весь від він вона вони воно все всі всіх втім ви вже де для до дуже є ж за зараз
     з із зі й його їй їх ї і чи коли котрий котра котрі куди ледве лише мене мені ми мій
