@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from townhall.server.clone.brain import EmbeddedBrain
 from townhall.server.clone.brain.figures import asks_for_figure, states_figure
 from townhall.server.clone.brain.periods import mismatch, periods
 from townhall.server.clone.brain.retrieval import Retriever
@@ -101,3 +102,21 @@ def test_figure_question_needs_a_statement_with_a_number(persona: Persona) -> No
     assert retriever.find("How did the second quarter go?", "en").ids[:1] == ("S39",)
     # A number the statement states is an answer.
     assert retriever.find("How many learning days do we get?", "en").ids[:1] == ("S25",)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What exactly did we earn in the second quarter?",
+        "What percentage did sales grow in the first quarter?",
+        "Яка точна сума продажів у першому кварталі?",
+        "How did the third quarter go?",
+        "Як минув четвертий квартал?",
+    ],
+)
+async def test_figure_or_other_period_is_never_answered_with_a_statement(
+    persona: Persona, question: str
+) -> None:
+    brain = EmbeddedBrain(persona)
+    parts = [p async for p in brain.stream(question)]
+    assert parts and all(p.label == "escalated" for p in parts), [(p.label, p.text) for p in parts]
