@@ -390,3 +390,45 @@ async def test_a_failing_voice_escalates_once_instead_of_looping(
         db = sqlite3.connect(tmp_path / "townhall.db")
         assert db.execute("SELECT reason FROM escalations").fetchall() == [("answer_failed",)]
         await viewer.client.close()
+
+
+async def test_review_off_releases_the_waiting_draft(tmp_path: Path, token: TokenMaker) -> None:
+    """Turning review off while a draft waits speaks it; the queue goes on without review."""
+    async with TownhallServer(clone_settings(tmp_path, review=True)) as srv:
+        spectator = Viewer(srv.ws_url, token("spec", role="spectator"))
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
+        await spectator.connect()
+        await moderator.connect()
+        q1 = await ask_and_approve(spectator, moderator, "How do we think about remote work?")
+        q2 = await ask_and_approve(spectator, moderator, "What is our approach to security?")
+        await eventually(lambda: any(d.question == q1 for d in moderator.of(Draft)), timeout=15)
+        off = await moderator.request(lambda ref: Control(ref, "review", "off"))
+        assert isinstance(off, Ack)
+        _, end1 = await wait_answer(spectator, q1)
+        assert end1.outcome == "done" and end1.text
+        _, end2 = await wait_answer(spectator, q2)
+        assert end2.outcome == "done"
+        assert not any(d.question == q2 for d in moderator.of(Draft))  # review is off
+        await spectator.client.close()
+        await moderator.client.close()
+
+
+async def test_next_skips_the_waiting_draft_and_takes_the_next(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    async with TownhallServer(clone_settings(tmp_path, review=True)) as srv:
+        spectator = Viewer(srv.ws_url, token("spec", role="spectator"))
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
+        await spectator.connect()
+        await moderator.connect()
+        q1 = await ask_and_approve(spectator, moderator, "How do we think about remote work?")
+        q2 = await ask_and_approve(spectator, moderator, "What is our approach to security?")
+        await eventually(lambda: any(d.question == q1 for d in moderator.of(Draft)), timeout=15)
+        nxt = await moderator.request(lambda ref: Control(ref, "next"))
+        assert isinstance(nxt, Ack)
+        await eventually(lambda: state_of(spectator, q1) == "rejected")
+        # The next question is drafted for review at once: the clone did not stall.
+        await eventually(lambda: any(d.question == q2 for d in moderator.of(Draft)), timeout=15)
+        assert not any(s.question == q1 for s in spectator.of(StageStart))
+        await spectator.client.close()
+        await moderator.client.close()

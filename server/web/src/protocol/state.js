@@ -151,6 +151,12 @@ export class RoomState {
       case "QuestionChanged":
         this.questions.set(msg.question.id, msg.question);
         changed.add("questions");
+        // A draft whose question was settled without a Review (e.g. skipped by Next) is gone.
+        if (msg.question.state !== "answering") {
+          for (const [answer, d] of this.drafts) {
+            if (d.question === msg.question.id && this.drafts.delete(answer)) changed.add("drafts");
+          }
+        }
         break;
       case "StageStart":
         this.stage = msg;
