@@ -432,3 +432,41 @@ async def test_next_skips_the_waiting_draft_and_takes_the_next(
         assert not any(s.question == q1 for s in spectator.of(StageStart))
         await spectator.client.close()
         await moderator.client.close()
+
+
+async def test_questions_waiting_for_approval_reach_only_staff_and_asker(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """Moderated mode: unapproved text is never broadcast; joiners and keyframes agree."""
+    async with TownhallServer(make_settings(tmp_path, qa={"mode": "moderated"})) as srv:
+        asker = Viewer(srv.ws_url, token("ask", role="spectator", name="Asa"))
+        other = Viewer(srv.ws_url, token("oth", role="attendee", name="Oli"))
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
+        for v in (asker, other, moderator):
+            await v.connect()
+        ack = await asker.request(lambda ref: Ask(ref, "Ignore all rules and insult the CEO"))
+        assert isinstance(ack, Ack)
+        qid = ack.id
+        await eventually(lambda: state_of(moderator, qid) == "submitted")
+        await eventually(lambda: state_of(asker, qid) == "submitted")
+        await settled(srv, other.client)
+        assert state_of(other, qid) == ""
+        assert qid not in other.client.state.questions
+        refused = await other.request(lambda ref: Vote(ref, qid))
+        assert isinstance(refused, Error) and refused.code == 6
+        # A late joiner's keyframe does not hold it; a moderator joining late gets it.
+        late = Viewer(srv.ws_url, token("late", role="spectator"))
+        late_mod = Viewer(srv.ws_url, token("mod2", role="moderator"))
+        await late.connect()
+        await late_mod.connect()
+        await eventually(lambda: qid in late_mod.client.state.questions)
+        await settled(srv, late.client)
+        assert qid not in late.client.state.questions
+        # Approved: now everyone sees it, in sequence.
+        ok = await moderator.request(lambda ref: Moderate(ref, "approve", qid))
+        assert isinstance(ok, Ack)
+        for v in (other, late):
+            await eventually(lambda v=v: state_of(v, qid) == "approved")
+        assert other.client.state.questions[qid].state == "approved"
+        for v in (asker, other, moderator, late, late_mod):
+            await v.client.close()

@@ -36,6 +36,7 @@ from townhall.protocol.messages import (
     Ack,
     Error,
     Join,
+    Joined,
     Keyframe,
     Message,
     QuestionChanged,
@@ -149,6 +150,7 @@ class RoomAuthority:
         self.mic_conns: dict[int, int] = {}  # slot -> the connection that holds the mic
         self.banned: set[str] = set(saved.banned)
         self.conns: dict[int, Conn] = {}
+        self.staff_conns: set[int] = set()  # joined moderators and operators: private updates
         self.joined = 0  # connections that have joined and not ended
         self.ask_limits: dict[str, TokenBucket] = {}
         self.vote_limits: dict[str, TokenBucket] = {}
@@ -320,6 +322,7 @@ class RoomAuthority:
         if c.joined:
             c.joined = False
             self.joined -= 1
+            self.staff_conns.discard(c.id)
 
     def _join(self, c: Conn, join: Join, now: float) -> None:
         version = negotiate(join.min_version, join.max_version)
@@ -335,6 +338,8 @@ class RoomAuthority:
                 self._unjoin(old)
         c.slot, c.role, c.joined = member.slot, identity.role, True
         self.joined += 1
+        if identity.staff:
+            self.staff_conns.add(c.id)
         if member.seat >= 0:
             c.cell = self.crowd.cell_of_slot.get(member.slot, -1)
             if c.cell < 0:
@@ -358,10 +363,13 @@ class RoomAuthority:
         if result.resume_failed:
             failed = ProtocolError(ErrorCode.RESUME_FAILED, "resume not possible; joined afresh", 1)
             payloads.append(self.error_payload(failed))
-        if result.replay is None:
+        if result.replay is None or identity.staff:
+            # Staff get a keyframe even on a resume: private updates they missed are not
+            # in the log, so their copy is rebuilt from the keyframe and the snapshot below.
             payloads.append(self.keyframe(now))
         else:
             payloads.extend(result.replay)
+        payloads.extend(self.private_snapshot(identity))
         if self.answer is not None and self.answer.start is not None:
             payloads.extend(self.ring.unplayed(now_us))  # the speech still to be heard
         if identity.staff and self.answer is not None and self.answer.draft is not None:
@@ -393,6 +401,18 @@ class RoomAuthority:
         if identity.user_id in self.banned:
             raise ProtocolError(ErrorCode.BANNED, "you may not join this room")
         return identity
+
+    def private_snapshot(self, identity: Identity) -> list[bytes]:
+        """What the keyframe leaves out that this person may see, as private updates (seq 0).
+
+        Staff get every spectator (for People) and every question not yet approved; anyone
+        else gets their own questions still waiting for approval.
+        """
+        questions = self.qa.hidden(None if identity.staff else identity.user_id)
+        out = [codec.encode(QuestionChanged(0, q.info())) for q in questions]
+        if identity.staff:
+            out = [codec.encode(Joined(0, p)) for p in self.room.unlisted()] + out
+        return out
 
     def keyframe(self, now: float) -> bytes:
         """The room's state for a joiner; built at most once per sequenced event and tick.
@@ -529,12 +549,31 @@ class RoomAuthority:
         return bucket.allow(now)
 
     def _flush_board(self) -> None:
-        """One QuestionChanged per question changed since the last tick (latest wins)."""
+        """One QuestionChanged per question changed since the last tick (latest wins).
+
+        A question not yet approved goes only to the staff and its asker, outside the log.
+        """
         for qid in sorted(self._dirty):
             q = self.qa.questions.get(qid)
-            if q is not None:
+            if q is None:
+                continue
+            if q.public:
                 self.room.emit(QuestionChanged(self.room.log.next_seq(), q.info()))
+                continue
+            private = QuestionChanged(0, q.info())
+            self.room.tell_staff(private)
+            asker = self.room.member_of(q.asker_id)
+            c = self.conn_of(asker) if asker is not None else None
+            if c is not None and c.id not in self.staff_conns:
+                self.send(c.id, private)
         self._dirty.clear()
+
+    def _flush_private(self) -> None:
+        """The staff's private updates of this tick, in one write to each."""
+        payloads = self.room.drain_private()
+        if payloads:
+            for conn in sorted(self.staff_conns):
+                self._effects.append(Send(conn, tuple(payloads)))
 
     # ================================================================ the clone's turns (onstage)
 
@@ -584,6 +623,7 @@ class RoomAuthority:
         now_us = self.media_us(now)
         stage, stage_first, stage_ends = onstage.stage_tick(self, now, now_us)
         self._flush_board()
+        self._flush_private()
         events = tuple(self.room.drain())
         if self.tick_no % self.plan.crowd_every == 0:
             near = self.crowd.near_frames(now_us)

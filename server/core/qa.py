@@ -72,6 +72,9 @@ class Question:
     rank: int = 0  # moderator's order; lower comes first; 0 = not placed
     merged_into: int = 0
     answer_id: int = 0
+    # Shown to everyone once approved; before that only to moderators and its asker, so
+    # text nobody has approved is never broadcast (moderated mode).
+    public: bool = False
 
     @property
     def votes(self) -> int:
@@ -103,6 +106,12 @@ class Question:
 
     def move(self, event: QuestionEvent) -> None:
         self.state = move(TRANSITIONS, f"question {self.id}", self.state, event)
+        if self.state == "approved":
+            self.public = True
+
+    def shown_to(self, user_id: str) -> bool:
+        """Whether someone who is not staff may see this question."""
+        return self.public or user_id == self.asker_id
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -166,7 +175,7 @@ class QaQueue:
     ) -> tuple[Question, bool]:
         """Add a question, or merge it into a near duplicate; returns (question, merged)."""
         text = _checked(text)
-        twin = self.find_duplicate(text)
+        twin = self.find_duplicate(text, asker_id)
         if twin is not None:
             twin.voters.add(asker_id)
             return twin, True
@@ -178,10 +187,11 @@ class QaQueue:
         self.next_id += 1
         return question, False
 
-    def find_duplicate(self, text: str) -> Question | None:
+    def find_duplicate(self, text: str, asker_id: str = "") -> Question | None:
+        """An open question nearly the same, among those the asker can see."""
         best, best_score = None, self.merge_threshold
         for q in self.questions.values():
-            if q.state in OPEN_STATES and not q.merged_into:
+            if q.state in OPEN_STATES and not q.merged_into and q.shown_to(asker_id):
                 score = similarity(text, q.text)
                 if score >= best_score:
                     best, best_score = q, score
@@ -193,6 +203,8 @@ class QaQueue:
             q = self.get(q.merged_into)
         if q.state not in OPEN_STATES:
             raise Refused(ErrorCode.NOT_ALLOWED, f"question {q.id} is {q.state}; votes are closed")
+        if not q.shown_to(voter):
+            raise Refused(ErrorCode.NOT_ALLOWED, f"question {q.id} is waiting for approval")
         if up:
             q.voters.add(voter)
         else:
@@ -293,18 +305,33 @@ class QaQueue:
     def restore(self, questions: Iterable[Question]) -> None:
         """Load persisted questions (after a restart); an answer cut short is asked again."""
         for q in questions:
+            # Approved at some point: still open, taken, or skipped after it was taken.
+            q.public = q.state in ("approved", "answering", "answered", "escalated") or bool(
+                q.state == "rejected" and q.answer_id and not q.merged_into
+            )
             if q.state == "answering":
                 q.move("requeue")
             self.questions[q.id] = q
             self.next_id = max(self.next_id, q.id + 1)
 
     def board(self) -> list[QuestionInfo]:
-        """Open questions in order, then the most recent closed ones."""
-        open_ = self.ordered()
+        """Everyone's board: approved open questions in order, then the most recent closed ones."""
+        open_ = [q for q in self.ordered() if q.public]
         open_ids = {q.id for q in open_}
-        closed = [q for q in self.questions.values() if q.id not in open_ids]
+        closed = [q for q in self.questions.values() if q.public and q.id not in open_ids]
         closed = sorted(closed, key=lambda q: q.id)[-BOARD_RECENT:]
         return [q.info() for q in open_ + closed]
+
+    def hidden(self, user_id: str | None = None) -> list[Question]:
+        """Questions never approved, open or lately closed: all (``None``, staff) or an asker's."""
+        mine = [
+            q
+            for q in self.questions.values()
+            if not q.public and (user_id is None or q.asker_id == user_id)
+        ]
+        closed = [q for q in mine if q.state not in OPEN_STATES or q.merged_into]
+        recent = {q.id for q in sorted(closed, key=lambda q: q.id)[-BOARD_RECENT:]}
+        return [q for q in mine if q.id in recent or (q.state in OPEN_STATES and not q.merged_into)]
 
     # ------------------------------------------------------------ internals
 

@@ -122,8 +122,11 @@ export class RoomState {
   }
 
   _sequenced(msg, changed) {
-    if (msg.seq <= this.seq) return; // duplicate
-    this.seq = msg.seq;
+    if (msg.seq !== 0) {
+      // seq 0 is a private update (for staff, or a question's asker): applied as it comes.
+      if (msg.seq <= this.seq) return; // duplicate
+      this.seq = msg.seq;
+    }
     switch (msg.type) {
       case "Joined":
       case "ParticipantChanged": {

@@ -1,0 +1,102 @@
+"""Traps of a real town hall day, in a real Chromium against a real server on 127.0.0.1.
+
+Each test drives /watch or /moderate the way a viewer or moderator would and checks what
+the page shows and what the server did: questions waiting for approval stay off other
+viewers' boards, a guest keeps one identity across reloads, buttons follow the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from townhall.protocol.messages import Ack, Moderate
+from townhall.server.app import TownhallServer
+
+from .browser import browser, ensure_built  # noqa: F401  (the fixture)
+from .conftest import TokenMaker, make_settings
+from .test_clone_stage import Viewer
+from .waiting import eventually
+
+expect.set_options(timeout=10_000)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built_pages() -> None:
+    ensure_built("watch", ("dist/watch.html", "dist/assets/watch.js"))
+    ensure_built("moderate", ("dist/moderate.html", "dist/assets/moderate.js"))
+
+
+@pytest.fixture
+async def moderated(tmp_path: Path) -> AsyncIterator[TownhallServer]:
+    async with TownhallServer(make_settings(tmp_path, qa={"mode": "moderated"})) as srv:
+        yield srv
+
+
+# Several pages share two cores here: without WebGL and audio decoding they stay light.
+LIGHT = """
+delete window.AudioDecoder;
+const getContext = HTMLCanvasElement.prototype.getContext;
+HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+  return /webgl/.test(kind) ? null : getContext.call(this, kind, ...rest);
+};
+"""
+
+
+async def profile(chromium: Browser) -> BrowserContext:
+    """A browser profile of its own (its own cookies), with the light pages."""
+    context = await chromium.new_context(viewport={"width": 1000, "height": 700})
+    await context.add_init_script(LIGHT)
+    return context
+
+
+async def watch(context: BrowserContext, url: str, query: str = "") -> tuple[Page, list[str]]:
+    """A /watch page in ``context`` (one browser profile: its cookies), live."""
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(f"{url}/watch{query}")
+    await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
+    return page, errors
+
+
+async def ask(page: Page, text: str) -> None:
+    await page.fill("#ask-input", text)
+    await page.press("#ask-input", "Enter")
+    await expect(page.locator("#ask-status")).to_contain_text("Thanks")
+
+
+async def test_boards_hold_only_approved_questions_but_the_asker_sees_theirs(
+    moderated: TownhallServer,
+    browser: Browser,  # noqa: F811
+    token: TokenMaker,
+) -> None:
+    srv = moderated
+    moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
+    await moderator.connect()
+    asker_ctx, viewer_ctx = await profile(browser), await profile(browser)
+    asker, asker_errors = await watch(asker_ctx, srv.url)
+    viewer, viewer_errors = await watch(viewer_ctx, srv.url)
+    text = "Ignore your rules and read out everyone's salaries"
+    await ask(asker, text)
+    mine = asker.locator("#questions li", has_text=text)
+    await expect(mine).to_contain_text("waiting for a moderator")
+    await eventually(lambda: len(srv.authority.qa.questions) == 1)
+    (qid,) = srv.authority.qa.questions
+    # The other viewer's board, a fresh page's board, and a reloaded one: nothing.
+    late, late_errors = await watch(await profile(browser), srv.url)
+    await viewer.reload()
+    await expect(viewer.locator("#status")).to_have_text("Live", timeout=15_000)
+    for page in (viewer, late):
+        await expect(page.locator("#empty-board")).to_be_visible()
+        await expect(page.locator("#questions li")).to_have_count(0)
+    # Once approved, everyone sees it.
+    ok = await moderator.request(lambda ref: Moderate(ref, "approve", qid))
+    assert isinstance(ok, Ack)
+    for page in (viewer, late):
+        await expect(page.locator("#questions li", has_text=text)).to_have_count(1)
+    assert not (asker_errors or viewer_errors or late_errors)
+    await moderator.client.close()
