@@ -60,8 +60,10 @@ class RoomClient:
         client_info: str = "townhall-plugin/0.1",
         on_message: Callable[[Message], None] | None = None,
         timeout_s: float = 15.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.headers = headers or {}  # extra handshake headers (e.g. a browser's Cookie)
         self.token = token
         self.client_info = client_info
         self.on_message = on_message
@@ -85,7 +87,11 @@ class RoomClient:
         """Open the WebSocket, send Join (resuming if asked and possible), read Welcome."""
         self._closed.clear()
         self.connection = await connect(
-            self.url, compression=None, max_size=None, open_timeout=self.timeout_s
+            self.url,
+            compression=None,
+            max_size=None,
+            open_timeout=self.timeout_s,
+            additional_headers=self.headers,
         )
         join = Join(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, self.token, client=self.client_info)
         if resume and self.welcome is not None:

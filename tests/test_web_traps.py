@@ -15,6 +15,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from townhall.protocol.messages import Ack, Moderate
 from townhall.server.app import TownhallServer
+from townhall.server.core.room import Member
 
 from .browser import browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import TokenMaker, make_settings
@@ -93,6 +94,9 @@ async def test_boards_hold_only_approved_questions_but_the_asker_sees_theirs(
     for page in (viewer, late):
         await expect(page.locator("#empty-board")).to_be_visible()
         await expect(page.locator("#questions li")).to_have_count(0)
+    # The asker still sees it after a reload: the same guest (cookie), sent it privately.
+    await asker.reload()
+    await expect(asker.locator("#questions li", has_text=text)).to_have_count(1, timeout=15_000)
     # Once approved, everyone sees it.
     ok = await moderator.request(lambda ref: Moderate(ref, "approve", qid))
     assert isinstance(ok, Ack)
@@ -100,3 +104,51 @@ async def test_boards_hold_only_approved_questions_but_the_asker_sees_theirs(
         await expect(page.locator("#questions li", has_text=text)).to_have_count(1)
     assert not (asker_errors or viewer_errors or late_errors)
     await moderator.client.close()
+
+
+def guests(srv: TownhallServer) -> list[Member]:
+    return [m for m in srv.room.members.values() if m.identity.user_id.startswith("guest-")]
+
+
+async def test_a_guest_stays_one_person_across_reloads_in_people_limits_and_bans(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+    token: TokenMaker,
+) -> None:
+    settings = make_settings(tmp_path, qa={"mode": "auto", "questions_per_minute": 1.0})
+    async with TownhallServer(settings) as srv:
+        console = await browser.new_page(viewport={"width": 1440, "height": 1100})
+        await console.goto(f"{srv.url}/moderate?token={token('mod', role='moderator')}")
+        await expect(console.locator("#conn")).to_have_text("Connected")
+        guest_ctx = await profile(browser)
+        page, errors = await watch(guest_ctx, srv.url)
+        await eventually(lambda: len(guests(srv)) == 1)
+        (me,) = guests(srv)
+        who, name = me.identity.user_id, me.identity.name
+        # The spectator is in the moderators' People list, with its actions.
+        row = console.locator("#people-rows tr", has_text=name)
+        await expect(row).to_contain_text("spectator")
+        await expect(console.get_by_role("button", name=f"Mute {name}")).to_be_visible()
+        # Three questions a minute at most (a burst of 3); a reload does not reset that.
+        for i in range(3):
+            await ask(page, f"Question number {i} about the plans for {i * 7}?")
+        await page.reload()
+        await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
+        await eventually(lambda: [m.identity.user_id for m in guests(srv)] == [who])
+        await page.fill("#ask-input", "One more question about the plans for the office?")
+        await page.press("#ask-input", "Enter")
+        await expect(page.locator("#ask-status")).to_contain_text("Slow down")
+        # Banned from the console: the page says so, and a reload does not get round it.
+        await console.get_by_role("button", name=f"Ban {name}").click()
+        await console.get_by_role("button", name=f"Confirm: ban {name}").click()
+        await expect(page.locator("#alert")).to_contain_text("You can't join this town hall")
+        await expect(console.locator("#people-rows tr", has_text=name)).to_have_count(0)
+        await page.reload()
+        await expect(page.locator("#alert")).to_contain_text("You can't join this town hall")
+        assert who in srv.authority.banned and not guests(srv)
+        assert not errors, errors
+        # Another browser is a different guest and may watch.
+        other, _ = await watch(await profile(browser), srv.url)
+        await eventually(lambda: len(guests(srv)) == 1)
+        assert guests(srv)[0].identity.user_id != who
+        await other.close()

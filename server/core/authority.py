@@ -85,6 +85,7 @@ class Conn:
     poses: PoseLimiter
     rejects: RejectCounter
     join_by: float
+    guest: str = ""  # the browser's guest id (a signed cookie), for a Join without a token
     slot: int = -1
     role: Role | None = None
     cell: int = -1
@@ -102,6 +103,7 @@ class Saved:
     settings: dict[str, str] = field(default_factory=dict)
     banned: set[str] = field(default_factory=set)
     max_answer_id: int = 0
+    muted: set[str] = field(default_factory=set)
 
 
 class RoomAuthority:
@@ -149,6 +151,7 @@ class RoomAuthority:
         )
         self.mic_conns: dict[int, int] = {}  # slot -> the connection that holds the mic
         self.banned: set[str] = set(saved.banned)
+        self.muted: set[str] = set(saved.muted)  # by user id: held across rejoins and restarts
         self.conns: dict[int, Conn] = {}
         self.staff_conns: set[int] = set()  # joined moderators and operators: private updates
         self.joined = 0  # connections that have joined and not ended
@@ -231,8 +234,12 @@ class RoomAuthority:
 
     # ================================================================ connections
 
-    def connect(self, conn: int, now: float) -> None:
-        """A connection opened; it has ``join_timeout_s`` to send Join."""
+    def connect(self, conn: int, now: float, guest: str = "") -> None:
+        """A connection opened; it has ``join_timeout_s`` to send Join.
+
+        ``guest`` is the browser's own guest id, verified by the shell (a signed cookie):
+        a guest joining with it is the same person on every reload.
+        """
         r = self.rules
         c = Conn(
             conn,
@@ -240,6 +247,7 @@ class RoomAuthority:
             PoseLimiter(r.pose_hz, now),
             RejectCounter(r.max_rejects),
             now + r.join_timeout_s,
+            guest,
         )
         self.conns[conn] = c
         self._pending_joins.append(c)
@@ -326,10 +334,12 @@ class RoomAuthority:
 
     def _join(self, c: Conn, join: Join, now: float) -> None:
         version = negotiate(join.min_version, join.max_version)
-        identity = self._identify(join.token)
+        identity = self._identify(join.token, c.guest)
         if self.joined >= self.rules.max_connections:
             raise ProtocolError(ErrorCode.ROOM_FULL, "the server is at its connection limit")
-        result = self.room.join(identity, now, c.id, join.resume, join.last_seq)
+        result = self.room.join(
+            identity, now, c.id, join.resume, join.last_seq, identity.user_id in self.muted
+        )
         member = result.member
         if result.replaced_connection:
             old = self.conns.get(result.replaced_connection)
@@ -391,13 +401,17 @@ class RoomAuthority:
             ),
         )
 
-    def _identify(self, token: str) -> Identity:
+    def _identify(self, token: str, guest: str = "") -> Identity:
         if not token:
             if not self.rules.allow_anonymous_spectators:
                 raise ProtocolError(ErrorCode.AUTH_INVALID, "this room needs a token")
-            guest = secrets.token_hex(4)
-            return Identity(f"anon-{guest}", f"Guest {guest}", "spectator", self.room.room_id, 0.0)
-        identity = self.identify(token)
+            # A browser's guest id keeps one identity (limits, mutes, bans) across reloads;
+            # a client without one is a new guest each time.
+            user = f"guest-{guest}" if guest else f"anon-{secrets.token_hex(4)}"
+            name = f"Guest {user[-4:]}"
+            identity = Identity(user, name, "spectator", self.room.room_id, 0.0)
+        else:
+            identity = self.identify(token)
         if identity.user_id in self.banned:
             raise ProtocolError(ErrorCode.BANNED, "you may not join this room")
         return identity

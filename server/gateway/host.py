@@ -84,8 +84,8 @@ class RoomHost:
 
     # ------------------------------------------------------------ events in
 
-    def connect(self, conn: int) -> None:
-        self.authority.connect(conn, self.clock())
+    def connect(self, conn: int, guest: str = "") -> None:
+        self.authority.connect(conn, self.clock(), guest)
 
     def receive(self, conn: int, data: bytes | str) -> None:
         self.authority.receive_data(conn, data, self.clock())
