@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from townhall.protocol.messages import Ack, Moderate
+from townhall.protocol.messages import Ack, Moderate, People
 from townhall.server.app import TownhallServer
 from townhall.server.core.room import Member
 
@@ -152,3 +152,40 @@ async def test_a_guest_stays_one_person_across_reloads_in_people_limits_and_bans
         await eventually(lambda: len(guests(srv)) == 1)
         assert guests(srv)[0].identity.user_id != who
         await other.close()
+
+
+async def test_hand_button_only_for_attendees_and_only_as_the_room_says(
+    moderated: TownhallServer,
+    browser: Browser,  # noqa: F811
+    token: TokenMaker,
+) -> None:
+    srv = moderated
+    spectator, s_errors = await watch(
+        await profile(browser), srv.url, f"?token={token('sam', role='spectator')}"
+    )
+    await expect(spectator.locator("#hand")).to_be_hidden()
+    await expect(spectator.locator("#mic-panel")).to_be_hidden()
+
+    moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
+    await moderator.connect()
+    page, errors = await watch(
+        await profile(browser), srv.url, f"?token={token('ada', role='attendee', name='Ada')}"
+    )
+    hand = page.locator("#hand")
+    await expect(hand).to_be_visible()
+    slot = next(m.slot for m in srv.room.members.values() if m.identity.user_id == "ada")
+    # Muted: the server refuses the hand, and the button stays as it was.
+    assert isinstance(await moderator.request(lambda ref: People(ref, "mute", slot)), Ack)
+    await hand.click()
+    await expect(page.locator("#mic-status")).to_contain_text("you are muted")
+    await expect(hand).to_have_text("Raise hand")
+    await expect(hand).to_have_attribute("aria-pressed", "false")
+    assert not srv.room.members[slot].hand_raised
+    # Unmuted: the hand goes up once the room says so.
+    assert isinstance(await moderator.request(lambda ref: People(ref, "unmute", slot)), Ack)
+    await hand.click()
+    await eventually(lambda: srv.room.members[slot].hand_raised)
+    await expect(hand).to_have_text("Lower hand")
+    await expect(hand).to_have_attribute("aria-pressed", "true")
+    assert not (errors or s_errors)
+    await moderator.client.close()
