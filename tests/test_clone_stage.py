@@ -470,3 +470,18 @@ async def test_questions_waiting_for_approval_reach_only_staff_and_asker(
         assert other.client.state.questions[qid].state == "approved"
         for v in (asker, other, moderator, late, late_mod):
             await v.client.close()
+
+
+async def test_captions_mark_where_each_sentence_ends(tmp_path: Path, token: TokenMaker) -> None:
+    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+        viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
+        await viewer.connect()
+        ack = await viewer.request(lambda ref: Ask(ref, "What is our strategy for the next year?"))
+        assert isinstance(ack, Ack)
+        start, end = await wait_answer(viewer, ack.id)
+        captions = [c.text for p in viewer.packets(start.answer) for c in p.captions]
+        ends = [i for i, word in enumerate(captions) if re.search(r"[.!?…]$", word)]
+        sentences = re.findall(r"[^.!?…]+[.!?…]+", end.text)
+        assert len(sentences) >= 2, end.text
+        assert len(ends) == len(sentences) and ends[-1] == len(captions) - 1, captions
+        await viewer.client.close()

@@ -7,19 +7,23 @@ viewers' boards, a guest keeps one identity across reloads, buttons follow the s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from townhall.protocol.messages import Ack, Moderate, People
+from townhall.protocol.messages import Ack, Draft, Moderate, People, Review
 from townhall.server.app import TownhallServer
 from townhall.server.core.room import Member
+from townhall.server.gateway.host import Records
+from townhall.server.store.records import Record
 
 from .browser import browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import TokenMaker, make_settings
-from .test_clone_stage import Viewer
+from .test_clone_stage import Viewer, ask_and_approve, clone_settings, wait_answer
 from .waiting import eventually
 
 expect.set_options(timeout=10_000)
@@ -189,3 +193,77 @@ async def test_hand_button_only_for_attendees_and_only_as_the_room_says(
     await expect(hand).to_have_attribute("aria-pressed", "true")
     assert not (errors or s_errors)
     await moderator.client.close()
+
+
+async def test_audience_sees_one_moment_during_review_and_captions_as_sentences(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+    token: TokenMaker,
+) -> None:
+    async with TownhallServer(clone_settings(tmp_path, review=True)) as srv:
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
+        asker = Viewer(srv.ws_url, token("ask", role="spectator"))
+        await moderator.connect()
+        await asker.connect()
+        page, errors = await watch(await profile(browser), srv.url)
+        qid = await ask_and_approve(asker, moderator, "What is our strategy for the next year?")
+        await eventually(lambda: any(d.question == qid for d in moderator.of(Draft)), 15)
+        now = page.locator("#now-answering")
+        await expect(now).to_contain_text("One moment")
+        await expect(now).to_contain_text("strategy for the next year")
+        draft = next(d for d in moderator.of(Draft) if d.question == qid)
+        assert isinstance(
+            await moderator.request(lambda ref: Review(ref, draft.answer, "speak")), Ack
+        )
+        await expect(now).to_contain_text("Now answering", timeout=15_000)
+        _, end = await wait_answer(asker, qid)
+        sentences = re.findall(r"[^.!?…]+[.!?…]+", end.text)
+        log = page.locator("#transcript p")
+        await expect(log).to_have_count(min(len(sentences), 6), timeout=15_000)
+        lines = await log.all_inner_texts()
+        assert all(re.search(r"[.!?…]$", line) for line in lines), lines
+        assert lines[-1].split()[-3:] == sentences[-1].split()[-3:], (lines, sentences)
+        assert not errors, errors
+        for v in (moderator, asker):
+            await v.client.close()
+
+
+class GatedStore:
+    """The real store, but a write is committed only once the test opens the gate."""
+
+    def __init__(self, store: Records) -> None:
+        self.store = store
+        self.gate = asyncio.Event()
+
+    def write(self, records: Sequence[Record]) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def later() -> None:
+            await self.gate.wait()
+            try:
+                await self.store.write(records)
+                done.set_result(None)
+            except Exception as exc:  # the store's failure, handed to the host
+                done.set_exception(exc)
+
+        self.task = asyncio.get_running_loop().create_task(later())
+        return done
+
+
+async def test_acknowledging_a_question_keeps_what_was_typed_since(
+    moderated: TownhallServer,
+    browser: Browser,  # noqa: F811
+) -> None:
+    srv = moderated
+    page, errors = await watch(await profile(browser), srv.url)
+    gated = GatedStore(srv.host.store)
+    srv.host.store = gated
+    await page.fill("#ask-input", "What is the plan for the new office?")
+    await page.press("#ask-input", "Enter")
+    await expect(page.locator("#ask-status")).to_contain_text("Sending")
+    await page.fill("#ask-input", "And when do we move")
+    gated.gate.set()
+    await expect(page.locator("#ask-status")).to_contain_text("Thanks")
+    await expect(page.locator("#ask-input")).to_have_value("And when do we move")
+    srv.host.store = gated.store
+    assert not errors, errors
