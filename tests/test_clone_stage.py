@@ -300,7 +300,8 @@ async def test_stop_cuts_in_and_late_joiner_starts_mid_answer(
 
 
 async def test_votes_and_permissions(tmp_path: Path, token: TokenMaker) -> None:
-    async with TownhallServer(clone_settings(tmp_path)) as srv:
+    # Auto mode without the clone: questions are approved (votable) and stay open.
+    async with TownhallServer(make_settings(tmp_path, qa={"mode": "auto"})) as srv:
         a = Viewer(srv.ws_url, token("a", role="spectator"))
         b = Viewer(srv.ws_url, token("b", role="attendee"))
         await a.connect()
