@@ -81,12 +81,13 @@ class RoomState:
             self.crowd_frames += 1
 
     def _apply_sequenced(self, message: Sequenced) -> None:
-        if message.seq <= self.seq:
-            return
-        if message.seq != self.seq + 1 or not self.has_keyframe:
-            self.needs_keyframe = True
-            return
-        self.seq = message.seq
+        if message.seq != 0:  # 0: a private update (for staff or an asker), outside the log
+            if message.seq <= self.seq:
+                return
+            if message.seq != self.seq + 1 or not self.has_keyframe:
+                self.needs_keyframe = True
+                return
+            self.seq = message.seq
         if isinstance(message, Joined):
             p = message.participant
             self.participants[p.slot] = p

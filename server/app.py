@@ -33,6 +33,7 @@ from townhall.server.fanout.local import Fanout
 from townhall.server.fanout.pool import WorkerPool
 from townhall.server.gateway.addresses import ClientAddresses
 from townhall.server.gateway.admission import Admission
+from townhall.server.gateway.guests import GuestCookies
 from townhall.server.gateway.host import RoomHost
 from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
 from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
@@ -120,6 +121,7 @@ class TownhallServer:
                 saved.banned,
                 saved.max_answer_id,
                 saved.max_question_id,
+                saved.muted,
             ),
             epoch=self._epoch,
             wall_epoch=time.time(),
@@ -137,7 +139,12 @@ class TownhallServer:
             self.mics = MicStation(settings, self.now_us, self.host.broadcast_live, self.host)
             self.host.mics = self.mics
         self.turns: Turns | None = None
-        self.gateway = Gateway(self.host, self.fanout, settings.limits.socket_send_buffer)
+        self.guests = GuestCookies(
+            self.secret, secure=settings.server.public_url.lower().startswith("https:")
+        )
+        self.gateway = Gateway(
+            self.host, self.fanout, settings.limits.socket_send_buffer, self.guests
+        )
         # Origin and the connection limit, checked at the handshake (gateway/admission.py).
         self.admission = Admission(
             settings.server.allowed_origins,
@@ -312,7 +319,17 @@ class TownhallServer:
     # ------------------------------------------------------------ HTTP
 
     def _page(self, page: str) -> Callable[[Request], Response]:
-        return lambda request: self.static.page(page)
+        if page != "/watch":
+            return lambda request: self.static.page(page)
+
+        def watch(request: Request) -> Response:
+            # A browser without a valid guest cookie gets one: the same guest from now on.
+            resp = self.static.page(page)
+            if resp.status_code == 200 and not self.guests.read(request.headers):
+                resp.headers["Set-Cookie"] = self.guests.issue()
+            return resp
+
+        return watch
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         refused = self.admission.check(connection, request)

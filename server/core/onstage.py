@@ -23,11 +23,12 @@ from townhall.protocol.limits import (
     clip,
     first,
 )
-from townhall.protocol.messages import STAFF, Draft, Outcome, StageEnd, StageStart
+from townhall.protocol.messages import STAFF, Draft, Outcome, ReviewDecision, StageEnd, StageStart
 from townhall.server.core.effects import (
     BoardChanged,
     Effect,
     Log,
+    ReviewTurn,
     Sequenced,
     StartTurn,
     StopTurn,
@@ -116,7 +117,7 @@ def turn_event(room: RoomAuthority, answer_id: int, event: TurnEvent, now: float
         return
     if isinstance(event, Drafted):
         q = answer.question
-        answer.draft = Draft(
+        draft = Draft(
             answer.id,
             q.id,
             clip(q.text, MAX_QUESTION_CHARS),
@@ -125,6 +126,12 @@ def turn_event(room: RoomAuthority, answer_id: int, event: TurnEvent, now: float
             first(event.sources, MAX_SOURCES),
             event.language,
         )
+        decided = answer.on_draft or (None if room.qa.review else "speak")
+        if decided is not None:  # review was turned off, or Next pressed, while it drafted
+            answer.reviewed = draft
+            room.do(ReviewTurn(answer.id, decided))
+            return
+        answer.draft = draft
         room.broadcast(answer.draft, STAFF)
     elif isinstance(event, Said):
         answer.draft = None
@@ -213,7 +220,24 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
         end = StageEnd(0, answer.id, outcome, text, label, first(sources, MAX_SOURCES))
         then.append(Sequenced(end))
     room.persist(records, *then)
-    room.next_turn_at = now + room.rules.pause_s
+    room.next_turn_at = now if answer.hurry else now + room.rules.pause_s
+
+
+def release_draft(room: RoomAuthority, decision: ReviewDecision) -> Answer | None:
+    """Settle the answer's review without a moderator's Review (review off: speak; Next: skip).
+
+    Returns the answer whose waiting draft was released now, if any; a turn still drafting
+    gets the decision when its draft comes. Without this, turning review off or pressing
+    Next while a draft waited left the clone waiting for a Review nobody would send.
+    """
+    answer = room.answer
+    if answer is None or answer.timeline is not None or answer.finished is not None:
+        return None
+    if answer.draft is None:
+        answer.on_draft = decision
+        return None
+    answer.reviewed, answer.draft = answer.draft, None
+    return answer
 
 
 def stage_tick(

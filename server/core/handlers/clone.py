@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from townhall.protocol.errors import ErrorCode, Refused
 from townhall.protocol.messages import STAFF, Control, Review, RoomMode
+from townhall.server.core import onstage
 from townhall.server.core.dispatch import handles
 from townhall.server.core.effects import BoardChanged, Effect, ReviewTurn, Sequenced
 from townhall.server.store.records import Record, SettingSaved
@@ -51,10 +52,19 @@ def control(room: RoomAuthority, c: Conn, message: Control, now: float) -> None:
             raise Refused(ErrorCode.BAD_MESSAGE, "review must be on or off")
         room.qa.review = value == "on"
         records.append(SettingSaved("review", value))
+        if value == "off":  # a draft waiting for review is spoken now
+            released = onstage.release_draft(room, "speak")
+            if released is not None:
+                then.append(ReviewTurn(released.id, "speak"))
     elif action == "stop":
         question = room.answer.question.id if room.answer is not None else 0
         room.stop_turn(now)
-    else:  # next: no pause before the next question
+    else:  # next: a waiting draft is skipped; the next question follows without the pause
+        released = onstage.release_draft(room, "skip")
+        if released is not None:
+            then.append(ReviewTurn(released.id, "skip"))
+        if room.answer is not None:
+            room.answer.hurry = True
         room.next_turn_at = 0.0
     if action in ("mode", "review"):
         then.append(Sequenced(RoomMode(0, room.qa.mode, room.qa.review)))

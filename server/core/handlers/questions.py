@@ -74,8 +74,9 @@ def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
 def board(room: RoomAuthority, c: Conn, message: BoardRequest, now: float) -> None:
     """A page of the board beyond the Keyframe's top."""
     qa = room.qa
-    page = qa.page(message.offset, message.count)
-    room.send(c.id, Board(message.ref, message.offset, qa.index.open_count, page))
+    staff = c.role in STAFF  # the staff page through the whole queue, the rest the approved
+    page = qa.page(message.offset, message.count, staff)
+    room.send(c.id, Board(message.ref, message.offset, qa.open_count(staff), page))
 
 
 def guest_vote(room: RoomAuthority, c: Conn, message: Vote, user: str, had_voted: bool) -> None:

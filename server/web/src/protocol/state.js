@@ -128,8 +128,11 @@ export class RoomState {
   }
 
   _sequenced(msg, changed) {
-    if (msg.seq <= this.seq) return; // duplicate
-    this.seq = msg.seq;
+    if (msg.seq !== 0) {
+      // seq 0 is a private update (for staff, or a question's asker): applied as it comes.
+      if (msg.seq <= this.seq) return; // duplicate
+      this.seq = msg.seq;
+    }
     switch (msg.type) {
       case "Joined":
       case "ParticipantChanged": {
@@ -157,6 +160,12 @@ export class RoomState {
       case "QuestionChanged":
         this.questions.set(msg.question.id, msg.question);
         changed.add("questions");
+        // A draft whose question was settled without a Review (e.g. skipped by Next) is gone.
+        if (msg.question.state !== "answering") {
+          for (const [answer, d] of this.drafts) {
+            if (d.question === msg.question.id && this.drafts.delete(answer)) changed.add("drafts");
+          }
+        }
         break;
       case "StageStart":
         this.stage = msg;
