@@ -57,7 +57,10 @@ MicAction = Literal["grant", "revoke", "ask"]
 MicState = Literal["granted", "connecting", "live", "ended"]
 ModerateAction = Literal["approve", "reject", "edit", "merge", "move", "pin", "unpin"]
 ReviewDecision = Literal["speak", "edit", "skip"]
-ControlAction = Literal["mode", "review", "stop", "next"]
+ControlAction = Literal["mode", "review", "stop", "next", "event", "schedule"]
+# The event's lifecycle (SPEC §5.3): doors open (the lobby), live, on hold, ended.
+Phase = Literal["doors", "live", "hold", "ended"]
+PhaseEvent = Literal["open", "start", "hold", "resume", "end"]
 PeopleAction = Literal["mute", "unmute", "kick", "ban"]
 Outcome = Literal["done", "stopped", "skipped", "failed"]
 
@@ -190,7 +193,9 @@ class BoardRequest(Message, tag=16):
 
 
 class Control(Message, tag=11):
-    """Room controls: ``mode`` auto|moderated, ``review`` on|off, ``stop`` the clone, ``next``."""
+    """Room controls: ``mode`` auto|moderated, ``review`` on|off, ``stop`` the clone, ``next``,
+    ``event`` open|start|hold|resume|end (the lifecycle), ``schedule`` the start time (unix
+    seconds; "" or "0" clears it)."""
 
     ref: U32
     action: ControlAction
@@ -288,6 +293,8 @@ class Keyframe(Message, tag=67):
     stage: StageStart | None = None
     mode: Mode = "auto"
     review: bool = False
+    phase: Phase = "live"
+    starts_at: U64 = 0
 
 
 class Joined(Message, tag=68):
@@ -394,6 +401,15 @@ class ParticipantChanged(Message, tag=80):
     participant: Participant
 
 
+class EventState(Message, tag=90):
+    """The event's phase or its scheduled start changed (sequenced); ``starts_at`` is unix
+    seconds, 0 when none is set."""
+
+    seq: U64
+    phase: Phase
+    starts_at: U64 = 0
+
+
 class RoomMode(Message, tag=79):
     """The room's Q&A mode or review setting changed (sequenced)."""
 
@@ -470,6 +486,7 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     MicChanged,
     MicAnswer,
     Board,
+    EventState,
 )
 
 # Sequenced messages: part of the room's event log, replayable after a resume.
@@ -483,6 +500,7 @@ SequencedMessage = (
     | RoomMode
     | ParticipantChanged
     | MicChanged
+    | EventState
 )
 SEQUENCED: tuple[type[Message], ...] = (
     Joined,
@@ -494,6 +512,7 @@ SEQUENCED: tuple[type[Message], ...] = (
     RoomMode,
     ParticipantChanged,
     MicChanged,
+    EventState,
 )
 
 

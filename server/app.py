@@ -40,7 +40,7 @@ from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_
 from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
 from townhall.server.gateway.tokens import resolve_secret, verify_token
 from townhall.server.gateway.websocket import Gateway
-from townhall.server.ops.config import Settings
+from townhall.server.ops.config import Settings, start_seconds
 from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
 from townhall.server.rtc.service import MicStation
@@ -90,6 +90,8 @@ def room_rules(settings: Settings) -> RoomRules:
         accept_timeout_s=rtc.accept_timeout_s,
         connect_timeout_s=rtc.connect_timeout_s,
         mic_time_limit_s=rtc.mic_time_limit_s,
+        phase="doors" if r.phase == "doors" else "live",
+        starts_at=start_seconds(r.starts_at) or 0,
     )
 
 

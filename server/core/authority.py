@@ -65,6 +65,7 @@ from townhall.server.core.effects import (
     VoteRestored,
 )
 from townhall.server.core.identity import Identity
+from townhall.server.core.lifecycle import Lifecycle, parse_phase
 from townhall.server.core.mics import MicBoard, MicChange
 from townhall.server.core.qa import BOARD_RECENT, BOARD_TOP, QaQueue, Question, normalise
 from townhall.server.core.ratelimit import PoseLimiter, RejectCounter, TokenBucket
@@ -171,6 +172,14 @@ class RoomAuthority:
             rules.mic_time_limit_s,
         )
         self.mic_conns: dict[int, int] = {}  # slot -> the connection that holds the mic
+        # Grants made while the clone talked: slot -> user id, in order; they start when the
+        # answer ends, and the clone takes no new question before they have.
+        self.queued_mics: dict[int, str] = {}
+        stored_start = saved.settings.get("starts_at", "")
+        self.event = Lifecycle(
+            parse_phase(saved.settings.get("phase", ""), rules.phase),
+            int(stored_start) if stored_start.isdigit() else rules.starts_at,
+        )
         self.banned: set[str] = set(saved.banned)
         self.muted: set[str] = set(saved.muted)  # by user id: held across rejoins and restarts
         self.conns: dict[int, Conn] = {}
@@ -525,6 +534,8 @@ class RoomAuthority:
             answer.start if answer is not None else None,
             self.qa.mode,
             self.qa.review,
+            self.event.phase,
+            self.event.starts_at,
         )
         encoded = codec.encode(frame)
         self._keyframe = (key, encoded)

@@ -24,6 +24,7 @@ from townhall.protocol.limits import (
     first,
 )
 from townhall.protocol.messages import STAFF, Draft, Outcome, ReviewDecision, StageEnd, StageStart
+from townhall.server.core import live_mics
 from townhall.server.core.effects import (
     BoardChanged,
     Effect,
@@ -85,6 +86,22 @@ def stop_turn(room: RoomAuthority, now: float) -> None:
     if answer.timeline is not None:
         room.ring.drop_answer(answer.id)
     finish(room, answer, "stopped", now)
+
+
+def hold_turn(room: RoomAuthority, now: float) -> None:
+    """A moderator's hold: the clone finishes the sentence it is saying and starts nothing
+    new. An answer not yet speaking goes back to the queue (it is asked again on resume)."""
+    answer = room.answer
+    if answer is None or answer.finished is not None:
+        return  # nothing on stage, or the answer is already complete and playing out
+    room.do(StopTurn(answer.id))
+    if answer.timeline is None:
+        room.answer = None
+        q = room.qa.settle(answer.question.id, "requeue")
+        room.persist([q.record()], BoardChanged((q.id,)))
+        return
+    answer.timeline.cut_after(room.media_us(now))
+    answer.finished, answer.held = "done", True
 
 
 def start_turn(room: RoomAuthority, now: float) -> None:
@@ -246,7 +263,10 @@ def stage_tick(
     """Start a turn if one is due; take the packets due within the lead."""
     answer = room.answer
     if answer is None:
-        if room.rules.clone and not room.mics.busy and now >= room.next_turn_at:
+        if room.queued_mics:
+            live_mics.start_queued(room, now)
+        free = not room.mics.busy and not room.queued_mics
+        if room.rules.clone and room.event.clone_may_start and free and now >= room.next_turn_at:
             start_turn(room, now)
         return (), room.ring.next_number, ()
     timeline = answer.timeline
@@ -266,5 +286,5 @@ def stage_tick(
         answer.first_shipped = True
         room.counters.observe("time_to_first_audio_s", now - answer.taken_at)
     if answer.finished == "done" and timeline.done() and now_us >= timeline.end_us:
-        finish(room, answer, "done", now)
+        finish(room, answer, "stopped" if answer.held else "done", now)
     return tuple(payloads), first_number, tuple(ends)

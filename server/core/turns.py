@@ -71,6 +71,7 @@ class Answer:
     # Decided before the draft came (review turned off: speak; Next: skip): no one waits on it.
     on_draft: ReviewDecision | None = None
     hurry: bool = False  # Next: the question after this one follows without the pause
+    held: bool = False  # Hold: cut after the sentence being said (recorded as stopped)
     spoken: list[str] = field(default_factory=list)
     labels: list[Label] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)

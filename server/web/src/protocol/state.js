@@ -4,7 +4,7 @@
 //   const state = new RoomState();
 //   conn.addEventListener("message", (e) => {
 //     const changed = state.apply(e.detail); // a Set: "participants", "hands", "questions",
-//   });                                      // "stage", "mode", "drafts", "welcome"
+//   });                                      // "stage", "mode", "drafts", "welcome", "event"
 
 import { ParticipantFlag } from "./messages.js";
 
@@ -52,6 +52,8 @@ export class RoomState {
     this.lastEnd = null; // the latest StageEnd
     this.mode = "auto";
     this.review = false;
+    this.phase = "live"; // the event: doors (lobby), live, hold, ended
+    this.startsAt = 0; // its scheduled start, unix seconds (0: none)
     this.drafts = new Map(); // answer -> Draft awaiting review (moderators only)
     this.mics = new Map(); // slot -> MicChanged of every open mic (granted, connecting, live)
     this.lastMicEnd = null; // the latest MicChanged "ended"
@@ -122,9 +124,11 @@ export class RoomState {
     this.stage = msg.stage;
     this.mode = msg.mode;
     this.review = msg.review;
+    this.phase = msg.phase;
+    this.startsAt = msg.starts_at;
     this.coarse = msg.coarse;
     if (this.stage) this.drafts.delete(this.stage.answer);
-    for (const part of ["participants", "hands", "questions", "stage", "mode", "drafts"]) changed.add(part);
+    for (const part of ["participants", "hands", "questions", "stage", "mode", "drafts", "event"]) changed.add(part);
   }
 
   _sequenced(msg, changed) {
@@ -183,6 +187,11 @@ export class RoomState {
         else this.mics.set(msg.slot, msg);
         this.lastMicEnd = msg.state === "ended" ? msg : this.lastMicEnd;
         changed.add("mics");
+        break;
+      case "EventState":
+        this.phase = msg.phase;
+        this.startsAt = msg.starts_at;
+        changed.add("event");
         break;
       case "RoomMode":
         this.mode = msg.mode;

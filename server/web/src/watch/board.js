@@ -13,6 +13,7 @@ const STATE_TEXT = {
 export function requestErrorText(error) {
   if (!error) return "Something went wrong.";
   if (error.code === ErrorCode.RATE_LIMITED) return `Slow down a little: ${error.reason}`;
+  if (error.code === ErrorCode.EVENT_ENDED) return "The event has ended: questions are closed.";
   if (error.code === 0) {
     return error.reason === "not connected" || error.reason === "connection lost"
       ? "Not sent: the connection is down. It will come back by itself; try again then."

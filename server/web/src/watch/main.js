@@ -18,6 +18,7 @@ import { Audience } from "./audience.js";
 import { StageAudio, audioUnsupportedReason } from "./audio.js";
 import { Board } from "./board.js";
 import { Captions } from "./captions.js";
+import { EventCard } from "./event.js";
 import { FrameBuffer } from "./framebuffer.js";
 import { IdleMotion } from "./idle.js";
 import { MicPanel } from "./mic.js";
@@ -69,6 +70,16 @@ const board = new Board({
     empty: $("empty-board"),
     nowAnswering: $("now-answering"),
   },
+});
+
+const eventCard = new EventCard({
+  card: $("event-card"),
+  title: $("event-title"),
+  detail: $("event-detail"),
+  clock: $("event-clock"),
+  askInput: $("ask-input"),
+  askButton: $("ask-button"),
+  askStatus: $("ask-status"),
 });
 
 let view = null; // StageView, when WebGL works
@@ -310,6 +321,7 @@ conn.addEventListener("message", (e) => {
   }
   if (changed.has("participants") || changed.has("hands")) audience?.setParticipants(state.participants);
   if (changed.has("questions") || changed.has("stage") || changed.has("mode")) renderBoardSoon();
+  if (changed.has("event")) eventCard.show(state.phase, state.startsAt);
 });
 
 conn.addEventListener("state", (e) => {
