@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+from townhall.plugin.state import RoomState
 from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode, Refused
 from townhall.protocol.messages import (
@@ -310,3 +311,13 @@ def test_a_queued_mic_can_be_revoked_before_it_starts() -> None:
     room.receive(9, Mic(5, "revoke", bob.slot), 1.2)
     assert Ack(5, bob.slot) in sent_to(store_all(room, room.effects()), 9)
     assert not room.queued_mics
+
+
+def test_the_headset_client_state_follows_the_phase() -> None:
+    state = RoomState()
+    state.apply(Keyframe(3, 0, [], b"", phase="doors", starts_at=1765033200))
+    assert (state.phase, state.starts_at) == ("doors", 1765033200)
+    state.apply(EventState(4, "live", 1765033200))
+    assert state.phase == "live"
+    state.apply(EventState(6, "ended", 0))  # a gap: not applied, a keyframe is asked for
+    assert state.phase == "live" and state.needs_keyframe

@@ -162,6 +162,12 @@ function setStatus(kind, text) {
   ui.status.textContent = text;
 }
 
+// Connected, the header says where the event is: "Live" only while it is.
+const PHASE_STATUS = { doors: "Doors open", live: "Live", hold: "On hold", ended: "Ended" };
+function connectedStatus() {
+  setStatus("open", PHASE_STATUS[state.phase] ?? "Live");
+}
+
 // ------------------------------------------------------------------ label and disclosure
 
 function describeLabel(label, sources) {
@@ -321,12 +327,15 @@ conn.addEventListener("message", (e) => {
   }
   if (changed.has("participants") || changed.has("hands")) audience?.setParticipants(state.participants);
   if (changed.has("questions") || changed.has("stage") || changed.has("mode")) renderBoardSoon();
-  if (changed.has("event")) eventCard.show(state.phase, state.startsAt);
+  if (changed.has("event")) {
+    eventCard.show(state.phase, state.startsAt);
+    if (ui.status.dataset.state === "open") connectedStatus();
+  }
 });
 
 conn.addEventListener("state", (e) => {
   const { state: s, error } = e.detail;
-  if (s === "open") setStatus("open", "Live");
+  if (s === "open") connectedStatus();
   else if (s === "connecting") setStatus("connecting", "Connecting…");
   else if (s === "reconnecting") setStatus("reconnecting", "Connection lost, reconnecting…");
   else if (s === "closed" && error) showFatal(error);
