@@ -188,7 +188,7 @@ def sample_messages(rng: random.Random) -> list[Message]:
         m.Error(22, "kicked", 0, True, 0),
         m.Pong(1, -2, 3),
         m.Keyframe(
-            9, 10, [participant], bytes(12), [question], stage, "moderated", True, "doors", 1765033200
+            9, 10, [participant], bytes(12), [question], stage, "moderated", True, "doors", 17650332
         ),
         m.Joined(1, participant),
         m.Left(2, 65535),
