@@ -54,7 +54,7 @@ Label = Literal["approved", "generated", "escalated"]
 PacketLabel = Literal["approved", "generated", "escalated", "live"]
 Sdp = Annotated[str, msgspec.Meta(max_length=MAX_SDP_CHARS)]
 MicAction = Literal["grant", "revoke", "ask"]
-MicState = Literal["granted", "connecting", "live", "ended"]
+MicState = Literal["queued", "granted", "connecting", "live", "ended"]
 ModerateAction = Literal["approve", "reject", "edit", "merge", "move", "pin", "unpin"]
 ReviewDecision = Literal["speak", "edit", "skip"]
 ControlAction = Literal["mode", "review", "stop", "next", "event", "schedule"]
@@ -419,7 +419,8 @@ class RoomMode(Message, tag=79):
 
 
 class MicChanged(Message, tag=81):
-    """A live mic's state changed (sequenced): granted, connecting, live or ended (with why)."""
+    """A live mic's state changed (sequenced): queued (behind the answer), granted, connecting,
+    live or ended (with why)."""
 
     seq: U64
     slot: U16

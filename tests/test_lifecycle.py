@@ -287,6 +287,8 @@ def test_a_mic_granted_while_the_clone_talks_follows_its_answer() -> None:
     released = store_all(room, room.effects())
     assert Ack(4, bob.slot) in sent_to(released, 9)  # queued, not MIC_BUSY
     assert not room.mics.mics and bob.slot in room.queued_mics
+    queued = [m for m in shipped_events(room, 1.15) if isinstance(m, MicChanged)]
+    assert [(m.slot, m.state) for m in queued] == [(bob.slot, "queued")]  # bob knows
     room.turn_event(answer, Finished("done"), 1.2)
     granted: list[MicChanged] = []
     now = 1.25
@@ -311,6 +313,8 @@ def test_a_queued_mic_can_be_revoked_before_it_starts() -> None:
     room.receive(9, Mic(5, "revoke", bob.slot), 1.2)
     assert Ack(5, bob.slot) in sent_to(store_all(room, room.effects()), 9)
     assert not room.queued_mics
+    changes = [m for m in shipped_events(room, 1.3) if isinstance(m, MicChanged)]
+    assert [(m.state, m.reason) for m in changes] == [("queued", ""), ("ended", "revoked")]
 
 
 def test_the_headset_client_state_follows_the_phase() -> None:

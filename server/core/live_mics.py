@@ -40,10 +40,11 @@ def start_queued(room: RoomAuthority, now: float) -> None:
             return
         del room.queued_mics[slot]
         member = room.room.members.get(slot)
-        if member is None or member.identity.user_id != user:
-            continue  # left, and the slot is someone else's now
-        if not grant(room, slot, now):
-            room.do(Log("queued mic dropped", {"slot": slot, "user": user}))
+        if member is not None and member.identity.user_id == user and grant(room, slot, now):
+            continue
+        # Gone (or muted) since: the queued grant ends, as a mic would.
+        room.emit(MicChanged(0, slot, "ended", "disconnected"))
+        room.do(Log("queued mic dropped", {"slot": slot, "user": user}))
 
 
 def announce_mic(room: RoomAuthority, change: MicChange, now: float) -> None:

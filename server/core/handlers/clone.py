@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from townhall.protocol.errors import ErrorCode, Refused
-from townhall.protocol.messages import STAFF, Control, EventState, Review, RoomMode
+from townhall.protocol.messages import STAFF, Control, EventState, MicChanged, Review, RoomMode
 from townhall.server.core import onstage
 from townhall.server.core.dispatch import handles
 from townhall.server.core.effects import BoardChanged, Effect, ReviewTurn, Sequenced
@@ -93,6 +93,8 @@ def phase_changed(room: RoomAuthority, event: str, now: float) -> None:
         room.next_turn_at = 0.0
     elif event == "end":
         room.stop_turn(now)
+        for slot in room.queued_mics:
+            room.emit(MicChanged(0, slot, "ended", "revoked"))
         room.queued_mics.clear()
         for slot in list(room.mics.mics):
             ended = room.mics.end(slot, "revoked")

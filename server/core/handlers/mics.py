@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from townhall.protocol.errors import ErrorCode, Refused
 from townhall.protocol.limits import MAX_QUESTION_CHARS, clip
-from townhall.protocol.messages import STAFF, Mic, MicOffer, MicRelease, Role
+from townhall.protocol.messages import STAFF, Mic, MicChanged, MicOffer, MicRelease, Role
 from townhall.server.core import live_mics
 from townhall.server.core.dispatch import handles
 from townhall.server.core.effects import BoardChanged, StartMic
@@ -45,12 +45,15 @@ def mic(room: RoomAuthority, c: Conn, message: Mic, now: float) -> None:
             raise Refused(ErrorCode.MIC_BUSY, f"slot {target.slot} already has the mic")
         if queue:
             room.queued_mics[target.slot] = target.identity.user_id
+            room.emit(MicChanged(0, target.slot, "queued"))
         else:
             live_mics.grant(room, target.slot, now)
         room.persist([record], room.ack(c.id, message.ref, message.slot), conn=c.id,
                      about=Mic.TYPE, ref=message.ref)  # fmt: skip
     elif message.action == "revoke":
-        if room.queued_mics.pop(message.slot, None) is None:
+        if room.queued_mics.pop(message.slot, None) is not None:
+            room.emit(MicChanged(0, message.slot, "ended", "revoked"))
+        else:
             ended = room.mics.end(message.slot, "revoked")
             if ended is None:
                 raise Refused(ErrorCode.NOT_ALLOWED, f"slot {message.slot} has no mic")

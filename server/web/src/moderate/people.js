@@ -54,7 +54,7 @@ export class PeopleView {
   // The open mics with Revoke, and the form to type (or correct) the spoken question.
   renderMics() {
     const open = [...this.state.mics.values()];
-    const words = { granted: "granted, waiting for them to accept", connecting: "connecting", live: "LIVE" };
+    const words = { queued: "queued: gets the mic when the current answer ends", granted: "granted, waiting for them to accept", connecting: "connecting", live: "LIVE" };
     fill(
       this.mics,
       open.length

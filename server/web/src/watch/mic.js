@@ -80,6 +80,7 @@ export class MicPanel {
         else this.say(`Your mic ended (${msg.reason}).`);
       } else if (msg.state === "granted") this.say("A moderator is handing you the mic: press “Accept mic” to speak.");
       else if (msg.state === "live") this.say("You are live: the whole hall hears you.");
+      else if (msg.state === "queued") this.say("You are next at the mic: it is yours when the current answer ends.");
     }
     if (msg.type === "Error" && (msg.code === ErrorCode.MIC_FAILED || msg.code === ErrorCode.BAD_SDP)) {
       this.failure = failureText(msg);
