@@ -127,3 +127,4 @@ def test_a_scheduled_start_in_iso_8601_or_unix_seconds() -> None:
     s = load_settings(None, env=env)
     assert start_seconds(s.room.starts_at) == 1796569200 and s.room.phase == "doors"
     assert start_seconds("1796569200") == 1796569200 and start_seconds("") == 0
+    assert start_seconds("²") is None  # a digit to Unicode, not a time

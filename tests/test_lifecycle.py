@@ -85,7 +85,7 @@ def test_only_live_lets_the_clone_start_and_only_ended_closes_the_board() -> Non
             life.check_open("questions are")
 
 
-@pytest.mark.parametrize("value", ["soon", "-5", "1e9", "1234567890123"])
+@pytest.mark.parametrize("value", ["soon", "-5", "1e9", "1234567890123", "²", "١٧٦٥"])
 def test_a_start_time_must_be_unix_seconds(value: str) -> None:
     with pytest.raises(Refused) as info:
         parse_start(value)

@@ -178,7 +178,9 @@ class RoomAuthority:
         stored_start = saved.settings.get("starts_at", "")
         self.event = Lifecycle(
             parse_phase(saved.settings.get("phase", ""), rules.phase),
-            int(stored_start) if stored_start.isdigit() else rules.starts_at,
+            int(stored_start)
+            if stored_start.isascii() and stored_start.isdigit()
+            else rules.starts_at,
         )
         self.banned: set[str] = set(saved.banned)
         self.muted: set[str] = set(saved.muted)  # by user id: held across rejoins and restarts

@@ -74,6 +74,6 @@ def parse_start(value: str) -> int:
     value = value.strip()
     if not value:
         return 0
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise Refused(ErrorCode.BAD_MESSAGE, "the start time must be unix seconds")
     return int(value)

@@ -484,7 +484,7 @@ def start_seconds(value: str) -> int | None:
     value = value.strip()
     if not value:
         return 0
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return int(value)
     try:
         when = datetime.fromisoformat(value)
