@@ -176,11 +176,10 @@ class RoomAuthority:
         # answer ends, and the clone takes no new question before they have.
         self.queued_mics: dict[int, str] = {}
         stored_start = saved.settings.get("starts_at", "")
+        known = stored_start.isascii() and stored_start.isdigit()
         self.event = Lifecycle(
             parse_phase(saved.settings.get("phase", ""), rules.phase),
-            int(stored_start)
-            if stored_start.isascii() and stored_start.isdigit()
-            else rules.starts_at,
+            int(stored_start) if known else rules.starts_at,
         )
         self.banned: set[str] = set(saved.banned)
         self.muted: set[str] = set(saved.muted)  # by user id: held across rejoins and restarts
