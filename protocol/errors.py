@@ -39,6 +39,7 @@ class ErrorCode(IntEnum):
     MIC_FAILED = 25  # the live mic ended by a fault: never connected, dropped
     BAD_TOKEN = 26  # a well-signed token whose claims are not acceptable (times, lifetime, name)
     BOARD_FULL = 27  # the room has as many questions as it takes (qa.max_questions)
+    EVENT_ENDED = 30  # the event has ended: questions, votes and the mic are closed
 
     @property
     def close_code(self) -> int:

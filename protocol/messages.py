@@ -58,10 +58,13 @@ PacketLabel = Literal["approved", "generated", "escalated", "leader", "moderator
 HumanLabel = Literal["leader", "moderator"]  # words a person wrote, spoken by the clone
 Sdp = Annotated[str, msgspec.Meta(max_length=MAX_SDP_CHARS)]
 MicAction = Literal["grant", "revoke", "ask"]
-MicState = Literal["granted", "connecting", "live", "ended"]
+MicState = Literal["queued", "granted", "connecting", "live", "ended"]
 ModerateAction = Literal["approve", "reject", "edit", "merge", "move", "pin", "unpin"]
 ReviewDecision = Literal["speak", "edit", "skip"]
-ControlAction = Literal["mode", "review", "stop", "next"]
+ControlAction = Literal["mode", "review", "stop", "next", "event", "schedule"]
+# The event's lifecycle (SPEC §5.3): doors open (the lobby), live, on hold, ended.
+Phase = Literal["doors", "live", "hold", "ended"]
+PhaseEvent = Literal["open", "start", "hold", "resume", "end"]
 PeopleAction = Literal["mute", "unmute", "kick", "ban"]
 Outcome = Literal["done", "stopped", "skipped", "failed"]
 
@@ -194,7 +197,9 @@ class BoardRequest(Message, tag=16):
 
 
 class Control(Message, tag=11):
-    """Room controls: ``mode`` auto|moderated, ``review`` on|off, ``stop`` the clone, ``next``."""
+    """Room controls: ``mode`` auto|moderated, ``review`` on|off, ``stop`` the clone, ``next``,
+    ``event`` open|start|hold|resume|end (the lifecycle), ``schedule`` the start time (unix
+    seconds; "" or "0" clears it)."""
 
     ref: U32
     action: ControlAction
@@ -292,6 +297,8 @@ class Keyframe(Message, tag=67):
     stage: StageStart | None = None
     mode: Mode = "auto"
     review: bool = False
+    phase: Phase = "live"
+    starts_at: U64 = 0
 
 
 class Joined(Message, tag=68):
@@ -398,6 +405,15 @@ class ParticipantChanged(Message, tag=80):
     participant: Participant
 
 
+class EventState(Message, tag=90):
+    """The event's phase or its scheduled start changed (sequenced); ``starts_at`` is unix
+    seconds, 0 when none is set."""
+
+    seq: U64
+    phase: Phase
+    starts_at: U64 = 0
+
+
 class RoomMode(Message, tag=79):
     """The room's Q&A mode or review setting changed (sequenced)."""
 
@@ -407,7 +423,8 @@ class RoomMode(Message, tag=79):
 
 
 class MicChanged(Message, tag=81):
-    """A live mic's state changed (sequenced): granted, connecting, live or ended (with why)."""
+    """A live mic's state changed (sequenced): queued (behind the answer), granted, connecting,
+    live or ended (with why)."""
 
     seq: U64
     slot: U16
@@ -474,6 +491,7 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     MicChanged,
     MicAnswer,
     Board,
+    EventState,
 )
 
 # Sequenced messages: part of the room's event log, replayable after a resume.
@@ -487,6 +505,7 @@ SequencedMessage = (
     | RoomMode
     | ParticipantChanged
     | MicChanged
+    | EventState
 )
 SEQUENCED: tuple[type[Message], ...] = (
     Joined,
@@ -498,6 +517,7 @@ SEQUENCED: tuple[type[Message], ...] = (
     RoomMode,
     ParticipantChanged,
     MicChanged,
+    EventState,
 )
 
 

@@ -35,6 +35,7 @@ from townhall.server.fanout.local import Fanout
 from townhall.server.fanout.pool import WorkerPool
 from townhall.server.gateway.addresses import ClientAddresses
 from townhall.server.gateway.admission import Admission
+from townhall.server.gateway.guests import GuestCookies
 from townhall.server.gateway.host import RoomHost
 from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
 from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
@@ -43,7 +44,7 @@ from townhall.server.gateway.signin import SignIn, name_of, user_id_of
 from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
 from townhall.server.gateway.tokens import issue_token, resolve_secret, verify_token
 from townhall.server.gateway.websocket import Gateway
-from townhall.server.ops.config import Settings
+from townhall.server.ops.config import Settings, start_seconds
 from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
 from townhall.server.rtc.service import MicStation
@@ -93,6 +94,8 @@ def room_rules(settings: Settings) -> RoomRules:
         accept_timeout_s=rtc.accept_timeout_s,
         connect_timeout_s=rtc.connect_timeout_s,
         mic_time_limit_s=rtc.mic_time_limit_s,
+        phase="doors" if r.phase == "doors" else "live",
+        starts_at=start_seconds(r.starts_at) or 0,
     )
 
 
@@ -124,6 +127,7 @@ class TownhallServer:
                 saved.banned,
                 saved.max_answer_id,
                 saved.max_question_id,
+                saved.muted,
             ),
             epoch=self._epoch,
             wall_epoch=time.time(),
@@ -141,7 +145,12 @@ class TownhallServer:
             self.mics = MicStation(settings, self.now_us, self.host.broadcast_live, self.host)
             self.host.mics = self.mics
         self.turns: Turns | None = None
-        self.gateway = Gateway(self.host, self.fanout, settings.limits.socket_send_buffer)
+        self.guests = GuestCookies(
+            self.secret, secure=settings.server.public_url.lower().startswith("https:")
+        )
+        self.gateway = Gateway(
+            self.host, self.fanout, settings.limits.socket_send_buffer, self.guests
+        )
         # Origin and the connection limit, checked at the handshake (gateway/admission.py).
         self.admission = Admission(
             settings.server.allowed_origins,
@@ -325,7 +334,20 @@ class TownhallServer:
     # ------------------------------------------------------------ HTTP
 
     def _page(self, page: str) -> Callable[[Request], Response]:
-        return lambda request: self.signin.guard(request) or self.static.page(page)
+        if page != "/watch":
+            return lambda request: self.signin.guard(request) or self.static.page(page)
+
+        def watch(request: Request) -> Response:
+            guarded = self.signin.guard(request)
+            if guarded is not None:
+                return guarded
+            # A browser without a valid guest cookie gets one: the same guest from now on.
+            resp = self.static.page(page)
+            if resp.status_code == 200 and not self.guests.read(request.headers):
+                resp.headers["Set-Cookie"] = self.guests.issue()
+            return resp
+
+        return watch
 
     async def _process_request(
         self, connection: ServerConnection, request: Request

@@ -187,7 +187,9 @@ def sample_messages(rng: random.Random) -> list[Message]:
         m.Welcome(1, "main", 3, "u", "n", "moderator", -1, "res", 10**12, 2**40, 20, True),
         m.Error(22, "kicked", 0, True, 0),
         m.Pong(1, -2, 3),
-        m.Keyframe(9, 10, [participant], bytes(12), [question], stage, "moderated", True),
+        m.Keyframe(
+            9, 10, [participant], bytes(12), [question], stage, "moderated", True, "doors", 17650332
+        ),
         m.Joined(1, participant),
         m.Left(2, 65535),
         m.HandChanged(3, 0, True),
@@ -203,6 +205,7 @@ def sample_messages(rng: random.Random) -> list[Message]:
         ),
         m.Draft(1, 2, word(), word(100), "approved", ["A"], "en"),
         m.RoomMode(3, "auto", False),
+        m.EventState(4, "hold", 1765033200),
         m.ParticipantChanged(4, participant),
         m.Mic(9, "ask", 12, word(100)),
         m.MicOffer(10, "v=0\r\n" + word(2000)),

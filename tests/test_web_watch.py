@@ -263,17 +263,8 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         await expect(page.locator("#ask-input")).to_have_value("")
         mine = page.locator("#questions li", has_text="remote work")
         await expect(mine.locator("button.vote")).to_have_attribute("aria-pressed", "true")
-        vote = page.locator("#questions li", has_text="Lisbon").locator("button.vote")
-        await expect(vote).to_have_attribute("aria-label", re.compile(r"^Vote for: Will we open"))
-        await vote.click()
-        await expect(vote).to_have_attribute("aria-pressed", "true")
-
-        def votes_of(qid: int) -> int:
-            rows = [m.question for m in moderator.of(QuestionChanged) if m.question.id == qid]
-            return rows[-1].votes if rows else 0
-
-        await eventually(lambda: votes_of(other.id) == 2, timeout=10)
-        await expect(vote).to_contain_text("2")
+        # Someone else's question waiting for approval is not on this viewer's board.
+        await expect(page.locator("#questions li", has_text="Lisbon")).to_have_count(0)
         qid = next(
             m.question.id
             for m in moderator.of(QuestionChanged)

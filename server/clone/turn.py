@@ -179,6 +179,9 @@ class Turn:
             self.start.question.gaze,
         )
         words = [(w.start_s, w.duration_s, w.text) for w in utterance.words]
+        if words:  # the sentence's last word carries its end mark: captions read as sentences
+            at, dur, last = words[-1]
+            words[-1] = (at, dur, last + sentence_end(part.text))
         cut = int(utterance.sample_rate * HEAD_S) if head else 0
         pieces = [utterance.pcm[:cut], utterance.pcm[cut:]] if cut else [utterance.pcm]
         offset_s = 0.0
@@ -266,6 +269,15 @@ def _edited(
 async def _iterate(items: list[AnswerPart]) -> AsyncIterator[AnswerPart]:
     for item in items:
         yield item
+
+
+_END = re.compile(r"[.!?…。]+[\"'”»)\]]*\s*$")
+
+
+def sentence_end(text: str) -> str:
+    """The sentence's closing punctuation ("." if it has none): caption words carry none."""
+    found = _END.search(text)
+    return found.group().strip() if found else "."
 
 
 def split_sentences(text: str) -> list[str]:

@@ -23,11 +23,13 @@ from townhall.protocol.limits import (
     clip,
     first,
 )
-from townhall.protocol.messages import STAFF, Draft, Outcome, StageEnd, StageStart
+from townhall.protocol.messages import STAFF, Draft, Outcome, ReviewDecision, StageEnd, StageStart
+from townhall.server.core import live_mics
 from townhall.server.core.effects import (
     BoardChanged,
     Effect,
     Log,
+    ReviewTurn,
     Sequenced,
     StartTurn,
     StopTurn,
@@ -86,6 +88,22 @@ def stop_turn(room: RoomAuthority, now: float) -> None:
     finish(room, answer, "stopped", now)
 
 
+def hold_turn(room: RoomAuthority, now: float) -> None:
+    """A moderator's hold: the clone finishes the sentence it is saying and starts nothing
+    new. An answer not yet speaking goes back to the queue (it is asked again on resume)."""
+    answer = room.answer
+    if answer is None or answer.finished is not None:
+        return  # nothing on stage, or the answer is already complete and playing out
+    room.do(StopTurn(answer.id))
+    if answer.timeline is None:
+        room.answer = None
+        q = room.qa.settle(answer.question.id, "requeue")
+        room.persist([q.record()], BoardChanged((q.id,)))
+        return
+    answer.timeline.cut_after(room.media_us(now))
+    answer.finished, answer.held = "done", True
+
+
 def start_turn(room: RoomAuthority, now: float) -> None:
     question = room.qa.next_question()
     if question is None:
@@ -116,7 +134,7 @@ def turn_event(room: RoomAuthority, answer_id: int, event: TurnEvent, now: float
         return
     if isinstance(event, Drafted):
         q = answer.question
-        answer.draft = Draft(
+        draft = Draft(
             answer.id,
             q.id,
             clip(q.text, MAX_QUESTION_CHARS),
@@ -125,6 +143,12 @@ def turn_event(room: RoomAuthority, answer_id: int, event: TurnEvent, now: float
             first(event.sources, MAX_SOURCES),
             event.language,
         )
+        decided = answer.on_draft or (None if room.qa.review else "speak")
+        if decided is not None:  # review was turned off, or Next pressed, while it drafted
+            answer.reviewed = draft
+            room.do(ReviewTurn(answer.id, decided))
+            return
+        answer.draft = draft
         room.broadcast(answer.draft, STAFF)
     elif isinstance(event, Said):
         answer.draft = None
@@ -213,7 +237,24 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
         end = StageEnd(0, answer.id, outcome, text, label, first(sources, MAX_SOURCES))
         then.append(Sequenced(end))
     room.persist(records, *then)
-    room.next_turn_at = now + room.rules.pause_s
+    room.next_turn_at = now if answer.hurry else now + room.rules.pause_s
+
+
+def release_draft(room: RoomAuthority, decision: ReviewDecision) -> Answer | None:
+    """Settle the answer's review without a moderator's Review (review off: speak; Next: skip).
+
+    Returns the answer whose waiting draft was released now, if any; a turn still drafting
+    gets the decision when its draft comes. Without this, turning review off or pressing
+    Next while a draft waited left the clone waiting for a Review nobody would send.
+    """
+    answer = room.answer
+    if answer is None or answer.timeline is not None or answer.finished is not None:
+        return None
+    if answer.draft is None:
+        answer.on_draft = decision
+        return None
+    answer.reviewed, answer.draft = answer.draft, None
+    return answer
 
 
 def stage_tick(
@@ -222,7 +263,10 @@ def stage_tick(
     """Start a turn if one is due; take the packets due within the lead."""
     answer = room.answer
     if answer is None:
-        if room.rules.clone and not room.mics.busy and now >= room.next_turn_at:
+        if room.queued_mics:
+            live_mics.start_queued(room, now)
+        free = not room.mics.busy and not room.queued_mics
+        if room.rules.clone and room.event.clone_may_start and free and now >= room.next_turn_at:
             start_turn(room, now)
         return (), room.ring.next_number, ()
     timeline = answer.timeline
@@ -242,5 +286,5 @@ def stage_tick(
         answer.first_shipped = True
         room.counters.observe("time_to_first_audio_s", now - answer.taken_at)
     if answer.finished == "done" and timeline.done() and now_us >= timeline.end_us:
-        finish(room, answer, "done", now)
+        finish(room, answer, "stopped" if answer.held else "done", now)
     return tuple(payloads), first_number, tuple(ends)

@@ -86,8 +86,8 @@ class RoomHost:
 
     # ------------------------------------------------------------ events in
 
-    def connect(self, conn: int, address: str = "") -> None:
-        self.authority.connect(conn, self.clock(), address)
+    def connect(self, conn: int, address: str = "", guest: str = "") -> None:
+        self.authority.connect(conn, self.clock(), address, guest)
 
     def receive(self, conn: int, data: bytes | str) -> None:
         self.authority.receive_data(conn, data, self.clock())

@@ -104,6 +104,14 @@ class UserBanned:
     user_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class UserMuted:
+    """A user muted (or unmuted) in this room: it holds when they leave, rejoin or restart."""
+
+    user_id: str
+    muted: bool
+
+
 Record = (
     QuestionSaved
     | VoteCast
@@ -113,4 +121,5 @@ Record = (
     | EscalationRecorded
     | SettingSaved
     | UserBanned
+    | UserMuted
 )

@@ -15,7 +15,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,14 @@ from townhall.server.store.records import (
     Record,
     SettingSaved,
     UserBanned,
+    UserMuted,
     VoteCast,
     VoteWithdrawn,
 )
 
 Op = tuple[str, Sequence[Any]]
 BAN_PREFIX = "ban:"  # bans live in the settings table, one row per banned user
+MUTE_PREFIX = "mute:"  # and mutes, one row per muted user (deleted when unmuted)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS questions (
@@ -112,6 +114,7 @@ class Store:
             EscalationRecorded: self._escalation,
             SettingSaved: self._setting,
             UserBanned: self._ban,
+            UserMuted: self._mute,
         }
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
@@ -221,6 +224,14 @@ class Store:
     def _ban(self, b: UserBanned) -> Op:
         return self._setting(SettingSaved(BAN_PREFIX + b.user_id, "1"))
 
+    def _mute(self, m: UserMuted) -> Op:
+        if m.muted:
+            return self._setting(SettingSaved(MUTE_PREFIX + m.user_id, "1"))
+        return (
+            "DELETE FROM settings WHERE room=? AND key=?",
+            (self.room, MUTE_PREFIX + m.user_id),
+        )
+
     # ------------------------------------------------------------ reading (startup, export)
 
     def load_questions(self) -> list[Question]:
@@ -252,9 +263,15 @@ class Store:
         """Everything a room needs back after a restart."""
         settings = self.load_settings()
         bans = {k[len(BAN_PREFIX) :] for k in settings if k.startswith(BAN_PREFIX)}
-        plain = {k: v for k, v in settings.items() if not k.startswith(BAN_PREFIX)}
+        mutes = {k[len(MUTE_PREFIX) :] for k in settings if k.startswith(MUTE_PREFIX)}
+        plain = {k: v for k, v in settings.items() if not k.startswith((BAN_PREFIX, MUTE_PREFIX))}
         return Saved(
-            self.load_questions(), plain, bans, self.max_answer_id(), self.max_question_id()
+            self.load_questions(),
+            plain,
+            bans,
+            self.max_answer_id(),
+            self.max_question_id(),
+            mutes,
         )
 
     def load_settings(self) -> dict[str, str]:
@@ -305,6 +322,7 @@ class Saved:
     banned: set[str]
     max_answer_id: int
     max_question_id: int
+    muted: set[str] = field(default_factory=set)
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None) -> None:

@@ -130,6 +130,8 @@ const CATALOG = [
     ["stage", nullable(nested("StageStart")), null],
     ["mode", STR, "auto"],
     ["review", BOOL, false],
+    ["phase", STR, "live"],
+    ["starts_at", U63, 0],
   ]],
   [68, "Joined", [["seq", U63], ["participant", nested("Participant")]]],
   [69, "Left", [["seq", U63], ["slot", U16]]],
@@ -178,6 +180,7 @@ const CATALOG = [
     ["ends_us", I64, 0],
   ]],
   [82, "MicAnswer", [["ref", U32], ["sdp", STR]]],
+  [90, "EventState", [["seq", U63], ["phase", STR], ["starts_at", U63, 0]]],
   [83, "Board", [
     ["ref", U32],
     ["offset", U32],
@@ -225,6 +228,7 @@ export const SEQUENCED = new Set([
   "RoomMode",
   "ParticipantChanged",
   "MicChanged",
+  "EventState",
 ]);
 
 /** Requests answered by exactly one Ack (same `ref`) or Error (`request` = `ref`). */
@@ -272,6 +276,7 @@ export const ERROR_CODES = Object.freeze({
   25: "MIC_FAILED",
   26: "BAD_TOKEN",
   27: "BOARD_FULL",
+  30: "EVENT_ENDED",
 });
 
 /** Error codes by name, e.g. ErrorCode.AUTH_EXPIRED === 8. */

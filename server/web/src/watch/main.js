@@ -18,6 +18,7 @@ import { Audience } from "./audience.js";
 import { StageAudio, audioUnsupportedReason } from "./audio.js";
 import { Board } from "./board.js";
 import { Captions } from "./captions.js";
+import { EventCard } from "./event.js";
 import { FrameBuffer } from "./framebuffer.js";
 import { IdleMotion } from "./idle.js";
 import { MicPanel } from "./mic.js";
@@ -69,6 +70,16 @@ const board = new Board({
     empty: $("empty-board"),
     nowAnswering: $("now-answering"),
   },
+});
+
+const eventCard = new EventCard({
+  card: $("event-card"),
+  title: $("event-title"),
+  detail: $("event-detail"),
+  clock: $("event-clock"),
+  askInput: $("ask-input"),
+  askButton: $("ask-button"),
+  askStatus: $("ask-status"),
 });
 
 let view = null; // StageView, when WebGL works
@@ -149,6 +160,12 @@ function showFatal(err) {
 function setStatus(kind, text) {
   ui.status.dataset.state = kind;
   ui.status.textContent = text;
+}
+
+// Connected, the header says where the event is: "Live" only while it is.
+const PHASE_STATUS = { doors: "Doors open", live: "Live", hold: "On hold", ended: "Ended" };
+function connectedStatus() {
+  setStatus("open", PHASE_STATUS[state.phase] ?? "Live");
 }
 
 // ------------------------------------------------------------------ label and disclosure
@@ -314,11 +331,15 @@ conn.addEventListener("message", (e) => {
   }
   if (changed.has("participants") || changed.has("hands")) audience?.setParticipants(state.participants);
   if (changed.has("questions") || changed.has("stage") || changed.has("mode")) renderBoardSoon();
+  if (changed.has("event")) {
+    eventCard.show(state.phase, state.startsAt);
+    if (ui.status.dataset.state === "open") connectedStatus();
+  }
 });
 
 conn.addEventListener("state", (e) => {
   const { state: s, error } = e.detail;
-  if (s === "open") setStatus("open", "Live");
+  if (s === "open") connectedStatus();
   else if (s === "connecting") setStatus("connecting", "Connecting…");
   else if (s === "reconnecting") setStatus("reconnecting", "Connection lost, reconnecting…");
   else if (s === "closed" && error) showFatal(error);
