@@ -44,7 +44,7 @@ demo: setup
 
 test: setup typecheck layers
 	$(VENV)/bin/ruff check server plugin protocol scenes tests bench
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # mypy --strict on every townhall package: 0 errors.
 typecheck: setup
