@@ -105,7 +105,7 @@ async def test_kill_9_mid_answer_loses_nothing_acknowledged(
                 return
 
         tasks = [asyncio.create_task(chatter(c, u, s, n)) for n, (c, u, s) in enumerate(clients)]
-        await asyncio.wait_for(stage_seen.wait(), 30)  # the clone is speaking
+        await asyncio.wait_for(stage_seen.wait(), 90)  # the clone is speaking (busy: slow)
         await eventually(lambda: len(acked_questions) >= 10 and len(acked_votes) >= 10, 20)
         served.kill()  # mid-traffic: requests in flight are not acked
         for t in tasks:
