@@ -64,10 +64,11 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)  # a wrong setting is reported before the long imports below
+
     from townhall.server.app import TownhallServer
     from townhall.server.ops.logs import setup_logging
 
-    settings = _settings(args)
     setup_logging(settings.log.level, settings.log.format)
 
     async def main() -> None:
