@@ -23,7 +23,7 @@ from townhall.protocol.limits import (
     clip,
     first,
 )
-from townhall.protocol.messages import STAFF, Draft, Outcome, StageEnd, StageStart
+from townhall.protocol.messages import STAFF, Draft, Outcome, StageEnd, StageStart, StudioItems
 from townhall.server.core.effects import (
     BoardChanged,
     Effect,
@@ -86,7 +86,25 @@ def stop_turn(room: RoomAuthority, now: float) -> None:
     finish(room, answer, "stopped", now)
 
 
+def start_leader_turn(room: RoomAuthority, now: float) -> bool:
+    """The leader's words published from /studio go on stage before the next question."""
+    turns = room.studio.leader_turns
+    while turns:
+        lt = turns.popleft()
+        question = room.qa.questions.get(lt.question)
+        if question is None:
+            continue
+        room.answer = Answer(lt.answer_id, question, now, room.wall(now), leader=True)
+        room.answer.language = lt.language
+        turn = TurnQuestion(question.id, question.text, lt.language, asker_gaze(room, question))
+        room.do(StartTurn(lt.answer_id, turn, script=lt.text))
+        return True
+    return False
+
+
 def start_turn(room: RoomAuthority, now: float) -> None:
+    if start_leader_turn(room, now):
+        return
     question = room.qa.next_question()
     if question is None:
         return
@@ -190,7 +208,8 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
         event = "skip"
     elif outcome == "failed" or (outcome == "done" and label == "escalated"):
         event = "escalate"
-    room.qa.settle(q.id, event)
+    if not answer.leader:  # the leader's words answer a question the clone escalated
+        room.qa.settle(q.id, event)
     records: list[Record] = []
     wall = room.wall(now)
     if outcome == "failed":
@@ -201,13 +220,18 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
                 "the clone could not finish this answer (see the server log)", text,
             )
         )  # fmt: skip
-    records.append(
-        AnswerRecorded(
-            answer.id, q.id, text, label, sources, language, answer.started_wall, wall, outcome
-        )
+    recorded = AnswerRecorded(
+        answer.id, q.id, text, label, sources, language, answer.started_wall, wall, outcome
     )
-    records.append(q.record())
-    then: list[Effect] = [BoardChanged((q.id,))]
+    records.append(recorded)
+    room.studio.record_answer(recorded, q.text)
+    item = room.studio.inbox.said(q.id, text)
+    if item is not None:  # the inbox shows what the clone said instead of answering
+        room.broadcast(StudioItems(0, "inbox", inbox=[item]), STAFF)
+    then: list[Effect] = []
+    if not answer.leader:
+        records.append(q.record())
+        then.append(BoardChanged((q.id,)))
     if answer.start is not None:
         # Announced once stored: whoever sees StageEnd can rely on the record being there.
         end = StageEnd(0, answer.id, outcome, text, label, first(sources, MAX_SOURCES))
