@@ -42,6 +42,7 @@ from townhall.server.gateway.websocket import Gateway
 from townhall.server.ops.config import Settings
 from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
+from townhall.server.ops.notify import Notifier
 from townhall.server.rtc.service import MicStation
 from townhall.server.store.sqlite import Store
 
@@ -127,6 +128,14 @@ class TownhallServer:
         self.fanout = Fanout(self.authority.plan, settings.limits, self.metrics)
         self.host = RoomHost(self.authority, self.fanout, self.store)
         self._load_studio(saved.settings)
+        self.notifier: Notifier | None = None
+        if settings.clone.escalation_webhook:
+            self.notifier = Notifier(
+                settings.clone.escalation_webhook,
+                self.persona.escalation_contact,
+                settings.server.room,
+            )
+            self.host.on_escalated = self.notifier
         self.workers: WorkerPool | None = None
         if settings.server.workers > 0:
             self.workers = WorkerPool(
@@ -294,6 +303,8 @@ class TownhallServer:
         if self.mics is not None:
             await self.mics.close()
         await self.host.drain()
+        if self.notifier is not None:
+            await self.notifier.close()
         await self.store.close()
 
     async def __aenter__(self) -> TownhallServer:

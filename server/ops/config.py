@@ -195,6 +195,11 @@ class CloneSettings:
         "An answer cut short by a crash, found on start: requeue (its question is asked again)"
         " or escalate (handed to the human leader).",
     )
+    escalation_webhook: str = _doc(
+        "",
+        "URL that gets a JSON POST for every new escalation (the leader's inbox), addressed to"
+        " the persona's escalation contact; empty: none.",
+    )
 
 
 @dataclass(frozen=True)
