@@ -412,5 +412,6 @@ class TownhallServer:
             "GET /scene.json  the hall",
             "GET /watch?token=T     the spectator view",
             "GET /moderate?token=T  the moderator console",
+            "GET /studio?token=T    the studio (operators): inbox, answers, statements",
         ]
         return text_response("\n".join(lines) + "\n")
