@@ -129,11 +129,14 @@ class TownhallServer:
         self.host = RoomHost(self.authority, self.fanout, self.store)
         self._load_studio(saved.settings)
         self.notifier: Notifier | None = None
-        if settings.clone.escalation_webhook:
+        c = settings.clone
+        if c.escalation_webhook or c.escalation_smtp:
             self.notifier = Notifier(
-                settings.clone.escalation_webhook,
+                c.escalation_webhook,
                 self.persona.escalation_contact,
                 settings.server.room,
+                c.escalation_smtp,
+                c.escalation_from,
             )
             self.host.on_escalated = self.notifier
         self.workers: WorkerPool | None = None

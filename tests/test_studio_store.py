@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -13,6 +14,8 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
+
+from aiosmtpd.controller import Controller
 
 from townhall.protocol.messages import Ack, Ask, FollowUp, InboxAnswer, StatementSave, StudioItems
 from townhall.server.app import TownhallServer
@@ -110,8 +113,24 @@ async def test_webhook_asker_delivery_restart_and_audit(
     hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{hook.server_address[1]}/escalations"
+    mails: list[Any] = []
+
+    class Mailbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            mails.append(envelope)
+            return "250 OK"
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=port)
+    smtp.start()
     settings = clone_settings(tmp_path, mode="auto")
-    settings = replace(settings, clone=replace(settings.clone, escalation_webhook=url))
+    settings = replace(
+        settings,
+        clone=replace(settings.clone, escalation_webhook=url, escalation_smtp=f"127.0.0.1:{port}"),
+    )
     Hook.got.clear()
     try:
         async with TownhallServer(settings) as srv:
@@ -124,6 +143,9 @@ async def test_webhook_asker_delivery_restart_and_audit(
             await wait_answer(asker, ack.id)
             await eventually(lambda: bool(Hook.got), timeout=10)
             assert Hook.got[0]["question"] == ack.id and "ceo-office" in Hook.got[0]["contact"]
+            await eventually(lambda: bool(mails), timeout=10)
+            assert mails[0].rcpt_tos == ["ceo-office@kestrel.example"]
+            assert GAP in mails[0].content.decode()
             await asker.client.close()  # the asker has gone
             sent = await leader.request(lambda ref: InboxAnswer(ref, ack.id, "asker", "July 12."))
             assert isinstance(sent, Ack)
@@ -153,6 +175,7 @@ async def test_webhook_asker_delivery_restart_and_audit(
             await leader.client.close()
     finally:
         hook.shutdown()
+        smtp.stop()
     db = tmp_path / "townhall.db"
     assert load_statements(str(db), "sample")
     assert (

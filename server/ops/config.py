@@ -200,6 +200,12 @@ class CloneSettings:
         "URL that gets a JSON POST for every new escalation (the leader's inbox), addressed to"
         " the persona's escalation contact; empty: none.",
     )
+    escalation_smtp: str = _doc(
+        "",
+        "SMTP server (host:port) that e-mails every new escalation to the persona's escalation"
+        " contact (its address in <...>); empty: no e-mail.",
+    )
+    escalation_from: str = _doc("townhall@localhost", "Sender address of the escalation e-mails.")
 
 
 @dataclass(frozen=True)
