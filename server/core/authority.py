@@ -65,6 +65,7 @@ from townhall.server.core.effects import (
     Send,
     Sequenced,
     Ship,
+    StatementsUndone,
     VoteRestored,
 )
 from townhall.server.core.identity import Identity
@@ -272,6 +273,8 @@ class RoomAuthority:
                 self._dirty.add(effect.question)
             elif isinstance(effect, QuestionsRestored):
                 self._restore_rows(effect)
+            elif isinstance(effect, StatementsUndone):
+                self.studio.undo(effect.versions)
             else:
                 self._effects.append(effect)
 

@@ -161,6 +161,14 @@ class StatementsChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class StatementsUndone:
+    """Only inside ``failed``: the store refused these versions; the book goes back to
+    ``previous`` (None: the statement did not exist)."""
+
+    versions: tuple[tuple[StatementVersion, StatementVersion | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Escalated:
     """A new inbox item: notify the persona's escalation contact (webhook, e-mail)."""
 
@@ -236,5 +244,6 @@ Effect = (
     | EndMic
     | Log
     | StatementsChanged
+    | StatementsUndone
     | Escalated
 )

@@ -52,6 +52,16 @@ class Studio:
     def saved(self, version: StatementVersion) -> None:
         self.history.setdefault(version.id, []).append(version)
 
+    def undo(self, versions: tuple[tuple[StatementVersion, StatementVersion | None], ...]) -> None:
+        """The store refused these versions: the book and the history as before them."""
+        for version, previous in reversed(versions):
+            self.book.undo(version, previous)
+            history = self.history.get(version.id, [])
+            if version in history:
+                history.remove(version)
+            if not history:
+                self.history.pop(version.id, None)
+
     def record_answer(self, a: AnswerRecorded, question_text: str, review: str = "") -> None:
         old = self.answers.get(a.answer_id)
         self.answers[a.answer_id] = AnswerInfo(

@@ -23,7 +23,13 @@ from townhall.protocol.messages import (
     StudioList,
 )
 from townhall.server.core.dispatch import handles
-from townhall.server.core.effects import Effect, Sequenced, StatementsChanged
+from townhall.server.core.effects import (
+    Broadcast,
+    Effect,
+    Sequenced,
+    StatementsChanged,
+    StatementsUndone,
+)
 from townhall.server.core.studio import LeaderTurn, info, today
 from townhall.server.store.records import (
     AnswerRecorded,
@@ -69,19 +75,24 @@ def _store_statements(
     ref: int,
     now: float,
 ) -> None:
-    """Store new versions with ``records``; then the clone, the studios and the sender learn."""
+    """Store new versions with ``records``; then the clone, the studios and the sender learn.
+    If the store refuses them, the book goes back (nothing was acknowledged)."""
     wall = room.wall(now)
+    previous: list[tuple[StatementVersion, StatementVersion | None]] = []
     for v in versions:
+        history = room.studio.history.get(v.id, [])
+        previous.append((v, history[-1] if history else None))
         room.studio.saved(v)
     changed = StudioItems(0, "statements", statements=[info(v, wall) for v in versions])
     room.persist(
         [*versions, *records],
         StatementsChanged(tuple(versions)),
-        room.to_staff(changed),
+        Broadcast(room.encode(changed), OPERATOR),
         *then,
         conn=c.id,
         about=about,
         ref=ref,
+        undo=(StatementsUndone(tuple(previous)),),
     )
 
 
