@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import socket
 import sqlite3
 import threading
@@ -187,3 +189,46 @@ async def test_webhook_asker_delivery_restart_and_audit(
     assert cli(["audit", "main", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "inbox:asker" in out and "studio:statement:save" in out and "Dana" in out
+
+
+async def test_kill_9_during_studio_work_loses_no_acknowledged_version(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    from .test_durability import start_server
+
+    proc, ws_url = start_server(tmp_path)
+    acked: dict[int, str] = {}
+    try:
+        seen: list[Any] = []
+        from townhall.plugin.client import RoomClient
+
+        op = RoomClient(ws_url, token("boss", role="operator", name="Dana"), on_message=seen.append)
+        await op.connect()
+        version, ref = 1, 0
+
+        async def save_loop() -> None:
+            nonlocal version, ref
+            while True:
+                ref += 1
+                text = f"Remote work, revision {ref}."
+                await op.send(StatementSave(ref, "S10", version, "remote", text, "en"))
+                mine = ref
+                await eventually(lambda mine=mine: any(getattr(m, "ref", -1) == mine for m in seen))
+                reply = next(m for m in seen if getattr(m, "ref", -1) == mine)
+                assert isinstance(reply, Ack), reply
+                acked[reply.id] = text
+                version = reply.id
+
+        task = asyncio.create_task(save_loop())
+        await eventually(lambda: len(acked) >= 10, 30)
+        os.kill(proc.pid, signal.SIGKILL)  # a save may be in flight: it was not acknowledged
+        proc.wait(timeout=10)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    history = {v.version: v.text for v in statement_history(str(tmp_path / "townhall.db"),
+                                                              "sample", "S10")}  # fmt: skip
+    for number, text in acked.items():
+        assert history[number] == text
