@@ -143,3 +143,43 @@ async def test_a_correction_from_the_page_reaches_the_room_and_the_transcript(
         await spectator.client.close()
     text = export(tmp_path / "townhall.db", "main", "md")
     assert "studio:correct" in text and fixed in text
+
+
+async def test_statements_edit_conflict_history_and_a_moderator_reads_only(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+    token: TokenMaker,
+) -> None:
+    from townhall.protocol.messages import StatementSave
+
+    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+        page, errors = await open_studio(browser, srv.url, token("boss", "operator", "Dana"))
+        await page.get_by_role("tab", name="Statements").click()
+        await page.locator("#statement-query").fill("remote-first")
+        row = page.locator("#statements-list li[data-statement='S10']")
+        await expect(row).to_be_visible()
+        await row.get_by_role("button", name="Edit").click()
+        await expect(page.locator("#sf-text")).to_be_focused()
+        # meanwhile another operator saves version 2
+        other = Viewer(srv.ws_url, token("ops2", role="operator", name="Ann"))
+        await other.connect()
+        s10 = srv.authority.studio.book.current["S10"]
+        saved = await other.request(
+            lambda ref: StatementSave(ref, "S10", 1, s10.topic, "Hybrid now.", "en", list(s10.tags))
+        )
+        assert isinstance(saved, Ack)
+        await page.locator("#sf-text").fill("Remote forever.")
+        await page.locator("#sf-text").press("Tab")
+        await page.get_by_role("button", name="Save", exact=True).click()
+        await expect(page.locator("#sf-result")).to_contain_text("CONFLICT")
+        await expect(page.locator("#sf-result")).to_contain_text("Ann")
+        await page.locator("#statement-query").fill("S10")
+        await expect(row).to_contain_text("Hybrid now.")  # the current text, shown live
+        await row.get_by_role("button", name="History").click()
+        await expect(row.locator(".history li")).to_have_count(2)
+        # a moderator sees the inbox and nothing else
+        mod, mod_errors = await open_studio(browser, srv.url, token("mo", "moderator", "Mo"))
+        await expect(mod.get_by_role("tab", name="Inbox")).to_be_visible()
+        await expect(mod.get_by_role("tab", name="Statements")).to_be_hidden()
+        assert not errors and not mod_errors, errors + mod_errors
+        await other.client.close()
