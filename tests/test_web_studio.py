@@ -24,6 +24,8 @@ from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture
 from .conftest import TokenMaker
 from .test_clone_stage import Viewer, clone_settings, wait_answer
 from .test_studio import GAP, LEADER, PARAPHRASE
+from .test_web_watch import BUILT as WATCH_BUILT
+from .test_web_watch import open_watch
 from .waiting import eventually
 
 BUILT = ("dist/studio.html", "dist/assets/studio.js", "dist/assets/studio.css")
@@ -33,6 +35,7 @@ expect.set_options(timeout=15_000)
 @pytest.fixture(scope="session", autouse=True)
 def built_pages() -> None:
     ensure_built("studio", BUILT)
+    ensure_built("watch", WATCH_BUILT)
 
 
 async def open_studio(browser: Browser, url: str, token: str) -> tuple[Page, list[str]]:  # noqa: F811
@@ -73,6 +76,10 @@ async def test_the_whole_loop_in_the_browser(
         await expect(page.locator("#inbox-count")).to_have_text("1")
         await page.screenshot(path=str(artifact("studio-inbox.png")), full_page=True)
 
+        # a second spectator watches in the browser
+        watch, watch_errors = await open_watch(browser, srv.url, token("w2", "spectator", "Wu"))
+        await expect(watch.locator("#status")).to_have_text("Live")
+
         # keyboard only: focus the answer box, type, choose "publish", send
         await item.locator("textarea").focus()
         await page.keyboard.type(LEADER)
@@ -88,6 +95,12 @@ async def test_the_whole_loop_in_the_browser(
         start = next(s for s in spectator.of(StageStart) if s.label == "leader")
         end = next(e for e in spectator.of(StageEnd) if e.answer == start.answer)
         assert end.text == LEADER and start.question == ack.id
+        label = watch.locator("#label")
+        await expect(label).to_have_attribute("data-label", "leader")
+        await expect(label).to_have_text("The leader's own words")
+        await expect(watch.locator("#transcript")).to_contain_text("picnic is on the twelfth")
+        await watch.screenshot(path=str(artifact("studio-watch-leader.png")))
+        assert not watch_errors, watch_errors
 
         await page.get_by_role("tab", name="Answers").click()
         row = page.locator(f"#answers-list li[data-answer='{start.answer}']")

@@ -6,6 +6,7 @@ export const LABEL_TEXT = {
   approved: "Approved statements",
   generated: "Generated from approved statements",
   escalated: "Escalated to the leader",
+  leader: "The leader's own words",
 };
 
 const OUTCOME_TEXT = { done: "finished", stopped: "stopped", skipped: "skipped", failed: "failed" };
