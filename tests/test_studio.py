@@ -4,8 +4,11 @@ learning from them (issue 13)."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from townhall.protocol.errors import ErrorCode
 from townhall.protocol.messages import (
@@ -51,10 +54,13 @@ def live_inbox(viewer: Viewer, question: int) -> list[Any]:
     ]
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "2-workers"])
 async def test_escalation_to_inbox_publish_endorse_and_the_clone_learns(
-    tmp_path: Path, token: TokenMaker
+    tmp_path: Path, token: TokenMaker, workers: int
 ) -> None:
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    settings = clone_settings(tmp_path, mode="auto")
+    settings = replace(settings, server=replace(settings.server, workers=workers))
+    async with TownhallServer(settings) as srv:
         spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
         leader = Viewer(srv.ws_url, token("boss", role="operator", name="Dana"))
         moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
