@@ -75,3 +75,16 @@ def test_similar_questions_are_grouped() -> None:
     c = inbox.add(EscalationRecorded(3.0, 3, "Are layoffs planned?", "sensitive_topic", "en"),
                   "u3", "Bo")  # fmt: skip
     assert (a.group, b.group, c.group) == (1, 1, 3)
+
+
+def test_translations_are_linked_both_ways() -> None:
+    from townhall.server.core.studio import info
+
+    room = studio_room()
+    room.receive(
+        1, StatementSave(5, "U1", 0, "remote", "Віддалено.", "uk", translations=["S1"]), 1.0
+    )
+    store_all(room, list(room.effects()))
+    book = room.studio.book
+    assert info(book.current["S1"], 1.0, book).translations == ["U1"]
+    assert info(book.current["U1"], 1.0, book).translations == ["S1"]

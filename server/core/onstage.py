@@ -214,20 +214,22 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
     wall = room.wall(now)
     if outcome == "failed":
         # A failed answer is not retried in a loop: it goes to the human leader instead.
-        records.append(
-            EscalationRecorded(
-                wall, q.id, q.text, "answer_failed", answer.language or q.language or "en",
-                "the clone could not finish this answer (see the server log)", text,
-            )
+        failed = EscalationRecorded(
+            wall, q.id, q.text, "answer_failed", answer.language or q.language or "en",
+            "the clone could not finish this answer (see the server log)", text,
         )  # fmt: skip
+        records.append(failed)
+        if not answer.leader:
+            item = room.studio.inbox.add(failed, q.asker_id, q.asker_name)
+            room.broadcast(StudioItems(0, "inbox", inbox=[item]), STAFF)
     recorded = AnswerRecorded(
         answer.id, q.id, text, label, sources, language, answer.started_wall, wall, outcome
     )
     records.append(recorded)
     room.studio.record_answer(recorded, q.text)
-    item = room.studio.inbox.said(q.id, text)
-    if item is not None:  # the inbox shows what the clone said instead of answering
-        room.broadcast(StudioItems(0, "inbox", inbox=[item]), STAFF)
+    said = room.studio.inbox.said(q.id, text)
+    if said is not None:  # the inbox shows what the clone said instead of answering
+        room.broadcast(StudioItems(0, "inbox", inbox=[said]), STAFF)
     then: list[Effect] = []
     if not answer.leader:
         records.append(q.record())

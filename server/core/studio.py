@@ -79,11 +79,18 @@ class Studio:
         )
 
 
-def info(v: StatementVersion, now_wall: float) -> StatementInfo:
+def info(v: StatementVersion, now_wall: float, book: StatementBook | None = None) -> StatementInfo:
+    """A version as /studio shows it; with ``book``, translations are linked both ways (a
+    uk statement naming its en original shows up on the en one too)."""
     today = dt.datetime.fromtimestamp(now_wall, dt.UTC).date().isoformat()
+    linked = list(v.translations)
+    if book is not None:
+        linked += sorted(
+            o.id for o in book.current.values() if v.id in o.translations and o.id not in linked
+        )
     return StatementInfo(
         v.id, v.version, v.topic, v.text, v.language, v.date, list(v.tags), v.author,
-        v.approved, v.review_by, list(v.translations), v.supersedes, v.retired,
+        v.approved, v.review_by, linked[:8], v.supersedes, v.retired,
         bool(v.review_by) and v.review_by < today,
     )  # fmt: skip
 

@@ -53,7 +53,8 @@ def studio_list(room: RoomAuthority, c: Conn, m: StudioList, now: float) -> None
     if m.what == "inbox":
         reply.inbox = studio.inbox.listed()[:STUDIO_PAGE_MAX]
     elif m.what == "statements":
-        reply.statements = [info(v, wall) for v in studio.book.search(m.query)][:STUDIO_PAGE_MAX]
+        found = studio.book.search(m.query)[:STUDIO_PAGE_MAX]
+        reply.statements = [info(v, wall, studio.book) for v in found]
     elif m.what == "history":
         if m.query not in studio.history:
             raise Refused(ErrorCode.NOT_FOUND, f"no statement {m.query!r}")
