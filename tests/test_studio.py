@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode
 from townhall.protocol.messages import (
     Ack,
@@ -168,6 +169,10 @@ async def test_correction_notice_reaches_room_and_transcript(
         assert isinstance(ack, Ack)
         start, end = await wait_answer(spectator, ack.id)
         assert end.label == "approved"
+        # the answer as heard is kept for replay: the very packets the spectator got
+        heard = [codec.encode(p) for p in spectator.packets(start.answer)]
+        await eventually(lambda: bool(srv.store.load_media(start.answer)))
+        assert list(srv.store.load_media(start.answer)) == heard
         fixed = "Remote work: three office days a week from June."
         corrected = await leader.request(
             lambda ref: AnswerReview(ref, start.answer, "correct", fixed, "remote", True)

@@ -36,7 +36,12 @@ from townhall.server.core.effects import (
 from townhall.server.core.qa import Question, QuestionEvent
 from townhall.server.core.stage import StageTimeline
 from townhall.server.core.turns import Answer, Drafted, Finished, Said, TurnEvent, Voiced
-from townhall.server.store.records import AnswerRecorded, EscalationRecorded, Record
+from townhall.server.store.records import (
+    AnswerMedia,
+    AnswerRecorded,
+    EscalationRecorded,
+    Record,
+)
 
 if TYPE_CHECKING:
     from townhall.server.core.authority import RoomAuthority
@@ -226,6 +231,8 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
         answer.id, q.id, text, label, sources, language, answer.started_wall, wall, outcome
     )
     records.append(recorded)
+    if answer.packets:  # replayable in /studio as it was heard
+        records.append(AnswerMedia(answer.id, tuple(answer.packets)))
     room.studio.record_answer(recorded, q.text)
     said = room.studio.inbox.said(q.id, text)
     if said is not None:  # the inbox shows what the clone said instead of answering
@@ -262,6 +269,7 @@ def stage_tick(
         payload = codec.encode(packet)
         end = packet.media_time_us + packet.duration_us
         room.ring.add(answer.id, end, payload)
+        answer.packets.append(payload)
         payloads.append(payload)
         ends.append(end)
     if payloads and not answer.first_shipped:

@@ -131,6 +131,15 @@ class StatementVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerMedia:
+    """What an answer sounded and looked like, as sent: its StagePacket payloads in order
+    (Opus, animation, caption words on the media clock), kept for replay in /studio."""
+
+    answer_id: int
+    packets: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class InboxResolved:
     """The leader's answer to an escalated question: published, posted, sent, declined."""
 
@@ -153,4 +162,5 @@ Record = (
     | UserBanned
     | StatementVersion
     | InboxResolved
+    | AnswerMedia
 )

@@ -22,6 +22,7 @@ from typing import Any
 from townhall.server.core.qa import Question
 from townhall.server.store.records import (
     ActionRecorded,
+    AnswerMedia,
     AnswerRecorded,
     EscalationRecorded,
     InboxResolved,
@@ -65,6 +66,9 @@ CREATE TABLE IF NOT EXISTS statements (
     author TEXT NOT NULL, approved REAL NOT NULL, review_by TEXT NOT NULL,
     translations TEXT NOT NULL, supersedes TEXT NOT NULL, retired INTEGER NOT NULL,
     PRIMARY KEY (persona, id, version));
+CREATE TABLE IF NOT EXISTS answer_media (
+    room TEXT NOT NULL, answer_id INTEGER NOT NULL, packets BLOB NOT NULL,
+    PRIMARY KEY (room, answer_id));
 CREATE TABLE IF NOT EXISTS inbox (
     room TEXT NOT NULL, question_id INTEGER NOT NULL, time REAL NOT NULL, action TEXT NOT NULL,
     text TEXT NOT NULL, actor_id TEXT NOT NULL, answer_id INTEGER NOT NULL,
@@ -126,6 +130,7 @@ class Store:
             UserBanned: self._ban,
             StatementVersion: _statement_row,
             InboxResolved: self._resolved,
+            AnswerMedia: self._media,
         }
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
@@ -228,6 +233,25 @@ class Store:
             " VALUES (?,?,?,?,?,?,?,?)",
             (self.room, e.time, e.question_id, e.question, e.reason, e.language, e.detail, e.said),
         )
+
+    def _media(self, m: AnswerMedia) -> Op:
+        packed = pack_packets(m.packets)
+        return (
+            "INSERT OR REPLACE INTO answer_media VALUES (?,?,?)",
+            (self.room, m.answer_id, packed),
+        )
+
+    def load_media(self, answer_id: int) -> tuple[bytes, ...]:
+        """An answer's StagePacket payloads as sent (empty: none kept)."""
+        reader = connect(self.path)
+        try:
+            row = reader.execute(
+                "SELECT packets FROM answer_media WHERE room=? AND answer_id=?",
+                (self.room, answer_id),
+            ).fetchone()
+            return unpack_packets(row[0]) if row else ()
+        finally:
+            reader.close()
 
     def _resolved(self, r: InboxResolved) -> Op:
         # A plain INSERT: a second answer to one question fails the commit, never overwrites.
@@ -358,6 +382,20 @@ class Store:
             ]
         finally:
             reader.close()
+
+
+def pack_packets(packets: Sequence[bytes]) -> bytes:
+    """Payloads as one blob: each a 4-byte big-endian length, then its bytes."""
+    return b"".join(len(p).to_bytes(4, "big") + p for p in packets)
+
+
+def unpack_packets(blob: bytes) -> tuple[bytes, ...]:
+    out, i = [], 0
+    while i + 4 <= len(blob):
+        n = int.from_bytes(blob[i : i + 4], "big")
+        out.append(bytes(blob[i + 4 : i + 4 + n]))
+        i += 4 + n
+    return tuple(out)
 
 
 def _statement_row(v: StatementVersion) -> Op:
