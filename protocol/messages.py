@@ -53,9 +53,12 @@ Lang = Annotated[str, msgspec.Meta(max_length=MAX_LANGUAGE_CHARS)]
 Word = Annotated[str, msgspec.Meta(max_length=MAX_WORD_CHARS)]
 Source = Annotated[str, msgspec.Meta(max_length=MAX_SOURCE_CHARS)]
 QuestionState = Literal["submitted", "approved", "answering", "answered", "rejected", "escalated"]
-# "leader": the leader's own words (written in /studio), spoken or shown under that label.
-Label = Literal["approved", "generated", "escalated", "leader"]
-PacketLabel = Literal["approved", "generated", "escalated", "live", "leader"]
+#: Whose words the clone speaks: the leader's approved statements (``approved``), a model's
+#: from cited statements (``generated``), a decline (``escalated``), text an operator wrote
+#: (``leader``: the leader's own words) or a moderator wrote or edited (``moderator``).
+Label = Literal["approved", "generated", "escalated", "leader", "moderator"]
+PacketLabel = Literal["approved", "generated", "escalated", "leader", "moderator", "live"]
+HumanLabel = Literal["leader", "moderator"]  # words a person wrote, spoken by the clone
 Sdp = Annotated[str, msgspec.Meta(max_length=MAX_SDP_CHARS)]
 MicAction = Literal["grant", "revoke", "ask"]
 MicState = Literal["granted", "connecting", "live", "ended"]

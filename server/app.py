@@ -20,6 +20,8 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from townhall.protocol.errors import ErrorCode, ProtocolError
+from townhall.protocol.messages import Role
 from townhall.scenes import Scene, default_scene_path, load_scene
 from townhall.server.clone.avatar.source import AvatarModel, model_for_persona
 from townhall.server.clone.turn import Turns
@@ -36,8 +38,10 @@ from townhall.server.gateway.admission import Admission
 from townhall.server.gateway.host import RoomHost
 from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
 from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
+from townhall.server.gateway.oidc import OidcConfig, Person
+from townhall.server.gateway.signin import SignIn, name_of, user_id_of
 from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
-from townhall.server.gateway.tokens import resolve_secret, verify_token
+from townhall.server.gateway.tokens import issue_token, resolve_secret, verify_token
 from townhall.server.gateway.websocket import Gateway
 from townhall.server.ops.config import Settings
 from townhall.server.ops.errors import listen_error
@@ -65,7 +69,7 @@ def room_rules(settings: Settings) -> RoomRules:
         room_id=s.room,
         plan=tick_plan(settings),
         max_connections=s.max_connections,
-        allow_anonymous_spectators=s.allow_anonymous_spectators,
+        allow_anonymous_spectators=s.allow_anonymous_spectators and settings.auth.anonymous_viewing,
         join_timeout_s=lim.join_timeout_s,
         max_frame_bytes=lim.max_frame_bytes,
         messages_per_s=lim.messages_per_s,
@@ -173,6 +177,15 @@ class TownhallServer:
         self.router.add("/avatar.vrm", self._avatar)
         self.router.add("/avatar.json", self._avatar_info)
         self.static = StaticFiles()
+        # Sign-in with the company's identity provider (gateway/signin.py), when configured.
+        self.signin = SignIn(
+            OidcConfig.from_settings(settings.auth),
+            self._issue_signed_in,
+            settings.server.public_url,
+            self._expired,
+            settings.auth.anonymous_viewing and settings.server.allow_anonymous_spectators,
+            settings.limits.connects_per_address_per_min,
+        )
         for page in PAGES:
             self.router.add(page, self._page(page))
         self.router.add_prefix(
@@ -367,13 +380,41 @@ class TownhallServer:
     # ------------------------------------------------------------ HTTP
 
     def _page(self, page: str) -> Callable[[Request], Response]:
-        return lambda request: self.static.page(page)
+        return lambda request: self.signin.guard(request) or self.static.page(page)
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
         refused = self.admission.check(connection, request)
         if refused is not None:
             return refused
+        if self.signin.handles(request.path):
+            peer = connection.remote_address
+            address = self.admission.addresses.of(
+                str(peer[0]) if peer else "",
+                request.headers.get_all(self.admission.addresses.header),
+            )
+            return await self.signin.handle(request, address)
         return self.router(request)
+
+    def _expired(self, token: str) -> bool:
+        try:
+            self._verify(token)
+        except ProtocolError as exc:
+            return exc.code == ErrorCode.AUTH_EXPIRED
+        return False
+
+    def _issue_signed_in(self, person: Person, role: Role) -> str:
+        """The room token for someone the identity provider signed in (short-lived)."""
+        s = self.settings
+        return issue_token(
+            self.secret,
+            user_id=user_id_of(person),
+            name=name_of(person),
+            role=role,
+            room=s.server.room,
+            ttl_s=s.auth.signed_in_ttl_s,
+        )
 
     def _healthz(self, request: Request) -> Response:
         body: dict[str, Any] = {
@@ -417,4 +458,6 @@ class TownhallServer:
             "GET /moderate?token=T  the moderator console",
             "GET /studio?token=T    the studio (operators): inbox, answers, statements",
         ]
+        if self.signin.enabled:
+            lines.append("GET /auth/login?next=/moderate  sign in with the identity provider")
         return text_response("\n".join(lines) + "\n")

@@ -273,8 +273,12 @@ async def test_review_mode_edit_and_skip(tmp_path: Path, token: TokenMaker) -> N
         edited = "We trust people to choose where they work best."
         ok = await moderator.request(lambda ref: Review(ref, draft.answer, "edit", edited))
         assert isinstance(ok, Ack)
-        _, end = await wait_answer(spectator, qid)
-        assert end.text == edited
+        start, end = await wait_answer(spectator, qid)
+        # The moderator's words, under their own label and no sources (never "approved"),
+        # after the spoken disclosure that opens the session.
+        assert end.text.endswith(" " + edited) and end.text.startswith("I'm an AI clone")
+        assert (start.label, start.sources) == (end.label, end.sources) == ("moderator", [])
+        assert {p.label for p in spectator.packets(start.answer)} == {"moderator"}
         # A second question: skipped, never spoken.
         qid2 = await ask_and_approve(spectator, moderator, "What is our approach to security?")
         await eventually(lambda: any(d.question == qid2 for d in moderator.of(Draft)), timeout=10)

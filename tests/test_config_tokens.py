@@ -50,6 +50,9 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
         ("[server\n", {}, "t.toml"),
         ("", {"TOWNHALL_SERVER_PORT": "abc"}, "TOWNHALL_SERVER_PORT"),
         ("[room]\npose_hz = 90\n", {}, "pose_hz"),
+        ('[clone]\nguard = "llamaguard"\n', {}, "clone.guard must be none or openai"),
+        ('[clone]\nguard = "openai"\n', {}, "clone.guard must be none unless clone.brain = openai"),
+        ('[clone]\nbrain = "openai"\nguard_timeout_s = 0\n', {}, "clone.guard_timeout_s"),
     ],
 )
 def test_bad_config_says_where(tmp_path: Path, text: str, env: dict[str, str], needle: str) -> None:

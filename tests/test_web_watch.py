@@ -25,9 +25,11 @@ from townhall.protocol.messages import (
     Ack,
     Ask,
     Control,
+    Draft,
     Hand,
     Moderate,
     QuestionChanged,
+    Review,
     StageStart,
     Vote,
 )
@@ -663,3 +665,45 @@ async def test_watch_drops_speech_sent_ahead_when_the_answer_is_stopped(
         assert words and len(shown) == words, ("captions went on after the stop", shown[words:])
         assert not [e for e in errors if "favicon" not in e], errors
         await page.close()
+
+
+async def test_watch_labels_words_a_moderator_wrote_as_theirs(
+    tmp_path: Path,
+    token: TokenMaker,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """An escalated draft spoken in a moderator's words: the page says "Written by the
+    moderators" while the clone speaks them, never "Escalated" or "Approved"."""
+    async with TownhallServer(clone_settings(tmp_path, review=True)) as srv:
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
+        asker = Viewer(srv.ws_url, token("att", role="attendee", name="Ada"))
+        await moderator.connect()
+        await asker.connect()
+        page, errors = await open_watch(
+            browser, srv.url, token("spec", role="spectator", name="Sam")
+        )
+        await expect(page.locator("#status")).to_have_text("Live", timeout=15_000)
+        asked = await asker.request(lambda ref: Ask(ref, "Will there be layoffs this year?"))
+        assert isinstance(asked, Ack)
+        approved = await moderator.request(lambda ref: Moderate(ref, "approve", asked.id))
+        assert isinstance(approved, Ack)
+        await eventually(lambda: any(d.question == asked.id for d in moderator.of(Draft)), 30)
+        draft = next(d for d in moderator.of(Draft) if d.question == asked.id)
+        assert draft.label == "escalated"
+        written = "We will share the plan for next year with everyone at the all-hands on Friday."
+        edit = await moderator.request(lambda ref: Review(ref, draft.answer, "edit", written))
+        assert isinstance(edit, Ack)
+        label = page.locator("#label")
+        await expect(label).to_have_text("Written by the moderators", timeout=20_000)
+        await expect(label).to_have_attribute("data-label", "moderator")
+        await expect(page.locator("#label-detail")).to_contain_text("a moderator wrote")
+        # While the clone is still speaking the moderator's words.
+        await expect(page.locator("#caption-line")).to_contain_text("Friday", timeout=20_000)
+        start = next(s for s in moderator.of(StageStart) if s.question == asked.id)
+        assert start.label == "moderator"
+        assert await label.inner_text() == "Written by the moderators"
+        await page.screenshot(path=str(artifact("watch-moderator-label.png")))
+        assert not errors, errors
+        await page.context.close()
+        await moderator.client.close()
+        await asker.client.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from townhall.scenes import Scene
+from townhall.server.clone.disclosure import DisclosureSchedule
 from townhall.server.clone.persona import load_persona, sample_persona_path
 from townhall.server.clone.statements import LiveBrain
 from townhall.server.clone.turn import Clone
@@ -68,6 +69,12 @@ def build_clone(
     brain_settings: dict[str, Any] = {}
     if settings.brain == "openai":
         brain_settings = {**openai, "model": settings.openai_model}
+        if settings.guard != "none":
+            brain_settings |= {
+                "guard": settings.guard,
+                "guard_model": settings.guard_model,
+                "guard_timeout_s": settings.guard_timeout_s,
+            }
     inner = make_brain(settings.brain, persona, on_escalation=record_escalation, **brain_settings)
     if versions is None:
         from townhall.server.clone.statements import version_of
@@ -91,7 +98,16 @@ def build_clone(
         clone_yaw_deg=mark.yaw_deg,
         audience=audience,
     )
+    schedule = DisclosureSchedule(round(settings.disclosure_pause_s * 1e6))
     clone = Clone(
-        brain, voice, animator, OpusEncoder, persona.disclosure_for, counters, clock, lead_us
+        brain,
+        voice,
+        animator,
+        OpusEncoder,
+        persona.disclosure_for,
+        counters,
+        clock,
+        lead_us,
+        schedule,
     )
     return BuiltClone(clone, detect_language, persona.avatar_vrm, brain)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from townhall.protocol.messages import ReviewDecision, Role, SequencedMessage
+from townhall.protocol.messages import HumanLabel, ReviewDecision, Role, SequencedMessage
 from townhall.server.store.records import QuestionSaved, Record, StatementVersion
 
 
@@ -188,11 +188,15 @@ class StopTurn:
 
 @dataclass(frozen=True, slots=True)
 class ReviewTurn:
-    """A moderator's decision on the turn's draft: speak it, speak an edit, or skip."""
+    """A moderator's decision on the turn's draft: speak it, speak an edit, or skip.
+
+    ``author`` labels an edit: words a person wrote are never spoken under the clone's
+    labels (``moderator`` for a moderator's text, ``leader`` for an operator's)."""
 
     answer_id: int
     decision: ReviewDecision
     text: str = ""
+    author: HumanLabel = "moderator"
 
 
 @dataclass(frozen=True, slots=True)

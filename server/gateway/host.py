@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from townhall.protocol.messages import ReviewDecision, Role, StagePacket
+from townhall.protocol.messages import HumanLabel, ReviewDecision, Role, StagePacket
 from townhall.server.core.authority import RoomAuthority
 from townhall.server.core.effects import (
     Admit,
@@ -58,7 +58,9 @@ class Records(Protocol):
 class TurnRunner(Protocol):
     def start(self, start: StartTurn) -> None: ...
     def stop(self, answer_id: int) -> None: ...
-    def review(self, answer_id: int, decision: ReviewDecision, text: str) -> None: ...
+    def review(
+        self, answer_id: int, decision: ReviewDecision, text: str, author: HumanLabel
+    ) -> None: ...
 
 
 class MicRunner(Protocol):
@@ -197,7 +199,7 @@ class RoomHost:
         elif isinstance(effect, StopTurn):
             turns.stop(effect.answer_id)
         else:
-            turns.review(effect.answer_id, effect.decision, effect.text)
+            turns.review(effect.answer_id, effect.decision, effect.text, effect.author)
 
     def _persist(self, effect: Persist) -> None:
         future = self.store.write(effect.records)

@@ -353,7 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="join as a headset attendee (OpenXR) or, with --window, mirror the room on a desktop",
     )
     p.add_argument("--url", required=True, help="server WebSocket URL, e.g. ws://127.0.0.1:8765/ws")
-    p.add_argument("--token", required=True, help="join token (see `townhall token`)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--token", help="join token (see `townhall token`)")
+    who.add_argument(
+        "--sign-in",
+        action="store_true",
+        help="sign in with the company's identity provider: shows a code (in the headset and "
+        "here) to enter at the provider's address on another device",
+    )
     p.add_argument("--window", action="store_true", help="desktop mirror: no headset needed")
     p.add_argument("--scene", metavar="FILE", help="scene file (default: the bundled hall)")
     p.add_argument("--width", type=int, default=1280, help="window width (default 1280)")

@@ -25,7 +25,12 @@ def review(room: RoomAuthority, c: Conn, message: Review, now: float) -> None:
     record = room.action(c, now, f"review:{message.decision}", answer.question.id, message.text)
     room.persist(
         [record],
-        ReviewTurn(answer.id, message.decision, message.text),
+        ReviewTurn(
+            answer.id,
+            message.decision,
+            message.text,
+            author="leader" if c.role == "operator" else "moderator",
+        ),
         room.ack(c.id, message.ref, message.answer),
         conn=c.id,
         about=Review.TYPE,

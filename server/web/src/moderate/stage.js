@@ -6,6 +6,7 @@ export const LABEL_TEXT = {
   approved: "Approved statements",
   generated: "Generated from approved statements",
   escalated: "Escalated to the leader",
+  moderator: "Written by the moderators",
   leader: "The leader's own words",
 };
 
@@ -195,6 +196,11 @@ class DraftCard {
         },
       },
       this.textarea,
+      h(
+        "p",
+        { class: "meta edit-label" },
+        "The clone speaks your text under “Written by the moderators” (“The leader's own words” when an operator writes it), never as approved statements.",
+      ),
       h("div", { class: "actions" }, this.speakEditBtn, h("button", { type: "button", onclick: () => this.closeEdit() }, "Cancel")),
     );
     this.el = h(

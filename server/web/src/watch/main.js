@@ -162,8 +162,10 @@ function describeLabel(label, sources) {
       return ["AI-generated", list ? `written by AI from approved sources: ${list}` : "written by AI"];
     case "escalated":
       return ["Escalated to the leader", "the clone does not answer this; it has gone to the leader in person"];
+    case "moderator":
+      return ["Written by the moderators", "a moderator wrote these words; the clone reads them out"];
     case "leader":
-      return ["The leader's own words", "written by the leader, read aloud in the clone's voice"];
+      return ["The leader's own words", "written by the leader's office; the clone reads them out"];
     default:
       return [label, ""];
   }
