@@ -47,6 +47,7 @@ from townhall.server.gateway.websocket import Gateway
 from townhall.server.ops.config import Settings, start_seconds
 from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
+from townhall.server.ops.notify import Notifier
 from townhall.server.rtc.service import MicStation
 from townhall.server.store.sqlite import Store
 
@@ -134,6 +135,18 @@ class TownhallServer:
         )
         self.fanout = Fanout(self.authority.plan, settings.limits, self.metrics)
         self.host = RoomHost(self.authority, self.fanout, self.store)
+        self._load_studio(saved.settings)
+        self.notifier: Notifier | None = None
+        c = settings.clone
+        if c.escalation_webhook or c.escalation_smtp:
+            self.notifier = Notifier(
+                c.escalation_webhook,
+                self.persona.escalation_contact,
+                settings.server.room,
+                c.escalation_smtp,
+                c.escalation_from,
+            )
+            self.host.on_escalated = self.notifier
         self.workers: WorkerPool | None = None
         if settings.server.workers > 0:
             self.workers = WorkerPool(
@@ -242,6 +255,43 @@ class TownhallServer:
             await self.workers.start()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
 
+    def _load_studio(self, settings: dict[str, str]) -> None:
+        """/studio's state from the store: statements (seeded from the persona folder the
+        first time), the inbox, the answers, follow-ups not yet delivered."""
+        from townhall.server.clone.persona import load_persona, sample_persona_path
+        from townhall.server.clone.statements import version_of
+        from townhall.server.core.authority import DELIVERED_PREFIX
+        from townhall.server.core.studio import Studio
+        from townhall.server.store.sqlite import load_all_statements, write_now
+
+        persona = load_persona(self.settings.clone.persona or sample_persona_path())
+        versions = load_all_statements(self.store.path, persona.id)
+        if not versions:
+            versions = [version_of(persona.id, s) for s in persona.statements]
+            write_now(self.store.path, versions)
+        studio: Studio = self.authority.studio
+        studio.load_statements(persona.id, persona.languages, versions)
+        self.persona = persona
+        qa = self.authority.qa.questions
+        askers = {q.id: (q.asker_id, q.asker_name) for q in qa.values()}
+        rows = self.store.load_inbox()
+        studio.inbox.restore(rows, askers)
+        for a in self.store.load_answers():
+            q = qa.get(a.question_id)
+            studio.record_answer(a, q.text if q is not None else "")
+        from townhall.protocol import codec
+        from townhall.protocol.messages import FollowUp
+
+        for e, resolved in rows:
+            qid = e.question_id
+            if resolved is None or resolved.action != "asker":
+                continue
+            if f"{DELIVERED_PREFIX}{qid}" in settings:
+                continue
+            follow = FollowUp(0, qid, "answer", resolved.text, "leader", e.question)
+            asker = askers.get(qid, ("", ""))[0]
+            studio.waiting.setdefault(asker, []).append((qid, codec.encode(follow)))
+
     def _start_clone(self) -> None:
         from townhall.server.clone.factory import build_clone
 
@@ -254,7 +304,10 @@ class TownhallServer:
             room.plan.lead_us,
             self.store.write,
             lambda: room.answer.question.id if room.answer is not None else 0,
+            versions=list(room.studio.book.current.values()),
+            escalated=self.host.escalated,
         )
+        self.host.on_statements = built.brain.update
         room.detect_language = built.detect_language
         self.turns = Turns(built.clone, self.host.turn_event)
         self.host.turns = self.turns
@@ -275,6 +328,8 @@ class TownhallServer:
         if self.mics is not None:
             await self.mics.close()
         await self.host.drain()
+        if self.notifier is not None:
+            await self.notifier.close()
         await self.store.close()
 
     async def __aenter__(self) -> TownhallServer:
@@ -423,6 +478,7 @@ class TownhallServer:
             "GET /scene.json  the hall",
             "GET /watch?token=T     the spectator view",
             "GET /moderate?token=T  the moderator console",
+            "GET /studio?token=T    the studio (operators): inbox, answers, statements",
         ]
         if self.signin.enabled:
             lines.append("GET /auth/login?next=/moderate  sign in with the identity provider")

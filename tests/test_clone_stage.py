@@ -416,6 +416,7 @@ async def test_a_failing_voice_escalates_once_instead_of_looping(
         assert calls == 1
         db = sqlite3.connect(tmp_path / "townhall.db")
         assert db.execute("SELECT reason FROM escalations").fetchall() == [("answer_failed",)]
+        assert srv.authority.studio.inbox.items[ack.id].reason == "answer_failed"  # /studio
         await viewer.client.close()
 
 

@@ -215,6 +215,21 @@ def sample_messages(rng: random.Random) -> list[Message]:
         m.MicChanged(5, 12, "ended", "time_limit", 0),
         m.MicAnswer(10, "v=0\r\n" + word(1000)),
         m.StagePacket(0, 9, 5, 40000, "live", [b"\x02" * 40], [], b"", [], 12),
+        m.StudioList(13, "statements", word(20)),
+        m.StatementSave(14, "S01", 3, "remote", word(1000), "uk", ["a", word(5)], "2027-01-31",
+                        ["U1"], True),
+        m.InboxAnswer(15, 2**32 - 1, "decline", word(100)),
+        m.AnswerReview(16, 4, "retract", word(100), "x", True),
+        m.StudioItems(
+            13, "inbox",
+            [m.InboxItem(1, word(), "no_material", word(), "u", word(), "uk", 1.5, word(), 1,
+                         "post", word(), 7)],
+            [m.StatementInfo("S1", 2, "t", word(), "en", "2026-01-01", ["a"], "Ann", 2.25, "",
+                             ["U1"], "answer:3", False, True)],
+            [m.AnswerInfo(3, 1, word(), word(), "leader", ["L1"], "en", 3.5, "done", "endorsed")],
+            [m.AuditEntry(4.75, word(), "operator", "studio:endorse", 1, word())],
+        ),
+        m.FollowUp(6, 1, "correction", word(100), "leader", word()),
     ]  # fmt: skip
 
 

@@ -94,10 +94,15 @@ class Turn:
         clone, question = self.clone, self.start.question
         taken = time.perf_counter()
         try:
-            parts: AsyncIterator[AnswerPart] = clone.brain.stream(
-                question.text, language=question.language or None
-            )
-            if self.start.review:
+            parts: AsyncIterator[AnswerPart]
+            if self.start.script:  # the leader's own words, read in the clone's voice
+                lang = question.language or "en"
+                parts = _iterate(
+                    [AnswerPart(s, "leader", (), lang) for s in split_sentences(self.start.script)]
+                )
+            else:
+                parts = clone.brain.stream(question.text, language=question.language or None)
+            if self.start.review and not self.start.script:
                 collected = [part async for part in parts]
                 yield self._draft(collected)
                 self._decision = asyncio.get_running_loop().create_future()

@@ -34,9 +34,11 @@ from townhall.protocol.limits import (
     close_reason,
 )
 from townhall.protocol.messages import (
+    STAFF,
     Ack,
     Board,
     Error,
+    FollowUp,
     Join,
     Joined,
     Keyframe,
@@ -44,6 +46,7 @@ from townhall.protocol.messages import (
     QuestionChanged,
     Role,
     SequencedMessage,
+    StudioItems,
     Welcome,
 )
 from townhall.server.core import dispatch, handlers, live_mics, onstage  # noqa: F401 (handlers fill the table)
@@ -55,6 +58,7 @@ from townhall.server.core.effects import (
     Broadcast,
     Close,
     Effect,
+    Escalated,
     Log,
     Persist,
     QuestionDropped,
@@ -62,6 +66,7 @@ from townhall.server.core.effects import (
     Send,
     Sequenced,
     Ship,
+    StatementsUndone,
     VoteRestored,
 )
 from townhall.server.core.identity import Identity
@@ -72,12 +77,17 @@ from townhall.server.core.ratelimit import PoseLimiter, RejectCounter, TokenBuck
 from townhall.server.core.room import Member, Room
 from townhall.server.core.rules import RoomRules
 from townhall.server.core.stage import StageRing
+from townhall.server.core.studio import Studio
 from townhall.server.core.turns import Answer, TurnEvent
 from townhall.server.store.records import (
     ActionRecorded,
+    EscalationRecorded,
     Record,
+    SettingSaved,
     VoteCast,
 )
+
+DELIVERED_PREFIX = "delivered:"  # settings rows: a follow-up its asker has received
 
 Identify = Callable[[str], Identity]  # a join token to who holds it; raises ProtocolError
 
@@ -196,6 +206,7 @@ class RoomAuthority:
             for voter in q.voters:
                 self.mine.setdefault(voter, set()).add(q.id)
         self.answer: Answer | None = None
+        self.studio = Studio()  # /studio: statements, inbox, answers, audit (filled by the shell)
         self.next_answer_id = saved.max_answer_id + 1
         self.next_turn_at = 0.0
         self.ring = StageRing()
@@ -279,6 +290,8 @@ class RoomAuthority:
                 self._dirty.add(effect.question)
             elif isinstance(effect, QuestionsRestored):
                 self._restore_rows(effect)
+            elif isinstance(effect, StatementsUndone):
+                self.studio.undo(effect.versions)
             else:
                 self._effects.append(effect)
 
@@ -297,6 +310,39 @@ class RoomAuthority:
 
     def broadcast(self, message: Message, roles: frozenset[Role] | None = None) -> None:
         self._broadcasts.append(Broadcast(codec.encode(message), roles))
+
+    def encode(self, message: Message) -> bytes:
+        return codec.encode(message)
+
+    def to_staff(self, message: StudioItems) -> Broadcast:
+        """A live /studio change for every operator and moderator (released once stored)."""
+        return Broadcast(codec.encode(message), STAFF)
+
+    # ================================================================ /studio
+
+    def escalated(self, e: EscalationRecorded, now: float) -> None:
+        """The clone escalated a question (already stored): into the inbox, live."""
+        q = self.qa.questions.get(e.question_id)
+        asker = (q.asker_id, q.asker_name) if q is not None else ("", "")
+        item = self.studio.inbox.add(e, *asker)
+        self.broadcast(StudioItems(0, "inbox", inbox=[item]), STAFF)
+        self.do(Escalated(e.question_id, e.question, e.reason, e.language, asker[1]))
+
+    def deliver_to(self, user: str, question: int, follow: FollowUp) -> list[Effect]:
+        """A follow-up for one person: now if connected, else on their next join."""
+        payload = codec.encode(follow)
+        for c in self.conns.values():
+            if c.joined and not c.closing and self.member(c).identity.user_id == user:
+                self.persist([SettingSaved(f"{DELIVERED_PREFIX}{question}", "1")])
+                return [Send(c.id, (payload,))]
+        self.studio.waiting.setdefault(user, []).append((question, payload))
+        return []
+
+    def _waiting_for(self, user: str) -> list[bytes]:
+        waiting = self.studio.waiting.pop(user, [])
+        if waiting:
+            self.persist([SettingSaved(f"{DELIVERED_PREFIX}{q}", "1") for q, _ in waiting])
+        return [payload for _, payload in waiting]
 
     # ================================================================ connections
 
@@ -451,6 +497,7 @@ class RoomAuthority:
         else:
             payloads.extend(result.replay)
         payloads.extend(self.private_snapshot(identity))
+        payloads.extend(self._waiting_for(identity.user_id))
         if self.answer is not None and self.answer.start is not None:
             payloads.extend(self.ring.unplayed(now_us))  # the speech still to be heard
         if identity.staff and self.answer is not None and self.answer.draft is not None:
@@ -623,10 +670,12 @@ class RoomAuthority:
     ) -> Record:
         """An audit record of a staff member's action."""
         m = self.member(c)
-        return ActionRecorded(
+        record = ActionRecorded(
             self.wall(now), m.identity.user_id, m.identity.role, action, question, detail,
             m.identity.name,
         )  # fmt: skip
+        self.studio.audited(record)
+        return record
 
     # ================================================================ questions
 

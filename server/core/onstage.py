@@ -23,7 +23,15 @@ from townhall.protocol.limits import (
     clip,
     first,
 )
-from townhall.protocol.messages import STAFF, Draft, Outcome, ReviewDecision, StageEnd, StageStart
+from townhall.protocol.messages import (
+    STAFF,
+    Draft,
+    Outcome,
+    ReviewDecision,
+    StageEnd,
+    StageStart,
+    StudioItems,
+)
 from townhall.server.core import live_mics
 from townhall.server.core.effects import (
     BoardChanged,
@@ -38,7 +46,12 @@ from townhall.server.core.effects import (
 from townhall.server.core.qa import Question, QuestionEvent
 from townhall.server.core.stage import StageTimeline
 from townhall.server.core.turns import Answer, Drafted, Finished, Said, TurnEvent, Voiced
-from townhall.server.store.records import AnswerRecorded, EscalationRecorded, Record
+from townhall.server.store.records import (
+    AnswerMedia,
+    AnswerRecorded,
+    EscalationRecorded,
+    Record,
+)
 
 if TYPE_CHECKING:
     from townhall.server.core.authority import RoomAuthority
@@ -94,6 +107,8 @@ def hold_turn(room: RoomAuthority, now: float) -> None:
     answer = room.answer
     if answer is None or answer.finished is not None:
         return  # nothing on stage, or the answer is already complete and playing out
+    if answer.leader and answer.timeline is None:
+        return  # the leader's published words are not a queued question: they play, then hold
     room.do(StopTurn(answer.id))
     if answer.timeline is None:
         room.answer = None
@@ -104,7 +119,25 @@ def hold_turn(room: RoomAuthority, now: float) -> None:
     answer.finished, answer.held = "done", True
 
 
+def start_leader_turn(room: RoomAuthority, now: float) -> bool:
+    """The leader's words published from /studio go on stage before the next question."""
+    turns = room.studio.leader_turns
+    while turns:
+        lt = turns.popleft()
+        question = room.qa.questions.get(lt.question)
+        if question is None:
+            continue
+        room.answer = Answer(lt.answer_id, question, now, room.wall(now), leader=True)
+        room.answer.language = lt.language
+        turn = TurnQuestion(question.id, question.text, lt.language, asker_gaze(room, question))
+        room.do(StartTurn(lt.answer_id, turn, script=lt.text))
+        return True
+    return False
+
+
 def start_turn(room: RoomAuthority, now: float) -> None:
+    if start_leader_turn(room, now):
+        return
     question = room.qa.next_question()
     if question is None:
         return
@@ -214,24 +247,34 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
         event = "skip"
     elif outcome == "failed" or (outcome == "done" and label == "escalated"):
         event = "escalate"
-    room.qa.settle(q.id, event)
+    if not answer.leader:  # the leader's words answer a question the clone escalated
+        room.qa.settle(q.id, event)
     records: list[Record] = []
     wall = room.wall(now)
     if outcome == "failed":
         # A failed answer is not retried in a loop: it goes to the human leader instead.
-        records.append(
-            EscalationRecorded(
-                wall, q.id, q.text, "answer_failed", answer.language or q.language or "en",
-                "the clone could not finish this answer (see the server log)", text,
-            )
+        failed = EscalationRecorded(
+            wall, q.id, q.text, "answer_failed", answer.language or q.language or "en",
+            "the clone could not finish this answer (see the server log)", text,
         )  # fmt: skip
-    records.append(
-        AnswerRecorded(
-            answer.id, q.id, text, label, sources, language, answer.started_wall, wall, outcome
-        )
+        records.append(failed)
+        if not answer.leader:
+            item = room.studio.inbox.add(failed, q.asker_id, q.asker_name)
+            room.broadcast(StudioItems(0, "inbox", inbox=[item]), STAFF)
+    recorded = AnswerRecorded(
+        answer.id, q.id, text, label, sources, language, answer.started_wall, wall, outcome
     )
-    records.append(q.record())
-    then: list[Effect] = [BoardChanged((q.id,))]
+    records.append(recorded)
+    if answer.packets:  # replayable in /studio as it was heard
+        records.append(AnswerMedia(answer.id, tuple(answer.packets)))
+    room.studio.record_answer(recorded, q.text)
+    said = room.studio.inbox.said(q.id, text)
+    if said is not None:  # the inbox shows what the clone said instead of answering
+        room.broadcast(StudioItems(0, "inbox", inbox=[said]), STAFF)
+    then: list[Effect] = []
+    if not answer.leader:
+        records.append(q.record())
+        then.append(BoardChanged((q.id,)))
     if answer.start is not None:
         # Announced once stored: whoever sees StageEnd can rely on the record being there.
         end = StageEnd(0, answer.id, outcome, text, label, first(sources, MAX_SOURCES))
@@ -280,6 +323,7 @@ def stage_tick(
         payload = codec.encode(packet)
         end = packet.media_time_us + packet.duration_us
         room.ring.add(answer.id, end, payload)
+        answer.packets.append(payload)
         payloads.append(payload)
         ends.append(end)
     if payloads and not answer.first_shipped:

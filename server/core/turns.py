@@ -79,6 +79,8 @@ class Answer:
     disclosure: str = ""
     finished: TurnOutcome | None = None  # the turn is over; the speech may still be playing
     first_shipped: bool = False
+    leader: bool = False  # the leader's own words from /studio, not the clone's answer
+    packets: list[bytes] = field(default_factory=list)  # as sent, kept for replay
 
     def label(self) -> Label:
         """An answer with any escalated sentence is escalated; else its first sentence's."""

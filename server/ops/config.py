@@ -258,6 +258,17 @@ class CloneSettings:
         "An answer cut short by a crash, found on start: requeue (its question is asked again)"
         " or escalate (handed to the human leader).",
     )
+    escalation_webhook: str = _doc(
+        "",
+        "URL that gets a JSON POST for every new escalation (the leader's inbox), addressed to"
+        " the persona's escalation contact; empty: none.",
+    )
+    escalation_smtp: str = _doc(
+        "",
+        "SMTP server (host:port) that e-mails every new escalation to the persona's escalation"
+        " contact (its address in <...>); empty: no e-mail.",
+    )
+    escalation_from: str = _doc("townhall@localhost", "Sender address of the escalation e-mails.")
 
 
 @dataclass(frozen=True)

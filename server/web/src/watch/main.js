@@ -315,6 +315,19 @@ conn.addEventListener("message", (e) => {
       labelQueue.length = 0;
       audience?.setAsker(-1);
       break;
+    case "FollowUp": {
+      // The leader's written follow-up, or a correction or retraction notice (SPEC §5.2).
+      const head = { answer: "The leader's own words", correction: "Correction from the leader", retraction: "Retracted by the leader" }[msg.kind] ?? "From the leader";
+      const about = msg.question_text ? ` (on “${msg.question_text}”)` : "";
+      const line = document.createElement("p");
+      line.className = "follow-up";
+      line.dataset.label = msg.label;
+      line.dataset.kind = msg.kind;
+      line.textContent = `${head}${about}: ${msg.text}`;
+      ui.transcript.appendChild(line);
+      notice(`follow-up-${msg.question}`, `${head}${about}: ${msg.text}`);
+      break;
+    }
     case "CrowdFar":
       coarse(msg.records);
       break;
