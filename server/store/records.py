@@ -110,6 +110,9 @@ class UserMuted:
 
     user_id: str
     muted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StatementVersion:
     """One version of an approved statement: what it says, who approved it, when.
 
