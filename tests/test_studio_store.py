@@ -196,7 +196,8 @@ async def test_kill_9_during_studio_work_loses_no_acknowledged_version(
 ) -> None:
     from .test_durability import start_server
 
-    proc, ws_url = start_server(tmp_path)
+    served = start_server(tmp_path)
+    proc, ws_url = served.proc, served.ws_url
     acked: dict[int, str] = {}
     try:
         seen: list[Any] = []
