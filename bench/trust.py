@@ -52,6 +52,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' set loader
 
+from serve import serve
+
 from tests.judgment_set import SPLITS, Case, load, outcome
 from townhall.plugin.client import RoomClient
 from townhall.protocol.messages import (
@@ -139,8 +141,8 @@ def log(text: str) -> None:
 
 
 def start_server(tmp: Path) -> tuple[subprocess.Popen[str], str]:
-    config = tmp / "townhall.toml"
-    config.write_text(
+    served = serve(
+        tmp,
         "\n".join(
             [
                 "[server]",
@@ -157,21 +159,9 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[str], str]:
                 'voice = "embedded"',
                 "pause_s = 0.05",
             ]
-        )
+        ),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "serving room" not in line:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, line.rsplit(" ", 1)[1].strip()
+    return served.proc, served.url
 
 
 def token(user: str, role: str) -> str:

@@ -35,6 +35,7 @@ from townhall.server.fanout.local import Fanout
 from townhall.server.fanout.pool import WorkerPool
 from townhall.server.gateway.addresses import ClientAddresses
 from townhall.server.gateway.admission import Admission
+from townhall.server.gateway.guests import GuestCookies
 from townhall.server.gateway.host import RoomHost
 from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
 from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
@@ -43,9 +44,10 @@ from townhall.server.gateway.signin import SignIn, name_of, user_id_of
 from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
 from townhall.server.gateway.tokens import issue_token, resolve_secret, verify_token
 from townhall.server.gateway.websocket import Gateway
-from townhall.server.ops.config import Settings
+from townhall.server.ops.config import Settings, start_seconds
 from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
+from townhall.server.ops.notify import Notifier
 from townhall.server.rtc.service import MicStation
 from townhall.server.store.sqlite import Store
 
@@ -93,6 +95,8 @@ def room_rules(settings: Settings) -> RoomRules:
         accept_timeout_s=rtc.accept_timeout_s,
         connect_timeout_s=rtc.connect_timeout_s,
         mic_time_limit_s=rtc.mic_time_limit_s,
+        phase="doors" if r.phase == "doors" else "live",
+        starts_at=start_seconds(r.starts_at) or 0,
     )
 
 
@@ -124,12 +128,25 @@ class TownhallServer:
                 saved.banned,
                 saved.max_answer_id,
                 saved.max_question_id,
+                saved.muted,
             ),
             epoch=self._epoch,
             wall_epoch=time.time(),
         )
         self.fanout = Fanout(self.authority.plan, settings.limits, self.metrics)
         self.host = RoomHost(self.authority, self.fanout, self.store)
+        self._load_studio(saved.settings)
+        self.notifier: Notifier | None = None
+        c = settings.clone
+        if c.escalation_webhook or c.escalation_smtp:
+            self.notifier = Notifier(
+                c.escalation_webhook,
+                self.persona.escalation_contact,
+                settings.server.room,
+                c.escalation_smtp,
+                c.escalation_from,
+            )
+            self.host.on_escalated = self.notifier
         self.workers: WorkerPool | None = None
         if settings.server.workers > 0:
             self.workers = WorkerPool(
@@ -141,7 +158,12 @@ class TownhallServer:
             self.mics = MicStation(settings, self.now_us, self.host.broadcast_live, self.host)
             self.host.mics = self.mics
         self.turns: Turns | None = None
-        self.gateway = Gateway(self.host, self.fanout, settings.limits.socket_send_buffer)
+        self.guests = GuestCookies(
+            self.secret, secure=settings.server.public_url.lower().startswith("https:")
+        )
+        self.gateway = Gateway(
+            self.host, self.fanout, settings.limits.socket_send_buffer, self.guests
+        )
         # Origin and the connection limit, checked at the handshake (gateway/admission.py).
         self.admission = Admission(
             settings.server.allowed_origins,
@@ -233,6 +255,43 @@ class TownhallServer:
             await self.workers.start()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
 
+    def _load_studio(self, settings: dict[str, str]) -> None:
+        """/studio's state from the store: statements (seeded from the persona folder the
+        first time), the inbox, the answers, follow-ups not yet delivered."""
+        from townhall.server.clone.persona import load_persona, sample_persona_path
+        from townhall.server.clone.statements import version_of
+        from townhall.server.core.authority import DELIVERED_PREFIX
+        from townhall.server.core.studio import Studio
+        from townhall.server.store.sqlite import load_all_statements, write_now
+
+        persona = load_persona(self.settings.clone.persona or sample_persona_path())
+        versions = load_all_statements(self.store.path, persona.id)
+        if not versions:
+            versions = [version_of(persona.id, s) for s in persona.statements]
+            write_now(self.store.path, versions)
+        studio: Studio = self.authority.studio
+        studio.load_statements(persona.id, persona.languages, versions)
+        self.persona = persona
+        qa = self.authority.qa.questions
+        askers = {q.id: (q.asker_id, q.asker_name) for q in qa.values()}
+        rows = self.store.load_inbox()
+        studio.inbox.restore(rows, askers)
+        for a in self.store.load_answers():
+            q = qa.get(a.question_id)
+            studio.record_answer(a, q.text if q is not None else "")
+        from townhall.protocol import codec
+        from townhall.protocol.messages import FollowUp
+
+        for e, resolved in rows:
+            qid = e.question_id
+            if resolved is None or resolved.action != "asker":
+                continue
+            if f"{DELIVERED_PREFIX}{qid}" in settings:
+                continue
+            follow = FollowUp(0, qid, "answer", resolved.text, "leader", e.question)
+            asker = askers.get(qid, ("", ""))[0]
+            studio.waiting.setdefault(asker, []).append((qid, codec.encode(follow)))
+
     def _start_clone(self) -> None:
         from townhall.server.clone.factory import build_clone
 
@@ -245,7 +304,10 @@ class TownhallServer:
             room.plan.lead_us,
             self.store.write,
             lambda: room.answer.question.id if room.answer is not None else 0,
+            versions=list(room.studio.book.current.values()),
+            escalated=self.host.escalated,
         )
+        self.host.on_statements = built.brain.update
         room.detect_language = built.detect_language
         self.turns = Turns(built.clone, self.host.turn_event)
         self.host.turns = self.turns
@@ -266,6 +328,8 @@ class TownhallServer:
         if self.mics is not None:
             await self.mics.close()
         await self.host.drain()
+        if self.notifier is not None:
+            await self.notifier.close()
         await self.store.close()
 
     async def __aenter__(self) -> TownhallServer:
@@ -325,7 +389,20 @@ class TownhallServer:
     # ------------------------------------------------------------ HTTP
 
     def _page(self, page: str) -> Callable[[Request], Response]:
-        return lambda request: self.signin.guard(request) or self.static.page(page)
+        if page != "/watch":
+            return lambda request: self.signin.guard(request) or self.static.page(page)
+
+        def watch(request: Request) -> Response:
+            guarded = self.signin.guard(request)
+            if guarded is not None:
+                return guarded
+            # A browser without a valid guest cookie gets one: the same guest from now on.
+            resp = self.static.page(page)
+            if resp.status_code == 200 and not self.guests.read(request.headers):
+                resp.headers["Set-Cookie"] = self.guests.issue()
+            return resp
+
+        return watch
 
     async def _process_request(
         self, connection: ServerConnection, request: Request
@@ -401,6 +478,7 @@ class TownhallServer:
             "GET /scene.json  the hall",
             "GET /watch?token=T     the spectator view",
             "GET /moderate?token=T  the moderator console",
+            "GET /studio?token=T    the studio (operators): inbox, answers, statements",
         ]
         if self.signin.enabled:
             lines.append("GET /auth/login?next=/moderate  sign in with the identity provider")

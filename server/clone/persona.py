@@ -33,7 +33,7 @@ MESSAGE_KEYS: tuple[str, ...] = (
 
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 _TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
-_STATEMENT_FIELDS = {"id", "topic", "date", "text", "language", "tags"}
+_STATEMENT_FIELDS = {"id", "topic", "date", "text", "language", "tags", "review_by", "translations"}
 _MAX_TEXT = 1200
 
 
@@ -69,6 +69,8 @@ class Statement:
     language: str
     tags: tuple[str, ...] = ()
     source_file: str = ""
+    review_by: dt.date | None = None  # after it the clone stops using it until re-approved
+    translations: tuple[str, ...] = ()  # ids of the same statement in other languages
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,9 +576,20 @@ def _statement(
         out.add(f"{where}.tags", "must be a list of non-empty strings")
     else:
         tags = tuple(t.strip().lower() for t in tags_raw)
+    review_by = None
+    if item.get("review_by") is not None:
+        review_by = _date(item.get("review_by"), f"{where}.review_by", out)
+    translations_raw = item.get("translations", [])
+    translations: tuple[str, ...] = ()
+    if not isinstance(translations_raw, list) or not all(
+        isinstance(t, str) and _ID_RE.match(t) for t in translations_raw
+    ):
+        out.add(f"{where}.translations", "must be a list of statement ids")
+    else:
+        translations = tuple(translations_raw)
     if len(out.out) > before or date is None:
         return None
-    return Statement(sid, topic, date, text, language, tags, rel)
+    return Statement(sid, topic, date, text, language, tags, rel, review_by, translations)
 
 
 def _date(value: Any, where: str, out: _Issues) -> dt.date | None:

@@ -94,10 +94,15 @@ class Turn:
         clone, question = self.clone, self.start.question
         taken = time.perf_counter()
         try:
-            parts: AsyncIterator[AnswerPart] = clone.brain.stream(
-                question.text, language=question.language or None
-            )
-            if self.start.review:
+            parts: AsyncIterator[AnswerPart]
+            if self.start.script:  # the leader's own words, read in the clone's voice
+                lang = question.language or "en"
+                parts = _iterate(
+                    [AnswerPart(s, "leader", (), lang) for s in split_sentences(self.start.script)]
+                )
+            else:
+                parts = clone.brain.stream(question.text, language=question.language or None)
+            if self.start.review and not self.start.script:
                 collected = [part async for part in parts]
                 yield self._draft(collected)
                 self._decision = asyncio.get_running_loop().create_future()
@@ -179,6 +184,9 @@ class Turn:
             self.start.question.gaze,
         )
         words = [(w.start_s, w.duration_s, w.text) for w in utterance.words]
+        if words:  # the sentence's last word carries its end mark: captions read as sentences
+            at, dur, last = words[-1]
+            words[-1] = (at, dur, last + sentence_end(part.text))
         cut = int(utterance.sample_rate * HEAD_S) if head else 0
         pieces = [utterance.pcm[:cut], utterance.pcm[cut:]] if cut else [utterance.pcm]
         offset_s = 0.0
@@ -266,6 +274,15 @@ def _edited(
 async def _iterate(items: list[AnswerPart]) -> AsyncIterator[AnswerPart]:
     for item in items:
         yield item
+
+
+_END = re.compile(r"[.!?…。]+[\"'”»)\]]*\s*$")
+
+
+def sentence_end(text: str) -> str:
+    """The sentence's closing punctuation ("." if it has none): caption words carry none."""
+    found = _END.search(text)
+    return found.group().strip() if found else "."
 
 
 def split_sentences(text: str) -> list[str]:

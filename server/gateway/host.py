@@ -24,6 +24,7 @@ from townhall.server.core.effects import (
     Close,
     Effect,
     EndMic,
+    Escalated,
     Log,
     Persist,
     ReviewTurn,
@@ -31,10 +32,11 @@ from townhall.server.core.effects import (
     Ship,
     StartMic,
     StartTurn,
+    StatementsChanged,
     StopTurn,
 )
 from townhall.server.core.turns import TurnEvent
-from townhall.server.store.records import Record
+from townhall.server.store.records import EscalationRecorded, Record, StatementVersion
 
 log = logging.getLogger("townhall.room")
 
@@ -82,12 +84,15 @@ class RoomHost:
         self.clock = clock
         self.turns: TurnRunner | None = None
         self.mics: MicRunner | None = None
+        # /studio: new statement versions for the clone; new escalations for the contact.
+        self.on_statements: Callable[[Sequence[StatementVersion]], None] | None = None
+        self.on_escalated: Callable[[Escalated], None] | None = None
         self._writes: set[asyncio.Future[None]] = set()
 
     # ------------------------------------------------------------ events in
 
-    def connect(self, conn: int, address: str = "") -> None:
-        self.authority.connect(conn, self.clock(), address)
+    def connect(self, conn: int, address: str = "", guest: str = "") -> None:
+        self.authority.connect(conn, self.clock(), address, guest)
 
     def receive(self, conn: int, data: bytes | str) -> None:
         self.authority.receive_data(conn, data, self.clock())
@@ -106,6 +111,11 @@ class RoomHost:
 
     def turn_event(self, answer_id: int, event: TurnEvent) -> None:
         self.authority.turn_event(answer_id, event, self.clock())
+        self.run()
+
+    def escalated(self, record: EscalationRecorded) -> None:
+        """The clone's escalation is stored: to the leader's inbox."""
+        self.authority.escalated(record, self.clock())
         self.run()
 
     def mic_answered(self, slot: int, generation: int, conn: int, ref: int, sdp: str) -> None:
@@ -171,6 +181,12 @@ class RoomHost:
         elif isinstance(effect, EndMic):
             if self.mics is not None:
                 self.mics.end(effect)
+        elif isinstance(effect, StatementsChanged):
+            if self.on_statements is not None:
+                self.on_statements(effect.versions)
+        elif isinstance(effect, Escalated):
+            if self.on_escalated is not None:
+                self.on_escalated(effect)
         else:  # Sequenced and BoardChanged stay inside the core
             raise TypeError(f"no shell action for {type(effect).__name__}")
 

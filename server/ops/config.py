@@ -12,6 +12,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -133,6 +134,16 @@ class RoomSettings:
     far_refresh_s: float = _doc(8.0, "Seconds to cycle the coarse pose of the whole crowd.")
     resume_window_s: float = _doc(60.0, "How long a dropped participant keeps slot and seat.")
     event_log: int = _doc(4096, "Sequenced events kept for resume; older resumes get a keyframe.")
+    phase: str = _doc(
+        "live",
+        "The event's phase when the room first starts (later the stored one): live, or doors "
+        "for a lobby (the hall fills and the board takes questions; a moderator goes live).",
+    )
+    starts_at: str = _doc(
+        "",
+        "The scheduled start, shown as a countdown in the lobby: ISO 8601 with a time zone "
+        "(2026-12-06T15:00:00+00:00) or unix seconds; moderators can change it.",
+    )
 
     @property
     def spectator_every(self) -> int:
@@ -247,6 +258,17 @@ class CloneSettings:
         "An answer cut short by a crash, found on start: requeue (its question is asked again)"
         " or escalate (handed to the human leader).",
     )
+    escalation_webhook: str = _doc(
+        "",
+        "URL that gets a JSON POST for every new escalation (the leader's inbox), addressed to"
+        " the persona's escalation contact; empty: none.",
+    )
+    escalation_smtp: str = _doc(
+        "",
+        "SMTP server (host:port) that e-mails every new escalation to the persona's escalation"
+        " contact (its address in <...>); empty: no e-mail.",
+    )
+    escalation_from: str = _doc("townhall@localhost", "Sender address of the escalation e-mails.")
 
 
 @dataclass(frozen=True)
@@ -496,6 +518,12 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             0 < s.auth.signed_in_ttl_s <= s.auth.max_token_lifetime_s,
             "must be 1..auth.max_token_lifetime_s",
         ),
+        ("room.phase", s.room.phase in {"doors", "live"}, "must be doors or live"),
+        (
+            "room.starts_at",
+            start_seconds(s.room.starts_at) is not None,
+            "must be ISO 8601 with a time zone (2026-12-06T15:00:00+00:00) or unix seconds",
+        ),
         ("qa.mode", s.qa.mode in {"auto", "moderated"}, "must be auto or moderated"),
         ("qa.questions_per_minute", s.qa.questions_per_minute > 0, "must be > 0"),
         ("qa.votes_per_s", s.qa.votes_per_s > 0, "must be > 0"),
@@ -525,6 +553,20 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             "must be none or openai",
         ),
     ]
+
+
+def start_seconds(value: str) -> int | None:
+    """``room.starts_at`` as unix seconds (0: none), or None if it is not a time."""
+    value = value.strip()
+    if not value:
+        return 0
+    if value.isascii() and value.isdigit():
+        return int(value)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return int(when.timestamp()) if when.tzinfo is not None else None
 
 
 def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> None:

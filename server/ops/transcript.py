@@ -161,3 +161,17 @@ def _markdown(entries: list[Entry], room: str) -> str:
 
 def export(db_path: str | Path, room: str, fmt: str) -> str:
     return render(load_transcript(db_path, room), fmt, room)
+
+
+def export_audit(db_path: str | Path, room: str, fmt: str) -> str:
+    """``townhall audit``: every action (studio and moderation) with who and when."""
+    actions = [e for e in load_transcript(db_path, room) if e.kind == "action"]
+    if fmt == "json":
+        return json.dumps({"room": room, "actions": [asdict(e) for e in actions]}, indent=2) + "\n"
+    lines = [f"# Audit of room `{room}`", ""]
+    for e in actions:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.time)) + " UTC"
+        about = f" on {e.question_id}" if e.question_id else ""
+        detail = f": {e.detail}" if e.detail else ""
+        lines.append(f"- {stamp} {e.who} *{e.text}*{about}{detail}")
+    return "\n".join(lines) + "\n"

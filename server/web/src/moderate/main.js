@@ -6,6 +6,7 @@ import { ErrorCode } from "../protocol/messages.js";
 import { RoomState } from "../protocol/state.js";
 import { Actions, describeError } from "./actions.js";
 import { Scheduler } from "./dom.js";
+import { EventView } from "./event.js";
 import { PeopleView } from "./people.js";
 import { QueueView } from "./queue.js";
 import { SettingsView } from "./settings.js";
@@ -65,6 +66,7 @@ function main() {
     stage: new StageView({ root, state, actions, ui }),
     review: new ReviewView({ root, state, actions, ui }),
     settings: new SettingsView({ root, state, actions, ui }),
+    event: new EventView({ root, state, actions, ui }),
     people: new PeopleView({ root, state, actions, ui }),
   };
   const scheduler = new Scheduler(Object.fromEntries(Object.entries(views).map(([k, v]) => [k, () => v.render()])));
@@ -84,6 +86,7 @@ function main() {
     stage: ["stage", "queue"],
     mode: ["settings", "queue", "review", "stage"],
     drafts: ["review"],
+    event: ["event"],
   };
 
   connection.addEventListener("message", (event) => {

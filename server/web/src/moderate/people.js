@@ -54,7 +54,7 @@ export class PeopleView {
   // The open mics with Revoke, and the form to type (or correct) the spoken question.
   renderMics() {
     const open = [...this.state.mics.values()];
-    const words = { granted: "granted, waiting for them to accept", connecting: "connecting", live: "LIVE" };
+    const words = { queued: "queued: gets the mic when the current answer ends", granted: "granted, waiting for them to accept", connecting: "connecting", live: "LIVE" };
     fill(
       this.mics,
       open.length
@@ -91,6 +91,8 @@ export class PeopleView {
 
   async mic(action, p, resultEl) {
     const verbs = { grant: ["Granting the mic to", "has the mic", "grant the mic to"], revoke: ["Revoking the mic of", "no longer has the mic", "revoke the mic of"] }[action];
+    // While the clone talks the server queues the grant: the mic follows the current answer.
+    if (action === "grant" && this.state.stage) verbs[1] = "gets the mic when the current answer ends";
     await this.actions.run(
       { result: [resultEl, this.result], pending: `${verbs[0]} ${p.name}…`, done: `${p.name} ${verbs[1]}.`, failed: `Could not ${verbs[2]} ${p.name}` },
       { type: "Mic", action, slot: p.slot, text: "" },

@@ -13,6 +13,7 @@ const STATE_TEXT = {
 export function requestErrorText(error) {
   if (!error) return "Something went wrong.";
   if (error.code === ErrorCode.RATE_LIMITED) return `Slow down a little: ${error.reason}`;
+  if (error.code === ErrorCode.EVENT_ENDED) return "The event has ended: questions are closed.";
   if (error.code === 0) {
     return error.reason === "not connected" || error.reason === "connection lost"
       ? "Not sent: the connection is down. It will come back by itself; try again then."
@@ -66,7 +67,8 @@ export class Board {
     try {
       const res = await this.conn.request({ type: "Ask", text, language: "" });
       if (res.ok) {
-        input.value = "";
+        // Only what was sent is cleared: what was typed since stays (the Ack can take a while).
+        if (input.value.replace(/\s+/g, " ").trim() === text) input.value = "";
         this.voted.add(res.ack.id); // the asker's own vote counts for it
         this._saveVotes();
         if (res.ack.merged) {
@@ -119,9 +121,15 @@ export class Board {
   render() {
     const { list, empty, nowAnswering } = this.els;
     const stage = this.state.stage;
+    // Taken but not yet on stage (the clone is preparing it, or a moderator reviews it).
+    const preparing = stage ? null : [...this.state.questions.values()].find((q) => q.state === "answering");
+    nowAnswering.dataset.state = stage ? "speaking" : preparing ? "preparing" : "";
     if (stage) {
       nowAnswering.hidden = false;
       nowAnswering.textContent = `Now answering: “${stage.question_text}”`;
+    } else if (preparing) {
+      nowAnswering.hidden = false;
+      nowAnswering.textContent = `One moment: the answer to “${preparing.text}” is being prepared.`;
     } else {
       nowAnswering.hidden = true;
     }

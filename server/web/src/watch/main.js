@@ -18,6 +18,7 @@ import { Audience } from "./audience.js";
 import { StageAudio, audioUnsupportedReason } from "./audio.js";
 import { Board } from "./board.js";
 import { Captions } from "./captions.js";
+import { EventCard } from "./event.js";
 import { FrameBuffer } from "./framebuffer.js";
 import { IdleMotion } from "./idle.js";
 import { MicPanel } from "./mic.js";
@@ -69,6 +70,16 @@ const board = new Board({
     empty: $("empty-board"),
     nowAnswering: $("now-answering"),
   },
+});
+
+const eventCard = new EventCard({
+  card: $("event-card"),
+  title: $("event-title"),
+  detail: $("event-detail"),
+  clock: $("event-clock"),
+  askInput: $("ask-input"),
+  askButton: $("ask-button"),
+  askStatus: $("ask-status"),
 });
 
 let view = null; // StageView, when WebGL works
@@ -149,6 +160,12 @@ function showFatal(err) {
 function setStatus(kind, text) {
   ui.status.dataset.state = kind;
   ui.status.textContent = text;
+}
+
+// Connected, the header says where the event is: "Live" only while it is.
+const PHASE_STATUS = { doors: "Doors open", live: "Live", hold: "On hold", ended: "Ended" };
+function connectedStatus() {
+  setStatus("open", PHASE_STATUS[state.phase] ?? "Live");
 }
 
 // ------------------------------------------------------------------ label and disclosure
@@ -298,6 +315,19 @@ conn.addEventListener("message", (e) => {
       labelQueue.length = 0;
       audience?.setAsker(-1);
       break;
+    case "FollowUp": {
+      // The leader's written follow-up, or a correction or retraction notice (SPEC §5.2).
+      const head = { answer: "The leader's own words", correction: "Correction from the leader", retraction: "Retracted by the leader" }[msg.kind] ?? "From the leader";
+      const about = msg.question_text ? ` (on “${msg.question_text}”)` : "";
+      const line = document.createElement("p");
+      line.className = "follow-up";
+      line.dataset.label = msg.label;
+      line.dataset.kind = msg.kind;
+      line.textContent = `${head}${about}: ${msg.text}`;
+      ui.transcript.appendChild(line);
+      notice(`follow-up-${msg.question}`, `${head}${about}: ${msg.text}`);
+      break;
+    }
     case "CrowdFar":
       coarse(msg.records);
       break;
@@ -314,11 +344,15 @@ conn.addEventListener("message", (e) => {
   }
   if (changed.has("participants") || changed.has("hands")) audience?.setParticipants(state.participants);
   if (changed.has("questions") || changed.has("stage") || changed.has("mode")) renderBoardSoon();
+  if (changed.has("event")) {
+    eventCard.show(state.phase, state.startsAt);
+    if (ui.status.dataset.state === "open") connectedStatus();
+  }
 });
 
 conn.addEventListener("state", (e) => {
   const { state: s, error } = e.detail;
-  if (s === "open") setStatus("open", "Live");
+  if (s === "open") connectedStatus();
   else if (s === "connecting") setStatus("connecting", "Connecting…");
   else if (s === "reconnecting") setStatus("reconnecting", "Connection lost, reconnecting…");
   else if (s === "closed" && error) showFatal(error);

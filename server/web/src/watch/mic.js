@@ -1,10 +1,13 @@
 // The attendee's hand and live mic on the watch page: raise a hand, accept the mic when a
 // moderator grants it, speak (the browser's microphone over WebRTC), release it. Shown only
 // to attendees. SPEC §5.1: the offer carries its candidates (we wait for gathering), no trickle.
+// The hand button shows what the room says (HandChanged), never what was merely asked for: a
+// refused Hand (an Error about it) leaves it as it was and says why.
 
 import { ErrorCode, errorName } from "../protocol/messages.js";
 
 const GATHER_TIMEOUT_MS = 5000;
+const HAND = 4; // the Hand message's type, as an Error's "about" names it
 
 /** What went wrong, as the server said it (code and reason), with what to do where we know. */
 function failureText(error) {
@@ -41,6 +44,7 @@ export class MicPanel {
     this.releaseBtn = root.querySelector("#mic-release");
     this.status = root.querySelector("#mic-status");
     this.raised = false;
+    this.handPending = false; // a Hand sent, the room's answer not yet here
     this.micState = "";
     this.pc = null;
     this.stream = null;
@@ -56,7 +60,18 @@ export class MicPanel {
 
   onMessage(msg) {
     if (msg.type === "Welcome") this.el.hidden = msg.role !== "attendee";
-    if (msg.type === "HandChanged" && msg.slot === this.slot) this.raised = msg.raised;
+    if (msg.type === "HandChanged" && msg.slot === this.slot) {
+      this.raised = msg.raised;
+      this.handPending = false;
+    }
+    if (msg.type === "Keyframe") {
+      const me = msg.participants.find((p) => p.slot === this.slot);
+      this.raised = Boolean(me && me.flags & 1);
+    }
+    if (msg.type === "Error" && msg.about === HAND) {
+      this.handPending = false;
+      this.say(`Your hand did not change: ${msg.reason}.`);
+    }
     if (msg.type === "MicChanged" && msg.slot === this.slot) {
       this.micState = msg.state;
       if (msg.state === "ended") {
@@ -65,6 +80,7 @@ export class MicPanel {
         else this.say(`Your mic ended (${msg.reason}).`);
       } else if (msg.state === "granted") this.say("A moderator is handing you the mic: press “Accept mic” to speak.");
       else if (msg.state === "live") this.say("You are live: the whole hall hears you.");
+      else if (msg.state === "queued") this.say("You are next at the mic: it is yours when the current answer ends.");
     }
     if (msg.type === "Error" && (msg.code === ErrorCode.MIC_FAILED || msg.code === ErrorCode.BAD_SDP)) {
       this.failure = failureText(msg);
@@ -76,6 +92,7 @@ export class MicPanel {
   render() {
     this.handBtn.textContent = this.raised ? "Lower hand" : "Raise hand";
     this.handBtn.setAttribute("aria-pressed", String(this.raised));
+    this.handBtn.setAttribute("aria-busy", String(this.handPending));
     this.acceptBtn.hidden = this.micState !== "granted";
     this.releaseBtn.hidden = !["granted", "connecting", "live"].includes(this.micState);
     this.releaseBtn.textContent = this.micState === "granted" ? "Decline" : "Release mic";
@@ -86,8 +103,15 @@ export class MicPanel {
   }
 
   setHand(raised) {
-    this.conn.send({ type: "Hand", raised });
-    this.raised = raised;
+    if (this.handPending) return;
+    this.handPending = this.conn.send({ type: "Hand", raised });
+    if (!this.handPending) this.say("Not sent: the connection is down.");
+    // A Hand that changes nothing gets no answer: stop waiting after a while.
+    clearTimeout(this.handTimer);
+    this.handTimer = setTimeout(() => {
+      this.handPending = false;
+      this.render();
+    }, 5000);
     this.render();
   }
 
