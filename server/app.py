@@ -34,12 +34,21 @@ from townhall.server.fanout.pool import WorkerPool
 from townhall.server.gateway.addresses import ClientAddresses
 from townhall.server.gateway.admission import Admission
 from townhall.server.gateway.host import RoomHost
-from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
+from townhall.server.gateway.http import (
+    WS_PATH,
+    Router,
+    json_response,
+    response,
+    text_response,
+    without_body,
+)
 from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
+from townhall.server.gateway.recorder import StageRecorder
+from townhall.server.gateway.recordings import RecordingRoutes
 from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
 from townhall.server.gateway.tokens import resolve_secret, verify_token
 from townhall.server.gateway.websocket import Gateway
-from townhall.server.ops.config import Settings
+from townhall.server.ops.config import Settings, recording_folder
 from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
 from townhall.server.rtc.service import MicStation
@@ -159,6 +168,9 @@ class TownhallServer:
         self.avatar: AvatarModel | None = None  # the stage's VRM, resolved at start
         self.router.add("/avatar.vrm", self._avatar)
         self.router.add("/avatar.json", self._avatar_info)
+        self.recorder: StageRecorder | None = None
+        self.recordings = RecordingRoutes(recording_folder(settings), self._verify_or_guest)
+        self.recordings.mount(self.router)
         self.static = StaticFiles()
         for page in PAGES:
             self.router.add(page, self._page(page))
@@ -214,11 +226,32 @@ class TownhallServer:
             )
         except OSError as exc:
             raise listen_error(s.server.host, s.server.port, exc) from exc
+        if s.recording.enabled:
+            self._start_recording()
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         if self.workers is not None:
             await self.workers.start()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
+
+    def _start_recording(self) -> None:
+        """A new recording for this run, beginning with the room's state (the board)."""
+        now = time.monotonic()
+        self.recorder = StageRecorder(
+            recording_folder(self.settings),
+            self.settings.server.room,
+            self.authority.keyframe(now),
+            self.authority.media_us(now),
+            self.settings.recording.flush_s,
+        )
+        self.host.recorder = self.recorder
+
+    def _verify_or_guest(self, token: str) -> Identity | None:
+        """Who may fetch recordings: a valid token's holder, or nobody (None) when the room
+        admits anonymous spectators and no token is given; a bad token raises."""
+        if not token and self.settings.server.allow_anonymous_spectators:
+            return None
+        return self._verify(token)
 
     def _start_clone(self) -> None:
         from townhall.server.clone.factory import build_clone
@@ -253,6 +286,8 @@ class TownhallServer:
         if self.mics is not None:
             await self.mics.close()
         await self.host.drain()
+        if self.recorder is not None:
+            self.recorder.close()
         await self.store.close()
 
     async def __aenter__(self) -> TownhallServer:
@@ -314,10 +349,16 @@ class TownhallServer:
     def _page(self, page: str) -> Callable[[Request], Response]:
         return lambda request: self.static.page(page)
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
         refused = self.admission.check(connection, request)
         if refused is not None:
             return refused
+        if RecordingRoutes.wants(request) and request.method in ("GET", "HEAD"):
+            # A recording is read (and indexed) off the event loop: the room keeps ticking.
+            resp = await asyncio.to_thread(self.recordings.handle, request)
+            return resp if request.method == "GET" else without_body(resp)
         return self.router(request)
 
     def _healthz(self, request: Request) -> Response:
@@ -360,5 +401,6 @@ class TownhallServer:
             "GET /scene.json  the hall",
             "GET /watch?token=T     the spectator view",
             "GET /moderate?token=T  the moderator console",
+            "GET /watch?recording=ID&token=T  a recording played back",
         ]
         return text_response("\n".join(lines) + "\n")

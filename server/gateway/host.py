@@ -53,6 +53,13 @@ class Records(Protocol):
     def write(self, records: Sequence[Record]) -> asyncio.Future[None]: ...
 
 
+class ShipRecorder(Protocol):
+    """The event's recording (gateway/recorder.py): what was shipped, as shipped."""
+
+    def ship(self, ship: Ship) -> None: ...
+    def live(self, now_us: int, payload: bytes) -> None: ...
+
+
 class TurnRunner(Protocol):
     def start(self, start: StartTurn) -> None: ...
     def stop(self, answer_id: int) -> None: ...
@@ -80,6 +87,7 @@ class RoomHost:
         self.clock = clock
         self.turns: TurnRunner | None = None
         self.mics: MicRunner | None = None
+        self.recorder: ShipRecorder | None = None
         self._writes: set[asyncio.Future[None]] = set()
 
     # ------------------------------------------------------------ events in
@@ -126,7 +134,10 @@ class RoomHost:
         """A live attendee's voice: out at once (the next write), no lead."""
         from townhall.protocol import codec
 
-        self.edges.broadcast(codec.encode(packet), None)
+        payload = codec.encode(packet)
+        self.edges.broadcast(payload, None)
+        if self.recorder is not None:
+            self.recorder.live(packet.media_time_us, payload)
 
     def shutdown(self) -> None:
         self.authority.shutdown()
@@ -151,6 +162,8 @@ class RoomHost:
             edges.send(effect.conn, effect.payloads)
         elif isinstance(effect, Ship):
             edges.ship(effect, self.clock())
+            if self.recorder is not None:
+                self.recorder.ship(effect)
         elif isinstance(effect, Persist):
             self._persist(effect)
         elif isinstance(effect, Close):

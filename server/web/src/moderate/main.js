@@ -8,6 +8,7 @@ import { Actions, describeError } from "./actions.js";
 import { Scheduler } from "./dom.js";
 import { PeopleView } from "./people.js";
 import { QueueView } from "./queue.js";
+import { RecordingsView } from "./recordings.js";
 import { SettingsView } from "./settings.js";
 import { ReviewView, StageView } from "./stage.js";
 
@@ -67,10 +68,11 @@ function main() {
     settings: new SettingsView({ root, state, actions, ui }),
     people: new PeopleView({ root, state, actions, ui }),
   };
+  const recordings = new RecordingsView({ root, token });
   const scheduler = new Scheduler(Object.fromEntries(Object.entries(views).map(([k, v]) => [k, () => v.render()])));
   const everything = Object.keys(views);
   views.settings.onChange = () => scheduler.mark(...touches.mode);
-  globalThis.townhall = { connection, state, views }; // for the curious, and for tests
+  globalThis.townhall = { connection, state, views, recordings }; // for the curious, and for tests
 
   let wasOpen = false; // joined once: later "open" states are reconnections
 
@@ -145,6 +147,7 @@ function main() {
       attempt = 0;
       $("#who").textContent = `${welcome.name} · ${welcome.role} · room ${welcome.room}`;
       $("#console").hidden = false;
+      recordings.load();
       actions.announce(`Connected to room ${welcome.room} as ${welcome.name}.`, "ok");
       wasOpen = true;
     } catch (err) {

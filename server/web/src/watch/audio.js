@@ -170,6 +170,15 @@ export class StageAudio {
     this.node.port.postMessage({ type: "cut", fromUs, untilUs: Math.max(end, fromUs) });
   }
 
+  /** Drop everything queued (a recording jumped to another time). */
+  flush() {
+    this._cut.clear();
+    this._ends.clear();
+    this._lastMap = -Infinity;
+    this.worker.postMessage({ type: "flush" });
+    this.node.port.postMessage({ type: "flush" });
+  }
+
   /** Refresh the worklet's media -> context time mapping (called from the render loop). */
   sync(nowMs, force = false) {
     if (!force && nowMs - this._lastMap < MAP_EVERY_MS) return;

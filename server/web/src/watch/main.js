@@ -22,6 +22,8 @@ import { FrameBuffer } from "./framebuffer.js";
 import { IdleMotion } from "./idle.js";
 import { MicPanel } from "./mic.js";
 import { Playout } from "./playout.js";
+import { RecordingConnection } from "./recording.js";
+import { RecordingPlayer } from "./player.js";
 import { EXP, GAZE, HIPS, ROT, VIS, blendPose, closeMouth, mouthOpenOf, newPose } from "./pose.js";
 import { StageView, probeWebgl } from "./view.js";
 
@@ -31,6 +33,8 @@ const EASE_US = 500000;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const token = params.get("token") ?? "";
+// /watch?recording=ID plays a recorded event through the same code as a live room.
+const recordingId = params.get("recording");
 
 const ui = {
   status: $("status"),
@@ -50,7 +54,9 @@ const ui = {
 };
 
 const state = new RoomState();
-const conn = new RoomConnection({ token, clientInfo: "townhall-watch/0.1" });
+const conn = recordingId
+  ? new RecordingConnection()
+  : new RoomConnection({ token, clientInfo: "townhall-watch/0.1" });
 const micPanel = new MicPanel({ conn, state, root: document });
 const captions = new Captions(ui.captionLine, ui.transcript);
 const frames = new FrameBuffer();
@@ -131,7 +137,7 @@ const JOIN_ERRORS = {
 };
 
 function showFatal(err) {
-  const [title, body] = JOIN_ERRORS[err?.code] ?? [
+  const [title, body] = JOIN_ERRORS[err?.code] ?? (err?.recording ? ["This recording can't be played", err.reason] : null) ?? [
     "Can't connect to the town hall",
     err?.code ? `${err.reason}` : "The server could not be reached. Check your connection and reload the page.",
   ];
@@ -312,9 +318,20 @@ conn.addEventListener("message", (e) => {
   if (changed.has("questions") || changed.has("stage") || changed.has("mode")) renderBoardSoon();
 });
 
+// A recording jumped to another time: what the page had queued is not at that time.
+conn.addEventListener("seek", () => {
+  audio?.flush();
+  captions.reset();
+  frames.clear();
+  labelQueue.length = 0;
+  currentAnswer = -1;
+  stopped = null;
+});
+
 conn.addEventListener("state", (e) => {
   const { state: s, error } = e.detail;
-  if (s === "open") setStatus("open", "Live");
+  if (s === "open" && recordingId) setStatus("recording", "Recording");
+  else if (s === "open") setStatus("open", "Live");
   else if (s === "connecting") setStatus("connecting", "Connecting…");
   else if (s === "reconnecting") setStatus("reconnecting", "Connection lost, reconnecting…");
   else if (s === "closed" && error) showFatal(error);
@@ -627,6 +644,25 @@ async function main() {
   }
   await audioReady;
   requestAnimationFrame(tick);
+  if (recordingId) {
+    document.body.classList.add("recording");
+    try {
+      await conn.load(recordingId, token);
+    } catch (err) {
+      showFatal({ code: err.status === 401 ? ErrorCode[err.codeName] ?? 0 : 0, reason: err.message, recording: true });
+      return;
+    }
+    const player = new RecordingPlayer(conn, {
+      bar: $("player"),
+      play: $("play"),
+      seek: $("seek"),
+      position: $("position"),
+      chaptersBox: $("chapters-box"),
+      chapters: $("chapters"),
+    });
+    window.townhallDebug.player = player;
+    if (audio && !audio.running) audio.resume().catch(() => {});
+  }
   try {
     await conn.connect();
   } catch (err) {
