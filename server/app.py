@@ -113,7 +113,12 @@ class TownhallServer:
         self.metrics = Metrics()
         r = settings.room
         cells = assign_cells(self.scene.seats, r.cell_rows, r.cell_seats)
-        self.store = Store(settings.store.path, settings.server.room, settings.store.synchronous)
+        self.store = Store(
+            settings.store.path,
+            settings.server.room,
+            settings.store.synchronous,
+            anonymous_attendance=settings.attendance.anonymous,
+        )
         saved = self.store.load()
         self._epoch = time.monotonic()
         self.staff_names = StaffLookalikes(persona_names(settings.clone.persona))  # names.py

@@ -30,7 +30,9 @@ def words(text: str) -> set[str]:
 
 
 async def test_a_recording_plays_seeks_to_a_chapter_and_shows_its_captions(
-    tmp_path: Path, token: TokenMaker, browser: Browser  # noqa: F811
+    tmp_path: Path,
+    token: TokenMaker,
+    browser: Browser,  # noqa: F811
 ) -> None:
     settings = clone_settings(tmp_path)
     settings = replace(settings, recording=replace(settings.recording, flush_s=0.05))
@@ -77,7 +79,8 @@ async def test_a_recording_plays_seeks_to_a_chapter_and_shows_its_captions(
         shown = await page.evaluate("townhallDebug.captions")
         assert words(shown) <= said, (shown, end2.text)
         assert await page.locator("#label").inner_text() == "Approved answer"
-        assert "What is our plan for the office?" in await page.locator("#question-now").inner_text()
+        now = await page.locator("#question-now").inner_text()
+        assert "What is our plan for the office?" in now
         assert await page.locator("#chapters li").nth(1).get_attribute("aria-current") == "true"
         position = await page.locator("#position").inner_text()
         assert re.match(r"^\d+:\d\d / \d+:\d\d$", position), position

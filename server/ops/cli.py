@@ -163,6 +163,25 @@ def cmd_transcript(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attendance(args: argparse.Namespace) -> int:
+    from townhall.server.ops.attendance import AttendanceError, export
+
+    settings = load_settings(args.config)
+    db = args.db or settings.store.path
+    anonymous = args.anonymous or settings.attendance.anonymous
+    try:
+        text = export(db, args.room, args.format, anonymous)
+    except AttendanceError as exc:
+        print(f"townhall attendance: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        with open(args.out, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _recordings_folder(args: argparse.Namespace) -> Path:
     from townhall.server.ops.config import recording_folder
 
@@ -331,6 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
     p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     p.set_defaults(func=cmd_transcript)
+
+    p = sub.add_parser("attendance", help="who attended a room: clients, times, questions, votes")
+    _add_config(p)
+    p.add_argument("room", help="room id (e.g. main)")
+    p.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
+    p.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="no names, hashed ids (always so with attendance.anonymous)",
+    )
+    p.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(func=cmd_attendance)
 
     p = sub.add_parser("recording", help="list or export the event's recordings")
     rec_sub = p.add_subparsers(dest="recording_command", required=True, metavar="ACTION")

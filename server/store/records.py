@@ -104,6 +104,20 @@ class UserBanned:
     user_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Attended:
+    """One connection's stay in the room, for the attendance report: written when it joins
+    (``left`` 0) and again, whole, when it ends."""
+
+    session: str  # unique per connection and server run
+    user_id: str
+    name: str
+    role: str
+    client: str  # the Join's free-form client name and version
+    joined: float  # wall clock
+    left: float = 0.0
+
+
 Record = (
     QuestionSaved
     | VoteCast
@@ -113,4 +127,5 @@ Record = (
     | EscalationRecorded
     | SettingSaved
     | UserBanned
+    | Attended
 )
