@@ -1,9 +1,10 @@
 // The event's recordings (GET /recordings.json): when, how long, how many answers, and a
 // link that plays each one in /watch.
+import { currentLanguage, t } from "../i18n/index.js";
 
 function duration(s) {
   const m = Math.floor(s / 60);
-  return m ? `${m} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`;
+  return m ? t("mod.recordings.minutes", { m, s: Math.round(s % 60) }) : t("mod.recordings.seconds", { s: Math.round(s) });
 }
 
 export class RecordingsView {
@@ -24,7 +25,7 @@ export class RecordingsView {
       this.items = body.recordings;
       this.result.textContent = "";
     } catch (err) {
-      this.result.textContent = `Cannot list the recordings: ${err.message}`;
+      this.result.textContent = t("mod.recordings.cannotList", { error: err.message });
       this.result.dataset.kind = "error";
     }
     this.render();
@@ -40,11 +41,11 @@ export class RecordingsView {
         a.href = `/watch?recording=${encodeURIComponent(r.id)}&token=${encodeURIComponent(this.token)}`;
         a.target = "_blank";
         a.rel = "noopener";
-        a.textContent = new Date(r.started * 1000).toLocaleString();
+        a.textContent = new Date(r.started * 1000).toLocaleString(currentLanguage());
         const meta = document.createElement("span");
         meta.className = "meta";
         const n = r.chapters.length;
-        meta.textContent = ` · ${duration(r.duration_s)} · ${n} ${n === 1 ? "answer" : "answers"} · ${r.id}`;
+        meta.textContent = ` · ${duration(r.duration_s)} · ${t("mod.recordings.answers", { n })} · ${r.id}`;
         li.append(a, meta);
         return li;
       }),

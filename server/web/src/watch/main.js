@@ -8,6 +8,7 @@
 // by the AudioWorklet at that local instant, animation frames are interpolated at it and
 // caption words appear at it. So voice, lips and words share one clock.
 import "./watch.css";
+import { languageSwitch, t, translatePage } from "../i18n/index.js";
 import * as THREE from "three";
 import { RoomConnection } from "../protocol/connection.js";
 import { decodeAnimationFrames, decodeCoarse, decodeCrowd, EXPRESSIONS, SKELETON_BONES } from "../protocol/quant.js";
@@ -116,31 +117,24 @@ function notice(id, text) {
 }
 
 const JOIN_ERRORS = {
-  [ErrorCode.AUTH_EXPIRED]: ["This link has expired", "Ask the organisers for a new link to watch the town hall."],
-  [ErrorCode.AUTH_INVALID]: [
-    "This link is not valid",
-    "Check that you copied the whole link, or ask the organisers for a new one.",
-  ],
-  [ErrorCode.BAD_TOKEN]: [
-    "This link is not valid",
-    "Its token was issued wrongly (its times or name are not acceptable): ask the organisers for a new one.",
-  ],
-  [ErrorCode.WRONG_ROOM]: ["This link is for a different town hall", "Ask the organisers for the right link."],
-  [ErrorCode.BANNED]: ["You can't join this town hall", "A moderator has removed you from this room."],
-  [ErrorCode.KICKED]: ["You were removed from this town hall", "A moderator removed you from this room."],
-  [ErrorCode.ROOM_FULL]: ["The town hall is full", "Please try again in a few minutes."],
-  [ErrorCode.REPLACED]: [
-    "Opened somewhere else",
-    "You opened this town hall in another tab or window, so this one stopped.",
-  ],
-  [ErrorCode.VERSION_UNSUPPORTED]: ["This page is out of date", "Reload the page to get the current version."],
+  [ErrorCode.AUTH_EXPIRED]: ["join.expired.title", "join.expired.body"],
+  [ErrorCode.AUTH_INVALID]: ["join.invalid.title", "join.invalid.body"],
+  [ErrorCode.BAD_TOKEN]: ["join.invalid.title", "join.badToken.body"],
+  [ErrorCode.WRONG_ROOM]: ["join.wrongRoom.title", "join.wrongRoom.body"],
+  [ErrorCode.BANNED]: ["join.banned.title", "join.banned.body"],
+  [ErrorCode.KICKED]: ["join.kicked.title", "join.kicked.body"],
+  [ErrorCode.ROOM_FULL]: ["join.full.title", "join.full.body"],
+  [ErrorCode.REPLACED]: ["join.replaced.title", "join.replaced.body"],
+  [ErrorCode.VERSION_UNSUPPORTED]: ["join.version.title", "join.version.body"],
 };
 
 function showFatal(err) {
-  const [title, body] = JOIN_ERRORS[err?.code] ?? (err?.recording ? ["This recording can't be played", err.reason] : null) ?? [
-    "Can't connect to the town hall",
-    err?.code ? `${err.reason}` : "The server could not be reached. Check your connection and reload the page.",
-  ];
+  const keys = JOIN_ERRORS[err?.code];
+  const [title, body] = keys
+    ? keys.map((k) => t(k))
+    : err?.recording
+      ? [t("recording.cannotPlay"), err.reason]
+      : [t("join.unreachable.title"), err?.code ? `${err.reason}` : t("join.unreachable.body")];
   ui.alert.replaceChildren();
   const h = document.createElement("h2");
   h.textContent = title;
@@ -163,11 +157,13 @@ function describeLabel(label, sources) {
   const list = sources && sources.length ? sources.join(", ") : "";
   switch (label) {
     case "approved":
-      return ["Approved answer", list ? `the leader's approved statements ${list}, word for word` : "the leader's approved statements"];
     case "generated":
-      return ["AI-generated", list ? `written by AI from approved sources: ${list}` : "written by AI"];
+      return [
+        t(`label.${label}`),
+        list ? t(`label.${label}.detailSources`, { sources: list }) : t(`label.${label}.detail`),
+      ];
     case "escalated":
-      return ["Escalated to the leader", "the clone does not answer this; it has gone to the leader in person"];
+      return [t("label.escalated"), t("label.escalated.detail")];
     default:
       return [label, ""];
   }
@@ -186,7 +182,7 @@ function showStage(stage) {
   if (!stage) return;
   if (stage.disclosure) ui.disclosure.textContent = stage.disclosure;
   showLabel(stage.label, stage.sources);
-  ui.questionNow.textContent = `Q: ${stage.question_text}`;
+  ui.questionNow.textContent = t("watch.questionNow", { text: stage.question_text });
   audience?.setAsker(stage.asker_slot);
 }
 
@@ -330,12 +326,12 @@ conn.addEventListener("seek", () => {
 
 conn.addEventListener("state", (e) => {
   const { state: s, error } = e.detail;
-  if (s === "open" && recordingId) setStatus("recording", "Recording");
-  else if (s === "open") setStatus("open", "Live");
-  else if (s === "connecting") setStatus("connecting", "Connecting…");
-  else if (s === "reconnecting") setStatus("reconnecting", "Connection lost, reconnecting…");
+  if (s === "open" && recordingId) setStatus("recording", t("status.recording"));
+  else if (s === "open") setStatus("open", t("status.live"));
+  else if (s === "connecting") setStatus("connecting", t("status.connecting"));
+  else if (s === "reconnecting") setStatus("reconnecting", t("status.reconnecting"));
   else if (s === "closed" && error) showFatal(error);
-  else if (s === "closed") setStatus("closed", "Disconnected");
+  else if (s === "closed") setStatus("closed", t("status.disconnected"));
 });
 
 // ------------------------------------------------------------------ the render loop
@@ -384,22 +380,22 @@ async function setupAudio() {
   const why = await audioUnsupportedReason();
   if (why) {
     ui.sound.hidden = true;
-    notice("no-audio", `No sound: ${why}. Captions still show everything the clone says.`);
+    notice("no-audio", t("notice.noAudio", { why }));
     return;
   }
   try {
     audio = await StageAudio.create(conn.clock, playout);
   } catch (err) {
     ui.sound.hidden = true;
-    notice("no-audio", `No sound: the audio player failed to start (${err.message}). Captions still show everything.`);
+    notice("no-audio", t("notice.audioFailed", { error: err.message }));
     return;
   }
   const refresh = () => {
     if (!audio.running) {
-      ui.sound.textContent = "Turn sound on";
+      ui.sound.textContent = t("sound.on");
       ui.sound.setAttribute("aria-pressed", "false");
     } else {
-      ui.sound.textContent = audio.muted ? "Unmute" : "Mute";
+      ui.sound.textContent = audio.muted ? t("sound.unmute") : t("sound.mute");
       ui.sound.setAttribute("aria-pressed", audio.muted ? "true" : "false");
     }
   };
@@ -437,7 +433,7 @@ async function setupView(sceneDoc) {
   const gl = probeWebgl();
   if (gl.reason) {
     ui.no3d.hidden = false;
-    ui.no3d.textContent = `No 3D view: ${gl.reason}. Captions and questions work as usual.`;
+    ui.no3d.textContent = t("notice.no3d", { why: gl.reason });
     ui.closeup.hidden = true;
     $("canvas").hidden = true;
     return;
@@ -465,14 +461,14 @@ async function setupView(sceneDoc) {
       avatar = await loadVrmAvatar(url, SKELETON_BONES, EXPRESSIONS);
     } catch (err) {
       console.warn("townhall: avatar failed to load", err);
-      notice("avatar", "The clone's model could not be loaded; showing a simple stand-in figure.");
+      notice("avatar", t("notice.avatarFailed"));
     }
   } else {
     notice(
       "avatar",
       avatarUrl
-        ? "The avatar link must be on this server; showing a simple stand-in figure."
-        : "This server has no model of the clone; showing a simple stand-in figure.",
+        ? t("notice.avatarElsewhere")
+        : t("notice.noAvatar"),
     );
   }
   if (!avatar) avatar = new ProceduralAvatar();
@@ -626,6 +622,8 @@ function exposeDebug() {
 }
 
 async function main() {
+  translatePage();
+  languageSwitch($("lang"));
   exposeDebug();
   const scenePromise = loadScene().catch((err) => {
     console.warn("townhall: no scene", err);
@@ -635,17 +633,19 @@ async function main() {
   const sceneDoc = await scenePromise;
   if (sceneDoc?.name) {
     ui.hallName.textContent = sceneDoc.name;
-    document.title = `${sceneDoc.name} · live`;
+    document.title = t(recordingId ? "watch.titleRecording" : "watch.titleLive", { hall: sceneDoc.name });
   }
   if (sceneDoc) await setupView(sceneDoc);
   else {
     ui.no3d.hidden = false;
-    ui.no3d.textContent = "The hall could not be loaded. Captions and questions work as usual.";
+    ui.no3d.textContent = t("notice.noHall");
   }
   await audioReady;
   requestAnimationFrame(tick);
   if (recordingId) {
     document.body.classList.add("recording");
+    $("empty-board").dataset.i18n = "board.emptyRecording";
+    translatePage();
     try {
       await conn.load(recordingId, token);
     } catch (err) {

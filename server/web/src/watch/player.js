@@ -1,4 +1,5 @@
 // The recording's controls: play/pause, a seek bar, the time, and one chapter per question.
+import { t } from "../i18n/index.js";
 
 function clock(us) {
   const s = Math.max(0, Math.floor(us / 1e6));
@@ -42,7 +43,7 @@ export class RecordingPlayer {
   render() {
     const { conn, els } = this;
     const pos = conn.positionUs;
-    els.play.textContent = conn.paused ? "Play" : "Pause";
+    els.play.textContent = conn.paused ? t("player.play") : t("player.pause");
     els.play.setAttribute("aria-pressed", conn.paused ? "false" : "true");
     if (!this.dragging) els.seek.value = String(Math.round((pos - conn.startUs) / 1e5));
     this._time(pos);
@@ -85,7 +86,7 @@ export class RecordingPlayer {
     });
     if (!conn.index.chapters.length) {
       const li = document.createElement("li");
-      li.textContent = "No answers in this recording.";
+      li.textContent = t("player.noChapters");
       els.chapters.append(li);
     }
   }
