@@ -50,7 +50,7 @@ def used_keys() -> set[str]:
         for attrs in re.findall(r'data-i18n-attr="([^"]+)"', text):
             keys.update(pair.split(":")[1] for pair in attrs.split(";"))
         # Tables of keys (error titles and bodies, states): quoted dotted names.
-        keys.update(re.findall(r'"((?:join|mod\.fatal|board\.state)\.[\w.]+)"', text))
+        keys.update(re.findall(r'"((?:join|mod\.fatal|mod\.state|mod\.label|mod\.outcome|board\.state)\.[\w.]+)"', text))
     return keys
 
 

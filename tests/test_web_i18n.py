@@ -65,6 +65,12 @@ async def test_pages_speak_ukrainian_to_a_ukrainian_browser_and_switch(
         assert await mod.locator("#stop").inner_text() == "Зупинити клона"
         assert await mod.locator("#settings-h").inner_text() == "Налаштування кімнати"
         assert await mod.locator("#recordings-h").inner_text() == "Записи"
+        row = mod.locator("#queue-list li").first
+        await row.wait_for()
+        assert await row.locator(".badge").first.inner_text() == "чекає на схвалення"
+        assert await row.locator("button.primary").first.inner_text() == "Схвалити"
+        assert "запитує Оля" in await row.inner_text()
+        assert await mod.locator("#stage-body .idle").inner_text() == "Клон зараз не говорить."
         await mod.screenshot(path=str(artifact("moderate-uk.png")), full_page=True)
 
         # The switch: English from now on, remembered over the browser's language.
