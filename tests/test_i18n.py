@@ -40,6 +40,9 @@ def test_the_ukrainian_catalogue_is_ukrainian() -> None:
     assert len(cyrillic) >= 0.95 * len(cats["uk"])
 
 
+TABLED = r'"((?:join|mod\.fatal|mod\.state|mod\.label|mod\.outcome|board\.state)\.[\w.]+)"'
+
+
 def used_keys() -> set[str]:
     keys: set[str] = set()
     for path in [*SRC.glob("watch/*"), *SRC.glob("moderate/*")]:
@@ -50,7 +53,7 @@ def used_keys() -> set[str]:
         for attrs in re.findall(r'data-i18n-attr="([^"]+)"', text):
             keys.update(pair.split(":")[1] for pair in attrs.split(";"))
         # Tables of keys (error titles and bodies, states): quoted dotted names.
-        keys.update(re.findall(r'"((?:join|mod\.fatal|mod\.state|mod\.label|mod\.outcome|board\.state)\.[\w.]+)"', text))
+        keys.update(re.findall(TABLED, text))
     return keys
 
 

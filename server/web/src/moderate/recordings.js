@@ -45,7 +45,7 @@ export class RecordingsView {
         const meta = document.createElement("span");
         meta.className = "meta";
         const n = r.chapters.length;
-        meta.textContent = ` · ${duration(r.duration_s)} · ${t("mod.recordings.answers", { n })} · ${r.id}`;
+        meta.textContent = ` · ${duration(r.duration_s)} · ${n === 1 ? t("mod.recordings.answer1") : t("mod.recordings.answers", { n })} · ${r.id}`;
         li.append(a, meta);
         return li;
       }),
