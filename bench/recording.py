@@ -35,7 +35,6 @@ QUESTIONS = [
     "How do we think about remote work?",
     "What is our plan for the office?",
     "How are we investing in training?",
-    "What is the plan for the Lisbon office?",
     "How do we think about hiring this year?",
 ]
 
@@ -79,9 +78,11 @@ async def run(answers: int) -> dict[str, object]:
             await client.send(Ask(ref, text))
             while not any(isinstance(m, (Ack, Error)) and m.ref == ref for m in seen):
                 await asyncio.sleep(0.05)
-        while sum(isinstance(m, StageEnd) for m in seen) < answers:
+        # A near-duplicate question merges into an earlier one: fewer answers than asks.
+        distinct = len({m.id for m in seen if isinstance(m, Ack)})
+        while sum(isinstance(m, StageEnd) for m in seen) < distinct:
             await asyncio.sleep(0.1)
-        print(f"{answers} answers spoken", file=sys.stderr)
+        print(f"{distinct} answers spoken", file=sys.stderr)
         await client.close()
         rec_path = srv.recorder.path
     started = sum(isinstance(m, StageStart) for m in seen)
