@@ -134,3 +134,19 @@ def test_trust_bench_smoke() -> None:
     model = result["misbehaving_model"]
     assert model["bad_sentences"] >= 30
     assert model["unsupported_sentences_spoken"] == len(model["spoken"])
+
+
+def test_recording_bench_smoke() -> None:
+    """The recording benchmark records one real answer and reports its figures."""
+    script = BENCH.parent / "recording.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--answers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["answers"] == 1 and result["vtt_cues"] >= 1
+    for key in ("speech_s", "kB_per_speech_s", "ship_us_p50", "export_x_realtime", "webm_bytes"):
+        assert result[key] > 0, key
