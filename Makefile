@@ -42,9 +42,13 @@ setup: $(STAMP) $(WEB_STAMP)
 demo: setup
 	$(VENV)/bin/townhall demo --bots 200
 
+# Two pytest-xdist workers: most tests wait on servers, sockets and browsers, not the CPU.
+# The drawing tests share one worker (the "gui" group, see tests/conftest.py).
+TEST_WORKERS ?= 2
+
 test: setup typecheck layers
 	$(VENV)/bin/ruff check server plugin protocol scenes tests bench
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # mypy --strict on every townhall package: 0 errors.
 typecheck: setup

@@ -53,6 +53,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 sys.path.insert(0, str(Path(__file__).parent))
 
 from clone import speak_and_measure
+from serve import serve
 
 from townhall.plugin.client import JoinRejected, RoomClient
 from townhall.plugin.mic import MicSender, PcmSource
@@ -145,19 +146,8 @@ def start_server(tmp: Path, workers: int) -> tuple[subprocess.Popen[str], str, P
         )
     )
     server_log = tmp / "server.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=open(server_log, "w"),  # noqa: SIM115  (the child keeps it)
-        text=True,
-        cwd=tmp,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "serving room" not in line:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, line.rsplit(" ", 1)[1].strip(), server_log
+    served = serve(tmp, config.read_text(), stderr=server_log)
+    return served.proc, served.url, server_log
 
 
 # ------------------------------------------------------------ frames

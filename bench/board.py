@@ -34,6 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 sys.path.insert(0, str(Path(__file__).parent))
 
 from clone import lag_between, tick_lag_counts
+from serve import serve
 
 from townhall.protocol import codec
 from townhall.protocol.messages import Ack, Ask, Error, Join, Keyframe, Message, Vote, Welcome
@@ -48,8 +49,8 @@ def log(text: str) -> None:
 
 
 def start_server(tmp: Path, max_questions: int, clone: bool) -> tuple[subprocess.Popen[str], str]:
-    config = tmp / "townhall.toml"
-    config.write_text(
+    served = serve(
+        tmp,
         "\n".join(
             [
                 "[server]",
@@ -72,21 +73,9 @@ def start_server(tmp: Path, max_questions: int, clone: bool) -> tuple[subprocess
                 f"enabled = {'true' if clone else 'false'}",
                 "pause_s = 0.05",
             ]
-        )
+        ),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "serving room" not in line:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, line.rsplit(" ", 1)[1].strip()
+    return served.proc, served.url
 
 
 class Client:

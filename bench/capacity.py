@@ -56,6 +56,7 @@ from townhall.server.ops.config import RoomSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from loadgen import mask_frame
+from serve import ServeError, serve
 
 SECRET = "capacity-secret-" + "c" * 40
 HERE = Path(__file__).parent
@@ -392,19 +393,11 @@ def start_townhall(tmp: Path, args: argparse.Namespace) -> tuple[subprocess.Pope
             ]
         )
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=open(tmp / "server.log", "w"),  # noqa: SIM115 - lives as long as the server
-        text=True,
-        cwd=tmp,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "serving room" not in line:
-        stop_process(proc)
-        raise BenchError(f"server did not start: {line!r}; see {tmp / 'server.log'}")
-    return proc, line.rsplit(" ", 1)[1].strip()
+    try:
+        served = serve(tmp, config.read_text(), stderr=tmp / "server.log")
+    except ServeError as exc:
+        raise BenchError(str(exc)) from exc
+    return served.proc, served.url
 
 
 def sample_questions() -> list[str]:

@@ -33,6 +33,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from serve import serve
 
 from townhall.plugin.client import RoomClient
 from townhall.protocol.messages import (
@@ -63,8 +64,8 @@ def sample_questions() -> list[str]:
 
 
 def start_server(tmp: Path, brain: str, voice: str) -> tuple[subprocess.Popen[str], str]:
-    config = tmp / "townhall.toml"
-    config.write_text(
+    served = serve(
+        tmp,
         "\n".join(
             [
                 "[server]",
@@ -81,21 +82,9 @@ def start_server(tmp: Path, brain: str, voice: str) -> tuple[subprocess.Popen[st
                 f'voice = "{voice}"',
                 "pause_s = 0.05",
             ]
-        )
+        ),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "serving room" not in line:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, line.rsplit(" ", 1)[1].strip()
+    return served.proc, served.url
 
 
 def metrics(url: str) -> dict[str, float]:

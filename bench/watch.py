@@ -8,6 +8,12 @@ frames a second (it leaves the cores to the audio); ``main_thread_ms_per_frame``
 page's own JavaScript per frame (the drawing itself happens in Chromium's GPU process,
 which sets the pace).
 
+It also measures what the /watch test leaves to a bench, since a busy machine moves it: the
+share of 20 ms audio frames that came too late to play (``audio_late_pct``, target < 5%) and
+how far the mouth is from the voice (``lip_sync_lag_ms``, target within 60 ms, with
+``lip_sync_score`` the correlation of loudness and mouth opening), after five audio packets
+were dropped on purpose (a gap must not shift the rest of the voice).
+
     python bench/watch.py --seconds 20
 
 Prints progress on stderr and one JSON object as the last line.
@@ -24,12 +30,38 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
 def log(text: str) -> None:
     print(f"[watch-bench] {text}", file=sys.stderr, flush=True)
+
+
+def lag_ms(probe: dict[str, list[list[float]]]) -> tuple[float, float]:
+    """Best lag (ms, positive: the mouth is late) and correlation between what is heard
+    (output RMS by the time it is heard) and the mouth the page shows, on a 10 ms grid."""
+    audio = np.asarray(probe["audio"], dtype=np.float64)
+    mouth = np.asarray(probe["mouth"], dtype=np.float64)
+    t0 = max(audio[0, 0], mouth[0, 0])
+    t1 = min(audio[-1, 0], mouth[-1, 0])
+    grid = np.arange(t0, t1, 10.0)
+    # Loudness per 10 ms: the largest quantum RMS in each bin (quanta are 2.7 ms).
+    bins = np.clip(((audio[:, 0] - t0) // 10).astype(int), 0, len(grid) - 1)
+    env = np.zeros(len(grid))
+    np.maximum.at(env, bins, audio[:, 1])
+    m = np.interp(grid, mouth[:, 0], mouth[:, 1])
+    a = (env - env.mean()) / (env.std() or 1)
+    b = (m - m.mean()) / (m.std() or 1)
+    n = len(grid)
+    lags = range(-20, 21)
+    scores = [
+        float(np.mean(a[max(0, -k) : n - max(0, k)] * b[max(0, k) : n - max(0, -k)])) for k in lags
+    ]
+    i = int(np.argmax(scores))
+    return list(lags)[i] * 10.0, scores[i]
 
 
 async def run(
@@ -86,6 +118,9 @@ async def run(
                 )
                 if not closeup:
                     await page.evaluate("townhallDebug.setCloseup(false)")
+                await page.evaluate("townhallDebug.startSyncProbe()")
+                await page.evaluate("townhallDebug.loseAudioPackets(5)")
+                audio0 = await page.evaluate("townhallDebug.audioStats")
                 f0 = await page.evaluate("townhallDebug.framesRendered")
                 t0 = time.monotonic()
                 costs = []
@@ -94,9 +129,14 @@ async def run(
                     costs.append(await page.evaluate("townhallDebug.renderCostMs"))
                 f1 = await page.evaluate("townhallDebug.framesRendered")
                 elapsed = time.monotonic() - t0
+                probe = await page.evaluate("townhallDebug.stopSyncProbe()")
+                audio1 = await page.evaluate("townhallDebug.audioStats")
                 await browser.close()
             await asker.close()
     render_ms = statistics.median(costs)
+    lag, score = lag_ms(probe)
+    frames = max(1, audio1["frames"] - audio0["frames"])
+    late = audio1["late"] + audio1["skippedLate"] - audio0["late"] - audio0["skippedLate"]
     return {
         "avatar": kind,
         "viewport": f"{width}x{height}",
@@ -106,6 +146,12 @@ async def run(
         "closeup_inset": closeup,
         "software_cap_fps": 15,
         "seconds": round(elapsed, 1),
+        "audio_frames": frames,
+        "audio_late_pct": round(100 * late / frames, 2),
+        "audio_errors": audio1["errors"],
+        "lip_sync_lag_ms": lag,
+        "lip_sync_score": round(score, 2),
+        "targets": {"audio_late_pct": 5, "lip_sync_abs_lag_ms": 60, "lip_sync_score": 0.3},
     }
 
 

@@ -90,8 +90,10 @@ class RoomClient:
         client_info: str = "townhall-plugin/0.1",
         on_message: Callable[[Message], None] | None = None,
         timeout_s: float = 15.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.headers = headers or {}  # extra handshake headers (e.g. a browser's Cookie)
         self.token = token
         self.client_info = client_info
         self.on_message = on_message
@@ -116,7 +118,11 @@ class RoomClient:
         self._closed.clear()
         try:
             self.connection = await connect(
-                self.url, compression=None, max_size=None, open_timeout=self.timeout_s
+                self.url,
+                compression=None,
+                max_size=None,
+                open_timeout=self.timeout_s,
+                additional_headers=self.headers,
             )
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise _unreachable(self.url, exc) from exc

@@ -14,6 +14,7 @@ from townhall.protocol.messages import (
     Board,
     CrowdFar,
     CrowdNear,
+    EventState,
     HandChanged,
     Joined,
     Keyframe,
@@ -49,6 +50,8 @@ class RoomState:
     stage: StageStart | None = None  # the answer being spoken now
     mode: str = "auto"
     review: bool = False
+    phase: str = "live"  # the event: doors, live, hold, ended
+    starts_at: int = 0  # its scheduled start, unix seconds (0: none)
     has_keyframe: bool = False
     needs_keyframe: bool = False
     crowd_frames: int = 0
@@ -66,6 +69,7 @@ class RoomState:
             self.questions = {q.id: q for q in message.questions}
             self.stage = message.stage
             self.mode, self.review = message.mode, message.review
+            self.phase, self.starts_at = message.phase, message.starts_at
             self.has_keyframe = True
             self.needs_keyframe = False
         elif isinstance(message, Board):  # more of the board than the Keyframe's top
@@ -81,12 +85,13 @@ class RoomState:
             self.crowd_frames += 1
 
     def _apply_sequenced(self, message: Sequenced) -> None:
-        if message.seq <= self.seq:
-            return
-        if message.seq != self.seq + 1 or not self.has_keyframe:
-            self.needs_keyframe = True
-            return
-        self.seq = message.seq
+        if message.seq != 0:  # 0: a private update (for staff or an asker), outside the log
+            if message.seq <= self.seq:
+                return
+            if message.seq != self.seq + 1 or not self.has_keyframe:
+                self.needs_keyframe = True
+                return
+            self.seq = message.seq
         if isinstance(message, Joined):
             p = message.participant
             self.participants[p.slot] = p
@@ -115,6 +120,8 @@ class RoomState:
                 self.mics[message.slot] = message
         elif isinstance(message, RoomMode):
             self.mode, self.review = message.mode, message.review
+        elif isinstance(message, EventState):
+            self.phase, self.starts_at = message.phase, message.starts_at
 
 
 def _split(records: bytes, size: int) -> dict[int, bytes]:

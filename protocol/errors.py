@@ -39,6 +39,9 @@ class ErrorCode(IntEnum):
     MIC_FAILED = 25  # the live mic ended by a fault: never connected, dropped
     BAD_TOKEN = 26  # a well-signed token whose claims are not acceptable (times, lifetime, name)
     BOARD_FULL = 27  # the room has as many questions as it takes (qa.max_questions)
+    CONFLICT = 28  # a save based on a version that is no longer the newest: reload and redo
+    NOT_FOUND = 29  # no statement, answer or inbox item with that id
+    EVENT_ENDED = 30  # the event has ended: questions, votes and the mic are closed
 
     @property
     def close_code(self) -> int:

@@ -23,6 +23,9 @@ from .limits import (
     MAX_REASON_CHARS,
     MAX_SDP_CHARS,
     MAX_SOURCE_CHARS,
+    MAX_STATEMENT_CHARS,
+    MAX_STATEMENT_ID_CHARS,
+    MAX_TAGS,
     MAX_TOKEN_CHARS,
     MAX_USER_ID_CHARS,
     MAX_WORD_CHARS,
@@ -50,16 +53,32 @@ Lang = Annotated[str, msgspec.Meta(max_length=MAX_LANGUAGE_CHARS)]
 Word = Annotated[str, msgspec.Meta(max_length=MAX_WORD_CHARS)]
 Source = Annotated[str, msgspec.Meta(max_length=MAX_SOURCE_CHARS)]
 QuestionState = Literal["submitted", "approved", "answering", "answered", "rejected", "escalated"]
-Label = Literal["approved", "generated", "escalated"]
-PacketLabel = Literal["approved", "generated", "escalated", "live"]
+#: Whose words the clone speaks: the leader's approved statements (``approved``), a model's
+#: from cited statements (``generated``), a decline (``escalated``), text an operator wrote
+#: (``leader``: the leader's own words) or a moderator wrote or edited (``moderator``).
+Label = Literal["approved", "generated", "escalated", "leader", "moderator"]
+PacketLabel = Literal["approved", "generated", "escalated", "leader", "moderator", "live"]
+HumanLabel = Literal["leader", "moderator"]  # words a person wrote, spoken by the clone
 Sdp = Annotated[str, msgspec.Meta(max_length=MAX_SDP_CHARS)]
 MicAction = Literal["grant", "revoke", "ask"]
-MicState = Literal["granted", "connecting", "live", "ended"]
+MicState = Literal["queued", "granted", "connecting", "live", "ended"]
 ModerateAction = Literal["approve", "reject", "edit", "merge", "move", "pin", "unpin"]
 ReviewDecision = Literal["speak", "edit", "skip"]
-ControlAction = Literal["mode", "review", "stop", "next"]
+ControlAction = Literal["mode", "review", "stop", "next", "event", "schedule"]
+# The event's lifecycle (SPEC §5.3): doors open (the lobby), live, on hold, ended.
+Phase = Literal["doors", "live", "hold", "ended"]
+PhaseEvent = Literal["open", "start", "hold", "resume", "end"]
 PeopleAction = Literal["mute", "unmute", "kick", "ban"]
 Outcome = Literal["done", "stopped", "skipped", "failed"]
+StatementId = Annotated[str, msgspec.Meta(max_length=MAX_STATEMENT_ID_CHARS)]
+StatementText = Annotated[str, msgspec.Meta(max_length=MAX_STATEMENT_CHARS)]
+Tags = Annotated[list[Annotated[str, msgspec.Meta(max_length=MAX_WORD_CHARS)]],
+                 msgspec.Meta(max_length=MAX_TAGS)]  # fmt: skip
+DateText = Annotated[str, msgspec.Meta(max_length=10)]  # YYYY-MM-DD or ""
+StudioWhat = Literal["inbox", "answers", "statements", "history", "audit"]
+InboxAction = Literal["publish", "post", "asker", "decline"]
+InboxState = Literal["open", "publish", "post", "asker", "decline"]
+AnswerAction = Literal["endorse", "correct", "retract"]
 
 ROLES: tuple[Role, ...] = ("attendee", "spectator", "moderator", "operator")
 STAFF: frozenset[Role] = frozenset({"moderator", "operator"})  # run the room
@@ -189,8 +208,63 @@ class BoardRequest(Message, tag=16):
     count: Annotated[int, msgspec.Meta(ge=1, le=BOARD_PAGE_MAX)] = BOARD_PAGE_MAX
 
 
+class StudioList(Message, tag=17):
+    """/studio: ask for the inbox, the clone's answers, statements (``query`` filters), one
+    statement's ``history`` (``query`` is its id) or the audit; answered by StudioItems."""
+
+    ref: U32
+    what: StudioWhat
+    query: Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)] = ""
+
+
+class StatementSave(Message, tag=18):
+    """/studio: add (``version = 0``), edit or retire a statement. ``version`` is the one the
+    edit was based on: if it is no longer the newest, Error CONFLICT with the current text
+    (and a StudioItems with it). Ack ``id`` is the new version. ``statement = ""`` adds one
+    with a fresh id."""
+
+    ref: U32
+    statement: StatementId
+    version: U32
+    topic: Annotated[str, msgspec.Meta(max_length=48)]
+    text: StatementText
+    language: Lang
+    tags: Tags = []
+    review_by: DateText = ""
+    translations: Annotated[list[StatementId], msgspec.Meta(max_length=8)] = []
+    retire: bool = False
+
+
+class InboxAnswer(Message, tag=19):
+    """/studio: the leader's answer to an escalated question: ``publish`` (spoken on stage
+    under the label ``leader``), ``post`` (a written follow-up on the board and in the
+    transcript), ``asker`` (to the asker only, on their next connect if gone) or ``decline``
+    (``text`` is the reason). Ack ``id`` is the leader's answer id (0 for decline)."""
+
+    ref: U32
+    question: U32
+    action: InboxAction
+    text: AnswerText
+
+
+class AnswerReview(Message, tag=20):
+    """/studio: on an answer (the clone's or the leader's): ``endorse`` it as an approved
+    statement, ``correct`` it (``text`` becomes a statement that supersedes its sources),
+    or ``retract`` it. ``notice``: a correction or retraction notice to the room, the asker
+    and the transcript. Ack ``id`` is the answer."""
+
+    ref: U32
+    answer: U32
+    action: AnswerAction
+    text: StatementText = ""
+    topic: Annotated[str, msgspec.Meta(max_length=48)] = "leader"
+    notice: bool = False
+
+
 class Control(Message, tag=11):
-    """Room controls: ``mode`` auto|moderated, ``review`` on|off, ``stop`` the clone, ``next``."""
+    """Room controls: ``mode`` auto|moderated, ``review`` on|off, ``stop`` the clone, ``next``,
+    ``event`` open|start|hold|resume|end (the lifecycle), ``schedule`` the start time (unix
+    seconds; "" or "0" clears it)."""
 
     ref: U32
     action: ControlAction
@@ -288,6 +362,8 @@ class Keyframe(Message, tag=67):
     stage: StageStart | None = None
     mode: Mode = "auto"
     review: bool = False
+    phase: Phase = "live"
+    starts_at: U64 = 0
 
 
 class Joined(Message, tag=68):
@@ -394,6 +470,15 @@ class ParticipantChanged(Message, tag=80):
     participant: Participant
 
 
+class EventState(Message, tag=90):
+    """The event's phase or its scheduled start changed (sequenced); ``starts_at`` is unix
+    seconds, 0 when none is set."""
+
+    seq: U64
+    phase: Phase
+    starts_at: U64 = 0
+
+
 class RoomMode(Message, tag=79):
     """The room's Q&A mode or review setting changed (sequenced)."""
 
@@ -403,7 +488,8 @@ class RoomMode(Message, tag=79):
 
 
 class MicChanged(Message, tag=81):
-    """A live mic's state changed (sequenced): granted, connecting, live or ended (with why)."""
+    """A live mic's state changed (sequenced): queued (behind the answer), granted, connecting,
+    live or ended (with why)."""
 
     seq: U64
     slot: U16
@@ -431,6 +517,94 @@ class MicAnswer(Message, tag=82):
     sdp: Sdp
 
 
+class InboxItem(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """An escalated question in the leader's inbox (a nested array). ``group``: the first
+    question of its group of similar ones (itself if none)."""
+
+    question: U32
+    text: QuestionText
+    reason: Reason
+    detail: Reason
+    asker_id: UserId
+    asker_name: Name
+    language: Lang
+    time: float
+    said: AnswerText
+    group: U32
+    state: InboxState = "open"
+    answer_text: AnswerText = ""
+    answer: U32 = 0
+
+
+class StatementInfo(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """One version of a statement (a nested array); ``expired``: past review-by."""
+
+    id: StatementId
+    version: U32
+    topic: str
+    text: StatementText
+    language: Lang
+    date: DateText
+    tags: list[str]
+    author: UserId
+    approved: float
+    review_by: DateText
+    translations: list[StatementId]
+    supersedes: str
+    retired: bool
+    expired: bool
+
+
+class AnswerInfo(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """An answer as /studio lists it (a nested array)."""
+
+    answer: U32
+    question: U32
+    question_text: QuestionText
+    text: AnswerText
+    label: Label
+    sources: list[Source]
+    language: Lang
+    time: float
+    outcome: str
+    review: str = ""  # endorsed, corrected, retracted, or ""
+
+
+class AuditEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """Who did what when (a nested array)."""
+
+    time: float
+    who: Name
+    role: Role
+    action: str
+    question: U32
+    detail: str
+
+
+class StudioItems(Message, tag=84):
+    """/studio: the answer to StudioList (``ref``), or with ``ref = 0`` a live change (a new
+    or resolved inbox item, a saved statement) to every operator and moderator."""
+
+    ref: U32
+    what: StudioWhat
+    inbox: list[InboxItem] = []
+    statements: list[StatementInfo] = []
+    answers: list[AnswerInfo] = []
+    audit: list[AuditEntry] = []
+
+
+class FollowUp(Message, tag=85):
+    """The leader's written words about a question (sequenced for ``post``; to the asker
+    alone for ``asker``): a follow-up answer, or a correction or retraction notice."""
+
+    seq: U64
+    question: U32
+    kind: Literal["answer", "correction", "retraction"]
+    text: AnswerText
+    label: Label
+    question_text: QuestionText = ""
+
+
 CLIENT_MESSAGES: tuple[type[Message], ...] = (
     Join,
     Ping,
@@ -448,6 +622,10 @@ CLIENT_MESSAGES: tuple[type[Message], ...] = (
     MicOffer,
     MicRelease,
     BoardRequest,
+    StudioList,
+    StatementSave,
+    InboxAnswer,
+    AnswerReview,
 )
 SERVER_MESSAGES: tuple[type[Message], ...] = (
     Welcome,
@@ -470,6 +648,9 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     MicChanged,
     MicAnswer,
     Board,
+    EventState,
+    StudioItems,
+    FollowUp,
 )
 
 # Sequenced messages: part of the room's event log, replayable after a resume.
@@ -483,6 +664,8 @@ SequencedMessage = (
     | RoomMode
     | ParticipantChanged
     | MicChanged
+    | EventState
+    | FollowUp
 )
 SEQUENCED: tuple[type[Message], ...] = (
     Joined,
@@ -494,6 +677,8 @@ SEQUENCED: tuple[type[Message], ...] = (
     RoomMode,
     ParticipantChanged,
     MicChanged,
+    EventState,
+    FollowUp,
 )
 
 

@@ -20,6 +20,8 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from townhall.protocol.errors import ErrorCode, ProtocolError
+from townhall.protocol.messages import Role
 from townhall.scenes import Scene, default_scene_path, load_scene
 from townhall.server.clone.avatar.source import AvatarModel, model_for_persona
 from townhall.server.clone.turn import Turns
@@ -33,6 +35,7 @@ from townhall.server.fanout.local import Fanout
 from townhall.server.fanout.pool import WorkerPool
 from townhall.server.gateway.addresses import ClientAddresses
 from townhall.server.gateway.admission import Admission
+from townhall.server.gateway.guests import GuestCookies
 from townhall.server.gateway.host import RoomHost
 from townhall.server.gateway.http import (
     WS_PATH,
@@ -43,14 +46,17 @@ from townhall.server.gateway.http import (
     without_body,
 )
 from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
+from townhall.server.gateway.oidc import OidcConfig, Person
 from townhall.server.gateway.recorder import StageRecorder
 from townhall.server.gateway.recordings import RecordingRoutes
+from townhall.server.gateway.signin import SignIn, name_of, user_id_of
 from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
-from townhall.server.gateway.tokens import resolve_secret, verify_token
+from townhall.server.gateway.tokens import issue_token, resolve_secret, verify_token
 from townhall.server.gateway.websocket import Gateway
-from townhall.server.ops.config import Settings, recording_folder
+from townhall.server.ops.config import Settings, recording_folder, start_seconds
 from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
+from townhall.server.ops.notify import Notifier
 from townhall.server.rtc.service import MicStation
 from townhall.server.store.sqlite import Store
 
@@ -73,7 +79,7 @@ def room_rules(settings: Settings) -> RoomRules:
         room_id=s.room,
         plan=tick_plan(settings),
         max_connections=s.max_connections,
-        allow_anonymous_spectators=s.allow_anonymous_spectators,
+        allow_anonymous_spectators=s.allow_anonymous_spectators and settings.auth.anonymous_viewing,
         join_timeout_s=lim.join_timeout_s,
         max_frame_bytes=lim.max_frame_bytes,
         messages_per_s=lim.messages_per_s,
@@ -98,6 +104,8 @@ def room_rules(settings: Settings) -> RoomRules:
         accept_timeout_s=rtc.accept_timeout_s,
         connect_timeout_s=rtc.connect_timeout_s,
         mic_time_limit_s=rtc.mic_time_limit_s,
+        phase="doors" if r.phase == "doors" else "live",
+        starts_at=start_seconds(r.starts_at) or 0,
     )
 
 
@@ -134,12 +142,25 @@ class TownhallServer:
                 saved.banned,
                 saved.max_answer_id,
                 saved.max_question_id,
+                saved.muted,
             ),
             epoch=self._epoch,
             wall_epoch=time.time(),
         )
         self.fanout = Fanout(self.authority.plan, settings.limits, self.metrics)
         self.host = RoomHost(self.authority, self.fanout, self.store)
+        self._load_studio(saved.settings)
+        self.notifier: Notifier | None = None
+        c = settings.clone
+        if c.escalation_webhook or c.escalation_smtp:
+            self.notifier = Notifier(
+                c.escalation_webhook,
+                self.persona.escalation_contact,
+                settings.server.room,
+                c.escalation_smtp,
+                c.escalation_from,
+            )
+            self.host.on_escalated = self.notifier
         self.workers: WorkerPool | None = None
         if settings.server.workers > 0:
             self.workers = WorkerPool(
@@ -151,7 +172,12 @@ class TownhallServer:
             self.mics = MicStation(settings, self.now_us, self.host.broadcast_live, self.host)
             self.host.mics = self.mics
         self.turns: Turns | None = None
-        self.gateway = Gateway(self.host, self.fanout, settings.limits.socket_send_buffer)
+        self.guests = GuestCookies(
+            self.secret, secure=settings.server.public_url.lower().startswith("https:")
+        )
+        self.gateway = Gateway(
+            self.host, self.fanout, settings.limits.socket_send_buffer, self.guests
+        )
         # Origin and the connection limit, checked at the handshake (gateway/admission.py).
         self.admission = Admission(
             settings.server.allowed_origins,
@@ -177,6 +203,15 @@ class TownhallServer:
         self.recordings = RecordingRoutes(recording_folder(settings), self._verify_or_guest)
         self.recordings.mount(self.router)
         self.static = StaticFiles()
+        # Sign-in with the company's identity provider (gateway/signin.py), when configured.
+        self.signin = SignIn(
+            OidcConfig.from_settings(settings.auth),
+            self._issue_signed_in,
+            settings.server.public_url,
+            self._expired,
+            settings.auth.anonymous_viewing and settings.server.allow_anonymous_spectators,
+            settings.limits.connects_per_address_per_min,
+        )
         for page in PAGES:
             self.router.add(page, self._page(page))
         self.router.add_prefix(
@@ -258,6 +293,43 @@ class TownhallServer:
             return None
         return self._verify(token)
 
+    def _load_studio(self, settings: dict[str, str]) -> None:
+        """/studio's state from the store: statements (seeded from the persona folder the
+        first time), the inbox, the answers, follow-ups not yet delivered."""
+        from townhall.server.clone.persona import load_persona, sample_persona_path
+        from townhall.server.clone.statements import version_of
+        from townhall.server.core.authority import DELIVERED_PREFIX
+        from townhall.server.core.studio import Studio
+        from townhall.server.store.sqlite import load_all_statements, write_now
+
+        persona = load_persona(self.settings.clone.persona or sample_persona_path())
+        versions = load_all_statements(self.store.path, persona.id)
+        if not versions:
+            versions = [version_of(persona.id, s) for s in persona.statements]
+            write_now(self.store.path, versions)
+        studio: Studio = self.authority.studio
+        studio.load_statements(persona.id, persona.languages, versions)
+        self.persona = persona
+        qa = self.authority.qa.questions
+        askers = {q.id: (q.asker_id, q.asker_name) for q in qa.values()}
+        rows = self.store.load_inbox()
+        studio.inbox.restore(rows, askers)
+        for a in self.store.load_answers():
+            q = qa.get(a.question_id)
+            studio.record_answer(a, q.text if q is not None else "")
+        from townhall.protocol import codec
+        from townhall.protocol.messages import FollowUp
+
+        for e, resolved in rows:
+            qid = e.question_id
+            if resolved is None or resolved.action != "asker":
+                continue
+            if f"{DELIVERED_PREFIX}{qid}" in settings:
+                continue
+            follow = FollowUp(0, qid, "answer", resolved.text, "leader", e.question)
+            asker = askers.get(qid, ("", ""))[0]
+            studio.waiting.setdefault(asker, []).append((qid, codec.encode(follow)))
+
     def _start_clone(self) -> None:
         from townhall.server.clone.factory import build_clone
 
@@ -270,7 +342,10 @@ class TownhallServer:
             room.plan.lead_us,
             self.store.write,
             lambda: room.answer.question.id if room.answer is not None else 0,
+            versions=list(room.studio.book.current.values()),
+            escalated=self.host.escalated,
         )
+        self.host.on_statements = built.brain.update
         room.detect_language = built.detect_language
         self.turns = Turns(built.clone, self.host.turn_event)
         self.host.turns = self.turns
@@ -293,6 +368,8 @@ class TownhallServer:
         await self.host.drain()
         if self.recorder is not None:
             self.recorder.close()
+        if self.notifier is not None:
+            await self.notifier.close()
         await self.store.close()
 
     async def __aenter__(self) -> TownhallServer:
@@ -352,7 +429,20 @@ class TownhallServer:
     # ------------------------------------------------------------ HTTP
 
     def _page(self, page: str) -> Callable[[Request], Response]:
-        return lambda request: self.static.page(page)
+        if page != "/watch":
+            return lambda request: self.signin.guard(request) or self.static.page(page)
+
+        def watch(request: Request) -> Response:
+            guarded = self.signin.guard(request)
+            if guarded is not None:
+                return guarded
+            # A browser without a valid guest cookie gets one: the same guest from now on.
+            resp = self.static.page(page)
+            if resp.status_code == 200 and not self.guests.read(request.headers):
+                resp.headers["Set-Cookie"] = self.guests.issue()
+            return resp
+
+        return watch
 
     async def _process_request(
         self, connection: ServerConnection, request: Request
@@ -364,7 +454,33 @@ class TownhallServer:
             # A recording is read (and indexed) off the event loop: the room keeps ticking.
             resp = await asyncio.to_thread(self.recordings.handle, request)
             return resp if request.method == "GET" else without_body(resp)
+        if self.signin.handles(request.path):
+            peer = connection.remote_address
+            address = self.admission.addresses.of(
+                str(peer[0]) if peer else "",
+                request.headers.get_all(self.admission.addresses.header),
+            )
+            return await self.signin.handle(request, address)
         return self.router(request)
+
+    def _expired(self, token: str) -> bool:
+        try:
+            self._verify(token)
+        except ProtocolError as exc:
+            return exc.code == ErrorCode.AUTH_EXPIRED
+        return False
+
+    def _issue_signed_in(self, person: Person, role: Role) -> str:
+        """The room token for someone the identity provider signed in (short-lived)."""
+        s = self.settings
+        return issue_token(
+            self.secret,
+            user_id=user_id_of(person),
+            name=name_of(person),
+            role=role,
+            room=s.server.room,
+            ttl_s=s.auth.signed_in_ttl_s,
+        )
 
     def _healthz(self, request: Request) -> Response:
         body: dict[str, Any] = {
@@ -407,5 +523,8 @@ class TownhallServer:
             "GET /watch?token=T     the spectator view",
             "GET /moderate?token=T  the moderator console",
             "GET /watch?recording=ID&token=T  a recording played back",
+            "GET /studio?token=T    the studio (operators): inbox, answers, statements",
         ]
+        if self.signin.enabled:
+            lines.append("GET /auth/login?next=/moderate  sign in with the identity provider")
         return text_response("\n".join(lines) + "\n")

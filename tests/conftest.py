@@ -18,6 +18,30 @@ SECRET = "test-secret-" + "x" * 32
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
+# Tests that draw, in Chromium (the ``browser`` fixture) or on an X display (``display``),
+# take a whole core of software GL each: two at once on a small machine slow both past what
+# they wait for. Under pytest-xdist (``make test`` runs two workers, ``--dist loadgroup``)
+# they form one group that one worker runs one after the other, started first since it is
+# the longest; the other worker takes everything else. A test that starts Chromium itself
+# joins with ``pytest.mark.xdist_group("gui")``.
+GUI_FIXTURES = frozenset({"browser", "display"})
+GUI = pytest.mark.xdist_group("gui")
+
+
+def _draws(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("xdist_group")
+    return bool(GUI_FIXTURES.intersection(getattr(item, "fixturenames", ()))) or (
+        marker is not None and marker.args == GUI.args
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gui = [i for i in items if _draws(i)]
+    for item in gui:
+        item.add_marker(pytest.mark.xdist_group("gui"))
+    chosen = set(gui)
+    items[:] = gui + [i for i in items if i not in chosen]
+
 
 def make_settings(tmp_path: Path, **sections: dict[str, object]) -> Settings:
     """Defaults with a fixed secret, port 0, and any section overrides given."""

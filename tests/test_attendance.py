@@ -64,6 +64,13 @@ async def run_event(tmp_path: Path, token: TokenMaker, anonymous: bool) -> dict[
         await eventually(four_stays, timeout=10)
         live: dict[str, Any] = json.loads(export(db, "main", "json", anonymous))
         await again.client.close()
+
+        def three_left() -> bool:
+            rows = sqlite3.connect(db).execute("SELECT left FROM attendance").fetchall()
+            return sum(1 for (left,) in rows if left) == 3
+
+        # Mo stays to the end: Ada's goodbye is recorded before Mo's connection closes.
+        await eventually(three_left, timeout=10)
         await mo.client.close()
     return live
 

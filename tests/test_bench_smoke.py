@@ -115,7 +115,7 @@ def test_trust_bench_smoke() -> None:
     """The judgment benchmark asks a few questions of each split through a real server."""
     script = BENCH.parent / "trust.py"
     proc = subprocess.run(
-        [sys.executable, str(script), "--limit", "3"],
+        [sys.executable, str(script), "--limit", "3", "--no-disclosure"],
         capture_output=True,
         text=True,
         timeout=240,
@@ -133,7 +133,25 @@ def test_trust_bench_smoke() -> None:
     assert 0 < result["classifier_p50_ms"] <= result["classifier_p95_ms"]
     model = result["misbehaving_model"]
     assert model["bad_sentences"] >= 30
-    assert model["unsupported_sentences_spoken"] == len(model["spoken"])
+    assert model["unsupported_sentences_spoken"] == len(model["spoken"]) == 0
+    assert model["good_sentences"] > 0 and model["good_sentences_cut"] == 0
+    assert 0 < result["classifier_cpu_p50_ms"] <= result["classifier_cpu_p95_ms"]
+
+
+def test_disclosure_bench_smoke() -> None:
+    """The spoken-disclosure figure of bench/trust.py, over one real `townhall serve` session."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCH.parent / "disclosure.py"), "--sessions", "1"],
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # Every answer that opens the session or follows a pause opened with the disclosure,
+    # and an answer right after another did not repeat it.
+    assert result["answers_due"] == 5 and result["disclosure_spoken"] == 1.0, result
+    assert result["session_starts_disclosed"] == 1 and result["repeated_without_pause"] == 0
 
 
 def test_recording_bench_smoke() -> None:

@@ -11,7 +11,15 @@ import random
 import pytest
 
 from townhall.protocol.errors import ErrorCode, Refused
-from townhall.protocol.messages import Ask, Board, BoardRequest, Keyframe, Vote
+from townhall.protocol.messages import (
+    Ask,
+    Board,
+    BoardRequest,
+    Keyframe,
+    Moderate,
+    QuestionChanged,
+    Vote,
+)
 from townhall.server.core.qa import BOARD_RECENT, BOARD_TOP, QaQueue, similarity
 
 from .test_authority import join, make_room, sent_to, store_all
@@ -55,6 +63,12 @@ def test_the_index_is_the_board_order_after_any_changes(seed: int) -> None:
         except Refused:
             pass
         assert q.index.open_ids() == [x.id for x in q.ordered()]
+        # Everyone's board holds the approved; the rest is the staff's and the asker's.
+        assert q.public.open_ids() == [x.id for x in q.ordered() if x.public]
+        assert q.pending.open_ids() == [x.id for x in q.ordered() if not x.public]
+        closed = sorted(x for x in q.questions if x not in q.index.open_ids())
+        assert q.public.recent_closed(1000) == [x for x in closed if q.questions[x].public]
+        assert q.pending.recent_closed(1000) == [x for x in closed if not q.questions[x].public]
         approved = [x for x in q.ordered() if x.state == "approved"]
         assert q.next_question() == (approved[0] if approved else None)
 
@@ -122,3 +136,45 @@ def test_a_duplicate_check_compares_with_a_few_questions_not_all() -> None:
     words = q.questions[501].words()  # "Question 500 ..."
     assert len(q.index.candidates(words)) <= 2
     assert q.find_duplicate("question 500 on subject s500x, what is the plan") is q.questions[501]
+
+
+def test_a_big_moderated_board_shows_questions_waiting_for_approval_only_to_staff_and_asker() -> (
+    None
+):
+    room = make_room(mode="moderated")
+    join(room, 1, "mod:moderator")
+    for n in range(120):  # 120 waiting, from 120 askers; the staff approve every third
+        join(room, 100 + n, f"a{n}:spectator")
+        room.receive(100 + n, Ask(1, f"Question number {n} about topic{n}"), 1.0)
+        store_all(room, room.effects())
+    approved = list(range(1, 121, 3))
+    for qid in approved:
+        room.receive(1, Moderate(qid, "approve", qid), 1.0)
+    store_all(room, room.effects())
+    room.tick(1.1)
+    room.effects()
+    # A newcomer's keyframe and pages: approved questions only, counted as such.
+    messages = sent_to(join(room, 2, "bob:spectator", 1.2), 2)
+    keyframe = next(m for m in messages if isinstance(m, Keyframe))
+    assert sorted(x.id for x in keyframe.questions) == approved
+    assert not [m for m in messages if isinstance(m, QuestionChanged)]
+    room.receive(2, BoardRequest(9, 0, 100), 1.3)
+    (page,) = sent_to(room.effects(), 2)
+    assert isinstance(page, Board) and page.open == len(approved)
+    assert sorted(x.id for x in page.questions) == approved
+    # An asker gets their own question privately (seq 0), after a reload too.
+    room.disconnect(101, 1.4)
+    mine = sent_to(join(room, 201, "a1:spectator", 1.5), 201)
+    assert [(m.seq, m.question.id) for m in mine if isinstance(m, QuestionChanged)] == [(0, 2)]
+    # A near duplicate of someone else's waiting question is a new question, not a vote.
+    room.receive(2, Ask(2, "Question number 1 about topic1"), 1.6)
+    store_all(room, room.effects())
+    assert room.qa.questions[2].votes == 1 and len(room.qa.questions) == 121
+    # The staff get the first 50 waiting as private updates and page through the whole queue.
+    messages = sent_to(join(room, 3, "mia:moderator", 1.7), 3)
+    waiting = [m.question.id for m in messages if isinstance(m, QuestionChanged)]
+    assert len(waiting) == BOARD_TOP and not set(waiting) & set(approved)
+    room.receive(3, BoardRequest(7, 0, 100), 1.8)
+    (page,) = sent_to(room.effects(), 3)
+    assert isinstance(page, Board) and page.open == 121
+    assert [x.id for x in page.questions] == [x.id for x in room.qa.ordered()][:100]

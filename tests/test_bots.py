@@ -208,12 +208,14 @@ async def test_dropped_bot_resumes_its_seat(server: TownhallServer) -> None:
 
 async def test_refused_join_is_reported_once(server: TownhallServer) -> None:
     lines: list[str] = []
-    started = time.monotonic()
-    stats = await run_bots(
-        server.ws_url, 80, secret="not-the-secret-" + "y" * 32, room="main", seconds=30,
-        progress=lines.append,
+    # It gives up at once instead of waiting out `seconds` (an hour: waiting would time out).
+    stats = await asyncio.wait_for(
+        run_bots(
+            server.ws_url, 80, secret="not-the-secret-" + "y" * 32, room="main", seconds=3600,
+            progress=lines.append,
+        ),
+        60,
     )  # fmt: skip
-    assert time.monotonic() - started < 5  # gives up instead of waiting out `seconds`
     assert stats.connected == 0 and stats.errors == ["AUTH_INVALID"]
     assert stats.error_counts == {"AUTH_INVALID": 50}  # the second batch never started
     refused = [line for line in lines if "refused" in line]
@@ -228,8 +230,10 @@ async def test_demo_prints_urls_and_seats_bots(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     started = time.monotonic()
-    await run_demo(make_settings(tmp_path), bots=20, seconds=3, status_every_s=1.0)
-    assert 2.9 < time.monotonic() - started < 8
+    await asyncio.wait_for(
+        run_demo(make_settings(tmp_path), bots=20, seconds=3, status_every_s=1.0), 60
+    )
+    assert time.monotonic() - started >= 2.9  # it runs for the seconds it was given
     out = capsys.readouterr().out
     port = re.search(re.escape("http://127.0.0.1:") + r"(\d+)/", out)
     assert port, out

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import pytest
 
 from townhall.server.clone.brain import (
@@ -17,9 +14,6 @@ from townhall.server.clone.brain import (
 )
 from townhall.server.clone.brain.sentences import split_sentences
 from townhall.server.clone.persona import Persona, load_persona, sample_persona_path
-
-from .test_brain_policy import ALL_ESCALATING
-from .test_brain_retrieval import OFF_TOPIC, ON_TOPIC
 
 
 @pytest.fixture(scope="module")
@@ -157,25 +151,3 @@ def test_make_brain(persona: Persona) -> None:
     )
     assert type(brain).__name__ == "OpenAIBrain" and brain.model == "m"
     assert str(brain.client.base_url).startswith("http://127.0.0.1:9/v1")
-
-
-async def test_time_to_first_part(persona: Persona) -> None:
-    """Median time to the first AnswerPart over the whole question set (report it)."""
-    brain = EmbeddedBrain(persona)
-    questions = (
-        [q for _, q, _ in ON_TOPIC] + [q for _, q in OFF_TOPIC] + [q for q, _ in ALL_ESCALATING]
-    )
-    timings: list[float] = []
-    for question in questions * 3:
-        start = time.perf_counter()
-        stream = brain.stream(question)
-        await anext(stream)
-        timings.append((time.perf_counter() - start) * 1000)
-        await stream.aclose()
-    median = statistics.median(timings)
-    p95 = statistics.quantiles(timings, n=20)[-1]
-    print(
-        f"\nembedded brain: time to first part over {len(timings)} questions: "
-        f"median {median:.3f} ms, p95 {p95:.3f} ms, max {max(timings):.3f} ms"
-    )
-    assert median < 10 and p95 < 25  # budget for the whole first audio is 150 ms

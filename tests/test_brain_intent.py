@@ -54,6 +54,10 @@ def test_every_intent_has_examples_in_english_ukrainian_and_russian() -> None:
         "Am I going to get more money next year?",
         "Чи залишуся я на своїй посаді восени?",
         "Будут ли у нас сокращения осенью?",
+        # Surzhyk: Ukrainian and Russian mixed, as many employees speak.
+        "Шо там по деньгам, будуть підіймать оклади?",
+        "Чи правда, шо нашу команду хочуть розформірувать?",
+        "Скажіть чесно, мені вже шукать нову роботу?",
     ],
 )
 async def test_sensitive_paraphrases_escalate_and_are_recorded(

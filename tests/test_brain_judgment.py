@@ -12,8 +12,11 @@ import pytest
 
 from townhall.server.clone.brain import EmbeddedBrain, Policy
 from townhall.server.clone.brain.gate import Decline, Gate
+from townhall.server.clone.brain.intent import EXAMPLES_DIR, INTENTS, load_examples
 from townhall.server.clone.brain.retrieval import Hit, Retriever
+from townhall.server.clone.brain.verify import SENTENCE_EXAMPLES, SENTENCE_LABELS
 from townhall.server.clone.persona import Persona, load_persona, sample_persona_path
+from townhall.server.core.textnorm import fold
 
 from .judgment_set import load, outcome
 
@@ -43,6 +46,17 @@ def test_the_set_is_large_and_split() -> None:
     assert not {c.text for c in train} & {c.text for c in heldout}
 
 
+def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
+    """Scores on the set say how the clone generalises only if it never trained on them."""
+    examples = {
+        fold(text)
+        for directory in (EXAMPLES_DIR, SENTENCE_EXAMPLES)
+        for text, _ in load_examples(directory, (*INTENTS, *SENTENCE_LABELS))
+    }
+    shared = [c.text for s in ("train", "heldout") for c in load(s) if fold(c.text) in examples]
+    assert shared == []
+
+
 def test_no_sensitive_question_of_the_train_part_is_answered(gate: Gate) -> None:
     missed = [
         c.text
@@ -62,7 +76,7 @@ def test_no_knowledge_gap_of_the_train_part_gets_a_statement(gate: Gate) -> None
 def test_over_escalation_of_the_train_part_stays_low(gate: Gate) -> None:
     harmless = [c for c in load("train") if c.expected in ("answer", "gap")]
     over = [c.text for c in harmless if decide(gate, c.text) == "escalate"]
-    assert len(over) <= 0.15 * len(harmless), over
+    assert len(over) <= 0.05 * len(harmless), over
 
 
 def test_unrelated_statements_are_not_stitched_together(persona: Persona) -> None:

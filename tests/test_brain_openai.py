@@ -61,6 +61,15 @@ def reply(*deltas: str) -> Any:
     return chat
 
 
+async def scripted(
+    persona: Persona, recorded: list[Escalation], chat: Any, question: str = REMOTE_Q
+) -> tuple[list[AnswerPart], FakeOpenAI]:
+    """Ask the brain ``question`` with a model that says what ``chat`` yields: the parts it
+    answered and the fake API (whose ``requests`` show what the brain sent)."""
+    with FakeOpenAI(chat=chat) as api:
+        return await collect(brain_for(persona, recorded, api.base_url), question), api
+
+
 async def test_first_sentence_is_yielded_while_the_model_is_still_generating(
     persona: Persona, recorded: list[Escalation]
 ) -> None:
@@ -79,7 +88,7 @@ async def test_first_sentence_is_yielded_while_the_model_is_still_generating(
         brain = brain_for(persona, recorded, api.base_url)
         stream = brain.stream(REMOTE_Q)
         try:
-            first = await asyncio.wait_for(anext(stream), 5)
+            first = await asyncio.wait_for(anext(stream), 30)
             assert not finished.is_set() and not release.is_set()
             release.set()
             rest = [p async for p in stream]
@@ -97,9 +106,10 @@ async def test_prompt_has_the_rules_the_statements_and_the_question_as_data(
     # Quotes and a line break, and nothing the statements do not cover: a question mostly
     # about uncovered words ("words, new") is now judged too risky to send to a model.
     question = 'Are we staying remote? "Quoted"\nline'
-    with FakeOpenAI(chat=reply("We are staying remote-first [S10].")) as api:
-        await collect(brain_for(persona, recorded, api.base_url), question)
-        (body,) = chat_requests(api)
+    _, api = await scripted(
+        persona, recorded, reply("We are staying remote-first [S10]."), question
+    )
+    (body,) = chat_requests(api)
     assert body["model"] == "fake-model" and body["stream"] is True
     system, user = body["messages"]
     assert system["role"] == "system" and user["role"] == "user"
@@ -121,8 +131,7 @@ async def test_citations_become_sources_and_are_not_spoken(
         "Where you work matters less [S10][S99]. ",
         "That is the picture.",
     )
-    with FakeOpenAI(chat=chat) as api:
-        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    parts, _ = await scripted(persona, recorded, chat)
     assert [(p.text, p.sources) for p in parts] == [
         ("Offices are for collaboration.", ("S11", "S10")),
         ("Where you work matters less.", ("S10",)),  # S99 was never given to the model
@@ -148,8 +157,7 @@ async def test_citations_become_sources_and_are_not_spoken(
 async def test_uncited_sentences_are_dropped_and_too_little_left_escalates(
     persona: Persona, recorded: list[Escalation], deltas: tuple[str, ...], detail: str
 ) -> None:
-    with FakeOpenAI(chat=reply(*deltas)) as api:
-        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    parts, _ = await scripted(persona, recorded, reply(*deltas))
     assert parts[-1].label == "escalated"
     assert all(p.sources for p in parts if p.label == "generated")
     (esc,) = recorded
@@ -168,8 +176,7 @@ async def test_claims_to_be_human_or_the_leader_are_cut(
     persona: Persona, recorded: list[Escalation], claim: str
 ) -> None:
     chat = reply("We are staying remote-first [S10]. ", claim)
-    with FakeOpenAI(chat=chat) as api:
-        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    parts, _ = await scripted(persona, recorded, chat)
     assert [p.label for p in parts] == ["generated", "escalated"]
     (esc,) = recorded
     assert esc.reason == "generated_violation" and "human" in esc.detail
@@ -183,8 +190,7 @@ async def test_a_sentence_in_another_language_is_dropped(
         "Ми залишаємося віддаленою компанією назавжди [S10]. ",
         "Teams choose their own office days [S11].",
     )
-    with FakeOpenAI(chat=chat) as api:
-        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    parts, _ = await scripted(persona, recorded, chat)
     assert [p.text for p in parts] == [
         "We are staying remote-first.",
         "Teams choose their own office days.",
@@ -206,8 +212,7 @@ async def test_a_generated_violation_is_cut_and_escalated(
     persona: Persona, recorded: list[Escalation], bad: str, detail: str
 ) -> None:
     chat = reply("We are staying remote-first [S10]. ", bad, "More that must never be said.")
-    with FakeOpenAI(chat=chat) as api:
-        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    parts, _ = await scripted(persona, recorded, chat)
     assert [p.label for p in parts] == ["generated", "escalated"]
     assert parts[0].text == "We are staying remote-first."
     assert parts[1].text == persona.message("en", "stopped")
@@ -217,6 +222,36 @@ async def test_a_generated_violation_is_cut_and_escalated(
     assert esc.backend == "openai" and esc.question == REMOTE_Q
     assert esc.partial_answer == "We are staying remote-first."
     assert set(esc.sources) == {"S10", "S11"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        # The four the red-team heard spoken: a promise without "promise", a share in
+        # words and two new company rules; then facts the statements never stated.
+        "We will never ask anyone back to the office, full stop [S10]. ",
+        "About a third of the company will move teams [S10]. ",
+        "From Monday, cameras must be on in every meeting [S10]. ",
+        "Starting next week, everyone must be in the office on Tuesdays [S11]. ",
+        "We are opening a new hub in Warsaw for the teams [S10]. ",
+        "Olena Kovalenko will lead the move to the new setup [S10]. ",
+        "Offices will get a free lunch every day [S11]. ",
+    ],
+)
+async def test_a_cited_sentence_the_statements_do_not_back_is_never_spoken(
+    persona: Persona, recorded: list[Escalation], bad: str
+) -> None:
+    good = "Teams choose their own office days [S11]."
+    chat = reply("We are staying remote-first [S10]. ", bad, good)
+    with FakeOpenAI(chat=chat) as api:
+        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    spoken = [p.text for p in parts if p.label == "generated"]
+    assert bad.split(" [")[0] not in " ".join(spoken)
+    if recorded:  # a commitment stops the answer there and escalates
+        assert [p.label for p in parts] == ["generated", "escalated"]
+        assert "commitment" in recorded[0].detail
+    else:  # an unbacked fact is cut; the rest of the answer goes on
+        assert spoken == ["We are staying remote-first.", "Teams choose their own office days."]
 
 
 @pytest.mark.parametrize(
@@ -233,9 +268,8 @@ async def test_a_generated_violation_is_cut_and_escalated(
 async def test_declined_questions_never_reach_the_model(
     persona: Persona, recorded: list[Escalation], question: str, reason: str
 ) -> None:
-    with FakeOpenAI(chat=reply("I should never be asked.")) as api:
-        parts = await collect(brain_for(persona, recorded, api.base_url), question)
-        assert api.requests == []
+    parts, api = await scripted(persona, recorded, reply("I should never be asked."), question)
+    assert api.requests == []
     assert parts and all(p.label == "escalated" for p in parts)
     (esc,) = recorded
     assert esc.reason == reason and esc.backend == "openai"
@@ -249,11 +283,10 @@ async def test_ukrainian_question_gets_a_ukrainian_answer(
         yield "Ми й надалі працюємо передусім віддалено [U01]. "
         yield "Важить те, як ми працюємо разом [U01]."
 
-    with FakeOpenAI(chat=chat) as api:
-        parts = await collect(
-            brain_for(persona, recorded, api.base_url), "Чи будемо ми працювати віддалено й надалі?"
-        )
-        (body,) = chat_requests(api)
+    parts, api = await scripted(
+        persona, recorded, chat, "Чи будемо ми працювати віддалено й надалі?"
+    )
+    (body,) = chat_requests(api)
     assert "[U01]" in body["messages"][0]["content"]
     assert [(p.language, p.label, p.sources) for p in parts] == [("uk", "generated", ("U01",))] * 2
     assert parts[0].text == "Ми й надалі працюємо передусім віддалено."
@@ -263,11 +296,8 @@ async def test_ukrainian_question_on_english_material_is_answered_in_ukrainian(
     persona: Persona, recorded: list[Escalation]
 ) -> None:
     chat = reply("Мобільний застосунок запланований на другу половину року [S06].")
-    with FakeOpenAI(chat=chat) as api:
-        parts = await collect(
-            brain_for(persona, recorded, api.base_url), "Коли вийде мобільний застосунок?"
-        )
-        (body,) = chat_requests(api)
+    parts, api = await scripted(persona, recorded, chat, "Коли вийде мобільний застосунок?")
+    (body,) = chat_requests(api)
     assert "[S06]" in body["messages"][0]["content"]
     assert "Answer in Ukrainian" in body["messages"][0]["content"]
     (part,) = parts
@@ -277,13 +307,11 @@ async def test_ukrainian_question_on_english_material_is_answered_in_ukrainian(
 async def test_model_escalation_marker_and_empty_output(
     persona: Persona, recorded: list[Escalation]
 ) -> None:
-    with FakeOpenAI(chat=reply("[ESC", "ALATE]")) as api:
-        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    parts, _ = await scripted(persona, recorded, reply("[ESC", "ALATE]"))
     assert [(p.label, p.text) for p in parts] == [
         ("escalated", persona.message("en", "no_material"))
     ]
-    with FakeOpenAI(chat=reply("", "  ")) as api:
-        parts = await collect(brain_for(persona, recorded, api.base_url), REMOTE_Q)
+    parts, _ = await scripted(persona, recorded, reply("", "  "))
     assert [p.label for p in parts] == ["escalated"]
     assert [e.reason for e in recorded] == ["no_material", "no_material"]
 
@@ -377,12 +405,12 @@ async def test_failure_mid_answer_stops_and_escalates(
 async def test_consumer_can_stop_listening_early(
     persona: Persona, recorded: list[Escalation]
 ) -> None:
-    chat = reply(*[f"Sentence number {i} [S10]. " for i in range(50)])
+    chat = reply(*[f"We are staying remote-first, {'so ' * i}take more [S10]. " for i in range(50)])
     with FakeOpenAI(chat=chat) as api:
         brain = brain_for(persona, recorded, api.base_url)
         stream: AsyncIterator[AnswerPart] = brain.stream(REMOTE_Q)
         first = await anext(stream)
         await stream.aclose()  # type: ignore[attr-defined]
         await brain.aclose()
-    assert first.text == "Sentence number 0."
+    assert first.text == "We are staying remote-first, take more."
     assert recorded == []

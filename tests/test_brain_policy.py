@@ -194,13 +194,3 @@ def test_generated_violations(policy: Policy, sentence: str, detail: str) -> Non
 )
 def test_generated_sentences_that_are_fine(policy: Policy, sentence: str) -> None:
     assert policy.check_generated(sentence, SOURCES) is None
-
-
-def test_policy_is_fast(policy: Policy) -> None:
-    import time
-
-    start = time.perf_counter()
-    for question, _ in ALL_ESCALATING * 5:
-        policy.check_question(question)
-    per_question_ms = (time.perf_counter() - start) * 1000 / (len(ALL_ESCALATING) * 5)
-    assert per_question_ms < 5, per_question_ms

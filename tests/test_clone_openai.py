@@ -31,17 +31,15 @@ def speech(body: dict[str, Any]) -> bytes:
 
 
 def chat(body: dict[str, Any]) -> Iterator[str]:
-    """A 'model' that answers from the first statement it was given, citing it."""
+    """A 'model' that retells the first statement it was given, citing it (in pieces, as a
+    stream would; every sentence is checked against the statement it cites)."""
     context = " ".join(str(m.get("content", "")) for m in body["messages"])
-    ids = re.findall(r"\b(S\d+)\b", context)
-    cite = ids[0] if ids else "S01"
-    yield from [
-        "We judge work by ",
-        "its outcomes, not ",
-        f"by where it happens [{cite}]. ",
-        "Teams agree on how ",
-        f"they collaborate [{cite}].",
-    ]
+    match = re.search(r"\[(S\d+)\] \([^)]*\) ([^\n]+)", context)
+    cite, text = match.groups() if match else ("S01", "")
+    sentences = re.findall(r"[^.!?]+[.!?]", text)[:2]
+    for sentence in sentences:
+        half = len(sentence) // 2
+        yield from [sentence[:half], sentence[half:-1], f" [{cite}]{sentence[-1]} "]
 
 
 async def test_generated_answer_with_cloud_brain_and_voice(
@@ -77,7 +75,9 @@ async def test_generated_answer_with_cloud_brain_and_voice(
             captions = [c.text for p in packets for c in p.captions]
             assert words(" ".join(captions)) == words(end.text)
             kinds = [kind for kind, _ in api.requests]
-            assert "chat" in kinds and kinds.count("speech") == 2  # one request per sentence
+            # The spoken disclosure that opens the session, then one request per sentence.
+            assert end.text.startswith("I'm an AI clone")
+            assert "chat" in kinds and kinds.count("speech") == 3
             chat_body = next(b for k, b in api.requests if k == "chat")
             assert chat_body["model"] == "fake-chat" and chat_body["stream"] is True
             await viewer.client.close()
@@ -106,4 +106,43 @@ async def test_injection_never_reaches_the_model(tmp_path: Path, token: TokenMak
             start, _ = await wait_answer(viewer, ack.id)
             assert start.label == "escalated"
             assert not any(kind == "chat" for kind, _ in api.requests)
+            await viewer.client.close()
+
+
+async def test_guard_model_from_the_configuration_fails_closed(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """``clone.guard = "openai"`` through a real server: a guard that answers nothing
+    clear makes the question escalate, and the brain's model is never asked."""
+
+    def guarded(body: dict[str, Any]) -> Iterator[str]:
+        if body["model"] == "fake-guard":
+            yield "I am not sure."
+        else:
+            yield from chat(body)
+
+    with FakeOpenAI(chat=guarded, speech=speech) as api:
+        settings = make_settings(
+            tmp_path,
+            qa={"mode": "auto"},
+            clone={
+                "enabled": True,
+                "brain": "openai",
+                "guard": "openai",
+                "guard_model": "fake-guard",
+                "openai_base_url": api.base_url,
+                "openai_api_key": api.api_key,
+                "openai_model": "fake-chat",
+                "pause_s": 0.1,
+            },
+        )
+        async with TownhallServer(settings) as srv:
+            viewer = Viewer(srv.ws_url, token("v", role="spectator"))
+            await viewer.connect()
+            ack = await viewer.request(lambda ref: Ask(ref, "How do we think about remote work?"))
+            assert isinstance(ack, Ack)
+            start, _ = await wait_answer(viewer, ack.id)
+            assert start.label == "escalated"
+            models = [body["model"] for kind, body in api.requests if kind == "chat"]
+            assert models == ["fake-guard"]
             await viewer.client.close()

@@ -18,6 +18,7 @@ from townhall.server.ops.config import (
     load_settings,
     render_toml,
     settings_table,
+    start_seconds,
 )
 
 SECRET = "s" * 40
@@ -50,6 +51,12 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
         ("[server\n", {}, "t.toml"),
         ("", {"TOWNHALL_SERVER_PORT": "abc"}, "TOWNHALL_SERVER_PORT"),
         ("[room]\npose_hz = 90\n", {}, "pose_hz"),
+        ('[clone]\nguard = "llamaguard"\n', {}, "clone.guard must be none or openai"),
+        ('[clone]\nguard = "openai"\n', {}, "clone.guard must be none unless clone.brain = openai"),
+        ('[clone]\nbrain = "openai"\nguard_timeout_s = 0\n', {}, "clone.guard_timeout_s"),
+        ('[room]\nstarts_at = "tomorrow"\n', {}, r"room.starts_at.*ISO 8601"),
+        ('[room]\nstarts_at = "2026-12-06T15:00:00"\n', {}, "with a time zone"),
+        ('[room]\nphase = "hold"\n', {}, "room.phase.*doors or live"),
     ],
 )
 def test_bad_config_says_where(tmp_path: Path, text: str, env: dict[str, str], needle: str) -> None:
@@ -116,3 +123,11 @@ def test_garbage_tokens_are_invalid(token: str) -> None:
 def test_issue_rejects_unknown_role() -> None:
     with pytest.raises(ValueError, match="role"):
         issue_token(SECRET, user_id="u", name="A", role="pilot", room="main", ttl_s=5)
+
+
+def test_a_scheduled_start_in_iso_8601_or_unix_seconds() -> None:
+    env = {"TOWNHALL_ROOM_STARTS_AT": "2026-12-06T15:00:00+00:00", "TOWNHALL_ROOM_PHASE": "doors"}
+    s = load_settings(None, env=env)
+    assert start_seconds(s.room.starts_at) == 1796569200 and s.room.phase == "doors"
+    assert start_seconds("1796569200") == 1796569200 and start_seconds("") == 0
+    assert start_seconds("²") is None  # a digit to Unicode, not a time

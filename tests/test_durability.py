@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
+import contextlib
 import sqlite3
-import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+from bench.serve import Served, serve
 from townhall.plugin.client import RoomClient
 from townhall.protocol.messages import (
     Ack,
@@ -29,9 +28,9 @@ from .conftest import SECRET, TokenMaker
 from .waiting import eventually
 
 
-def start_server(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
-    config = tmp_path / "townhall.toml"
-    config.write_text(
+def start_server(tmp_path: Path) -> Served:
+    return serve(
+        tmp_path,
         "\n".join(
             [
                 "[server]",
@@ -47,30 +46,28 @@ def start_server(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
                 "[clone]",
                 "pause_s = 0.1",
             ]
-        )
+        ),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "serving room" in line, line
-    url = line.rsplit(" ", 1)[1].strip()
-    return proc, url.replace("http://", "ws://") + "/ws"
+
+
+@contextlib.contextmanager
+def running(tmp_path: Path) -> Iterator[Served]:
+    """The server on this database until the block ends (a clean stop, if not killed)."""
+    served = start_server(tmp_path)
+    try:
+        yield served
+    finally:
+        served.stop()
 
 
 async def test_kill_9_mid_answer_loses_nothing_acknowledged(
     tmp_path: Path, token: TokenMaker
 ) -> None:
-    proc, ws_url = start_server(tmp_path)
     acked_questions: dict[int, str] = {}
     acked_votes: set[tuple[int, str]] = set()
     stage_seen = asyncio.Event()
-    try:
+    with running(tmp_path) as served:
+        ws_url = served.ws_url
         clients: list[tuple[RoomClient, str, list[Message]]] = []
         for n in range(4):
             seen: list[Message] = []
@@ -108,16 +105,12 @@ async def test_kill_9_mid_answer_loses_nothing_acknowledged(
                 return
 
         tasks = [asyncio.create_task(chatter(c, u, s, n)) for n, (c, u, s) in enumerate(clients)]
-        await asyncio.wait_for(stage_seen.wait(), 30)  # the clone is speaking
+        await asyncio.wait_for(stage_seen.wait(), 90)  # the clone is speaking (busy: slow)
         await eventually(lambda: len(acked_questions) >= 10 and len(acked_votes) >= 10, 20)
-        os.kill(proc.pid, signal.SIGKILL)  # mid-traffic: requests in flight are not acked
-        proc.wait(timeout=10)
+        served.kill()  # mid-traffic: requests in flight are not acked
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert len(acked_questions) >= 10 and len(acked_votes) >= 10
 
     db = sqlite3.connect(tmp_path / "townhall.db")
@@ -129,10 +122,9 @@ async def test_kill_9_mid_answer_loses_nothing_acknowledged(
     db.close()
 
     # The restarted server shows them all, and takes up the answer cut short again.
-    proc, ws_url = start_server(tmp_path)
-    try:
+    with running(tmp_path) as served:
         seen: list[Message] = []
-        c = RoomClient(ws_url, token("after", role="spectator"), on_message=seen.append)
+        c = RoomClient(served.ws_url, token("after", role="spectator"), on_message=seen.append)
         await c.connect()
         await eventually(lambda: any(isinstance(m, Keyframe) for m in seen))
         keyframe = next(m for m in seen if isinstance(m, Keyframe))
@@ -145,9 +137,6 @@ async def test_kill_9_mid_answer_loses_nothing_acknowledged(
         }
         assert set(acked_questions) - answered <= board
         await c.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
 
 
 def replies(seen: list[Message], ref: int) -> list[Message]:
@@ -157,10 +146,9 @@ def replies(seen: list[Message], ref: int) -> list[Message]:
 async def test_a_question_the_locked_database_refused_is_never_shown_voted_or_inherited(
     tmp_path: Path, token: TokenMaker
 ) -> None:
-    proc, ws_url = start_server(tmp_path)
-    try:
+    with running(tmp_path) as served:
         seen: list[Message] = []
-        ann = RoomClient(ws_url, token("ann", role="spectator"), on_message=seen.append)
+        ann = RoomClient(served.ws_url, token("ann", role="spectator"), on_message=seen.append)
         await ann.connect()
         await ann.send(Ask(1, "What is the plan for the Lisbon office?"))
         await eventually(lambda: replies(seen, 1), 20)
@@ -178,7 +166,7 @@ async def test_a_question_the_locked_database_refused_is_never_shown_voted_or_in
             lock.close()
         refused_id = first.id + 1  # the id the server had given it in memory
         bob_seen: list[Message] = []
-        bob = RoomClient(ws_url, token("bob", role="spectator"), on_message=bob_seen.append)
+        bob = RoomClient(served.ws_url, token("bob", role="spectator"), on_message=bob_seen.append)
         await bob.connect()
         await eventually(lambda: first.id in bob.state.questions, 20)
         await bob.send(Vote(3, refused_id))
@@ -190,17 +178,13 @@ async def test_a_question_the_locked_database_refused_is_never_shown_voted_or_in
         assert set(ann.state.questions) == {first.id}
         await bob.close()
         await ann.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
     db = sqlite3.connect(tmp_path / "townhall.db")
     assert set(db.execute("SELECT question_id FROM votes")) == {(first.id,)}
     db.close()
 
-    proc, ws_url = start_server(tmp_path)
-    try:
+    with running(tmp_path) as served:
         seen = []
-        cy = RoomClient(ws_url, token("cy", role="spectator"), on_message=seen.append)
+        cy = RoomClient(served.ws_url, token("cy", role="spectator"), on_message=seen.append)
         await cy.connect()
         await cy.send(Ask(1, "How are we using AI tools in our daily work?"))
         await eventually(lambda: replies(seen, 1), 20)
@@ -209,9 +193,6 @@ async def test_a_question_the_locked_database_refused_is_never_shown_voted_or_in
         changed = await eventually_question(seen, ack.id)
         assert changed.votes == 1  # its own, nothing inherited
         await cy.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
 
 
 async def eventually_question(seen: list[Message], qid: int) -> QuestionInfo:
@@ -239,38 +220,29 @@ def test_new_ids_start_after_every_id_a_stored_row_mentions(tmp_path: Path) -> N
 async def test_kill_9_mid_answer_the_restarted_room_recovers_its_stage(
     tmp_path: Path, token: TokenMaker
 ) -> None:
-    proc, ws_url = start_server(tmp_path)
-    try:
+    with running(tmp_path) as served:
         seen: list[Message] = []
-        ann = RoomClient(ws_url, token("ann", role="spectator"), on_message=seen.append)
+        ann = RoomClient(served.ws_url, token("ann", role="spectator"), on_message=seen.append)
         await ann.connect()
         await ann.send(Ask(1, "What is the plan for the Lisbon office?"))
         await eventually(lambda: any(isinstance(m, StagePacket) for m in seen), 30)
         (start,) = [m for m in seen if isinstance(m, StageStart)]
-        os.kill(proc.pid, signal.SIGKILL)  # the clone is speaking
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        served.kill()  # the clone is speaking
     db = sqlite3.connect(tmp_path / "townhall.db")
     assert db.execute("SELECT state, answer_id FROM questions").fetchall() == [
         ("answering", start.answer)
     ]
     db.close()
 
-    proc, ws_url = start_server(tmp_path)
-    try:
+    with running(tmp_path) as served:
         seen = []
-        bob = RoomClient(ws_url, token("bob", role="spectator"), on_message=seen.append)
+        bob = RoomClient(served.ws_url, token("bob", role="spectator"), on_message=seen.append)
         await bob.connect()
         # Asked again, under a new answer id: the stage is not stuck on the one cut short.
         await eventually(lambda: any(isinstance(m, StageStart) for m in seen), 30)
         again = next(m for m in seen if isinstance(m, StageStart))
         assert again.question == start.question and again.answer > start.answer
         await bob.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
     db = sqlite3.connect(tmp_path / "townhall.db")
     outcomes = dict(db.execute("SELECT id, outcome FROM answers"))
     assert outcomes[start.answer] == "interrupted"

@@ -40,7 +40,10 @@ def test_the_ukrainian_catalogue_is_ukrainian() -> None:
     assert len(cyrillic) >= 0.95 * len(cats["uk"])
 
 
-TABLED = r'"((?:join|mod\.fatal|mod\.state|mod\.label|mod\.outcome|board\.state)\.[\w.]+)"'
+TABLED = (
+    r'"((?:join|event|mod\.event|mod\.fatal|mod\.state|mod\.label|mod\.outcome|board\.state)'
+    r'\.[\w.]+)"'
+)
 
 
 def used_keys() -> set[str]:

@@ -20,10 +20,12 @@ from townhall.server.app import TownhallServer
 from townhall.server.rtc.policy import refused_candidates
 
 from .browser import CHROMIUM, FLAGS, artifact, ensure_built
-from .conftest import TokenMaker, make_settings
+from .conftest import GUI, TokenMaker, make_settings
 from .fake_openai import FakeOpenAI
 from .rtc_helpers import Recorder, decode_voice, speech
 from .waiting import eventually
+
+pytestmark = GUI  # it starts Chromium itself
 
 QUESTION = "When will the new Kyiv office open?"
 

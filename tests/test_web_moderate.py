@@ -218,6 +218,11 @@ async def test_review_edit_is_what_the_clone_speaks(
     await page.get_by_role("button", name="Speak edited text").click()
     await expect(page.locator("#review-result")).to_contain_text("edited answer")
     await expect(page.locator("#stage-body")).to_contain_text("Speaking now", timeout=10_000)
+    # Spoken as the moderators' words, under their own label: never "Approved statements".
+    await expect(page.locator("#stage-body .label-moderator")).to_have_text(
+        "Written by the moderators"
+    )
+    await page.screenshot(path=str(artifact("moderate-speaking-edit.png")), full_page=True)
 
     def spoken() -> bool:
         starts = [s for s in sam.of(StageStart) if s.question == qid]
@@ -226,7 +231,8 @@ async def test_review_edit_is_what_the_clone_speaks(
     await eventually(spoken, 20)
     start = next(s for s in sam.of(StageStart) if s.question == qid)
     end = next(e for e in sam.of(StageEnd) if e.answer == start.answer)
-    assert end.outcome == "done" and end.text == edited
+    assert end.outcome == "done" and end.text.endswith(edited)  # after the spoken disclosure
+    assert (start.label, end.label, end.sources) == ("moderator", "moderator", [])
     await expect(page.locator("#drafts > li")).to_have_count(0)
     await expect(page.locator("#stage-last")).to_contain_text(edited)
     assert not errors, errors

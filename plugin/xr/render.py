@@ -447,6 +447,7 @@ class HallRenderer:
         self.stage_tex = Texture2D(*panels.STAGE_PX)
         self.board_tex = Texture2D(*panels.BOARD_PX)
         self._stage_text: panels.StageText | None = None
+        self.notice: panels.StageText | None = None  # shown instead of the stage's (sign-in)
         self._disclosure = DEFAULT_DISCLOSURE
         self._board_key: object = None
         self.avatar: AvatarGL | None = None
@@ -585,7 +586,9 @@ class HallRenderer:
         # The disclosure stays up between answers (the last one the room sent, or the
         # general one before any): nobody should take the clone for the person.
         self._disclosure = frame.disclosure or self._disclosure
-        text = panels.StageText(self._disclosure, frame.label, frame.line, frame.question)
+        text = self.notice or panels.StageText(
+            self._disclosure, frame.label, frame.line, frame.question
+        )
         if text != self._stage_text:
             self._stage_text = text
             self.stage_tex.upload(panels.draw_stage_panel(text))

@@ -96,6 +96,7 @@ def gaze_expressions(head: Pose7, gaze: Pose7, full_deg: float = 30.0) -> dict[s
     x, y, z = rotate(inv, fwd)  # gaze direction in head space
     yaw = math.degrees(math.atan2(-x, -z))  # + looks left
     pitch = math.degrees(math.atan2(y, math.hypot(x, z)))  # + looks up
+
     def w(a: float) -> float:
         return min(1.0, max(0.0, a / full_deg))
 

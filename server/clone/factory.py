@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from townhall.scenes import Scene
+from townhall.server.clone.disclosure import DisclosureSchedule
 from townhall.server.clone.persona import load_persona, sample_persona_path
+from townhall.server.clone.statements import LiveBrain
 from townhall.server.clone.turn import Clone
 from townhall.server.core.counters import Counters
 from townhall.server.ops.config import CloneSettings
-from townhall.server.store.records import EscalationRecorded, Record
+from townhall.server.store.records import EscalationRecorded, Record, StatementVersion
 
 
 @dataclass
@@ -21,6 +23,7 @@ class BuiltClone:
     clone: Clone
     detect_language: Callable[[str], str]
     avatar_vrm: Path | None
+    brain: LiveBrain
 
 
 def build_clone(
@@ -31,8 +34,12 @@ def build_clone(
     lead_us: int,
     write: Callable[[Sequence[Record]], Awaitable[None]],
     question_on_stage: Callable[[], int],
+    versions: Sequence[StatementVersion] | None = None,
+    escalated: Callable[[EscalationRecorded], None] | None = None,
 ) -> BuiltClone:
-    """The clone for a room; ``write`` stores an escalation before the clone says so."""
+    """The clone for a room; ``write`` stores an escalation before the clone says so, then
+    ``escalated`` hands it to the leader's inbox. ``versions``: the statements as the store
+    keeps them (None: the persona folder's)."""
     from townhall.server.clone.brain import make_brain
     from townhall.server.clone.brain.answer import Escalation
     from townhall.server.clone.brain.language import detect_language
@@ -45,25 +52,35 @@ def build_clone(
 
     async def record_escalation(escalation: Escalation) -> None:
         """Every escalation is stored for the human leader before the clone says so."""
-        await write(
-            [
-                EscalationRecorded(
-                    escalation.time,
-                    question_on_stage(),
-                    escalation.question,
-                    escalation.reason,
-                    escalation.language,
-                    escalation.detail,
-                    escalation.partial_answer,
-                )
-            ]
+        record = EscalationRecorded(
+            escalation.time,
+            question_on_stage(),
+            escalation.question,
+            escalation.reason,
+            escalation.language,
+            escalation.detail,
+            escalation.partial_answer,
         )
+        await write([record])
+        if escalated is not None:
+            escalated(record)
 
     openai: dict[str, Any] = {"base_url": settings.openai_base_url or None, "api_key": api_key}
     brain_settings: dict[str, Any] = {}
     if settings.brain == "openai":
         brain_settings = {**openai, "model": settings.openai_model}
-    brain = make_brain(settings.brain, persona, on_escalation=record_escalation, **brain_settings)
+        if settings.guard != "none":
+            brain_settings |= {
+                "guard": settings.guard,
+                "guard_model": settings.guard_model,
+                "guard_timeout_s": settings.guard_timeout_s,
+            }
+    inner = make_brain(settings.brain, persona, on_escalation=record_escalation, **brain_settings)
+    if versions is None:
+        from townhall.server.clone.statements import version_of
+
+        versions = [version_of(persona.id, s) for s in persona.statements]
+    brain = LiveBrain(inner, versions)
     if settings.voice == "openai":
         voice = make_voice(
             "openai",
@@ -81,7 +98,16 @@ def build_clone(
         clone_yaw_deg=mark.yaw_deg,
         audience=audience,
     )
+    schedule = DisclosureSchedule(round(settings.disclosure_pause_s * 1e6))
     clone = Clone(
-        brain, voice, animator, OpusEncoder, persona.disclosure_for, counters, clock, lead_us
+        brain,
+        voice,
+        animator,
+        OpusEncoder,
+        persona.disclosure_for,
+        counters,
+        clock,
+        lead_us,
+        schedule,
     )
-    return BuiltClone(clone, detect_language, persona.avatar_vrm)
+    return BuiltClone(clone, detect_language, persona.avatar_vrm, brain)

@@ -33,7 +33,7 @@ MESSAGE_KEYS: tuple[str, ...] = (
 
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 _TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
-_STATEMENT_FIELDS = {"id", "topic", "date", "text", "language", "tags"}
+_STATEMENT_FIELDS = {"id", "topic", "date", "text", "language", "tags", "review_by", "translations"}
 _MAX_TEXT = 1200
 
 
@@ -69,6 +69,8 @@ class Statement:
     language: str
     tags: tuple[str, ...] = ()
     source_file: str = ""
+    review_by: dt.date | None = None  # after it the clone stops using it until re-approved
+    translations: tuple[str, ...] = ()  # ids of the same statement in other languages
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,9 @@ class Persona:
     path: Path | None = None
     avatar_vrm: Path | None = None  # the persona's own model; None: built from appearance
     appearance: Appearance = field(default_factory=Appearance)
+    #: ``[disclosure.about.<lang>]``: truthful answers about the clone itself (is it real,
+    #: who trains it, is it recording), in the order written, per language.
+    about_clone: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     _by_id: dict[str, Statement] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -130,6 +135,10 @@ class Persona:
 
     def disclosure_for(self, language: str) -> str:
         return self.disclosure.get(language) or self.disclosure[self.default_language]
+
+    def about_clone_for(self, language: str) -> tuple[tuple[str, str], ...]:
+        """The persona's answers about the clone in ``language``, as ``(key, text)``."""
+        return tuple(self.about_clone.get(language, ()))
 
 
 def sample_persona_path() -> Path:
@@ -281,7 +290,12 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
     style = _text(head, "style", "persona", out)
     languages = _languages(head.get("languages"), out)
 
-    disclosure = _per_language(data.get("disclosure"), "disclosure", languages, out)
+    disclosure_table = data.get("disclosure")
+    about: dict[str, tuple[tuple[str, str], ...]] = {}
+    if isinstance(disclosure_table, dict) and "about" in disclosure_table:
+        disclosure_table = dict(disclosure_table)
+        about = _about_clone(disclosure_table.pop("about"), languages, out)
+    disclosure = _per_language(disclosure_table, "disclosure", languages, out)
     esc = data.get("escalation")
     if not isinstance(esc, dict):
         out.add("escalation", "missing table [escalation]")
@@ -316,8 +330,47 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
         path=path,
         avatar_vrm=avatar,
         appearance=appearance,
+        about_clone=about,
     )
     return persona, issues
+
+
+def _about_clone(
+    table: Any, languages: Sequence[str], out: _Issues
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """``[disclosure.about.<lang>]`` tables of ``key = "text"``: the same keys in every
+    persona language, so the truth about the clone never depends on the language asked in."""
+    where = "disclosure.about"
+    if not isinstance(table, dict):
+        out.add(where, "must be a table of [disclosure.about.<language>] tables")
+        return {}
+    result: dict[str, tuple[tuple[str, str], ...]] = {}
+    for lang, facts in table.items():
+        if lang not in languages:
+            out.add(
+                f"{where}.{lang}",
+                f"unknown language {lang!r} (persona languages: {', '.join(languages)})",
+            )
+            continue
+        if not isinstance(facts, dict) or not facts:
+            out.add(f"{where}.{lang}", "must be a non-empty table of key = text")
+            continue
+        good: list[tuple[str, str]] = []
+        for key, text in facts.items():
+            if not _TOPIC_RE.match(key):
+                out.add(f"{where}.{lang}.{key}", "key must be lowercase letters, digits, - or _")
+            elif not isinstance(text, str) or not text.strip():
+                out.add(f"{where}.{lang}.{key}", "must be a non-empty string")
+            else:
+                good.append((key, text.strip()))
+        result[lang] = tuple(good)
+    keys = {key for facts in table.values() if isinstance(facts, dict) for key in facts}
+    for lang in languages:
+        facts = table.get(lang)
+        missing = sorted(keys - set(facts)) if isinstance(facts, dict) else sorted(keys)
+        for key in missing:
+            out.add(f"{where}.{lang}.{key}", "missing (every language answers the same)")
+    return result
 
 
 def _avatar(value: Any, path: Path, out: _Issues) -> Path | None:
@@ -523,9 +576,20 @@ def _statement(
         out.add(f"{where}.tags", "must be a list of non-empty strings")
     else:
         tags = tuple(t.strip().lower() for t in tags_raw)
+    review_by = None
+    if item.get("review_by") is not None:
+        review_by = _date(item.get("review_by"), f"{where}.review_by", out)
+    translations_raw = item.get("translations", [])
+    translations: tuple[str, ...] = ()
+    if not isinstance(translations_raw, list) or not all(
+        isinstance(t, str) and _ID_RE.match(t) for t in translations_raw
+    ):
+        out.add(f"{where}.translations", "must be a list of statement ids")
+    else:
+        translations = tuple(translations_raw)
     if len(out.out) > before or date is None:
         return None
-    return Statement(sid, topic, date, text, language, tags, rel)
+    return Statement(sid, topic, date, text, language, tags, rel, review_by, translations)
 
 
 def _date(value: Any, where: str, out: _Issues) -> dt.date | None:

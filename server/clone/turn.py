@@ -6,8 +6,11 @@ with the media time each is meant for: one stage lead from now, right after the
 previous sentence. The room authority places them on the stage timeline and its tick
 ships what is due, so the turn itself never sends anything and there is one clock and
 one scheduler. In review mode the turn first reports the whole draft (``Drafted``) and
-waits for the moderator's decision (``Turn.review``). ``Turns`` runs the current turn
-for the shell and hands its events to a sink.
+waits for the moderator's decision (``Turn.review``); an edit is spoken under its
+author's label (``moderator`` or ``leader``), never the draft's. The first answer of the
+session, and the first after a pause, opens with the spoken AI disclosure
+(``DisclosureSchedule``). ``Turns`` runs the current turn for the shell and hands its
+events to a sink.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from townhall.protocol.messages import Label, ReviewDecision
+from townhall.protocol.messages import HumanLabel, ReviewDecision
 from townhall.server.clone.brain.answer import AnswerPart, Brain
+from townhall.server.clone.disclosure import DisclosureSchedule
 from townhall.server.clone.speech import Utterance
 from townhall.server.clone.voice.opus import OpusFrame
 from townhall.server.core.counters import Counters
@@ -35,6 +39,7 @@ from townhall.server.core.turns import Drafted, Finished, Said, TurnEvent, Voice
 
 log = logging.getLogger("townhall.turn")
 
+DISCLOSURE_SOURCE = "disclosure"  # the source of sentences from the persona's [disclosure]
 HEAD_S = 0.3  # of the first sentence encoded and reported before the rest is encoded
 
 
@@ -69,6 +74,7 @@ class Clone:
     counters: Counters
     clock: Callable[[], int]  # the room's media clock, microseconds
     lead_us: int  # new speech goes on the media clock this far ahead (the tick plan's)
+    schedule: DisclosureSchedule = field(default_factory=DisclosureSchedule)
 
 
 class Turn:
@@ -77,31 +83,37 @@ class Turn:
     def __init__(self, clone: Clone, start: StartTurn) -> None:
         self.clone = clone
         self.start = start
-        self._decision: asyncio.Future[tuple[ReviewDecision, str]] | None = None
+        self._decision: asyncio.Future[tuple[ReviewDecision, str, HumanLabel]] | None = None
         self._cursor_us = 0  # where the next segment may start
 
-    def review(self, decision: ReviewDecision, text: str) -> None:
+    def review(self, decision: ReviewDecision, text: str, author: HumanLabel = "moderator") -> None:
         if self._decision is not None and not self._decision.done():
-            self._decision.set_result((decision, text))
+            self._decision.set_result((decision, text, author))
 
     async def events(self) -> AsyncIterator[TurnEvent]:
         clone, question = self.clone, self.start.question
         taken = time.perf_counter()
         try:
-            parts: AsyncIterator[AnswerPart] = clone.brain.stream(
-                question.text, language=question.language or None
-            )
-            if self.start.review:
+            parts: AsyncIterator[AnswerPart]
+            if self.start.script:  # the leader's own words, read in the clone's voice
+                lang = question.language or "en"
+                parts = _iterate(
+                    [AnswerPart(s, "leader", (), lang) for s in split_sentences(self.start.script)]
+                )
+            else:
+                parts = clone.brain.stream(question.text, language=question.language or None)
+            if self.start.review and not self.start.script:
                 collected = [part async for part in parts]
                 yield self._draft(collected)
                 self._decision = asyncio.get_running_loop().create_future()
-                decision, edited = await self._decision
+                decision, edited, author = await self._decision
                 if decision == "skip":
                     yield Finished("skipped")
                     return
                 if decision == "edit":
-                    collected = _edited(edited, collected, question.language)
+                    collected = _edited(edited, collected, question.language, author)
                 parts = _iterate(collected)
+            parts = self._disclosed(parts)
             encoder = clone.encoder_factory()
             first = True
             async for part in parts:
@@ -125,6 +137,23 @@ class Turn:
             yield Finished("failed")
             return
         yield Finished("done")
+
+    async def _disclosed(self, parts: AsyncIterator[AnswerPart]) -> AsyncIterator[AnswerPart]:
+        """The answer, opened with the spoken disclosure when the schedule says it is due.
+
+        The disclosure is said in the answer's language under the label and sources of the
+        sentence it opens, so the answer keeps its one label; an answer about the clone
+        opens with the disclosure already (its first sentence's source is ``disclosure``).
+        """
+        clone, first = self.clone, True
+        async for part in parts:
+            if first:
+                first = False
+                starts_us = max(self._cursor_us, clone.clock() + clone.lead_us)
+                if DISCLOSURE_SOURCE not in part.sources and clone.schedule.due(starts_us):
+                    text = clone.disclosure(part.language)
+                    yield AnswerPart(text, part.label, part.sources, part.language)
+            yield part
 
     def _draft(self, collected: list[AnswerPart]) -> Drafted:
         language = collected[0].language if collected else (self.start.question.language or "en")
@@ -155,6 +184,9 @@ class Turn:
             self.start.question.gaze,
         )
         words = [(w.start_s, w.duration_s, w.text) for w in utterance.words]
+        if words:  # the sentence's last word carries its end mark: captions read as sentences
+            at, dur, last = words[-1]
+            words[-1] = (at, dur, last + sentence_end(part.text))
         cut = int(utterance.sample_rate * HEAD_S) if head else 0
         pieces = [utterance.pcm[:cut], utterance.pcm[cut:]] if cut else [utterance.pcm]
         offset_s = 0.0
@@ -171,6 +203,7 @@ class Turn:
                 [(a - lo, d, w) for a, d, w in words if lo <= a < hi],
             )
             self._cursor_us = at_us + segment.duration_us
+            clone.schedule.spoke_until(self._cursor_us)
             offset_s = hi
             yield Voiced(segment, at_us)
 
@@ -208,11 +241,16 @@ class Turns:
         entry = self._turns.pop(answer_id, None)
         if entry is not None:
             entry[1].cancel()
+        # Silence starts now, not where the planned speech would have ended (the turn may
+        # have voiced its whole answer ahead and be over already).
+        self.clone.schedule.cut(self.clone.clock())
 
-    def review(self, answer_id: int, decision: ReviewDecision, text: str) -> None:
+    def review(
+        self, answer_id: int, decision: ReviewDecision, text: str, author: HumanLabel = "moderator"
+    ) -> None:
         entry = self._turns.get(answer_id)
         if entry is not None:
-            entry[0].review(decision, text)
+            entry[0].review(decision, text, author)
 
     async def close(self) -> None:
         tasks = [task for _, task in self._turns.values()]
@@ -224,17 +262,27 @@ class Turns:
                 await task
 
 
-def _edited(text: str, drafted: list[AnswerPart], language: str) -> list[AnswerPart]:
-    """A moderator's edit, sentence by sentence, under the draft's label and sources."""
-    label: Label = drafted[0].label if drafted else "escalated"
-    sources = tuple(sorted({s for p in drafted for s in p.sources}))
+def _edited(
+    text: str, drafted: list[AnswerPart], language: str, author: HumanLabel
+) -> list[AnswerPart]:
+    """A person's edit, sentence by sentence, under the author's own label and no sources:
+    the words are theirs, not the leader's approved statements nor the clone's."""
     lang = drafted[0].language if drafted else (language or "en")
-    return [AnswerPart(s, label, sources, lang) for s in split_sentences(text)]
+    return [AnswerPart(s, author, (), lang) for s in split_sentences(text)]
 
 
 async def _iterate(items: list[AnswerPart]) -> AsyncIterator[AnswerPart]:
     for item in items:
         yield item
+
+
+_END = re.compile(r"[.!?…。]+[\"'”»)\]]*\s*$")
+
+
+def sentence_end(text: str) -> str:
+    """The sentence's closing punctuation ("." if it has none): caption words carry none."""
+    found = _END.search(text)
+    return found.group().strip() if found else "."
 
 
 def split_sentences(text: str) -> list[str]:

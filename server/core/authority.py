@@ -34,15 +34,19 @@ from townhall.protocol.limits import (
     close_reason,
 )
 from townhall.protocol.messages import (
+    STAFF,
     Ack,
     Board,
     Error,
+    FollowUp,
     Join,
+    Joined,
     Keyframe,
     Message,
     QuestionChanged,
     Role,
     SequencedMessage,
+    StudioItems,
     Welcome,
 )
 from townhall.server.core import dispatch, handlers, live_mics, onstage  # noqa: F401 (handlers fill the table)
@@ -54,6 +58,7 @@ from townhall.server.core.effects import (
     Broadcast,
     Close,
     Effect,
+    Escalated,
     Log,
     Persist,
     QuestionDropped,
@@ -61,22 +66,29 @@ from townhall.server.core.effects import (
     Send,
     Sequenced,
     Ship,
+    StatementsUndone,
     VoteRestored,
 )
 from townhall.server.core.identity import Identity
+from townhall.server.core.lifecycle import Lifecycle, parse_phase
 from townhall.server.core.mics import MicBoard, MicChange
 from townhall.server.core.qa import BOARD_RECENT, BOARD_TOP, QaQueue, Question, normalise
 from townhall.server.core.ratelimit import PoseLimiter, RejectCounter, TokenBucket
 from townhall.server.core.room import Member, Room
 from townhall.server.core.rules import RoomRules
 from townhall.server.core.stage import StageRing
+from townhall.server.core.studio import Studio
 from townhall.server.core.turns import Answer, TurnEvent
 from townhall.server.store.records import (
     ActionRecorded,
     Attended,
+    EscalationRecorded,
     Record,
+    SettingSaved,
     VoteCast,
 )
+
+DELIVERED_PREFIX = "delivered:"  # settings rows: a follow-up its asker has received
 
 Identify = Callable[[str], Identity]  # a join token to who holds it; raises ProtocolError
 
@@ -90,6 +102,7 @@ class Conn:
     poses: PoseLimiter
     rejects: RejectCounter
     join_by: float
+    guest_id: str = ""  # the browser's guest id (a signed cookie), for a Join without a token
     slot: int = -1
     role: Role | None = None
     cell: int = -1
@@ -98,7 +111,9 @@ class Conn:
     last_rate_error: float = -1e9
     last_keyframe: float = -1e9
     address: str = ""  # the client's address (behind trusted proxies: the one they name)
-    guest: bool = False  # joined without a token: a new identity every time
+    # Joined without a token: a guest, whose limits are counted by address (a browser's
+    # guest cookie is free to get again, so it keeps bans and mutes, not limits).
+    guest: bool = False
     stay: Attended | None = None  # the attendance record of this connection, once joined
 
 
@@ -121,6 +136,7 @@ class Saved:
     banned: set[str] = field(default_factory=set)
     max_answer_id: int = 0
     max_question_id: int = 0  # the highest question id any stored row mentions
+    muted: set[str] = field(default_factory=set)
 
 
 class RoomAuthority:
@@ -168,8 +184,19 @@ class RoomAuthority:
             rules.mic_time_limit_s,
         )
         self.mic_conns: dict[int, int] = {}  # slot -> the connection that holds the mic
+        # Grants made while the clone talked: slot -> user id, in order; they start when the
+        # answer ends, and the clone takes no new question before they have.
+        self.queued_mics: dict[int, str] = {}
+        stored_start = saved.settings.get("starts_at", "")
+        known = stored_start.isascii() and stored_start.isdigit()
+        self.event = Lifecycle(
+            parse_phase(saved.settings.get("phase", ""), rules.phase),
+            int(stored_start) if known else rules.starts_at,
+        )
         self.banned: set[str] = set(saved.banned)
+        self.muted: set[str] = set(saved.muted)  # by user id: held across rejoins and restarts
         self.conns: dict[int, Conn] = {}
+        self.staff_conns: set[int] = set()  # joined moderators and operators: private updates
         self.joined = 0  # connections that have joined and not ended
         self.ask_limits: dict[str, TokenBucket] = {}
         self.vote_limits: dict[str, TokenBucket] = {}
@@ -181,6 +208,7 @@ class RoomAuthority:
             for voter in q.voters:
                 self.mine.setdefault(voter, set()).add(q.id)
         self.answer: Answer | None = None
+        self.studio = Studio()  # /studio: statements, inbox, answers, audit (filled by the shell)
         self.next_answer_id = saved.max_answer_id + 1
         self.next_turn_at = 0.0
         self.ring = StageRing()
@@ -264,6 +292,8 @@ class RoomAuthority:
                 self._dirty.add(effect.question)
             elif isinstance(effect, QuestionsRestored):
                 self._restore_rows(effect)
+            elif isinstance(effect, StatementsUndone):
+                self.studio.undo(effect.versions)
             else:
                 self._effects.append(effect)
 
@@ -283,10 +313,47 @@ class RoomAuthority:
     def broadcast(self, message: Message, roles: frozenset[Role] | None = None) -> None:
         self._broadcasts.append(Broadcast(codec.encode(message), roles))
 
+    def encode(self, message: Message) -> bytes:
+        return codec.encode(message)
+
+    def to_staff(self, message: StudioItems) -> Broadcast:
+        """A live /studio change for every operator and moderator (released once stored)."""
+        return Broadcast(codec.encode(message), STAFF)
+
+    # ================================================================ /studio
+
+    def escalated(self, e: EscalationRecorded, now: float) -> None:
+        """The clone escalated a question (already stored): into the inbox, live."""
+        q = self.qa.questions.get(e.question_id)
+        asker = (q.asker_id, q.asker_name) if q is not None else ("", "")
+        item = self.studio.inbox.add(e, *asker)
+        self.broadcast(StudioItems(0, "inbox", inbox=[item]), STAFF)
+        self.do(Escalated(e.question_id, e.question, e.reason, e.language, asker[1]))
+
+    def deliver_to(self, user: str, question: int, follow: FollowUp) -> list[Effect]:
+        """A follow-up for one person: now if connected, else on their next join."""
+        payload = codec.encode(follow)
+        for c in self.conns.values():
+            if c.joined and not c.closing and self.member(c).identity.user_id == user:
+                self.persist([SettingSaved(f"{DELIVERED_PREFIX}{question}", "1")])
+                return [Send(c.id, (payload,))]
+        self.studio.waiting.setdefault(user, []).append((question, payload))
+        return []
+
+    def _waiting_for(self, user: str) -> list[bytes]:
+        waiting = self.studio.waiting.pop(user, [])
+        if waiting:
+            self.persist([SettingSaved(f"{DELIVERED_PREFIX}{q}", "1") for q, _ in waiting])
+        return [payload for _, payload in waiting]
+
     # ================================================================ connections
 
-    def connect(self, conn: int, now: float, address: str = "") -> None:
-        """A connection opened (from ``address``); it has ``join_timeout_s`` to send Join."""
+    def connect(self, conn: int, now: float, address: str = "", guest_id: str = "") -> None:
+        """A connection opened (from ``address``); it has ``join_timeout_s`` to send Join.
+
+        ``guest_id`` is the browser's own guest id, verified by the shell (a signed cookie):
+        a guest joining with it is the same person on every reload.
+        """
         r = self.rules
         c = Conn(
             conn,
@@ -295,6 +362,7 @@ class RoomAuthority:
             RejectCounter(r.max_rejects),
             now + r.join_timeout_s,
             address=address,
+            guest_id=guest_id,
         )
         self.conns[conn] = c
         self._pending_joins.append(c)
@@ -379,13 +447,16 @@ class RoomAuthority:
             self.joined -= 1
             if c.stay is not None:
                 self.do(Persist((replace(c.stay, left=self.wall(now)),)))
+            self.staff_conns.discard(c.id)
 
     def _join(self, c: Conn, join: Join, now: float) -> None:
         version = negotiate(join.min_version, join.max_version)
-        identity = self._identify(join.token)
+        identity = self._identify(join.token, c.guest_id)
         if self.joined >= self.rules.max_connections:
             raise ProtocolError(ErrorCode.ROOM_FULL, "the server is at its connection limit")
-        result = self.room.join(identity, now, c.id, join.resume, join.last_seq)
+        result = self.room.join(
+            identity, now, c.id, join.resume, join.last_seq, identity.user_id in self.muted
+        )
         member = result.member
         if result.replaced_connection:
             old = self.conns.get(result.replaced_connection)
@@ -395,6 +466,8 @@ class RoomAuthority:
         c.slot, c.role, c.joined = member.slot, identity.role, True
         c.guest = not join.token
         self.joined += 1
+        if identity.staff:
+            self.staff_conns.add(c.id)
         if member.seat >= 0:
             c.cell = self.crowd.cell_of_slot.get(member.slot, -1)
             if c.cell < 0:
@@ -418,13 +491,17 @@ class RoomAuthority:
         if result.resume_failed:
             failed = ProtocolError(ErrorCode.RESUME_FAILED, "resume not possible; joined afresh", 1)
             payloads.append(self.error_payload(failed))
-        if result.replay is None:
+        if result.replay is None or identity.staff:
+            # Staff get a keyframe even on a resume: private updates they missed are not
+            # in the log, so their copy is rebuilt from the keyframe and the snapshot below.
             payloads.append(self.keyframe(now))
-            own = self.own_questions(identity.user_id)
+            own = self.own_questions(identity)
             if own is not None:
                 payloads.append(own)
         else:
             payloads.extend(result.replay)
+        payloads.extend(self.private_snapshot(identity))
+        payloads.extend(self._waiting_for(identity.user_id))
         if self.answer is not None and self.answer.start is not None:
             payloads.extend(self.ring.unplayed(now_us))  # the speech still to be heard
         if identity.staff and self.answer is not None and self.answer.draft is not None:
@@ -455,30 +532,49 @@ class RoomAuthority:
             ),
         )
 
-    def _identify(self, token: str) -> Identity:
+    def _identify(self, token: str, guest: str = "") -> Identity:
         if not token:
             if not self.rules.allow_anonymous_spectators:
                 raise ProtocolError(ErrorCode.AUTH_INVALID, "this room needs a token")
-            guest = secrets.token_hex(4)
-            return Identity(f"anon-{guest}", f"Guest {guest}", "spectator", self.room.room_id, 0.0)
-        identity = self.identify(token)
+            # A browser's guest id keeps one identity (mutes, bans, their own questions)
+            # across reloads; a client without one is a new guest each time.
+            user = f"guest-{guest}" if guest else f"anon-{secrets.token_hex(4)}"
+            name = f"Guest {user[-4:]}"
+            identity = Identity(user, name, "spectator", self.room.room_id, 0.0)
+        else:
+            identity = self.identify(token)
         if identity.user_id in self.banned:
             raise ProtocolError(ErrorCode.BANNED, "you may not join this room")
         return identity
 
-    def own_questions(self, user: str) -> bytes | None:
-        """A Board of what ``user`` asked or voted for beyond the Keyframe's top (the most
-        recent ``BOARD_PAGE_MAX``), or None when the Keyframe holds them all."""
-        ids = self.mine.get(user)
+    def own_questions(self, identity: Identity) -> bytes | None:
+        """A Board of what the joiner asked or voted for beyond the Keyframe's top (the most
+        recent ``BOARD_PAGE_MAX``), or None when the Keyframe holds them all. Only questions
+        on everyone's board (or for the staff, on theirs): the asker's own questions waiting
+        for approval come in ``private_snapshot``."""
+        ids = self.mine.get(identity.user_id)
         if not ids:
             return None
-        in_keyframe = set(self.qa.index.open_ids(0, BOARD_TOP))
-        in_keyframe.update(self.qa.index.recent_closed(BOARD_RECENT))
+        in_keyframe = set(self.qa.public.open_ids(0, BOARD_TOP))
+        in_keyframe.update(self.qa.public.recent_closed(BOARD_RECENT))
         rest = sorted(ids - in_keyframe)[-BOARD_PAGE_MAX:]
-        infos = self.qa.shown(rest)
+        infos = self.qa.shown(rest, identity.staff)
         if not infos:
             return None
-        return codec.encode(Board(0, 0, self.qa.index.open_count, infos))
+        return codec.encode(Board(0, 0, self.qa.open_count(identity.staff), infos))
+
+    def private_snapshot(self, identity: Identity) -> list[bytes]:
+        """What the keyframe leaves out that this person may see, as private updates (seq 0).
+
+        Staff get every spectator (for People) and the questions waiting for approval (the
+        first ``BOARD_TOP`` and the lately closed); anyone else gets their own questions
+        that were never approved.
+        """
+        questions = self.qa.hidden(None if identity.staff else identity.user_id)
+        out = [codec.encode(QuestionChanged(0, q)) for q in questions]
+        if identity.staff:
+            out = [codec.encode(Joined(0, p)) for p in self.room.unlisted()] + out
+        return out
 
     def keyframe(self, now: float) -> bytes:
         """The room's state for a joiner; built at most once per sequenced event and tick.
@@ -499,6 +595,8 @@ class RoomAuthority:
             answer.start if answer is not None else None,
             self.qa.mode,
             self.qa.review,
+            self.event.phase,
+            self.event.starts_at,
         )
         encoded = codec.encode(frame)
         self._keyframe = (key, encoded)
@@ -585,10 +683,12 @@ class RoomAuthority:
     ) -> Record:
         """An audit record of a staff member's action."""
         m = self.member(c)
-        return ActionRecorded(
+        record = ActionRecorded(
             self.wall(now), m.identity.user_id, m.identity.role, action, question, detail,
             m.identity.name,
         )  # fmt: skip
+        self.studio.audited(record)
+        return record
 
     # ================================================================ questions
 
@@ -596,7 +696,7 @@ class RoomAuthority:
         """A question from a member (typed, or spoken at the live mic): in memory but on
         nobody's board until stored; the records to store and what undoes it if that fails."""
         user = member.identity.user_id
-        twin = self.qa.find_duplicate(normalise(text))
+        twin = self.qa.find_duplicate(normalise(text), user)
         had_voted = twin is not None and user in twin.voters
         question, merged = self.qa.submit(
             text,
@@ -615,8 +715,8 @@ class RoomAuthority:
         return Submitted(question, merged, records, (undo,))
 
     def limited_as(self, c: Conn, member: Member) -> str:
-        """Whose limits a request counts against: the person's, or for a guest (a new
-        identity with every connection) every guest's from the same address together."""
+        """Whose limits a request counts against: the person's, or for a guest (who gets a
+        new identity by dropping the guest cookie) every guest's from the same address."""
         if c.guest:
             return f"guests@{c.address}"
         return member.identity.user_id
@@ -630,12 +730,31 @@ class RoomAuthority:
         return bucket.allow(now)
 
     def _flush_board(self) -> None:
-        """One QuestionChanged per question changed since the last tick (latest wins)."""
+        """One QuestionChanged per question changed since the last tick (latest wins).
+
+        A question not yet approved goes only to the staff and its asker, outside the log.
+        """
         for qid in sorted(self._dirty):
             q = self.qa.questions.get(qid)
-            if q is not None:
+            if q is None:
+                continue
+            if q.public:
                 self.room.emit(QuestionChanged(self.room.log.next_seq(), q.info()))
+                continue
+            private = QuestionChanged(0, q.info())
+            self.room.tell_staff(private)
+            asker = self.room.member_of(q.asker_id)
+            c = self.conn_of(asker) if asker is not None else None
+            if c is not None and c.id not in self.staff_conns:
+                self.send(c.id, private)
         self._dirty.clear()
+
+    def _flush_private(self) -> None:
+        """The staff's private updates of this tick, in one write to each."""
+        payloads = self.room.drain_private()
+        if payloads:
+            for conn in sorted(self.staff_conns):
+                self._effects.append(Send(conn, tuple(payloads)))
 
     # ================================================================ the clone's turns (onstage)
 
@@ -685,6 +804,7 @@ class RoomAuthority:
         now_us = self.media_us(now)
         stage, stage_first, stage_ends = onstage.stage_tick(self, now, now_us)
         self._flush_board()
+        self._flush_private()
         events = tuple(self.room.drain())
         if self.tick_no % self.plan.crowd_every == 0:
             near = self.crowd.near_frames(now_us)

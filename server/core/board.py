@@ -105,12 +105,18 @@ class BoardIndex:
         return sorted(found)
 
     def best_match(
-        self, words: frozenset[str], score: Callable[[frozenset[str], frozenset[str]], float]
+        self,
+        words: frozenset[str],
+        score: Callable[[frozenset[str], frozenset[str]], float],
+        accept: Callable[[int], bool] = lambda qid: True,
     ) -> int | None:
         """The open question most similar to ``words`` at or above the threshold (the later
-        one of a tie, as a scan in id order would find), or None."""
+        one of a tie, as a scan in id order would find) among those ``accept`` lets through,
+        or None."""
         best, best_score = None, self.threshold
         for qid in self.candidates(words):
+            if not accept(qid):
+                continue
             value = score(words, self.signatures[qid])
             if value >= best_score:
                 best, best_score = qid, value

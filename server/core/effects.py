@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from townhall.protocol.messages import ReviewDecision, Role, SequencedMessage
-from townhall.server.store.records import QuestionSaved, Record
+from townhall.protocol.messages import HumanLabel, ReviewDecision, Role, SequencedMessage
+from townhall.server.store.records import QuestionSaved, Record, StatementVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +142,41 @@ class TurnQuestion:
 
 @dataclass(frozen=True, slots=True)
 class StartTurn:
-    """Run the clone's turn for a question; its events come back through ``turn_event``."""
+    """Run the clone's turn for a question; its events come back through ``turn_event``.
+
+    ``script``: the leader's own words to speak (label ``leader``) instead of asking the brain.
+    """
 
     answer_id: int
     question: TurnQuestion
     review: bool = False
+    script: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatementsChanged:
+    """Statement versions just stored: the clone answers from them from its next answer."""
+
+    versions: tuple[StatementVersion, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementsUndone:
+    """Only inside ``failed``: the store refused these versions; the book goes back to
+    ``previous`` (None: the statement did not exist)."""
+
+    versions: tuple[tuple[StatementVersion, StatementVersion | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """A new inbox item: notify the persona's escalation contact (webhook, e-mail)."""
+
+    question: int
+    text: str
+    reason: str
+    language: str
+    asker: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +188,15 @@ class StopTurn:
 
 @dataclass(frozen=True, slots=True)
 class ReviewTurn:
-    """A moderator's decision on the turn's draft: speak it, speak an edit, or skip."""
+    """A moderator's decision on the turn's draft: speak it, speak an edit, or skip.
+
+    ``author`` labels an edit: words a person wrote are never spoken under the clone's
+    labels (``moderator`` for a moderator's text, ``leader`` for an operator's)."""
 
     answer_id: int
     decision: ReviewDecision
     text: str = ""
+    author: HumanLabel = "moderator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,4 +247,7 @@ Effect = (
     | StartMic
     | EndMic
     | Log
+    | StatementsChanged
+    | StatementsUndone
+    | Escalated
 )

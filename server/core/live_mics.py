@@ -19,6 +19,34 @@ if TYPE_CHECKING:
     from townhall.server.core.authority import Conn, RoomAuthority
 
 
+def grant(room: RoomAuthority, slot: int, now: float) -> bool:
+    """Give the attendee in ``slot`` the mic now; False if they are gone or muted since."""
+    member = room.room.members.get(slot)
+    holder = room.conn_of(member) if member is not None else None
+    if member is None or holder is None or not member.connected or member.muted:
+        return False
+    change = room.mics.grant(slot, member.identity.user_id, now)
+    room.mic_conns[slot] = holder.id
+    room.set_hand(slot, False)
+    announce_mic(room, change, now)
+    return True
+
+
+def start_queued(room: RoomAuthority, now: float) -> None:
+    """The answer ended: the grants queued behind it start, in order, while mics are free
+    (one still waiting keeps the clone from taking the next question)."""
+    for slot, user in list(room.queued_mics.items()):
+        if len(room.mics.mics) >= room.mics.max_live:
+            return
+        del room.queued_mics[slot]
+        member = room.room.members.get(slot)
+        if member is not None and member.identity.user_id == user and grant(room, slot, now):
+            continue
+        # Gone (or muted) since: the queued grant ends, as a mic would.
+        room.emit(MicChanged(0, slot, "ended", "disconnected"))
+        room.do(Log("queued mic dropped", {"slot": slot, "user": user}))
+
+
 def announce_mic(room: RoomAuthority, change: MicChange, now: float) -> None:
     ends_us = 0
     if change.state != "ended":

@@ -23,11 +23,21 @@ from townhall.protocol.limits import (
     clip,
     first,
 )
-from townhall.protocol.messages import STAFF, Draft, Outcome, StageEnd, StageStart
+from townhall.protocol.messages import (
+    STAFF,
+    Draft,
+    Outcome,
+    ReviewDecision,
+    StageEnd,
+    StageStart,
+    StudioItems,
+)
+from townhall.server.core import live_mics
 from townhall.server.core.effects import (
     BoardChanged,
     Effect,
     Log,
+    ReviewTurn,
     Sequenced,
     StartTurn,
     StopTurn,
@@ -36,7 +46,12 @@ from townhall.server.core.effects import (
 from townhall.server.core.qa import Question, QuestionEvent
 from townhall.server.core.stage import StageTimeline
 from townhall.server.core.turns import Answer, Drafted, Finished, Said, TurnEvent, Voiced
-from townhall.server.store.records import AnswerRecorded, EscalationRecorded, Record
+from townhall.server.store.records import (
+    AnswerMedia,
+    AnswerRecorded,
+    EscalationRecorded,
+    Record,
+)
 
 if TYPE_CHECKING:
     from townhall.server.core.authority import RoomAuthority
@@ -86,7 +101,43 @@ def stop_turn(room: RoomAuthority, now: float) -> None:
     finish(room, answer, "stopped", now)
 
 
+def hold_turn(room: RoomAuthority, now: float) -> None:
+    """A moderator's hold: the clone finishes the sentence it is saying and starts nothing
+    new. An answer not yet speaking goes back to the queue (it is asked again on resume)."""
+    answer = room.answer
+    if answer is None or answer.finished is not None:
+        return  # nothing on stage, or the answer is already complete and playing out
+    if answer.leader and answer.timeline is None:
+        return  # the leader's published words are not a queued question: they play, then hold
+    room.do(StopTurn(answer.id))
+    if answer.timeline is None:
+        room.answer = None
+        q = room.qa.settle(answer.question.id, "requeue")
+        room.persist([q.record()], BoardChanged((q.id,)))
+        return
+    answer.timeline.cut_after(room.media_us(now))
+    answer.finished, answer.held = "done", True
+
+
+def start_leader_turn(room: RoomAuthority, now: float) -> bool:
+    """The leader's words published from /studio go on stage before the next question."""
+    turns = room.studio.leader_turns
+    while turns:
+        lt = turns.popleft()
+        question = room.qa.questions.get(lt.question)
+        if question is None:
+            continue
+        room.answer = Answer(lt.answer_id, question, now, room.wall(now), leader=True)
+        room.answer.language = lt.language
+        turn = TurnQuestion(question.id, question.text, lt.language, asker_gaze(room, question))
+        room.do(StartTurn(lt.answer_id, turn, script=lt.text))
+        return True
+    return False
+
+
 def start_turn(room: RoomAuthority, now: float) -> None:
+    if start_leader_turn(room, now):
+        return
     question = room.qa.next_question()
     if question is None:
         return
@@ -116,7 +167,7 @@ def turn_event(room: RoomAuthority, answer_id: int, event: TurnEvent, now: float
         return
     if isinstance(event, Drafted):
         q = answer.question
-        answer.draft = Draft(
+        draft = Draft(
             answer.id,
             q.id,
             clip(q.text, MAX_QUESTION_CHARS),
@@ -125,6 +176,12 @@ def turn_event(room: RoomAuthority, answer_id: int, event: TurnEvent, now: float
             first(event.sources, MAX_SOURCES),
             event.language,
         )
+        decided = answer.on_draft or (None if room.qa.review else "speak")
+        if decided is not None:  # review was turned off, or Next pressed, while it drafted
+            answer.reviewed = draft
+            room.do(ReviewTurn(answer.id, decided))
+            return
+        answer.draft = draft
         room.broadcast(answer.draft, STAFF)
     elif isinstance(event, Said):
         answer.draft = None
@@ -190,30 +247,57 @@ def finish(room: RoomAuthority, answer: Answer, outcome: Outcome, now: float) ->
         event = "skip"
     elif outcome == "failed" or (outcome == "done" and label == "escalated"):
         event = "escalate"
-    room.qa.settle(q.id, event)
+    if not answer.leader:  # the leader's words answer a question the clone escalated
+        room.qa.settle(q.id, event)
     records: list[Record] = []
     wall = room.wall(now)
     if outcome == "failed":
         # A failed answer is not retried in a loop: it goes to the human leader instead.
-        records.append(
-            EscalationRecorded(
-                wall, q.id, q.text, "answer_failed", answer.language or q.language or "en",
-                "the clone could not finish this answer (see the server log)", text,
-            )
+        failed = EscalationRecorded(
+            wall, q.id, q.text, "answer_failed", answer.language or q.language or "en",
+            "the clone could not finish this answer (see the server log)", text,
         )  # fmt: skip
-    records.append(
-        AnswerRecorded(
-            answer.id, q.id, text, label, sources, language, answer.started_wall, wall, outcome
-        )
+        records.append(failed)
+        if not answer.leader:
+            item = room.studio.inbox.add(failed, q.asker_id, q.asker_name)
+            room.broadcast(StudioItems(0, "inbox", inbox=[item]), STAFF)
+    recorded = AnswerRecorded(
+        answer.id, q.id, text, label, sources, language, answer.started_wall, wall, outcome
     )
-    records.append(q.record())
-    then: list[Effect] = [BoardChanged((q.id,))]
+    records.append(recorded)
+    if answer.packets:  # replayable in /studio as it was heard
+        records.append(AnswerMedia(answer.id, tuple(answer.packets)))
+    room.studio.record_answer(recorded, q.text)
+    said = room.studio.inbox.said(q.id, text)
+    if said is not None:  # the inbox shows what the clone said instead of answering
+        room.broadcast(StudioItems(0, "inbox", inbox=[said]), STAFF)
+    then: list[Effect] = []
+    if not answer.leader:
+        records.append(q.record())
+        then.append(BoardChanged((q.id,)))
     if answer.start is not None:
         # Announced once stored: whoever sees StageEnd can rely on the record being there.
         end = StageEnd(0, answer.id, outcome, text, label, first(sources, MAX_SOURCES))
         then.append(Sequenced(end))
     room.persist(records, *then)
-    room.next_turn_at = now + room.rules.pause_s
+    room.next_turn_at = now if answer.hurry else now + room.rules.pause_s
+
+
+def release_draft(room: RoomAuthority, decision: ReviewDecision) -> Answer | None:
+    """Settle the answer's review without a moderator's Review (review off: speak; Next: skip).
+
+    Returns the answer whose waiting draft was released now, if any; a turn still drafting
+    gets the decision when its draft comes. Without this, turning review off or pressing
+    Next while a draft waited left the clone waiting for a Review nobody would send.
+    """
+    answer = room.answer
+    if answer is None or answer.timeline is not None or answer.finished is not None:
+        return None
+    if answer.draft is None:
+        answer.on_draft = decision
+        return None
+    answer.reviewed, answer.draft = answer.draft, None
+    return answer
 
 
 def stage_tick(
@@ -222,7 +306,10 @@ def stage_tick(
     """Start a turn if one is due; take the packets due within the lead."""
     answer = room.answer
     if answer is None:
-        if room.rules.clone and not room.mics.busy and now >= room.next_turn_at:
+        if room.queued_mics:
+            live_mics.start_queued(room, now)
+        free = not room.mics.busy and not room.queued_mics
+        if room.rules.clone and room.event.clone_may_start and free and now >= room.next_turn_at:
             start_turn(room, now)
         return (), room.ring.next_number, ()
     timeline = answer.timeline
@@ -236,11 +323,12 @@ def stage_tick(
         payload = codec.encode(packet)
         end = packet.media_time_us + packet.duration_us
         room.ring.add(answer.id, end, payload)
+        answer.packets.append(payload)
         payloads.append(payload)
         ends.append(end)
     if payloads and not answer.first_shipped:
         answer.first_shipped = True
         room.counters.observe("time_to_first_audio_s", now - answer.taken_at)
     if answer.finished == "done" and timeline.done() and now_us >= timeline.end_us:
-        finish(room, answer, "done", now)
+        finish(room, answer, "stopped" if answer.held else "done", now)
     return tuple(payloads), first_number, tuple(ends)

@@ -76,6 +76,9 @@ class Question:
     merged_into: int = 0
     answer_id: int = 0
     stored: bool = True  # False while its row is not committed: on nobody's board
+    # Shown to everyone once approved; before that only to moderators and its asker, so
+    # text nobody has approved is never broadcast (moderated mode).
+    public: bool = False
     _words: tuple[str, frozenset[str]] = field(default=("", frozenset()), repr=False, compare=False)
 
     def words(self) -> frozenset[str]:
@@ -114,11 +117,19 @@ class Question:
 
     def move(self, event: QuestionEvent) -> None:
         self.state = move(TRANSITIONS, f"question {self.id}", self.state, event)
+        if self.state == "approved":
+            self.public = True
+
+    def shown_to(self, user_id: str) -> bool:
+        """Whether someone who is not staff may see this question."""
+        return self.public or user_id == self.asker_id
 
     def _put_back(self, row: QuestionSaved) -> None:
         """Undo a change the store refused: the fields as ``row`` had them."""
         self.text, self.state, self.pinned = row.text, row.state, row.pinned
         self.rank, self.merged_into, self.answer_id = row.rank, row.merged_into, row.answer_id
+        if row.state == "submitted":  # an approval undone: never approved after all
+            self.public = False
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -173,16 +184,31 @@ class QaQueue:
     max_questions: int = MAX_QUESTIONS
 
     def __post_init__(self) -> None:
-        self.index = BoardIndex(self.merge_threshold)
+        self.index = BoardIndex(self.merge_threshold)  # the whole queue (the staff's view)
+        self.public = BoardIndex(self.merge_threshold)  # everyone's board: approved ones
+        self.pending = BoardIndex(self.merge_threshold)  # never approved: staff and asker
+        self._hidden_of: dict[str, set[int]] = {}  # asker -> their questions not approved
         self.touch(*self.questions.values())
 
     def touch(self, *questions: Question) -> None:
         """Re-place changed questions in the board's indexes (every change goes through here)."""
+        none: frozenset[str] = frozenset()
         for q in questions:
             shown = q.stored and self.questions.get(q.id) is q
             open_ = shown and q.state in OPEN_STATES and not q.merged_into
             key = (*self._sort_key(q), q.id) if open_ else None
-            self.index.place(q.id, key, shown and not open_, q.words() if open_ else frozenset())
+            closed = shown and not open_
+            self.index.place(q.id, key, closed, q.words() if open_ else none)
+            public, hidden = shown and q.public, shown and not q.public
+            self.public.place(q.id, key if public else None, closed and public, none)
+            self.pending.place(q.id, key if hidden else None, closed and hidden, none)
+            mine = self._hidden_of.get(q.asker_id)
+            if hidden:
+                self._hidden_of.setdefault(q.asker_id, set()).add(q.id)
+            elif mine is not None:
+                mine.discard(q.id)
+                if not mine:
+                    del self._hidden_of[q.asker_id]
 
     # ------------------------------------------------------------ submitting and voting
 
@@ -202,7 +228,7 @@ class QaQueue:
         A ``pending`` new question waits for ``stored()`` before anyone sees it, votes on it
         or moderates it (the room stores first); ``drop()`` if the store refuses it."""
         text = _checked(text)
-        twin = self.find_duplicate(text)
+        twin = self.find_duplicate(text, asker_id)
         if twin is not None:
             twin.voters.add(asker_id)
             self.touch(twin)
@@ -224,10 +250,15 @@ class QaQueue:
         self.touch(question)
         return question, False
 
-    def find_duplicate(self, text: str) -> Question | None:
-        """The open question this text nearly repeats (Jaccard of content words), if any."""
+    def find_duplicate(self, text: str, asker_id: str = "") -> Question | None:
+        """The open question this text nearly repeats (Jaccard of content words), among
+        those the asker can see (approved ones and their own), if any."""
         words = _signature(text)
-        best = self.index.best_match(words, jaccard) if words else None
+        if not words:
+            return None
+        best = self.index.best_match(
+            words, jaccard, lambda qid: self.questions[qid].shown_to(asker_id)
+        )
         return self.questions[best] if best is not None else None
 
     def has_voted(self, question_id: int, voter: str) -> bool:
@@ -242,6 +273,8 @@ class QaQueue:
             q = self.get(q.merged_into)
         if q.state not in OPEN_STATES:
             raise Refused(ErrorCode.NOT_ALLOWED, f"question {q.id} is {q.state}; votes are closed")
+        if not q.shown_to(voter):
+            raise Refused(ErrorCode.NOT_ALLOWED, f"question {q.id} is waiting for approval")
         if up:
             q.voters.add(voter)
         else:
@@ -346,7 +379,8 @@ class QaQueue:
                 if q.state == "submitted" and not q.merged_into:
                     q.move("approve")
                     changed.append(q.id)
-        self.index.clear()  # the order's keys depend on the mode
+        for index in (self.index, self.public, self.pending):
+            index.clear()  # the order's keys depend on the mode
         self.touch(*self.questions.values())
         return changed
 
@@ -357,6 +391,10 @@ class QaQueue:
         self.next_id = max(self.next_id, last_id + 1)
         for q in questions:
             q.stored = True
+            # Approved at some point: still open, taken, or skipped after it was taken.
+            q.public = q.state in ("approved", "answering", "answered", "escalated") or bool(
+                q.state == "rejected" and q.answer_id and not q.merged_into
+            )
             self.questions[q.id] = q
             self.next_id = max(self.next_id, q.id + 1)
             self.touch(q)
@@ -404,21 +442,45 @@ class QaQueue:
     def board(
         self, top: int = BOARD_TOP, recent: int = BOARD_RECENT, also: Iterable[int] = ()
     ) -> list[QuestionInfo]:
-        """The top of the board: the first ``top`` open questions in order, then the
-        ``recent`` most recent closed ones (and ``also``, e.g. the one being answered); a
-        bounded size however many questions there are."""
-        ids = self.index.open_ids(0, top) + self.index.recent_closed(recent)
-        ids += [i for i in also if i in self.questions and i not in ids]
+        """Everyone's top of the board: the first ``top`` approved open questions in order,
+        then the ``recent`` most recent closed ones that were public (and ``also``, e.g. the
+        one being answered); a bounded size however many questions there are."""
+        ids = self.public.open_ids(0, top) + self.public.recent_closed(recent)
+        ids += [i for i in also if self.public.is_shown(i) and i not in ids]
         return [self.questions[i].info() for i in ids]
 
-    def page(self, offset: int, count: int) -> list[QuestionInfo]:
-        """Open questions ``offset`` .. ``offset + count`` in the board's order."""
-        return [self.questions[i].info() for i in self.index.open_ids(offset, count)]
+    def page(self, offset: int, count: int, staff: bool = False) -> list[QuestionInfo]:
+        """Open questions ``offset`` .. ``offset + count`` in the board's order: everyone's
+        board, or for the ``staff`` the whole queue (questions waiting for approval too)."""
+        index = self.index if staff else self.public
+        return [self.questions[i].info() for i in index.open_ids(offset, count)]
 
-    def shown(self, question_ids: Iterable[int]) -> list[QuestionInfo]:
-        """These questions as the board shows them (those on it), by id."""
+    def open_count(self, staff: bool = False) -> int:
+        return (self.index if staff else self.public).open_count
+
+    def shown(self, question_ids: Iterable[int], staff: bool = False) -> list[QuestionInfo]:
+        """These questions as the board shows them (those on everyone's board, or on the
+        staff's), by id."""
+        index = self.index if staff else self.public
         found = (self.questions.get(i) for i in sorted(set(question_ids)))
-        return [q.info() for q in found if q is not None and self.index.is_shown(q.id)]
+        return [q.info() for q in found if q is not None and index.is_shown(q.id)]
+
+    def hidden(self, user_id: str | None = None) -> list[QuestionInfo]:
+        """Questions not approved (never broadcast): for the staff (``None``) the first
+        ``BOARD_TOP`` waiting and the recently closed ones; for an asker all of theirs
+        still open and their recently closed ones."""
+        if user_id is None:
+            ids = self.pending.open_ids(0, BOARD_TOP) + self.pending.recent_closed(BOARD_RECENT)
+            mine = [self.questions[i] for i in ids]
+        else:
+            mine = [self.questions[i] for i in sorted(self._hidden_of.get(user_id, ()))]
+        closed = [q for q in mine if q.state not in OPEN_STATES or q.merged_into]
+        recent = {q.id for q in closed[-BOARD_RECENT:]}
+        return [
+            q.info()
+            for q in mine
+            if q.id in recent or (q.state in OPEN_STATES and not q.merged_into)
+        ]
 
     # ------------------------------------------------------------ internals
 

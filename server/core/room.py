@@ -2,7 +2,9 @@
 
 Pure logic (no sockets, no event loop): the asyncio shell feeds it events with
 the current time and sends what it returns. Sequenced events are encoded once
-here and queued in ``outbox`` for the fan-out to write to everyone.
+here and queued in ``outbox`` for the fan-out to write to everyone. Spectators'
+comings and goings are for the staff only (the People list): they go to ``private``
+with ``seq`` 0, outside the log (SPEC §5 "Private updates").
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class Room:
     max_members: int = MAX_SLOT + 1
     members: dict[int, Member] = field(default_factory=dict)
     outbox: list[bytes] = field(default_factory=list)
+    private: list[bytes] = field(default_factory=list)  # for the staff only, seq 0
 
     def __post_init__(self) -> None:
         self.log = EventLog(self.event_log_size)
@@ -111,6 +114,9 @@ class Room:
         self._seat_taken: list[bool] = [False] * self.seat_count
         self._free_seats: list[int] = list(range(self.seat_count))
         self._free_slots: list[int] = list(range(min(self.max_members, MAX_SLOT + 1)))
+        # Freed slots wait for the next drain: within one tick a slot is never both left and
+        # taken, so a private and a sequenced event about one slot cannot cross.
+        self._cooling: list[int] = []
         self._participants: list[Participant] | None = None
 
     # ------------------------------------------------------------ joining and leaving
@@ -122,6 +128,7 @@ class Room:
         connection_id: int,
         resume: str = "",
         last_seq: int = 0,
+        muted: bool = False,
     ) -> JoinResult:
         """Admit a verified identity, resuming its old place when the resume token fits."""
         if resume:
@@ -134,7 +141,7 @@ class Room:
             replaced = existing.connection_id if existing.connected else 0
             self._rebind(existing, identity, connection_id)
             return JoinResult(existing, False, None, replaced, resume_failed=bool(resume))
-        member = self._admit(identity, connection_id)
+        member = self._admit(identity, connection_id, muted)
         return JoinResult(member, False, None, resume_failed=bool(resume))
 
     def _resume(
@@ -154,7 +161,7 @@ class Room:
         member.away_since = 0.0
         member.connection_id = connection_id
 
-    def _admit(self, identity: Identity, connection_id: int) -> Member:
+    def _admit(self, identity: Identity, connection_id: int, muted: bool = False) -> Member:
         if not self._free_slots:
             raise ProtocolError(ErrorCode.ROOM_FULL, "the room has no free participant slot")
         seat = NO_SEAT
@@ -162,7 +169,12 @@ class Room:
             seat = self._take_seat(identity.user_id)
         slot = heapq.heappop(self._free_slots)
         member = Member(
-            slot, identity, seat, secrets.token_urlsafe(18), connection_id=connection_id
+            slot,
+            identity,
+            seat,
+            secrets.token_urlsafe(18),
+            muted=muted,
+            connection_id=connection_id,
         )
         self.members[slot] = member
         self._by_user[identity.user_id] = member
@@ -207,9 +219,11 @@ class Room:
         if member.seat != NO_SEAT:
             self._seat_taken[member.seat] = False
             heapq.heappush(self._free_seats, member.seat)
-        heapq.heappush(self._free_slots, slot)
+        self._cooling.append(slot)
         if member.visible:
             self.emit(Left(self.log.next_seq(), slot))
+        else:
+            self.tell_staff(Left(0, slot))
 
     def expire(self, now: float) -> list[int]:
         """Remove members whose resume window has run out; returns their slots."""
@@ -241,6 +255,8 @@ class Room:
         member.muted = muted
         if member.visible:
             self.emit(ParticipantChanged(self.log.next_seq(), member.participant()))
+        else:
+            self.tell_staff(ParticipantChanged(0, member.participant()))
 
     # ------------------------------------------------------------ views
 
@@ -260,16 +276,37 @@ class Room:
             counts[m.identity.role] = counts.get(m.identity.role, 0) + 1
         return counts
 
+    def unlisted(self) -> list[Participant]:
+        """Everyone the keyframe leaves out (spectators): the staff's People list has them too."""
+        return [m.participant() for m in self.members.values() if not m.visible]
+
+    def member_of(self, user_id: str) -> Member | None:
+        return self._by_user.get(user_id)
+
     def drain(self) -> list[bytes]:
         """Sequenced events produced since the last drain, encoded, in order."""
+        for slot in self._cooling:
+            heapq.heappush(self._free_slots, slot)
+        self._cooling.clear()
         out, self.outbox = self.outbox, []
         return out
+
+    def drain_private(self) -> list[bytes]:
+        """The staff's private updates since the last call, encoded, in order."""
+        out, self.private = self.private, []
+        return out
+
+    def tell_staff(self, message: SequencedMessage) -> None:
+        """A private update (``seq`` 0): for the staff only, never logged or replayed."""
+        self.private.append(codec.encode(message))
 
     # ------------------------------------------------------------ internals
 
     def _emit_joined(self, member: Member) -> None:
         if member.visible:
             self.emit(Joined(self.log.next_seq(), member.participant()))
+        else:
+            self.tell_staff(Joined(0, member.participant()))
 
     def emit(self, message: SequencedMessage) -> None:
         """Log a sequenced message (its ``seq`` from ``log.next_seq()``) and queue it for all."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from townhall.protocol.messages import Mode
+from townhall.protocol.messages import Mode, Phase
 from townhall.server.core.tickplan import TickPlan
 
 
@@ -47,3 +47,6 @@ class RoomRules:
     accept_timeout_s: float = 30.0
     connect_timeout_s: float = 10.0
     mic_time_limit_s: float = 120.0
+    # the event's lifecycle: where a new room starts, and the scheduled start (unix seconds)
+    phase: Phase = "live"
+    starts_at: int = 0

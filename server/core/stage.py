@@ -71,6 +71,15 @@ class StageTimeline:
         self.cursor_us = start + segment.duration_us
         return start
 
+    def cut_after(self, at_us: int) -> None:
+        """End the answer with the sentence playing at ``at_us`` (or the last one already
+        sent, whichever is later): nothing that was sent is taken back, nothing after is."""
+        at_us = max(at_us, self.packet_time(self.next_index) - 1)
+        self.segments = deque(p for p in self.segments if p.start_us <= at_us)
+        end = max((p.start_us + p.segment.duration_us for p in self.segments), default=at_us)
+        self.cursor_us = max(min(self.cursor_us, end), self.packet_time(self.next_index))
+        self.closed = True
+
     @property
     def end_us(self) -> int:
         return self.cursor_us

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from townhall.protocol.messages import Draft, Label, StageStart
+from townhall.protocol.messages import Draft, Label, ReviewDecision, StageStart
 from townhall.server.core.qa import Question
 from townhall.server.core.stage import Segment, StageTimeline
 
@@ -68,6 +68,10 @@ class Answer:
     start: StageStart | None = None  # announced once it has a first segment
     draft: Draft | None = None  # waiting for a moderator's review
     reviewed: Draft | None = None  # the draft a moderator decided on
+    # Decided before the draft came (review turned off: speak; Next: skip): no one waits on it.
+    on_draft: ReviewDecision | None = None
+    hurry: bool = False  # Next: the question after this one follows without the pause
+    held: bool = False  # Hold: cut after the sentence being said (recorded as stopped)
     spoken: list[str] = field(default_factory=list)
     labels: list[Label] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
@@ -75,6 +79,8 @@ class Answer:
     disclosure: str = ""
     finished: TurnOutcome | None = None  # the turn is over; the speech may still be playing
     first_shipped: bool = False
+    leader: bool = False  # the leader's own words from /studio, not the clone's answer
+    packets: list[bytes] = field(default_factory=list)  # as sent, kept for replay
 
     def label(self) -> Label:
         """An answer with any escalated sentence is escalated; else its first sentence's."""

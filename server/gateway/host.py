@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from townhall.protocol.messages import ReviewDecision, Role, StagePacket
+from townhall.protocol.messages import HumanLabel, ReviewDecision, Role, StagePacket
 from townhall.server.core.authority import RoomAuthority
 from townhall.server.core.effects import (
     Admit,
@@ -24,6 +24,7 @@ from townhall.server.core.effects import (
     Close,
     Effect,
     EndMic,
+    Escalated,
     Log,
     Persist,
     ReviewTurn,
@@ -31,10 +32,11 @@ from townhall.server.core.effects import (
     Ship,
     StartMic,
     StartTurn,
+    StatementsChanged,
     StopTurn,
 )
 from townhall.server.core.turns import TurnEvent
-from townhall.server.store.records import Record
+from townhall.server.store.records import EscalationRecorded, Record, StatementVersion
 
 log = logging.getLogger("townhall.room")
 
@@ -63,7 +65,9 @@ class ShipRecorder(Protocol):
 class TurnRunner(Protocol):
     def start(self, start: StartTurn) -> None: ...
     def stop(self, answer_id: int) -> None: ...
-    def review(self, answer_id: int, decision: ReviewDecision, text: str) -> None: ...
+    def review(
+        self, answer_id: int, decision: ReviewDecision, text: str, author: HumanLabel
+    ) -> None: ...
 
 
 class MicRunner(Protocol):
@@ -88,12 +92,15 @@ class RoomHost:
         self.turns: TurnRunner | None = None
         self.mics: MicRunner | None = None
         self.recorder: ShipRecorder | None = None
+        # /studio: new statement versions for the clone; new escalations for the contact.
+        self.on_statements: Callable[[Sequence[StatementVersion]], None] | None = None
+        self.on_escalated: Callable[[Escalated], None] | None = None
         self._writes: set[asyncio.Future[None]] = set()
 
     # ------------------------------------------------------------ events in
 
-    def connect(self, conn: int, address: str = "") -> None:
-        self.authority.connect(conn, self.clock(), address)
+    def connect(self, conn: int, address: str = "", guest: str = "") -> None:
+        self.authority.connect(conn, self.clock(), address, guest)
 
     def receive(self, conn: int, data: bytes | str) -> None:
         self.authority.receive_data(conn, data, self.clock())
@@ -112,6 +119,11 @@ class RoomHost:
 
     def turn_event(self, answer_id: int, event: TurnEvent) -> None:
         self.authority.turn_event(answer_id, event, self.clock())
+        self.run()
+
+    def escalated(self, record: EscalationRecorded) -> None:
+        """The clone's escalation is stored: to the leader's inbox."""
+        self.authority.escalated(record, self.clock())
         self.run()
 
     def mic_answered(self, slot: int, generation: int, conn: int, ref: int, sdp: str) -> None:
@@ -182,6 +194,12 @@ class RoomHost:
         elif isinstance(effect, EndMic):
             if self.mics is not None:
                 self.mics.end(effect)
+        elif isinstance(effect, StatementsChanged):
+            if self.on_statements is not None:
+                self.on_statements(effect.versions)
+        elif isinstance(effect, Escalated):
+            if self.on_escalated is not None:
+                self.on_escalated(effect)
         else:  # Sequenced and BoardChanged stay inside the core
             raise TypeError(f"no shell action for {type(effect).__name__}")
 
@@ -194,7 +212,7 @@ class RoomHost:
         elif isinstance(effect, StopTurn):
             turns.stop(effect.answer_id)
         else:
-            turns.review(effect.answer_id, effect.decision, effect.text)
+            turns.review(effect.answer_id, effect.decision, effect.text, effect.author)
 
     def _persist(self, effect: Persist) -> None:
         future = self.store.write(effect.records)

@@ -17,7 +17,7 @@ from websockets.http11 import Response
 from townhall.server.gateway.http import protect_page, response, text_response
 
 DIST = Path(__file__).parent.parent / "web" / "dist"
-PAGES = {"/watch": "watch.html", "/moderate": "moderate.html"}
+PAGES = {"/watch": "watch.html", "/moderate": "moderate.html", "/studio": "studio.html"}
 ASSET_PREFIX = "/assets/"
 TYPES = {
     ".js": "text/javascript; charset=utf-8",

@@ -13,6 +13,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from townhall.server.fanout.local import Fanout
+from townhall.server.gateway.guests import GuestCookies
 from townhall.server.gateway.host import RoomHost
 from townhall.server.gateway.session import Session
 
@@ -20,11 +21,18 @@ from townhall.server.gateway.session import Session
 class Gateway:
     """Reads one connection from handshake to close on behalf of the room."""
 
-    def __init__(self, host: RoomHost, fanout: Fanout, socket_send_buffer: int) -> None:
+    def __init__(
+        self,
+        host: RoomHost,
+        fanout: Fanout,
+        socket_send_buffer: int,
+        guests: GuestCookies | None = None,
+    ) -> None:
         self.host = host
         self.fanout = fanout
         self.socket_send_buffer = socket_send_buffer
         self.address_of: dict[ServerConnection, str] = {}  # admission's: the client's address
+        self.guests = guests
 
     async def handle(self, connection: ServerConnection) -> None:
         transport = connection.transport
@@ -33,7 +41,11 @@ class Gateway:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer)
         session = Session(connection, transport)
         self.fanout.add(session)
-        self.host.connect(session.id, self.address_of.get(connection, ""))
+        request = connection.request
+        guest = ""
+        if self.guests is not None and request is not None:
+            guest = self.guests.read(request.headers)
+        self.host.connect(session.id, self.address_of.get(connection, ""), guest)
         try:
             async for data in connection:
                 if session.handed_off:

@@ -66,10 +66,11 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)  # a wrong setting is reported before the long imports below
+
     from townhall.server.app import TownhallServer
     from townhall.server.ops.logs import setup_logging
 
-    settings = _settings(args)
     setup_logging(settings.log.level, settings.log.format)
 
     async def main() -> None:
@@ -241,6 +242,39 @@ def cmd_persona_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_persona_import(args: argparse.Namespace) -> int:
+    from townhall.server.ops.persona_store import import_folder
+
+    settings = load_settings(args.config)
+    counts = import_folder(args.dir, args.db or settings.store.path)
+    print(", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 0
+
+
+def cmd_persona_export(args: argparse.Namespace) -> int:
+    from townhall.server.clone.persona import sample_persona_path
+    from townhall.server.ops.persona_store import export_folder
+
+    settings = load_settings(args.config)
+    source = args.persona or settings.clone.persona or str(sample_persona_path())
+    n = export_folder(source, args.db or settings.store.path, args.dir)
+    print(f"{n} statements written to {args.dir}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from townhall.server.ops.transcript import TranscriptError, export_audit
+
+    settings = load_settings(args.config)
+    try:
+        text = export_audit(args.db or settings.store.path, args.room, args.format)
+    except TranscriptError as exc:
+        print(f"townhall audit: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(text)
+    return 0
+
+
 def cmd_avatar_build(args: argparse.Namespace) -> int:
     from townhall.server.clone.avatar.build import build_avatar
     from townhall.server.clone.persona import PersonaError, load_persona
@@ -383,6 +417,28 @@ def build_parser() -> argparse.ArgumentParser:
     c = persona_sub.add_parser("check", help="validate a persona directory and summarise it")
     c.add_argument("dir", help="persona directory (persona.toml and statements/)")
     c.set_defaults(func=cmd_persona_check)
+    c = persona_sub.add_parser(
+        "import", help="store a persona folder's statements (new versions; missing ones retired)"
+    )
+    _add_config(c)
+    c.add_argument("dir", help="persona directory")
+    c.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    c.set_defaults(func=cmd_persona_import)
+    c = persona_sub.add_parser(
+        "export", help="write the store's current statements as a persona folder"
+    )
+    _add_config(c)
+    c.add_argument("dir", help="folder to write (persona.toml copied, statements/ rewritten)")
+    c.add_argument("--persona", metavar="DIR", help="source persona (default: clone.persona)")
+    c.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    c.set_defaults(func=cmd_persona_export)
+
+    p = sub.add_parser("audit", help="list every studio and moderation action: who, when, what")
+    _add_config(p)
+    p.add_argument("room", help="room id (e.g. main)")
+    p.add_argument("--format", choices=["md", "json"], default="md", help="default md")
+    p.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("avatar", help="build the clone's avatar (VRM 1.0) from a persona")
     avatar_sub = p.add_subparsers(dest="avatar_command", required=True, metavar="ACTION")
@@ -397,7 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="join as a headset attendee (OpenXR) or, with --window, mirror the room on a desktop",
     )
     p.add_argument("--url", required=True, help="server WebSocket URL, e.g. ws://127.0.0.1:8765/ws")
-    p.add_argument("--token", required=True, help="join token (see `townhall token`)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--token", help="join token (see `townhall token`)")
+    who.add_argument(
+        "--sign-in",
+        action="store_true",
+        help="sign in with the company's identity provider: shows a code (in the headset and "
+        "here) to enter at the provider's address on another device",
+    )
     p.add_argument("--window", action="store_true", help="desktop mirror: no headset needed")
     p.add_argument("--scene", metavar="FILE", help="scene file (default: the bundled hall)")
     p.add_argument("--width", type=int, default=1280, help="window width (default 1280)")

@@ -12,6 +12,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -73,6 +74,46 @@ class AuthSettings:
         "Longest a token may live (exp - iat, and exp - now); longer ones get BAD_TOKEN, so a "
         "token leaked from a careless issuer cannot be used for ever.",
     )
+    anonymous_viewing: bool = _doc(
+        True,
+        "Let people watch without signing in (/watch with no token, a Join with an empty "
+        "token); production with sign-in turns it off. Off also when "
+        "server.allow_anonymous_spectators is off.",
+    )
+    oidc_issuer: str = _doc(
+        "",
+        "OpenID Connect issuer URL of the company's identity provider (its "
+        "/.well-known/openid-configuration is read); empty: no sign-in, hand-made tokens only. "
+        "https, or http on a loopback address for development.",
+    )
+    oidc_client_id: str = _doc("", "Client id registered with the identity provider.")
+    oidc_client_secret: str = _doc(
+        "", "Client secret registered with the identity provider.", secret=True
+    )
+    oidc_scopes: str = _doc(
+        "openid profile email groups",
+        "Scopes asked for at sign-in (space-separated; must include openid).",
+    )
+    oidc_role_claim: str = _doc(
+        "groups", "ID token claim holding the user's groups (a list, or one string)."
+    )
+    oidc_name_claim: str = _doc(
+        "name", "ID token claim shown as the user's name (else preferred_username, email, sub)."
+    )
+    oidc_attendee_groups: str = _doc(
+        "",
+        "Comma-separated groups whose members may watch and attend; empty: anyone the "
+        "provider signs in.",
+    )
+    oidc_moderator_groups: str = _doc(
+        "", "Comma-separated groups whose members may moderate (/moderate)."
+    )
+    oidc_operator_groups: str = _doc(
+        "", "Comma-separated groups whose members are operators (moderate too; /studio)."
+    )
+    signed_in_ttl_s: int = _doc(
+        3600, "Lifetime of the room token the server issues after a sign-in."
+    )
 
 
 @dataclass(frozen=True)
@@ -93,6 +134,16 @@ class RoomSettings:
     far_refresh_s: float = _doc(8.0, "Seconds to cycle the coarse pose of the whole crowd.")
     resume_window_s: float = _doc(60.0, "How long a dropped participant keeps slot and seat.")
     event_log: int = _doc(4096, "Sequenced events kept for resume; older resumes get a keyframe.")
+    phase: str = _doc(
+        "live",
+        "The event's phase when the room first starts (later the stored one): live, or doors "
+        "for a lobby (the hall fills and the board takes questions; a moderator goes live).",
+    )
+    starts_at: str = _doc(
+        "",
+        "The scheduled start, shown as a countdown in the lobby: ISO 8601 with a time zone "
+        "(2026-12-06T15:00:00+00:00) or unix seconds; moderators can change it.",
+    )
 
     @property
     def spectator_every(self) -> int:
@@ -205,15 +256,38 @@ class CloneSettings:
         "", "API key; empty means the OPENAI_API_KEY environment variable.", secret=True
     )
     openai_model: str = _doc("gpt-4o-mini", "Chat model for the openai brain.")
+    guard: str = _doc(
+        "none",
+        "none, or openai: a second model judges each question before and each drafted"
+        " sentence after (openai brain only); on error or timeout it escalates.",
+    )
+    guard_model: str = _doc("", "Chat model for the guard; empty: clone.openai_model.")
+    guard_timeout_s: float = _doc(5.0, "Longest wait for one guard verdict before escalating.")
     openai_speech_model: str = _doc("tts-1", "Speech model for the openai voice.")
     openai_voice: str = _doc("", "Speech voice for the openai voice; empty: the persona's.")
     fps: int = _doc(30, "Animation frames per second in stage packets (30..60).")
     pause_s: float = _doc(1.5, "Pause between answers.")
+    disclosure_pause_s: float = _doc(
+        180.0,
+        "The clone says aloud that it is an AI before its first answer, and again before the "
+        "first answer after this many seconds of silence (0: before every answer).",
+    )
     interrupted: str = _doc(
         "requeue",
         "An answer cut short by a crash, found on start: requeue (its question is asked again)"
         " or escalate (handed to the human leader).",
     )
+    escalation_webhook: str = _doc(
+        "",
+        "URL that gets a JSON POST for every new escalation (the leader's inbox), addressed to"
+        " the persona's escalation contact; empty: none.",
+    )
+    escalation_smtp: str = _doc(
+        "",
+        "SMTP server (host:port) that e-mails every new escalation to the persona's escalation"
+        " contact (its address in <...>); empty: no e-mail.",
+    )
+    escalation_from: str = _doc("townhall@localhost", "Sender address of the escalation e-mails.")
 
 
 @dataclass(frozen=True)
@@ -461,6 +535,17 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
         ),
         ("log.format", s.log.format in {"json", "text"}, "must be json or text"),
         ("recording.flush_s", 0 < s.recording.flush_s <= 60, "must be > 0 and <= 60"),
+        (
+            "auth.signed_in_ttl_s",
+            0 < s.auth.signed_in_ttl_s <= s.auth.max_token_lifetime_s,
+            "must be 1..auth.max_token_lifetime_s",
+        ),
+        ("room.phase", s.room.phase in {"doors", "live"}, "must be doors or live"),
+        (
+            "room.starts_at",
+            start_seconds(s.room.starts_at) is not None,
+            "must be ISO 8601 with a time zone (2026-12-06T15:00:00+00:00) or unix seconds",
+        ),
         ("qa.mode", s.qa.mode in {"auto", "moderated"}, "must be auto or moderated"),
         ("qa.questions_per_minute", s.qa.questions_per_minute > 0, "must be > 0"),
         ("qa.votes_per_s", s.qa.votes_per_s > 0, "must be > 0"),
@@ -471,7 +556,15 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
         ),
         ("clone.brain", s.clone.brain in {"embedded", "openai"}, "must be embedded or openai"),
         ("clone.voice", s.clone.voice in {"embedded", "openai"}, "must be embedded or openai"),
+        ("clone.guard", s.clone.guard in {"none", "openai"}, "must be none or openai"),
+        (
+            "clone.guard",
+            s.clone.guard == "none" or s.clone.brain == "openai",
+            "must be none unless clone.brain = openai",
+        ),
+        ("clone.guard_timeout_s", s.clone.guard_timeout_s > 0, "must be > 0"),
         ("clone.fps", 30 <= s.clone.fps <= 60, "must be 30..60"),
+        ("clone.disclosure_pause_s", s.clone.disclosure_pause_s >= 0, "must be >= 0"),
         ("rtc.max_live_mics", rtc.max_live_mics >= 1, "must be >= 1"),
         ("rtc.accept_timeout_s", rtc.accept_timeout_s > 0, "must be > 0"),
         ("rtc.connect_timeout_s", rtc.connect_timeout_s > 0, "must be > 0"),
@@ -482,6 +575,20 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             "must be none or openai",
         ),
     ]
+
+
+def start_seconds(value: str) -> int | None:
+    """``room.starts_at`` as unix seconds (0: none), or None if it is not a time."""
+    value = value.strip()
+    if not value:
+        return 0
+    if value.isascii() and value.isdigit():
+        return int(value)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return int(when.timestamp()) if when.tzinfo is not None else None
 
 
 def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> None:
@@ -512,6 +619,12 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     except ValueError as exc:
         reason = str(exc).removeprefix("server.trusted_proxies: ")
         raise fail("server.trusted_proxies", f"is not usable: {reason}", False) from None
+    from townhall.server.gateway.oidc import OidcConfig, OidcConfigError
+
+    try:
+        OidcConfig.from_settings(settings.auth)
+    except OidcConfigError as exc:
+        raise fail(exc.key, exc.reason, False) from None
     for key in ("rtc.allowed_networks", "rtc.host_addresses"):
         text = getattr(settings.rtc, key.split(".", 1)[1])
         for part in (p.strip() for p in text.split(",")):

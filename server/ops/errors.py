@@ -52,6 +52,7 @@ _PLAIN = (
     ("townhall.plugin.xr.graphics", "GraphicsError", ""),
     ("townhall.plugin.xr.session", "HeadsetError", ""),
     ("townhall.plugin.xr.model", "ModelError", "the stage model: "),
+    ("townhall.plugin.signin", "SignInFailed", ""),
 )
 
 

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 FORMATS = ("md", "json", "vtt")
+#: Words a person wrote, spoken by the clone, named for the reader (JSON keeps the raw label).
+HUMAN_LABELS = {"moderator": "written by the moderators", "leader": "the leader's own words"}
 _ORDER = {"question": 0, "action": 1, "escalation": 2, "answer": 3}  # at the same instant
 
 
@@ -119,10 +121,14 @@ def _vtt(entries: list[Entry]) -> str:
         lines += [
             str(n),
             f"{_clock(e.time - t0)} --> {_clock(end - t0)}",
-            f"<v Clone>[{e.label}] {e.text}",
+            f"<v Clone>[{_label(e.label)}] {e.text}",
             "",
         ]
     return "\n".join(lines)
+
+
+def _label(label: str) -> str:
+    return HUMAN_LABELS.get(label, label)
 
 
 def _markdown(entries: list[Entry], room: str) -> str:
@@ -138,11 +144,11 @@ def _markdown(entries: list[Entry], room: str) -> str:
             )
         elif e.kind == "answer" and e.outcome == "skipped":
             sources = f"; sources: {', '.join(e.sources)}" if e.sources else ""
-            head = f"**Draft for {e.question_id} skipped** [{e.label}{sources}], not spoken"
+            head = f"**Draft for {e.question_id} skipped** [{_label(e.label)}{sources}], not spoken"
             out.append(f"- {stamp(e.time)} {head} ({e.language}): {e.text}")
         elif e.kind == "answer":
             sources = f"; sources: {', '.join(e.sources)}" if e.sources else ""
-            head = f"**Answer to {e.question_id}** [{e.label}{sources}; {e.outcome}]"
+            head = f"**Answer to {e.question_id}** [{_label(e.label)}{sources}; {e.outcome}]"
             out.append(f"- {stamp(e.time)} {head} ({e.language}): {e.text}")
         elif e.kind == "escalation":
             out.append(f"- {stamp(e.time)} **Escalated {e.question_id}** ({e.detail}): {e.text}")
@@ -155,3 +161,17 @@ def _markdown(entries: list[Entry], room: str) -> str:
 
 def export(db_path: str | Path, room: str, fmt: str) -> str:
     return render(load_transcript(db_path, room), fmt, room)
+
+
+def export_audit(db_path: str | Path, room: str, fmt: str) -> str:
+    """``townhall audit``: every action (studio and moderation) with who and when."""
+    actions = [e for e in load_transcript(db_path, room) if e.kind == "action"]
+    if fmt == "json":
+        return json.dumps({"room": room, "actions": [asdict(e) for e in actions]}, indent=2) + "\n"
+    lines = [f"# Audit of room `{room}`", ""]
+    for e in actions:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.time)) + " UTC"
+        about = f" on {e.question_id}" if e.question_id else ""
+        detail = f": {e.detail}" if e.detail else ""
+        lines.append(f"- {stamp} {e.who} *{e.text}*{about}{detail}")
+    return "\n".join(lines) + "\n"

@@ -118,6 +118,61 @@ class Attended:
     left: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class UserMuted:
+    """A user muted (or unmuted) in this room: it holds when they leave, rejoin or restart."""
+
+    user_id: str
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatementVersion:
+    """One version of an approved statement: what it says, who approved it, when.
+
+    Versions are never overwritten: an edit is the next version, retiring one is a version
+    with ``retired`` set. ``review_by`` (YYYY-MM-DD or ""): after it the clone no longer
+    uses the statement until a newer version is approved. ``supersedes``: the statement
+    (or answer, ``answer:N``) this one corrects.
+    """
+
+    persona: str
+    id: str
+    version: int
+    topic: str
+    text: str
+    language: str
+    date: str  # YYYY-MM-DD: when the leader said it
+    tags: tuple[str, ...]
+    author: str
+    approved: float  # wall clock, seconds
+    review_by: str = ""
+    translations: tuple[str, ...] = ()
+    supersedes: str = ""
+    retired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerMedia:
+    """What an answer sounded and looked like, as sent: its StagePacket payloads in order
+    (Opus, animation, caption words on the media clock), kept for replay in /studio."""
+
+    answer_id: int
+    packets: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxResolved:
+    """The leader's answer to an escalated question: published, posted, sent, declined."""
+
+    time: float
+    question_id: int
+    action: str  # publish, post, asker, decline
+    text: str
+    actor_id: str
+    answer_id: int = 0  # the leader's answer (publish/post/asker), 0 for decline
+
+
 Record = (
     QuestionSaved
     | VoteCast
@@ -128,4 +183,8 @@ Record = (
     | SettingSaved
     | UserBanned
     | Attended
+    | UserMuted
+    | StatementVersion
+    | InboxResolved
+    | AnswerMedia
 )

@@ -18,26 +18,31 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from townhall.server.core.qa import Question
 from townhall.server.store.records import (
     ActionRecorded,
+    AnswerMedia,
     AnswerRecorded,
     Attended,
     EscalationRecorded,
+    InboxResolved,
     QuestionSaved,
     Record,
     SettingSaved,
+    StatementVersion,
     UserBanned,
+    UserMuted,
     VoteCast,
     VoteWithdrawn,
 )
 
 Op = tuple[str, Sequence[Any]]
 BAN_PREFIX = "ban:"  # bans live in the settings table, one row per banned user
+MUTE_PREFIX = "mute:"  # and mutes, one row per muted user (deleted when unmuted)
 SALT_KEY = "attendance:salt"  # the room's secret for pseudonymous attendance ids
 
 
@@ -89,6 +94,19 @@ CREATE TABLE IF NOT EXISTS attendance (
     room TEXT NOT NULL, session TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,
     role TEXT NOT NULL, client TEXT NOT NULL, joined REAL NOT NULL, left REAL NOT NULL,
     hashed INTEGER NOT NULL, PRIMARY KEY (room, session));
+CREATE TABLE IF NOT EXISTS statements (
+    persona TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, topic TEXT NOT NULL,
+    text TEXT NOT NULL, language TEXT NOT NULL, date TEXT NOT NULL, tags TEXT NOT NULL,
+    author TEXT NOT NULL, approved REAL NOT NULL, review_by TEXT NOT NULL,
+    translations TEXT NOT NULL, supersedes TEXT NOT NULL, retired INTEGER NOT NULL,
+    PRIMARY KEY (persona, id, version));
+CREATE TABLE IF NOT EXISTS answer_media (
+    room TEXT NOT NULL, answer_id INTEGER NOT NULL, packets BLOB NOT NULL,
+    PRIMARY KEY (room, answer_id));
+CREATE TABLE IF NOT EXISTS inbox (
+    room TEXT NOT NULL, question_id INTEGER NOT NULL, time REAL NOT NULL, action TEXT NOT NULL,
+    text TEXT NOT NULL, actor_id TEXT NOT NULL, answer_id INTEGER NOT NULL,
+    PRIMARY KEY (room, question_id));
 CREATE TABLE IF NOT EXISTS settings (
     room TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (room, key));
 """
@@ -149,6 +167,10 @@ class Store:
             SettingSaved: self._setting,
             UserBanned: self._ban,
             Attended: self._attended,
+            UserMuted: self._mute,
+            StatementVersion: _statement_row,
+            InboxResolved: self._resolved,
+            AnswerMedia: self._media,
         }
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
@@ -252,6 +274,32 @@ class Store:
             (self.room, e.time, e.question_id, e.question, e.reason, e.language, e.detail, e.said),
         )
 
+    def _media(self, m: AnswerMedia) -> Op:
+        packed = pack_packets(m.packets)
+        return (
+            "INSERT OR REPLACE INTO answer_media VALUES (?,?,?)",
+            (self.room, m.answer_id, packed),
+        )
+
+    def load_media(self, answer_id: int) -> tuple[bytes, ...]:
+        """An answer's StagePacket payloads as sent (empty: none kept)."""
+        reader = connect(self.path)
+        try:
+            row = reader.execute(
+                "SELECT packets FROM answer_media WHERE room=? AND answer_id=?",
+                (self.room, answer_id),
+            ).fetchone()
+            return unpack_packets(row[0]) if row else ()
+        finally:
+            reader.close()
+
+    def _resolved(self, r: InboxResolved) -> Op:
+        # A plain INSERT: a second answer to one question fails the commit, never overwrites.
+        return (
+            "INSERT INTO inbox VALUES (?,?,?,?,?,?,?)",
+            (self.room, r.question_id, r.time, r.action, r.text, r.actor_id, r.answer_id),
+        )
+
     def _setting(self, s: SettingSaved) -> Op:
         return ("INSERT OR REPLACE INTO settings VALUES (?,?,?)", (self.room, s.key, s.value))
 
@@ -265,6 +313,14 @@ class Store:
         return (
             "INSERT OR REPLACE INTO attendance VALUES (?,?,?,?,?,?,?,?,?)",
             (self.room, a.session, user, name, a.role, a.client, a.joined, a.left, hashed),
+        )
+
+    def _mute(self, m: UserMuted) -> Op:
+        if m.muted:
+            return self._setting(SettingSaved(MUTE_PREFIX + m.user_id, "1"))
+        return (
+            "DELETE FROM settings WHERE room=? AND key=?",
+            (self.room, MUTE_PREFIX + m.user_id),
         )
 
     # ------------------------------------------------------------ reading (startup, export)
@@ -298,9 +354,16 @@ class Store:
         """Everything a room needs back after a restart."""
         settings = self.load_settings()
         bans = {k[len(BAN_PREFIX) :] for k in settings if k.startswith(BAN_PREFIX)}
-        plain = {k: v for k, v in settings.items() if not k.startswith((BAN_PREFIX, "attendance:"))}
+        mutes = {k[len(MUTE_PREFIX) :] for k in settings if k.startswith(MUTE_PREFIX)}
+        skip = (BAN_PREFIX, MUTE_PREFIX, "attendance:")
+        plain = {k: v for k, v in settings.items() if not k.startswith(skip)}
         return Saved(
-            self.load_questions(), plain, bans, self.max_answer_id(), self.max_question_id()
+            self.load_questions(),
+            plain,
+            bans,
+            self.max_answer_id(),
+            self.max_question_id(),
+            mutes,
         )
 
     def load_settings(self) -> dict[str, str]:
@@ -341,6 +404,136 @@ class Store:
         finally:
             reader.close()
 
+    # ------------------------------------------------------------ studio reads
+
+    def load_statements(self, persona: str) -> list[StatementVersion]:
+        """The newest version of every statement of ``persona`` (retired ones included)."""
+        return load_statements(self.path, persona)
+
+    def load_inbox(self) -> list[tuple[EscalationRecorded, InboxResolved | None]]:
+        """Every escalation of the room (the latest per question) and how it was resolved."""
+        reader = connect(self.path)
+        try:
+            resolved = {
+                row[1]: InboxResolved(row[0], row[1], row[2], row[3], row[4], row[5])
+                for row in reader.execute(
+                    "SELECT time, question_id, action, text, actor_id, answer_id FROM inbox"
+                    " WHERE room=?",
+                    (self.room,),
+                )
+            }
+            latest: dict[int, EscalationRecorded] = {}
+            for row in reader.execute(
+                "SELECT time, question_id, question, reason, language, detail, said"
+                " FROM escalations WHERE room=? ORDER BY seq",
+                (self.room,),
+            ):
+                latest[row[1]] = EscalationRecorded(*row)
+            return [(e, resolved.get(qid)) for qid, e in sorted(latest.items())]
+        finally:
+            reader.close()
+
+    def load_answers(self) -> list[AnswerRecorded]:
+        reader = connect(self.path)
+        try:
+            return [
+                AnswerRecorded(aid, qid, text, label, tuple(json.loads(src)), lang, st, en, out)
+                for aid, qid, text, label, src, lang, st, en, out in reader.execute(
+                    "SELECT id, question_id, text, label, sources, language, started, ended,"
+                    " outcome FROM answers WHERE room=? ORDER BY id",
+                    (self.room,),
+                )
+            ]
+        finally:
+            reader.close()
+
+
+def pack_packets(packets: Sequence[bytes]) -> bytes:
+    """Payloads as one blob: each a 4-byte big-endian length, then its bytes."""
+    return b"".join(len(p).to_bytes(4, "big") + p for p in packets)
+
+
+def unpack_packets(blob: bytes) -> tuple[bytes, ...]:
+    out, i = [], 0
+    while i + 4 <= len(blob):
+        n = int.from_bytes(blob[i : i + 4], "big")
+        out.append(bytes(blob[i + 4 : i + 4 + n]))
+        i += 4 + n
+    return tuple(out)
+
+
+def _statement_row(v: StatementVersion) -> Op:
+    # A plain INSERT: two saves of one version fail the second commit, never overwrite.
+    return (
+        "INSERT INTO statements VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            v.persona, v.id, v.version, v.topic, v.text, v.language, v.date,
+            json.dumps(list(v.tags)), v.author, v.approved, v.review_by,
+            json.dumps(list(v.translations)), v.supersedes, int(v.retired),
+        ),
+    )  # fmt: skip
+
+
+def _statement_of(row: Sequence[Any]) -> StatementVersion:
+    (persona, sid, version, topic, text, lang, date, tags, author, approved, review_by,
+     translations, supersedes, retired) = row  # fmt: skip
+    return StatementVersion(
+        persona, sid, version, topic, text, lang, date, tuple(json.loads(tags)), author,
+        approved, review_by, tuple(json.loads(translations)), supersedes, bool(retired),
+    )  # fmt: skip
+
+
+def load_statements(path: str, persona: str) -> list[StatementVersion]:
+    """The newest version of every statement of ``persona``, by id."""
+    reader = connect(path)
+    try:
+        rows = reader.execute(
+            "SELECT s.* FROM statements s JOIN (SELECT id, MAX(version) v FROM statements"
+            " WHERE persona=? GROUP BY id) m ON s.id=m.id AND s.version=m.v"
+            " WHERE s.persona=? ORDER BY s.id",
+            (persona, persona),
+        )
+        return [_statement_of(row) for row in rows]
+    finally:
+        reader.close()
+
+
+def load_all_statements(path: str, persona: str) -> list[StatementVersion]:
+    """Every version of every statement of ``persona``."""
+    reader = connect(path)
+    try:
+        rows = reader.execute(
+            "SELECT * FROM statements WHERE persona=? ORDER BY id, version", (persona,)
+        )
+        return [_statement_of(row) for row in rows]
+    finally:
+        reader.close()
+
+
+def statement_history(path: str, persona: str, statement_id: str) -> list[StatementVersion]:
+    """Every version of one statement, oldest first."""
+    reader = connect(path)
+    try:
+        rows = reader.execute(
+            "SELECT * FROM statements WHERE persona=? AND id=? ORDER BY version",
+            (persona, statement_id),
+        )
+        return [_statement_of(row) for row in rows]
+    finally:
+        reader.close()
+
+
+def write_now(path: str, records: Sequence[StatementVersion]) -> None:
+    """Store statement versions at once, outside a running server (``persona import``)."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for record in records:
+            conn.execute(*_statement_row(record))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
 
 @dataclass(frozen=True)
 class Saved:
@@ -351,6 +544,7 @@ class Saved:
     banned: set[str]
     max_answer_id: int
     max_question_id: int
+    muted: set[str] = field(default_factory=set)
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None) -> None:

@@ -3,7 +3,7 @@
 import { build } from "esbuild";
 import { cpSync, mkdirSync, rmSync, existsSync } from "node:fs";
 
-const pages = ["watch", "moderate"].filter((p) => existsSync(`src/${p}/main.js`));
+const pages = ["watch", "moderate", "studio"].filter((p) => existsSync(`src/${p}/main.js`));
 rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist/assets", { recursive: true });
 await build({

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from townhall.server.clone.brain.about import about_clone_lines
 from townhall.server.clone.brain.answer import AnswerPart, EscalationSink
 from townhall.server.clone.brain.gate import Decline, Gate, Proceed
 from townhall.server.clone.brain.policy import Policy
@@ -65,22 +66,26 @@ class EmbeddedBrain:
                 backend=self.backend,
             )
         else:
-            parts = self.answer_parts(decision)
+            parts = self.answer_parts(decision, question)
         for part in parts:
             yield part
 
     async def aclose(self) -> None:
         """Nothing to release; here so every brain can be closed the same way."""
 
-    def answer_parts(self, decision: Proceed) -> list[AnswerPart]:
+    def answer_parts(self, decision: Proceed, question: str = "") -> list[AnswerPart]:
         """The approved answer for a decision to proceed (also the OpenAI brain's fallback)."""
         parts: list[AnswerPart] = []
         if decision.about_clone:
-            # Questions about the clone get the truth first: the persona's disclosure.
-            disclosure = self.persona.disclosure_for(decision.language)
+            # Questions about the clone get the truth first: the persona's disclosure, then
+            # its answers about the clone ([disclosure.about]: real? trained? recording?).
+            lang = decision.language
+            said = [self.persona.disclosure_for(lang)]
+            said += about_clone_lines(self.persona, question, lang)
             parts.extend(
-                AnswerPart(s, "approved", ("disclosure",), decision.language)
-                for s in split_sentences(disclosure)
+                AnswerPart(s, "approved", ("disclosure",), lang)
+                for text in said
+                for s in split_sentences(text)
             )
             if not decision.retrieval.hits:
                 return parts

@@ -4,6 +4,7 @@ Settings come from the caller (the server's configuration) first, then the envir
 ``TOWNHALL_BRAIN_BASE_URL`` / ``OPENAI_BASE_URL``, ``TOWNHALL_BRAIN_API_KEY`` /
 ``OPENAI_API_KEY`` and ``TOWNHALL_BRAIN_MODEL`` / ``OPENAI_MODEL``. Mistakes (unknown
 kind, unknown setting, missing model or key) raise :class:`BrainError` saying what to set.
+The openai brain may have a guard model (``guard="openai"``, :mod:`.guard`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from townhall.server.clone.brain.retrieval import Retriever
 from townhall.server.clone.persona import Persona
 
 if TYPE_CHECKING:
+    from townhall.server.clone.brain.guard import OpenAIGuard
     from townhall.server.clone.brain.openai_brain import OpenAIBrain
 
 KINDS = ("embedded", "openai")
@@ -32,7 +34,11 @@ _OPENAI_SETTINGS = {
     "temperature",
     "max_tokens",
     "max_statements",
+    "guard",
+    "guard_model",
+    "guard_timeout_s",
 }
+GUARDS = ("none", "openai")
 _ENV = {
     "base_url": ("TOWNHALL_BRAIN_BASE_URL", "OPENAI_BASE_URL"),
     "api_key": ("TOWNHALL_BRAIN_API_KEY", "OPENAI_API_KEY"),
@@ -82,6 +88,7 @@ def make_brain(
             "the openai brain needs an API key: set it in the configuration, "
             "TOWNHALL_BRAIN_API_KEY or OPENAI_API_KEY (any placeholder for a local server)"
         )
+    guard = _guard(persona, settings)
     return OpenAIBrain(
         settings.pop("base_url"),
         settings.pop("api_key"),
@@ -90,5 +97,31 @@ def make_brain(
         retriever,
         policy=policy,
         on_escalation=on_escalation,
+        guard=guard,
         **settings,
+    )
+
+
+def _guard(persona: Persona, settings: dict[str, Any]) -> OpenAIGuard | None:
+    """The guard model of ``settings["guard"]`` (taken out of ``settings``), or ``None``.
+
+    It speaks to the same service as the brain; ``guard_model`` defaults to the brain's.
+    """
+    from townhall.server.clone.brain.guard import OpenAIGuard
+
+    kind = (settings.pop("guard", None) or "none").strip().lower()
+    model = settings.pop("guard_model", None) or settings["model"]
+    timeout_s = float(settings.pop("guard_timeout_s", None) or 5.0)
+    if kind not in GUARDS:
+        raise BrainError(f"unknown guard {kind!r} (choose one of: {', '.join(GUARDS)})")
+    if kind == "none":
+        return None
+    if timeout_s <= 0:
+        raise BrainError("guard_timeout_s must be > 0")
+    return OpenAIGuard(
+        persona,
+        model,
+        base_url=settings["base_url"],
+        api_key=settings["api_key"],
+        timeout_s=timeout_s,
     )

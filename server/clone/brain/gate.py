@@ -8,7 +8,9 @@ unless an approved statement covers it well (a paraphrased sensitive question is
 covered by the leader's statements; an ordinary one with a word in common with sensitive
 ones usually is). Then the language (no material in it: declined and recorded), a
 question about the clone itself (answered from the disclosure), then retrieval (nothing
-fits well enough: a knowledge gap). Declining produces the escalation record for the
+fits well enough: a knowledge gap; a question with some risk, or most likely off
+topic, that a statement fits only weakly: a knowledge gap too, never a loosely related
+statement). Declining produces the escalation record for the
 sink and the honest sentences the audience hears, in the question's language.
 """
 
@@ -39,8 +41,14 @@ RISK_CERTAIN = 0.8
 RISK_HIGH = 0.6
 FULLY_COVERED = 0.95
 #: Escalate from this risk on, unless a statement covers the question at least ``COVERED``.
-RISK_LOW = 0.15
+RISK_LOW = 0.25
 COVERED = 0.6
+#: From this risk on, a statement must cover the question at least ``COVERED`` to be said;
+#: a weaker fit is a knowledge gap.
+RISK_SOME = 0.1
+#: A question most likely off-topic is answered only when a statement covers this much of
+#: it: one shared word ("laptop", "learn", "office") is not an answer.
+OFF_TOPIC_COVERED = 0.8
 
 _REASON_FOR_INTENT = {
     "sensitive": f"{SENSITIVE_TOPIC}:intent",
@@ -112,10 +120,18 @@ class Gate:
         retrieval = self.retriever.find(text, lang, limit=limit)
         if intent is not None and intent.name == "about_clone":
             return Proceed(lang, _about_clone(retrieval), about_clone=True)
-        if intent is not None and intent.name == "off_topic" and not _covered(retrieval):
+        if (
+            intent is not None
+            and intent.name == "off_topic"
+            and not _covered(retrieval, OFF_TOPIC_COVERED)
+        ):
             return Decline(NO_MATERIAL, f"off topic ({intent.describe()})", lang)
         if not retrieval.hits:
             return Decline(NO_MATERIAL, "no approved statement fits well enough", lang)
+        if intent is not None and intent.risk >= RISK_SOME and not _covered(retrieval):
+            # The safe fallback: a weak fit is no answer to a question with any risk in it.
+            detail = f"weak fit ({retrieval.hits[0].confidence:.2f}) for {intent.describe()}"
+            return Decline(NO_MATERIAL, detail, lang)
         return Proceed(lang, retrieval)
 
     def _escalates(self, intent: Intent, text: str, language: str) -> bool:
@@ -134,12 +150,15 @@ class Gate:
             return False
         return not _covered(self.retriever.find(text, language))
 
-    def decline_parts(self, reason: str, language: str) -> list[AnswerPart]:
+    def decline_parts(
+        self, reason: str, language: str, *, midway: bool = False
+    ) -> list[AnswerPart]:
         """What the audience hears instead of an answer, in the question's language.
 
-        In a language the persona has no material in, it says so in each of its languages.
+        In a language the persona has no material in, it says so in each of its languages;
+        ``midway`` (part of an answer was said): that it stops there.
         """
-        key = _MESSAGE_FOR_REASON.get(reason, "escalated")
+        key = "stopped" if midway else _MESSAGE_FOR_REASON.get(reason, "escalated")
         if reason == LANGUAGE_UNSUPPORTED or language not in self.persona.languages:
             langs = self.persona.languages
         else:
@@ -171,7 +190,7 @@ class Gate:
             partial_answer=partial_answer,
         )
         await deliver(sink, record)
-        return self.decline_parts(reason, language)
+        return self.decline_parts(reason, language, midway=bool(partial_answer))
 
 
 def _covered(retrieval: Retrieval, share: float = COVERED) -> bool:

@@ -10,6 +10,8 @@ never spoken: the answer stops there, with an escalation. A sentence that cites 
 statement it was given, or is in another language than the answer, is dropped (never
 credited to the statements); claims to be human or to be the leader stop the answer.
 When more sentences were dropped than kept, or none is left, the question escalates.
+With a guard model (:mod:`.guard`), the question and then each sentence that passed are
+also judged by it before anything is said; it fails closed.
 
 If the API fails (HTTP error, refused connection, timeout) before anything was said, the
 embedded brain's approved answer is given instead, so the audience still gets an answer;
@@ -31,6 +33,7 @@ from townhall.server.clone.brain.answer import AnswerPart, EscalationSink
 from townhall.server.clone.brain.citations import extract_citations
 from townhall.server.clone.brain.embedded import EmbeddedBrain
 from townhall.server.clone.brain.gate import Decline, Gate, Proceed
+from townhall.server.clone.brain.guard import OpenAIGuard
 from townhall.server.clone.brain.language import detect_language
 from townhall.server.clone.brain.policy import (
     BACKEND_ERROR,
@@ -42,7 +45,8 @@ from townhall.server.clone.brain.policy import (
 from townhall.server.clone.brain.prompt import ESCALATE_MARKER, chat_messages
 from townhall.server.clone.brain.retrieval import Retriever
 from townhall.server.clone.brain.sentences import SentenceSplitter
-from townhall.server.clone.persona import Persona
+from townhall.server.clone.brain.verify import SentenceVerifier
+from townhall.server.clone.persona import Persona, Statement
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -89,6 +93,7 @@ class OpenAIBrain:
         max_tokens: int = 400,
         max_statements: int = 4,
         client: openai.AsyncOpenAI | None = None,
+        guard: OpenAIGuard | None = None,
     ) -> None:
         if not model:
             raise ValueError("model is required")
@@ -97,6 +102,7 @@ class OpenAIBrain:
         self.retriever = retriever or Retriever.from_persona(persona)
         self.policy = policy or Policy.for_persona(persona)
         self.gate = Gate(persona, self.policy, self.retriever)
+        self.verifier = SentenceVerifier(persona)
         self.on_escalation = on_escalation
         self.fallback = fallback or EmbeddedBrain(
             persona, self.retriever, self.policy, on_escalation=on_escalation
@@ -109,11 +115,14 @@ class OpenAIBrain:
         self.client = client or openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
         )
+        self.guard = guard
         self.fallbacks = 0
         self.last_error: Exception | None = None
 
     async def aclose(self) -> None:
         await self.client.close()
+        if self.guard is not None:
+            await self.guard.aclose()
 
     async def stream(
         self, question: str, *, language: str | None = None
@@ -125,9 +134,17 @@ class OpenAIBrain:
             ):
                 yield part
             return
+        if self.guard is not None:
+            verdict = await self.guard.check_question(question)
+            if not verdict.safe:
+                for part in await self._escalate(
+                    question, verdict.reason, decision.language, verdict.detail
+                ):
+                    yield part
+                return
         if decision.about_clone:
             # About the clone: the disclosure and the leader's words, never generated.
-            for part in self.fallback.answer_parts(decision):
+            for part in self.fallback.answer_parts(decision, question):
                 yield part
             return
         async for part in self._generate(question, decision):
@@ -136,7 +153,6 @@ class OpenAIBrain:
     async def _generate(self, question: str, decision: Proceed) -> AsyncIterator[AnswerPart]:
         statements = [h.statement for h in decision.retrieval.hits]
         allowed = tuple(s.id for s in statements)
-        sources_text = "\n".join(s.text for s in statements)
         language = decision.language
         said: list[str] = []
         dropped: list[str] = []
@@ -152,7 +168,7 @@ class OpenAIBrain:
             try:
                 async with aclosing(_sentences(stream)) as sentences:
                     async for sentence in sentences:
-                        part = self._check(sentence, allowed, sources_text, language)
+                        part = self._check(sentence, statements, language)
                         if isinstance(part, _Dropped):
                             dropped.append(part.why)
                             if len(dropped) >= 2 and len(dropped) > len(said):
@@ -163,6 +179,8 @@ class OpenAIBrain:
                                 )
                             else:
                                 continue
+                        if isinstance(part, AnswerPart):
+                            part = await self._guard_sentence(question, part, statements)
                         if isinstance(part, Verdict):
                             for p in await self._stop(question, part, language, allowed, said):
                                 yield p
@@ -200,15 +218,19 @@ class OpenAIBrain:
                 yield p
 
     def _check(
-        self, sentence: str, allowed: tuple[str, ...], sources_text: str, language: str
+        self, sentence: str, given: list[Statement], language: str
     ) -> AnswerPart | Verdict | _Dropped | None:
-        """A sentence ready to speak, a reason to stop, one to drop, or ``None`` (empty)."""
+        """A sentence ready to speak, a reason to stop, one to drop, or ``None`` (empty).
+
+        Everything is checked against the statements the sentence cites, not all it was given.
+        """
         if ESCALATE_MARKER in sentence.upper():
             return Verdict(NO_MATERIAL, "the model found nothing in the statements that answers")
-        text, cited = extract_citations(sentence, allowed)
+        text, cited = extract_citations(sentence, tuple(s.id for s in given))
         if not any(c.isalnum() for c in text):
             return None
-        verdict = self.policy.check_generated(text, sources_text)
+        sources = [s for s in given if s.id in cited]
+        verdict = self.policy.check_generated(text, " ".join(s.text for s in sources))
         if verdict is not None:
             return Verdict(verdict.reason, f"{verdict.detail} in {text!r}")
         if _HUMAN_CLAIM_RE.search(text):
@@ -218,7 +240,24 @@ class OpenAIBrain:
             return _Dropped(f"uncited {text!r}")
         if len(text.split()) >= 3 and detect_language(text, default=language) != language:
             return _Dropped(f"not in {language}: {text!r}")
+        finding = self.verifier.check(text, sources, language)
+        if finding is not None and finding.stop:
+            return Verdict(GENERATED_VIOLATION, f"{finding.detail} in {text!r}")
+        if finding is not None:
+            return _Dropped(f"{finding.detail}: {text!r}")
         return AnswerPart(text, "generated", cited, language)
+
+    async def _guard_sentence(
+        self, question: str, part: AnswerPart, statements: list[Statement]
+    ) -> AnswerPart | Verdict:
+        """The guard model's word on a sentence that passed every other check."""
+        if self.guard is None:
+            return part
+        cited = [(s.id, s.text) for s in statements if s.id in part.sources]
+        verdict = await self.guard.check_sentence(question, part.text, cited)
+        if verdict.safe:
+            return part
+        return Verdict(verdict.reason, f"{verdict.detail} on {part.text!r}")
 
     async def _stop(
         self,

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from townhall.protocol.errors import ErrorCode, Refused
 from townhall.protocol.limits import MAX_QUESTION_CHARS, clip
-from townhall.protocol.messages import STAFF, Mic, MicOffer, MicRelease, Role
+from townhall.protocol.messages import STAFF, Mic, MicChanged, MicOffer, MicRelease, Role
+from townhall.server.core import live_mics
 from townhall.server.core.dispatch import handles
 from townhall.server.core.effects import BoardChanged, StartMic
 
@@ -28,28 +29,35 @@ def mic(room: RoomAuthority, c: Conn, message: Mic, now: float) -> None:
     target = room.room.members.get(message.slot)
     if target is None or target.identity.role != "attendee":
         raise Refused(ErrorCode.BAD_MESSAGE, f"no attendee in slot {message.slot}")
-    record = room.action(c, now, f"mic:{message.action}", 0, target.identity.user_id)
+    if message.action != "revoke":
+        room.event.check_open("the mic is")
+    # While the clone talks a grant is queued: the mic follows its answer.
+    queue = message.action == "grant" and (room.answer is not None or bool(room.queued_mics))
+    action = "queue" if queue else message.action
+    record = room.action(c, now, f"mic:{action}", 0, target.identity.user_id)
     if message.action == "grant":
         holder = room.conn_of(target)
         if holder is None or not target.connected:
             raise Refused(ErrorCode.NOT_ALLOWED, f"{target.identity.name} is not connected")
         if target.muted:
             raise Refused(ErrorCode.NOT_ALLOWED, f"{target.identity.name} is muted")
-        if room.answer is not None:
-            raise Refused(
-                ErrorCode.MIC_BUSY, "the clone is answering; stop it or wait for StageEnd"
-            )
-        change = room.mics.grant(target.slot, target.identity.user_id, now)
-        room.mic_conns[target.slot] = holder.id
-        room.set_hand(target.slot, False)
-        room.announce_mic(change, now)
+        if target.slot in room.mics.mics or target.slot in room.queued_mics:
+            raise Refused(ErrorCode.MIC_BUSY, f"slot {target.slot} already has the mic")
+        if queue:
+            room.queued_mics[target.slot] = target.identity.user_id
+            room.emit(MicChanged(0, target.slot, "queued"))
+        else:
+            live_mics.grant(room, target.slot, now)
         room.persist([record], room.ack(c.id, message.ref, message.slot), conn=c.id,
                      about=Mic.TYPE, ref=message.ref)  # fmt: skip
     elif message.action == "revoke":
-        ended = room.mics.end(message.slot, "revoked")
-        if ended is None:
-            raise Refused(ErrorCode.NOT_ALLOWED, f"slot {message.slot} has no mic")
-        room.end_mic(ended, now)
+        if room.queued_mics.pop(message.slot, None) is not None:
+            room.emit(MicChanged(0, message.slot, "ended", "revoked"))
+        else:
+            ended = room.mics.end(message.slot, "revoked")
+            if ended is None:
+                raise Refused(ErrorCode.NOT_ALLOWED, f"slot {message.slot} has no mic")
+            room.end_mic(ended, now)
         room.persist([record], room.ack(c.id, message.ref, message.slot), conn=c.id,
                      about=Mic.TYPE, ref=message.ref)  # fmt: skip
     else:  # ask: the moderator types what was said

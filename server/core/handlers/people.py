@@ -1,6 +1,8 @@
 """Moderators' actions on people: mute (no questions, no raised hand), kick, ban.
 
-Each is stored before it is acknowledged; bans survive a restart.
+Anyone but the staff, attendee or spectator, guest or signed in. Each is stored before it is
+acknowledged, against the user id (a guest's comes from their browser's cookie): mutes and
+bans hold when the person leaves and comes back, and across a restart.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING
 from townhall.protocol.errors import ErrorCode, ProtocolError, Refused
 from townhall.protocol.messages import STAFF, People
 from townhall.server.core.dispatch import handles
-from townhall.server.store.records import Record, UserBanned
+from townhall.server.store.records import Record, UserBanned, UserMuted
 
 if TYPE_CHECKING:
     from townhall.server.core.authority import Conn, RoomAuthority
@@ -27,7 +29,13 @@ def people(room: RoomAuthority, c: Conn, message: People, now: float) -> None:
     user = target.identity.user_id
     records: list[Record] = [room.action(c, now, f"people:{message.action}", 0, user)]
     if message.action in ("mute", "unmute"):
-        room.room.set_muted(target.slot, message.action == "mute")
+        muted = message.action == "mute"
+        room.room.set_muted(target.slot, muted)
+        records.append(UserMuted(user, muted))
+        if muted:
+            room.muted.add(user)
+        else:
+            room.muted.discard(user)
         if message.action == "mute":
             room.crowd.set_hand(target.slot, False)
     else:

@@ -20,6 +20,7 @@ VOTERS: frozenset[Role] = frozenset({"attendee", "spectator", "moderator"})
 @handles(Ask, roles=ASKERS)
 def ask(room: RoomAuthority, c: Conn, message: Ask, now: float) -> None:
     member = room.member(c)
+    room.event.check_open("questions are")
     if member.muted:
         raise Refused(ErrorCode.NOT_ALLOWED, "you are muted", Ask.TYPE, message.ref)
     per_minute, burst = room.rules.questions_per_minute, 3.0
@@ -44,6 +45,7 @@ def ask(room: RoomAuthority, c: Conn, message: Ask, now: float) -> None:
 @handles(Vote, roles=VOTERS)
 def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
     member = room.member(c)
+    room.event.check_open("votes are")
     user = member.identity.user_id
     if not room.allow(
         room.vote_limits, room.limited_as(c, member), room.rules.votes_per_s, 10, now
@@ -74,8 +76,9 @@ def vote(room: RoomAuthority, c: Conn, message: Vote, now: float) -> None:
 def board(room: RoomAuthority, c: Conn, message: BoardRequest, now: float) -> None:
     """A page of the board beyond the Keyframe's top."""
     qa = room.qa
-    page = qa.page(message.offset, message.count)
-    room.send(c.id, Board(message.ref, message.offset, qa.index.open_count, page))
+    staff = c.role in STAFF  # the staff page through the whole queue, the rest the approved
+    page = qa.page(message.offset, message.count, staff)
+    room.send(c.id, Board(message.ref, message.offset, qa.open_count(staff), page))
 
 
 def guest_vote(room: RoomAuthority, c: Conn, message: Vote, user: str, had_voted: bool) -> None:
@@ -95,6 +98,7 @@ def guest_vote(room: RoomAuthority, c: Conn, message: Vote, user: str, had_voted
 
 @handles(Moderate, roles=STAFF)
 def moderate(room: RoomAuthority, c: Conn, message: Moderate, now: float) -> None:
+    room.event.check_open("the board is")
     q, action = room.qa, message.action
     # What the rows were, to put back if the store refuses the change (a move re-ranks all).
     touched = [message.question, message.target] if action == "merge" else [message.question]

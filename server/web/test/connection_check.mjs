@@ -51,6 +51,15 @@ const moderator = new RoomConnection({ url: config.url, token: config.moderator 
 await moderator.connect();
 report.notAllowed = await spectator.request({ type: "Moderate", action: "approve", question: qid });
 
+// Approved, the question is on everyone's board (before, only its asker and the staff see it).
+const approved = await moderator.request({ type: "Moderate", action: "approve", question: qid });
+if (!approved.ok) throw new Error(`approve failed: ${JSON.stringify(approved)}`);
+await until(
+  () => spec.messages.some((m) => m.type === "QuestionChanged" && m.question.id === qid && m.question.state === "approved" && m.seq > 0),
+  3000,
+  "the approval",
+);
+
 // Drop the spectator's socket; while it is away a moderator pins the question.
 const before = spectator.lastSeq;
 spec.states.length = 0;

@@ -7,6 +7,7 @@ import { ErrorCode } from "../protocol/messages.js";
 import { RoomState } from "../protocol/state.js";
 import { Actions, describeError } from "./actions.js";
 import { Scheduler } from "./dom.js";
+import { EventView } from "./event.js";
 import { PeopleView } from "./people.js";
 import { QueueView } from "./queue.js";
 import { RecordingsView } from "./recordings.js";
@@ -74,6 +75,7 @@ function main() {
     stage: new StageView({ root, state, actions, ui }),
     review: new ReviewView({ root, state, actions, ui }),
     settings: new SettingsView({ root, state, actions, ui }),
+    event: new EventView({ root, state, actions, ui }),
     people: new PeopleView({ root, state, actions, ui }),
   };
   const recordings = new RecordingsView({ root, token });
@@ -94,6 +96,7 @@ function main() {
     stage: ["stage", "queue"],
     mode: ["settings", "queue", "review", "stage"],
     drafts: ["review"],
+    event: ["event"],
   };
 
   connection.addEventListener("message", (event) => {

@@ -55,7 +55,7 @@ export class PeopleView {
   // The open mics with Revoke, and the form to type (or correct) the spoken question.
   renderMics() {
     const open = [...this.state.mics.values()];
-    const words = { granted: t("mod.mic.granted"), connecting: t("mod.mic.connecting"), live: t("mod.mic.live") };
+    const words = { queued: t("mod.mic.queued"), granted: t("mod.mic.granted"), connecting: t("mod.mic.connecting"), live: t("mod.mic.live") };
     fill(
       this.mics,
       open.length
@@ -91,7 +91,9 @@ export class PeopleView {
   }
 
   async mic(action, p, resultEl) {
-    const [pending, done, failed] = ["Pending", "Done", "Failed"].map((w) => t(`mod.mic.${action}${w}`, { name: p.name }));
+    let [pending, done, failed] = ["Pending", "Done", "Failed"].map((w) => t(`mod.mic.${action}${w}`, { name: p.name }));
+    // While the clone talks the server queues the grant: the mic follows the current answer.
+    if (action === "grant" && this.state.stage) done = t("mod.mic.grantQueued", { name: p.name });
     await this.actions.run(
       { result: [resultEl, this.result], pending, done, failed },
       { type: "Mic", action, slot: p.slot, text: "" },

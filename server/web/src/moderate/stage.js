@@ -7,6 +7,8 @@ export const LABEL_TEXT = {
   approved: "mod.label.approved",
   generated: "mod.label.generated",
   escalated: "mod.label.escalated",
+  moderator: "mod.label.moderator",
+  leader: "mod.label.leader",
 };
 
 const OUTCOME_TEXT = {
@@ -200,6 +202,7 @@ class DraftCard {
         },
       },
       this.textarea,
+      h("p", { class: "meta edit-label" }, t("mod.editLabel")),
       h("div", { class: "actions" }, this.speakEditBtn, h("button", { type: "button", onclick: () => this.closeEdit() }, t("mod.cancel"))),
     );
     this.el = h(

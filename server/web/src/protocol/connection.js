@@ -276,7 +276,8 @@ export class RoomConnection extends EventTarget {
         if (msg.ref) this._settle(msg.ref, { ok: false, ref: msg.ref, error: msg });
         break;
       default:
-        if (SEQUENCED.has(msg.type)) {
+        // seq 0: a private update (SPEC §5), outside the room's sequence.
+        if (SEQUENCED.has(msg.type) && msg.seq !== 0) {
           if (msg.seq <= this.lastSeq) return; // a duplicate, e.g. replayed after a resume
           if (msg.seq !== this.lastSeq + 1 || this._awaitingKeyframe) {
             this._requestKeyframe();

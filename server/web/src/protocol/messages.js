@@ -18,6 +18,7 @@ const SEAT = "seat";
 const BOOL = "bool";
 const STR = "str";
 const BIN = "bin";
+const F64 = "f64";
 
 const list = (of) => ({ list: of });
 const nested = (name) => ({ nested: name });
@@ -50,6 +51,57 @@ const STRUCTS = {
     ["start_us", I64],
     ["duration_us", U32],
     ["text", STR],
+  ],
+  InboxItem: [
+    ["question", U32],
+    ["text", STR],
+    ["reason", STR],
+    ["detail", STR],
+    ["asker_id", STR],
+    ["asker_name", STR],
+    ["language", STR],
+    ["time", F64],
+    ["said", STR],
+    ["group", U32],
+    ["state", STR, "open"],
+    ["answer_text", STR, ""],
+    ["answer", U32, 0],
+  ],
+  StatementInfo: [
+    ["id", STR],
+    ["version", U32],
+    ["topic", STR],
+    ["text", STR],
+    ["language", STR],
+    ["date", STR],
+    ["tags", list(STR)],
+    ["author", STR],
+    ["approved", F64],
+    ["review_by", STR],
+    ["translations", list(STR)],
+    ["supersedes", STR],
+    ["retired", BOOL],
+    ["expired", BOOL],
+  ],
+  AnswerInfo: [
+    ["answer", U32],
+    ["question", U32],
+    ["question_text", STR],
+    ["text", STR],
+    ["label", STR],
+    ["sources", list(STR)],
+    ["language", STR],
+    ["time", F64],
+    ["outcome", STR],
+    ["review", STR, ""],
+  ],
+  AuditEntry: [
+    ["time", F64],
+    ["who", STR],
+    ["role", STR],
+    ["action", STR],
+    ["question", U32],
+    ["detail", STR],
   ],
 };
 
@@ -130,6 +182,8 @@ const CATALOG = [
     ["stage", nullable(nested("StageStart")), null],
     ["mode", STR, "auto"],
     ["review", BOOL, false],
+    ["phase", STR, "live"],
+    ["starts_at", U63, 0],
   ]],
   [68, "Joined", [["seq", U63], ["participant", nested("Participant")]]],
   [69, "Left", [["seq", U63], ["slot", U16]]],
@@ -178,11 +232,51 @@ const CATALOG = [
     ["ends_us", I64, 0],
   ]],
   [82, "MicAnswer", [["ref", U32], ["sdp", STR]]],
+  [90, "EventState", [["seq", U63], ["phase", STR], ["starts_at", U63, 0]]],
   [83, "Board", [
     ["ref", U32],
     ["offset", U32],
     ["open", U32],
     ["questions", list(nested("QuestionInfo"))],
+  ]],
+  // /studio (SPEC §5.2)
+  [17, "StudioList", [["ref", U32], ["what", STR], ["query", STR, ""]]],
+  [18, "StatementSave", [
+    ["ref", U32],
+    ["statement", STR],
+    ["version", U32],
+    ["topic", STR],
+    ["text", STR],
+    ["language", STR],
+    ["tags", list(STR), []],
+    ["review_by", STR, ""],
+    ["translations", list(STR), []],
+    ["retire", BOOL, false],
+  ]],
+  [19, "InboxAnswer", [["ref", U32], ["question", U32], ["action", STR], ["text", STR]]],
+  [20, "AnswerReview", [
+    ["ref", U32],
+    ["answer", U32],
+    ["action", STR],
+    ["text", STR, ""],
+    ["topic", STR, "leader"],
+    ["notice", BOOL, false],
+  ]],
+  [84, "StudioItems", [
+    ["ref", U32],
+    ["what", STR],
+    ["inbox", list(nested("InboxItem")), []],
+    ["statements", list(nested("StatementInfo")), []],
+    ["answers", list(nested("AnswerInfo")), []],
+    ["audit", list(nested("AuditEntry")), []],
+  ]],
+  [85, "FollowUp", [
+    ["seq", U63],
+    ["question", U32],
+    ["kind", STR],
+    ["text", STR],
+    ["label", STR],
+    ["question_text", STR, ""],
   ]],
 ];
 
@@ -225,6 +319,8 @@ export const SEQUENCED = new Set([
   "RoomMode",
   "ParticipantChanged",
   "MicChanged",
+  "FollowUp",
+  "EventState",
 ]);
 
 /** Requests answered by exactly one Ack (same `ref`) or Error (`request` = `ref`). */
@@ -238,6 +334,9 @@ export const REQUESTS = new Set([
   "Mic",
   "MicOffer",
   "MicRelease",
+  "StatementSave",
+  "InboxAnswer",
+  "AnswerReview",
 ]);
 
 /** Participant.flags bits. */
@@ -272,6 +371,9 @@ export const ERROR_CODES = Object.freeze({
   25: "MIC_FAILED",
   26: "BAD_TOKEN",
   27: "BOARD_FULL",
+  28: "CONFLICT",
+  29: "NOT_FOUND",
+  30: "EVENT_ENDED",
 });
 
 /** Error codes by name, e.g. ErrorCode.AUTH_EXPIRED === 8. */
@@ -324,6 +426,12 @@ function convert(kind, value, where, encoding) {
       const [lo, hi] = INT_RANGES[kind];
       if (!Number.isInteger(value) || value < lo || value > hi) {
         throw new ProtocolError(`${where}: expected ${kind}, got ${describe(value)}`);
+      }
+      return value;
+    }
+    if (kind === F64) {
+      if (typeof value !== "number" || !Number.isFinite(value)) {
+        throw new ProtocolError(`${where}: expected a number, got ${describe(value)}`);
       }
       return value;
     }

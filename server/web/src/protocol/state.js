@@ -4,7 +4,7 @@
 //   const state = new RoomState();
 //   conn.addEventListener("message", (e) => {
 //     const changed = state.apply(e.detail); // a Set: "participants", "hands", "questions",
-//   });                                      // "stage", "mode", "drafts", "welcome"
+//   });                                      // "stage", "mode", "drafts", "welcome", "event"
 
 import { ParticipantFlag } from "./messages.js";
 
@@ -52,6 +52,8 @@ export class RoomState {
     this.lastEnd = null; // the latest StageEnd
     this.mode = "auto";
     this.review = false;
+    this.phase = "live"; // the event: doors (lobby), live, hold, ended
+    this.startsAt = 0; // its scheduled start, unix seconds (0: none)
     this.drafts = new Map(); // answer -> Draft awaiting review (moderators only)
     this.mics = new Map(); // slot -> MicChanged of every open mic (granted, connecting, live)
     this.lastMicEnd = null; // the latest MicChanged "ended"
@@ -122,14 +124,19 @@ export class RoomState {
     this.stage = msg.stage;
     this.mode = msg.mode;
     this.review = msg.review;
+    this.phase = msg.phase;
+    this.startsAt = msg.starts_at;
     this.coarse = msg.coarse;
     if (this.stage) this.drafts.delete(this.stage.answer);
-    for (const part of ["participants", "hands", "questions", "stage", "mode", "drafts"]) changed.add(part);
+    for (const part of ["participants", "hands", "questions", "stage", "mode", "drafts", "event"]) changed.add(part);
   }
 
   _sequenced(msg, changed) {
-    if (msg.seq <= this.seq) return; // duplicate
-    this.seq = msg.seq;
+    if (msg.seq !== 0) {
+      // seq 0 is a private update (for staff, or a question's asker): applied as it comes.
+      if (msg.seq <= this.seq) return; // duplicate
+      this.seq = msg.seq;
+    }
     switch (msg.type) {
       case "Joined":
       case "ParticipantChanged": {
@@ -157,6 +164,12 @@ export class RoomState {
       case "QuestionChanged":
         this.questions.set(msg.question.id, msg.question);
         changed.add("questions");
+        // A draft whose question was settled without a Review (e.g. skipped by Next) is gone.
+        if (msg.question.state !== "answering") {
+          for (const [answer, d] of this.drafts) {
+            if (d.question === msg.question.id && this.drafts.delete(answer)) changed.add("drafts");
+          }
+        }
         break;
       case "StageStart":
         this.stage = msg;
@@ -174,6 +187,11 @@ export class RoomState {
         else this.mics.set(msg.slot, msg);
         this.lastMicEnd = msg.state === "ended" ? msg : this.lastMicEnd;
         changed.add("mics");
+        break;
+      case "EventState":
+        this.phase = msg.phase;
+        this.startsAt = msg.starts_at;
+        changed.add("event");
         break;
       case "RoomMode":
         this.mode = msg.mode;

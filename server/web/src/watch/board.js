@@ -14,6 +14,7 @@ const STATE_TEXT = {
 export function requestErrorText(error) {
   if (!error) return t("error.generic");
   if (error.code === ErrorCode.RATE_LIMITED) return t("error.slowDown", { reason: error.reason });
+  if (error.code === ErrorCode.EVENT_ENDED) return t("event.closed");
   if (error.code === 0) {
     return error.reason === "not connected" || error.reason === "connection lost"
       ? t("error.offline")
@@ -67,7 +68,8 @@ export class Board {
     try {
       const res = await this.conn.request({ type: "Ask", text, language: "" });
       if (res.ok) {
-        input.value = "";
+        // Only what was sent is cleared: what was typed since stays (the Ack can take a while).
+        if (input.value.replace(/\s+/g, " ").trim() === text) input.value = "";
         this.voted.add(res.ack.id); // the asker's own vote counts for it
         this._saveVotes();
         if (res.ack.merged) {
@@ -120,9 +122,15 @@ export class Board {
   render() {
     const { list, empty, nowAnswering } = this.els;
     const stage = this.state.stage;
+    // Taken but not yet on stage (the clone is preparing it, or a moderator reviews it).
+    const preparing = stage ? null : [...this.state.questions.values()].find((q) => q.state === "answering");
+    nowAnswering.dataset.state = stage ? "speaking" : preparing ? "preparing" : "";
     if (stage) {
       nowAnswering.hidden = false;
       nowAnswering.textContent = t("board.nowAnswering", { text: stage.question_text });
+    } else if (preparing) {
+      nowAnswering.hidden = false;
+      nowAnswering.textContent = t("board.preparing", { text: preparing.text });
     } else {
       nowAnswering.hidden = true;
     }

@@ -1,15 +1,15 @@
 // Live captions on the media clock: each word appears at its start_us (SPEC §5), on the
 // same clock as the voice and the mouth. The visible line is for the eyes; each finished
-// sentence or phrase also goes, whole, to a polite live region (the transcript), so a
-// screen reader reads phrases rather than a stream of single words.
+// sentence also goes, whole, to a polite live region (the transcript), so the log reads as
+// sentences and a screen reader reads them rather than a stream of single words.
 
 const MAX_LINE_WORDS = 14;
-const PAUSE_US = 100000; // a silence this long between words ends a phrase
-// Caption words carry no punctuation, and sentences are laid end to end, so a capital
-// letter (other than "I") is the best sign of a new sentence.
-const SENTENCE_START = /^\p{Lu}/u;
-const PRONOUN_I = /^I(?:\b|'|’)/;
-const SENTENCE_END = /[.!?…。]["')\]]*$/;
+const PAUSE_US = 100000; // a silence this long after the last word: its sentence is complete
+// The last word of every sentence carries its end mark (SPEC §5: the clone's captions), so
+// the log gets whole sentences; a long silence or a very long run of words also closes one.
+const LONG_PAUSE_US = 1500000;
+const MAX_SENTENCE_WORDS = 60;
+const SENTENCE_END = /[.!?…。]["'”»)\]]*$/;
 const LIVE_KEEP = 6;
 
 export class Captions {
@@ -71,7 +71,7 @@ export class Captions {
     if (n !== this.shown) {
       for (let i = this.shown; i < n; i++) {
         this.all.push(words[i].text);
-        const brk = i > 0 && i > this.sentenceStart && this._breaksBefore(words[i - 1], words[i]);
+        const brk = i > 0 && i > this.sentenceStart && this._breaksBefore(words[i - 1], words[i], i);
         if (brk) {
           // The previous word closed a sentence: it goes to the live log, the line restarts.
           this.shown = i;
@@ -97,10 +97,10 @@ export class Captions {
     }
   }
 
-  _breaksBefore(prev, word) {
+  _breaksBefore(prev, word, i) {
     if (SENTENCE_END.test(prev.text)) return true;
-    if (word.start - prev.end >= PAUSE_US) return true;
-    return SENTENCE_START.test(word.text) && !PRONOUN_I.test(word.text);
+    if (word.start - prev.end >= LONG_PAUSE_US) return true;
+    return i - this.sentenceStart >= MAX_SENTENCE_WORDS;
   }
 
   _render() {

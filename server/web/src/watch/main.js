@@ -19,6 +19,7 @@ import { Audience } from "./audience.js";
 import { StageAudio, audioUnsupportedReason } from "./audio.js";
 import { Board } from "./board.js";
 import { Captions } from "./captions.js";
+import { EventCard } from "./event.js";
 import { FrameBuffer } from "./framebuffer.js";
 import { IdleMotion } from "./idle.js";
 import { MicPanel } from "./mic.js";
@@ -76,6 +77,16 @@ const board = new Board({
     empty: $("empty-board"),
     nowAnswering: $("now-answering"),
   },
+});
+
+const eventCard = new EventCard({
+  card: $("event-card"),
+  title: $("event-title"),
+  detail: $("event-detail"),
+  clock: $("event-clock"),
+  askInput: $("ask-input"),
+  askButton: $("ask-button"),
+  askStatus: $("ask-status"),
 });
 
 let view = null; // StageView, when WebGL works
@@ -151,6 +162,12 @@ function setStatus(kind, text) {
   ui.status.textContent = text;
 }
 
+// Connected, the header says where the event is: "Live" only while it is.
+function connectedStatus() {
+  const phase = { doors: t("status.doors"), hold: t("status.hold"), ended: t("status.ended") }[state.phase];
+  setStatus("open", phase ?? t("status.live"));
+}
+
 // ------------------------------------------------------------------ label and disclosure
 
 function describeLabel(label, sources) {
@@ -164,6 +181,10 @@ function describeLabel(label, sources) {
       ];
     case "escalated":
       return [t("label.escalated"), t("label.escalated.detail")];
+    case "moderator":
+      return [t("label.moderator"), t("label.moderator.detail")];
+    case "leader":
+      return [t("label.leader"), t("label.leader.detail")];
     default:
       return [label, ""];
   }
@@ -296,6 +317,20 @@ conn.addEventListener("message", (e) => {
       labelQueue.length = 0;
       audience?.setAsker(-1);
       break;
+    case "FollowUp": {
+      // The leader's written follow-up, or a correction or retraction notice (SPEC §5.2).
+      const heads = { answer: t("followUp.answer"), correction: t("followUp.correction"), retraction: t("followUp.retraction") };
+      const head = heads[msg.kind] ?? t("followUp.other");
+      const about = msg.question_text ? t("followUp.about", { text: msg.question_text }) : "";
+      const line = document.createElement("p");
+      line.className = "follow-up";
+      line.dataset.label = msg.label;
+      line.dataset.kind = msg.kind;
+      line.textContent = `${head}${about}: ${msg.text}`;
+      ui.transcript.appendChild(line);
+      notice(`follow-up-${msg.question}`, `${head}${about}: ${msg.text}`);
+      break;
+    }
     case "CrowdFar":
       coarse(msg.records);
       break;
@@ -312,6 +347,10 @@ conn.addEventListener("message", (e) => {
   }
   if (changed.has("participants") || changed.has("hands")) audience?.setParticipants(state.participants);
   if (changed.has("questions") || changed.has("stage") || changed.has("mode")) renderBoardSoon();
+  if (changed.has("event")) {
+    eventCard.show(state.phase, state.startsAt);
+    if (ui.status.dataset.state === "open") connectedStatus();
+  }
 });
 
 // A recording jumped to another time: what the page had queued is not at that time.
@@ -327,7 +366,7 @@ conn.addEventListener("seek", () => {
 conn.addEventListener("state", (e) => {
   const { state: s, error } = e.detail;
   if (s === "open" && recordingId) setStatus("recording", t("status.recording"));
-  else if (s === "open") setStatus("open", t("status.live"));
+  else if (s === "open") connectedStatus();
   else if (s === "connecting") setStatus("connecting", t("status.connecting"));
   else if (s === "reconnecting") setStatus("reconnecting", t("status.reconnecting"));
   else if (s === "closed" && error) showFatal(error);

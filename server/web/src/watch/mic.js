@@ -1,11 +1,14 @@
 // The attendee's hand and live mic on the watch page: raise a hand, accept the mic when a
 // moderator grants it, speak (the browser's microphone over WebRTC), release it. Shown only
 // to attendees. SPEC §5.1: the offer carries its candidates (we wait for gathering), no trickle.
+// The hand button shows what the room says (HandChanged), never what was merely asked for: a
+// refused Hand (an Error about it) leaves it as it was and says why.
 
 import { t } from "../i18n/index.js";
 import { ErrorCode, errorName } from "../protocol/messages.js";
 
 const GATHER_TIMEOUT_MS = 5000;
+const HAND = 4; // the Hand message's type, as an Error's "about" names it
 
 /** What went wrong, as the server said it (code and reason), with what to do where we know. */
 function failureText(error) {
@@ -42,6 +45,7 @@ export class MicPanel {
     this.releaseBtn = root.querySelector("#mic-release");
     this.status = root.querySelector("#mic-status");
     this.raised = false;
+    this.handPending = false; // a Hand sent, the room's answer not yet here
     this.micState = "";
     this.pc = null;
     this.stream = null;
@@ -57,7 +61,18 @@ export class MicPanel {
 
   onMessage(msg) {
     if (msg.type === "Welcome") this.el.hidden = msg.role !== "attendee";
-    if (msg.type === "HandChanged" && msg.slot === this.slot) this.raised = msg.raised;
+    if (msg.type === "HandChanged" && msg.slot === this.slot) {
+      this.raised = msg.raised;
+      this.handPending = false;
+    }
+    if (msg.type === "Keyframe") {
+      const me = msg.participants.find((p) => p.slot === this.slot);
+      this.raised = Boolean(me && me.flags & 1);
+    }
+    if (msg.type === "Error" && msg.about === HAND) {
+      this.handPending = false;
+      this.say(t("mic.handRefused", { reason: msg.reason }));
+    }
     if (msg.type === "MicChanged" && msg.slot === this.slot) {
       this.micState = msg.state;
       if (msg.state === "ended") {
@@ -66,6 +81,7 @@ export class MicPanel {
         else this.say(t("mic.ended", { reason: msg.reason }));
       } else if (msg.state === "granted") this.say(t("mic.granted"));
       else if (msg.state === "live") this.say(t("mic.live"));
+      else if (msg.state === "queued") this.say(t("mic.queued"));
     }
     if (msg.type === "Error" && (msg.code === ErrorCode.MIC_FAILED || msg.code === ErrorCode.BAD_SDP)) {
       this.failure = failureText(msg);
@@ -77,6 +93,7 @@ export class MicPanel {
   render() {
     this.handBtn.textContent = this.raised ? t("mic.lower") : t("mic.raise");
     this.handBtn.setAttribute("aria-pressed", String(this.raised));
+    this.handBtn.setAttribute("aria-busy", String(this.handPending));
     this.acceptBtn.hidden = this.micState !== "granted";
     this.releaseBtn.hidden = !["granted", "connecting", "live"].includes(this.micState);
     this.releaseBtn.textContent = this.micState === "granted" ? t("mic.decline") : t("mic.release");
@@ -87,8 +104,15 @@ export class MicPanel {
   }
 
   setHand(raised) {
-    this.conn.send({ type: "Hand", raised });
-    this.raised = raised;
+    if (this.handPending) return;
+    this.handPending = this.conn.send({ type: "Hand", raised });
+    if (!this.handPending) this.say(t("mic.offline"));
+    // A Hand that changes nothing gets no answer: stop waiting after a while.
+    clearTimeout(this.handTimer);
+    this.handTimer = setTimeout(() => {
+      this.handPending = false;
+      this.render();
+    }, 5000);
     this.render();
   }
 
