@@ -165,3 +165,21 @@ def test_a_torn_tail_is_left_out(tmp_path: Path) -> None:
         fh.truncate(size + 50)
     assert [e.at_us for e in read_entries(tmp_path / "r1.threc")] == [0, 10, 20]
     assert len(whole_bytes(tmp_path / "r1.threc")) == size
+
+
+def test_the_captions_name_words_read_out_for_the_moderators_and_the_leader(
+    tmp_path: Path,
+) -> None:
+    """Words the clone reads out for a moderator or the leader's office carry that label's
+    title in the WebVTT, not the raw label."""
+    from townhall.server.ops.recording_export import Word, write_vtt
+
+    words = [
+        Word(0, 300_000, "Hello.", 0, "moderator"),
+        Word(2_000_000, 2_300_000, "Thanks.", 0, "leader"),
+    ]
+    out = tmp_path / "t.vtt"
+    assert write_vtt(words, 0, [], out) == 2
+    text = out.read_text("utf-8")
+    assert "[Written by the moderators] Hello." in text
+    assert "[The leader's own words] Thanks." in text

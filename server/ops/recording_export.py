@@ -32,6 +32,8 @@ LABEL_TITLES = {
     "approved": "Approved answer",
     "generated": "AI-generated",
     "escalated": "Escalated to the leader",
+    "moderator": "Written by the moderators",
+    "leader": "The leader's own words",
     "live": "Live",
 }
 
