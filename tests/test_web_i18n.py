@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, expect
 
 from townhall.server.app import TownhallServer
 
@@ -72,6 +72,26 @@ async def test_pages_speak_ukrainian_to_a_ukrainian_browser_and_switch(
         assert "запитує Оля" in await row.inner_text()
         assert await mod.locator("#stage-body .idle").inner_text() == "Клон зараз не говорить."
         await mod.screenshot(path=str(artifact("moderate-uk.png")), full_page=True)
+
+        # The event's lifecycle in Ukrainian: the Event panel, the hold card and status on /watch.
+        await expect(mod.locator("#event-h")).to_have_text("Захід: Наживо")
+        await mod.locator("#event-buttons button[data-event=hold]").click()
+        await expect(mod.locator("#event-phase")).to_have_text("Пауза")
+        await expect(mod.locator("#event-result")).to_have_text(
+            "✓ Пауза: клон завершує речення і чекає."
+        )
+        await expect(mod.locator("#event-buttons button[data-event=resume]")).to_have_text(
+            "Продовжити"
+        )
+        await expect(page.locator("#event-card[data-phase=hold] #event-title")).to_have_text(
+            "Пауза"
+        )
+        assert "залишаються в черзі" in await page.locator("#event-detail").inner_text()
+        await expect(page.locator("#status")).to_have_text("Пауза")
+        await page.screenshot(path=str(artifact("watch-uk-hold.png")))
+        await mod.locator("#event-buttons button[data-event=resume]").click()
+        await expect(page.locator("#event-card")).to_be_hidden()
+        await expect(page.locator("#status")).to_have_text("Наживо")
 
         # The switch: English from now on, remembered over the browser's language.
         await page.select_option("#lang", "en")
