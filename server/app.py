@@ -37,14 +37,23 @@ from townhall.server.gateway.addresses import ClientAddresses
 from townhall.server.gateway.admission import Admission
 from townhall.server.gateway.guests import GuestCookies
 from townhall.server.gateway.host import RoomHost
-from townhall.server.gateway.http import WS_PATH, Router, json_response, response, text_response
+from townhall.server.gateway.http import (
+    WS_PATH,
+    Router,
+    json_response,
+    response,
+    text_response,
+    without_body,
+)
 from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
 from townhall.server.gateway.oidc import OidcConfig, Person
+from townhall.server.gateway.recorder import StageRecorder
+from townhall.server.gateway.recordings import RecordingRoutes
 from townhall.server.gateway.signin import SignIn, name_of, user_id_of
 from townhall.server.gateway.static import ASSET_PREFIX, PAGES, StaticFiles
 from townhall.server.gateway.tokens import issue_token, resolve_secret, verify_token
 from townhall.server.gateway.websocket import Gateway
-from townhall.server.ops.config import Settings, start_seconds
+from townhall.server.ops.config import Settings, recording_folder, start_seconds
 from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
 from townhall.server.ops.notify import Notifier
@@ -112,7 +121,12 @@ class TownhallServer:
         self.metrics = Metrics()
         r = settings.room
         cells = assign_cells(self.scene.seats, r.cell_rows, r.cell_seats)
-        self.store = Store(settings.store.path, settings.server.room, settings.store.synchronous)
+        self.store = Store(
+            settings.store.path,
+            settings.server.room,
+            settings.store.synchronous,
+            anonymous_attendance=settings.attendance.anonymous,
+        )
         saved = self.store.load()
         self._epoch = time.monotonic()
         self.staff_names = StaffLookalikes(persona_names(settings.clone.persona))  # names.py
@@ -185,6 +199,9 @@ class TownhallServer:
         self.avatar: AvatarModel | None = None  # the stage's VRM, resolved at start
         self.router.add("/avatar.vrm", self._avatar)
         self.router.add("/avatar.json", self._avatar_info)
+        self.recorder: StageRecorder | None = None
+        self.recordings = RecordingRoutes(recording_folder(settings), self._verify_or_guest)
+        self.recordings.mount(self.router)
         self.static = StaticFiles()
         # Sign-in with the company's identity provider (gateway/signin.py), when configured.
         self.signin = SignIn(
@@ -249,11 +266,32 @@ class TownhallServer:
             )
         except OSError as exc:
             raise listen_error(s.server.host, s.server.port, exc) from exc
+        if s.recording.enabled:
+            self._start_recording()
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         if self.workers is not None:
             await self.workers.start()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
+
+    def _start_recording(self) -> None:
+        """A new recording for this run, beginning with the room's state (the board)."""
+        now = time.monotonic()
+        self.recorder = StageRecorder(
+            recording_folder(self.settings),
+            self.settings.server.room,
+            self.authority.keyframe(now),
+            self.authority.media_us(now),
+            self.settings.recording.flush_s,
+        )
+        self.host.recorder = self.recorder
+
+    def _verify_or_guest(self, token: str) -> Identity | None:
+        """Who may fetch recordings: a valid token's holder, or nobody (None) when the room
+        admits anonymous spectators and no token is given; a bad token raises."""
+        if not token and self.settings.server.allow_anonymous_spectators:
+            return None
+        return self._verify(token)
 
     def _load_studio(self, settings: dict[str, str]) -> None:
         """/studio's state from the store: statements (seeded from the persona folder the
@@ -328,6 +366,8 @@ class TownhallServer:
         if self.mics is not None:
             await self.mics.close()
         await self.host.drain()
+        if self.recorder is not None:
+            self.recorder.close()
         if self.notifier is not None:
             await self.notifier.close()
         await self.store.close()
@@ -410,6 +450,10 @@ class TownhallServer:
         refused = self.admission.check(connection, request)
         if refused is not None:
             return refused
+        if RecordingRoutes.wants(request) and request.method in ("GET", "HEAD"):
+            # A recording is read (and indexed) off the event loop: the room keeps ticking.
+            resp = await asyncio.to_thread(self.recordings.handle, request)
+            return resp if request.method == "GET" else without_body(resp)
         if self.signin.handles(request.path):
             peer = connection.remote_address
             address = self.admission.addresses.of(
@@ -478,6 +522,7 @@ class TownhallServer:
             "GET /scene.json  the hall",
             "GET /watch?token=T     the spectator view",
             "GET /moderate?token=T  the moderator console",
+            "GET /watch?recording=ID&token=T  a recording played back",
             "GET /studio?token=T    the studio (operators): inbox, answers, statements",
         ]
         if self.signin.enabled:

@@ -152,3 +152,19 @@ def test_disclosure_bench_smoke() -> None:
     # and an answer right after another did not repeat it.
     assert result["answers_due"] == 5 and result["disclosure_spoken"] == 1.0, result
     assert result["session_starts_disclosed"] == 1 and result["repeated_without_pause"] == 0
+
+
+def test_recording_bench_smoke() -> None:
+    """The recording benchmark records one real answer and reports its figures."""
+    script = BENCH.parent / "recording.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--answers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["answers"] == 1 and result["vtt_cues"] >= 1
+    for key in ("speech_s", "kB_per_speech_s", "ship_us_p50", "export_x_realtime", "webm_bytes"):
+        assert result[key] > 0, key

@@ -20,7 +20,7 @@ import secrets
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from logging import ERROR
 
 import msgspec
@@ -81,6 +81,7 @@ from townhall.server.core.studio import Studio
 from townhall.server.core.turns import Answer, TurnEvent
 from townhall.server.store.records import (
     ActionRecorded,
+    Attended,
     EscalationRecorded,
     Record,
     SettingSaved,
@@ -113,6 +114,7 @@ class Conn:
     # Joined without a token: a guest, whose limits are counted by address (a browser's
     # guest cookie is free to get again, so it keeps bans and mutes, not limits).
     guest: bool = False
+    stay: Attended | None = None  # the attendance record of this connection, once joined
 
 
 @dataclass(frozen=True)
@@ -430,7 +432,7 @@ class RoomAuthority:
         c.closing = True
         if not c.joined:
             return
-        self._unjoin(c)
+        self._unjoin(c, now)
         self._end_mic_of(c, "disconnected", now)
         member = self.room.members.get(c.slot)
         if member is not None and member.connection_id == c.id and member.connected:
@@ -439,10 +441,12 @@ class RoomAuthority:
 
     # ------------------------------------------------------------ joining
 
-    def _unjoin(self, c: Conn) -> None:
+    def _unjoin(self, c: Conn, now: float) -> None:
         if c.joined:
             c.joined = False
             self.joined -= 1
+            if c.stay is not None:
+                self.do(Persist((replace(c.stay, left=self.wall(now)),)))
             self.staff_conns.discard(c.id)
 
     def _join(self, c: Conn, join: Join, now: float) -> None:
@@ -458,7 +462,7 @@ class RoomAuthority:
             old = self.conns.get(result.replaced_connection)
             if old is not None:
                 self.fail(old, ProtocolError(ErrorCode.REPLACED, "you joined again elsewhere"))
-                self._unjoin(old)
+                self._unjoin(old, now)
         c.slot, c.role, c.joined = member.slot, identity.role, True
         c.guest = not join.token
         self.joined += 1
@@ -502,11 +506,20 @@ class RoomAuthority:
             payloads.extend(self.ring.unplayed(now_us))  # the speech still to be heard
         if identity.staff and self.answer is not None and self.answer.draft is not None:
             payloads.append(codec.encode(self.answer.draft))
+        c.stay = Attended(
+            f"{self.wall_epoch:.3f}-{c.id}",
+            identity.user_id,
+            identity.name,
+            identity.role,
+            join.client,
+            self.wall(now),
+        )
         self.counters.joins += 1
         if result.resumed:
             self.counters.resumes += 1
         self.do(
             Admit(c.id, member.slot, identity.role, c.cell, tuple(payloads)),
+            Persist((c.stay,)),
             Log(
                 "joined",
                 {
@@ -645,7 +658,7 @@ class RoomAuthority:
         self._end_mic_of(c, "disconnected", now)
         self.crowd.remove(c.slot)
         self.room.leave(c.slot)
-        self._unjoin(c)
+        self._unjoin(c, now)
         self.close(c, 1000, "left")
 
     def remove_member(self, slot: int, reason: ProtocolError, now: float) -> None:
@@ -657,7 +670,7 @@ class RoomAuthority:
         if c is not None:
             self._end_mic_of(c, "revoked", now)
             self.fail(c, reason)
-            self._unjoin(c)
+            self._unjoin(c, now)
         self.crowd.remove(slot)
         self.room.leave(slot)
 

@@ -55,6 +55,13 @@ class Records(Protocol):
     def write(self, records: Sequence[Record]) -> asyncio.Future[None]: ...
 
 
+class ShipRecorder(Protocol):
+    """The event's recording (gateway/recorder.py): what was shipped, as shipped."""
+
+    def ship(self, ship: Ship) -> None: ...
+    def live(self, now_us: int, payload: bytes) -> None: ...
+
+
 class TurnRunner(Protocol):
     def start(self, start: StartTurn) -> None: ...
     def stop(self, answer_id: int) -> None: ...
@@ -84,6 +91,7 @@ class RoomHost:
         self.clock = clock
         self.turns: TurnRunner | None = None
         self.mics: MicRunner | None = None
+        self.recorder: ShipRecorder | None = None
         # /studio: new statement versions for the clone; new escalations for the contact.
         self.on_statements: Callable[[Sequence[StatementVersion]], None] | None = None
         self.on_escalated: Callable[[Escalated], None] | None = None
@@ -138,7 +146,10 @@ class RoomHost:
         """A live attendee's voice: out at once (the next write), no lead."""
         from townhall.protocol import codec
 
-        self.edges.broadcast(codec.encode(packet), None)
+        payload = codec.encode(packet)
+        self.edges.broadcast(payload, None)
+        if self.recorder is not None:
+            self.recorder.live(packet.media_time_us, payload)
 
     def shutdown(self) -> None:
         self.authority.shutdown()
@@ -163,6 +174,8 @@ class RoomHost:
             edges.send(effect.conn, effect.payloads)
         elif isinstance(effect, Ship):
             edges.ship(effect, self.clock())
+            if self.recorder is not None:
+                self.recorder.ship(effect)
         elif isinstance(effect, Persist):
             self._persist(effect)
         elif isinstance(effect, Close):

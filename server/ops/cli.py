@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import replace
@@ -162,6 +164,76 @@ def cmd_transcript(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attendance(args: argparse.Namespace) -> int:
+    from townhall.server.ops.attendance import AttendanceError, export
+
+    settings = load_settings(args.config)
+    db = args.db or settings.store.path
+    anonymous = args.anonymous or settings.attendance.anonymous
+    try:
+        text = export(db, args.room, args.format, anonymous)
+    except AttendanceError as exc:
+        print(f"townhall attendance: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        with open(args.out, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _recordings_folder(args: argparse.Namespace) -> Path:
+    from townhall.server.ops.config import recording_folder
+
+    if args.folder:
+        return Path(args.folder)
+    return recording_folder(load_settings(args.config))
+
+
+def cmd_recording_list(args: argparse.Namespace) -> int:
+    from townhall.server.store.recording import list_recordings
+
+    folder = _recordings_folder(args)
+    found = list_recordings(folder)
+    if args.json:
+        print(json.dumps({"recordings": [r.to_json() for r in found]}, indent=2))
+        return 0
+    if not found:
+        print(f"no recordings in {folder}")
+        return 0
+    for r in found:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+        print(
+            f"{r.id}  room {r.room}  {started}  {r.duration_s:.0f} s  "
+            f"{len(r.chapters)} chapters  {r.bytes / 1e6:.1f} MB"
+        )
+    return 0
+
+
+def cmd_recording_export(args: argparse.Namespace) -> int:
+    from townhall.server.ops.recording_export import export
+    from townhall.server.store.recording import RecordingError, path_of
+
+    folder = _recordings_folder(args)
+    try:
+        source = path_of(folder, args.id)
+    except RecordingError as exc:
+        print(f"townhall recording: {exc}", file=sys.stderr)
+        return 2
+    if not source.is_file():
+        print(f"townhall recording: no recording {args.id} in {folder}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if out.suffix.lower() != ".webm":
+        print(f"townhall recording: {out}: the output must end in .webm", file=sys.stderr)
+        return 2
+    done = export(source, out)
+    print(f"{done.webm}: {done.duration_s:.1f} s of Opus audio")
+    print(f"{done.vtt}: {done.cues} captions")
+    return 0
+
+
 def cmd_persona_check(args: argparse.Namespace) -> int:
     from townhall.server.clone.persona import check_persona
 
@@ -312,6 +384,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
     p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     p.set_defaults(func=cmd_transcript)
+
+    p = sub.add_parser("attendance", help="who attended a room: clients, times, questions, votes")
+    _add_config(p)
+    p.add_argument("room", help="room id (e.g. main)")
+    p.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
+    p.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="no names, hashed ids (always so with attendance.anonymous)",
+    )
+    p.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(func=cmd_attendance)
+
+    p = sub.add_parser("recording", help="list or export the event's recordings")
+    rec_sub = p.add_subparsers(dest="recording_command", required=True, metavar="ACTION")
+    c = rec_sub.add_parser("list", help="the recordings in the recording folder")
+    _add_config(c)
+    c.add_argument("--folder", help="recording folder (default: recording.folder)")
+    c.add_argument("--json", action="store_true", help="as JSON, with the chapters")
+    c.set_defaults(func=cmd_recording_list)
+    c = rec_sub.add_parser("export", help="write a recording as WebM (Opus) and WebVTT captions")
+    _add_config(c)
+    c.add_argument("id", help="recording id (see `townhall recording list`)")
+    c.add_argument("out", help="WebM file to write; the captions go beside it as .vtt")
+    c.add_argument("--folder", help="recording folder (default: recording.folder)")
+    c.set_defaults(func=cmd_recording_export)
 
     p = sub.add_parser("persona", help="work with persona directories")
     persona_sub = p.add_subparsers(dest="persona_command", required=True, metavar="ACTION")

@@ -223,6 +223,25 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class RecordingSettings:
+    enabled: bool = _doc(
+        True, "Record the stage (voice, animation, captions, labels) and the board to disk."
+    )
+    folder: str = _doc("", "Folder of recordings; empty means recordings/ next to store.path.")
+    flush_s: float = _doc(
+        1.0, "Seconds between flushes to disk: at most this much is lost to a kill -9."
+    )
+
+
+@dataclass(frozen=True)
+class AttendanceSettings:
+    anonymous: bool = _doc(
+        False,
+        "Attendance keeps no names and only hashed user ids (the report likewise).",
+    )
+
+
+@dataclass(frozen=True)
 class CloneSettings:
     persona: str = _doc("", "Persona directory; empty means the bundled sample persona.")
     enabled: bool = _doc(True, "Run the clone: answer approved questions on stage.")
@@ -327,6 +346,8 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     qa: QaSettings = field(default_factory=QaSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
+    attendance: AttendanceSettings = field(default_factory=AttendanceSettings)
     clone: CloneSettings = field(default_factory=CloneSettings)
     rtc: RtcSettings = field(default_factory=RtcSettings)
     log: LogSettings = field(default_factory=LogSettings)
@@ -513,6 +534,7 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             "must be >= 0",
         ),
         ("log.format", s.log.format in {"json", "text"}, "must be json or text"),
+        ("recording.flush_s", 0 < s.recording.flush_s <= 60, "must be > 0 and <= 60"),
         (
             "auth.signed_in_ttl_s",
             0 < s.auth.signed_in_ttl_s <= s.auth.max_token_lifetime_s,
@@ -670,3 +692,10 @@ def settings_table() -> list[tuple[str, str, str, str]]:
                 )
             )
     return rows
+
+
+def recording_folder(settings: Settings) -> Path:
+    """Where recordings go: ``recording.folder``, else recordings/ beside the database."""
+    if settings.recording.folder:
+        return Path(settings.recording.folder)
+    return Path(settings.store.path).parent / "recordings"

@@ -105,6 +105,20 @@ class UserBanned:
 
 
 @dataclass(frozen=True, slots=True)
+class Attended:
+    """One connection's stay in the room, for the attendance report: written when it joins
+    (``left`` 0) and again, whole, when it ends."""
+
+    session: str  # unique per connection and server run
+    user_id: str
+    name: str
+    role: str
+    client: str  # the Join's free-form client name and version
+    joined: float  # wall clock
+    left: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class UserMuted:
     """A user muted (or unmuted) in this room: it holds when they leave, rejoin or restart."""
 
@@ -168,6 +182,7 @@ Record = (
     | EscalationRecorded
     | SettingSaved
     | UserBanned
+    | Attended
     | UserMuted
     | StatementVersion
     | InboxResolved

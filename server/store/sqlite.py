@@ -10,8 +10,11 @@ acknowledges nothing that a kill -9 could lose.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import queue
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +27,7 @@ from townhall.server.store.records import (
     ActionRecorded,
     AnswerMedia,
     AnswerRecorded,
+    Attended,
     EscalationRecorded,
     InboxResolved,
     QuestionSaved,
@@ -39,6 +43,30 @@ from townhall.server.store.records import (
 Op = tuple[str, Sequence[Any]]
 BAN_PREFIX = "ban:"  # bans live in the settings table, one row per banned user
 MUTE_PREFIX = "mute:"  # and mutes, one row per muted user (deleted when unmuted)
+SALT_KEY = "attendance:salt"  # the room's secret for pseudonymous attendance ids
+
+
+def pseudonym(salt: str, user_id: str) -> str:
+    """A stable id that does not reveal the user's: HMAC-SHA256 keyed by the room's salt."""
+    digest = hmac.new(salt.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+    return f"anon-{digest[:16]}"
+
+
+def room_salt(conn: sqlite3.Connection, room: str) -> str:
+    """The room's attendance salt, made on first use."""
+    row = conn.execute(
+        "SELECT value FROM settings WHERE room=? AND key=?", (room, SALT_KEY)
+    ).fetchone()
+    if row is not None:
+        return str(row[0])
+    salt = secrets.token_hex(16)
+    conn.execute("INSERT OR IGNORE INTO settings VALUES (?,?,?)", (room, SALT_KEY, salt))
+    return str(
+        conn.execute(
+            "SELECT value FROM settings WHERE room=? AND key=?", (room, SALT_KEY)
+        ).fetchone()[0]
+    )
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS questions (
@@ -62,6 +90,10 @@ CREATE TABLE IF NOT EXISTS escalations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, time REAL NOT NULL,
     question_id INTEGER NOT NULL, question TEXT NOT NULL, reason TEXT NOT NULL,
     language TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', said TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS attendance (
+    room TEXT NOT NULL, session TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,
+    role TEXT NOT NULL, client TEXT NOT NULL, joined REAL NOT NULL, left REAL NOT NULL,
+    hashed INTEGER NOT NULL, PRIMARY KEY (room, session));
 CREATE TABLE IF NOT EXISTS statements (
     persona TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, topic TEXT NOT NULL,
     text TEXT NOT NULL, language TEXT NOT NULL, date TEXT NOT NULL, tags TEXT NOT NULL,
@@ -111,11 +143,15 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
 class Store:
     """One room's durable records; ``await store.write(ops)`` returns once committed."""
 
-    def __init__(self, path: str, room: str, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str, room: str, synchronous: str = "FULL", anonymous_attendance: bool = False
+    ) -> None:
         self.path = path
         self.room = room
+        self.anonymous_attendance = anonymous_attendance
         try:
             self._conn = connect(path, synchronous)
+            self._salt = room_salt(self._conn, room)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
         self._queue: queue.SimpleQueue[tuple[list[Op], asyncio.Future[None]] | None] = (
@@ -130,6 +166,7 @@ class Store:
             EscalationRecorded: self._escalation,
             SettingSaved: self._setting,
             UserBanned: self._ban,
+            Attended: self._attended,
             UserMuted: self._mute,
             StatementVersion: _statement_row,
             InboxResolved: self._resolved,
@@ -269,6 +306,15 @@ class Store:
     def _ban(self, b: UserBanned) -> Op:
         return self._setting(SettingSaved(BAN_PREFIX + b.user_id, "1"))
 
+    def _attended(self, a: Attended) -> Op:
+        user, name, hashed = a.user_id, a.name, 0
+        if self.anonymous_attendance:  # no name and no user id is ever written
+            user, name, hashed = pseudonym(self._salt, a.user_id), "", 1
+        return (
+            "INSERT OR REPLACE INTO attendance VALUES (?,?,?,?,?,?,?,?,?)",
+            (self.room, a.session, user, name, a.role, a.client, a.joined, a.left, hashed),
+        )
+
     def _mute(self, m: UserMuted) -> Op:
         if m.muted:
             return self._setting(SettingSaved(MUTE_PREFIX + m.user_id, "1"))
@@ -309,7 +355,8 @@ class Store:
         settings = self.load_settings()
         bans = {k[len(BAN_PREFIX) :] for k in settings if k.startswith(BAN_PREFIX)}
         mutes = {k[len(MUTE_PREFIX) :] for k in settings if k.startswith(MUTE_PREFIX)}
-        plain = {k: v for k, v in settings.items() if not k.startswith((BAN_PREFIX, MUTE_PREFIX))}
+        skip = (BAN_PREFIX, MUTE_PREFIX, "attendance:")
+        plain = {k: v for k, v in settings.items() if not k.startswith(skip)}
         return Saved(
             self.load_questions(),
             plain,

@@ -1,11 +1,12 @@
 // Running a request and showing its outcome: next to the control, and in the status line.
 
+import { t } from "../i18n/index.js";
 import { errorName } from "../protocol/messages.js";
 
 /** "question 4 is answered (NOT_ALLOWED, code 6)", or the plain reason when there is no code. */
 export function describeError(error) {
-  if (!error) return "unknown error";
-  return error.code ? `${error.reason} (${errorName(error.code)}, code ${error.code})` : error.reason;
+  if (!error) return t("error.unknown");
+  return error.code ? t("error.withCode", { reason: error.reason, name: errorName(error.code), code: error.code }) : error.reason;
 }
 
 export class Actions {

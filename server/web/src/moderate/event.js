@@ -1,28 +1,30 @@
 // The event's lifecycle (SPEC §5.3): the phase, the buttons that move it, and the scheduled
 // start, as Control requests (action "event" / "schedule"). Only the moves the room's
-// transition table allows from the current phase are offered.
+// transition table allows from the current phase are offered. Words: the catalogue (i18n).
+
+import { t } from "../i18n/index.js";
 
 const PHASES = {
-  doors: ["Doors open", "The lobby: people arrive and ask; the clone waits until you go live."],
-  live: ["Live", "The clone answers the queue."],
-  hold: ["On hold", "The clone has finished its sentence and waits; Resume continues the queue."],
-  ended: ["Ended", "The closing card is up; questions, votes and mics are closed."],
+  doors: ["mod.event.doors", "mod.event.doors.detail"],
+  live: ["mod.event.live", "mod.event.live.detail"],
+  hold: ["mod.event.hold", "mod.event.hold.detail"],
+  ended: ["mod.event.ended", "mod.event.ended.detail"],
 };
 
 // From each phase: [event, button label, class] (server/core/lifecycle.py TRANSITIONS).
 const MOVES = {
-  doors: [["start", "Go live", "primary"], ["end", "End the event", "danger"]],
-  live: [["hold", "Hold", ""], ["end", "End the event", "danger"]],
-  hold: [["resume", "Resume", "primary"], ["end", "End the event", "danger"]],
-  ended: [["open", "Open the doors again", ""]],
+  doors: [["start", "mod.event.move.start", "primary"], ["end", "mod.event.move.end", "danger"]],
+  live: [["hold", "mod.event.move.hold", ""], ["end", "mod.event.move.end", "danger"]],
+  hold: [["resume", "mod.event.move.resume", "primary"], ["end", "mod.event.move.end", "danger"]],
+  ended: [["open", "mod.event.move.open", ""]],
 };
 
 const DONE = {
-  open: "The doors are open: the lobby shows the countdown.",
-  start: "The event is live: the clone takes the first question.",
-  hold: "On hold: the clone finishes its sentence and waits.",
-  resume: "Resumed: the clone continues with the queue.",
-  end: "The event has ended: the closing card is up.",
+  open: "mod.event.done.open",
+  start: "mod.event.done.start",
+  hold: "mod.event.done.hold",
+  resume: "mod.event.done.resume",
+  end: "mod.event.done.end",
 };
 
 /** A unix time as the value of <input type="datetime-local"> (local time), or "". */
@@ -56,7 +58,7 @@ export class EventView {
     this.busy = true;
     this.render();
     await this.actions.run(
-      { result: this.result, pending: "Sending…", done: DONE[event], failed: `Could not ${event} the event` },
+      { result: this.result, pending: t("mod.sending"), done: t(DONE[event]), failed: t(`mod.event.failed.${event}`) },
       { type: "Control", action: "event", value: event },
     );
     this.busy = false;
@@ -71,9 +73,9 @@ export class EventView {
     await this.actions.run(
       {
         result: this.result,
-        pending: "Saving the start time…",
-        done: seconds ? "Start time saved: the lobby counts down to it." : "Start time cleared.",
-        failed: "Could not save the start time",
+        pending: t("mod.event.saving"),
+        done: seconds ? t("mod.event.saved") : t("mod.event.cleared"),
+        failed: t("mod.event.saveFailed"),
       },
       { type: "Control", action: "schedule", value: String(seconds) },
     );
@@ -83,7 +85,8 @@ export class EventView {
 
   render() {
     const phase = this.state.phase;
-    const [name, detail] = PHASES[phase] ?? [phase, ""];
+    const keys = PHASES[phase];
+    const [name, detail] = keys ? keys.map((k) => t(k)) : [phase, ""];
     this.phaseEl.textContent = name;
     this.phaseEl.dataset.phase = phase;
     this.detailEl.textContent = detail;
@@ -95,7 +98,7 @@ export class EventView {
         ...(MOVES[phase] ?? []).map(([event, label, cls]) => {
           const b = document.createElement("button");
           b.type = "button";
-          b.textContent = label;
+          b.textContent = t(label);
           b.dataset.event = event;
           if (cls) b.className = cls;
           b.addEventListener("click", () => this.move(event));

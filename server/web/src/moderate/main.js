@@ -1,6 +1,7 @@
 // The moderator console (/moderate?token=...): queue, stage, review, settings and people.
 
 import "./moderate.css";
+import { languageSwitch, t, translatePage } from "../i18n/index.js";
 import { RoomConnection } from "../protocol/connection.js";
 import { ErrorCode } from "../protocol/messages.js";
 import { RoomState } from "../protocol/state.js";
@@ -9,6 +10,7 @@ import { Scheduler } from "./dom.js";
 import { EventView } from "./event.js";
 import { PeopleView } from "./people.js";
 import { QueueView } from "./queue.js";
+import { RecordingsView } from "./recordings.js";
 import { SettingsView } from "./settings.js";
 import { ReviewView, StageView } from "./stage.js";
 
@@ -17,18 +19,23 @@ const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
 
 // What a page says when it cannot join, by error code.
 const FATAL = {
-  [ErrorCode.AUTH_INVALID]: ["This link is not valid", "The token in this link was not accepted. Ask the event organiser for a new moderator link."],
-  [ErrorCode.BAD_TOKEN]: ["This link is not valid", "The token in this link was issued wrongly (its times or name are not acceptable). Ask the event organiser for a new moderator link."],
-  [ErrorCode.AUTH_EXPIRED]: ["Your link has expired", "Moderator links work for a limited time. Ask the event organiser for a new one."],
-  [ErrorCode.WRONG_ROOM]: ["This link is for another room", "The token in this link admits you to a different room than the one this server runs."],
-  [ErrorCode.VERSION_UNSUPPORTED]: ["This page is out of date", "The server speaks a newer protocol. Reload the page."],
-  [ErrorCode.REPLACED]: ["The console was opened somewhere else", "Your link was used in another tab or window, which took over. Reload this page to use it here."],
-  [ErrorCode.BANNED]: ["You may not join this room", "This account was banned from the room."],
-  [ErrorCode.KICKED]: ["You were removed from the room", "A moderator removed you. Reload the page to join again."],
-  [ErrorCode.FLOODING]: ["Disconnected", "The server closed the connection after too many rejected messages. Reload the page."],
+  [ErrorCode.AUTH_INVALID]: ["mod.fatal.invalid.title", "mod.fatal.invalid.body"],
+  [ErrorCode.BAD_TOKEN]: ["mod.fatal.badToken.title", "mod.fatal.badToken.body"],
+  [ErrorCode.AUTH_EXPIRED]: ["mod.fatal.expired.title", "mod.fatal.expired.body"],
+  [ErrorCode.WRONG_ROOM]: ["mod.fatal.wrongRoom.title", "mod.fatal.wrongRoom.body"],
+  [ErrorCode.VERSION_UNSUPPORTED]: ["mod.fatal.version.title", "mod.fatal.version.body"],
+  [ErrorCode.REPLACED]: ["mod.fatal.replaced.title", "mod.fatal.replaced.body"],
+  [ErrorCode.BANNED]: ["mod.fatal.banned.title", "mod.fatal.banned.body"],
+  [ErrorCode.KICKED]: ["mod.fatal.kicked.title", "mod.fatal.kicked.body"],
+  [ErrorCode.FLOODING]: ["mod.fatal.flooding.title", "mod.fatal.flooding.body"],
 };
 
 const $ = (sel) => document.querySelector(sel);
+
+/** The title and text of a fatal error, in the page's language. */
+function fatal(code) {
+  return FATAL[code].map((key) => t(key));
+}
 
 function notice(title, text, extra = null) {
   $("#console").hidden = true;
@@ -48,10 +55,12 @@ function setConnection(state, text) {
 }
 
 function main() {
+  translatePage();
+  languageSwitch($("#lang"));
   const token = new URLSearchParams(location.search).get("token") ?? "";
   if (!token) {
-    notice("This page needs your moderator link", "Open the moderator link you were given: it ends in ?token=… . Without it the console cannot sign you in.");
-    setConnection("closed", "Not connected");
+    notice(t("mod.needsLink.title"), t("mod.needsLink.body"));
+    setConnection("closed", t("mod.notConnected"));
     return;
   }
 
@@ -69,10 +78,11 @@ function main() {
     event: new EventView({ root, state, actions, ui }),
     people: new PeopleView({ root, state, actions, ui }),
   };
+  const recordings = new RecordingsView({ root, token });
   const scheduler = new Scheduler(Object.fromEntries(Object.entries(views).map(([k, v]) => [k, () => v.render()])));
   const everything = Object.keys(views);
   views.settings.onChange = () => scheduler.mark(...touches.mode);
-  globalThis.townhall = { connection, state, views }; // for the curious, and for tests
+  globalThis.townhall = { connection, state, views, recordings }; // for the curious, and for tests
 
   let wasOpen = false; // joined once: later "open" states are reconnections
 
@@ -96,15 +106,19 @@ function main() {
       return;
     }
     if (msg.type === "Error" && !msg.ref && !msg.fatal) {
-      if (msg.code === ErrorCode.RESUME_FAILED) actions.announce("Reconnected with a fresh copy of the room.");
-      else actions.announce(`The server reported: ${describeError(msg)}`, "error");
+      if (msg.code === ErrorCode.RESUME_FAILED) actions.announce(t("mod.resumeFailed"));
+      else actions.announce(t("mod.serverReported", { error: describeError(msg) }), "error");
     }
-    if (msg.type === "StageStart") actions.announce(`The clone is answering question ${msg.question} (${msg.label}).`);
+    if (msg.type === "StageStart") actions.announce(t("mod.answering", { question: msg.question, label: msg.label }));
     if (msg.type === "StageEnd") {
-      const q = state.stage?.answer === msg.answer ? ` to question ${state.stage.question}` : "";
-      actions.announce(`The answer${q} ended: ${msg.outcome}.`);
+      const to = state.stage?.answer === msg.answer;
+      actions.announce(
+        to
+          ? t("mod.answerEndedTo", { question: state.stage.question, outcome: msg.outcome })
+          : t("mod.answerEnded", { outcome: msg.outcome }),
+      );
     }
-    if (msg.type === "Draft") actions.announce(`A draft answer to question ${msg.question} is waiting for review.`);
+    if (msg.type === "Draft") actions.announce(t("mod.draftWaiting", { question: msg.question }));
     const changed = state.apply(msg);
     for (const part of changed) scheduler.mark(...(touches[part] ?? []));
   });
@@ -114,17 +128,17 @@ function main() {
     ui.online = s === "open";
     document.body.dataset.connection = s;
     if (s === "open") {
-      setConnection("open", "Connected");
-      if (wasOpen) actions.announce("Reconnected; the console is up to date.", "ok");
+      setConnection("open", t("mod.connected"));
+      if (wasOpen) actions.announce(t("mod.reconnected"), "ok");
     } else if (s === "reconnecting") {
-      setConnection("reconnecting", "Reconnecting…");
-      actions.announce(`Connection lost (${error?.reason ?? "closed"}); reconnecting in ${Math.ceil(delayMs / 1000)} s…`, "error");
+      setConnection("reconnecting", t("mod.reconnecting"));
+      actions.announce(t("mod.connectionLost", { reason: error?.reason ?? t("mod.closed"), s: Math.ceil(delayMs / 1000) }), "error");
     } else if (s === "connecting") {
-      setConnection("connecting", "Connecting…");
+      setConnection("connecting", t("status.connecting"));
     } else {
-      setConnection("closed", "Disconnected");
-      if (error && FATAL[error.code]) notice(...FATAL[error.code]);
-      else if (error) actions.announce(`Disconnected: ${describeError(error)}`, "error");
+      setConnection("closed", t("status.disconnected"));
+      if (error && FATAL[error.code]) notice(...fatal(error.code));
+      else if (error) actions.announce(t("mod.disconnectedWhy", { error: describeError(error) }), "error");
     }
     scheduler.mark(...everything);
   });
@@ -137,29 +151,30 @@ function main() {
         connection.close();
         const watch = document.createElement("a");
         watch.href = `/watch?token=${encodeURIComponent(token)}`;
-        watch.textContent = "Watch the event instead";
+        watch.textContent = t("mod.watchInstead");
         notice(
-          "Moderators only",
-          `You joined as ${welcome.name}, a ${welcome.role}. The moderator console needs a moderator link; ask the event organiser for one.`,
+          t("mod.staffOnly.title"),
+          t("mod.staffOnly.body", { name: welcome.name, role: welcome.role }),
           watch,
         );
         return;
       }
       attempt = 0;
-      $("#who").textContent = `${welcome.name} · ${welcome.role} · room ${welcome.room}`;
+      $("#who").textContent = t("mod.who", { name: welcome.name, role: welcome.role, room: welcome.room });
       $("#console").hidden = false;
-      actions.announce(`Connected to room ${welcome.room} as ${welcome.name}.`, "ok");
+      recordings.load();
+      actions.announce(t("mod.connectedTo", { room: welcome.room, name: welcome.name }), "ok");
       wasOpen = true;
     } catch (err) {
       if (FATAL[err.code]) {
-        notice(...FATAL[err.code]);
+        notice(...fatal(err.code));
         return;
       }
       // The server is unreachable, full or restarting: try again with backoff.
       const delay = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)];
       attempt += 1;
-      setConnection("reconnecting", "Cannot reach the server");
-      actions.announce(`Cannot join the room (${describeError(err)}); trying again in ${Math.round(delay / 1000)} s…`, "error");
+      setConnection("reconnecting", t("mod.cannotReach"));
+      actions.announce(t("mod.cannotJoin", { error: describeError(err), s: Math.round(delay / 1000) }), "error");
       setTimeout(start, delay);
     }
   };

@@ -2,22 +2,23 @@
 // order they went up.
 
 import { ParticipantFlag } from "../protocol/messages.js";
-import { fill, h, plural, reorder, setText } from "./dom.js";
+import { t } from "../i18n/index.js";
+import { fill, h, reorder, setText } from "./dom.js";
 
 const STAFF = new Set(["moderator", "operator"]);
 const SHOWN = 200; // rows in the table at most; the filter finds the rest
 const CONFIRM_MS = 5000;
 
 function seatText(p) {
-  return p.seat >= 0 ? `seat ${p.seat}` : "no seat";
+  return p.seat >= 0 ? t("mod.p.seat", { seat: p.seat }) : t("mod.p.noSeat");
 }
 
 function statusText(p) {
   const bits = [];
-  if (p.flags & ParticipantFlag.HAND_RAISED) bits.push("hand raised");
-  if (p.flags & ParticipantFlag.MUTED) bits.push("muted");
-  if (p.flags & ParticipantFlag.AWAY) bits.push("away (reconnecting)");
-  return bits.join(", ") || "present";
+  if (p.flags & ParticipantFlag.HAND_RAISED) bits.push(t("mod.p.hand"));
+  if (p.flags & ParticipantFlag.MUTED) bits.push(t("mod.p.muted"));
+  if (p.flags & ParticipantFlag.AWAY) bits.push(t("mod.p.away"));
+  return bits.join(", ") || t("mod.p.present");
 }
 
 export class PeopleView {
@@ -48,13 +49,13 @@ export class PeopleView {
   }
 
   nameOf(slot) {
-    return this.state.participants.get(slot)?.name ?? `slot ${slot}`;
+    return this.state.participants.get(slot)?.name ?? t("mod.p.slot", { slot });
   }
 
   // The open mics with Revoke, and the form to type (or correct) the spoken question.
   renderMics() {
     const open = [...this.state.mics.values()];
-    const words = { queued: "queued: gets the mic when the current answer ends", granted: "granted, waiting for them to accept", connecting: "connecting", live: "LIVE" };
+    const words = { queued: t("mod.mic.queued"), granted: t("mod.mic.granted"), connecting: t("mod.mic.connecting"), live: t("mod.mic.live") };
     fill(
       this.mics,
       open.length
@@ -70,15 +71,15 @@ export class PeopleView {
                   type: "button",
                   class: "revoke danger-quiet",
                   disabled: !this.ui.online,
-                  "aria-label": `Revoke the mic of ${this.nameOf(m.slot)}`,
+                  "aria-label": t("mod.mic.revokeOf", { name: this.nameOf(m.slot) }),
                   onclick: (event) => this.mic("revoke", { slot: m.slot, name: this.nameOf(m.slot) }, event.target.nextElementSibling),
                 },
-                "Revoke",
+                t("mod.mic.revoke"),
               ),
               h("span", { class: "result" }),
             ),
           )
-        : [h("p", { class: "empty" }, this.state.lastMicEnd ? `The last mic ended (${this.state.lastMicEnd.reason}).` : "No mic is open.")],
+        : [h("p", { class: "empty" }, this.state.lastMicEnd ? t("mod.mic.lastEnded", { reason: this.state.lastMicEnd.reason }) : t("mod.noMic"))],
     );
     const speaker = open[0]?.slot ?? this.state.lastMicEnd?.slot ?? -1;
     if (speaker !== this.askSlot) {
@@ -90,11 +91,11 @@ export class PeopleView {
   }
 
   async mic(action, p, resultEl) {
-    const verbs = { grant: ["Granting the mic to", "has the mic", "grant the mic to"], revoke: ["Revoking the mic of", "no longer has the mic", "revoke the mic of"] }[action];
+    let [pending, done, failed] = ["Pending", "Done", "Failed"].map((w) => t(`mod.mic.${action}${w}`, { name: p.name }));
     // While the clone talks the server queues the grant: the mic follows the current answer.
-    if (action === "grant" && this.state.stage) verbs[1] = "gets the mic when the current answer ends";
+    if (action === "grant" && this.state.stage) done = t("mod.mic.grantQueued", { name: p.name });
     await this.actions.run(
-      { result: [resultEl, this.result], pending: `${verbs[0]} ${p.name}…`, done: `${p.name} ${verbs[1]}.`, failed: `Could not ${verbs[2]} ${p.name}` },
+      { result: [resultEl, this.result], pending, done, failed },
       { type: "Mic", action, slot: p.slot, text: "" },
     );
   }
@@ -103,7 +104,7 @@ export class PeopleView {
     const text = this.askText.value.trim();
     const name = this.nameOf(this.askSlot);
     const answer = await this.actions.run(
-      { result: this.askResult, pending: "Adding the question…", done: `${name}'s question is in the queue.`, failed: "Could not add the question" },
+      { result: this.askResult, pending: t("mod.mic.askPending"), done: t("mod.mic.askDone", { name }), failed: t("mod.mic.askFailed") },
       { type: "Mic", action: "ask", slot: this.askSlot, text },
     );
     if (answer.ok) this.askText.value = "";
@@ -133,10 +134,10 @@ export class PeopleView {
               type: "button",
               class: "grant",
               disabled: !this.ui.online,
-              "aria-label": `Grant mic to ${p.name}`,
+              "aria-label": t("mod.mic.grantTo", { name: p.name }),
               onclick: (event) => this.mic("grant", p, event.target.nextElementSibling),
             },
-            "Grant mic",
+            t("mod.mic.grant"),
           ),
           h("span", { class: "result" }),
         ),
@@ -167,7 +168,7 @@ export class PeopleView {
     }
     reorder(this.tbody, rows);
     this.more.hidden = matches.length <= SHOWN;
-    setText(this.more, `Showing ${SHOWN} of ${plural(matches.length, "person", "people")}; type a name to find someone.`);
+    setText(this.more, t("mod.p.more", { shown: SHOWN, n: matches.length }));
   }
 }
 
@@ -193,7 +194,7 @@ class PersonRow {
   update(p, isMe) {
     this.p = p;
     this.muted = Boolean(p.flags & ParticipantFlag.MUTED);
-    setText(this.name, isMe ? `${p.name} (you)` : p.name);
+    setText(this.name, isMe ? t("mod.p.you", { name: p.name }) : p.name);
     setText(this.role, p.role);
     setText(this.seat, p.seat >= 0 ? String(p.seat) : "—");
     setText(this.status, statusText(p));
@@ -202,12 +203,17 @@ class PersonRow {
       btn.hidden = !actionable;
       btn.disabled = !this.view.ui.online || this.busy;
     }
-    setText(this.muteBtn, this.muted ? "Unmute" : "Mute");
-    this.muteBtn.setAttribute("aria-label", `${this.muted ? "Unmute" : "Mute"} ${p.name}`);
-    for (const [btn, action, word] of [[this.kickBtn, "kick", "Kick"], [this.banBtn, "ban", "Ban"]]) {
+    const mute = this.muted ? t("mod.p.unmute") : t("mod.p.mute");
+    setText(this.muteBtn, mute);
+    this.muteBtn.setAttribute("aria-label", t("mod.p.actionOn", { action: mute, name: p.name }));
+    for (const [btn, action] of [[this.kickBtn, "kick"], [this.banBtn, "ban"]]) {
       const confirming = this.confirming === action;
-      setText(btn, confirming ? `Confirm ${action}` : word);
-      btn.setAttribute("aria-label", confirming ? `Confirm: ${action} ${p.name}` : `${word} ${p.name}`);
+      const word = t(`mod.p.${action}`);
+      setText(btn, confirming ? t(`mod.p.confirm.${action}`) : word);
+      btn.setAttribute(
+        "aria-label",
+        confirming ? t(`mod.p.confirmOn.${action}`, { name: p.name }) : t("mod.p.actionOn", { action: word, name: p.name }),
+      );
       btn.classList.toggle("confirming", confirming);
     }
   }
@@ -218,7 +224,7 @@ class PersonRow {
       this.confirming = action;
       this.update(this.p, false);
       this.result.dataset.kind = "pending";
-      this.result.textContent = `Press “Confirm ${action}” to ${action} ${this.p.name}.`;
+      this.result.textContent = t(`mod.p.press.${action}`, { name: this.p.name });
       clearTimeout(this.confirmTimer);
       this.confirmTimer = setTimeout(() => {
         this.confirming = null;
@@ -234,16 +240,11 @@ class PersonRow {
 
   async act(action) {
     const name = this.p.name;
-    const words = {
-      mute: [`Muting ${name}…`, `${name} is muted: no questions, no raised hand.`, `mute ${name}`],
-      unmute: [`Unmuting ${name}…`, `${name} is unmuted.`, `unmute ${name}`],
-      kick: [`Removing ${name}…`, `${name} was removed from the room (they may join again).`, `kick ${name}`],
-      ban: [`Banning ${name}…`, `${name} was banned from this room.`, `ban ${name}`],
-    }[action];
+    const words = ["Pending", "Done", "Failed"].map((w) => t(`mod.p.${action}${w}`, { name }));
     this.busy = true;
     this.update(this.p, false);
     await this.view.actions.run(
-      { result: [this.result, this.view.result], pending: words[0], done: words[1], failed: `Could not ${words[2]}` },
+      { result: [this.result, this.view.result], pending: words[0], done: words[1], failed: words[2] },
       { type: "People", action, slot: this.slot },
     );
     this.busy = false;

@@ -1,15 +1,21 @@
 // The question board: open questions in the order the clone takes them, with moderation
 // actions per question, and the closed ones in a collapsed "Done" list.
 
-import { clip, fill, h, plural, reorder, setText } from "./dom.js";
+import { t } from "../i18n/index.js";
+import { clip, fill, h, reorder, setText } from "./dom.js";
+
+/** "1 vote", "3 votes" in the page's language. */
+function votes(n) {
+  return n === 1 ? t("mod.vote1") : t("mod.votesN", { n });
+}
 
 const STATE_TEXT = {
-  submitted: "waiting for approval",
-  approved: "approved",
-  answering: "being answered",
-  answered: "answered",
-  rejected: "rejected",
-  escalated: "escalated to the leader",
+  submitted: "mod.state.submitted",
+  approved: "mod.state.approved",
+  answering: "mod.state.answering",
+  answered: "mod.state.answered",
+  rejected: "mod.state.rejected",
+  escalated: "mod.state.escalated",
 };
 
 export class QueueView {
@@ -48,12 +54,12 @@ export class QueueView {
     reorder(this.list, rows);
     this.empty.hidden = open.length > 0;
     const waiting = open.filter((q) => q.state === "submitted").length;
-    setText(this.summary, `${plural(open.length, "open question")}, ${waiting} waiting for approval`);
+    setText(this.summary, open.length === 1 ? t("mod.queueSummary1", { waiting }) : t("mod.queueSummary", { open: open.length, waiting }));
     setText(
       this.order,
       this.state.mode === "auto"
-        ? "Order the clone takes them: pinned first, then most votes, then your order, then oldest."
-        : "Order the clone takes them: pinned first, then your order, then most votes, then oldest.",
+        ? t("mod.orderAuto")
+        : t("mod.orderModerated"),
     );
     this.renderDone();
   }
@@ -68,12 +74,12 @@ export class QueueView {
         h(
           "li",
           { class: "done-item", dataset: { id: q.id } },
-          h("span", { class: `badge state-${q.state}` }, q.merged_into ? `merged into #${q.merged_into}` : STATE_TEXT[q.state] ?? q.state),
+          h("span", { class: `badge state-${q.state}` }, q.merged_into ? t("mod.mergedInto", { id: q.merged_into }) : (STATE_TEXT[q.state] ? t(STATE_TEXT[q.state]) : q.state)),
           " ",
           h("span", { class: "q-id" }, `#${q.id}`),
           " ",
           h("span", { class: "done-text" }, q.text),
-          h("span", { class: "meta" }, ` — ${q.asker_name || "anonymous"}, ${plural(q.votes, "vote")}`),
+          h("span", { class: "meta" }, ` — ${q.asker_name || t("mod.anonymous")}, ${votes(q.votes)}`),
         ),
       ),
     );
@@ -92,7 +98,7 @@ class QuestionRow {
     this.q = null;
     this.busy = false;
     const b = (text, onclick, cls = "") =>
-      h("button", { type: "button", class: cls, "aria-label": `${text} question ${id}`, onclick }, text);
+      h("button", { type: "button", class: cls, "aria-label": t("mod.q.actionLabel", { action: text, id }), onclick }, text);
 
     this.pos = h("span", { class: "pos", "aria-hidden": "true" });
     this.badges = h("span", { class: "badges" });
@@ -100,12 +106,12 @@ class QuestionRow {
     this.meta = h("p", { class: "meta" });
     this.result = h("p", { class: "result", "aria-live": "off" });
 
-    this.approveBtn = b("Approve", () => this.moderate("approve"), "primary");
-    this.rejectBtn = b("Reject", () => this.moderate("reject"), "danger-quiet");
-    this.editBtn = b("Edit", () => this.openPanel("edit"));
-    this.pinBtn = b("Pin", () => this.moderate(this.q.pinned ? "unpin" : "pin"));
-    this.mergeBtn = b("Merge into…", () => this.openPanel("merge"));
-    this.moveBtn = b("Move to…", () => this.openPanel("move"));
+    this.approveBtn = b(t("mod.q.approve"), () => this.moderate("approve"), "primary");
+    this.rejectBtn = b(t("mod.q.reject"), () => this.moderate("reject"), "danger-quiet");
+    this.editBtn = b(t("mod.q.edit"), () => this.openPanel("edit"));
+    this.pinBtn = b(t("mod.q.pin"), () => this.moderate(this.q.pinned ? "unpin" : "pin"));
+    this.mergeBtn = b(t("mod.q.mergeInto"), () => this.openPanel("merge"));
+    this.moveBtn = b(t("mod.q.moveTo"), () => this.openPanel("move"));
     for (const [btn, panel] of [[this.editBtn, "edit"], [this.mergeBtn, "merge"], [this.moveBtn, "move"]]) {
       btn.setAttribute("aria-expanded", "false");
       btn.setAttribute("aria-controls", `q-${id}-${panel}`);
@@ -115,27 +121,27 @@ class QuestionRow {
     this.editInput = h("input", {
       type: "text",
       maxlength: "500",
-      "aria-label": `New text for question ${id}`,
+      "aria-label": t("mod.q.newText", { id }),
       class: "grow",
     });
-    this.mergeSelect = h("select", { "aria-label": `Question to merge question ${id} into`, class: "grow" });
+    this.mergeSelect = h("select", { "aria-label": t("mod.q.mergeTarget", { id }), class: "grow" });
     this.moveInput = h("input", {
       type: "number",
       min: "1",
       step: "1",
       inputmode: "numeric",
-      "aria-label": `New position for question ${id}`,
+      "aria-label": t("mod.q.newPosition", { id }),
       class: "narrow",
     });
     this.panels = {
-      edit: this.panel("edit", this.editBtn, [this.editInput], "Save", () => this.saveEdit()),
-      merge: this.panel("merge", this.mergeBtn, [this.mergeSelect], "Merge", () => this.merge()),
-      move: this.panel("move", this.moveBtn, [h("span", {}, "Position"), this.moveInput], "Move", () => this.move()),
+      edit: this.panel("edit", this.editBtn, [this.editInput], t("mod.q.save"), () => this.saveEdit()),
+      merge: this.panel("merge", this.mergeBtn, [this.mergeSelect], t("mod.q.merge"), () => this.merge()),
+      move: this.panel("move", this.moveBtn, [h("span", {}, t("mod.q.position")), this.moveInput], t("mod.q.move"), () => this.move()),
     };
 
     this.actionsEl = h(
       "div",
-      { class: "actions", role: "group", "aria-label": `Actions for question ${id}` },
+      { class: "actions", role: "group", "aria-label": t("mod.q.actions", { id }) },
       this.approveBtn,
       this.rejectBtn,
       this.editBtn,
@@ -156,7 +162,7 @@ class QuestionRow {
   }
 
   panel(name, toggle, fields, submitText, onSubmit) {
-    const cancel = h("button", { type: "button", onclick: () => this.closePanel(name, true) }, "Cancel");
+    const cancel = h("button", { type: "button", onclick: () => this.closePanel(name, true) }, t("mod.cancel"));
     const submit = h("button", { type: "submit", class: "primary" }, submitText);
     const form = h(
       "form",
@@ -207,8 +213,8 @@ class QuestionRow {
     fill(
       this.mergeSelect,
       others.length
-        ? others.map((o) => h("option", { value: String(o.id) }, `#${o.id}: ${clip(o.text)} (${plural(o.votes, "vote")})`))
-        : h("option", { value: "" }, "No other open question"),
+        ? others.map((o) => h("option", { value: String(o.id) }, `#${o.id}: ${clip(o.text)} (${votes(o.votes)})`))
+        : h("option", { value: "" }, t("mod.q.noOther")),
     );
   }
 
@@ -218,18 +224,20 @@ class QuestionRow {
     setText(this.pos, String(position));
     fill(
       this.badges,
-      h("span", { class: `badge state-${q.state}` }, STATE_TEXT[q.state] ?? q.state),
-      q.pinned ? h("span", { class: "badge pinned" }, "pinned") : null,
-      isNext ? h("span", { class: "badge next" }, "next for the clone") : null,
+      h("span", { class: `badge state-${q.state}` }, (STATE_TEXT[q.state] ? t(STATE_TEXT[q.state]) : q.state)),
+      q.pinned ? h("span", { class: "badge pinned" }, t("mod.q.pinned")) : null,
+      isNext ? h("span", { class: "badge next" }, t("mod.q.next")) : null,
     );
     setText(this.text, q.text);
     const bits = [
       `#${q.id}`,
-      `asked by ${q.asker_name || "anonymous"}${q.asker_slot >= 0 ? ` (seat ${q.asker_slot})` : ""}`,
-      q.language ? `language ${q.language}` : "language unknown",
-      plural(q.votes, "vote"),
+      q.asker_slot >= 0
+        ? t("mod.q.askedBySeat", { name: q.asker_name || t("mod.anonymous"), seat: q.asker_slot })
+        : t("mod.q.askedBy", { name: q.asker_name || t("mod.anonymous") }),
+      q.language ? t("mod.q.language", { language: q.language }) : t("mod.q.languageUnknown"),
+      votes(q.votes),
     ];
-    if (q.rank) bits.push(`your order ${q.rank}`);
+    if (q.rank) bits.push(t("mod.q.yourOrder", { rank: q.rank }));
     setText(this.meta, bits.join(" · "));
     const online = this.view.ui.online;
     const enable = (btn, ok = true) => (btn.disabled = !online || this.busy || !ok);
@@ -237,8 +245,9 @@ class QuestionRow {
     enable(this.approveBtn);
     enable(this.rejectBtn);
     enable(this.editBtn);
-    setText(this.pinBtn, q.pinned ? "Unpin" : "Pin");
-    this.pinBtn.setAttribute("aria-label", `${q.pinned ? "Unpin" : "Pin"} question ${q.id}`);
+    const pin = q.pinned ? t("mod.q.unpin") : t("mod.q.pin");
+    setText(this.pinBtn, pin);
+    this.pinBtn.setAttribute("aria-label", t("mod.q.actionLabel", { action: pin, id: q.id }));
     this.pinBtn.setAttribute("aria-pressed", q.pinned ? "true" : "false");
     enable(this.pinBtn);
     enable(this.mergeBtn, count > 1);
@@ -259,16 +268,8 @@ class QuestionRow {
 
   moderate(action) {
     const id = this.id;
-    const words = {
-      approve: ["Approving", "approved", "approve"],
-      reject: ["Rejecting", "rejected", "reject"],
-      pin: ["Pinning", "pinned", "pin"],
-      unpin: ["Unpinning", "unpinned", "unpin"],
-    }[action];
-    return this.request(
-      { action },
-      { pending: `${words[0]} question ${id}…`, done: `Question ${id} ${words[1]}.`, failed: `Could not ${words[2]} question ${id}` },
-    );
+    const [pending, done, failed] = ["Pending", "Done", "Failed"].map((w) => t(`mod.q.${action}${w}`, { id }));
+    return this.request({ action }, { pending, done, failed });
   }
 
   async saveEdit() {
@@ -279,7 +280,7 @@ class QuestionRow {
     }
     const answer = await this.request(
       { action: "edit", text },
-      { pending: `Saving question ${this.id}…`, done: `Question ${this.id} edited.`, failed: `Could not edit question ${this.id}` },
+      { pending: t("mod.q.editPending", { id: this.id }), done: t("mod.q.editDone", { id: this.id }), failed: t("mod.q.editFailed", { id: this.id }) },
     );
     if (answer.ok) this.closePanel("edit", true);
   }
@@ -290,9 +291,9 @@ class QuestionRow {
     const answer = await this.request(
       { action: "merge", target },
       {
-        pending: `Merging question ${this.id} into ${target}…`,
-        done: `Question ${this.id} merged into question ${target}.`,
-        failed: `Could not merge question ${this.id} into ${target}`,
+        pending: t("mod.q.mergePending", { id: this.id, target }),
+        done: t("mod.q.mergeDone", { id: this.id, target }),
+        failed: t("mod.q.mergeFailed", { id: this.id, target }),
       },
     );
     if (answer.ok && this.el.isConnected) this.closePanel("merge", false);
@@ -307,9 +308,9 @@ class QuestionRow {
     const answer = await this.request(
       { action: "move", target },
       {
-        pending: `Moving question ${this.id} to position ${target}…`,
-        done: `Question ${this.id} moved to position ${target}.`,
-        failed: `Could not move question ${this.id}`,
+        pending: t("mod.q.movePending", { id: this.id, target }),
+        done: t("mod.q.moveDone", { id: this.id, target }),
+        failed: t("mod.q.moveFailed", { id: this.id }),
       },
     );
     if (answer.ok) this.closePanel("move", true);

@@ -1,4 +1,5 @@
 // Room settings: Q&A mode (auto / moderated) and review (on / off), as Control requests.
+import { t } from "../i18n/index.js";
 
 export class SettingsView {
   constructor({ root, state, actions, ui }) {
@@ -18,17 +19,18 @@ export class SettingsView {
   }
 
   async set(action, value) {
+    const on = value === "on";
     const words =
       action === "mode"
         ? {
-            pending: `Switching to ${value} mode…`,
-            done: value === "auto" ? "Auto mode: questions go straight to the queue." : "Moderated mode: you approve each question.",
-            failed: `Could not switch to ${value} mode`,
+            pending: t("mod.set.modePending", { mode: value }),
+            done: value === "auto" ? t("mod.set.autoDone") : t("mod.set.moderatedDone"),
+            failed: t("mod.set.modeFailed", { mode: value }),
           }
         : {
-            pending: `Turning review ${value}…`,
-            done: value === "on" ? "Review is on: you decide on each answer before it is spoken." : "Review is off: answers are spoken at once.",
-            failed: `Could not turn review ${value}`,
+            pending: on ? t("mod.set.reviewPendingOn") : t("mod.set.reviewPendingOff"),
+            done: on ? t("mod.set.reviewOn") : t("mod.set.reviewOff"),
+            failed: on ? t("mod.set.reviewFailedOn") : t("mod.set.reviewFailedOff"),
           };
     this.busy = true;
     this.render();

@@ -1,24 +1,30 @@
 // "Now speaking" (the current answer, Stop and Next) and "Review" (drafts awaiting a decision).
 
+import { t } from "../i18n/index.js";
 import { clip, fill, h, reorder, setText } from "./dom.js";
 
 export const LABEL_TEXT = {
-  approved: "Approved statements",
-  generated: "Generated from approved statements",
-  escalated: "Escalated to the leader",
-  moderator: "Written by the moderators",
-  leader: "The leader's own words",
+  approved: "mod.label.approved",
+  generated: "mod.label.generated",
+  escalated: "mod.label.escalated",
+  moderator: "mod.label.moderator",
+  leader: "mod.label.leader",
 };
 
-const OUTCOME_TEXT = { done: "finished", stopped: "stopped", skipped: "skipped", failed: "failed" };
+const OUTCOME_TEXT = {
+  done: "mod.outcome.done",
+  stopped: "mod.outcome.stopped",
+  skipped: "mod.outcome.skipped",
+  failed: "mod.outcome.failed",
+};
 const CAPTION_WORDS = 40;
 
 function labelBadge(label) {
-  return h("span", { class: `badge label-${label}` }, LABEL_TEXT[label] ?? label);
+  return h("span", { class: `badge label-${label}` }, LABEL_TEXT[label] ? t(LABEL_TEXT[label]) : label);
 }
 
 function sourcesText(sources) {
-  return sources.length ? sources.join(", ") : "none";
+  return sources.length ? sources.join(", ") : t("mod.none");
 }
 
 export class StageView {
@@ -41,8 +47,8 @@ export class StageView {
   control(action) {
     const words =
       action === "stop"
-        ? { pending: "Stopping the clone…", done: "The clone was stopped.", failed: "Could not stop the clone" }
-        : { pending: "Asking for the next question…", done: "The clone takes the next approved question.", failed: "Could not start the next question" };
+        ? { pending: t("mod.stopPending"), done: t("mod.stopDone"), failed: t("mod.stopFailed") }
+        : { pending: t("mod.nextPending"), done: t("mod.nextDone"), failed: t("mod.nextFailed") };
     return this.actions.run({ result: this.result, ...words }, { type: "Control", action });
   }
 
@@ -73,19 +79,19 @@ export class StageView {
       this.captionEl = h("p", { class: "captions", "aria-live": "off" }, this.captions.join(" "));
       fill(
         this.body,
-        h("p", { class: "speaking-line" }, h("span", { class: "live-dot", "aria-hidden": "true" }), "Speaking now ", labelBadge(stage.label)),
+        h("p", { class: "speaking-line" }, h("span", { class: "live-dot", "aria-hidden": "true" }), t("mod.speakingNow"), labelBadge(stage.label)),
         h("blockquote", { class: "stage-question" }, stage.question_text),
         h(
           "dl",
           { class: "facts" },
-          h("dt", {}, "Answer"), h("dd", {}, `#${stage.answer} to question #${stage.question}`),
-          h("dt", {}, "Label"), h("dd", { class: "stage-label" }, stage.label),
-          h("dt", {}, "Sources"), h("dd", {}, sourcesText(stage.sources)),
-          h("dt", {}, "Language"), h("dd", {}, stage.language || "unknown"),
-          asker ? [h("dt", {}, "Asker"), h("dd", {}, `${asker.name} (seat ${stage.asker_slot})`)] : null,
-          h("dt", {}, "Disclosure"), h("dd", {}, stage.disclosure),
+          h("dt", {}, t("mod.fact.answer")), h("dd", {}, t("mod.answerTo", { answer: stage.answer, question: stage.question })),
+          h("dt", {}, t("mod.fact.label")), h("dd", { class: "stage-label" }, stage.label),
+          h("dt", {}, t("mod.fact.sources")), h("dd", {}, sourcesText(stage.sources)),
+          h("dt", {}, t("mod.fact.language")), h("dd", {}, stage.language || t("mod.unknown")),
+          asker ? [h("dt", {}, t("mod.fact.asker")), h("dd", {}, t("mod.askerSeat", { name: asker.name, seat: stage.asker_slot }))] : null,
+          h("dt", {}, t("mod.fact.disclosure")), h("dd", {}, stage.disclosure),
         ),
-        h("p", { class: "captions-title" }, "Live captions"),
+        h("p", { class: "captions-title" }, t("mod.liveCaptions")),
         this.captionEl,
       );
     } else {
@@ -93,11 +99,11 @@ export class StageView {
       const next = this.state.nextQuestion();
       fill(
         this.body,
-        h("p", { class: "idle" }, "The clone is not speaking."),
+        h("p", { class: "idle" }, t("mod.idle")),
         h(
           "p",
           { class: "meta" },
-          next ? `Next up: #${next.id} “${clip(next.text, 90)}”` : "No approved question is waiting.",
+          next ? t("mod.nextUp", { id: next.id, text: clip(next.text, 90) }) : t("mod.noneWaiting"),
         ),
       );
     }
@@ -106,9 +112,9 @@ export class StageView {
     if (end) {
       fill(
         this.last,
-        h("summary", {}, `Last answer #${end.answer}: ${OUTCOME_TEXT[end.outcome] ?? end.outcome} `, labelBadge(end.label)),
-        h("p", { class: "last-text" }, end.text || "(nothing was spoken)"),
-        h("p", { class: "meta" }, `Sources: ${sourcesText(end.sources)}`),
+        h("summary", {}, t("mod.lastAnswer", { answer: end.answer, outcome: OUTCOME_TEXT[end.outcome] ? t(OUTCOME_TEXT[end.outcome]) : end.outcome }), labelBadge(end.label)),
+        h("p", { class: "last-text" }, end.text || t("mod.nothingSpoken")),
+        h("p", { class: "meta" }, t("mod.sourcesLine", { sources: sourcesText(end.sources) })),
       );
     }
   }
@@ -130,8 +136,8 @@ export class ReviewView {
     setText(
       this.mode,
       this.state.review
-        ? "Review is on: the clone drafts each answer and waits for your decision."
-        : "Review is off: the clone speaks its answers at once. Turn it on in Room settings.",
+        ? t("mod.reviewOnText")
+        : t("mod.reviewOffText"),
     );
     const drafts = [...this.state.drafts.values()];
     const rows = drafts.map((d) => {
@@ -162,22 +168,22 @@ class DraftCard {
     this.decided = false;
     const n = draft.answer;
     this.result = h("p", { class: "result" });
-    this.speakBtn = h("button", { type: "button", class: "primary", onclick: () => this.decide("speak") }, "Speak");
+    this.speakBtn = h("button", { type: "button", class: "primary", onclick: () => this.decide("speak") }, t("mod.speak"));
     this.editBtn = h(
       "button",
       { type: "button", "aria-expanded": "false", "aria-controls": `draft-${n}-edit`, onclick: () => this.openEdit() },
-      "Edit",
+      t("mod.edit"),
     );
-    this.skipBtn = h("button", { type: "button", class: "danger-quiet", onclick: () => this.decide("skip") }, "Skip");
-    for (const [btn, word] of [[this.speakBtn, "Speak"], [this.editBtn, "Edit"], [this.skipBtn, "Skip"]]) {
-      btn.setAttribute("aria-label", `${word} the draft answer to question ${draft.question}`);
+    this.skipBtn = h("button", { type: "button", class: "danger-quiet", onclick: () => this.decide("skip") }, t("mod.skip"));
+    for (const [btn, what] of [[this.speakBtn, "speak"], [this.editBtn, "edit"], [this.skipBtn, "skip"]]) {
+      btn.setAttribute("aria-label", t(`mod.draftAction.${what}`, { question: draft.question }));
     }
     this.textarea = h("textarea", {
       rows: "6",
       maxlength: "4000",
-      "aria-label": `Edited answer to question ${draft.question}`,
+      "aria-label": t("mod.editedAnswer", { question: draft.question }),
     });
-    this.speakEditBtn = h("button", { type: "submit", class: "primary" }, "Speak edited text");
+    this.speakEditBtn = h("button", { type: "submit", class: "primary" }, t("mod.speakEdited"));
     this.editForm = h(
       "form",
       {
@@ -196,21 +202,17 @@ class DraftCard {
         },
       },
       this.textarea,
-      h(
-        "p",
-        { class: "meta edit-label" },
-        "The clone speaks your text under “Written by the moderators” (“The leader's own words” when an operator writes it), never as approved statements.",
-      ),
-      h("div", { class: "actions" }, this.speakEditBtn, h("button", { type: "button", onclick: () => this.closeEdit() }, "Cancel")),
+      h("p", { class: "meta edit-label" }, t("mod.editLabel")),
+      h("div", { class: "actions" }, this.speakEditBtn, h("button", { type: "button", onclick: () => this.closeEdit() }, t("mod.cancel"))),
     );
     this.el = h(
       "li",
       { class: "draft", dataset: { answer: n } },
-      h("p", { class: "q-head" }, labelBadge(draft.label), h("span", { class: "meta" }, ` Draft answer #${n} · question #${draft.question} · language ${draft.language || "unknown"}`)),
-      h("p", { class: "draft-question" }, h("span", { class: "muted" }, "Question: "), draft.question_text),
+      h("p", { class: "q-head" }, labelBadge(draft.label), h("span", { class: "meta" }, t("mod.draftHead", { answer: n, question: draft.question, language: draft.language || t("mod.unknown") }))),
+      h("p", { class: "draft-question" }, h("span", { class: "muted" }, t("mod.questionPrefix")), draft.question_text),
       h("p", { class: "draft-text" }, draft.text),
-      h("p", { class: "meta" }, `Sources: ${sourcesText(draft.sources)}`),
-      h("div", { class: "actions", role: "group", "aria-label": `Decision on the draft answer to question ${draft.question}` }, this.speakBtn, this.editBtn, this.skipBtn),
+      h("p", { class: "meta" }, t("mod.sourcesLine", { sources: sourcesText(draft.sources) })),
+      h("div", { class: "actions", role: "group", "aria-label": t("mod.decisionOn", { question: draft.question }) }, this.speakBtn, this.editBtn, this.skipBtn),
       this.editForm,
       this.result,
     );
@@ -241,15 +243,11 @@ class DraftCard {
       this.textarea.focus();
       return;
     }
-    const words = {
-      speak: ["Sending the draft to the stage…", `The clone will speak its answer to question ${q}.`, "speak"],
-      edit: ["Sending your edit to the stage…", `The clone will speak your edited answer to question ${q}.`, "speak the edit"],
-      skip: ["Skipping…", `The answer to question ${q} was skipped; the question is rejected.`, "skip"],
-    }[decision];
+    const words = ["Pending", "Done", "Failed"].map((w) => t(`mod.review.${decision}${w}`, { question: q }));
     this.busy = true;
     this.update();
     const answer = await this.view.actions.run(
-      { result: [this.result, this.view.result], pending: words[0], done: words[1], failed: `Could not ${words[2]} the answer to question ${q}` },
+      { result: [this.result, this.view.result], pending: words[0], done: words[1], failed: words[2] },
       { type: "Review", answer: this.draft.answer, decision, text },
     );
     this.busy = false;

@@ -52,6 +52,11 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       this.muted = Boolean(msg.on);
     } else if (msg.type === "worker") {
       msg.port.onmessage = (e) => this.onChunk(e.data);
+    } else if (msg.type === "flush") {
+      // A recording was seeked: nothing queued belongs to the new position.
+      this.chunks = [];
+      this.cuts = [];
+      this.cursor = null;
     } else if (msg.type === "cut") {
       const cut = { from: Math.round(msg.fromUs * SAMPLES_PER_US), until: Math.round(msg.untilUs * SAMPLES_PER_US) };
       this.cuts.push(cut);

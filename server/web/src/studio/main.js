@@ -6,6 +6,11 @@ import "./studio.css";
 import { RoomConnection } from "../protocol/connection.js";
 import { ErrorCode } from "../protocol/messages.js";
 import { Actions, show } from "../moderate/actions.js";
+import { setLanguage } from "../i18n/index.js";
+
+// The studio is in English only: the shared moderate/actions.js words come from the English
+// catalogue here, whatever the browser's languages.
+setLanguage("en");
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const el = (tag, attrs = {}, ...children) => {

@@ -6,6 +6,8 @@
 // only forwards packets and refreshes the media -> context time mapping a few times a
 // second. The worklet also measures the output's peak (audioPeak()).
 
+import { t } from "../i18n/index.js";
+
 const FRAME_US = 20000;
 const SAMPLE_RATE = 48000;
 const MAP_EVERY_MS = 250;
@@ -19,18 +21,18 @@ export const DECODER_CONFIG = { codec: "opus", sampleRate: SAMPLE_RATE, numberOf
 /** Why this browser cannot play the voice, or "" if it can. */
 export async function audioUnsupportedReason() {
   if (typeof AudioContext === "undefined" || typeof AudioWorkletNode === "undefined") {
-    return "this browser has no Web Audio worklets";
+    return t("why.noWorklets");
   }
   if (typeof AudioDecoder === "undefined") {
     return window.isSecureContext
-      ? "this browser has no WebCodecs audio decoder"
-      : "WebCodecs needs a secure page (https or localhost)";
+      ? t("why.noDecoder")
+      : t("why.insecure");
   }
   try {
     const support = await AudioDecoder.isConfigSupported(DECODER_CONFIG);
-    if (!support.supported) return "this browser cannot decode Opus with WebCodecs";
+    if (!support.supported) return t("why.noOpus");
   } catch (err) {
-    return `WebCodecs refused the Opus decoder (${err.message})`;
+    return t("why.decoderRefused", { error: err.message });
   }
   return "";
 }
@@ -168,6 +170,15 @@ export class StageAudio {
     this.stats.cuts++;
     this.stats.cutMs = Math.max(0, end - fromUs) / 1000;
     this.node.port.postMessage({ type: "cut", fromUs, untilUs: Math.max(end, fromUs) });
+  }
+
+  /** Drop everything queued (a recording jumped to another time). */
+  flush() {
+    this._cut.clear();
+    this._ends.clear();
+    this._lastMap = -Infinity;
+    this.worker.postMessage({ type: "flush" });
+    this.node.port.postMessage({ type: "flush" });
   }
 
   /** Refresh the worklet's media -> context time mapping (called from the render loop). */

@@ -2,24 +2,25 @@
 // each (one vote per person and question; pressing again withdraws it), and the form to
 // ask. Requests go through the connection; errors (rate limits and the rest) are shown
 // as the server words them.
+import { t } from "../i18n/index.js";
 import { ErrorCode } from "../protocol/messages.js";
 
 const STATE_TEXT = {
-  submitted: "waiting for a moderator",
-  approved: "in the queue",
+  submitted: "board.state.submitted",
+  approved: "board.state.approved",
 };
 
 /** Plain words for a failed request. */
 export function requestErrorText(error) {
-  if (!error) return "Something went wrong.";
-  if (error.code === ErrorCode.RATE_LIMITED) return `Slow down a little: ${error.reason}`;
-  if (error.code === ErrorCode.EVENT_ENDED) return "The event has ended: questions are closed.";
+  if (!error) return t("error.generic");
+  if (error.code === ErrorCode.RATE_LIMITED) return t("error.slowDown", { reason: error.reason });
+  if (error.code === ErrorCode.EVENT_ENDED) return t("event.closed");
   if (error.code === 0) {
     return error.reason === "not connected" || error.reason === "connection lost"
-      ? "Not sent: the connection is down. It will come back by itself; try again then."
-      : `Not sent: ${error.reason}.`;
+      ? t("error.offline")
+      : t("error.notSent", { reason: error.reason });
   }
-  return error.reason || "The server refused this.";
+  return error.reason || t("error.refused");
 }
 
 export class Board {
@@ -63,7 +64,7 @@ export class Board {
     if (this.asking) return;
     this.asking = true;
     button.setAttribute("aria-disabled", "true");
-    this._say("Sending…", "");
+    this._say(t("board.sending"), "");
     try {
       const res = await this.conn.request({ type: "Ask", text, language: "" });
       if (res.ok) {
@@ -72,11 +73,11 @@ export class Board {
         this.voted.add(res.ack.id); // the asker's own vote counts for it
         this._saveVotes();
         if (res.ack.merged) {
-          this._say("Someone asked nearly the same question; your vote was added to it.", "ok");
+          this._say(t("board.merged"), "ok");
         } else if (this.state.mode === "moderated") {
-          this._say("Thanks! Your question is in; a moderator will review it.", "ok");
+          this._say(t("board.thanksModerated"), "ok");
         } else {
-          this._say("Thanks! Your question is in the queue.", "ok");
+          this._say(t("board.thanks"), "ok");
         }
         this.render();
       } else {
@@ -99,7 +100,7 @@ export class Board {
         if (up) this.voted.add(id);
         else this.voted.delete(id);
         this._saveVotes();
-        this._say(up ? "Vote counted." : "Vote withdrawn.", "ok");
+        this._say(up ? t("board.voteCounted") : t("board.voteWithdrawn"), "ok");
       } else {
         this._say(requestErrorText(res.error), "error");
       }
@@ -126,10 +127,10 @@ export class Board {
     nowAnswering.dataset.state = stage ? "speaking" : preparing ? "preparing" : "";
     if (stage) {
       nowAnswering.hidden = false;
-      nowAnswering.textContent = `Now answering: “${stage.question_text}”`;
+      nowAnswering.textContent = t("board.nowAnswering", { text: stage.question_text });
     } else if (preparing) {
       nowAnswering.hidden = false;
-      nowAnswering.textContent = `One moment: the answer to “${preparing.text}” is being prepared.`;
+      nowAnswering.textContent = t("board.preparing", { text: preparing.text });
     } else {
       nowAnswering.hidden = true;
     }
@@ -184,8 +185,8 @@ export class Board {
     item.q = q;
     item.text.textContent = q.text;
     const bits = [];
-    if (q.asker_name) bits.push(`asked by ${q.asker_name}`);
-    const state = q.pinned ? "pinned by a moderator" : STATE_TEXT[q.state] ?? q.state;
+    if (q.asker_name) bits.push(t("board.askedBy", { name: q.asker_name }));
+    const state = q.pinned ? t("board.state.pinned") : STATE_TEXT[q.state] ? t(STATE_TEXT[q.state]) : q.state;
     item.meta.textContent = "";
     const badge = document.createElement("span");
     badge.className = `badge ${q.pinned ? "pinned" : q.state}`;
@@ -203,12 +204,12 @@ export class Board {
   _renderVote(item) {
     const q = item.q;
     const mine = this.voted.has(q.id);
-    const votes = `${q.votes} ${q.votes === 1 ? "vote" : "votes"}`;
+    const votes = q.votes === 1 ? t("board.vote1") : t("board.votes", { n: q.votes });
     item.count.textContent = String(q.votes);
     item.vote.setAttribute("aria-pressed", mine ? "true" : "false");
     item.vote.setAttribute(
       "aria-label",
-      mine ? `Withdraw your vote for: ${q.text} (${votes})` : `Vote for: ${q.text} (${votes})`,
+      mine ? t("board.withdrawVote", { text: q.text, votes }) : t("board.voteFor", { text: q.text, votes }),
     );
     // aria-disabled, not disabled: a disabled button would drop keyboard focus.
     item.vote.setAttribute("aria-disabled", this.pending.has(q.id) ? "true" : "false");

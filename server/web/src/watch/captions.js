@@ -41,6 +41,19 @@ export class Captions {
     if (keep >= 0 && keep >= this.shown) this.words.length = keep;
   }
 
+  /** Forget every word (a recording jumped to another time). */
+  reset() {
+    this.answer = -1;
+    this.words.length = 0;
+    this.shown = 0;
+    this.lineStart = 0;
+    this.sentenceStart = 0;
+    this.text = "";
+    this.lineEl.textContent = "";
+    this.liveEl.replaceChildren();
+    this.cleared = true;
+  }
+
   _startAnswer(answer) {
     this._flushSentence();
     this.answer = answer;

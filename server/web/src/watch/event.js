@@ -1,22 +1,24 @@
 // The event's phase on /watch (SPEC §5.3): a card over the stage in the lobby (with the
 // countdown to the scheduled start), on hold and after the end (the closing card), and the
-// Ask form closed once the event has ended. Live, the card is hidden.
+// Ask form closed once the event has ended. Live, the card is hidden. Words: the catalogue.
+
+import { currentLanguage, t } from "../i18n/index.js";
 
 const TEXT = {
-  doors: ["Doors are open", "Ask your questions now: the town hall starts soon."],
-  hold: ["On hold", "The town hall will continue shortly. Your questions stay in the queue."],
-  ended: ["This town hall has ended", "Thank you for joining. Questions are closed."],
+  doors: ["event.doors", "event.doors.detail"],
+  hold: ["event.hold", "event.hold.detail"],
+  ended: ["event.ended", "event.ended.detail"],
 };
 
 /** "in 4 min 05 s", "in 1 h 02 min", or "any moment now" once the time has passed. */
 export function countdown(startsAt, nowMs = Date.now()) {
   const left = Math.round(startsAt - nowMs / 1000);
-  if (left <= 0) return "any moment now";
+  if (left <= 0) return t("event.anyMoment");
   const h = Math.floor(left / 3600);
   const m = Math.floor((left % 3600) / 60);
   const s = left % 60;
-  if (h) return `in ${h} h ${String(m).padStart(2, "0")} min`;
-  return `in ${m} min ${String(s).padStart(2, "0")} s`;
+  if (h) return t("event.inHours", { h, m: String(m).padStart(2, "0") });
+  return t("event.inMinutes", { m, s: String(s).padStart(2, "0") });
 }
 
 export class EventCard {
@@ -36,15 +38,15 @@ export class EventCard {
     this.card.dataset.phase = phase;
     document.body.dataset.phase = phase;
     if (text) {
-      this.title.textContent = text[0];
-      this.detail.textContent = text[1];
+      this.title.textContent = t(text[0]);
+      this.detail.textContent = t(text[1]);
     }
     const ended = phase === "ended";
     this.askInput.disabled = ended;
     this.askButton.disabled = ended;
     if (ended) {
       this.askStatus.dataset.kind = "error";
-      this.askStatus.textContent = "The event has ended: questions are closed.";
+      this.askStatus.textContent = t("event.closed");
     }
     this.tick();
     const counting = phase === "doors" && startsAt > 0;
@@ -60,7 +62,7 @@ export class EventCard {
     this.clock.hidden = !counting;
     if (!counting) return;
     const at = new Date(this.startsAt * 1000);
-    const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    this.clock.textContent = `Starts at ${time}, ${countdown(this.startsAt)}`;
+    const time = at.toLocaleTimeString(currentLanguage(), { hour: "2-digit", minute: "2-digit" });
+    this.clock.textContent = t("event.startsAt", { time, countdown: countdown(this.startsAt) });
   }
 }

@@ -8,6 +8,7 @@
 // by the AudioWorklet at that local instant, animation frames are interpolated at it and
 // caption words appear at it. So voice, lips and words share one clock.
 import "./watch.css";
+import { languageSwitch, t, translatePage } from "../i18n/index.js";
 import * as THREE from "three";
 import { RoomConnection } from "../protocol/connection.js";
 import { decodeAnimationFrames, decodeCoarse, decodeCrowd, EXPRESSIONS, SKELETON_BONES } from "../protocol/quant.js";
@@ -23,6 +24,8 @@ import { FrameBuffer } from "./framebuffer.js";
 import { IdleMotion } from "./idle.js";
 import { MicPanel } from "./mic.js";
 import { Playout } from "./playout.js";
+import { RecordingConnection } from "./recording.js";
+import { RecordingPlayer } from "./player.js";
 import { EXP, GAZE, HIPS, ROT, VIS, blendPose, closeMouth, mouthOpenOf, newPose } from "./pose.js";
 import { StageView, probeWebgl } from "./view.js";
 
@@ -32,6 +35,8 @@ const EASE_US = 500000;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const token = params.get("token") ?? "";
+// /watch?recording=ID plays a recorded event through the same code as a live room.
+const recordingId = params.get("recording");
 
 const ui = {
   status: $("status"),
@@ -51,7 +56,9 @@ const ui = {
 };
 
 const state = new RoomState();
-const conn = new RoomConnection({ token, clientInfo: "townhall-watch/0.1" });
+const conn = recordingId
+  ? new RecordingConnection()
+  : new RoomConnection({ token, clientInfo: "townhall-watch/0.1" });
 const micPanel = new MicPanel({ conn, state, root: document });
 const captions = new Captions(ui.captionLine, ui.transcript);
 const frames = new FrameBuffer();
@@ -121,31 +128,24 @@ function notice(id, text) {
 }
 
 const JOIN_ERRORS = {
-  [ErrorCode.AUTH_EXPIRED]: ["This link has expired", "Ask the organisers for a new link to watch the town hall."],
-  [ErrorCode.AUTH_INVALID]: [
-    "This link is not valid",
-    "Check that you copied the whole link, or ask the organisers for a new one.",
-  ],
-  [ErrorCode.BAD_TOKEN]: [
-    "This link is not valid",
-    "Its token was issued wrongly (its times or name are not acceptable): ask the organisers for a new one.",
-  ],
-  [ErrorCode.WRONG_ROOM]: ["This link is for a different town hall", "Ask the organisers for the right link."],
-  [ErrorCode.BANNED]: ["You can't join this town hall", "A moderator has removed you from this room."],
-  [ErrorCode.KICKED]: ["You were removed from this town hall", "A moderator removed you from this room."],
-  [ErrorCode.ROOM_FULL]: ["The town hall is full", "Please try again in a few minutes."],
-  [ErrorCode.REPLACED]: [
-    "Opened somewhere else",
-    "You opened this town hall in another tab or window, so this one stopped.",
-  ],
-  [ErrorCode.VERSION_UNSUPPORTED]: ["This page is out of date", "Reload the page to get the current version."],
+  [ErrorCode.AUTH_EXPIRED]: ["join.expired.title", "join.expired.body"],
+  [ErrorCode.AUTH_INVALID]: ["join.invalid.title", "join.invalid.body"],
+  [ErrorCode.BAD_TOKEN]: ["join.invalid.title", "join.badToken.body"],
+  [ErrorCode.WRONG_ROOM]: ["join.wrongRoom.title", "join.wrongRoom.body"],
+  [ErrorCode.BANNED]: ["join.banned.title", "join.banned.body"],
+  [ErrorCode.KICKED]: ["join.kicked.title", "join.kicked.body"],
+  [ErrorCode.ROOM_FULL]: ["join.full.title", "join.full.body"],
+  [ErrorCode.REPLACED]: ["join.replaced.title", "join.replaced.body"],
+  [ErrorCode.VERSION_UNSUPPORTED]: ["join.version.title", "join.version.body"],
 };
 
 function showFatal(err) {
-  const [title, body] = JOIN_ERRORS[err?.code] ?? [
-    "Can't connect to the town hall",
-    err?.code ? `${err.reason}` : "The server could not be reached. Check your connection and reload the page.",
-  ];
+  const keys = JOIN_ERRORS[err?.code];
+  const [title, body] = keys
+    ? keys.map((k) => t(k))
+    : err?.recording
+      ? [t("recording.cannotPlay"), err.reason]
+      : [t("join.unreachable.title"), err?.code ? `${err.reason}` : t("join.unreachable.body")];
   ui.alert.replaceChildren();
   const h = document.createElement("h2");
   h.textContent = title;
@@ -163,9 +163,9 @@ function setStatus(kind, text) {
 }
 
 // Connected, the header says where the event is: "Live" only while it is.
-const PHASE_STATUS = { doors: "Doors open", live: "Live", hold: "On hold", ended: "Ended" };
 function connectedStatus() {
-  setStatus("open", PHASE_STATUS[state.phase] ?? "Live");
+  const phase = { doors: t("status.doors"), hold: t("status.hold"), ended: t("status.ended") }[state.phase];
+  setStatus("open", phase ?? t("status.live"));
 }
 
 // ------------------------------------------------------------------ label and disclosure
@@ -174,15 +174,17 @@ function describeLabel(label, sources) {
   const list = sources && sources.length ? sources.join(", ") : "";
   switch (label) {
     case "approved":
-      return ["Approved answer", list ? `the leader's approved statements ${list}, word for word` : "the leader's approved statements"];
     case "generated":
-      return ["AI-generated", list ? `written by AI from approved sources: ${list}` : "written by AI"];
+      return [
+        t(`label.${label}`),
+        list ? t(`label.${label}.detailSources`, { sources: list }) : t(`label.${label}.detail`),
+      ];
     case "escalated":
-      return ["Escalated to the leader", "the clone does not answer this; it has gone to the leader in person"];
+      return [t("label.escalated"), t("label.escalated.detail")];
     case "moderator":
-      return ["Written by the moderators", "a moderator wrote these words; the clone reads them out"];
+      return [t("label.moderator"), t("label.moderator.detail")];
     case "leader":
-      return ["The leader's own words", "written by the leader's office; the clone reads them out"];
+      return [t("label.leader"), t("label.leader.detail")];
     default:
       return [label, ""];
   }
@@ -201,7 +203,7 @@ function showStage(stage) {
   if (!stage) return;
   if (stage.disclosure) ui.disclosure.textContent = stage.disclosure;
   showLabel(stage.label, stage.sources);
-  ui.questionNow.textContent = `Q: ${stage.question_text}`;
+  ui.questionNow.textContent = t("watch.questionNow", { text: stage.question_text });
   audience?.setAsker(stage.asker_slot);
 }
 
@@ -317,8 +319,9 @@ conn.addEventListener("message", (e) => {
       break;
     case "FollowUp": {
       // The leader's written follow-up, or a correction or retraction notice (SPEC §5.2).
-      const head = { answer: "The leader's own words", correction: "Correction from the leader", retraction: "Retracted by the leader" }[msg.kind] ?? "From the leader";
-      const about = msg.question_text ? ` (on “${msg.question_text}”)` : "";
+      const heads = { answer: t("followUp.answer"), correction: t("followUp.correction"), retraction: t("followUp.retraction") };
+      const head = heads[msg.kind] ?? t("followUp.other");
+      const about = msg.question_text ? t("followUp.about", { text: msg.question_text }) : "";
       const line = document.createElement("p");
       line.className = "follow-up";
       line.dataset.label = msg.label;
@@ -350,13 +353,24 @@ conn.addEventListener("message", (e) => {
   }
 });
 
+// A recording jumped to another time: what the page had queued is not at that time.
+conn.addEventListener("seek", () => {
+  audio?.flush();
+  captions.reset();
+  frames.clear();
+  labelQueue.length = 0;
+  currentAnswer = -1;
+  stopped = null;
+});
+
 conn.addEventListener("state", (e) => {
   const { state: s, error } = e.detail;
-  if (s === "open") connectedStatus();
-  else if (s === "connecting") setStatus("connecting", "Connecting…");
-  else if (s === "reconnecting") setStatus("reconnecting", "Connection lost, reconnecting…");
+  if (s === "open" && recordingId) setStatus("recording", t("status.recording"));
+  else if (s === "open") connectedStatus();
+  else if (s === "connecting") setStatus("connecting", t("status.connecting"));
+  else if (s === "reconnecting") setStatus("reconnecting", t("status.reconnecting"));
   else if (s === "closed" && error) showFatal(error);
-  else if (s === "closed") setStatus("closed", "Disconnected");
+  else if (s === "closed") setStatus("closed", t("status.disconnected"));
 });
 
 // ------------------------------------------------------------------ the render loop
@@ -405,22 +419,22 @@ async function setupAudio() {
   const why = await audioUnsupportedReason();
   if (why) {
     ui.sound.hidden = true;
-    notice("no-audio", `No sound: ${why}. Captions still show everything the clone says.`);
+    notice("no-audio", t("notice.noAudio", { why }));
     return;
   }
   try {
     audio = await StageAudio.create(conn.clock, playout);
   } catch (err) {
     ui.sound.hidden = true;
-    notice("no-audio", `No sound: the audio player failed to start (${err.message}). Captions still show everything.`);
+    notice("no-audio", t("notice.audioFailed", { error: err.message }));
     return;
   }
   const refresh = () => {
     if (!audio.running) {
-      ui.sound.textContent = "Turn sound on";
+      ui.sound.textContent = t("sound.on");
       ui.sound.setAttribute("aria-pressed", "false");
     } else {
-      ui.sound.textContent = audio.muted ? "Unmute" : "Mute";
+      ui.sound.textContent = audio.muted ? t("sound.unmute") : t("sound.mute");
       ui.sound.setAttribute("aria-pressed", audio.muted ? "true" : "false");
     }
   };
@@ -458,7 +472,7 @@ async function setupView(sceneDoc) {
   const gl = probeWebgl();
   if (gl.reason) {
     ui.no3d.hidden = false;
-    ui.no3d.textContent = `No 3D view: ${gl.reason}. Captions and questions work as usual.`;
+    ui.no3d.textContent = t("notice.no3d", { why: gl.reason });
     ui.closeup.hidden = true;
     $("canvas").hidden = true;
     return;
@@ -486,14 +500,14 @@ async function setupView(sceneDoc) {
       avatar = await loadVrmAvatar(url, SKELETON_BONES, EXPRESSIONS);
     } catch (err) {
       console.warn("townhall: avatar failed to load", err);
-      notice("avatar", "The clone's model could not be loaded; showing a simple stand-in figure.");
+      notice("avatar", t("notice.avatarFailed"));
     }
   } else {
     notice(
       "avatar",
       avatarUrl
-        ? "The avatar link must be on this server; showing a simple stand-in figure."
-        : "This server has no model of the clone; showing a simple stand-in figure.",
+        ? t("notice.avatarElsewhere")
+        : t("notice.noAvatar"),
     );
   }
   if (!avatar) avatar = new ProceduralAvatar();
@@ -647,6 +661,8 @@ function exposeDebug() {
 }
 
 async function main() {
+  translatePage();
+  languageSwitch($("lang"));
   exposeDebug();
   const scenePromise = loadScene().catch((err) => {
     console.warn("townhall: no scene", err);
@@ -656,15 +672,36 @@ async function main() {
   const sceneDoc = await scenePromise;
   if (sceneDoc?.name) {
     ui.hallName.textContent = sceneDoc.name;
-    document.title = `${sceneDoc.name} · live`;
+    document.title = t(recordingId ? "watch.titleRecording" : "watch.titleLive", { hall: sceneDoc.name });
   }
   if (sceneDoc) await setupView(sceneDoc);
   else {
     ui.no3d.hidden = false;
-    ui.no3d.textContent = "The hall could not be loaded. Captions and questions work as usual.";
+    ui.no3d.textContent = t("notice.noHall");
   }
   await audioReady;
   requestAnimationFrame(tick);
+  if (recordingId) {
+    document.body.classList.add("recording");
+    $("empty-board").dataset.i18n = "board.emptyRecording";
+    translatePage();
+    try {
+      await conn.load(recordingId, token);
+    } catch (err) {
+      showFatal({ code: err.status === 401 ? ErrorCode[err.codeName] ?? 0 : 0, reason: err.message, recording: true });
+      return;
+    }
+    const player = new RecordingPlayer(conn, {
+      bar: $("player"),
+      play: $("play"),
+      seek: $("seek"),
+      position: $("position"),
+      chaptersBox: $("chapters-box"),
+      chapters: $("chapters"),
+    });
+    window.townhallDebug.player = player;
+    if (audio && !audio.running) audio.resume().catch(() => {});
+  }
   try {
     await conn.connect();
   } catch (err) {

@@ -4,6 +4,7 @@
 // The hand button shows what the room says (HandChanged), never what was merely asked for: a
 // refused Hand (an Error about it) leaves it as it was and says why.
 
+import { t } from "../i18n/index.js";
 import { ErrorCode, errorName } from "../protocol/messages.js";
 
 const GATHER_TIMEOUT_MS = 5000;
@@ -11,12 +12,12 @@ const HAND = 4; // the Hand message's type, as an Error's "about" names it
 
 /** What went wrong, as the server said it (code and reason), with what to do where we know. */
 function failureText(error) {
-  const reason = error.reason || "no reason given";
+  const reason = error.reason || t("mic.noReason");
   let hint = "";
   if (/outside allowed networks/.test(reason)) {
-    hint = " The server does not accept your network for voice: its rtc.allowed_networks must include your address.";
+    hint = t("mic.hintNetworks");
   } else if (/mdns name/.test(reason)) {
-    hint = " Your browser hid its address behind a .local (mDNS) name, which the server does not resolve (rtc.mdns).";
+    hint = t("mic.hintMdns");
   }
   return `${error.code ? errorName(error.code) : "ERROR"}: ${reason}.${hint}`;
 }
@@ -70,32 +71,32 @@ export class MicPanel {
     }
     if (msg.type === "Error" && msg.about === HAND) {
       this.handPending = false;
-      this.say(`Your hand did not change: ${msg.reason}.`);
+      this.say(t("mic.handRefused", { reason: msg.reason }));
     }
     if (msg.type === "MicChanged" && msg.slot === this.slot) {
       this.micState = msg.state;
       if (msg.state === "ended") {
         this.hangUp();
-        if (msg.reason === "failed" && this.failure) this.say(`Your mic failed: ${this.failure}`);
-        else this.say(`Your mic ended (${msg.reason}).`);
-      } else if (msg.state === "granted") this.say("A moderator is handing you the mic: press “Accept mic” to speak.");
-      else if (msg.state === "live") this.say("You are live: the whole hall hears you.");
-      else if (msg.state === "queued") this.say("You are next at the mic: it is yours when the current answer ends.");
+        if (msg.reason === "failed" && this.failure) this.say(t("mic.failed", { why: this.failure }));
+        else this.say(t("mic.ended", { reason: msg.reason }));
+      } else if (msg.state === "granted") this.say(t("mic.granted"));
+      else if (msg.state === "live") this.say(t("mic.live"));
+      else if (msg.state === "queued") this.say(t("mic.queued"));
     }
     if (msg.type === "Error" && (msg.code === ErrorCode.MIC_FAILED || msg.code === ErrorCode.BAD_SDP)) {
       this.failure = failureText(msg);
-      this.say(`Your mic failed: ${this.failure}`);
+      this.say(t("mic.failed", { why: this.failure }));
     }
     this.render();
   }
 
   render() {
-    this.handBtn.textContent = this.raised ? "Lower hand" : "Raise hand";
+    this.handBtn.textContent = this.raised ? t("mic.lower") : t("mic.raise");
     this.handBtn.setAttribute("aria-pressed", String(this.raised));
     this.handBtn.setAttribute("aria-busy", String(this.handPending));
     this.acceptBtn.hidden = this.micState !== "granted";
     this.releaseBtn.hidden = !["granted", "connecting", "live"].includes(this.micState);
-    this.releaseBtn.textContent = this.micState === "granted" ? "Decline" : "Release mic";
+    this.releaseBtn.textContent = this.micState === "granted" ? t("mic.decline") : t("mic.release");
   }
 
   say(text) {
@@ -105,7 +106,7 @@ export class MicPanel {
   setHand(raised) {
     if (this.handPending) return;
     this.handPending = this.conn.send({ type: "Hand", raised });
-    if (!this.handPending) this.say("Not sent: the connection is down.");
+    if (!this.handPending) this.say(t("mic.offline"));
     // A Hand that changes nothing gets no answer: stop waiting after a while.
     clearTimeout(this.handTimer);
     this.handTimer = setTimeout(() => {
@@ -119,7 +120,7 @@ export class MicPanel {
     this.acceptBtn.disabled = true;
     this.failure = "";
     try {
-      this.say("Starting your microphone…");
+      this.say(t("mic.starting"));
       this.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
       const pc = (this.pc = new RTCPeerConnection({ iceServers: [] }));
       for (const track of this.stream.getAudioTracks()) pc.addTrack(track, this.stream);
@@ -128,14 +129,14 @@ export class MicPanel {
       const answer = await this.conn.request({ type: "MicOffer", sdp: pc.localDescription.sdp });
       if (!answer.ok) {
         this.failure = failureText(answer.error);
-        this.say(`The mic could not start: ${this.failure}`);
+        this.say(t("mic.couldNotStart", { why: this.failure }));
         this.hangUp();
         return;
       }
       await pc.setRemoteDescription({ type: "answer", sdp: answer.ack.sdp });
-      this.say("Connecting your mic…");
+      this.say(t("mic.connecting"));
     } catch (err) {
-      this.say(`The mic could not start: ${err.message}`);
+      this.say(t("mic.couldNotStart", { why: err.message }));
       this.hangUp();
     } finally {
       this.acceptBtn.disabled = false;

@@ -3,6 +3,7 @@
 // hall), plus projections of the clone's head and mouth to page pixels.
 import * as THREE from "three";
 import { CLEAR_COLOR, buildHall } from "./hall.js";
+import { t } from "../i18n/index.js";
 
 const DEG = Math.PI / 180;
 const CLOSEUP_FOV = 20;
@@ -16,13 +17,13 @@ export function probeWebgl() {
   try {
     const c = document.createElement("canvas");
     const gl = c.getContext("webgl2") || c.getContext("webgl");
-    if (!gl) return { reason: "this browser has WebGL turned off or unavailable", software: false };
+    if (!gl) return { reason: t("why.noWebgl"), software: false };
     const info = gl.getExtension("WEBGL_debug_renderer_info");
     const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
     gl.getExtension("WEBGL_lose_context")?.loseContext();
     return { reason: "", software: /swiftshader|llvmpipe|software|softpipe/i.test(name) };
   } catch (err) {
-    return { reason: `WebGL failed to start (${err.message})`, software: false };
+    return { reason: t("why.webglFailed", { error: err.message }), software: false };
   }
 }
 

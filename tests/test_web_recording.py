@@ -1,0 +1,98 @@
+"""/watch?recording=ID in Chromium: a recorded event plays with chapters, seeking, captions and
+labels, through the live page's own code; /moderate lists the recordings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser
+
+from townhall.server.app import TownhallServer
+
+from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture)
+from .conftest import TokenMaker
+from .test_clone_stage import Viewer, ask_and_approve, clone_settings, wait_answer
+
+BUILT = ("dist/watch.html", "dist/assets/watch.js", "dist/moderate.html")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built_pages() -> None:
+    ensure_built("watch", BUILT)
+    ensure_built("moderate", BUILT)
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+async def test_a_recording_plays_seeks_to_a_chapter_and_shows_its_captions(
+    tmp_path: Path,
+    token: TokenMaker,
+    browser: Browser,  # noqa: F811
+) -> None:
+    settings = clone_settings(tmp_path)
+    settings = replace(settings, recording=replace(settings.recording, flush_s=0.05))
+    async with TownhallServer(settings) as srv:
+        assert srv.recorder is not None
+        spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
+        await spectator.connect()
+        await moderator.connect()
+        q1 = await ask_and_approve(spectator, moderator, "How do we think about remote work?")
+        await wait_answer(spectator, q1)
+        q2 = await ask_and_approve(spectator, moderator, "What is our plan for the office?")
+        _, end2 = await wait_answer(spectator, q2)
+        for v in (spectator, moderator):
+            await v.client.close()
+        srv.recorder.tick()  # flushed by the next tick at the latest; now for the test
+
+        # /moderate lists the recording with a link that plays it.
+        mod = token("mod-2", role="moderator", name="Mo")
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(f"{srv.url}/moderate?token={mod}")
+        link = page.locator(f'#recordings li[data-recording="{srv.recorder.id}"] a')
+        await link.wait_for(timeout=20_000)
+        href = await link.get_attribute("href")
+        assert href is not None and href.startswith(f"/watch?recording={srv.recorder.id}&token=")
+        assert "2 answers" in await page.locator("#recordings").inner_text()
+
+        # Play it: two chapters, the question texts; seek to chapter 2.
+        await page.goto(srv.url + href)
+        await page.wait_for_function("() => window.townhallDebug && townhallDebug.player")
+        chapters = page.locator("#chapters .chapter")
+        assert await chapters.count() == 2
+        assert "What is our plan for the office?" in await chapters.nth(1).inner_text()
+        assert await page.locator("#ask-form").is_hidden()
+        await chapters.nth(1).click()
+        said = words(end2.text)
+        await page.wait_for_function(
+            "() => townhallDebug.captions.split(' ').filter(Boolean).length >= 3",
+            timeout=20_000,
+        )
+        shown = await page.evaluate("townhallDebug.captions")
+        assert words(shown) <= said, (shown, end2.text)
+        assert await page.locator("#label").inner_text() == "Approved answer"
+        now = await page.locator("#question-now").inner_text()
+        assert "What is our plan for the office?" in now
+        assert await page.locator("#chapters li").nth(1).get_attribute("aria-current") == "true"
+        position = await page.locator("#position").inner_text()
+        assert re.match(r"^\d+:\d\d / \d+:\d\d$", position), position
+        await page.wait_for_function("() => townhallDebug.audioPeak() > 0.01", timeout=20_000)
+        await page.screenshot(path=str(artifact("watch-recording.png")))
+
+        # Pause holds still; play goes on; the seek bar jumps back to the start.
+        await page.locator("#play").click()
+        assert await page.locator("#play").inner_text() == "Play"
+        await page.locator("#play").click()
+        assert await page.locator("#play").inner_text() == "Pause"
+        await page.evaluate("townhallDebug.player.conn.seek(townhallDebug.player.conn.startUs)")
+        assert await page.locator("#chapters li[aria-current]").count() == 0
+        assert not errors, errors
+        await context.close()
