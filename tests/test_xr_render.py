@@ -24,6 +24,7 @@ import sys
 import time
 import wave
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,15 @@ from townhall.plugin.idle import idle_pose
 from townhall.plugin.xr import panels, render
 from townhall.plugin.xr.model import VrmModel, load_vrm
 from townhall.plugin.xr.session import Headset
-from townhall.protocol.messages import Ask, QuestionChanged, StagePacket, StageStart
+from townhall.protocol.messages import (
+    Ack,
+    Ask,
+    Control,
+    Moderate,
+    QuestionChanged,
+    StagePacket,
+    StageStart,
+)
 from townhall.server.app import TownhallServer
 from townhall.server.clone.avatar.build import MOUTH_RGB
 
@@ -186,7 +195,11 @@ async def test_the_headset_shows_the_clone_the_panels_and_the_board(
 ) -> None:
     env = {**os.environ, "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1"}
     wav = tmp_path / "voice.wav"
-    async with TownhallServer(clone_settings(tmp_path)) as srv:
+    # The doors are open but the event has not started: the board takes questions, approved
+    # ones reach every board, and the clone waits (its first answer comes once it is live).
+    settings = clone_settings(tmp_path)
+    settings = replace(settings, room=replace(settings.room, phase="doors"))
+    async with TownhallServer(settings) as srv:
         moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
         asker = Viewer(srv.ws_url, token("ask", role="attendee", name="Ada"))
         spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
@@ -297,6 +310,9 @@ async def _look_around(
     # ray pointed at its vote button and a trigger pull votes for it.
     ack = await asker.request(lambda ref: Ask(ref, "Will we open an office in Lisbon?"))
     qid = ack.id  # type: ignore[union-attr]
+    # Moderated: the audience's boards (the headset's too) hold a question once approved.
+    approval = await moderator.request(lambda ref: Moderate(ref, "approve", qid))
+    assert isinstance(approval, Ack), approval
     left_grip = (-0.2, 0.9, -0.35, 0.0, 0.0, 0.0, 1.0)
     runtime.pose("left", left_grip)
     board = seat @ panels.board_pose(left_grip)
@@ -330,6 +346,13 @@ async def _look_around(
     at_rest = await next_shown(runtime)
     save("xr-mouth-rest.png", at_rest.eyes[0])
     closed = mouth_pixels(at_rest.eyes[0])
+    # The moderator sets the Lisbon question aside and starts the event: the clone answers.
+    for control in (
+        lambda ref: Moderate(ref, "reject", qid),
+        lambda ref: Control(ref, "event", "start"),
+    ):
+        done = await moderator.request(control)
+        assert isinstance(done, Ack), done
     # Three questions back to back: speech long enough to read the panel, turn away and
     # look at the face while the clone is still talking.
     approved = await ask_and_approve(asker, moderator, "What is our strategy for the next year?")
@@ -337,12 +360,22 @@ async def _look_around(
     await ask_and_approve(spectator, moderator, "How are we using AI tools in our daily work?")
     await eventually(lambda: any(s.question == approved for s in moderator.of(StageStart)), 30)
 
-    def words_sent() -> int:
-        return sum(len(getattr(m, "captions", ())) for m in moderator.messages)
+    stage = next(s for s in moderator.of(StageStart) if s.question == approved)
 
-    await eventually(lambda: words_sent() >= 12, timeout=20)  # a line's worth on the panel
+    def spoken() -> list[str]:
+        return [
+            c.text
+            for m in moderator.of(StagePacket)
+            if m.answer == stage.answer
+            for c in m.captions
+        ]
+
+    # The first answer opens with the spoken AI disclosure (its first caption words): a
+    # line's worth of the answer's own words after it, so the panel shows those.
+    opening = len(stage.disclosure.split())
+    await eventually(lambda: len(spoken()) >= opening + 12, timeout=30)
+    assert words(" ".join(spoken()[:opening])) == words(stage.disclosure), spoken()
     # --- the stage panel: the disclosure, the label and the words being said.
-    stage = moderator.of(StageStart)[-1]
     pm = np.eye(4)
     pm[:] = render.HallRenderer.stage_panel_pose(scene)
     centre = pm[:3, 3]
@@ -351,9 +384,7 @@ async def _look_around(
     seen_text = ocr(shown.eyes[0], "xr-stage-panel-ocr.png")
     save("xr-stage-panel.png", shown.eyes[0])
     read = set(words(seen_text))
-    captions = " ".join(
-        c.text for m in moderator.messages if getattr(m, "captions", None) for c in m.captions
-    )
+    captions = " ".join(spoken()[opening:])  # the answer's words, past the spoken disclosure
     said = set(words(captions)) - set(words(stage.question_text)) - set(words(stage.disclosure))
     assert len(read & said) >= 4, ("the spoken words are not on the panel", seen_text, captions)
     # The panel's left and right edges are where their projections say (the eye poses are
