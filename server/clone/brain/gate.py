@@ -49,6 +49,9 @@ RISK_SOME = 0.1
 #: A question most likely off-topic is answered only when a statement covers this much of
 #: it: one shared word ("laptop", "learn", "office") is not an answer.
 OFF_TOPIC_COVERED = 0.8
+#: A word of two meanings matched by the keyword floor is overruled only when a harmless
+#: intent is at least this likely (and the risk below ``RISK_SOME``).
+HARMLESS_SURE = 0.85
 
 _REASON_FOR_INTENT = {
     "sensitive": f"{SENSITIVE_TOPIC}:intent",
@@ -109,9 +112,15 @@ class Gate:
         text = validate_question(question)
         lang = language or detect_language(text, default=self.persona.default_language)
         verdict = self.policy.check_question(text)
-        if verdict is not None:
+        intent = None
+        if verdict is not None and verdict.soft and lang in CLASSIFIED_LANGUAGES:
+            intent = self.classifier.classify(text)
+            if not _confidently_harmless(intent):
+                return Decline(verdict.reason, f"{verdict.detail}; {intent.describe()}", lang)
+        elif verdict is not None:
             return Decline(verdict.reason, verdict.detail, lang)
-        intent = self.classifier.classify(text) if lang in CLASSIFIED_LANGUAGES else None
+        if intent is None and lang in CLASSIFIED_LANGUAGES:
+            intent = self.classifier.classify(text)
         if intent is not None and self._escalates(intent, text, lang):
             detail = f"intent: {intent.describe()}"
             return Decline(_REASON_FOR_INTENT[intent.escalating], detail, lang)
@@ -191,6 +200,14 @@ class Gate:
         )
         await deliver(sink, record)
         return self.decline_parts(reason, language, midway=bool(partial_answer))
+
+
+def _confidently_harmless(intent: Intent) -> bool:
+    """The judge overrules a word of two meanings ("burnout from on-call") only when it is
+    sure: a harmless intent at least :data:`HARMLESS_SURE` likely, and almost no risk."""
+    harmless = intent.name not in _REASON_FOR_INTENT
+    sure = intent.probabilities.get(intent.name, 0.0) >= HARMLESS_SURE
+    return harmless and sure and intent.risk < RISK_SOME
 
 
 def _covered(retrieval: Retrieval, share: float = COVERED) -> bool:
