@@ -1,7 +1,11 @@
 """The decision every backend makes before answering: decline, or go ahead with material.
 
 Order matters. First the keyword floor (:class:`Policy`: unmistakable sensitive words,
-injection patterns, de-obfuscated), then the judge, the intent classifier
+injection patterns, de-obfuscated; a word of two meanings such as "burnout" escalates
+too, unless the judge is sure the question is harmless: cross-validated on the examples,
+a harmless intent of at least 0.9 with risk under 0.1 took 2 of 461 held-out escalating
+examples for harmless, which is why only those words, not the whole floor, may be
+overruled), then the judge, the intent classifier
 (:mod:`.intent`): a question that is likely sensitive, a request for a commitment or an
 injection escalates whatever material exists. A question of middling risk escalates
 unless an approved statement covers it well (a paraphrased sensitive question is rarely
@@ -51,7 +55,7 @@ RISK_SOME = 0.1
 OFF_TOPIC_COVERED = 0.8
 #: A word of two meanings matched by the keyword floor is overruled only when a harmless
 #: intent is at least this likely (and the risk below ``RISK_SOME``).
-HARMLESS_SURE = 0.85
+HARMLESS_SURE = 0.9
 
 _REASON_FOR_INTENT = {
     "sensitive": f"{SENSITIVE_TOPIC}:intent",
