@@ -200,7 +200,12 @@ class TownhallServer:
         self.router.add("/avatar.vrm", self._avatar)
         self.router.add("/avatar.json", self._avatar_info)
         self.recorder: StageRecorder | None = None
-        self.recordings = RecordingRoutes(recording_folder(settings), self._verify_or_guest)
+        self.recordings = RecordingRoutes(
+            recording_folder(settings),
+            self._verify_or_guest,
+            self.store,
+            self.authority.plan.lead_us,
+        )
         self.recordings.mount(self.router)
         self.static = StaticFiles()
         # Sign-in with the company's identity provider (gateway/signin.py), when configured.

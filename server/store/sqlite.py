@@ -433,6 +433,24 @@ class Store:
         finally:
             reader.close()
 
+    def load_answer(self, answer_id: int) -> tuple[AnswerRecorded, str] | None:
+        """One answer and the text of the question it answered (None: no such answer)."""
+        reader = connect(self.path)
+        try:
+            row = reader.execute(
+                "SELECT a.id, a.question_id, a.text, a.label, a.sources, a.language, a.started,"
+                " a.ended, a.outcome, COALESCE(q.text, '') FROM answers a LEFT JOIN questions q"
+                " ON q.room=a.room AND q.id=a.question_id WHERE a.room=? AND a.id=?",
+                (self.room, answer_id),
+            ).fetchone()
+        finally:
+            reader.close()
+        if row is None:
+            return None
+        aid, qid, text, label, src, lang, st, en, out, question = row
+        answer = AnswerRecorded(aid, qid, text, label, tuple(json.loads(src)), lang, st, en, out)
+        return answer, str(question)
+
     def load_answers(self) -> list[AnswerRecorded]:
         reader = connect(self.path)
         try:

@@ -33,8 +33,9 @@ const ACTION_LABEL = {
 };
 
 class Studio {
-  constructor(connection, actions) {
+  constructor(connection, actions, token) {
     this.connection = connection;
+    this.token = token;
     this.actions = actions;
     this.role = "spectator";
     this.inbox = new Map();
@@ -172,7 +173,14 @@ class Studio {
         el("button", { type: "submit", className: "primary", text: "Save correction" })),
     );
     correction.addEventListener("submit", (e) => { e.preventDefault(); review("correct", text.value, notice.checked); });
-    const row = el("div", { className: "row" },
+    // Play: the answer as it was heard (voice, captions, label), in the /watch player. A tab of
+    // its own: pages may not be framed (frame-ancestors 'none').
+    const play = el("a", {
+      className: "button", text: "Play", target: "_blank", rel: "noopener",
+      title: `Answer ${a.answer} as it was heard, in the player`,
+      href: `/watch?recording=answer-${a.answer}&token=${encodeURIComponent(this.token)}&play=1`,
+    });
+    const row = el("div", { className: "row" }, play,
       el("button", { type: "button", text: "Endorse", onclick: () => review("endorse") }),
       el("button", { type: "button", text: "Correct…", onclick: () => { correction.hidden = false; text.focus(); } }),
       el("button", { type: "button", text: "Retract", onclick: () => review("retract", "", true) }),
@@ -318,7 +326,7 @@ function main() {
   }
   const connection = new RoomConnection({ token, clientInfo: "townhall-studio/0.1" });
   const actions = new Actions(connection, $("#status"));
-  const studio = new Studio(connection, actions);
+  const studio = new Studio(connection, actions, token);
   globalThis.townhall = { connection, studio };
   const select = tabs();
   $("#statement-search").addEventListener("submit", (e) => { e.preventDefault(); studio.renderStatements(); });
