@@ -451,6 +451,21 @@ class Store:
         answer = AnswerRecorded(aid, qid, text, label, tuple(json.loads(src)), lang, st, en, out)
         return answer, str(question)
 
+    def load_phase_moves(self) -> list[tuple[float, str]]:
+        """The event's lifecycle moves (time, open/start/hold/resume/end), from the audit."""
+        reader = connect(self.path)
+        try:
+            return [
+                (float(t), str(d))
+                for t, d in reader.execute(
+                    "SELECT time, detail FROM actions WHERE room=? AND action='control:event'"
+                    " ORDER BY seq",
+                    (self.room,),
+                )
+            ]
+        finally:
+            reader.close()
+
     def load_answers(self) -> list[AnswerRecorded]:
         reader = connect(self.path)
         try:

@@ -282,6 +282,47 @@ class Studio {
     $("#ins-gaps").replaceChildren(...(gaps.length ? gaps.map((g) => el("li", { text: `${g.text} (${g.state})` })) : [el("li", { text: "no knowledge gaps" })]));
   }
 
+  // Per event, day or week: computed by the server from the store (/studio/insights.json).
+  async loadPeriods() {
+    const result = $("#ins-result");
+    result.textContent = "Loading…";
+    delete result.dataset.kind;
+    try {
+      const res = await fetch(`/studio/insights.json?token=${encodeURIComponent(this.token)}`, { cache: "no-store" });
+      const body = await res.json();
+      if (!res.ok) throw new Error(`${body.code}: ${body.reason}`);
+      this.periods = body;
+      result.textContent = "";
+      this.renderPeriods();
+    } catch (err) {
+      result.dataset.kind = "error";
+      result.textContent = `Could not load insights: ${err.message}`;
+    }
+  }
+
+  renderPeriods() {
+    if (!this.periods) return;
+    const by = $("#ins-by").value;
+    const list = (items) => items.length ? el("ul", {}, ...items.map((t) => el("li", { text: t }))) : "—";
+    const pairs = (o) => Object.entries(o).map(([k, n]) => `${k}: ${n}`);
+    const day = (t) => new Date(t * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const when = (g) => {
+      if (by !== "events") return g.key;
+      const parts = [g.key, g.start ? `from ${day(g.start)}` : ""];
+      if (g.live) parts.push(`live ${day(g.live)}`);
+      parts.push(g.ended ? `ended ${day(g.ended)}` : "not ended");
+      return parts.filter(Boolean).join(" · ");
+    };
+    const groups = [...this.periods[by]].reverse(); // the newest first
+    $("#ins-periods tbody").replaceChildren(...groups.map((g) => el("tr", { "data-key": g.key },
+      el("th", { scope: "row", text: when(g) }),
+      el("td", {}, `${g.answers} — `, pairs(g.labels).join(", ") || "none"),
+      el("td", {}, list(g.topics.map(([k, n]) => `${k} (${n})`))),
+      el("td", {}, `${g.escalations} — `, pairs(g.reasons).join(", ") || "none"),
+      el("td", {}, list(g.gaps)))));
+    if (!groups.length) $("#ins-periods tbody").replaceChildren(el("tr", {}, el("td", { colSpan: 5, text: "nothing yet" })));
+  }
+
   renderAudit() {
     $("#audit-list").replaceChildren(...this.audit.map((a) => el("li", {
       text: `${when(a.time)} · ${a.who} (${a.role}) · ${a.action}${a.question ? ` on #${a.question}` : ""}${a.detail ? `: ${a.detail}` : ""}`,
@@ -297,6 +338,7 @@ function tabs() {
       b.tabIndex = i === j ? 0 : -1;
       $(`#${TABS[j]}`).hidden = i !== j;
     });
+    $(`#${TABS[i]}`).dispatchEvent(new Event("shown")); // by click or by keyboard
     if (focus) buttons[i].focus();
   };
   buttons.forEach((b, i) => {
@@ -332,6 +374,9 @@ function main() {
   $("#statement-search").addEventListener("submit", (e) => { e.preventDefault(); studio.renderStatements(); });
   $("#statement-query").addEventListener("input", () => studio.renderStatements());
   $("#statement-new").addEventListener("click", () => studio.edit(null));
+  $("#ins-form").addEventListener("submit", (e) => { e.preventDefault(); studio.loadPeriods(); });
+  $("#ins-by").addEventListener("change", () => studio.renderPeriods());
+  $("#insights").addEventListener("shown", () => studio.loadPeriods());
   $("#sf-cancel").addEventListener("click", () => { $("#statement-form").hidden = true; });
   $("#statement-form").addEventListener("submit", (e) => { e.preventDefault(); studio.save(null, {}, $("#sf-result")); });
   connection.addEventListener("message", (event) => studio.apply(event.detail));
