@@ -79,7 +79,7 @@ def answer_recording(
     start, end = _times(packets)
     meta = {"room": room, "started": answer.started, "answer": answer.answer_id}
     head = StageStart(
-        0, answer.answer_id, answer.question_id, question_text, answer.label,  # type: ignore[arg-type]
+        0, answer.answer_id, answer.question_id, question_text, answer.label,
         list(answer.sources), answer.language or "en", "", -1, start,
     )  # fmt: skip
     tail = StageEnd(
