@@ -45,6 +45,7 @@ from townhall.server.gateway.http import (
     text_response,
     without_body,
 )
+from townhall.server.gateway.insights import InsightRoutes
 from townhall.server.gateway.names import StaffLookalikes, persona_names, shown_identity
 from townhall.server.gateway.oidc import OidcConfig, Person
 from townhall.server.gateway.recorder import StageRecorder
@@ -200,8 +201,14 @@ class TownhallServer:
         self.router.add("/avatar.vrm", self._avatar)
         self.router.add("/avatar.json", self._avatar_info)
         self.recorder: StageRecorder | None = None
-        self.recordings = RecordingRoutes(recording_folder(settings), self._verify_or_guest)
+        self.recordings = RecordingRoutes(
+            recording_folder(settings),
+            self._verify_or_guest,
+            self.store,
+            self.authority.plan.lead_us,
+        )
         self.recordings.mount(self.router)
+        self.insights = InsightRoutes(self.store, self._verify, self._statement_topics)
         self.static = StaticFiles()
         # Sign-in with the company's identity provider (gateway/signin.py), when configured.
         self.signin = SignIn(
@@ -292,6 +299,15 @@ class TownhallServer:
         if not token and self.settings.server.allow_anonymous_spectators:
             return None
         return self._verify(token)
+
+    def _statement_topics(self) -> dict[str, str]:
+        """Each statement's topic (its latest version), for Insights: read in a thread."""
+        from townhall.server.store.sqlite import load_all_statements
+
+        persona = getattr(self, "persona", None)
+        if persona is None:
+            return {}
+        return {v.id: v.topic for v in load_all_statements(self.store.path, persona.id)}
 
     def _load_studio(self, settings: dict[str, str]) -> None:
         """/studio's state from the store: statements (seeded from the persona folder the
@@ -450,6 +466,8 @@ class TownhallServer:
         refused = self.admission.check(connection, request)
         if refused is not None:
             return refused
+        if InsightRoutes.wants(request) and request.method == "GET":
+            return await asyncio.to_thread(self.insights.handle, request)
         if RecordingRoutes.wants(request) and request.method in ("GET", "HEAD"):
             # A recording is read (and indexed) off the event loop: the room keeps ticking.
             resp = await asyncio.to_thread(self.recordings.handle, request)
@@ -524,6 +542,8 @@ class TownhallServer:
             "GET /moderate?token=T  the moderator console",
             "GET /watch?recording=ID&token=T  a recording played back",
             "GET /studio?token=T    the studio (operators): inbox, answers, statements",
+            "GET /studio/insights.json?token=T  insights per event, day and week (operators)",
+            "GET /recordings/answer-N.json?token=T  one answer as heard (moderators)",
         ]
         if self.signin.enabled:
             lines.append("GET /auth/login?next=/moderate  sign in with the identity provider")

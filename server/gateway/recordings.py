@@ -4,15 +4,20 @@
 ``GET /recordings/ID.json?token=T`` is one recording's index (extent and chapters) and
 ``GET /recordings/ID.threc?token=T`` its entries, read by /watch?recording=ID. The token is
 any valid join token for the room (none where the room admits anonymous spectators).
+``answer-N`` (never a recording's name: those end in a UTC time) is one answer as it was heard,
+built from its stored stage packets (store/replay.py) for /studio's "Play": moderators and
+operators only, since an answer the leader retracted is still in it.
 Reading and indexing a long recording takes a while, so the server runs these off the
 event loop (``handle`` is called in a thread).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.http11 import Request, Response
@@ -31,11 +36,24 @@ from townhall.server.store.recording import (
     valid_id,
     whole_bytes,
 )
+from townhall.server.store.records import AnswerRecorded
+from townhall.server.store.replay import answer_index, answer_recording
 
 PREFIX = "/recordings"
+ANSWER_ID = re.compile(r"^answer-(\d{1,9})$")
 
 # (None: a guest where the room allows them); raises ProtocolError for a bad token.
 Verify = Callable[[str], Identity | None]
+
+
+class AnswerSource(Protocol):
+    """Where answers and their packets are kept (the room's store)."""
+
+    room: str
+
+    def load_answer(self, answer_id: int) -> tuple[AnswerRecorded, str] | None: ...
+
+    def load_media(self, answer_id: int) -> tuple[bytes, ...]: ...
 
 
 def _error(status: HTTPStatus, code: str, reason: str) -> Response:
@@ -43,9 +61,17 @@ def _error(status: HTTPStatus, code: str, reason: str) -> Response:
 
 
 class RecordingRoutes:
-    def __init__(self, folder: Path, verify: Verify) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        verify: Verify,
+        answers: AnswerSource | None = None,
+        lead_us: int = 0,
+    ) -> None:
         self.folder = folder
         self.verify = verify
+        self.answers = answers
+        self.lead_us = lead_us
         self._index: dict[str, tuple[tuple[int, int], RecordingIndex]] = {}
 
     def mount(self, router: Router) -> None:
@@ -74,6 +100,11 @@ class RecordingRoutes:
         stem, dot, ext = name.rpartition(".")
         if not dot or not valid_id(stem) or ext not in ("json", SUFFIX.lstrip(".")):
             return _error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "no such recording")
+        answer = ANSWER_ID.match(stem)
+        if answer is not None:
+            if who is None or who.role not in STAFF:
+                return _error(HTTPStatus.FORBIDDEN, "NOT_ALLOWED", "moderators and operators only")
+            return self._answer(int(answer.group(1)), ext == "json")
         file = path_of(self.folder, stem)
         if not file.is_file():
             return _error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no recording {stem}")
@@ -93,3 +124,20 @@ class RecordingRoutes:
         found = index(file)
         self._index[stem] = (key, found)
         return found
+
+    def _answer(self, answer_id: int, want_index: bool) -> Response:
+        found = self.answers.load_answer(answer_id) if self.answers is not None else None
+        if found is None or self.answers is None:
+            return _error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no answer {answer_id}")
+        answer, question = found
+        packets = self.answers.load_media(answer_id)
+        if not packets:
+            return _error(
+                HTTPStatus.NOT_FOUND, "NOT_FOUND", f"answer {answer_id} was not heard on stage"
+            )
+        room = self.answers.room
+        data = answer_recording(room, answer, question, packets, self.lead_us)
+        if want_index:
+            found_index = answer_index(room, answer, question, packets, self.lead_us, len(data))
+            return json_response(found_index.to_json())
+        return response(HTTPStatus.OK, data, "application/octet-stream")

@@ -433,6 +433,39 @@ class Store:
         finally:
             reader.close()
 
+    def load_answer(self, answer_id: int) -> tuple[AnswerRecorded, str] | None:
+        """One answer and the text of the question it answered (None: no such answer)."""
+        reader = connect(self.path)
+        try:
+            row = reader.execute(
+                "SELECT a.id, a.question_id, a.text, a.label, a.sources, a.language, a.started,"
+                " a.ended, a.outcome, COALESCE(q.text, '') FROM answers a LEFT JOIN questions q"
+                " ON q.room=a.room AND q.id=a.question_id WHERE a.room=? AND a.id=?",
+                (self.room, answer_id),
+            ).fetchone()
+        finally:
+            reader.close()
+        if row is None:
+            return None
+        aid, qid, text, label, src, lang, st, en, out, question = row
+        answer = AnswerRecorded(aid, qid, text, label, tuple(json.loads(src)), lang, st, en, out)
+        return answer, str(question)
+
+    def load_phase_moves(self) -> list[tuple[float, str]]:
+        """The event's lifecycle moves (time, open/start/hold/resume/end), from the audit."""
+        reader = connect(self.path)
+        try:
+            return [
+                (float(t), str(d))
+                for t, d in reader.execute(
+                    "SELECT time, detail FROM actions WHERE room=? AND action='control:event'"
+                    " ORDER BY seq",
+                    (self.room,),
+                )
+            ]
+        finally:
+            reader.close()
+
     def load_answers(self) -> list[AnswerRecorded]:
         reader = connect(self.path)
         try:

@@ -33,8 +33,9 @@ const ACTION_LABEL = {
 };
 
 class Studio {
-  constructor(connection, actions) {
+  constructor(connection, actions, token) {
     this.connection = connection;
+    this.token = token;
     this.actions = actions;
     this.role = "spectator";
     this.inbox = new Map();
@@ -172,7 +173,14 @@ class Studio {
         el("button", { type: "submit", className: "primary", text: "Save correction" })),
     );
     correction.addEventListener("submit", (e) => { e.preventDefault(); review("correct", text.value, notice.checked); });
-    const row = el("div", { className: "row" },
+    // Play: the answer as it was heard (voice, captions, label), in the /watch player. A tab of
+    // its own: pages may not be framed (frame-ancestors 'none').
+    const play = el("a", {
+      className: "button", text: "Play", target: "_blank", rel: "noopener",
+      title: `Answer ${a.answer} as it was heard, in the player`,
+      href: `/watch?recording=answer-${a.answer}&token=${encodeURIComponent(this.token)}&play=1`,
+    });
+    const row = el("div", { className: "row" }, play,
       el("button", { type: "button", text: "Endorse", onclick: () => review("endorse") }),
       el("button", { type: "button", text: "Correct…", onclick: () => { correction.hidden = false; text.focus(); } }),
       el("button", { type: "button", text: "Retract", onclick: () => review("retract", "", true) }),
@@ -274,6 +282,47 @@ class Studio {
     $("#ins-gaps").replaceChildren(...(gaps.length ? gaps.map((g) => el("li", { text: `${g.text} (${g.state})` })) : [el("li", { text: "no knowledge gaps" })]));
   }
 
+  // Per event, day or week: computed by the server from the store (/studio/insights.json).
+  async loadPeriods() {
+    const result = $("#ins-result");
+    result.textContent = "Loading…";
+    delete result.dataset.kind;
+    try {
+      const res = await fetch(`/studio/insights.json?token=${encodeURIComponent(this.token)}`, { cache: "no-store" });
+      const body = await res.json();
+      if (!res.ok) throw new Error(`${body.code}: ${body.reason}`);
+      this.periods = body;
+      result.textContent = "";
+      this.renderPeriods();
+    } catch (err) {
+      result.dataset.kind = "error";
+      result.textContent = `Could not load insights: ${err.message}`;
+    }
+  }
+
+  renderPeriods() {
+    if (!this.periods) return;
+    const by = $("#ins-by").value;
+    const list = (items) => items.length ? el("ul", {}, ...items.map((t) => el("li", { text: t }))) : "—";
+    const pairs = (o) => Object.entries(o).map(([k, n]) => `${k}: ${n}`);
+    const day = (t) => new Date(t * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const when = (g) => {
+      if (by !== "events") return g.key;
+      const parts = [g.key, g.start ? `from ${day(g.start)}` : ""];
+      if (g.live) parts.push(`live ${day(g.live)}`);
+      parts.push(g.ended ? `ended ${day(g.ended)}` : "not ended");
+      return parts.filter(Boolean).join(" · ");
+    };
+    const groups = [...this.periods[by]].reverse(); // the newest first
+    $("#ins-periods tbody").replaceChildren(...groups.map((g) => el("tr", { "data-key": g.key },
+      el("th", { scope: "row", text: when(g) }),
+      el("td", {}, `${g.answers} — `, pairs(g.labels).join(", ") || "none"),
+      el("td", {}, list(g.topics.map(([k, n]) => `${k} (${n})`))),
+      el("td", {}, `${g.escalations} — `, pairs(g.reasons).join(", ") || "none"),
+      el("td", {}, list(g.gaps)))));
+    if (!groups.length) $("#ins-periods tbody").replaceChildren(el("tr", {}, el("td", { colSpan: 5, text: "nothing yet" })));
+  }
+
   renderAudit() {
     $("#audit-list").replaceChildren(...this.audit.map((a) => el("li", {
       text: `${when(a.time)} · ${a.who} (${a.role}) · ${a.action}${a.question ? ` on #${a.question}` : ""}${a.detail ? `: ${a.detail}` : ""}`,
@@ -289,6 +338,7 @@ function tabs() {
       b.tabIndex = i === j ? 0 : -1;
       $(`#${TABS[j]}`).hidden = i !== j;
     });
+    $(`#${TABS[i]}`).dispatchEvent(new Event("shown")); // by click or by keyboard
     if (focus) buttons[i].focus();
   };
   buttons.forEach((b, i) => {
@@ -318,12 +368,15 @@ function main() {
   }
   const connection = new RoomConnection({ token, clientInfo: "townhall-studio/0.1" });
   const actions = new Actions(connection, $("#status"));
-  const studio = new Studio(connection, actions);
+  const studio = new Studio(connection, actions, token);
   globalThis.townhall = { connection, studio };
   const select = tabs();
   $("#statement-search").addEventListener("submit", (e) => { e.preventDefault(); studio.renderStatements(); });
   $("#statement-query").addEventListener("input", () => studio.renderStatements());
   $("#statement-new").addEventListener("click", () => studio.edit(null));
+  $("#ins-form").addEventListener("submit", (e) => { e.preventDefault(); studio.loadPeriods(); });
+  $("#ins-by").addEventListener("change", () => studio.renderPeriods());
+  $("#insights").addEventListener("shown", () => studio.loadPeriods());
   $("#sf-cancel").addEventListener("click", () => { $("#statement-form").hidden = true; });
   $("#statement-form").addEventListener("submit", (e) => { e.preventDefault(); studio.save(null, {}, $("#sf-result")); });
   connection.addEventListener("message", (event) => studio.apply(event.detail));

@@ -707,6 +707,8 @@ async function main() {
   } catch (err) {
     showFatal(err);
   }
+  // /studio's "Play" opens one answer with play=1: it starts at once.
+  if (recordingId && params.get("play") === "1") conn.play();
 }
 
 main();
