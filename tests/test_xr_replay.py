@@ -182,12 +182,19 @@ async def test_the_headset_plays_a_recording_with_chapters(
                 await proc.wait()
         assert proc.returncode == 0, stderr.decode()[-2000:]
 
+        # The desktop mirror plays it too (the same client, player and renderer).
+        shot = tmp_path / "mirror.png"
+        win = await xr(env, *args, "--window", "--frames", "20", "--screenshot", str(shot))
+        out, err = await asyncio.wait_for(win.communicate(), 120)
+        assert win.returncode == 0 and out.startswith(b"frames 20 "), err.decode()[-2000:]
+        assert shot.stat().st_size > 10_000
+
     with wave.open(str(wav)) as w:
         assert w.getnchannels() == 2 and w.getframerate() == 48000
         pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 2).astype(float)
-    win = 24000
-    n = len(pcm) // win
-    rms = np.sqrt((pcm[: n * win].reshape(n, win, 2) ** 2).mean(axis=1))
+    size = 24000
+    n = len(pcm) // size
+    rms = np.sqrt((pcm[: n * size].reshape(n, size, 2) ** 2).mean(axis=1))
     voiced = rms.max(axis=1) > 300
     assert voiced.sum() >= 4, "no recorded voice in the headset"
     # The first answer was skipped: the headset played seconds less than the recording.
