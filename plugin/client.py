@@ -82,6 +82,8 @@ SYNC_TIMEOUT_S = 15.0
 class RoomClient:
     """One participant's connection to a Townhall room."""
 
+    live = True  # False for a recording played back (plugin/replay.py): no jitter to adapt to
+
     def __init__(
         self,
         url: str,

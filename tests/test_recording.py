@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from townhall.protocol import codec
 from townhall.protocol.messages import StageEnd, StagePacket, StageStart
@@ -152,7 +153,12 @@ async def test_a_served_answer_is_recorded_listed_and_exported(
 
 def test_a_torn_tail_is_left_out(tmp_path: Path) -> None:
     """A kill -9 in the middle of a write: the whole entries before it still read."""
-    from townhall.server.store.recording import RecordingWriter, whole_bytes
+    from townhall.server.store.recording import (
+        RecordingError,
+        RecordingWriter,
+        parse_entries,
+        whole_bytes,
+    )
 
     writer = RecordingWriter(tmp_path, "r1", {"room": "main", "started": 1.0})
     writer.write(KEYFRAME, 10, b"k")
@@ -165,6 +171,11 @@ def test_a_torn_tail_is_left_out(tmp_path: Path) -> None:
         fh.truncate(size + 50)
     assert [e.at_us for e in read_entries(tmp_path / "r1.threc")] == [0, 10, 20]
     assert len(whole_bytes(tmp_path / "r1.threc")) == size
+    # The headset parses what the server sends (plugin/replay.py): the same entries.
+    data = (tmp_path / "r1.threc").read_bytes()
+    assert list(parse_entries(data)) == list(read_entries(tmp_path / "r1.threc"))
+    with pytest.raises(RecordingError):
+        list(parse_entries(b"<html>not a recording</html>"))
 
 
 def test_the_captions_name_words_read_out_for_the_moderators_and_the_leader(

@@ -7,7 +7,9 @@ that display time. With an OpenGL session and a ``scene`` it draws that stage in
 (``render.HallRenderer`` from each eye's pose and field of view, seated in the wearer's
 seat) and submits the projection layer; ``on_frame`` also gets the frame (a test, or an
 engine bridge adding layers). It leaves when the runtime says EXITING or LOSS_PENDING, or
-on ``stop()``.
+on ``stop()``. Given a ``RecordingClient`` (plugin/replay.py) as ``client`` it plays a
+recorded event through the same loop: its clock starts with the first frame, nothing is
+sent, and the raise button skips to the next chapter.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from townhall.scenes.model import Scene
 
 from ..client import RoomClient, local_us
 from ..playback import StageFrame, StagePlayer, rest_pose
+from ..replay import RecordingClient
 from ..signin import DeviceCode, device_sign_in
 from .interact import BoardController
 from .session import Headset, HeadsetStatus
@@ -47,11 +50,12 @@ class HeadsetClient:
         session_next: Any = None,
         scene: Scene | None = None,
         sign_in: Callable[[DeviceCode], None] | None = None,
+        client: RoomClient | None = None,
     ) -> None:
         self.player: StagePlayer | None = None
-        self.client = RoomClient(
-            url, token, client_info="townhall-xr/0.1", on_message=self._on_message
-        )
+        # ``client``: another source for the room, e.g. a recording (plugin/replay.py).
+        self.client = client or RoomClient(url, token, client_info="townhall-xr/0.1")
+        self.client.on_message = self._on_message
         self.headset = Headset(headless=headless)
         self.on_frame = on_frame
         self.session_next = session_next
@@ -90,7 +94,7 @@ class HeadsetClient:
                 self.headset.close()
                 raise
         welcome = await self.client.connect()
-        self.player = StagePlayer(self.client.clock)
+        self.player = StagePlayer(self.client.clock, adaptive=self.client.live)
         self.uplink = PoseUplink(welcome.pose_hz)
         pinger = asyncio.create_task(self._keep_clock())
         await self.client.sync_clock()
@@ -170,6 +174,8 @@ class HeadsetClient:
 
     async def _loop(self) -> HeadsetStatus:
         assert self.player is not None and self.uplink is not None
+        if isinstance(self.client, RecordingClient):
+            self.client.play()  # a recording starts with the first frame, not before
         while not self._stop.is_set():
             status = self.headset.poll()
             if status.exit:

@@ -10,6 +10,11 @@ through the same StagePlayer and draws the same HallRenderer into a GLFW window 
 spectator camera. Audio goes to a sink: a WAV file
 (``--audio-wav``) or nowhere; it is pulled on the render clock exactly as a sound device
 callback would pull it. ``--frames`` and ``--screenshot`` make it scriptable for tests.
+
+With ``--recording ID`` either of them plays a recorded event instead of the live room:
+``RecordingClient`` (plugin/replay.py) fetches it from the server and feeds it, on its
+recorded times, through the same state, StagePlayer and renderer; the raise button (A on the
+right controller) skips to the next chapter, and the app ends with the recording.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 
 from ..client import RoomClient, local_us
 from ..playback import SAMPLE_RATE, StagePlayer
+from ..replay import ChapterMark, RecordingClient
 from ..signin import DeviceCode, device_sign_in
 from .audio import pan_gains, stereo
 
@@ -143,6 +149,15 @@ class AudioPump:
             self.sink.close()
 
 
+def print_chapter(chapter: ChapterMark) -> None:
+    print(f"chapter: {chapter.text}", flush=True)
+
+
+def _replaying(client: RoomClient) -> bool:
+    """A recording that has played to its end."""
+    return isinstance(client, RecordingClient) and client.ended
+
+
 def print_code(code: DeviceCode) -> None:
     """The sign-in code on the terminal (the headset shows it on the stage panel)."""
     print(code.instructions(), flush=True)
@@ -157,25 +172,30 @@ async def run_mirror(args: argparse.Namespace) -> int:
     if getattr(args, "sign_in", False) and args.window:
         signed = await device_sign_in(args.url, print_code)
         args.token = signed.token
+    recording = getattr(args, "recording", None)
     if args.window:
         holder: dict[str, StagePlayer] = {}
-        client = RoomClient(
-            args.url,
-            args.token,
-            client_info="townhall-xr-mirror/0.1",
-            on_message=lambda m: holder["p"].on_message(m, local_us()) if holder else None,
+        client = (
+            RecordingClient(args.url, args.token or "", recording)
+            if recording
+            else RoomClient(args.url, args.token, client_info="townhall-xr-mirror/0.1")
         )
+        client.on_message = lambda m: holder["p"].on_message(m, local_us()) if holder else None
         await client.connect()
-        player = holder["p"] = StagePlayer(client.clock)
+        player = holder["p"] = StagePlayer(client.clock, adaptive=client.live)
         await client.sync_clock()
         return await _window_loop(args, scene, client, player, None)
     # A headset: tracking, pose uplink and the raise button from OpenXR; pictures into the
     # headset when the runtime takes OpenGL, else (a headless runtime) into a mirror window.
     from .app import HeadsetClient
 
+    replay = RecordingClient(args.url, args.token or "", recording) if recording else None
+    if replay is not None:
+        replay.on_chapter = print_chapter
     headset_client = HeadsetClient(
-        args.url, args.token or "", headless=None, scene=scene, sign_in=print_code
-    )
+        args.url, args.token or "", headless=None, scene=scene, sign_in=print_code,
+        client=replay,
+    )  # fmt: skip
     task = asyncio.create_task(headset_client.run())
     while (headset_client.player is None or headset_client.headset.session is None) and (
         not task.done()
@@ -216,6 +236,8 @@ async def _headset_loop(args: argparse.Namespace, hc: Any, task: asyncio.Task[An
     audio = AudioPump(hc.player, sink, gains)
     try:
         while not task.done():
+            if _replaying(hc.client):
+                hc.stop()
             audio.pump(local_us())
             await asyncio.sleep(0.01)
         status = await task
@@ -256,8 +278,12 @@ async def _window_loop(
     cam = scene.spectator_camera
     eye, target = front_row_camera(scene)
     frames = 0
+    if isinstance(client, RecordingClient):
+        client.play()
     try:
         while not mirror.should_close() and (args.frames <= 0 or frames < args.frames):
+            if _replaying(client):
+                break
             now = local_us()
             audio.pump(now)
             renderer.seats_of = {s: p.seat for s, p in client.state.participants.items()}

@@ -462,6 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
         "here) to enter at the provider's address on another device",
     )
     p.add_argument("--window", action="store_true", help="desktop mirror: no headset needed")
+    p.add_argument(
+        "--recording",
+        metavar="ID",
+        help="play a recorded event (see `townhall recording list`) from the server instead of "
+        "the live room; the token is any join token for the room. The raise button (A on the "
+        "right controller) skips to the next chapter; the app ends with the recording",
+    )
     p.add_argument("--scene", metavar="FILE", help="scene file (default: the bundled hall)")
     p.add_argument("--width", type=int, default=1280, help="window width (default 1280)")
     p.add_argument("--height", type=int, default=720, help="window height (default 720)")

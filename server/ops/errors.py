@@ -53,6 +53,7 @@ _PLAIN = (
     ("townhall.plugin.xr.session", "HeadsetError", ""),
     ("townhall.plugin.xr.model", "ModelError", "the stage model: "),
     ("townhall.plugin.signin", "SignInFailed", ""),
+    ("townhall.plugin.replay", "RecordingUnavailable", ""),
 )
 
 

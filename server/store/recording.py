@@ -153,6 +153,24 @@ def read_entries(path: str | Path) -> Iterator[Entry]:
             yield Entry(int(kind), int(at_us), bytes(payload))
 
 
+def parse_entries(data: bytes) -> Iterator[Entry]:
+    """Every whole entry of a recording's bytes (as served at /recordings/ID.threc)."""
+    if not data.startswith(MAGIC):
+        raise RecordingError("not a townhall recording")
+    pos = len(MAGIC)
+    while pos + _LEN.size <= len(data):
+        (size,) = _LEN.unpack_from(data, pos)
+        if size > MAX_ENTRY or pos + _LEN.size + size > len(data):
+            return
+        body = data[pos + _LEN.size : pos + _LEN.size + size]
+        pos += _LEN.size + size
+        try:
+            kind, at_us, payload = _decoder.decode(body)
+        except (msgspec.MsgspecError, ValueError, TypeError):
+            return
+        yield Entry(int(kind), int(at_us), bytes(payload))
+
+
 def whole_bytes(path: str | Path) -> bytes:
     """The file up to its last whole entry (what a player may parse)."""
     data = Path(path).read_bytes()
