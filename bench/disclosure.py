@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import json
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,10 @@ from townhall.protocol.messages import (
     StageStart,
 )
 from townhall.server.clone.persona import load_persona, sample_persona_path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from serve import Served, serve
+
 from townhall.server.gateway.tokens import issue_token
 
 SECRET = "disclosure-bench-" + "x" * 32
@@ -62,8 +64,9 @@ def _token(user: str, role: str) -> str:
     return issue_token(SECRET, user_id=user, name=user, role=role, room="main", ttl_s=3600)
 
 
-def _serve(tmp: Path) -> tuple[subprocess.Popen[str], str]:
-    (tmp / "townhall.toml").write_text(
+def _serve(tmp: Path) -> Served:
+    return serve(
+        tmp,
         "\n".join(
             [
                 "[server]",
@@ -79,21 +82,8 @@ def _serve(tmp: Path) -> tuple[subprocess.Popen[str], str]:
                 "pause_s = 0.05",
                 f"disclosure_pause_s = {PAUSE_S}",
             ]
-        )
+        ),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", "townhall.toml"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "serving room" not in line:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, line.rsplit(" ", 1)[1].strip()
 
 
 async def _until(predicate: Any, timeout: float) -> bool:
@@ -162,15 +152,11 @@ async def measure(sessions: int = 2) -> dict[str, Any]:
     answers: list[tuple[str, bool]] = []
     for _ in range(sessions):
         with tempfile.TemporaryDirectory(prefix="townhall-disclosure-") as tmpdir:
-            proc, url = _serve(Path(tmpdir))
+            served = _serve(Path(tmpdir))
             try:
-                answers += await _session(url, disclosures)
+                answers += await _session(served.url, disclosures)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                served.stop(timeout=20)
     due = [ok for before, ok in answers if before in ("start", "pause", "about")]
     at_once = [ok for before, ok in answers if before == "none"]
     return {

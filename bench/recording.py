@@ -25,6 +25,7 @@ from townhall.server.ops.config import (
     AuthSettings,
     CloneSettings,
     QaSettings,
+    ServerSettings,
     Settings,
     StoreSettings,
 )
@@ -59,6 +60,7 @@ async def run(answers: int) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="townhall-bench-rec-"))
     secret = "bench-secret-" + "x" * 32
     settings = Settings(
+        server=ServerSettings(port=0),  # a free port: never collides with another server
         auth=AuthSettings(secret=secret),
         store=StoreSettings(path=str(tmp / "townhall.db")),
         qa=QaSettings(mode="auto"),

@@ -289,14 +289,14 @@ async def test_sign_in_off_says_so(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"TOWNHALL_AUTH_OIDC_ISSUER": "http://idp.example.com"}, "must use https"),
+        ({"TOWNHALL_AUTH_OIDC_ISSUER": "http://idp.invalid"}, "must use https"),
         (
-            {"TOWNHALL_AUTH_OIDC_ISSUER": "https://idp.example.com"},
+            {"TOWNHALL_AUTH_OIDC_ISSUER": "https://idp.invalid"},
             "auth.oidc_client_id is needed",
         ),
         (
             {
-                "TOWNHALL_AUTH_OIDC_ISSUER": "https://idp.example.com",
+                "TOWNHALL_AUTH_OIDC_ISSUER": "https://idp.invalid",
                 "TOWNHALL_AUTH_OIDC_CLIENT_ID": "th",
                 "TOWNHALL_AUTH_OIDC_CLIENT_SECRET": "s",
             },
@@ -304,7 +304,7 @@ async def test_sign_in_off_says_so(tmp_path: Path) -> None:
         ),
         (
             {
-                "TOWNHALL_AUTH_OIDC_ISSUER": "https://idp.example.com",
+                "TOWNHALL_AUTH_OIDC_ISSUER": "https://idp.invalid",
                 "TOWNHALL_AUTH_OIDC_CLIENT_ID": "th",
                 "TOWNHALL_AUTH_OIDC_CLIENT_SECRET": "s",
                 "TOWNHALL_AUTH_OIDC_MODERATOR_GROUPS": "mods",
@@ -436,7 +436,7 @@ async def test_id_token_signed_by_another_key_is_refused(provider: LocalProvider
 def test_roles_come_from_the_configured_claim() -> None:
     config = OidcConfig.from_settings(
         AuthSettings(
-            **auth("https://idp.example.com"),
+            **auth("https://idp.invalid"),
             oidc_role_claim="roles",
             oidc_attendee_groups="staff",
         )
