@@ -63,6 +63,13 @@ async def test_the_whole_loop_in_the_browser(
 ) -> None:
     async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
         page, errors = await open_studio(browser, srv.url, token("boss", "operator", "Dana"))
+        # before anything happened, Insights says so in words, not as a numbered list item
+        await page.get_by_role("tab", name="Insights").click()
+        empty_gaps = page.locator("#ins-gaps li.empty")
+        await expect(empty_gaps).to_have_text("no knowledge gaps")
+        style = await empty_gaps.evaluate("li => getComputedStyle(li).listStyleType")
+        assert style == "none", style
+        await page.locator("#tab-inbox").click()
         spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
         await spectator.connect()
         ack = await spectator.request(lambda ref: Ask(ref, GAP))

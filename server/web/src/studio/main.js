@@ -269,7 +269,7 @@ class Studio {
       const max = Math.max(1, ...entries.map(([, n]) => n));
       $(target).replaceChildren(...entries.map(([k, n]) => el("li", {}, el("span", { text: k }),
         el("span", { className: "bar", style: `width:${Math.round((100 * n) / max)}%` }), el("span", { text: String(n) }))));
-      if (!entries.length) $(target).replaceChildren(el("li", { text: "nothing yet" }));
+      if (!entries.length) $(target).replaceChildren(el("li", { className: "empty", text: "nothing yet" }));
     };
     const count = (values) => values.reduce((m, v) => m.set(v, (m.get(v) ?? 0) + 1), new Map());
     const answers = [...this.answers.values()];
@@ -279,7 +279,7 @@ class Studio {
     const inbox = [...this.inbox.values()];
     bars("#ins-reasons", count(inbox.map((i) => i.reason.split(":")[0])));
     const gaps = inbox.filter((i) => i.reason === "no_material");
-    $("#ins-gaps").replaceChildren(...(gaps.length ? gaps.map((g) => el("li", { text: `${g.text} (${g.state})` })) : [el("li", { text: "no knowledge gaps" })]));
+    $("#ins-gaps").replaceChildren(...(gaps.length ? gaps.map((g) => el("li", { text: `${g.text} (${g.state})` })) : [el("li", { className: "empty", text: "no knowledge gaps" })]));
   }
 
   // Per event, day or week: computed by the server from the store (/studio/insights.json).
