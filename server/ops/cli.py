@@ -146,11 +146,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sqlite_db(args: argparse.Namespace, settings: Settings) -> str:
+    """The SQLite file an offline command reads: --db, else store.path; with the record in
+    PostgreSQL (store.url) the file would be stale or empty, so say so instead."""
+    from townhall.server.ops.errors import UsageError
+
+    if args.db:
+        return str(args.db)
+    if settings.store.url:
+        raise UsageError(
+            f"townhall {args.command}: reads a SQLite file, and store.url puts the record in "
+            "PostgreSQL; pass --db FILE for a SQLite copy"
+        )
+    return settings.store.path
+
+
 def cmd_transcript(args: argparse.Namespace) -> int:
     from townhall.server.ops.transcript import TranscriptError, export
 
     settings = load_settings(args.config)
-    db = args.db or settings.store.path
+    db = _sqlite_db(args, settings)
     try:
         text = export(db, args.room, args.format)
     except TranscriptError as exc:
@@ -168,7 +183,7 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     from townhall.server.ops.attendance import AttendanceError, export
 
     settings = load_settings(args.config)
-    db = args.db or settings.store.path
+    db = _sqlite_db(args, settings)
     anonymous = args.anonymous or settings.attendance.anonymous
     try:
         text = export(db, args.room, args.format, anonymous)
@@ -246,7 +261,7 @@ def cmd_persona_import(args: argparse.Namespace) -> int:
     from townhall.server.ops.persona_store import import_folder
 
     settings = load_settings(args.config)
-    counts = import_folder(args.dir, args.db or settings.store.path)
+    counts = import_folder(args.dir, _sqlite_db(args, settings))
     print(", ".join(f"{n} {what}" for what, n in counts.items()))
     return 0
 
@@ -257,7 +272,7 @@ def cmd_persona_export(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     source = args.persona or settings.clone.persona or str(sample_persona_path())
-    n = export_folder(source, args.db or settings.store.path, args.dir)
+    n = export_folder(source, _sqlite_db(args, settings), args.dir)
     print(f"{n} statements written to {args.dir}")
     return 0
 
@@ -267,7 +282,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     try:
-        text = export_audit(args.db or settings.store.path, args.room, args.format)
+        text = export_audit(_sqlite_db(args, settings), args.room, args.format)
     except TranscriptError as exc:
         print(f"townhall audit: {exc}", file=sys.stderr)
         return 1

@@ -10,19 +10,25 @@ acknowledges nothing that a kill -9 could lose.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import queue
 import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from townhall.server.core.qa import Question
+from townhall.server.store.base import BAN_PREFIX as BAN_PREFIX
+from townhall.server.store.base import MUTE_PREFIX as MUTE_PREFIX
+from townhall.server.store.base import SALT_KEY as SALT_KEY
+from townhall.server.store.base import Saved as Saved
+from townhall.server.store.base import StoreError as StoreError
+from townhall.server.store.base import pack_packets as pack_packets
+from townhall.server.store.base import pseudonym as pseudonym
+from townhall.server.store.base import saved_from, settle
+from townhall.server.store.base import unpack_packets as unpack_packets
 from townhall.server.store.records import (
     ActionRecorded,
     AnswerMedia,
@@ -41,15 +47,6 @@ from townhall.server.store.records import (
 )
 
 Op = tuple[str, Sequence[Any]]
-BAN_PREFIX = "ban:"  # bans live in the settings table, one row per banned user
-MUTE_PREFIX = "mute:"  # and mutes, one row per muted user (deleted when unmuted)
-SALT_KEY = "attendance:salt"  # the room's secret for pseudonymous attendance ids
-
-
-def pseudonym(salt: str, user_id: str) -> str:
-    """A stable id that does not reveal the user's: HMAC-SHA256 keyed by the room's salt."""
-    digest = hmac.new(salt.encode(), user_id.encode(), hashlib.sha256).hexdigest()
-    return f"anon-{digest[:16]}"
 
 
 def room_salt(conn: sqlite3.Connection, room: str) -> str:
@@ -110,10 +107,6 @@ CREATE TABLE IF NOT EXISTS inbox (
 CREATE TABLE IF NOT EXISTS settings (
     room TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (room, key));
 """
-
-
-class StoreError(RuntimeError):
-    """The database could not be opened or written."""
 
 
 def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -213,7 +206,7 @@ class Store:
                 error = StoreError(f"database write failed: {exc}")
             for _, future in batch:
                 loop = future.get_loop()
-                loop.call_soon_threadsafe(_settle, future, error)
+                loop.call_soon_threadsafe(settle, future, error)
 
     async def close(self) -> None:
         self._queue.put(None)
@@ -352,19 +345,7 @@ class Store:
 
     def load(self) -> Saved:
         """Everything a room needs back after a restart."""
-        settings = self.load_settings()
-        bans = {k[len(BAN_PREFIX) :] for k in settings if k.startswith(BAN_PREFIX)}
-        mutes = {k[len(MUTE_PREFIX) :] for k in settings if k.startswith(MUTE_PREFIX)}
-        skip = (BAN_PREFIX, MUTE_PREFIX, "attendance:")
-        plain = {k: v for k, v in settings.items() if not k.startswith(skip)}
-        return Saved(
-            self.load_questions(),
-            plain,
-            bans,
-            self.max_answer_id(),
-            self.max_question_id(),
-            mutes,
-        )
+        return saved_from(self)
 
     def load_settings(self) -> dict[str, str]:
         reader = connect(self.path)
@@ -409,6 +390,17 @@ class Store:
     def load_statements(self, persona: str) -> list[StatementVersion]:
         """The newest version of every statement of ``persona`` (retired ones included)."""
         return load_statements(self.path, persona)
+
+    def load_all_statements(self, persona: str) -> list[StatementVersion]:
+        return load_all_statements(self.path, persona)
+
+    def statement_history(self, persona: str, statement_id: str) -> list[StatementVersion]:
+        return statement_history(self.path, persona, statement_id)
+
+    def write_now(self, records: Sequence[StatementVersion]) -> None:
+        """Statement versions committed at once (the persona's seed at start, before any
+        write is queued)."""
+        write_now(self.path, records)
 
     def load_inbox(self) -> list[tuple[EscalationRecorded, InboxResolved | None]]:
         """Every escalation of the room (the latest per question) and how it was resolved."""
@@ -479,20 +471,6 @@ class Store:
             ]
         finally:
             reader.close()
-
-
-def pack_packets(packets: Sequence[bytes]) -> bytes:
-    """Payloads as one blob: each a 4-byte big-endian length, then its bytes."""
-    return b"".join(len(p).to_bytes(4, "big") + p for p in packets)
-
-
-def unpack_packets(blob: bytes) -> tuple[bytes, ...]:
-    out, i = [], 0
-    while i + 4 <= len(blob):
-        n = int.from_bytes(blob[i : i + 4], "big")
-        out.append(bytes(blob[i + 4 : i + 4 + n]))
-        i += 4 + n
-    return tuple(out)
 
 
 def _statement_row(v: StatementVersion) -> Op:
@@ -566,24 +544,3 @@ def write_now(path: str, records: Sequence[StatementVersion]) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
-
-
-@dataclass(frozen=True)
-class Saved:
-    """A room's durable state as loaded at startup."""
-
-    questions: list[Question]
-    settings: dict[str, str]
-    banned: set[str]
-    max_answer_id: int
-    max_question_id: int
-    muted: set[str] = field(default_factory=set)
-
-
-def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
