@@ -21,14 +21,8 @@ ADMIN_URL = os.environ.get(
 
 
 def url_of(database: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
-    info["dbname"] = database
-    return "postgresql://{user}@{host}:{port}/{dbname}".format(
-        user=info.get("user", "postgres"),
-        host=info.get("host", "127.0.0.1"),
-        port=info.get("port", 5432),
-        dbname=database,
-    )
+    """ADMIN_URL with another database (its user, password and host kept)."""
+    return ADMIN_URL.split("?", 1)[0].rsplit("/", 1)[0] + "/" + database
 
 
 @contextmanager
