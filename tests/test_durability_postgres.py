@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from townhall.protocol.messages import Ack, Ask, Error, Keyframe, Message, Vote
 
 from .conftest import SECRET, TokenMaker
 from .postgres import fresh_database
+from .test_cli import CLI
 from .test_store_postgres import free_port
 from .waiting import eventually
 
@@ -106,7 +106,7 @@ async def test_kill_9_then_restart_keeps_every_acknowledged_question_and_vote(
 def serve_once(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "townhall.toml").write_text(f'[store]\nurl = "{url}"\n[server]\nport = 0\n')
     return subprocess.run(
-        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", "townhall.toml"],
+        [*CLI, "serve", "--config", "townhall.toml"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -130,4 +130,21 @@ def test_serve_with_an_unreachable_or_bad_store_url_is_one_line(tmp_path: Path) 
     line = one_line(serve_once(tmp_path, "mysql://127.0.0.1/record"))
     assert line == (
         "townhall: townhall.toml:2: store.url must be empty (SQLite) or start with postgresql://"
+    )
+
+
+def test_offline_commands_that_read_sqlite_say_so_when_the_record_is_in_postgresql(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "townhall.toml").write_text('[store]\nurl = "postgresql://127.0.0.1/x"\n')
+    result = subprocess.run(
+        [*CLI, "transcript", "main", "--config", "townhall.toml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert one_line(result) == (
+        "townhall: transcript: reads a SQLite file, and store.url puts the record in "
+        "PostgreSQL; pass --db FILE for a SQLite copy"
     )

@@ -155,7 +155,7 @@ def _sqlite_db(args: argparse.Namespace, settings: Settings) -> str:
         return str(args.db)
     if settings.store.url:
         raise UsageError(
-            f"townhall {args.command}: reads a SQLite file, and store.url puts the record in "
+            f"{args.command}: reads a SQLite file, and store.url puts the record in "
             "PostgreSQL; pass --db FILE for a SQLite copy"
         )
     return settings.store.path
