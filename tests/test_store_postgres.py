@@ -15,6 +15,7 @@ from townhall.server.store import postgres
 from townhall.server.store.base import StoreError
 from townhall.server.store.factory import open_store
 from townhall.server.store.postgres import LATEST, MIGRATIONS, PostgresStore, migrate
+from townhall.server.store.records import SettingSaved
 
 from .postgres import fresh_database
 
@@ -131,3 +132,20 @@ def test_a_url_that_is_not_postgresql_is_refused() -> None:
     with pytest.raises(StoreError, match="cannot open database"):
         open_store("postgresql://127.0.0.1:notaport/x", "", "main")
     assert postgres.where("postgresql://a:secret@h:5/d") == "postgresql://a@h:5/d"
+
+
+async def test_a_dropped_connection_fails_only_the_write_in_flight(url: str) -> None:
+    store = PostgresStore(url, "main")
+    await store.write([SettingSaved("before", "1")])
+    with psycopg.connect(url, autocommit=True) as admin:  # the server ends our sessions
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    assert len(ended) == 2  # the writer's and the reader's
+    with pytest.raises(StoreError, match="database write failed"):
+        await store.write([SettingSaved("lost", "1")])  # never acknowledged
+    await store.write([SettingSaved("after", "1")])  # a new connection
+    settings = store.load_settings()  # the reader reconnects too
+    assert settings["before"] == settings["after"] == "1" and "lost" not in settings
+    await store.close()

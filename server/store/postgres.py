@@ -404,6 +404,14 @@ class PostgresStore:
                 raise StoreError(f"database read failed: {_one_line(exc)}") from None
 
     def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """A read; once more on a new connection if the server dropped the old one (a read
+        can be repeated, a write cannot: it fails its callers, who were never acknowledged)."""
+        try:
+            with self._reading() as conn:
+                return conn.execute(sql, params).fetchall()
+        except StoreError:
+            if not self._reader.closed:  # the connection is fine: the query is not
+                raise
         with self._reading() as conn:
             return conn.execute(sql, params).fetchall()
 
