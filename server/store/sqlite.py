@@ -15,6 +15,7 @@ import queue
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ def room_salt(conn: sqlite3.Connection, room: str) -> str:
     )
 
 
+# The first release's schema; later ones are the numbered MIGRATIONS below.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS questions (
     room TEXT NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, language TEXT NOT NULL,
@@ -78,7 +80,7 @@ CREATE TABLE IF NOT EXISTS votes (
 CREATE TABLE IF NOT EXISTS actions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, time REAL NOT NULL,
     actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, action TEXT NOT NULL,
-    question_id INTEGER NOT NULL, detail TEXT NOT NULL, actor_name TEXT NOT NULL DEFAULT '');
+    question_id INTEGER NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
     room TEXT NOT NULL, id INTEGER NOT NULL, question_id INTEGER NOT NULL, text TEXT NOT NULL,
     label TEXT NOT NULL, sources TEXT NOT NULL, language TEXT NOT NULL, started REAL NOT NULL,
@@ -116,21 +118,69 @@ def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=5000")
-    conn.executescript(SCHEMA)
-    _add_missing_columns(conn)
+    migrate(conn)
     return conn
 
 
-# Columns added since the first release: (table, column, definition). A database made
-# before them gets them on open; rows written before read the default.
-ADDED_COLUMNS = (("actions", "actor_name", "TEXT NOT NULL DEFAULT ''"),)
+def _first_schema(conn: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):  # not executescript: it would commit midway
+        if statement.strip():
+            conn.execute(statement)
 
 
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    for table, column, definition in ADDED_COLUMNS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+def _add_actor_name(conn: sqlite3.Connection) -> None:
+    # IF NOT EXISTS, by hand: a database from before versioning may have the column.
+    if "actor_name" not in {row[1] for row in conn.execute("PRAGMA table_info(actions)")}:
+        conn.execute("ALTER TABLE actions ADD COLUMN actor_name TEXT NOT NULL DEFAULT ''")
+
+
+# Numbered migrations, as in store.postgres: the schema_version table lists those applied,
+# each once, in order; a new one is appended, never edited. A database made before
+# versioning lists none, so each step finds what is already there and leaves it.
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
+    (1, _first_schema),
+    (2, _add_actor_name),
+)
+LATEST = MIGRATIONS[-1][0]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'"
+    ).fetchone()
+    if found is None:
+        return 0
+    return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, upto: int = LATEST) -> int:
+    """Apply the migrations after the database's version, up to ``upto``, in one transaction
+    (a failed one leaves the old version); the version now."""
+    current = schema_version(conn)
+    if current > LATEST:
+        raise StoreError(
+            f"the database's schema is version {current}, newer than this townhall knows"
+            f" ({LATEST}): upgrade townhall"
+        )
+    if current >= upto:
+        return current
+    conn.execute("BEGIN IMMEDIATE")  # another process migrating waits here, then finds it done
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied REAL NOT NULL)"
+        )
+        current = schema_version(conn)
+        for number, step in MIGRATIONS:
+            if current < number <= upto:
+                step(conn)
+                conn.execute("INSERT INTO schema_version VALUES (?, ?)", (number, time.time()))
+                current = number
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return current
 
 
 class Store:
