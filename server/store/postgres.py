@@ -17,7 +17,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -284,10 +284,12 @@ class PostgresStore:
             try:
                 if self._conn.closed:  # lost with the last batch: a new one for this
                     self._conn = connect(self.url)
-                with self._conn.transaction():
-                    for ops, _ in batch:
-                        for sql, params in ops:
-                            self._conn.execute(sql, params)
+                # Pipeline mode: the batch's statements go out without waiting for each
+                # reply (one round trip, not one per vote); COMMIT's reply is the sync point.
+                # Runs of one statement (a burst of votes) go as one executemany, in order.
+                with self._conn.pipeline(), self._conn.transaction(), self._conn.cursor() as cur:
+                    for sql, rows in _runs(op for ops, _ in batch for op in ops):
+                        cur.executemany(sql, rows)
                 self.commits += 1
             except psycopg.Error as exc:
                 if self._conn.broken:
@@ -558,6 +560,20 @@ class PostgresStore:
         with self._reading() as conn, conn.transaction():
             for record in records:
                 conn.execute(*_statement_row(record))
+
+
+def _runs(ops: Iterable[Op]) -> Iterator[tuple[str, list[Sequence[Any]]]]:
+    """Consecutive ops with the same SQL as one (sql, [params, ...]); order is kept."""
+    run: list[Sequence[Any]] = []
+    current = ""
+    for sql, params in ops:
+        if sql != current and run:
+            yield current, run
+            run = []
+        current = sql
+        run.append(params)
+    if run:
+        yield current, run
 
 
 def _statement_row(v: StatementVersion) -> Op:
