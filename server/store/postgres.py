@@ -175,10 +175,7 @@ def connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
 
 
 def schema_version(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
-    row = conn.execute(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_version"
-        " WHERE to_regclass('schema_version') IS NOT NULL"
-    ).fetchone()
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -218,11 +215,14 @@ class PostgresStore:
         self._conn = connect(url)
         try:
             migrate(self._conn)
-            self._reader = connect(url)
             self._salt = self._room_salt()
+            self._reader = connect(url)
         except psycopg.Error as exc:
             self._conn.close()
             raise StoreError(f"cannot use database {where(url)}: {_one_line(exc)}") from None
+        except BaseException:
+            self._conn.close()
+            raise
         self._read_lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[list[Op], asyncio.Future[None]] | None] = (
             queue.SimpleQueue()
