@@ -4,6 +4,7 @@ URL that is wrong or a server that is not there."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -69,7 +70,7 @@ async def test_a_database_of_the_previous_version_is_migrated_and_keeps_its_rows
     await store.close()
 
 
-def test_two_servers_starting_at_once_migrate_once(url: str) -> None:
+async def test_two_servers_starting_at_once_migrate_once(url: str) -> None:
     stores: list[PostgresStore] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(3)
@@ -85,14 +86,13 @@ def test_two_servers_starting_at_once_migrate_once(url: str) -> None:
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        await asyncio.to_thread(t.join)
     assert errors == [] and len(stores) == 3
     assert versions(url) == list(range(1, LATEST + 1))
     salts = {s.load_settings()["attendance:salt"] for s in stores}
     assert len(salts) == 1  # the first to store a salt wins; the others read it
     for s in stores:
-        s._conn.close()
-        s._reader.close()
+        await s.close()
 
 
 async def test_a_schema_newer_than_this_townhall_is_refused(url: str) -> None:
