@@ -4,6 +4,7 @@ question and vote is there; a store it cannot use stops it with one line, no tra
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 from bench.serve import Served, serve
 from townhall.plugin.client import RoomClient
 from townhall.protocol.messages import Ack, Ask, Error, Keyframe, Message, Vote
+from townhall.server.clone.persona import load_persona, sample_persona_path
+from townhall.server.ops.cli import main as cli
 
 from .conftest import SECRET, TokenMaker
 from .postgres import fresh_database
@@ -148,3 +151,22 @@ def test_offline_commands_that_read_sqlite_say_so_when_the_record_is_in_postgres
         "townhall: transcript: reads a SQLite file, and store.url puts the record in "
         "PostgreSQL; pass --db FILE for a SQLite copy"
     )
+
+
+def test_persona_import_and_export_use_postgresql_when_store_url_is_set(
+    tmp_path: Path, url: str
+) -> None:
+    (tmp_path / "townhall.toml").write_text(f'[store]\nurl = "{url}"\n')
+    persona = tmp_path / "dana"
+    shutil.copytree(sample_persona_path(), persona)
+    n = len(load_persona(persona).statements)
+    config = ["--config", str(tmp_path / "townhall.toml")]
+    assert cli(["persona", "import", str(persona), *config]) == 0
+    with psycopg.connect(url) as conn:
+        (stored,) = conn.execute("SELECT COUNT(*) FROM statements WHERE persona = 'dana'")
+    assert stored == (n,)
+    out = tmp_path / "review" / "dana"
+    assert cli(["persona", "export", str(out), "--persona", str(persona), *config]) == 0
+    assert {s.id for s in load_persona(out).statements} == {
+        s.id for s in load_persona(persona).statements
+    }

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from townhall.protocol.messages import ROLES
 from townhall.server.ops.config import (
@@ -24,6 +25,9 @@ from townhall.server.ops.config import (
     validate,
 )
 from townhall.server.ops.errors import one_line
+
+if TYPE_CHECKING:
+    from townhall.server.ops.persona_store import Statements
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -161,6 +165,19 @@ def _sqlite_db(args: argparse.Namespace, settings: Settings) -> str:
     return settings.store.path
 
 
+@contextlib.contextmanager
+def _statements(args: argparse.Namespace, settings: Settings) -> Iterator[str | Statements]:
+    """Where ``persona import|export`` keeps statements: --db (a SQLite file), else the
+    room's store: PostgreSQL when store.url is set, store.path otherwise."""
+    if args.db or not settings.store.url:
+        yield args.db or settings.store.path
+        return
+    from townhall.server.store.postgres import StatementBook
+
+    with StatementBook(settings.store.url) as book:
+        yield book
+
+
 def cmd_transcript(args: argparse.Namespace) -> int:
     from townhall.server.ops.transcript import TranscriptError, export
 
@@ -261,7 +278,8 @@ def cmd_persona_import(args: argparse.Namespace) -> int:
     from townhall.server.ops.persona_store import import_folder
 
     settings = load_settings(args.config)
-    counts = import_folder(args.dir, _sqlite_db(args, settings))
+    with _statements(args, settings) as db:
+        counts = import_folder(args.dir, db)
     print(", ".join(f"{n} {what}" for what, n in counts.items()))
     return 0
 
@@ -272,7 +290,8 @@ def cmd_persona_export(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     source = args.persona or settings.clone.persona or str(sample_persona_path())
-    n = export_folder(source, _sqlite_db(args, settings), args.dir)
+    with _statements(args, settings) as db:
+        n = export_folder(source, db, args.dir)
     print(f"{n} statements written to {args.dir}")
     return 0
 

@@ -533,11 +533,7 @@ class PostgresStore:
 
     def load_statements(self, persona: str) -> list[StatementVersion]:
         """The newest version of every statement of ``persona``, by id."""
-        rows = self._rows(
-            f"SELECT DISTINCT ON (id) {STATEMENT_COLUMNS} FROM statements WHERE persona=%s"
-            " ORDER BY id, version DESC",
-            (persona,),
-        )
+        rows = self._rows(LATEST_STATEMENTS, (persona,))
         return [_statement_of(row) for row in rows]
 
     def load_all_statements(self, persona: str) -> list[StatementVersion]:
@@ -560,6 +556,46 @@ class PostgresStore:
         with self._reading() as conn, conn.transaction():
             for record in records:
                 conn.execute(*_statement_row(record))
+
+
+LATEST_STATEMENTS = (
+    f"SELECT DISTINCT ON (id) {STATEMENT_COLUMNS} FROM statements WHERE persona=%s"
+    " ORDER BY id, version DESC"
+)
+
+
+class StatementBook:
+    """A persona's statements in PostgreSQL outside a running server (``townhall persona
+    import|export``): one connection, the schema migrated, closed when the block ends."""
+
+    def __init__(self, url: str) -> None:
+        self._conn = connect(url)
+        try:
+            migrate(self._conn)
+        except psycopg.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot use database {where(url)}: {_one_line(exc)}") from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __enter__(self) -> StatementBook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.close()
+
+    def load_statements(self, persona: str) -> list[StatementVersion]:
+        """The newest version of every statement of ``persona``, by id."""
+        return [_statement_of(r) for r in self._conn.execute(LATEST_STATEMENTS, (persona,))]
+
+    def write_now(self, records: Sequence[StatementVersion]) -> None:
+        try:
+            with self._conn.transaction():
+                for record in records:
+                    self._conn.execute(*_statement_row(record))
+        except psycopg.Error as exc:
+            raise StoreError(f"database write failed: {_one_line(exc)}") from None
 
 
 def _runs(ops: Iterable[Op]) -> Iterator[tuple[str, list[Sequence[Any]]]]:
