@@ -456,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(c)
     c.add_argument("dir", help="persona directory")
-    c.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    c.add_argument("--db", metavar="FILE", help="SQLite file (default: store.url, else store.path)")
     c.set_defaults(func=cmd_persona_import)
     c = persona_sub.add_parser(
         "export", help="write the store's current statements as a persona folder"
@@ -464,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(c)
     c.add_argument("dir", help="folder to write (persona.toml copied, statements/ rewritten)")
     c.add_argument("--persona", metavar="DIR", help="source persona (default: clone.persona)")
-    c.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    c.add_argument("--db", metavar="FILE", help="SQLite file (default: store.url, else store.path)")
     c.set_defaults(func=cmd_persona_export)
 
     p = sub.add_parser("audit", help="list every studio and moderation action: who, when, what")
