@@ -59,7 +59,7 @@ from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
 from townhall.server.ops.notify import Notifier
 from townhall.server.rtc.service import MicStation
-from townhall.server.store.sqlite import Store
+from townhall.server.store.factory import open_store
 
 log = logging.getLogger("townhall.server")
 
@@ -122,7 +122,8 @@ class TownhallServer:
         self.metrics = Metrics()
         r = settings.room
         cells = assign_cells(self.scene.seats, r.cell_rows, r.cell_seats)
-        self.store = Store(
+        self.store = open_store(
+            settings.store.url,
             settings.store.path,
             settings.server.room,
             settings.store.synchronous,
@@ -302,12 +303,10 @@ class TownhallServer:
 
     def _statement_topics(self) -> dict[str, str]:
         """Each statement's topic (its latest version), for Insights: read in a thread."""
-        from townhall.server.store.sqlite import load_all_statements
-
         persona = getattr(self, "persona", None)
         if persona is None:
             return {}
-        return {v.id: v.topic for v in load_all_statements(self.store.path, persona.id)}
+        return {v.id: v.topic for v in self.store.load_all_statements(persona.id)}
 
     def _load_studio(self, settings: dict[str, str]) -> None:
         """/studio's state from the store: statements (seeded from the persona folder the
@@ -316,13 +315,12 @@ class TownhallServer:
         from townhall.server.clone.statements import version_of
         from townhall.server.core.authority import DELIVERED_PREFIX
         from townhall.server.core.studio import Studio
-        from townhall.server.store.sqlite import load_all_statements, write_now
 
         persona = load_persona(self.settings.clone.persona or sample_persona_path())
-        versions = load_all_statements(self.store.path, persona.id)
+        versions = self.store.load_all_statements(persona.id)
         if not versions:
             versions = [version_of(persona.id, s) for s in persona.statements]
-            write_now(self.store.path, versions)
+            self.store.write_now(versions)
         studio: Studio = self.authority.studio
         studio.load_statements(persona.id, persona.languages, versions)
         self.persona = persona

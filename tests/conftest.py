@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +13,8 @@ import pytest
 from townhall.server.app import TownhallServer
 from townhall.server.gateway.tokens import issue_token
 from townhall.server.ops.config import AuthSettings, Settings, load_settings
+from townhall.server.store.base import RoomStore
+from townhall.server.store.factory import open_store
 
 SECRET = "test-secret-" + "x" * 32
 
@@ -90,3 +92,20 @@ def http_get(url: str) -> tuple[int, str, str]:
             return resp.status, resp.headers["Content-Type"], resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.headers["Content-Type"], err.read().decode()
+
+
+# The room's store on each backend: ``open_room_store(room)`` opens the same database again
+# (as a restarted server would); PostgreSQL gets a fresh database per test (tests/postgres.py).
+OpenStore = Callable[..., RoomStore]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_room_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    if request.param == "sqlite":
+        path = str(tmp_path / "t.db")
+        yield lambda room="main", **kw: open_store("", path, room, **kw)
+        return
+    from .postgres import fresh_database
+
+    with fresh_database() as url:
+        yield lambda room="main", **kw: open_store(url, "", room, **kw)

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import pytest
 
 from townhall.protocol.errors import ErrorCode, Refused
 from townhall.server.core.qa import QaQueue, similarity
 from townhall.server.core.stage import PACKET_US, Segment, StageTimeline
-from townhall.server.store.records import ActionRecorded, VoteCast
-from townhall.server.store.sqlite import Store
 
 
 def ask(q: QaQueue, text: str, who: str = "u1") -> int:
@@ -103,25 +98,6 @@ def test_switch_to_auto_approves_waiting() -> None:
     a = ask(q, "Is the hybrid policy changing?")
     assert q.set_mode("auto") == [a]
     assert q.questions[a].state == "approved"
-
-
-async def test_store_round_trip_and_group_commit(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "t.db"), "main")
-    q = QaQueue()
-    question, _ = q.submit("What is our plan?", asker_id="u1", asker_name="Ann", now=1.0)
-    q.vote(question.id, "u2")
-    futures = [store.write([question.record()])]
-    futures += [store.write([VoteCast(question.id, v)]) for v in sorted(question.voters)]
-    futures.append(store.write([ActionRecorded(1.0, "m", "moderator", "approve", 1, "")]))
-    await asyncio.gather(*futures)
-    assert store.commits < len(futures)  # batched
-    loaded = Store(str(tmp_path / "t.db"), "main").load_questions()
-    assert (
-        len(loaded) == 1
-        and loaded[0].voters == {"u1", "u2"}
-        and loaded[0].text == "What is our plan?"
-    )
-    await store.close()
 
 
 def test_timeline_packets_hold_frames_on_the_media_clock() -> None:

@@ -124,7 +124,8 @@ async def test_a_database_from_before_names_still_exports_and_is_upgraded(tmp_pa
     path = tmp_path / "old.db"
     await Store(str(path), "main").close()
     conn = sqlite3.connect(path)
-    conn.execute("DROP TABLE actions")  # as it was made before actor_name
+    conn.execute("DROP TABLE actions")  # as it was made before actor_name (and versioning)
+    conn.execute("DROP TABLE schema_version")
     conn.execute(
         "CREATE TABLE actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL,"
         " time REAL NOT NULL, actor_id TEXT NOT NULL, actor_role TEXT NOT NULL,"

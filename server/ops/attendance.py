@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from townhall.server.store.sqlite import SALT_KEY, pseudonym
+from townhall.server.store.base import SALT_KEY, pseudonym
 
 FORMATS = ("csv", "json")
 CLIENT_KINDS = {

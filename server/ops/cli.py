@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from townhall.protocol.messages import ROLES
 from townhall.server.ops.config import (
@@ -24,6 +25,9 @@ from townhall.server.ops.config import (
     validate,
 )
 from townhall.server.ops.errors import one_line
+
+if TYPE_CHECKING:
+    from townhall.server.ops.persona_store import Statements
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -146,11 +150,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sqlite_db(args: argparse.Namespace, settings: Settings) -> str:
+    """The SQLite file an offline command reads: --db, else store.path; with the record in
+    PostgreSQL (store.url) the file would be stale or empty, so say so instead."""
+    from townhall.server.ops.errors import UsageError
+
+    if args.db:
+        return str(args.db)
+    if settings.store.url:
+        raise UsageError(
+            f"{args.command}: reads a SQLite file, and store.url puts the record in "
+            "PostgreSQL; pass --db FILE for a SQLite copy"
+        )
+    return settings.store.path
+
+
+@contextlib.contextmanager
+def _statements(args: argparse.Namespace, settings: Settings) -> Iterator[str | Statements]:
+    """Where ``persona import|export`` keeps statements: --db (a SQLite file), else the
+    room's store: PostgreSQL when store.url is set, store.path otherwise."""
+    if args.db or not settings.store.url:
+        yield args.db or settings.store.path
+        return
+    from townhall.server.store.postgres import StatementBook
+
+    with StatementBook(settings.store.url) as book:
+        yield book
+
+
 def cmd_transcript(args: argparse.Namespace) -> int:
     from townhall.server.ops.transcript import TranscriptError, export
 
     settings = load_settings(args.config)
-    db = args.db or settings.store.path
+    db = _sqlite_db(args, settings)
     try:
         text = export(db, args.room, args.format)
     except TranscriptError as exc:
@@ -168,7 +200,7 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     from townhall.server.ops.attendance import AttendanceError, export
 
     settings = load_settings(args.config)
-    db = args.db or settings.store.path
+    db = _sqlite_db(args, settings)
     anonymous = args.anonymous or settings.attendance.anonymous
     try:
         text = export(db, args.room, args.format, anonymous)
@@ -246,7 +278,8 @@ def cmd_persona_import(args: argparse.Namespace) -> int:
     from townhall.server.ops.persona_store import import_folder
 
     settings = load_settings(args.config)
-    counts = import_folder(args.dir, args.db or settings.store.path)
+    with _statements(args, settings) as db:
+        counts = import_folder(args.dir, db)
     print(", ".join(f"{n} {what}" for what, n in counts.items()))
     return 0
 
@@ -257,7 +290,8 @@ def cmd_persona_export(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     source = args.persona or settings.clone.persona or str(sample_persona_path())
-    n = export_folder(source, args.db or settings.store.path, args.dir)
+    with _statements(args, settings) as db:
+        n = export_folder(source, db, args.dir)
     print(f"{n} statements written to {args.dir}")
     return 0
 
@@ -267,7 +301,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     try:
-        text = export_audit(args.db or settings.store.path, args.room, args.format)
+        text = export_audit(_sqlite_db(args, settings), args.room, args.format)
     except TranscriptError as exc:
         print(f"townhall audit: {exc}", file=sys.stderr)
         return 1
@@ -422,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(c)
     c.add_argument("dir", help="persona directory")
-    c.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    c.add_argument("--db", metavar="FILE", help="SQLite file (default: store.url, else store.path)")
     c.set_defaults(func=cmd_persona_import)
     c = persona_sub.add_parser(
         "export", help="write the store's current statements as a persona folder"
@@ -430,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(c)
     c.add_argument("dir", help="folder to write (persona.toml copied, statements/ rewritten)")
     c.add_argument("--persona", metavar="DIR", help="source persona (default: clone.persona)")
-    c.add_argument("--db", metavar="FILE", help="SQLite database (default: store.path)")
+    c.add_argument("--db", metavar="FILE", help="SQLite file (default: store.url, else store.path)")
     c.set_defaults(func=cmd_persona_export)
 
     p = sub.add_parser("audit", help="list every studio and moderation action: who, when, what")

@@ -214,8 +214,15 @@ class QaSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
+    url: str = _doc(
+        "",
+        "PostgreSQL for the room's record (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB); empty "
+        "keeps it in SQLite at store.path. Migrated on start; recordings stay on disk.",
+        secret=True,
+    )
     path: str = _doc(
-        ".townhall/townhall.db", "SQLite database (WAL) for questions, votes, answers."
+        ".townhall/townhall.db",
+        "SQLite database (WAL) for questions, votes, answers, when store.url is empty.",
     )
     synchronous: str = _doc(
         "FULL", "SQLite synchronous mode: FULL survives power loss, NORMAL only a crash."
@@ -554,6 +561,11 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             s.store.synchronous in {"FULL", "NORMAL", "EXTRA"},
             "must be FULL, NORMAL or EXTRA",
         ),
+        (
+            "store.url",
+            not s.store.url or s.store.url.startswith(("postgresql://", "postgres://")),
+            "must be empty (SQLite) or start with postgresql://",
+        ),
         ("clone.brain", s.clone.brain in {"embedded", "openai"}, "must be embedded or openai"),
         ("clone.voice", s.clone.voice in {"embedded", "openai"}, "must be embedded or openai"),
         ("clone.guard", s.clone.guard in {"none", "openai"}, "must be none or openai"),
@@ -605,7 +617,7 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
 
     for key, ok, message in _range_checks(settings):
         if not ok:
-            raise fail(key, message)
+            raise fail(key, message, not _secret(key))
     from townhall.server.gateway.addresses import parse_networks
     from townhall.server.gateway.admission import parse_allowed_origins
 
@@ -639,6 +651,13 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
                 raise fail(
                     key, f"has {part!r}, which is not an address or network", False
                 ) from None
+
+
+def _secret(key: str) -> bool:
+    """Whether a setting's value must never be shown (a password may be in it)."""
+    section, name = key.split(".", 1)
+    cls = type(getattr(Settings(), section))
+    return any(f.name == name and f.metadata.get("secret") for f in fields(cls))
 
 
 def render_toml(settings: Settings | None = None, redact: bool = False) -> str:

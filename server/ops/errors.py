@@ -43,7 +43,7 @@ def listen_error(host: str, port: int, exc: OSError) -> ListenError:
 # explaining an error imports nothing, OpenXR or aiortc least of all.
 _PLAIN = (
     ("townhall.server.ops.config", "ConfigError", ""),
-    ("townhall.server.store.sqlite", "StoreError", ""),
+    ("townhall.server.store.base", "StoreError", ""),
     ("townhall.server.gateway.tokens", "SecretMissing", ""),
     ("townhall.server.rtc.policy", "PolicyError", ""),
     ("townhall.plugin.client", "CannotReach", ""),

@@ -13,19 +13,35 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from townhall.server.clone.persona import load_persona
 from townhall.server.clone.statements import IMPORT_AUTHOR, version_of
 from townhall.server.store.records import StatementVersion
 from townhall.server.store.sqlite import load_statements, write_now
 
+
+class Statements(Protocol):
+    """Where a persona's statements are kept: a SQLite file's path, or this (PostgreSQL)."""
+
+    def load_statements(self, persona: str) -> list[StatementVersion]: ...
+
+    def write_now(self, records: Sequence[StatementVersion]) -> None: ...
+
+
+def _latest(db: str | Statements, persona: str) -> list[StatementVersion]:
+    return load_statements(db, persona) if isinstance(db, str) else db.load_statements(persona)
+
+
 _COMPARED = ("topic", "text", "language", "date", "tags", "review_by", "translations")
 
 
-def import_folder(directory: str | Path, db: str, author: str = IMPORT_AUTHOR) -> dict[str, int]:
+def import_folder(
+    directory: str | Path, db: str | Statements, author: str = IMPORT_AUTHOR
+) -> dict[str, int]:
     """Store the folder's statements; returns counts of added, changed, retired, unchanged."""
     persona = load_persona(directory)
-    current = {v.id: v for v in load_statements(db, persona.id)}
+    current = {v.id: v for v in _latest(db, persona.id)}
     now = time.time()
     out: list[StatementVersion] = []
     counts = {"added": 0, "changed": 0, "retired": 0, "unchanged": 0}
@@ -45,7 +61,10 @@ def import_folder(directory: str | Path, db: str, author: str = IMPORT_AUTHOR) -
         if old.id not in listed and not old.retired:
             out.append(_next(old, old, now, retired=True, author=author))
             counts["retired"] += 1
-    write_now(db, out)
+    if isinstance(db, str):
+        write_now(db, out)
+    else:
+        db.write_now(out)
     return counts
 
 
@@ -64,7 +83,7 @@ def _next(
     )  # fmt: skip
 
 
-def export_folder(source: str | Path, db: str, directory: str | Path) -> int:
+def export_folder(source: str | Path, db: str | Statements, directory: str | Path) -> int:
     """Write ``directory`` as a persona folder: ``source``'s persona.toml (and other files)
     plus the store's current statements; returns how many statements were written."""
     persona = load_persona(source)
@@ -82,7 +101,7 @@ def export_folder(source: str | Path, db: str, directory: str | Path) -> int:
     folder.mkdir(exist_ok=True)
     for old in folder.glob("*.toml"):
         old.unlink()
-    versions = [v for v in load_statements(db, persona.id) if not v.retired]
+    versions = [v for v in _latest(db, persona.id) if not v.retired]
     by_language: dict[str, list[StatementVersion]] = {}
     for v in versions:
         by_language.setdefault(v.language, []).append(v)

@@ -1,9 +1,9 @@
 """What the room writes down: one record type per fact, no SQL.
 
 The room authority says what happened (a question saved, a vote cast, an answer given);
-a store module maps each record to its own storage (``store.sqlite`` to SQL), so another
-backend is one new module and callers never build queries. Records are values: built once,
-written once, compared in tests.
+a store module maps each record to its own storage (``store.sqlite``, ``store.postgres``)
+behind the one interface ``store.base.RoomStore``, so callers never build queries. Records
+are values: built once, written once, compared in tests.
 """
 
 from __future__ import annotations

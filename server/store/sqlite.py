@@ -10,19 +10,26 @@ acknowledges nothing that a kill -9 could lose.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import queue
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from townhall.server.core.qa import Question
+from townhall.server.store.base import BAN_PREFIX as BAN_PREFIX
+from townhall.server.store.base import MUTE_PREFIX as MUTE_PREFIX
+from townhall.server.store.base import SALT_KEY as SALT_KEY
+from townhall.server.store.base import Saved as Saved
+from townhall.server.store.base import StoreError as StoreError
+from townhall.server.store.base import pack_packets as pack_packets
+from townhall.server.store.base import pseudonym as pseudonym
+from townhall.server.store.base import saved_from, settle
+from townhall.server.store.base import unpack_packets as unpack_packets
 from townhall.server.store.records import (
     ActionRecorded,
     AnswerMedia,
@@ -41,15 +48,6 @@ from townhall.server.store.records import (
 )
 
 Op = tuple[str, Sequence[Any]]
-BAN_PREFIX = "ban:"  # bans live in the settings table, one row per banned user
-MUTE_PREFIX = "mute:"  # and mutes, one row per muted user (deleted when unmuted)
-SALT_KEY = "attendance:salt"  # the room's secret for pseudonymous attendance ids
-
-
-def pseudonym(salt: str, user_id: str) -> str:
-    """A stable id that does not reveal the user's: HMAC-SHA256 keyed by the room's salt."""
-    digest = hmac.new(salt.encode(), user_id.encode(), hashlib.sha256).hexdigest()
-    return f"anon-{digest[:16]}"
 
 
 def room_salt(conn: sqlite3.Connection, room: str) -> str:
@@ -68,6 +66,7 @@ def room_salt(conn: sqlite3.Connection, room: str) -> str:
     )
 
 
+# The first release's schema; later ones are the numbered MIGRATIONS below.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS questions (
     room TEXT NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, language TEXT NOT NULL,
@@ -81,7 +80,7 @@ CREATE TABLE IF NOT EXISTS votes (
 CREATE TABLE IF NOT EXISTS actions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, time REAL NOT NULL,
     actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, action TEXT NOT NULL,
-    question_id INTEGER NOT NULL, detail TEXT NOT NULL, actor_name TEXT NOT NULL DEFAULT '');
+    question_id INTEGER NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
     room TEXT NOT NULL, id INTEGER NOT NULL, question_id INTEGER NOT NULL, text TEXT NOT NULL,
     label TEXT NOT NULL, sources TEXT NOT NULL, language TEXT NOT NULL, started REAL NOT NULL,
@@ -112,10 +111,6 @@ CREATE TABLE IF NOT EXISTS settings (
 """
 
 
-class StoreError(RuntimeError):
-    """The database could not be opened or written."""
-
-
 def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -123,21 +118,69 @@ def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=5000")
-    conn.executescript(SCHEMA)
-    _add_missing_columns(conn)
+    migrate(conn)
     return conn
 
 
-# Columns added since the first release: (table, column, definition). A database made
-# before them gets them on open; rows written before read the default.
-ADDED_COLUMNS = (("actions", "actor_name", "TEXT NOT NULL DEFAULT ''"),)
+def _first_schema(conn: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):  # not executescript: it would commit midway
+        if statement.strip():
+            conn.execute(statement)
 
 
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    for table, column, definition in ADDED_COLUMNS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+def _add_actor_name(conn: sqlite3.Connection) -> None:
+    # IF NOT EXISTS, by hand: a database from before versioning may have the column.
+    if "actor_name" not in {row[1] for row in conn.execute("PRAGMA table_info(actions)")}:
+        conn.execute("ALTER TABLE actions ADD COLUMN actor_name TEXT NOT NULL DEFAULT ''")
+
+
+# Numbered migrations, as in store.postgres: the schema_version table lists those applied,
+# each once, in order; a new one is appended, never edited. A database made before
+# versioning lists none, so each step finds what is already there and leaves it.
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
+    (1, _first_schema),
+    (2, _add_actor_name),
+)
+LATEST = MIGRATIONS[-1][0]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'"
+    ).fetchone()
+    if found is None:
+        return 0
+    return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, upto: int = LATEST) -> int:
+    """Apply the migrations after the database's version, up to ``upto``, in one transaction
+    (a failed one leaves the old version); the version now."""
+    current = schema_version(conn)
+    if current > LATEST:
+        raise StoreError(
+            f"the database's schema is version {current}, newer than this townhall knows"
+            f" ({LATEST}): upgrade townhall"
+        )
+    if current >= upto:
+        return current
+    conn.execute("BEGIN IMMEDIATE")  # another process migrating waits here, then finds it done
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied REAL NOT NULL)"
+        )
+        current = schema_version(conn)
+        for number, step in MIGRATIONS:
+            if current < number <= upto:
+                step(conn)
+                conn.execute("INSERT INTO schema_version VALUES (?, ?)", (number, time.time()))
+                current = number
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return current
 
 
 class Store:
@@ -213,7 +256,7 @@ class Store:
                 error = StoreError(f"database write failed: {exc}")
             for _, future in batch:
                 loop = future.get_loop()
-                loop.call_soon_threadsafe(_settle, future, error)
+                loop.call_soon_threadsafe(settle, future, error)
 
     async def close(self) -> None:
         self._queue.put(None)
@@ -352,19 +395,7 @@ class Store:
 
     def load(self) -> Saved:
         """Everything a room needs back after a restart."""
-        settings = self.load_settings()
-        bans = {k[len(BAN_PREFIX) :] for k in settings if k.startswith(BAN_PREFIX)}
-        mutes = {k[len(MUTE_PREFIX) :] for k in settings if k.startswith(MUTE_PREFIX)}
-        skip = (BAN_PREFIX, MUTE_PREFIX, "attendance:")
-        plain = {k: v for k, v in settings.items() if not k.startswith(skip)}
-        return Saved(
-            self.load_questions(),
-            plain,
-            bans,
-            self.max_answer_id(),
-            self.max_question_id(),
-            mutes,
-        )
+        return saved_from(self)
 
     def load_settings(self) -> dict[str, str]:
         reader = connect(self.path)
@@ -409,6 +440,17 @@ class Store:
     def load_statements(self, persona: str) -> list[StatementVersion]:
         """The newest version of every statement of ``persona`` (retired ones included)."""
         return load_statements(self.path, persona)
+
+    def load_all_statements(self, persona: str) -> list[StatementVersion]:
+        return load_all_statements(self.path, persona)
+
+    def statement_history(self, persona: str, statement_id: str) -> list[StatementVersion]:
+        return statement_history(self.path, persona, statement_id)
+
+    def write_now(self, records: Sequence[StatementVersion]) -> None:
+        """Statement versions committed at once (the persona's seed at start, before any
+        write is queued)."""
+        write_now(self.path, records)
 
     def load_inbox(self) -> list[tuple[EscalationRecorded, InboxResolved | None]]:
         """Every escalation of the room (the latest per question) and how it was resolved."""
@@ -479,20 +521,6 @@ class Store:
             ]
         finally:
             reader.close()
-
-
-def pack_packets(packets: Sequence[bytes]) -> bytes:
-    """Payloads as one blob: each a 4-byte big-endian length, then its bytes."""
-    return b"".join(len(p).to_bytes(4, "big") + p for p in packets)
-
-
-def unpack_packets(blob: bytes) -> tuple[bytes, ...]:
-    out, i = [], 0
-    while i + 4 <= len(blob):
-        n = int.from_bytes(blob[i : i + 4], "big")
-        out.append(bytes(blob[i + 4 : i + 4 + n]))
-        i += 4 + n
-    return tuple(out)
 
 
 def _statement_row(v: StatementVersion) -> Op:
@@ -566,24 +594,3 @@ def write_now(path: str, records: Sequence[StatementVersion]) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
-
-
-@dataclass(frozen=True)
-class Saved:
-    """A room's durable state as loaded at startup."""
-
-    questions: list[Question]
-    settings: dict[str, str]
-    banned: set[str]
-    max_answer_id: int
-    max_question_id: int
-    muted: set[str] = field(default_factory=set)
-
-
-def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
