@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import time
 import uuid
@@ -32,6 +33,7 @@ from .waiting import POLL_S, eventually
 
 CLI = [sys.executable, "-m", "townhall.server.ops.cli"]
 NATS_URL = "nats://127.0.0.1:4222"
+NATS_SERVER = "/usr/sbin/nats-server"
 START_TIMEOUT_S = 60.0  # a busy machine imports the server slowly
 
 
@@ -307,3 +309,70 @@ def test_bus_settings_are_checked(tmp_path: Path) -> None:
         load_settings(None, env={"TOWNHALL_SERVER_ROLE": "relay"})
     settings = load_settings(None, env={"TOWNHALL_BUS_USER": "e", "TOWNHALL_BUS_PASSWORD": "p"})
     assert settings.bus.user == "e"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def nats_with_users(tmp_path: Path) -> AsyncIterator[str]:
+    """A nats-server of this test's own (JetStream, user and password), on a free port."""
+    port = _free_port()
+    conf = tmp_path / "nats.conf"
+    conf.write_text(
+        f"listen: 127.0.0.1:{port}\n"
+        f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
+        'authorization { users: [ { user: "edge", password: "s3cret-bus" } ] }\n'
+    )
+    server = await asyncio.create_subprocess_exec(
+        NATS_SERVER, "-c", str(conf),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"nats://127.0.0.1:{port}"
+
+    async def answers() -> bool:
+        try:
+            nc = await nats.connect(url, user="edge", password="s3cret-bus", connect_timeout=1,
+                                    allow_reconnect=False, max_reconnect_attempts=0)  # fmt: skip
+        except Exception:
+            return False
+        await nc.close()
+        return True
+
+    try:
+        deadline = time.monotonic() + 20
+        while not await answers():
+            assert time.monotonic() < deadline, "nats-server did not start"
+            await asyncio.sleep(POLL_S)
+        yield url
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+@pytest.mark.skipif(not Path(NATS_SERVER).exists(), reason="needs nats-server")
+async def test_edges_authenticate_to_the_bus(nats_with_users: str, tmp_path: Path) -> None:
+    config = tmp_path / "townhall.toml"
+    base = f'[server]\nroom = "auth"\n[log]\nformat = "text"\n[bus]\nurl = "{nats_with_users}"\n'
+    config.write_text(base + 'user = "edge"\npassword = "wrong"\n')
+    refused = await asyncio.create_subprocess_exec(
+        *CLI, "serve", "--config", str(config), "--role", "edge", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(refused.communicate(), 90)
+    last = err.decode().strip().splitlines()[-1]
+    assert refused.returncode == 2, err.decode()
+    assert last.startswith(f"townhall: cannot reach NATS at {nats_with_users}: ")
+    assert "authorization violation" in last.lower()
+    assert "wrong" not in err.decode()  # the password is never printed
+    config.write_text(base + 'user = "edge"\npassword = "s3cret-bus"\n')
+    edge = await start(config, "edge", " serving room ")
+    try:
+        status = await health(edge.url.replace("ws", "http", 1).removesuffix("/ws"))
+        assert status["role"] == "edge" and status["room"] == "auth"
+    finally:
+        await stop(edge)
