@@ -51,8 +51,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     server = settings.server
     given: dict[str, str] = {}
-    for name in ("host", "port", "scene", "room", "role"):
-        value = getattr(args, name, None)
+    # setting -> option; serve's --role is server.role (token's --role is the token's role).
+    options = {"host": "host", "port": "port", "scene": "scene", "room": "room"}
+    options["role"] = "server_role"
+    for name, attr in options.items():
+        value = getattr(args, attr, None)
         if value is not None:
             server = replace(server, **{name: value})
             given[f"server.{name}"] = f"--{name}"
@@ -358,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--room", help="room id (default main)")
     p.add_argument(
         "--role",
+        dest="server_role",
         choices=["all", "authority", "edge"],
         help="all (default): room and clients here; authority: the room, feeding edges over "
         "NATS ([bus]); edge: a WebSocket endpoint fed by the authority over NATS",
