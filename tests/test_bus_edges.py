@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -33,7 +34,7 @@ from .waiting import POLL_S, eventually
 
 CLI = [sys.executable, "-m", "townhall.server.ops.cli"]
 NATS_URL = "nats://127.0.0.1:4222"
-NATS_SERVER = "/usr/sbin/nats-server"
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 START_TIMEOUT_S = 60.0  # a busy machine imports the server slowly
 
 
