@@ -235,14 +235,21 @@ async def test_garbage_on_the_room_subjects_does_not_end_an_edge(
             lambda h: h["bus_dropped"] >= 2 * len(garbage),  # type: ignore[operator]
             "the edge dropping the garbage",
         )
-        # Garbage as if from an edge: the authority drops it too.
-        for data in garbage:
+        # Garbage as if from an edge: the authority drops it too, and what decodes but is
+        # not that edge's to say: a client it does not hold, poses for seats not its own.
+        forged = [
+            *garbage,
+            ipc.pack(ipc.Inbound([(5, b"\x01\x02")])),
+            ipc.pack(ipc.PoseBatch(b"\x00\x00", b"\x00", bytes(30), 32)),
+            ipc.pack(ipc.PoseBatch(b"\x00\x00", b"", b"", 0)),  # lengths that disagree
+        ]
+        for data in forged:
             await nc.publish(subjects.inbound("forged"), data)
         await nc.flush()
         await until(
             lambda: health(deployment.http),
             # All but the Gone: one for a client that edge never had is simply ignored.
-            lambda h: h["bus_dropped"] >= len(garbage) - 1,  # type: ignore[operator]
+            lambda h: h["bus_dropped"] >= len(forged) - 1,  # type: ignore[operator]
             "the authority dropping the garbage",
         )
         # Both still serve: a question from the client on this edge comes back to it.
