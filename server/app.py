@@ -549,6 +549,7 @@ class TownhallServer:
             body["edges"] = len(self.bus.edges)
             body["edge_clients"] = self.bus.held()
             body["bus_dropped"] = self.bus.dropped
+            body["bus_bytes_out"] = self.bus.publisher.bytes_out
         return json_response(body)
 
     def _metrics(self, request: Request) -> Response:
