@@ -39,6 +39,7 @@ class RoomWriter(Protocol):
 
     def write(self, data: bytes) -> None: ...
 
+
 FLUSH_AFTER_S = 0.005  # what clients send gathers this long before going to the room
 _decode_pose = msgspec.msgpack.Decoder(Pose).decode
 _RATE_NOTICE = codec.encode(
