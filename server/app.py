@@ -31,6 +31,7 @@ from townhall.server.core.identity import Identity
 from townhall.server.core.room import Room
 from townhall.server.core.rules import RoomRules
 from townhall.server.core.tickplan import TickPlan
+from townhall.server.fanout.bus_room import BusRoom
 from townhall.server.fanout.local import Fanout
 from townhall.server.fanout.pool import WorkerPool
 from townhall.server.gateway.addresses import ClientAddresses
@@ -163,6 +164,7 @@ class TownhallServer:
                 c.escalation_from,
             )
             self.host.on_escalated = self.notifier
+        self.bus: BusRoom | None = None  # edges over NATS (role authority), at start
         self.workers: WorkerPool | None = None
         if settings.server.workers > 0:
             self.workers = WorkerPool(
@@ -186,7 +188,7 @@ class TownhallServer:
             settings.server.public_url,
             settings.server.max_connections,
             self.metrics,
-            held_elsewhere=lambda: self.workers.held() if self.workers is not None else 0,
+            held_elsewhere=self._held_elsewhere,
             addresses=ClientAddresses(
                 settings.server.trusted_proxies, settings.server.client_address_header
             ),
@@ -280,7 +282,37 @@ class TownhallServer:
         self.port = sock.getsockname()[1]
         if self.workers is not None:
             await self.workers.start()
+        if s.server.role == "authority":
+            await self._start_bus()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="room-tick")
+
+    async def _start_bus(self) -> None:
+        """Feed the room's edges over NATS (fanout/bus_room.py)."""
+        from townhall.server.fanout import bus
+
+        s = self.settings
+        subjects = bus.Subjects.of(s.server.room)
+        nc = await bus.connect(s.bus, f"townhall-authority-{s.server.room}")
+        try:
+            await bus.ensure_stream(nc, subjects, s.bus.replay_s)
+        except BaseException:
+            await nc.close()
+            raise
+        self.bus = BusRoom(
+            nc,
+            subjects,
+            self.host,
+            lambda: self.authority.keyframe(time.monotonic()),
+            self.metrics,
+            s.bus.edge_timeout_s,
+        )
+        self.fanout.bus = self.bus
+        await self.bus.start()
+
+    def _held_elsewhere(self) -> int:
+        """Clients whose sockets fan-out workers or networked edges hold."""
+        held = self.workers.held() if self.workers is not None else 0
+        return held + (self.bus.held() if self.bus is not None else 0)
 
     def _start_recording(self) -> None:
         """A new recording for this run, beginning with the room's state (the board)."""
@@ -374,6 +406,10 @@ class TownhallServer:
         self.host.shutdown()
         if self.workers is not None:
             await self.workers.stop()
+        if self.bus is not None:
+            await self.bus.stop()
+            if not self.bus.nc.is_closed:
+                await self.bus.nc.close()
         if self._server:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -501,11 +537,17 @@ class TownhallServer:
     def _healthz(self, request: Request) -> Response:
         body: dict[str, Any] = {
             "status": "ok",
+            "role": self.settings.server.role,
             "room": self.room.room_id,
             "connections": len(self.fanout.sessions),
             "members": len(self.room.members),
             "uptime_s": round(time.monotonic() - self._epoch, 1),
         }
+        if self.bus is not None:
+            body["edges"] = len(self.bus.edges)
+            body["edge_clients"] = self.bus.held()
+            body["bus_dropped"] = self.bus.dropped
+            body["bus_bytes_out"] = self.bus.publisher.bytes_out
         return json_response(body)
 
     def _metrics(self, request: Request) -> Response:

@@ -20,7 +20,7 @@ from townhall.server.core.tickplan import TickPlan
 from townhall.server.fanout import seam as ipc
 from townhall.server.fanout.edge_client import EdgeClient
 from townhall.server.fanout.sendlimits import SendLimits
-from townhall.server.fanout.uplink import Uplink
+from townhall.server.fanout.uplink import RoomWriter, Uplink
 from townhall.server.fanout.writer import TickIn, TickWriter
 
 
@@ -55,7 +55,26 @@ class EdgeLimits:
         )
 
 
-def _role(name: str) -> Role:
+def tick_in(tick: ipc.Tick) -> TickIn:
+    """A seam tick as the write loop takes it (role names checked, frozen)."""
+    broadcasts = tuple(
+        (payload, frozenset(role_of(r) for r in roles) if roles else None)
+        for payload, roles in tick.broadcasts
+    )
+    return TickIn(
+        tick.number,
+        tick.now_us,
+        tuple(tick.events),
+        tick.near,
+        tick.far or None,
+        tuple(tick.stage),
+        tick.stage_first,
+        tuple(tick.stage_ends_us),
+        broadcasts,
+    )
+
+
+def role_of(name: str) -> Role:
     for role in ROLES:
         if role == name:
             return role
@@ -76,7 +95,7 @@ class Edge:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
-    def room(self) -> asyncio.Transport | None:
+    def room(self) -> RoomWriter | None:
         return self.uplink.room
 
     # ------------------------------------------------------------ from the room
@@ -87,7 +106,7 @@ class Edge:
             self.tick(message)
             self.tick_max_s = max(self.tick_max_s, time.perf_counter() - started)
         elif isinstance(message, ipc.Broadcast):
-            roles = frozenset(_role(r) for r in message.roles) if message.roles else None
+            roles = frozenset(role_of(r) for r in message.roles) if message.roles else None
             self.writer.broadcast(message.payload, roles)
         elif isinstance(message, ipc.Send):
             client = self.clients.get(message.sid)
@@ -107,24 +126,7 @@ class Edge:
             self.stop()
 
     def tick(self, tick: ipc.Tick) -> None:
-        broadcasts = tuple(
-            (payload, frozenset(_role(r) for r in roles) if roles else None)
-            for payload, roles in tick.broadcasts
-        )
-        self.writer.tick(
-            TickIn(
-                tick.number,
-                tick.now_us,
-                tuple(tick.events),
-                tick.near,
-                tick.far or None,
-                tuple(tick.stage),
-                tick.stage_first,
-                tuple(tick.stage_ends_us),
-                broadcasts,
-            ),
-            time.monotonic(),
-        )
+        self.writer.tick(tick_in(tick), time.monotonic())
 
     def adopt(self, message: ipc.Adopt) -> None:
         if not self.fds:
@@ -139,7 +141,7 @@ class Edge:
             self,
             message.sid,
             message.slot,
-            _role(message.role),
+            role_of(message.role),
             message.cell,
             message.initial,
             self.limits.max_message_bytes,

@@ -3,6 +3,7 @@
 Per tick each client gets one write (``writer.TickWriter``): bytes framed once and built
 once per group. Clients whose sockets were handed to fan-out workers (``pool``) get the
 same tick, sent once per worker over the seam, and written there by the same loop.
+Clients of networked edges (``bus_room``) get it through one publish on the bus.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from townhall.server.ops.config import LimitSettings
 from townhall.server.ops.metrics import Metrics
 
 if TYPE_CHECKING:
+    from townhall.server.fanout.bus_room import BusRoom
     from townhall.server.fanout.pool import RemoteSession, WorkerPool
 
 
@@ -33,6 +35,7 @@ class Fanout:
         self.metrics = metrics
         self.sessions: dict[int, Session] = {}  # every open connection, by id
         self.pool: WorkerPool | None = None  # fan-out workers holding some of them
+        self.bus: BusRoom | None = None  # networked edges (``serve --role authority``)
 
     def add(self, session: Session) -> None:
         """A connection opened here (it is written once it has joined)."""
@@ -51,6 +54,8 @@ class Fanout:
         """A connection joined: its first writes, then it takes part in every tick."""
         session = self.sessions.get(admit.conn)
         if session is None:
+            if self.bus is not None:
+                self.bus.admit(admit)
             return
         session.slot, session.role, session.cell = admit.slot, admit.role, admit.cell
         session.joined = True
@@ -67,6 +72,8 @@ class Fanout:
         """Messages meant for one client, at once and in one write."""
         session = self.sessions.get(conn)
         if session is None:
+            if self.bus is not None:
+                self.bus.send(conn, payloads)
             return
         remote = _remote(session)
         if remote is not None:
@@ -77,6 +84,8 @@ class Fanout:
 
     def close(self, conn: int, code: int, reason: str) -> None:
         session = self.sessions.get(conn)
+        if session is None and self.bus is not None:
+            self.bus.close(conn, code, reason)
         if session is not None:
             session.close(code, reason)
             if _remote(session) is None:
@@ -87,20 +96,25 @@ class Fanout:
         self.writer.broadcast(payload, roles)
         if self.pool is not None:
             self.pool.broadcast(payload, roles)
+        if self.bus is not None:
+            self.bus.broadcast(payload, roles)
 
     def ship(self, ship: Ship, now: float) -> None:
         """One room tick to every client: here through the writer, elsewhere over the seam."""
         broadcasts: tuple[tuple[bytes, frozenset[Role] | None], ...] = tuple(
             (b.payload, b.roles) for b in ship.broadcasts
         )
-        if self.pool is not None and self.pool.workers:
-            self.pool.tick(
-                ipc.Tick(
-                    ship.number, ship.now_us, list(ship.events), ship.near, ship.far or b"",
-                    list(ship.stage), ship.stage_first, list(ship.stage_ends_us),
-                    [(p, sorted(r) if r else None) for p, r in broadcasts],
-                )
+        remote = (self.pool is not None and self.pool.workers) or self.bus is not None
+        if remote:
+            seam_tick = ipc.Tick(
+                ship.number, ship.now_us, list(ship.events), ship.near, ship.far or b"",
+                list(ship.stage), ship.stage_first, list(ship.stage_ends_us),
+                [(p, sorted(r) if r else None) for p, r in broadcasts],
             )  # fmt: skip
+            if self.pool is not None and self.pool.workers:
+                self.pool.tick(seam_tick)
+            if self.bus is not None:
+                self.bus.tick(seam_tick)
         tick = TickIn(
             ship.number, ship.now_us, ship.events, ship.near, ship.far, ship.stage,
             ship.stage_first, ship.stage_ends_us, broadcasts,

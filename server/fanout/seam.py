@@ -4,7 +4,8 @@ The room process owns every decision (who is in, what the queue holds, what the
 clone says); a fan-out edge owns client sockets and writes bytes. Everything
 crossing the seam is one of the messages below, msgpack-encoded and
 length-prefixed on a byte stream: payloads and numbered ticks, never WebSocket
-frames, so the same seam can run over NATS between machines. Client sockets
+frames, so the same seam runs over NATS between machines (``bus``: one message per
+NATS message, the same length prefix). Client sockets
 themselves cross once, at adoption, as file descriptors on a separate Unix
 socket (SCM_RIGHTS); that part is what a networked edge will not need.
 """
@@ -78,6 +79,14 @@ class Stop(Seam, tag=6):
     """The server is stopping: close every client and exit."""
 
 
+class Crowd(Seam, tag=7):
+    """A tick's crowd frames on their own (over the bus: latest-wins, no replay)."""
+
+    number: int  # the tick they belong to
+    near: dict[int, bytes]
+    far: bytes
+
+
 # ------------------------------------------------------------------ edge -> room
 
 
@@ -113,8 +122,22 @@ class Stats(Seam, tag=18):
     tick_max_s: float = 0.0  # the longest tick write loop in the period
 
 
-ToWorker = Adopt | Tick | Broadcast | Send | Close | Stop
-ToRoom = Inbound | PoseBatch | Gone | Stats
+class Connect(Seam, tag=20):
+    """A client opened a WebSocket at a networked edge (the edge did the handshake)."""
+
+    sid: int
+    address: str
+    guest: str
+
+
+class NeedKeyframe(Seam, tag=21):
+    """The edge missed ticks it cannot replay: its clients need the room's state afresh."""
+
+    after: int  # the last tick it wrote
+
+
+ToWorker = Adopt | Tick | Broadcast | Send | Close | Stop | Crowd
+ToRoom = Inbound | PoseBatch | Gone | Stats | Connect | NeedKeyframe
 
 _HEADER = struct.Struct("<I")
 _encoder = msgspec.msgpack.Encoder()
@@ -124,6 +147,19 @@ def pack(message: Seam) -> bytes:
     """One length-prefixed seam message."""
     body = _encoder.encode(message)
     return _HEADER.pack(len(body)) + body
+
+
+def unpack_one(data: bytes, decoder: msgspec.msgpack.Decoder[Any]) -> Seam:
+    """Exactly one length-prefixed message (a bus message carries one); else ValueError."""
+    if len(data) < 4 or _HEADER.unpack_from(data)[0] != len(data) - 4:
+        raise ValueError("not one length-prefixed seam message")
+    try:
+        message = decoder.decode(memoryview(data)[4:])
+    except (msgspec.MsgspecError, RecursionError) as exc:
+        raise ValueError(str(exc)) from exc
+    if not isinstance(message, Seam):
+        raise ValueError("not a seam message")
+    return message
 
 
 class Unpacker:

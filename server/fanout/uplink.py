@@ -12,18 +12,33 @@ from __future__ import annotations
 import asyncio
 from array import array
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import msgspec
 
 from townhall.protocol import codec, quant
 from townhall.protocol.errors import ErrorCode
-from townhall.protocol.messages import Error, Pose
+from townhall.protocol.messages import Error, Pose, Role
 from townhall.server.core.ratelimit import PoseLimiter
 from townhall.server.fanout import seam as ipc
 
-if TYPE_CHECKING:
-    from townhall.server.fanout.edge_client import EdgeClient
+
+class EdgeClient(Protocol):
+    """What the uplink needs of a client: an adopted socket, or a networked edge's session."""
+
+    id: int
+    slot: int
+    role: Role | None
+    poses: PoseLimiter
+
+    def write(self, data: bytes) -> int: ...
+
+
+class RoomWriter(Protocol):
+    """Where packed seam messages go: the room's byte stream, or a bus subject."""
+
+    def write(self, data: bytes) -> None: ...
+
 
 FLUSH_AFTER_S = 0.005  # what clients send gathers this long before going to the room
 _decode_pose = msgspec.msgpack.Decoder(Pose).decode
@@ -37,7 +52,7 @@ class Uplink:
 
     def __init__(self, now: Callable[[], float]) -> None:
         self.now = now
-        self.room: asyncio.Transport | None = None
+        self.room: RoomWriter | None = None
         self.inbound: list[tuple[int, bytes | str]] = []
         self.errors: dict[str, int] = {}
         self._slots = array("H")

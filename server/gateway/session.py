@@ -14,6 +14,11 @@ from townhall.server.gateway.closing import close_within
 _ids = itertools.count(1)
 
 
+def new_session_id() -> int:
+    """A connection id unique in this process (for clients held by edges on the bus too)."""
+    return next(_ids)
+
+
 @dataclass(eq=False)
 class Session:
     """A connection's transport and what the fan-out needs to write it (the room keeps the
@@ -21,7 +26,7 @@ class Session:
 
     connection: ServerConnection
     transport: asyncio.WriteTransport
-    id: int = field(default_factory=lambda: next(_ids))
+    id: int = field(default_factory=new_session_id)
     slot: int = -1
     role: Role | None = None
     cell: int = -1

@@ -55,8 +55,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     server = settings.server
     given: dict[str, str] = {}
-    for name in ("host", "port", "scene", "room"):
-        value = getattr(args, name, None)
+    # setting -> option; serve's --role is server.role (token's --role is the token's role).
+    options = {"host": "host", "port": "port", "scene": "scene", "room": "room"}
+    options["role"] = "server_role"
+    for name, attr in options.items():
+        value = getattr(args, attr, None)
         if value is not None:
             server = replace(server, **{name: value})
             given[f"server.{name}"] = f"--{name}"
@@ -76,6 +79,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from townhall.server.ops.logs import setup_logging
 
     setup_logging(settings.log.level, settings.log.format)
+    if settings.server.role == "edge":
+        return _serve_edge(settings)
 
     async def main() -> None:
         server = TownhallServer(settings)
@@ -86,6 +91,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             await asyncio.Future()
         finally:
             await server.stop()
+
+    run(main())
+    return 0
+
+
+def _serve_edge(settings: Settings) -> int:
+    from townhall.server.fanout.edge_server import EdgeServer
+
+    async def main() -> None:
+        edge = EdgeServer(settings)
+        await edge.start()
+        room = settings.server.room
+        print(f"townhall: edge {edge.id} serving room {room!r} at {edge.ws_url}", flush=True)
+        try:
+            await asyncio.Future()
+        finally:
+            await edge.stop()
 
     run(main())
     return 0
@@ -371,6 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--room", help="room id (default main)")
+    p.add_argument(
+        "--role",
+        dest="server_role",
+        choices=["all", "authority", "edge"],
+        help="all (default): room and clients here; authority: the room, feeding edges over "
+        "NATS ([bus]); edge: a WebSocket endpoint fed by the authority over NATS",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("token", help="print a signed join token")

@@ -38,6 +38,12 @@ class ServerSettings:
         "empty: the server's own (public_url's, else the one the request's Host names); * any. "
         "Clients that send no Origin (headsets, bots) are always let in.",
     )
+    role: str = _doc(
+        "all",
+        "all: the room and its clients in this process (and its workers); authority: the "
+        "room, also publishing to edges over the bus ([bus]); edge: only a WebSocket endpoint "
+        "for the room's clients, fed by the authority over the bus.",
+    )
     workers: int = _doc(
         0,
         "Fan-out worker processes that take over joined clients' sockets and do the writes; "
@@ -340,6 +346,25 @@ class RtcSettings:
 
 
 @dataclass(frozen=True)
+class BusSettings:
+    url: str = _doc(
+        "nats://127.0.0.1:4222",
+        "NATS server(s) the authority and its edges meet on (`serve --role authority|edge`); "
+        "comma-separated nats:// or tls:// URLs. JetStream must be enabled on the server.",
+    )
+    user: str = _doc("", "NATS user name; empty: no authentication (set both or neither).")
+    password: str = _doc("", "NATS password for bus.user.", secret=True)
+    edge_timeout_s: float = _doc(
+        5.0,
+        "An edge not heard from for this long is taken for dead by the authority: its "
+        "clients leave the room (they may resume through another edge).",
+    )
+    replay_s: float = _doc(
+        120.0, "How long the room's tick stream keeps ticks for an edge to replay (JetStream)."
+    )
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = _doc("info", "debug, info, warning or error.")
     format: str = _doc("json", "json (one object a line) or text.")
@@ -357,6 +382,7 @@ class Settings:
     attendance: AttendanceSettings = field(default_factory=AttendanceSettings)
     clone: CloneSettings = field(default_factory=CloneSettings)
     rtc: RtcSettings = field(default_factory=RtcSettings)
+    bus: BusSettings = field(default_factory=BusSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 
@@ -553,6 +579,23 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             start_seconds(s.room.starts_at) is not None,
             "must be ISO 8601 with a time zone (2026-12-06T15:00:00+00:00) or unix seconds",
         ),
+        (
+            "server.role",
+            s.server.role in {"all", "authority", "edge"},
+            "must be all, authority or edge",
+        ),
+        (
+            "bus.url",
+            all(u.strip().startswith(("nats://", "tls://")) for u in s.bus.url.split(",")),
+            "must be nats://HOST:PORT or tls://HOST:PORT (comma-separated)",
+        ),
+        (
+            "bus.user",
+            bool(s.bus.user) == bool(s.bus.password),
+            "and bus.password are set together (both or neither)",
+        ),
+        ("bus.edge_timeout_s", s.bus.edge_timeout_s > 0, "must be > 0"),
+        ("bus.replay_s", s.bus.replay_s > 0, "must be > 0"),
         ("qa.mode", s.qa.mode in {"auto", "moderated"}, "must be auto or moderated"),
         ("qa.questions_per_minute", s.qa.questions_per_minute > 0, "must be > 0"),
         ("qa.votes_per_s", s.qa.votes_per_s > 0, "must be > 0"),

@@ -1,0 +1,192 @@
+"""The room's seam over NATS: subjects, the tick stream, and an ordered publisher.
+
+A room's authority and its edges meet on a handful of subjects named after the room
+(``Subjects``). Ticks (sequenced events, stage packets, broadcasts) go to a JetStream
+stream so an edge can replay what it missed; crowd frames and live voice go to plain
+subjects (latest-wins). Each message is one length-prefixed ``seam`` message, the same
+bytes the local workers read from their stream, and is validated on arrival like
+client input: a bad one is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from townhall.server.ops.config import BusSettings
+from townhall.server.ops.errors import UsageError
+
+log = logging.getLogger("townhall.bus")
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FIRST_CONNECT_S = 10.0  # how long a starting process waits for the bus
+TICK_STREAM_MAX_MSGS = 100_000  # at 20 Hz, well over an hour; max_age trims it first
+
+
+class BusError(UsageError):
+    """The bus cannot be used: a room id that is no subject token, NATS not answering."""
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """The subjects of one room (``townhall.<room>.…``)."""
+
+    room: str
+
+    @classmethod
+    def of(cls, room: str) -> Subjects:
+        if not _TOKEN.match(room):
+            raise BusError(
+                f"room id {room!r} cannot name NATS subjects: use letters, digits, - and _"
+            )
+        return cls(room)
+
+    @property
+    def ticks(self) -> str:
+        """Numbered ticks, authority -> every edge, kept in the JetStream stream."""
+        return f"townhall.{self.room}.ticks"
+
+    @property
+    def crowd(self) -> str:
+        """Crowd frames, authority -> every edge (latest-wins, not kept)."""
+        return f"townhall.{self.room}.crowd"
+
+    @property
+    def live(self) -> str:
+        """Droppable broadcasts between ticks (a live mic's voice), not kept."""
+        return f"townhall.{self.room}.live"
+
+    def edge(self, edge_id: str) -> str:
+        """Messages for one edge's clients: Adopt, Send, Close, a keyframe Broadcast."""
+        return f"townhall.{self.room}.edge.{edge_id}"
+
+    def inbound(self, edge_id: str) -> str:
+        """What one edge's clients send, and the edge's own Connect/Gone/Stats."""
+        return f"townhall.{self.room}.in.{edge_id}"
+
+    @property
+    def inbound_all(self) -> str:
+        return f"townhall.{self.room}.in.*"
+
+    @property
+    def stream(self) -> str:
+        return f"TOWNHALL_{self.room.replace('-', '_')}_TICKS"
+
+
+def edge_id_of(subject: str) -> str:
+    """The edge a ``…in.<edge>`` subject came from ('' if it is not one)."""
+    last = subject.rsplit(".", 1)[-1]
+    return last if _TOKEN.match(last) else ""
+
+
+async def connect(settings: BusSettings, name: str) -> NatsClient:
+    """A NATS connection that reconnects by itself; one-line BusError if none answers.
+
+    Once connected the client retries for ever (a NATS restart is a pause, not an end);
+    the first connection gets ``FIRST_CONNECT_S``, so a wrong ``bus.url`` is reported.
+    """
+    servers = [u.strip() for u in settings.url.split(",") if u.strip()]
+    last_error = ["no answer in time"]
+
+    async def error(exc: Exception) -> None:
+        last_error[0] = str(exc) or type(exc).__name__
+        log.warning("bus error", extra={"error": last_error[0]})
+
+    async def disconnected() -> None:
+        log.warning("bus disconnected")
+
+    async def reconnected() -> None:
+        log.info("bus reconnected")
+
+    options: dict[str, Any] = {
+        "servers": servers,
+        "name": name,
+        "connect_timeout": 3,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "error_cb": error,
+        "disconnected_cb": disconnected,
+        "reconnected_cb": reconnected,
+    }
+    if settings.user:
+        options["user"] = settings.user
+        options["password"] = settings.password
+    try:
+        return await asyncio.wait_for(nats.connect(**options), FIRST_CONNECT_S)
+    except (NatsError, OSError, TimeoutError) as exc:
+        reason = str(exc) or last_error[0]
+        raise BusError(f"cannot reach NATS at {settings.url}: {reason}") from exc
+
+
+async def ensure_stream(nc: NatsClient, subjects: Subjects, replay_s: float) -> None:
+    """The room's tick stream (in memory: ticks matter for minutes, not after a restart)."""
+    js = nc.jetstream()
+    config = StreamConfig(
+        name=subjects.stream,
+        subjects=[subjects.ticks],
+        storage=StorageType.MEMORY,
+        max_age=replay_s,
+        max_msgs=TICK_STREAM_MAX_MSGS,
+        discard=DiscardPolicy.OLD,
+    )
+    try:
+        await js.add_stream(config)
+    except BadRequestError:  # it exists with other limits: take ours
+        await js.update_stream(config)
+    except NatsError as exc:
+        raise BusError(f"NATS has no usable JetStream (run nats-server -js): {exc}") from exc
+
+
+class Publisher:
+    """Publishes from synchronous code, in order: one task drains a queue.
+
+    ``nc.publish`` is a coroutine; the room's effects are carried out synchronously, so
+    publishing goes through this queue rather than a task per message (which could
+    reorder them when a flush awaits).
+    """
+
+    def __init__(self, nc: NatsClient) -> None:
+        self.nc = nc
+        self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self.bytes_out = 0
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="bus-publish")
+
+    def publish(self, subject: str, data: bytes) -> None:
+        self.queue.put_nowait((subject, data))
+
+    async def _run(self) -> None:
+        while True:
+            subject, data = await self.queue.get()
+            try:
+                await self.nc.publish(subject, data)
+                self.bytes_out += len(data)
+            except NatsError as exc:  # disconnected past the reconnect buffer: dropped
+                log.warning("bus publish failed", extra={"error": str(exc), "subject": subject})
+
+    async def close(self) -> None:
+        """Publish what is queued, then stop."""
+        while not self.queue.empty() and not self.nc.is_closed:
+            await asyncio.sleep(0.01)
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+class SubjectWriter:
+    """A ``RoomWriter`` for the uplink: packed seam messages to one subject."""
+
+    def __init__(self, publisher: Publisher, subject: str) -> None:
+        self.publisher = publisher
+        self.subject = subject
+
+    def write(self, data: bytes) -> None:
+        self.publisher.publish(self.subject, data)
