@@ -114,8 +114,9 @@ def room_rules(settings: Settings) -> RoomRules:
 class TownhallServer:
     """Owns the room, its host and the fan-out; ``async with`` starts and stops it."""
 
-    def __init__(self, settings: Settings, scene: Scene | None = None) -> None:
+    def __init__(self, settings: Settings, scene: Scene | None = None, term: int = 0) -> None:
         self.settings = settings
+        self.term = term  # the authority lease's term (ops/failover.py); 0 without one
         scene_path = settings.server.scene or str(default_scene_path())
         self.scene_path = Path(scene_path)
         self.scene = scene or load_scene(self.scene_path)
@@ -305,6 +306,7 @@ class TownhallServer:
             lambda: self.authority.keyframe(time.monotonic()),
             self.metrics,
             s.bus.edge_timeout_s,
+            term=self.term,
         )
         self.fanout.bus = self.bus
         await self.bus.start()
@@ -395,6 +397,15 @@ class TownhallServer:
         room.detect_language = built.detect_language
         self.turns = Turns(built.clone, self.host.turn_event)
         self.host.turns = self.turns
+
+    async def step_down(self) -> None:
+        """The lease is lost: stop acting as the room at once (no tick, nothing to the edges,
+        whom the new authority now feeds), then close everything as ``stop`` does."""
+        if self.bus is not None:
+            self.bus.fence()
+        if self._tick_task:
+            self._tick_task.cancel()
+        await self.stop()
 
     async def stop(self) -> None:
         """Tell every client the server is stopping (so they reconnect later), then close."""
@@ -548,6 +559,8 @@ class TownhallServer:
             body["edge_clients"] = self.bus.held()
             body["bus_dropped"] = self.bus.dropped
             body["bus_bytes_out"] = self.bus.publisher.bytes_out
+            body["lease"] = "active"
+            body["term"] = self.term
         return json_response(body)
 
     def _metrics(self, request: Request) -> Response:

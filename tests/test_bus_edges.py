@@ -273,8 +273,11 @@ async def test_a_tick_gap_at_an_edge_brings_its_clients_a_keyframe(
         await until(lambda: health(edge_http), lambda h: h["last_tick"], "the edge ticking")
         keyframes = sum(isinstance(m, Keyframe) for m in seen)
         # A tick numbered far ahead, as if the edge had missed many: it must not go on
-        # silently but ask the room for its state, which its clients then get.
-        ahead = ipc.Tick(10**9, 0, [], {}, b"", [], 0, [], [])
+        # silently but ask the room for its state, which its clients then get. (It carries
+        # the authority's lease term: one of another term is another authority's.)
+        term = (await health(edge_http))["term"]
+        assert isinstance(term, int) and term > 0
+        ahead = ipc.Tick(10**9, 0, [], {}, b"", [], 0, [], [], term)
         await nc.publish(Subjects.of(room).ticks, ipc.pack(ahead))
         await nc.flush()
         await eventually(

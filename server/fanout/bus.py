@@ -159,14 +159,24 @@ class Publisher:
         self.nc = nc
         self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self.bytes_out = 0
+        self.fenced = False  # set when the authority lost its lease: nothing more goes out
         self.task = asyncio.get_running_loop().create_task(self._run(), name="bus-publish")
 
     def publish(self, subject: str, data: bytes) -> None:
-        self.queue.put_nowait((subject, data))
+        if not self.fenced:
+            self.queue.put_nowait((subject, data))
+
+    def fence(self) -> None:
+        """Publish nothing more, not even what is queued (a deposed authority's last words)."""
+        self.fenced = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
 
     async def _run(self) -> None:
         while True:
             subject, data = await self.queue.get()
+            if self.fenced:
+                continue
             try:
                 await self.nc.publish(subject, data)
                 self.bytes_out += len(data)
@@ -175,7 +185,7 @@ class Publisher:
 
     async def close(self) -> None:
         """Publish what is queued, then stop."""
-        while not self.queue.empty() and not self.nc.is_closed:
+        while not self.queue.empty() and not self.nc.is_closed and not self.fenced:
             await asyncio.sleep(0.01)
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)

@@ -66,6 +66,7 @@ class BusRoom:
         metrics: Metrics,
         edge_timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
+        term: int = 0,
     ) -> None:
         self.nc = nc
         self.subjects = subjects
@@ -74,10 +75,12 @@ class BusRoom:
         self.metrics = metrics
         self.edge_timeout_s = edge_timeout_s
         self.clock = clock
+        self.term = term  # the lease term every tick carries (edges notice a new authority)
         self.publisher = Publisher(nc)
         self.edges: dict[str, EdgeState] = {}
         self.where: dict[int, tuple[str, int, int]] = {}  # conn -> (edge, sid, slot)
         self.dropped = 0  # bus messages refused
+        self.fenced = False
         self._decoder: msgspec.msgpack.Decoder[ipc.Seam] = msgspec.msgpack.Decoder(ipc.ToRoom)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -91,6 +94,11 @@ class BusRoom:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.publisher.close()
 
+    def fence(self) -> None:
+        """The lease is lost: send nothing more and take nothing more from edges, at once."""
+        self.publisher.fence()
+        self.fenced = True
+
     def held(self) -> int:
         """Clients the edges hold (they count toward max_connections)."""
         return len(self.where)
@@ -98,6 +106,8 @@ class BusRoom:
     # ------------------------------------------------------------ from edges
 
     async def _on_message(self, msg: Msg) -> None:
+        if self.fenced:
+            return
         edge = edge_id_of(msg.subject)
         try:
             message = ipc.unpack_one(msg.data, self._decoder)
@@ -227,7 +237,7 @@ class BusRoom:
     def tick(self, tick: ipc.Tick) -> None:
         """Once per tick for every edge: the tick to the stream, its crowd frames aside."""
         crowd = ipc.Crowd(tick.number, tick.near, tick.far)
-        kept = msgspec.structs.replace(tick, near={}, far=b"")
+        kept = msgspec.structs.replace(tick, near={}, far=b"", term=self.term)
         self.publisher.publish(self.subjects.ticks, ipc.pack(kept))
         if crowd.near or crowd.far:
             self.publisher.publish(self.subjects.crowd, ipc.pack(crowd))

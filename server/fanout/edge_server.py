@@ -89,7 +89,13 @@ class EdgeServer:
         self.publisher = bus.Publisher(nc)
         room = bus.SubjectWriter(self.publisher, self.subjects.inbound(self.id))
         address_of = self.admission.address_of
-        self.edge = edge = NetEdge(self.id, edge_limits(s), room, lambda c: address_of.get(c, ""))
+        self.edge = edge = NetEdge(
+            self.id,
+            edge_limits(s),
+            room,
+            lambda c: address_of.get(c, ""),
+            s.bus.edge_timeout_s,
+        )
         for subject in (self.subjects.edge(self.id), self.subjects.crowd, self.subjects.live):
             await nc.subscribe(subject, cb=edge.on_bus)
         await nc.jetstream().subscribe(
@@ -133,7 +139,7 @@ class EdgeServer:
             return refused
         path = request.path.split("?", 1)[0]
         if path == WS_PATH:
-            return None
+            return self._unless_room_silent()
         if path == "/healthz":
             edge = self.edge
             return json_response(
@@ -144,11 +150,27 @@ class EdgeServer:
                     "room": self.subjects.room,
                     "connections": len(edge.sessions) if edge else 0,
                     "last_tick": edge.last_tick if edge else 0,
+                    "term": edge.term if edge else 0,
+                    "authority_changes": edge.authority_changes if edge else 0,
                     "tick_gaps": edge.gaps if edge else 0,
                     "bus_dropped": edge.dropped if edge else 0,
                 }
             )
         return text_response("An edge serves the room's WebSocket only.\n", HTTPStatus.NOT_FOUND)
+
+    def _unless_room_silent(self) -> Response | None:
+        """HTTP 503 with Retry-After while the room is silent (its authority failing over):
+        a client tries again, or another edge, rather than wait for a Welcome."""
+        edge = self.edge
+        if edge is None or not edge.last_tick:
+            return None  # not fed yet: a starting edge lets clients wait for the room
+        if time.monotonic() - edge.last_tick_at <= self.settings.bus.edge_timeout_s:
+            return None
+        refused = text_response(
+            "the room is unreachable from this edge; try again\n", HTTPStatus.SERVICE_UNAVAILABLE
+        )
+        refused.headers["Retry-After"] = "1"
+        return refused
 
     async def stop(self) -> None:
         if self._chores is not None:

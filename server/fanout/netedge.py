@@ -8,6 +8,12 @@ the replies the room addresses to one client. Tick numbers run on by one; a gap 
 stream could not fill makes the edge ask the room for a keyframe, which its clients get
 with the next tick, so nothing is lost silently. A bus message that does not decode is
 logged and dropped.
+
+Ticks carry the authority's lease term (``lease.py``). A higher term is a new authority
+that took the room over from the store: it knows none of this edge's clients, so the
+edge closes them with 1012 and they rejoin (and get the new authority's keyframe); its
+tick numbers start afresh. A lower term is a deposed authority's late tick: dropped,
+unless the current one has been silent for ``term_timeout_s``.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class NetEdge:
         limits: EdgeLimits,
         room: RoomWriter,
         address_of: Callable[[ServerConnection], str] = lambda c: "",
+        term_timeout_s: float = 5.0,
     ) -> None:
         self.id = edge_id
         self.limits = limits
@@ -63,6 +70,9 @@ class NetEdge:
         self.last_tick_at = time.monotonic()
         self.crowd: ipc.Crowd | None = None
         self.gaps = 0  # tick gaps that needed a keyframe
+        self.term = 0  # the lease term of the authority whose ticks we write
+        self.term_timeout_s = term_timeout_s
+        self.authority_changes = 0  # new terms seen after the first
         self.dropped = 0  # bus messages refused
         self._decoder: msgspec.msgpack.Decoder[ipc.Seam] = msgspec.msgpack.Decoder(ipc.ToWorker)
 
@@ -156,6 +166,8 @@ class NetEdge:
         self.writer.send(session, adopt.initial)
 
     def tick(self, tick: ipc.Tick) -> None:
+        if tick.term != self.term and not self._new_term(tick.term):
+            return
         last = self.last_tick
         if last and tick.number <= last:
             if tick.number > last - RESTART_TICKS:
@@ -175,6 +187,25 @@ class NetEdge:
         self.last_tick = tick.number
         self.last_tick_at = time.monotonic()
         self.writer.tick(tick_in(tick), self.last_tick_at)
+
+    def _new_term(self, term: int) -> bool:
+        """A tick of another term: follow a new authority (True) or drop a deposed one's."""
+        current_alive = time.monotonic() - self.last_tick_at < self.term_timeout_s
+        if self.term and term < self.term and current_alive:
+            self.dropped += 1
+            log.warning("tick of a deposed authority dropped", extra={"term": term})
+            return False
+        had, self.term = self.term, term
+        self.last_tick = 0  # a new authority numbers its ticks afresh
+        self.crowd = None
+        if had:
+            self.authority_changes += 1
+            log.warning(
+                "a new authority for the room: its clients rejoin",
+                extra={"term": term, "was": had, "clients": len(self.sessions)},
+            )
+            self.shed(1012, "the room moved to a new authority; reconnect")
+        return True
 
     def stats(self) -> ipc.Stats:
         """Counters since the previous call (also the edge's sign of life to the room)."""

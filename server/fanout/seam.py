@@ -48,6 +48,7 @@ class Tick(Seam, tag=2):
     stage_first: int  # the number of stage[0]; numbers run on across answers
     stage_ends_us: list[int]  # when each stage packet has played out
     broadcasts: list[tuple[bytes, list[str] | None]]  # droppable; roles or None for all
+    term: int = 0  # over the bus: the authority's lease term (a new one: a new authority)
 
 
 class Broadcast(Seam, tag=3):

@@ -81,6 +81,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(settings.log.level, settings.log.format)
     if settings.server.role == "edge":
         return _serve_edge(settings)
+    if settings.server.role == "authority":
+        return _serve_authority(settings)
 
     async def main() -> None:
         server = TownhallServer(settings)
@@ -93,6 +95,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             await server.stop()
 
     run(main())
+    return 0
+
+
+def _serve_authority(settings: Settings) -> int:
+    from townhall.server.ops.failover import serve_authority
+
+    run(serve_authority(settings, lambda line: print(line, flush=True)))
     return 0
 
 
@@ -398,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="server_role",
         choices=["all", "authority", "edge"],
         help="all (default): room and clients here; authority: the room, feeding edges over "
-        "NATS ([bus]); edge: a WebSocket endpoint fed by the authority over NATS",
+        "NATS ([bus]), or a standby that takes over when the active one dies (a lease in "
+        "NATS KV, bus.lease_ttl_s); edge: a WebSocket endpoint fed by the authority over NATS",
     )
     p.set_defaults(func=cmd_serve)
 

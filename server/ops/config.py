@@ -362,6 +362,14 @@ class BusSettings:
     replay_s: float = _doc(
         120.0, "How long the room's tick stream keeps ticks for an edge to replay (JetStream)."
     )
+    lease_ttl_s: float = _doc(
+        5.0,
+        "The authority lease (NATS KV bucket townhall_leases, one key per room): a second "
+        "`serve --role authority` of the room waits as a standby and takes over about this "
+        "long after the active one stops renewing; the active one renews every quarter of it "
+        "and stops acting as the room if it has not renewed within three quarters. Every "
+        "authority on one NATS must use the same value.",
+    )
 
 
 @dataclass(frozen=True)
@@ -596,6 +604,7 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
         ),
         ("bus.edge_timeout_s", s.bus.edge_timeout_s > 0, "must be > 0"),
         ("bus.replay_s", s.bus.replay_s > 0, "must be > 0"),
+        ("bus.lease_ttl_s", 1 <= s.bus.lease_ttl_s <= 300, "must be 1..300"),
         ("qa.mode", s.qa.mode in {"auto", "moderated"}, "must be auto or moderated"),
         ("qa.questions_per_minute", s.qa.questions_per_minute > 0, "must be > 0"),
         ("qa.votes_per_s", s.qa.votes_per_s > 0, "must be > 0"),

@@ -1,0 +1,139 @@
+"""``townhall serve --role authority``: one active authority per room, any others standing by.
+
+The process first takes the room's lease (``fanout/lease.py``). Until it has it, it is a
+standby: it answers ``/healthz`` on its port (``"lease": "standby"`` and who is active)
+and nothing else, and has loaded nothing of the room. Once it holds the lease it builds
+the room from the durable store (which therefore must be shared: PostgreSQL, or one
+SQLite file on one machine) and serves on the same port, stamping its ticks with the
+lease's term. If the lease is lost (it could not renew in time, or the key changed) it
+steps down at once: no more ticks or replies, its own clients closed, and it goes back
+to standing by. A clean stop gives the lease back, so a standby takes over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from http import HTTPStatus
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from townhall.server.fanout import bus
+from townhall.server.fanout.lease import Holder, Lease, open_bucket
+from townhall.server.gateway.http import json_response, text_response
+from townhall.server.ops.config import Settings
+from townhall.server.ops.errors import listen_error
+
+log = logging.getLogger("townhall.failover")
+
+MAX_POLL_S = 1.0  # a standby tries the lease at least this often
+
+
+class Standby:
+    """The port of an authority waiting for the lease: ``/healthz`` only."""
+
+    def __init__(self, settings: Settings, lease: Lease) -> None:
+        self.settings = settings
+        self.lease = lease
+        self.active: Holder | None = None  # who holds the lease, as last read
+        self.port = settings.server.port
+        self._server: Server | None = None
+
+    async def start(self) -> None:
+        s = self.settings.server
+        try:
+            self._server = await serve(self._refuse, s.host, self.port, process_request=self._http)
+        except OSError as exc:
+            raise listen_error(s.host, self.port, exc) from exc
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+
+    async def _refuse(self, connection: ServerConnection) -> None:  # never reached
+        await connection.close(1013, "standby authority")
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            return json_response(
+                {
+                    "status": "ok",
+                    "role": "authority",
+                    "lease": "standby",
+                    "room": self.settings.server.room,
+                    "active": self.active.url if self.active is not None else "",
+                }
+            )
+        refused = text_response(
+            "a standby authority: the room is served elsewhere\n", HTTPStatus.SERVICE_UNAVAILABLE
+        )
+        refused.headers["Retry-After"] = "1"
+        return refused
+
+    async def wait_for_lease(self) -> None:
+        poll = min(MAX_POLL_S, self.lease.ttl_s / 4)
+        while not await self.lease.acquire():
+            self.active = await self.lease.current()
+            await asyncio.sleep(poll)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+async def serve_authority(settings: Settings, say: Callable[[str], None]) -> None:
+    """Stand by, act as the room while the lease is ours, stand by again if it is lost."""
+    from townhall.server.app import TownhallServer
+
+    room = settings.server.room
+    bus.Subjects.of(room)  # a room id that cannot name subjects or a key: one line, now
+    nc = await bus.connect(settings.bus, f"townhall-lease-{room}")
+    server: TownhallServer | None = None
+    lease: Lease | None = None
+    standby: Standby | None = None
+    keeper: asyncio.Task[None] | None = None
+    try:
+        kv = await open_bucket(nc, settings.bus.lease_ttl_s)
+        holder = Holder(uuid.uuid4().hex[:12], "", time.time())
+        lease = Lease(kv, room, holder, settings.bus.lease_ttl_s)
+        standby = Standby(settings, lease)
+        await standby.start()
+        # The active authority serves where the standby listened (a --port 0 stays put).
+        settings = replace(settings, server=replace(settings.server, port=standby.port))
+        url = f"http://{settings.server.host}:{standby.port}"
+        lease.holder = replace(holder, url=settings.server.public_url or url)
+        while True:
+            say(f"townhall: standby for room {room!r} at {url} (waiting for the lease)")
+            await standby.wait_for_lease()
+            await standby.stop()
+            keeper = asyncio.get_running_loop().create_task(lease.keep(), name="lease")
+            candidate = TownhallServer(settings, term=lease.term)  # the room, from the store
+            await candidate.start()  # on failure it closes what it opened
+            server = candidate
+            say(f"townhall: serving room {server.room.room_id!r} at {server.url} "
+                f"(lease term {lease.term})")  # fmt: skip
+            say(f"townhall: WebSocket {server.ws_url}")
+            await lease.lost.wait()
+            await server.step_down()
+            server = None
+            await keeper
+            keeper = None
+            await standby.start()
+    finally:
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+        if server is not None:
+            await server.stop()  # its last writes are in before the lease goes back
+        if lease is not None:
+            await lease.release()
+        if standby is not None:
+            await standby.stop()
+        with contextlib.suppress(Exception):
+            await nc.close()

@@ -1,0 +1,85 @@
+"""A nats-server of a test's own (JetStream on, a store folder of its own, a free port).
+
+The shared server on 127.0.0.1:4222 serves every test at once; a test that restarts NATS,
+or sets the lease bucket's TTL, needs one nobody else uses. ``restart`` stops it and
+starts it again on the same port and store, as an operator's restart would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import nats
+
+from .waiting import POLL_S
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class NatsServer:
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.conf = folder / "nats.conf"
+        self.conf.write_text(
+            f"listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: \"{folder / 'js'}\" }}\n"
+        )
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            NATS_SERVER, "-c", str(self.conf),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not await self._answers():
+            assert self.process.returncode is None, "nats-server exited"
+            assert time.monotonic() < deadline, "nats-server did not start"
+            await asyncio.sleep(POLL_S)
+
+    async def _answers(self) -> bool:
+        try:
+            nc = await nats.connect(
+                self.url, connect_timeout=1, allow_reconnect=False, max_reconnect_attempts=0
+            )
+        except Exception:
+            return False
+        try:
+            await nc.jetstream().account_info()  # JetStream is up, not just the port
+        except Exception:
+            return False
+        finally:
+            await nc.close()
+        return True
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+
+@asynccontextmanager
+async def nats_server(folder: Path) -> AsyncIterator[NatsServer]:
+    server = NatsServer(folder)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
