@@ -114,9 +114,16 @@ def room_rules(settings: Settings) -> RoomRules:
 class TownhallServer:
     """Owns the room, its host and the fan-out; ``async with`` starts and stops it."""
 
-    def __init__(self, settings: Settings, scene: Scene | None = None, term: int = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        scene: Scene | None = None,
+        term: int = 0,
+        held: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.settings = settings
         self.term = term  # the authority lease's term (ops/failover.py); 0 without one
+        self.held = held  # whether the lease is still ours: the bus is fenced when not
         scene_path = settings.server.scene or str(default_scene_path())
         self.scene_path = Path(scene_path)
         self.scene = scene or load_scene(self.scene_path)
@@ -293,7 +300,8 @@ class TownhallServer:
 
         s = self.settings
         subjects = bus.Subjects.of(s.server.room)
-        nc = await bus.connect(s.bus, f"townhall-authority-{s.server.room}")
+        reconnected: bus.Reconnected = []
+        nc = await bus.connect(s.bus, f"townhall-authority-{s.server.room}", reconnected)
         try:
             await bus.ensure_stream(nc, subjects, s.bus.replay_s)
         except BaseException:
@@ -307,9 +315,12 @@ class TownhallServer:
             self.metrics,
             s.bus.edge_timeout_s,
             term=self.term,
+            held=self.held,
         )
         self.fanout.bus = self.bus
         await self.bus.start()
+        # A restarted NATS has lost the (in-memory) tick stream: make it again.
+        reconnected.append(lambda: bus.ensure_stream(nc, subjects, s.bus.replay_s))
 
     def _held_elsewhere(self) -> int:
         """Clients whose sockets fan-out workers or networked edges hold."""

@@ -35,7 +35,7 @@ class NatsServer:
         self.url = f"nats://127.0.0.1:{self.port}"
         self.conf = folder / "nats.conf"
         self.conf.write_text(
-            f"listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: \"{folder / 'js'}\" }}\n"
+            f'listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: "{folder / "js"}" }}\n'
         )
         self.process: asyncio.subprocess.Process | None = None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,12 +89,29 @@ def edge_id_of(subject: str) -> str:
     return last if _TOKEN.match(last) else ""
 
 
-async def connect(settings: BusSettings, name: str) -> NatsClient:
+Reconnected = list[Callable[[], Awaitable[None]]]
+
+
+async def connect(
+    settings: BusSettings, name: str, on_reconnect: Reconnected | None = None
+) -> NatsClient:
     """A NATS connection that reconnects by itself; one-line BusError if none answers.
 
     Once connected the client retries for ever (a NATS restart is a pause, not an end);
     the first connection gets ``FIRST_CONNECT_S``, so a wrong ``bus.url`` is reported.
+    After a reconnect each of ``on_reconnect`` (a list its owner may fill later) runs:
+    a restarted server has lost what lived in its memory, such as the tick stream.
     """
+    hooks: Reconnected = on_reconnect if on_reconnect is not None else []
+    running: set[asyncio.Task[None]] = set()
+
+    async def run_hooks() -> None:
+        for hook in list(hooks):
+            try:
+                await hook()
+            except Exception as exc:  # logged; the next reconnect tries again
+                log.error("bus: after reconnecting", extra={"error": str(exc) or repr(exc)})
+
     servers = [u.strip() for u in settings.url.split(",") if u.strip()]
     last_error = ["no answer in time"]
 
@@ -106,6 +124,9 @@ async def connect(settings: BusSettings, name: str) -> NatsClient:
 
     async def reconnected() -> None:
         log.info("bus reconnected")
+        task = asyncio.get_running_loop().create_task(run_hooks(), name="bus-reconnected")
+        running.add(task)
+        task.add_done_callback(running.discard)
 
     options: dict[str, Any] = {
         "servers": servers,
@@ -155,16 +176,24 @@ class Publisher:
     reorder them when a flush awaits).
     """
 
-    def __init__(self, nc: NatsClient) -> None:
+    def __init__(self, nc: NatsClient, guard: Callable[[], bool] = lambda: True) -> None:
+        """``guard``: whether we may still speak (an authority: it holds the room's lease);
+        once it says no, the publisher is fenced for good, checked on every message."""
         self.nc = nc
+        self.guard = guard
         self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self.bytes_out = 0
         self.fenced = False  # set when the authority lost its lease: nothing more goes out
         self.task = asyncio.get_running_loop().create_task(self._run(), name="bus-publish")
 
     def publish(self, subject: str, data: bytes) -> None:
-        if not self.fenced:
-            self.queue.put_nowait((subject, data))
+        if self.fenced:
+            return
+        if not self.guard():
+            log.error("no longer allowed to speak for the room: publishing stopped")
+            self.fence()
+            return
+        self.queue.put_nowait((subject, data))
 
     def fence(self) -> None:
         """Publish nothing more, not even what is queued (a deposed authority's last words)."""
@@ -175,7 +204,8 @@ class Publisher:
     async def _run(self) -> None:
         while True:
             subject, data = await self.queue.get()
-            if self.fenced:
+            if self.fenced or not self.guard():
+                self.fence()
                 continue
             try:
                 await self.nc.publish(subject, data)

@@ -67,6 +67,7 @@ class BusRoom:
         edge_timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
         term: int = 0,
+        held: Callable[[], bool] = lambda: True,
     ) -> None:
         self.nc = nc
         self.subjects = subjects
@@ -76,7 +77,8 @@ class BusRoom:
         self.edge_timeout_s = edge_timeout_s
         self.clock = clock
         self.term = term  # the lease term every tick carries (edges notice a new authority)
-        self.publisher = Publisher(nc)
+        self.held_lease = held  # checked on every message in and out (lease.py)
+        self.publisher = Publisher(nc, held)
         self.edges: dict[str, EdgeState] = {}
         self.where: dict[int, tuple[str, int, int]] = {}  # conn -> (edge, sid, slot)
         self.dropped = 0  # bus messages refused
@@ -106,7 +108,8 @@ class BusRoom:
     # ------------------------------------------------------------ from edges
 
     async def _on_message(self, msg: Msg) -> None:
-        if self.fenced:
+        if self.fenced or not self.held_lease():
+            self.fence()
             return
         edge = edge_id_of(msg.subject)
         try:

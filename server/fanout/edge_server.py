@@ -11,6 +11,7 @@ come for ``bus.edge_timeout_s`` while it holds clients, it sheds them with close
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -18,6 +19,7 @@ from http import HTTPStatus
 
 from nats.aio.client import Client as NatsClient
 from nats.js.api import DeliverPolicy
+from nats.js.client import JetStreamContext
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
@@ -72,6 +74,7 @@ class EdgeServer:
         self.edge: NetEdge | None = None
         self._server: Server | None = None
         self._chores: asyncio.Task[None] | None = None
+        self._ticks: JetStreamContext.PushSubscription | None = None
         self.port = s.port
 
     async def start(self) -> None:
@@ -84,7 +87,7 @@ class EdgeServer:
 
     async def _start(self) -> None:
         s = self.settings
-        self.nc = nc = await bus.connect(s.bus, f"townhall-edge-{self.id}")
+        self.nc = nc = await bus.connect(s.bus, f"townhall-edge-{self.id}", [self._resubscribe])
         await bus.ensure_stream(nc, self.subjects, s.bus.replay_s)
         self.publisher = bus.Publisher(nc)
         room = bus.SubjectWriter(self.publisher, self.subjects.inbound(self.id))
@@ -98,12 +101,7 @@ class EdgeServer:
         )
         for subject in (self.subjects.edge(self.id), self.subjects.crowd, self.subjects.live):
             await nc.subscribe(subject, cb=edge.on_bus)
-        await nc.jetstream().subscribe(
-            self.subjects.ticks,
-            cb=edge.on_bus,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.NEW,
-        )
+        await self._subscribe_ticks()
         edge.to_room(edge.stats())  # hello: the room knows this edge from now on
         try:
             self._server = await serve(
@@ -120,6 +118,27 @@ class EdgeServer:
             raise listen_error(s.server.host, s.server.port, exc) from exc
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         self._chores = asyncio.get_running_loop().create_task(self._every_second())
+
+    async def _subscribe_ticks(self) -> None:
+        assert self.nc is not None and self.edge is not None
+        self._ticks = await self.nc.jetstream().subscribe(
+            self.subjects.ticks,
+            cb=self.edge.on_bus,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+        )
+
+    async def _resubscribe(self) -> None:
+        """After a reconnect: the stream and our consumer again (a restarted NATS lost both,
+        they lived in its memory). Ticks missed meanwhile are a gap: a keyframe repairs it."""
+        if self.nc is None or self.edge is None:
+            return
+        if self._ticks is not None:
+            with contextlib.suppress(Exception):
+                await self._ticks.unsubscribe()
+        await bus.ensure_stream(self.nc, self.subjects, self.settings.bus.replay_s)
+        await self._subscribe_ticks()
+        log.info("edge: tick stream subscribed again", extra={"edge": self.id})
 
     async def _every_second(self) -> None:
         """Counters to the room (the edge's sign of life); shed clients of a silent room."""

@@ -114,6 +114,10 @@ class Lease:
     def held(self) -> bool:
         return self.term != 0 and self.clock() < self.deadline
 
+    def is_held(self) -> bool:
+        """``held`` as a callable: the authority's bus checks it on every message."""
+        return self.held
+
     async def acquire(self) -> bool:
         """Take the lease if nobody holds it (a standby calls this until it is True)."""
         sent = self.clock()

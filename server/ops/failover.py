@@ -109,11 +109,12 @@ async def serve_authority(settings: Settings, say: Callable[[str], None]) -> Non
         url = f"http://{settings.server.host}:{standby.port}"
         lease.holder = replace(holder, url=settings.server.public_url or url)
         while True:
-            say(f"townhall: standby for room {room!r} at {url} (waiting for the lease)")
+            say(f"townhall: standby for room {room!r} (waiting for the lease) at {url}")
             await standby.wait_for_lease()
             await standby.stop()
             keeper = asyncio.get_running_loop().create_task(lease.keep(), name="lease")
-            candidate = TownhallServer(settings, term=lease.term)  # the room, from the store
+            # The room, from the store; over the bus it speaks only while the lease is held.
+            candidate = TownhallServer(settings, term=lease.term, held=lease.is_held)
             await candidate.start()  # on failure it closes what it opened
             server = candidate
             say(f"townhall: serving room {server.room.room_id!r} at {server.url} "

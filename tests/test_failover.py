@@ -1,0 +1,325 @@
+"""Failover with the real processes: two authorities of one room (one standing by), an edge,
+clients asking and voting through the edge, PostgreSQL for the record, and a nats-server
+of the test's own (the lease bucket's TTL is ours, and NATS itself gets restarted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from townhall.plugin.client import RoomClient
+from townhall.protocol.messages import (
+    Ack,
+    Ask,
+    Keyframe,
+    Message,
+    QuestionChanged,
+    StageEnd,
+    Vote,
+    Welcome,
+)
+
+from .conftest import SECRET, TokenMaker
+from .natsserver import NATS_SERVER, NatsServer, nats_server
+from .postgres import fresh_database
+from .test_bus_edges import Proc, health, start, stop, until
+from .waiting import eventually
+
+pytestmark = [
+    pytest.mark.skipif(not Path(NATS_SERVER).exists(), reason="needs nats-server"),
+    pytest.mark.xdist_group("failover"),  # several processes each: not two such tests at once
+]
+
+LEASE_TTL_S = 3.0
+TAKEOVER_S = 10.0  # issue 16: a standby takes over within 10 s of the active one dying
+
+
+@dataclass
+class Deployment:
+    room: str
+    config: Path
+    nats: NatsServer
+    database: str
+    procs: list[Proc]
+
+    async def start(self, role: str, marker: str) -> Proc:
+        proc = await start(self.config, role, marker)
+        self.procs.append(proc)
+        return proc
+
+
+def http_of(proc: Proc) -> str:
+    """The base URL a process serves /healthz on (from its WebSocket or standby line)."""
+    url = proc.url.removesuffix("/ws")
+    return url.replace("ws", "http", 1) if url.startswith("ws") else url
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    try:
+        with fresh_database() as url:
+            yield url
+    except psycopg.OperationalError as exc:  # pragma: no cover - the machine's setup
+        raise AssertionError(f"PostgreSQL on 127.0.0.1:5432 must run (.ci/run): {exc}") from exc
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    room = f"f{uuid.uuid4().hex[:10]}"
+    async with nats_server(tmp_path) as nats:
+        with postgres() as database:
+            config = tmp_path / "townhall.toml"
+            config.write_text(
+                f'[server]\nroom = "{room}"\nhost = "127.0.0.1"\n'
+                f'[auth]\nsecret = "{SECRET}"\n'
+                f'[store]\nurl = "{database}"\n'
+                '[qa]\nmode = "auto"\nvotes_per_s = 1000\nquestions_per_minute = 6000\n'
+                "[clone]\npause_s = 0.1\n"
+                f'[bus]\nurl = "{nats.url}"\nedge_timeout_s = 2.0\nreplay_s = 30.0\n'
+                f"lease_ttl_s = {LEASE_TTL_S}\n"
+                '[log]\nformat = "text"\n'
+            )
+            deployment = Deployment(room, config, nats, database, [])
+            try:
+                yield deployment
+            finally:
+                for proc in deployment.procs:
+                    await stop(proc)
+
+
+def stored(database: str, room: str) -> tuple[dict[int, str], set[tuple[int, str]], dict[int, str]]:
+    """Questions (id -> text), votes (question, voter) and answers (id -> text) in the store."""
+    with psycopg.connect(database) as db:
+        questions = dict(db.execute("SELECT id, text FROM questions WHERE room=%s", (room,)))
+        votes = set(db.execute("SELECT question_id, voter FROM votes WHERE room=%s", (room,)))
+        answers = dict(db.execute("SELECT id, text FROM answers WHERE room=%s", (room,)))
+    return (
+        {int(k): v for k, v in questions.items()},
+        {(int(q), v) for q, v in votes},
+        {int(k): v for k, v in answers.items()},
+    )
+
+
+@dataclass
+class Chatter:
+    """A client asking and voting through an edge, remembering what was acknowledged."""
+
+    client: RoomClient
+    user: str
+    seen: list[Message]
+    n: int
+
+    async def run(self, questions: dict[int, str], votes: set[tuple[int, str]]) -> None:
+        ref = 0
+        pending: dict[int, tuple[str, object]] = {}
+        read = 0
+        with contextlib.suppress(Exception):
+            while True:
+                ref += 1
+                if ref % 3 == 1 and ref < 3 * 6:  # at most 6 asks each: all fit a keyframe
+                    text = f"Question {self.n}-{ref}: what is the plan for team {self.n}{ref}?"
+                    pending[ref] = ("ask", text)
+                    await self.client.send(Ask(ref, text))
+                elif questions:
+                    qid = sorted(questions)[ref % len(questions)]
+                    pending[ref] = ("vote", qid)
+                    await self.client.send(Vote(ref, qid))
+                for m in self.seen[read:]:
+                    if isinstance(m, Ack) and m.ref in pending:
+                        kind, value = pending.pop(m.ref)
+                        if kind == "ask":
+                            questions[m.id] = str(value)
+                        else:
+                            votes.add((m.id, self.user))
+                read = len(self.seen)
+                await asyncio.sleep(0.02)
+
+
+async def rejoin(client: RoomClient, timeout: float) -> Welcome:
+    """Reconnect (resuming if the room can) until an edge lets the client in again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await client.reconnect()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def test_kill_9_of_the_active_authority_the_standby_takes_over_and_nothing_acked_is_lost(
+    deployment: Deployment, token: TokenMaker
+) -> None:
+    room = deployment.room
+    first = await deployment.start("authority", "WebSocket ")
+    second = await deployment.start("authority", "standby for room")
+    edge = await deployment.start("edge", " serving room ")
+    active = await health(http_of(first))
+    assert active["lease"] == "active" and active["term"], active
+    waiting = await health(http_of(second))
+    assert waiting["lease"] == "standby" and waiting["active"] == http_of(first), waiting
+
+    questions: dict[int, str] = {}
+    votes: set[tuple[int, str]] = set()
+    chatters: list[Chatter] = []
+    for n in range(3):
+        seen: list[Message] = []
+        user = f"user{n}"
+        client = RoomClient(edge.url, token(user, "spectator", room=room), on_message=seen.append)
+        await client.connect()
+        chatters.append(Chatter(client, user, seen, n))
+    tasks = [asyncio.create_task(c.run(questions, votes)) for c in chatters]
+
+    def answers_seen() -> dict[int, str]:
+        return {m.answer: m.text for c in chatters for m in c.seen if isinstance(m, StageEnd)}
+
+    try:
+        await eventually(
+            lambda: len(questions) >= 6 and len(votes) >= 6 and answers_seen(),
+            90,
+            "questions, votes and a whole answer acknowledged through the edge",
+        )
+        first.process.send_signal(signal.SIGKILL)  # mid-traffic: requests in flight unacked
+        killed = time.monotonic()
+        await first.process.wait()
+        await eventually(
+            lambda: any("WebSocket " in line for line in second.lines[2:]),
+            TAKEOVER_S + 5,
+            "the standby serving the room",
+        )
+        took = time.monotonic() - killed
+        assert took < TAKEOVER_S, f"the standby took {took:.1f} s"
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        acked_questions, acked_votes = dict(questions), set(votes)
+        acked_answers = answers_seen()
+
+        # 0 acknowledged questions, votes or answers lost: the store has every one of them.
+        in_questions, in_votes, in_answers = stored(deployment.database, room)
+        for qid, text in acked_questions.items():
+            assert in_questions.get(qid) == text, qid
+        assert acked_votes <= in_votes
+        for aid, text in acked_answers.items():
+            assert in_answers.get(aid) == text, aid
+
+        # The edge follows the new authority (a new term) and its clients rejoin, through
+        # the same edge, and see the room again: every acknowledged open question.
+        for c in chatters:
+            await asyncio.wait_for(c.client.wait_closed(), 30)
+            assert c.client.close_code == 1012, c.client.close_reason
+            c.seen.clear()
+            await rejoin(c.client, 30)
+        now_active = await health(http_of(second))
+        assert now_active["lease"] == "active", now_active
+        assert now_active["term"] > active["term"]  # type: ignore[operator]
+        await until(
+            lambda: health(http_of(edge)),
+            lambda h: h["term"] == now_active["term"] and h["authority_changes"] == 1,
+            "the edge on the new authority's term",
+        )
+        seen0 = chatters[0].seen
+        await eventually(lambda: any(isinstance(m, Keyframe) for m in seen0), 20, "a keyframe")
+        keyframe = next(m for m in seen0 if isinstance(m, Keyframe))
+        board = {q.id: q for q in keyframe.questions}
+        with psycopg.connect(deployment.database) as db:
+            answered = {
+                int(qid)
+                for (qid,) in db.execute(
+                    "SELECT id FROM questions WHERE room=%s AND state IN ('answered', 'escalated')",
+                    (room,),
+                )
+            }
+        assert set(acked_questions) - answered <= set(board), "an acked question not shown"
+        voted: dict[int, int] = {}
+        for qid, _ in acked_votes:
+            voted[qid] = voted.get(qid, 0) + 1
+        for qid, n in voted.items():
+            if qid in board:
+                assert board[qid].votes >= n, (qid, board[qid].votes, n)
+
+        # The room is live again through the edge: a new question reaches the others.
+        asker, watcher = chatters[0], chatters[1]
+        await asker.client.send(Ask(9000, "Is the room back after the failover?"))
+        await eventually(
+            lambda: any(isinstance(m, Ack) and m.ref == 9000 for m in asker.seen), 20, "acked"
+        )
+        await eventually(
+            lambda: any(
+                isinstance(m, QuestionChanged) and m.question.text.startswith("Is the room back")
+                for m in watcher.seen
+            ),
+            20,
+            "the new question on another client's board",
+        )
+
+        # The killed authority, started again, stands by behind the new one.
+        again = await deployment.start("authority", "standby for room")
+        await until(
+            lambda: health(http_of(again)),
+            lambda h: h["lease"] == "standby" and h["active"] == http_of(second),
+            "the restarted authority standing by",
+        )
+        assert (await health(http_of(second)))["lease"] == "active"
+    finally:
+        for t in tasks:
+            t.cancel()
+        for c in chatters:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(c.client.close(), 5)
+
+
+async def test_a_nats_restart_is_a_pause_for_the_authority_its_edge_and_their_clients(
+    deployment: Deployment, token: TokenMaker
+) -> None:
+    room = deployment.room
+    # A lease long enough to outlive the restart, and an edge patient enough for it.
+    text = deployment.config.read_text()
+    text = text.replace(f"lease_ttl_s = {LEASE_TTL_S}", "lease_ttl_s = 10.0")
+    deployment.config.write_text(text.replace("edge_timeout_s = 2.0", "edge_timeout_s = 8.0"))
+    authority = await deployment.start("authority", "WebSocket ")
+    edge = await deployment.start("edge", " serving room ")
+    seen: list[Message] = []
+    client = RoomClient(edge.url, token("nat", "spectator", room=room), on_message=seen.append)
+    await client.connect()
+    try:
+        await client.send(Ask(1, "Will the bus come back after a restart?"))
+        await eventually(lambda: any(isinstance(m, Ack) for m in seen), 30, "the first ack")
+        before = await health(http_of(edge))
+
+        await deployment.nats.restart()
+
+        # Both reconnect by themselves: ticks flow to the edge again, the room hears it.
+        await until(
+            lambda: health(http_of(edge)),
+            lambda h: h["last_tick"] > before["last_tick"] + 20,  # type: ignore[operator]
+            "ticks reaching the edge after the restart",
+        )
+        await client.send(Ask(2, "And does a question asked afterwards arrive?"))
+        await eventually(
+            lambda: any(isinstance(m, Ack) and m.ref == 2 for m in seen), 30, "the second ack"
+        )
+        await eventually(
+            lambda: any(
+                isinstance(m, QuestionChanged) and m.question.text.startswith("And does")
+                for m in seen
+            ),
+            30,
+            "the second question on the board",
+        )
+        assert not client.closed, (client.close_code, client.close_reason)
+        status = await health(http_of(authority))
+        assert status["lease"] == "active" and status["term"] and status["edges"] == 1, status
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), 5)
