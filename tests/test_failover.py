@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import nats
 import psycopg
 import pytest
 
@@ -28,6 +29,8 @@ from townhall.protocol.messages import (
     Vote,
     Welcome,
 )
+from townhall.server.fanout import seam as ipc
+from townhall.server.fanout.bus import Subjects
 
 from .conftest import SECRET, TokenMaker
 from .natsserver import NATS_SERVER, NatsServer, nats_server
@@ -64,6 +67,14 @@ def http_of(proc: Proc) -> str:
     return url.replace("ws", "http", 1) if url.startswith("ws") else url
 
 
+async def health_or_none(url: str) -> dict[str, object]:
+    """/healthz, or an empty status while the port is between two servers (stepping down)."""
+    try:
+        return await health(url)
+    except OSError:
+        return {}
+
+
 @contextlib.contextmanager
 def postgres() -> Iterator[str]:
     try:
@@ -93,8 +104,9 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
             try:
                 yield deployment
             finally:
-                for proc in deployment.procs:
+                for n, proc in enumerate(deployment.procs):
                     await stop(proc)
+                    (tmp_path / f"proc{n}.log").write_text("".join(proc.lines))
 
 
 def stored(database: str, room: str) -> tuple[dict[int, str], set[tuple[int, str]], dict[int, str]]:
@@ -266,8 +278,8 @@ async def test_kill_9_of_the_active_authority_the_standby_takes_over_and_nothing
         # The killed authority, started again, stands by behind the new one.
         again = await deployment.start("authority", "standby for room")
         await until(
-            lambda: health(http_of(again)),
-            lambda h: h["lease"] == "standby" and h["active"] == http_of(second),
+            lambda: health_or_none(http_of(again)),
+            lambda h: h.get("lease") == "standby" and h["active"] == http_of(second),
             "the restarted authority standing by",
         )
         assert (await health(http_of(second)))["lease"] == "active"
@@ -321,5 +333,65 @@ async def test_a_nats_restart_is_a_pause_for_the_authority_its_edge_and_their_cl
         status = await health(http_of(authority))
         assert status["lease"] == "active" and status["term"] and status["edges"] == 1, status
     finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), 5)
+
+
+async def test_a_frozen_authority_is_deposed_and_never_acts_as_the_room_beside_the_new_one(
+    deployment: Deployment, token: TokenMaker
+) -> None:
+    room = deployment.room
+    first = await deployment.start("authority", "WebSocket ")
+    second = await deployment.start("authority", "standby for room")
+    edge = await deployment.start("edge", " serving room ")
+    seen: list[Message] = []
+    client = RoomClient(edge.url, token("fay", "spectator", room=room), on_message=seen.append)
+    await client.connect()
+    try:
+        old_term = (await health(http_of(first)))["term"]
+        await until(lambda: health(http_of(edge)), lambda h: h["term"] == old_term, "edge fed")
+        # Frozen (a stalled VM, a pause): it cannot renew, so the standby takes over ...
+        first.process.send_signal(signal.SIGSTOP)
+        await eventually(
+            lambda: any("WebSocket " in line for line in second.lines[2:]),
+            TAKEOVER_S + 5,
+            "the standby serving the room",
+        )
+        await asyncio.wait_for(client.wait_closed(), 30)
+        assert client.close_code == 1012, client.close_reason
+        seen.clear()
+        await rejoin(client, 30)
+        new_term = (await health(http_of(second)))["term"]
+        assert new_term > old_term  # type: ignore[operator]
+        # ... and thawed, the old one finds its lease gone: it stands by, it sends the
+        # edge nothing (the edge stays on the new term and does not shed its clients).
+        first.process.send_signal(signal.SIGCONT)
+        await until(
+            lambda: health_or_none(http_of(first)),
+            lambda h: h.get("lease") == "standby" and h["active"] == http_of(second),
+            "the thawed authority standing by",
+        )
+        assert any("lease lost" in line for line in first.lines), "".join(first.lines)
+        status = await health(http_of(edge))
+        assert status["term"] == new_term and status["authority_changes"] == 1, status
+        # A deposed authority's late tick (forged here: its term, numbered on) is dropped.
+        nc = await nats.connect(deployment.nats.url)
+        try:
+            late = ipc.Tick(10**6, 0, [], {}, b"", [], 0, [], [], old_term)  # type: ignore[arg-type]
+            await nc.publish(Subjects.of(room).ticks, ipc.pack(late))
+            await nc.flush()
+        finally:
+            await nc.close()
+        await until(
+            lambda: health(http_of(edge)),
+            lambda h: h["bus_dropped"] > status["bus_dropped"],  # type: ignore[operator]
+            "the edge dropping the deposed term's tick",
+        )
+        await client.send(Ask(1, "Who answers after the freeze?"))
+        await eventually(lambda: any(isinstance(m, Ack) for m in seen), 30, "acked by the new one")
+        assert not client.closed and (await health(http_of(edge)))["authority_changes"] == 1
+    finally:
+        if first.process.returncode is None:
+            first.process.send_signal(signal.SIGCONT)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), 5)

@@ -137,7 +137,7 @@ class Lease:
     async def renew(self) -> bool:
         """Renew; False once the lease is lost (another revision, or our deadline passed)."""
         if not self.held:  # a renewal that lands now could not cover the time we had none
-            self._lose("no renewal in time")
+            self.lose("no renewal in time")
             return False
         sent = self.clock()
         try:
@@ -148,11 +148,11 @@ class Lease:
         except KeyWrongLastSequenceError:
             if await self._still_ours():
                 return self.held
-            self._lose("the key changed under us")
+            self.lose("the key changed under us")
             return False
         except (NatsError, TimeoutError) as exc:
             if not self.held:
-                self._lose(f"no renewal in time ({str(exc) or type(exc).__name__})")
+                self.lose(f"no renewal in time ({str(exc) or type(exc).__name__})")
                 return False
             log.warning("lease: renewal failed", extra={"error": str(exc) or type(exc).__name__})
             return True
@@ -172,7 +172,7 @@ class Lease:
         self.revision = entry.revision
         return True
 
-    def _lose(self, reason: str) -> None:
+    def lose(self, reason: str) -> None:
         log.error("lease lost: stepping down", extra={"room": self.key, "reason": reason})
         self.term = self.revision = 0
         self.lost.set()

@@ -25,7 +25,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from townhall.server.fanout import bus
-from townhall.server.fanout.lease import Holder, Lease, open_bucket
+from townhall.server.fanout.lease import Holder
+from townhall.server.fanout.lease_thread import LeaseThread
 from townhall.server.gateway.http import json_response, text_response
 from townhall.server.ops.config import Settings
 from townhall.server.ops.errors import listen_error
@@ -38,9 +39,8 @@ MAX_POLL_S = 1.0  # a standby tries the lease at least this often
 class Standby:
     """The port of an authority waiting for the lease: ``/healthz`` only."""
 
-    def __init__(self, settings: Settings, lease: Lease) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.lease = lease
         self.active: Holder | None = None  # who holds the lease, as last read
         self.port = settings.server.port
         self._server: Server | None = None
@@ -74,10 +74,11 @@ class Standby:
         refused.headers["Retry-After"] = "1"
         return refused
 
-    async def wait_for_lease(self) -> None:
-        poll = min(MAX_POLL_S, self.lease.ttl_s / 4)
-        while not await self.lease.acquire():
-            self.active = await self.lease.current()
+    async def wait_for(self, lease: LeaseThread) -> None:
+        """Until the lease is ours: try it, and note who holds it meanwhile."""
+        poll = min(MAX_POLL_S, lease.settings.lease_ttl_s / 4)
+        while not await lease.acquire():
+            self.active = await lease.current()
             await asyncio.sleep(poll)
 
     async def stop(self) -> None:
@@ -93,48 +94,41 @@ async def serve_authority(settings: Settings, say: Callable[[str], None]) -> Non
 
     room = settings.server.room
     bus.Subjects.of(room)  # a room id that cannot name subjects or a key: one line, now
-    nc = await bus.connect(settings.bus, f"townhall-lease-{room}")
+    standby = Standby(settings)
+    await standby.start()
+    # The active authority serves where the standby listened (a --port 0 stays put).
+    settings = replace(settings, server=replace(settings.server, port=standby.port))
+    url = f"http://{settings.server.host}:{standby.port}"
+    holder = Holder(uuid.uuid4().hex[:12], settings.server.public_url or url, time.time())
+    lease = LeaseThread(settings.bus, room, holder)
     server: TownhallServer | None = None
-    lease: Lease | None = None
-    standby: Standby | None = None
-    keeper: asyncio.Task[None] | None = None
     try:
-        kv = await open_bucket(nc, settings.bus.lease_ttl_s)
-        holder = Holder(uuid.uuid4().hex[:12], "", time.time())
-        lease = Lease(kv, room, holder, settings.bus.lease_ttl_s)
-        standby = Standby(settings, lease)
-        await standby.start()
-        # The active authority serves where the standby listened (a --port 0 stays put).
-        settings = replace(settings, server=replace(settings.server, port=standby.port))
-        url = f"http://{settings.server.host}:{standby.port}"
-        lease.holder = replace(holder, url=settings.server.public_url or url)
+        await lease.start()
         while True:
             say(f"townhall: standby for room {room!r} (waiting for the lease) at {url}")
-            await standby.wait_for_lease()
+            await standby.wait_for(lease)
             await standby.stop()
-            keeper = asyncio.get_running_loop().create_task(lease.keep(), name="lease")
-            # The room, from the store; over the bus it speaks only while the lease is held.
-            candidate = TownhallServer(settings, term=lease.term, held=lease.is_held)
-            await candidate.start()  # on failure it closes what it opened
+            term = lease.lease.term
+            lease.starting = True  # building the room blocks this loop: renew regardless
+            lease.keep()
+            try:
+                # The room, from the store; over the bus it speaks only while the lease is held.
+                candidate = TownhallServer(settings, term=term, held=lease.is_held)
+                await candidate.start()  # on failure it closes what it opened
+            finally:
+                lease.starting = False
             server = candidate
-            say(f"townhall: serving room {server.room.room_id!r} at {server.url} "
-                f"(lease term {lease.term})")  # fmt: skip
-            say(f"townhall: WebSocket {server.ws_url}")
+            if lease.is_held():
+                say(f"townhall: serving room {room!r} at {server.url} (lease term {term})")
+                say(f"townhall: WebSocket {server.ws_url}")
             await lease.lost.wait()
             await server.step_down()
             server = None
-            await keeper
-            keeper = None
             await standby.start()
     finally:
-        if keeper is not None:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
         if server is not None:
             await server.stop()  # its last writes are in before the lease goes back
-        if lease is not None:
-            await lease.release()
-        if standby is not None:
-            await standby.stop()
         with contextlib.suppress(Exception):
-            await nc.close()
+            await lease.release()
+        await lease.close()
+        await standby.stop()
