@@ -395,3 +395,22 @@ async def test_a_frozen_authority_is_deposed_and_never_acts_as_the_room_beside_t
             first.process.send_signal(signal.SIGCONT)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), 5)
+
+
+def test_serve_role_authority_without_nats_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "townhall.toml"
+    config.write_text('[bus]\nurl = "nats://127.0.0.1:1"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config),
+         "--role", "authority", "--port", "0"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert (
+        last == "townhall: cannot reach NATS at nats://127.0.0.1:1: [Errno 111] Connection refused"
+    )
+    assert "Traceback" not in result.stderr

@@ -10,6 +10,7 @@ TTL) or the room is being built, so a room whose loop is stuck does not keep the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Coroutine
@@ -83,8 +84,9 @@ class LeaseThread:
     async def close(self) -> None:
         if self._beats is not None:
             self._beats.cancel()
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # its loop ended meanwhile
+                self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread.is_alive():
             await asyncio.to_thread(self._thread.join, 10)
 
@@ -101,7 +103,12 @@ class LeaseThread:
     # ------------------------------------------------------------ on the lease's thread
 
     def _run(self) -> None:
-        asyncio.run(self._serve())
+        try:  # the same kind of loop as the room's (cli.run), so errors read the same
+            import uvloop
+        except ImportError:
+            asyncio.run(self._serve())
+        else:
+            uvloop.run(self._serve())
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -88,6 +88,22 @@ class Standby:
             self._server = None
 
 
+def warm_up(settings: Settings) -> None:
+    """What building the room costs and owes nothing to the store, done while standing by:
+    training the clone's intent classifier (seconds; cached for the process)."""
+    if not settings.clone.enabled:
+        return
+    from townhall.server.clone.brain.intent import IntentClassifier
+    from townhall.server.clone.persona import PersonaError, load_persona, sample_persona_path
+
+    try:
+        persona = load_persona(settings.clone.persona or sample_persona_path())
+    except PersonaError:
+        return  # building the room reports it
+    extra = (persona.path / "intents",) if persona.path is not None else ()
+    IntentClassifier.for_directories(*extra)
+
+
 async def serve_authority(settings: Settings, say: Callable[[str], None]) -> None:
     """Stand by, act as the room while the lease is ours, stand by again if it is lost."""
     from townhall.server.app import TownhallServer
@@ -102,6 +118,7 @@ async def serve_authority(settings: Settings, say: Callable[[str], None]) -> Non
     holder = Holder(uuid.uuid4().hex[:12], settings.server.public_url or url, time.time())
     lease = LeaseThread(settings.bus, room, holder)
     server: TownhallServer | None = None
+    warming = asyncio.get_running_loop().create_task(asyncio.to_thread(warm_up, settings))
     try:
         await lease.start()
         while True:
@@ -112,6 +129,8 @@ async def serve_authority(settings: Settings, say: Callable[[str], None]) -> Non
             lease.starting = True  # building the room blocks this loop: renew regardless
             lease.keep()
             try:
+                with contextlib.suppress(Exception):  # a failure here is reported below
+                    await warming
                 # The room, from the store; over the bus it speaks only while the lease is held.
                 candidate = TownhallServer(settings, term=term, held=lease.is_held)
                 await candidate.start()  # on failure it closes what it opened
@@ -126,6 +145,7 @@ async def serve_authority(settings: Settings, say: Callable[[str], None]) -> Non
             server = None
             await standby.start()
     finally:
+        warming.cancel()
         if server is not None:
             await server.stop()  # its last writes are in before the lease goes back
         with contextlib.suppress(Exception):
