@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import nats
@@ -39,9 +39,11 @@ async def nc(server: NatsServer) -> AsyncIterator[NatsClient]:
     await client.close()
 
 
-async def lease_for(nc: NatsClient, name: str, clock: object = time.monotonic) -> Lease:
+async def lease_for(
+    nc: NatsClient, name: str, clock: Callable[[], float] = time.monotonic
+) -> Lease:
     kv = await open_bucket(nc, TTL_S)
-    return Lease(kv, "hall-1", Holder(name, f"http://{name}", time.time()), TTL_S, clock)  # type: ignore[arg-type]
+    return Lease(kv, "hall-1", Holder(name, f"http://{name}", time.time()), TTL_S, clock)
 
 
 async def test_one_holder_at_a_time_and_the_standby_takes_over_when_renewals_stop(
