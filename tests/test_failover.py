@@ -341,6 +341,9 @@ async def test_a_frozen_authority_is_deposed_and_never_acts_as_the_room_beside_t
     deployment: Deployment, token: TokenMaker
 ) -> None:
     room = deployment.room
+    # No timing asserted here: a longer lease, so a loaded machine causes no extra failover.
+    text = deployment.config.read_text()
+    deployment.config.write_text(text.replace(f"lease_ttl_s = {LEASE_TTL_S}", "lease_ttl_s = 5.0"))
     first = await deployment.start("authority", "WebSocket ")
     second = await deployment.start("authority", "standby for room")
     edge = await deployment.start("edge", " serving room ")
