@@ -305,9 +305,15 @@ class TownhallServer:
             lambda: self.authority.keyframe(time.monotonic()),
             self.metrics,
             s.bus.edge_timeout_s,
+            on_edges=self._edges_changed,
         )
         self.fanout.bus = self.bus
         await self.bus.start()
+
+    def _edges_changed(self, urls: tuple[str, ...]) -> None:
+        """Every Welcome from now on lists these edges (where a client may resume)."""
+        self.authority.edge_urls = urls
+        log.info("edges", extra={"urls": list(urls)})
 
     def _held_elsewhere(self) -> int:
         """Clients whose sockets fan-out workers or networked edges hold."""
@@ -548,6 +554,7 @@ class TownhallServer:
             body["edge_clients"] = self.bus.held()
             body["bus_dropped"] = self.bus.dropped
             body["bus_bytes_out"] = self.bus.publisher.bytes_out
+            body["edge_urls"] = list(self.bus.edge_urls())
         return json_response(body)
 
     def _metrics(self, request: Request) -> Response:
