@@ -42,6 +42,7 @@ from townhall.server.gateway.http import (
     WS_PATH,
     Router,
     json_response,
+    protect_page,
     response,
     text_response,
     without_body,
@@ -496,6 +497,8 @@ class TownhallServer:
             resp = self.static.page(page)
             if resp.status_code == 200 and not self.guests.read(request.headers):
                 resp.headers["Set-Cookie"] = self.guests.issue()
+            if resp.status_code == 200 and self.authority.edge_urls:
+                protect_page(resp, self.authority.edge_urls)  # it may move to an edge
             return resp
 
         return watch

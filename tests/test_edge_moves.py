@@ -32,6 +32,8 @@ from townhall.protocol.messages import (
     Welcome,
 )
 from townhall.server.fanout.bus import Subjects
+from townhall.server.fanout.bus_room import usable_edge_url
+from townhall.server.gateway.http import PAGE_CSP, page_csp
 
 from .conftest import SECRET, TokenMaker
 from .test_bus_edges import NATS_URL, Deployment, health, start, stop, until
@@ -40,10 +42,10 @@ from .waiting import eventually
 MOVE_LIMIT_S = 5.0  # issue 16: a dead edge's clients are on another edge within this
 
 
-def edge_config(tmp_path: Path, room: str, clone: bool) -> Path:
+def edge_config(tmp_path: Path, room: str, clone: bool, allowed_origins: str = "") -> Path:
     config = tmp_path / "townhall.toml"
     config.write_text(
-        f'[server]\nroom = "{room}"\nhost = "127.0.0.1"\n'
+        f'[server]\nroom = "{room}"\nhost = "127.0.0.1"\nallowed_origins = "{allowed_origins}"\n'
         f'[auth]\nsecret = "{SECRET}"\n'
         f'[store]\npath = "{tmp_path / "townhall.db"}"\n'
         '[qa]\nmode = "auto"\n'
@@ -55,10 +57,12 @@ def edge_config(tmp_path: Path, room: str, clone: bool) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def deployed(tmp_path: Path, clone: bool) -> AsyncIterator[Deployment]:
+async def deployed(
+    tmp_path: Path, clone: bool, allowed_origins: str = ""
+) -> AsyncIterator[Deployment]:
     """An authority (its clone answering questions, if ``clone``) and two edges."""
     room = f"m{uuid.uuid4().hex[:10]}"
-    config = edge_config(tmp_path, room, clone)
+    config = edge_config(tmp_path, room, clone, allowed_origins)
     authority = await start(config, "authority", "WebSocket ")
     edges = []
     try:
@@ -213,3 +217,28 @@ async def test_bots_move_to_another_edge_when_theirs_dies(quiet: Deployment) -> 
         stats = await bots
     assert stats.connected == 6 and stats.reconnects == 6 and stats.moves == 6
     assert not stats.errors or set(stats.errors) <= {"CONNECT_FAILED"}, stats.error_counts
+
+
+@pytest.mark.parametrize(
+    ("url", "usable"),
+    [
+        ("ws://127.0.0.1:8801/ws", True),
+        ("wss://edge-2.example.com/ws", True),
+        ("ws://[::1]:8801/ws", True),
+        ("http://127.0.0.1:8801/ws", False),  # not a WebSocket URL
+        ("ws:///ws", False),  # no host
+        ("ws://a:99999/ws", False),  # no such port
+        ("ws://a b/ws", False),
+        ("ws://é.example/ws", False),
+        ("ws://" + "a" * 300 + "/ws", False),
+    ],
+)
+def test_an_edge_announces_only_a_url_a_client_could_open(url: str, usable: bool) -> None:
+    assert usable_edge_url(url) is usable
+
+
+def test_watch_may_connect_to_the_edges_it_lists_and_nowhere_else() -> None:
+    csp = page_csp(["ws://127.0.0.1:8801/ws", "wss://e.example/ws", "ws://x'y/ws", "http://a/ws"])
+    connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
+    assert connect == "connect-src 'self' ws://127.0.0.1:8801 wss://e.example"
+    assert page_csp([]) == PAGE_CSP and "connect-src 'self';" in PAGE_CSP
