@@ -36,7 +36,6 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import psutil
@@ -221,10 +220,10 @@ def loaders(
         write_frames(where / "joins.bin", join_frames(first, attendees, n - attendees))
         write_frames(where / "poses.bin", pose_frames())
         first += n
-        spec = SimpleNamespace(
+        spec = argparse.Namespace(
             attendees=attendees, spectators=n - attendees, pose_hz=20, ramp_per_s=args.ramp_per_s
         )
-        out.append(Capload(exe, where, port, spec, offset_us=offset))  # type: ignore[arg-type]
+        out.append(Capload(exe, where, port, spec, offset_us=offset))
     return out
 
 
