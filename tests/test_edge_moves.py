@@ -33,9 +33,10 @@ from townhall.protocol.messages import (
 )
 from townhall.server.fanout.bus import Subjects
 from townhall.server.fanout.bus_room import usable_edge_url
+from townhall.server.fanout.edge_server import EdgeServer
 from townhall.server.gateway.http import PAGE_CSP, page_csp
 
-from .conftest import SECRET, TokenMaker
+from .conftest import SECRET, TokenMaker, make_settings
 from .test_bus_edges import NATS_URL, Deployment, health, start, stop, until
 from .waiting import eventually
 
@@ -242,3 +243,21 @@ def test_watch_may_connect_to_the_edges_it_lists_and_nowhere_else() -> None:
     connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
     assert connect == "connect-src 'self' ws://127.0.0.1:8801 wss://e.example"
     assert page_csp([]) == PAGE_CSP and "connect-src 'self';" in PAGE_CSP
+
+
+@pytest.mark.parametrize(
+    ("host", "public_url", "announced"),
+    [
+        ("127.0.0.1", "", "ws://127.0.0.1:8801/ws"),
+        ("0.0.0.0", "", ""),  # a wildcard names no address a client could use
+        ("::", "", ""),
+        ("0.0.0.0", "https://edge-1.example.com", "wss://edge-1.example.com/ws"),
+    ],
+)
+def test_an_edge_announces_its_public_url_or_none(
+    tmp_path: Path, host: str, public_url: str, announced: str
+) -> None:
+    settings = make_settings(tmp_path, server={"host": host, "public_url": public_url})
+    edge = EdgeServer(settings)
+    edge.port = 8801
+    assert edge.announced_url() == announced
