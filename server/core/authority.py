@@ -212,6 +212,9 @@ class RoomAuthority:
         self.next_answer_id = saved.max_answer_id + 1
         self.next_turn_at = 0.0
         self.ring = StageRing()
+        # The room's live edges' WebSocket URLs (set by the shell as edges come and go): every
+        # Welcome carries them, so a client whose edge dies knows where else to resume.
+        self.edge_urls: tuple[str, ...] = ()
         self.tick_no = 0
         self._effects: list[Effect] = []
         self._dirty: set[int] = set()
@@ -486,6 +489,7 @@ class RoomAuthority:
             self.room.log.last_seq,
             self.rules.pose_hz,
             result.resumed,
+            list(self.edge_urls),
         )
         payloads = [codec.encode(welcome)]
         if result.resume_failed:

@@ -164,6 +164,7 @@ const CATALOG = [
     ["seq", U63],
     ["pose_hz", U8],
     ["resumed", BOOL, false],
+    ["edges", list(STR), []],
   ]],
   [65, "Error", [
     ["code", U16],
