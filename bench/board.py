@@ -49,6 +49,7 @@ from townhall.server.gateway.tokens import issue_token
 
 SECRET = "board-bench-secret-" + "x" * 32
 LEVELS = (100, 1000, 10000)
+SECRET_ENV = "TOWNHALL_BENCH_SECRET"  # the room's secret, for the probe process
 
 
 def log(text: str) -> None:
@@ -155,12 +156,15 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-async def probe_process(ws_url: str, probes: int, every: float, seq: int) -> list[float]:
+async def probe_process(
+    ws_url: str, probes: int, every: float, seq: int, secret: str
+) -> list[float]:
     """Run the probe in a process of its own; its Ask->Ack latencies in ms."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--probe", ws_url, "--probes", str(probes),
         "--every", str(every), "--seq", str(seq),
         stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, SECRET_ENV: secret},  # not on the command line, for ps to show
     )  # fmt: skip
     out, _ = await proc.communicate()
     if proc.returncode != 0:
@@ -169,10 +173,10 @@ async def probe_process(ws_url: str, probes: int, every: float, seq: int) -> lis
     return latencies
 
 
-async def probe(ws_url: str, probes: int, every: float, seq: int) -> list[float]:
+async def probe(ws_url: str, probes: int, every: float, seq: int, secret: str) -> list[float]:
     """One asker, one question in flight, a new one every ``every`` s (or at the reply, if
     that comes later); each Ask->Ack in ms."""
-    client = await Client.join(ws_url, f"probe-{seq}")
+    client = await Client.join(ws_url, f"probe-{seq}", secret)
     latencies = []
     start = time.perf_counter()
     for i in range(probes):
@@ -188,7 +192,14 @@ async def probe(ws_url: str, probes: int, every: float, seq: int) -> list[float]
 
 
 async def measure(
-    ws_url: str, url: str, voters: list[Client], args: argparse.Namespace, level: int, seq: int
+    ws_url: str,
+    url: str,
+    voters: list[Client],
+    level: int,
+    seq: int,
+    probes: int = 400,
+    every: float = 0.05,
+    secret: str = SECRET,
 ) -> dict[str, Any]:
     stop = asyncio.Event()
     votes = 0
@@ -205,7 +216,7 @@ async def measure(
         n = 0
         while not stop.is_set():
             n += 1
-            c = await Client.join(ws_url, f"joiner-{seq}-{n}")
+            c = await Client.join(ws_url, f"joiner-{seq}-{n}", secret)
             keyframes.append(c.keyframe_bytes)
             await c.close()
             await asyncio.sleep(0.2)
@@ -215,7 +226,7 @@ async def measure(
     background = [asyncio.create_task(vote(v)) for v in voters]
     background.append(asyncio.create_task(joiners()))
     started = time.perf_counter()
-    latencies = await probe_process(ws_url, args.probes, args.every, seq)
+    latencies = await probe_process(ws_url, probes, every, seq, secret)
     window = time.perf_counter() - started
     stop.set()
     await asyncio.gather(*background, return_exceptions=True)
@@ -258,7 +269,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 asked += await fill(askers, asked, level)
                 log(f"{level} questions on the board ({time.perf_counter() - t0:.1f} s to fill)")
-                out["levels"].append(await measure(ws_url, url, voters, args, level, seq))
+                out["levels"].append(
+                    await measure(ws_url, url, voters, level, seq, args.probes, args.every)
+                )
                 log(json.dumps(out["levels"][-1]))
             for c in [*askers, *voters]:
                 await c.close()
@@ -288,7 +301,8 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
-        print(json.dumps(asyncio.run(probe(args.probe, args.probes, args.every, args.seq))))
+        secret = os.environ.get(SECRET_ENV, SECRET)
+        print(json.dumps(asyncio.run(probe(args.probe, args.probes, args.every, args.seq, secret))))
         return
     print(json.dumps(asyncio.run(run(args))))
 
