@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from townhall.protocol import codec
@@ -33,7 +35,7 @@ async def request(ws: ClientConnection, message: Message) -> Ack | Error:
 
 
 async def test_a_dead_writer_answers_the_next_ask_with_a_store_error_and_healthz_says_so(
-    tmp_path: Path, token: TokenMaker
+    tmp_path: Path, token: TokenMaker, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with TownhallServer(make_settings(tmp_path)) as srv:
         ws = await connect(srv.ws_url)
@@ -64,5 +66,9 @@ async def test_a_dead_writer_answers_the_next_ask_with_a_store_error_and_healthz
         health = json.loads(body)
         assert status == 503 and health["status"] == "unhealthy"
         assert "KeyError" in health["store"]
+        failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert [r.getMessage() for r in failures] == [  # once, not once per refused write
+            "store writer stopped; every write fails from now on"
+        ]
         await other.close()
         await ws.close()
