@@ -544,8 +544,10 @@ class TownhallServer:
         )
 
     def _healthz(self, request: Request) -> Response:
+        """The room's health; 503 when it cannot do its job (the store takes no writes)."""
+        failure = self.store.failure
         body: dict[str, Any] = {
-            "status": "ok",
+            "status": "ok" if failure is None else "unhealthy",
             "role": self.settings.server.role,
             "room": self.room.room_id,
             "connections": len(self.fanout.sessions),
@@ -558,6 +560,9 @@ class TownhallServer:
             body["bus_dropped"] = self.bus.dropped
             body["bus_bytes_out"] = self.bus.publisher.bytes_out
             body["edge_urls"] = list(self.bus.edge_urls())
+        if failure is not None:
+            body["store"] = failure
+            return json_response(body, HTTPStatus.SERVICE_UNAVAILABLE)
         return json_response(body)
 
     def _metrics(self, request: Request) -> Response:

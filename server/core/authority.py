@@ -274,14 +274,14 @@ class RoomAuthority:
         (what was changed in memory goes back) and tell ``conn`` why."""
         failed: tuple[Effect, ...] = tuple(undo)
         if conn:  # built now, counted only if it is sent (see ``stored``)
-            error = Error(int(ErrorCode.INTERNAL), "could not store that", about, False, ref)
+            error = Error(int(ErrorCode.STORE), "could not store that", about, False, ref)
             failed += (Send(conn, (codec.encode(error),)),)
         self._effects.append(Persist(tuple(records), tuple(then), failed))
 
     def stored(self, persist: Persist, ok: bool) -> None:
         """The shell stored (``ok``) or could not store a Persist's records."""
         if not ok and any(isinstance(e, Send) for e in persist.failed):
-            self.counters.count_error(ErrorCode.INTERNAL.name)
+            self.counters.count_error(ErrorCode.STORE.name)
         for effect in persist.then if ok else persist.failed:
             if isinstance(effect, Sequenced):
                 self.emit(effect.message)

@@ -375,6 +375,7 @@ export const ERROR_CODES = Object.freeze({
   28: "CONFLICT",
   29: "NOT_FOUND",
   30: "EVENT_ENDED",
+  31: "STORE",
 });
 
 /** Error codes by name, e.g. ErrorCode.AUTH_EXPIRED === 8. */
