@@ -132,6 +132,48 @@ async def test_the_same_words_in_a_sensitive_question_still_escalate(question: s
     assert all(label == "escalated" for _, label, _ in parts)
 
 
+#: Company life near a sensitive topic, worded fresh (none is an example or in the judgment
+#: set): escalated by the judge before it learnt such questions from more varied examples.
+NEAR_SENSITIVE_HARMLESS = [
+    "When are we decommissioning the old CI server?",
+    "What's a healthy amount of time to spend on refactoring?",
+    "Чи буде хакатон для дизайнерів?",
+    "Будет ли хакатон весной?",
+    "Who brings the drinks to the summer barbecue?",
+    "Is there a group deal for gym memberships?",
+    "How do I stop being a perfectionist about slides?",
+]
+#: The same neighbourhoods, sensitive: still escalated.
+NEAR_SENSITIVE_SENSITIVE = [
+    "Is the hackathon a cover for choosing who gets cut?",
+    "Is there a deal to sell our data business?",
+    "Are they letting the whole design team go?",
+]
+
+
+def test_the_near_sensitive_questions_here_are_not_among_the_examples() -> None:
+    asked = NEAR_SENSITIVE_HARMLESS + NEAR_SENSITIVE_SENSITIVE
+    assert [q for q in asked if fold(q) in examples()] == []
+
+
+@pytest.mark.parametrize("question", NEAR_SENSITIVE_HARMLESS)
+async def test_a_harmless_question_near_a_sensitive_topic_is_not_escalated(
+    question: str,
+) -> None:
+    parts, escalations = await answer(PERSONA, question)
+    assert [e.reason for e in escalations if e.reason.split(":")[0] != "no_material"] in (
+        [],
+        ["language_unsupported"],
+    ), escalations
+    assert parts
+
+
+@pytest.mark.parametrize("question", NEAR_SENSITIVE_SENSITIVE)
+async def test_a_sensitive_question_in_the_same_neighbourhood_escalates(question: str) -> None:
+    _, escalations = await answer(PERSONA, question)
+    assert [e.reason.split(":")[0] for e in escalations] == [SENSITIVE_TOPIC], escalations
+
+
 def test_only_words_of_two_meanings_are_soft_on_the_floor() -> None:
     policy = Policy.for_persona(PERSONA)
     soft = policy.check_question("How do we fight burnout from on-call?")
