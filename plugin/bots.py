@@ -58,6 +58,7 @@ class BotStats:
     hands_raised: int = 0
     messages_received: int = 0
     reconnects: int = 0
+    moves: int = 0  # reconnects that went to another edge (Welcome's list) than before
     errors: list[str] = field(default_factory=list)  # distinct error codes, first seen first
     error_counts: dict[str, int] = field(default_factory=dict)
 
@@ -251,6 +252,7 @@ class _BotRun:
         while not self.stopping:
             await asyncio.sleep(delay * self.random.uniform(0.5, 1.5))
             bot.client.token = self.token(bot.index)
+            moves_before = bot.client.moves
             try:
                 await asyncio.wait_for(bot.client.reconnect(), JOIN_TIMEOUT_S)
             except JoinRejected as exc:
@@ -264,6 +266,7 @@ class _BotRun:
                 bot.hand_sent = False  # the server lowers the hand of a dropped attendee
                 bot.up = True
                 self.stats.reconnects += 1
+                self.stats.moves += bot.client.moves - moves_before
                 return
             delay = min(BACKOFF_S[1], delay * 2)
 
@@ -347,7 +350,7 @@ async def run_bots(
         run.say(
             f"bots: done: {s.connected} joined, {s.poses_sent} poses sent, "
             f"{s.messages_received} messages received, {s.reconnects} reconnects"
-            + (f", errors {s.error_counts}" if s.errors else "")
+            f" ({s.moves} to another edge)" + (f", errors {s.error_counts}" if s.errors else "")
         )
     if isinstance(crashed[0], Exception):
         raise crashed[0]  # a bug in the ticker must not pass for a quiet run

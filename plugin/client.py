@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -77,6 +78,7 @@ class ClockNotSynced(TimeoutError):
 
 
 SYNC_TIMEOUT_S = 15.0
+MOVE_TIMEOUT_S = 3.0  # how long reconnecting waits for one edge before trying the next
 
 
 class RoomClient:
@@ -112,6 +114,9 @@ class RoomClient:
         self._closed = asyncio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
+        self._open_timeout_s: float | None = None  # shorter while trying edge after edge
+        self.moves = 0  # reconnects that came back through another URL than the one before
+        self.random = random.Random()
 
     # ------------------------------------------------------------ connection
 
@@ -123,7 +128,7 @@ class RoomClient:
                 self.url,
                 compression=None,
                 max_size=None,
-                open_timeout=self.timeout_s,
+                open_timeout=self._open_timeout_s or self.timeout_s,
                 additional_headers=self.headers,
             )
         except (OSError, TimeoutError, WebSocketException) as exc:
@@ -208,9 +213,42 @@ class RoomClient:
                 await self._reader
 
     async def reconnect(self) -> Welcome:
-        """Come back after a drop: same seat, continuing from the last sequence number."""
+        """Come back after a drop: same seat, continuing from the last sequence number.
+
+        With a list of edges from the last Welcome, the other edges are tried first (from a
+        random one on, so the clients of a dead edge spread over the rest), then this one;
+        each gets ``MOVE_TIMEOUT_S`` to open. Any edge resumes the seat: the room is one.
+        """
         await self.close()
-        return await self.connect(resume=True)
+        candidates = self.candidates()
+        last: CannotReach | None = None
+        for url in candidates:
+            before, self.url = self.url, url
+            self._open_timeout_s = min(self.timeout_s, MOVE_TIMEOUT_S)
+            try:
+                welcome = await self.connect(resume=True)
+            except CannotReach as exc:
+                self.url = before
+                last = exc
+                log.info("edge unreachable, trying the next", extra={"url": url})
+                continue
+            finally:
+                self._open_timeout_s = None
+            if url != before:
+                self.moves += 1
+                log.info("moved to another edge", extra={"from": before, "to": url})
+            return welcome
+        assert last is not None
+        raise last
+
+    def candidates(self) -> list[str]:
+        """Where to reconnect, in order: the Welcome's other edges, then this URL."""
+        edges = list(self.welcome.edges) if self.welcome is not None else []
+        others = [u for u in dict.fromkeys(edges) if u != self.url]
+        if others:
+            start = self.random.randrange(len(others))
+            others = others[start:] + others[:start]
+        return [*others, self.url]
 
     # ------------------------------------------------------------ sending
 

@@ -42,6 +42,7 @@ class ErrorCode(IntEnum):
     CONFLICT = 28  # a save based on a version that is no longer the newest: reload and redo
     NOT_FOUND = 29  # no statement, answer or inbox item with that id
     EVENT_ENDED = 30  # the event has ended: questions, votes and the mic are closed
+    STORE = 31  # the room could not store it (nothing changed); try again later
 
     @property
     def close_code(self) -> int:

@@ -16,6 +16,7 @@ from .limits import (
     BOARD_PAGE_MAX,
     MAX_ANSWER_CHARS,
     MAX_CLIENT_INFO_CHARS,
+    MAX_EDGES,
     MAX_LANGUAGE_CHARS,
     MAX_MIC_REASON_CHARS,
     MAX_NAME_CHARS,
@@ -27,6 +28,7 @@ from .limits import (
     MAX_STATEMENT_ID_CHARS,
     MAX_TAGS,
     MAX_TOKEN_CHARS,
+    MAX_URL_CHARS,
     MAX_USER_ID_CHARS,
     MAX_WORD_CHARS,
     POSE_BYTES,
@@ -74,6 +76,8 @@ StatementId = Annotated[str, msgspec.Meta(max_length=MAX_STATEMENT_ID_CHARS)]
 StatementText = Annotated[str, msgspec.Meta(max_length=MAX_STATEMENT_CHARS)]
 Tags = Annotated[list[Annotated[str, msgspec.Meta(max_length=MAX_WORD_CHARS)]],
                  msgspec.Meta(max_length=MAX_TAGS)]  # fmt: skip
+EdgeUrls = Annotated[list[Annotated[str, msgspec.Meta(max_length=MAX_URL_CHARS)]],
+                     msgspec.Meta(max_length=MAX_EDGES)]  # fmt: skip
 DateText = Annotated[str, msgspec.Meta(max_length=10)]  # YYYY-MM-DD or ""
 StudioWhat = Literal["inbox", "answers", "statements", "history", "audit"]
 InboxAction = Literal["publish", "post", "asker", "decline"]
@@ -300,6 +304,8 @@ class Welcome(Message, tag=64):
     seq: U64
     pose_hz: U8
     resumed: bool = False
+    # The room's live edges (ws:// or wss:// URLs): where to reconnect if this one dies.
+    edges: EdgeUrls = []
 
 
 class Error(Message, tag=65):

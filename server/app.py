@@ -42,6 +42,7 @@ from townhall.server.gateway.http import (
     WS_PATH,
     Router,
     json_response,
+    protect_page,
     response,
     text_response,
     without_body,
@@ -305,9 +306,15 @@ class TownhallServer:
             lambda: self.authority.keyframe(time.monotonic()),
             self.metrics,
             s.bus.edge_timeout_s,
+            on_edges=self._edges_changed,
         )
         self.fanout.bus = self.bus
         await self.bus.start()
+
+    def _edges_changed(self, urls: tuple[str, ...]) -> None:
+        """Every Welcome from now on lists these edges (where a client may resume)."""
+        self.authority.edge_urls = urls
+        log.info("edges", extra={"urls": list(urls)})
 
     def _held_elsewhere(self) -> int:
         """Clients whose sockets fan-out workers or networked edges hold."""
@@ -490,6 +497,8 @@ class TownhallServer:
             resp = self.static.page(page)
             if resp.status_code == 200 and not self.guests.read(request.headers):
                 resp.headers["Set-Cookie"] = self.guests.issue()
+            if resp.status_code == 200 and self.authority.edge_urls:
+                protect_page(resp, self.authority.edge_urls)  # it may move to an edge
             return resp
 
         return watch
@@ -535,8 +544,10 @@ class TownhallServer:
         )
 
     def _healthz(self, request: Request) -> Response:
+        """The room's health; 503 when it cannot do its job (the store takes no writes)."""
+        failure = self.store.failure
         body: dict[str, Any] = {
-            "status": "ok",
+            "status": "ok" if failure is None else "unhealthy",
             "role": self.settings.server.role,
             "room": self.room.room_id,
             "connections": len(self.fanout.sessions),
@@ -548,6 +559,10 @@ class TownhallServer:
             body["edge_clients"] = self.bus.held()
             body["bus_dropped"] = self.bus.dropped
             body["bus_bytes_out"] = self.bus.publisher.bytes_out
+            body["edge_urls"] = list(self.bus.edge_urls())
+        if failure is not None:
+            body["store"] = failure
+            return json_response(body, HTTPStatus.SERVICE_UNAVAILABLE)
         return json_response(body)
 
     def _metrics(self, request: Request) -> Response:

@@ -132,7 +132,7 @@ def test_a_question_is_acknowledged_only_once_stored_and_shown_with_the_next_tic
     assert [type(m) for m in changed] == [QuestionChanged]
 
 
-def test_a_failed_commit_answers_with_an_internal_error_and_nothing_shows() -> None:
+def test_a_failed_commit_answers_with_a_store_error_and_nothing_shows() -> None:
     room = make_room()
     join(room, 1, "ann:spectator")
     room.receive(1, Ask(9, "Will the canteen reopen this year?"), 1.0)
@@ -140,7 +140,7 @@ def test_a_failed_commit_answers_with_an_internal_error_and_nothing_shows() -> N
     assert isinstance(persist, Persist)
     room.stored(persist, False)
     (error,) = sent_to(room.effects(), 1)
-    assert isinstance(error, Error) and error.code == ErrorCode.INTERNAL and error.ref == 9
+    assert isinstance(error, Error) and error.code == ErrorCode.STORE and error.ref == 9
     room.tick(1.1)
     ship = next(e for e in room.effects() if isinstance(e, Ship))
     assert ship.events == ()
@@ -302,12 +302,12 @@ def test_errors_are_counted_when_sent_not_when_prepared() -> None:
     assert isinstance(persist, Persist)
     room.stored(persist, True)
     room.effects()  # the Ack
-    assert "INTERNAL" not in room.counters.errors_sent
+    assert "STORE" not in room.counters.errors_sent
     room.receive(1, Ask(2, "Where do we meet next quarter?"), 1.1)
     (persist,) = room.effects()
     assert isinstance(persist, Persist)
     room.stored(persist, False)
-    assert room.counters.errors_sent["INTERNAL"] == 1
+    assert room.counters.errors_sent["STORE"] == 1
 
 
 # ------------------------------------------------------------------ nothing unstored is shown

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "fanout.py"
 KEYS = (
     "clients",
@@ -172,3 +174,41 @@ def test_recording_bench_smoke() -> None:
     assert result["answers"] == 1 and result["vtt_cues"] >= 1
     for key in ("speech_s", "kB_per_speech_s", "ship_us_p50", "export_x_realtime", "webm_bytes"):
         assert result[key] > 0, key
+
+
+EDGES_BENCH = BENCH.parent / "edges.py"
+EDGE_KEYS = (
+    "joined",
+    "deliveries_per_s",
+    "authority_cpu_percent",
+    "us_per_delivery",
+    "stage_early_fraction",
+    "stage_late_fraction",
+    "crowd_p99_ms",
+    "total_cpu_us_per_delivery",
+)
+
+
+def test_edges_bench_smoke() -> None:
+    """NATS, an authority and three edges, then three local workers: every figure, small."""
+    proc = subprocess.run(
+        [sys.executable, str(EDGES_BENCH), "--sizes", "30", "--seconds", "2", "--settle", "0"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    (size,) = result["sizes"]
+    edges, workers = size["edges"], size["workers"]
+    for figures in (edges, workers):
+        missing = [k for k in EDGE_KEYS if k not in figures]
+        assert not missing, missing
+        assert figures["joined"] == 30 and figures["deliveries_per_s"] > 0
+        early, late = figures["stage_early_fraction"], figures["stage_late_fraction"]
+        assert early + late == pytest.approx(1.0)
+    assert len(edges["us_per_delivery"]) == 3 and all(u > 0 for u in edges["us_per_delivery"])
+    assert edges["bus_published_bytes_per_s"] > 0
+    assert edges["nats_out_bytes_per_s"] >= edges["bus_published_bytes_per_s"]
+    assert size["edges_vs_workers"]["total_cpu_us_per_delivery"] > 0
+    assert result["authority_cpu_growth"] == 1.0  # one size: its own

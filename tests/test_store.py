@@ -5,11 +5,14 @@ sharing a database keep apart, and a write the database refuses fails its caller
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+from collections.abc import Iterator
 
 import pytest
 
 from townhall.server.core.qa import QaQueue
-from townhall.server.store.base import StoreError
+from townhall.server.store.base import StoreError, StoreStopped
 from townhall.server.store.records import (
     ActionRecorded,
     AnswerMedia,
@@ -155,3 +158,53 @@ async def test_a_statement_version_is_written_once(open_room_store: OpenStore) -
         await store.write([version("S01", 1, "Overwritten?")])
     assert [v.text for v in store.load_all_statements("dana")] == ["First."]
     await store.close()
+
+
+def stop_the_writer(store: object) -> tuple[threading.Event, threading.Event]:
+    """Make the store's writer fail with a fault that is no database error (a bug, say) in
+    the middle of a transaction: once ``release`` is set, after telling ``started`` it holds
+    a batch, it writes that batch's first rows and then raises."""
+    started, release = threading.Event(), threading.Event()
+    commit = store._writer.commit  # type: ignore[attr-defined]
+
+    def broken(batch: list[list[object]]) -> None:
+        started.set()
+        release.wait()
+
+        def ops() -> Iterator[object]:
+            yield from batch[0]
+            raise ZeroDivisionError("a fault in the writer")
+
+        commit([ops()])
+
+    store._writer.commit = broken  # type: ignore[attr-defined]
+    return started, release
+
+
+async def test_a_writer_that_dies_fails_every_pending_and_later_write_and_says_so_once(
+    open_room_store: OpenStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_room_store()
+    await store.write([SettingSaved("before", "1")])
+    assert store.failure is None
+    started, release = stop_the_writer(store)
+    held = store.write([SettingSaved("held", "1")])
+    await asyncio.to_thread(started.wait)  # the writer holds that batch
+    queued = [store.write([SettingSaved(f"queued{n}", "1")]) for n in range(3)]
+    release.set()
+    for future in [held, *queued]:
+        with pytest.raises(StoreStopped, match="ZeroDivisionError: a fault in the writer"):
+            await asyncio.wait_for(future, 20)  # an answer, not a hang
+    for n in range(3):
+        with pytest.raises(StoreStopped):
+            await asyncio.wait_for(store.write([SettingSaved(f"later{n}", "1")]), 20)
+    assert store.failure is not None and "ZeroDivisionError" in store.failure
+    stopped = [r for r in caplog.records if r.getMessage().startswith("store writer stopped")]
+    assert len(stopped) == 1 and stopped[0].levelno == logging.CRITICAL
+    assert set(store.load_settings()) & {"held", "queued0", "later0"} == set()
+    assert store.load_settings()["before"] == "1"
+    again = open_room_store()  # the broken transaction was rolled back: nothing stays locked
+    await asyncio.wait_for(again.write([SettingSaved("after", "1")]), 20)
+    assert again.load_settings()["after"] == "1"
+    await asyncio.wait_for(store.close(), 20)
+    await again.close()

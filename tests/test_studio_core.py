@@ -50,7 +50,7 @@ def test_a_refused_store_undoes_the_save() -> None:
     (persist,) = room.effects()
     room.stored(persist, False)
     (error,) = sent_to(room.effects(), 1)
-    assert isinstance(error, Error) and error.code == ErrorCode.INTERNAL
+    assert isinstance(error, Error) and error.code == ErrorCode.STORE
     assert room.studio.book.current["S1"] == S1 and room.studio.history["S1"] == [S1]
     room.receive(2, StatementSave(6, "S1", 1, "remote", "Office every day.", "en"), 1.1)
     assert isinstance(next(iter(room.effects())), Persist)  # version 1 is the newest again

@@ -212,6 +212,9 @@ class RoomAuthority:
         self.next_answer_id = saved.max_answer_id + 1
         self.next_turn_at = 0.0
         self.ring = StageRing()
+        # The room's live edges' WebSocket URLs (set by the shell as edges come and go): every
+        # Welcome carries them, so a client whose edge dies knows where else to resume.
+        self.edge_urls: tuple[str, ...] = ()
         self.tick_no = 0
         self._effects: list[Effect] = []
         self._dirty: set[int] = set()
@@ -271,14 +274,14 @@ class RoomAuthority:
         (what was changed in memory goes back) and tell ``conn`` why."""
         failed: tuple[Effect, ...] = tuple(undo)
         if conn:  # built now, counted only if it is sent (see ``stored``)
-            error = Error(int(ErrorCode.INTERNAL), "could not store that", about, False, ref)
+            error = Error(int(ErrorCode.STORE), "could not store that", about, False, ref)
             failed += (Send(conn, (codec.encode(error),)),)
         self._effects.append(Persist(tuple(records), tuple(then), failed))
 
     def stored(self, persist: Persist, ok: bool) -> None:
         """The shell stored (``ok``) or could not store a Persist's records."""
         if not ok and any(isinstance(e, Send) for e in persist.failed):
-            self.counters.count_error(ErrorCode.INTERNAL.name)
+            self.counters.count_error(ErrorCode.STORE.name)
         for effect in persist.then if ok else persist.failed:
             if isinstance(effect, Sequenced):
                 self.emit(effect.message)
@@ -486,6 +489,7 @@ class RoomAuthority:
             self.room.log.last_seq,
             self.rules.pose_hz,
             result.resumed,
+            list(self.edge_urls),
         )
         payloads = [codec.encode(welcome)]
         if result.resume_failed:

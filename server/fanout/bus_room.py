@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import msgspec
 import numpy as np
@@ -24,6 +25,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from townhall.protocol import quant
+from townhall.protocol.limits import MAX_EDGES, MAX_URL_CHARS
 from townhall.protocol.messages import Role
 from townhall.server.core.effects import Admit
 from townhall.server.fanout import seam as ipc
@@ -52,6 +54,7 @@ class EdgeState:
     last_heard: float
     conns: dict[int, int] = field(default_factory=dict)  # edge's sid -> room conn id
     slots: set[int] = field(default_factory=set)  # seats of its joined attendees
+    url: str = ""  # its public WebSocket URL, as its Stats announce it ("" : none)
 
 
 class BusRoom:
@@ -66,6 +69,7 @@ class BusRoom:
         metrics: Metrics,
         edge_timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
+        on_edges: Callable[[tuple[str, ...]], None] | None = None,
     ) -> None:
         self.nc = nc
         self.subjects = subjects
@@ -74,6 +78,7 @@ class BusRoom:
         self.metrics = metrics
         self.edge_timeout_s = edge_timeout_s
         self.clock = clock
+        self.on_edges = on_edges  # told the live edges' URLs whenever they change
         self.publisher = Publisher(nc)
         self.edges: dict[str, EdgeState] = {}
         self.where: dict[int, tuple[str, int, int]] = {}  # conn -> (edge, sid, slot)
@@ -144,6 +149,7 @@ class BusRoom:
                 self.inbox.disconnect(conn)
         elif isinstance(message, ipc.Stats):
             self._stats(message)
+            self._announce(edge, state, message.url)
         elif isinstance(message, ipc.NeedKeyframe):
             log.info("edge asked for a keyframe", extra={"edge": edge, "after": message.after})
             keyframe = ipc.Broadcast(self.keyframe(), None)
@@ -173,6 +179,25 @@ class BusRoom:
         for reason, n in list(stats.closes.items())[:16]:
             m.closes[reason[:64]] = m.closes.get(reason[:64], 0) + max(0, n)
 
+    def _announce(self, edge: str, state: EdgeState, url: str) -> None:
+        """An edge's public URL, checked like client input, into the Welcome's list."""
+        if url == state.url:
+            return
+        if url and not usable_edge_url(url):
+            self.refuse(edge, f"not a ws:// or wss:// URL: {url[:80]!r}")
+            return
+        state.url = url
+        self._edges_changed()
+
+    def edge_urls(self) -> tuple[str, ...]:
+        """The live edges' URLs (at most ``MAX_EDGES``, one each, in the order they came)."""
+        urls = dict.fromkeys(s.url for s in self.edges.values() if s.url)
+        return tuple(urls)[:MAX_EDGES]
+
+    def _edges_changed(self) -> None:
+        if self.on_edges is not None:
+            self.on_edges(self.edge_urls())
+
     def _forget(self, state: EdgeState, conn: int) -> None:
         _, _, slot = self.where.pop(conn, ("", 0, -1))
         state.slots.discard(slot)
@@ -187,6 +212,8 @@ class BusRoom:
                     continue
                 log.error("edge silent: its clients leave", extra={"edge": edge})
                 del self.edges[edge]
+                if state.url:
+                    self._edges_changed()
                 for conn in state.conns.values():
                     self.where.pop(conn, None)
                     self.inbox.disconnect(conn)
@@ -235,3 +262,15 @@ class BusRoom:
     def broadcast(self, payload: bytes, roles: frozenset[Role] | None) -> None:
         message = ipc.Broadcast(payload, sorted(roles) if roles else None)
         self.publisher.publish(self.subjects.live, ipc.pack(message))
+
+
+def usable_edge_url(url: str) -> bool:
+    """A URL a client could open: ws:// or wss://, a host, printable, not too long."""
+    if len(url) > MAX_URL_CHARS or not url.isascii() or not url.isprintable() or " " in url:
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        return False
+    return parts.scheme in ("ws", "wss") and bool(parts.hostname)

@@ -36,6 +36,7 @@ from townhall.server.ops.metrics import Metrics
 log = logging.getLogger("townhall.bus.edge")
 
 HARD_FRAME_FACTOR = 8  # as the room's own endpoint (app.py)
+WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})
 SHED_CODE = 1012  # "service restart": clients reconnect, to another edge if there is one
 
 
@@ -113,6 +114,14 @@ class EdgeServer:
         except OSError as exc:
             raise listen_error(s.server.host, s.server.port, exc) from exc
         self.port = next(iter(self._server.sockets)).getsockname()[1]
+        edge.url = self.announced_url()
+        if not edge.url:
+            log.warning(
+                "this edge announces no URL (server.host is a wildcard and server.public_url "
+                "is empty): clients of a dying edge will not be sent here",
+                extra={"edge": self.id},
+            )
+        edge.to_room(edge.stats())  # the room lists this edge's URL in Welcomes from now on
         self._chores = asyncio.get_running_loop().create_task(self._every_second())
 
     async def _every_second(self) -> None:
@@ -163,6 +172,17 @@ class EdgeServer:
             await self.publisher.close()
         if self.nc is not None and not self.nc.is_closed:
             await self.nc.close()
+
+    def announced_url(self) -> str:
+        """The URL clients are told to reach this edge at (Welcome's ``edges``).
+
+        ``server.public_url`` if set (a load balancer or a public name), else HOST:PORT when
+        HOST names one address; a wildcard (0.0.0.0, ::) names none a client could use.
+        """
+        s = self.settings.server
+        if not s.public_url and s.host in WILDCARDS:
+            return ""
+        return self.ws_url
 
     @property
     def ws_url(self) -> str:

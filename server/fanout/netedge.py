@@ -52,6 +52,7 @@ class NetEdge:
         address_of: Callable[[ServerConnection], str] = lambda c: "",
     ) -> None:
         self.id = edge_id
+        self.url = ""  # the public WebSocket URL this edge announces in its Stats
         self.limits = limits
         self.room = room
         self.address_of = address_of
@@ -179,8 +180,9 @@ class NetEdge:
     def stats(self) -> ipc.Stats:
         """Counters since the previous call (also the edge's sign of life to the room)."""
         w = self.writer
+        errors = self.uplink.errors
         stats = ipc.Stats(
-            w.messages_out, w.bytes_out, w.frames_dropped, w.closes, self.uplink.errors
+            w.messages_out, w.bytes_out, w.frames_dropped, w.closes, errors, url=self.url
         )
         w.messages_out = w.bytes_out = w.frames_dropped = 0
         w.closes = {}

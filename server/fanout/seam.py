@@ -120,6 +120,7 @@ class Stats(Seam, tag=18):
     closes: dict[str, int]
     errors: dict[str, int]
     tick_max_s: float = 0.0  # the longest tick write loop in the period
+    url: str = ""  # a networked edge's public WebSocket URL (Welcome lists them); "": none
 
 
 class Connect(Seam, tag=20):

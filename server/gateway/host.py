@@ -36,6 +36,7 @@ from townhall.server.core.effects import (
     StopTurn,
 )
 from townhall.server.core.turns import TurnEvent
+from townhall.server.store.base import StoreStopped
 from townhall.server.store.records import EscalationRecorded, Record, StatementVersion
 
 log = logging.getLogger("townhall.room")
@@ -221,8 +222,9 @@ class RoomHost:
         def stored(done: asyncio.Future[None]) -> None:
             self._writes.discard(done)
             failed = done.cancelled() or done.exception() is not None
-            if failed and not done.cancelled():
-                log.error("store write failed", extra={"error": str(done.exception())})
+            error = None if done.cancelled() else done.exception()
+            if error is not None and not isinstance(error, StoreStopped):  # that one: logged once
+                log.error("store write failed", extra={"error": str(error)})
             self.authority.stored(effect, not failed)
             self.run()
 

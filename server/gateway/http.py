@@ -8,8 +8,10 @@ Every response says ``nosniff`` and sends no referrer (page links carry join tok
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -17,24 +19,41 @@ from websockets.http11 import Request, Response
 WS_PATH = "/ws"
 READ_METHODS = ("GET", "HEAD")
 
+
 # The pages load their scripts, styles, workers and worklets from /assets on this origin,
 # talk to this origin's WebSocket (CSP Level 3 'self' covers ws: and wss: of the origin),
 # draw decoded video frames and textures from blob: and data: URLs, and may not be framed.
-PAGE_CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob:",
-        "connect-src 'self'",
-        "worker-src 'self' blob:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
+# A room served by edges over NATS lets /watch reach those edges' WebSockets too.
+def page_csp(edges: Sequence[str] = ()) -> str:
+    """The pages' policy; ``edges``: WebSocket URLs the page may also connect to."""
+    origins = dict.fromkeys(_origin(u) for u in edges if _origin(u))
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob:",
+            " ".join(["connect-src 'self'", *origins]),
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _origin(url: str) -> str:
+    """ws[s]://host[:port] of a WebSocket URL, or "" if it is not one (no path, no quotes)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc or not _NETLOC.match(parts.netloc):
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+_NETLOC = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+PAGE_CSP = page_csp()
 
 
 def response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
@@ -51,9 +70,12 @@ def response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
     return Response(status.value, status.phrase, headers, body)
 
 
-def protect_page(resp: Response) -> Response:
+def protect_page(resp: Response, edges: Sequence[str] = ()) -> Response:
     """Headers an HTML page gets: what it may load, and that no other site may frame it."""
-    resp.headers["Content-Security-Policy"] = PAGE_CSP
+    for name in ("Content-Security-Policy", "X-Frame-Options"):
+        if name in resp.headers:
+            del resp.headers[name]  # protected again: once each (Headers keeps every value)
+    resp.headers["Content-Security-Policy"] = page_csp(edges) if edges else PAGE_CSP
     resp.headers["X-Frame-Options"] = "DENY"  # frame-ancestors for browsers without CSP 2
     return resp
 

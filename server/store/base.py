@@ -32,6 +32,10 @@ class StoreError(RuntimeError):
     """The database could not be opened or written."""
 
 
+class StoreStopped(StoreError):
+    """The store's writer has stopped on a fault: no write can be stored until a restart."""
+
+
 @dataclass(frozen=True)
 class Saved:
     """A room's durable state as loaded at startup."""
@@ -50,7 +54,14 @@ class RoomStore(Protocol):
     every row that mentions one and a new id never repeats an old one."""
 
     room: str
-    commits: int  # transactions committed so far (a group commit takes many writes)
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far (a group commit takes many writes)."""
+
+    @property
+    def failure(self) -> str | None:
+        """Why the store can take no more writes (None: it can)."""
 
     def write(self, records: Sequence[Record]) -> asyncio.Future[None]: ...
 

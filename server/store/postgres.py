@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import secrets
 import threading
 import time
@@ -33,7 +32,6 @@ from townhall.server.store.base import (
     pack_packets,
     pseudonym,
     saved_from,
-    settle,
     unpack_packets,
 )
 from townhall.server.store.records import (
@@ -52,8 +50,8 @@ from townhall.server.store.records import (
     VoteCast,
     VoteWithdrawn,
 )
+from townhall.server.store.writer import GroupWriter, Op
 
-Op = tuple[str, Sequence[Any]]
 CONNECT_TIMEOUT_S = 5
 # pg_advisory_xact_lock key for migrations: any constant, the same in every townhall.
 MIGRATION_LOCK = 0x70776E68616C6C
@@ -211,7 +209,6 @@ class PostgresStore:
         self.url = url
         self.room = room
         self.anonymous_attendance = anonymous_attendance
-        self.commits = 0
         self._conn = connect(url)
         try:
             migrate(self._conn)
@@ -224,9 +221,6 @@ class PostgresStore:
             self._conn.close()
             raise
         self._read_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[list[Op], asyncio.Future[None]] | None] = (
-            queue.SimpleQueue()
-        )
         self._sql: dict[type[Any], Callable[[Any], Op]] = {
             QuestionSaved: self._question,
             VoteCast: self._vote,
@@ -242,8 +236,7 @@ class PostgresStore:
             InboxResolved: self._resolved,
             AnswerMedia: self._media,
         }
-        self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
-        self._thread.start()
+        self._writer = GroupWriter(self._commit)
 
     def _room_salt(self) -> str:
         """The room's attendance salt, made on first use (the first server to store one wins)."""
@@ -259,50 +252,36 @@ class PostgresStore:
 
     # ------------------------------------------------------------ writing
 
+    @property
+    def commits(self) -> int:
+        return self._writer.commits
+
+    @property
+    def failure(self) -> str | None:
+        return self._writer.failure
+
     def write(self, records: Sequence[Record]) -> asyncio.Future[None]:
         """Queue records for the next group commit; the future resolves when they are durable."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put(([self._sql[type(r)](r) for r in records], future))
-        return future
+        return self._writer.write([self._sql[type(r)](r) for r in records])
 
-    def _writer(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            while True:  # take everything already waiting: one transaction for all
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                batch.append(more)
-            error: Exception | None = None
-            try:
-                if self._conn.closed:  # lost with the last batch: a new one for this
-                    self._conn = connect(self.url)
-                # Pipeline mode: the batch's statements go out without waiting for each
-                # reply (one round trip, not one per vote); COMMIT's reply is the sync point.
-                # Runs of one statement (a burst of votes) go as one executemany, in order.
-                with self._conn.pipeline(), self._conn.transaction(), self._conn.cursor() as cur:
-                    for sql, rows in _runs(op for ops, _ in batch for op in ops):
-                        cur.executemany(sql, rows)
-                self.commits += 1
-            except psycopg.Error as exc:
-                if self._conn.broken:
-                    self._conn.close()
-                error = StoreError(f"database write failed: {_one_line(exc)}")
-            except StoreError as exc:
-                error = exc
-            for _, future in batch:
-                future.get_loop().call_soon_threadsafe(settle, future, error)
+    def _commit(self, batch: Sequence[Sequence[Op]]) -> None:
+        """One transaction for the whole batch (on the writer thread)."""
+        try:
+            if self._conn.closed:  # lost with the last batch: a new one for this
+                self._conn = connect(self.url)
+            # Pipeline mode: the batch's statements go out without waiting for each
+            # reply (one round trip, not one per vote); COMMIT's reply is the sync point.
+            # Runs of one statement (a burst of votes) go as one executemany, in order.
+            with self._conn.pipeline(), self._conn.transaction(), self._conn.cursor() as cur:
+                for sql, rows in _runs(op for ops in batch for op in ops):
+                    cur.executemany(sql, rows)
+        except psycopg.Error as exc:
+            if self._conn.broken:
+                self._conn.close()
+            raise StoreError(f"database write failed: {_one_line(exc)}") from None
 
     async def close(self) -> None:
-        self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
+        await self._writer.close()
         self._conn.close()
         self._reader.close()
 

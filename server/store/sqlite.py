@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +26,7 @@ from townhall.server.store.base import Saved as Saved
 from townhall.server.store.base import StoreError as StoreError
 from townhall.server.store.base import pack_packets as pack_packets
 from townhall.server.store.base import pseudonym as pseudonym
-from townhall.server.store.base import saved_from, settle
+from townhall.server.store.base import saved_from
 from townhall.server.store.base import unpack_packets as unpack_packets
 from townhall.server.store.records import (
     ActionRecorded,
@@ -46,8 +44,7 @@ from townhall.server.store.records import (
     VoteCast,
     VoteWithdrawn,
 )
-
-Op = tuple[str, Sequence[Any]]
+from townhall.server.store.writer import GroupWriter, Op
 
 
 def room_salt(conn: sqlite3.Connection, room: str) -> str:
@@ -197,9 +194,6 @@ class Store:
             self._salt = room_salt(self._conn, room)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
-        self._queue: queue.SimpleQueue[tuple[list[Op], asyncio.Future[None]] | None] = (
-            queue.SimpleQueue()
-        )
         self._sql: dict[type[Any], Callable[[Any], Op]] = {
             QuestionSaved: self._question,
             VoteCast: self._vote,
@@ -215,52 +209,40 @@ class Store:
             InboxResolved: self._resolved,
             AnswerMedia: self._media,
         }
-        self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
-        self._thread.start()
-        self.commits = 0
+        self._writer = GroupWriter(self._commit)
 
     # ------------------------------------------------------------ writing
 
+    @property
+    def commits(self) -> int:
+        return self._writer.commits
+
+    @property
+    def failure(self) -> str | None:
+        return self._writer.failure
+
     def write(self, records: Sequence[Record]) -> asyncio.Future[None]:
         """Queue records for the next group commit; the future resolves when they are durable."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put(([self._sql[type(r)](r) for r in records], future))
-        return future
+        return self._writer.write([self._sql[type(r)](r) for r in records])
 
-    def _writer(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            while True:  # take everything already waiting: one transaction for all
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                batch.append(more)
-            error: Exception | None = None
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                for ops, _ in batch:
-                    for sql, params in ops:
-                        self._conn.execute(sql, params)
-                self._conn.execute("COMMIT")
-                self.commits += 1
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                error = StoreError(f"database write failed: {exc}")
-            for _, future in batch:
-                loop = future.get_loop()
-                loop.call_soon_threadsafe(settle, future, error)
+    def _commit(self, batch: Sequence[Sequence[Op]]) -> None:
+        """One transaction for the whole batch (on the writer thread)."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for ops in batch:
+                for sql, params in ops:
+                    conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:  # whatever went wrong, the write lock is let go
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"database write failed: {exc}") from exc
+            raise
 
     async def close(self) -> None:
-        self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
+        await self._writer.close()
         self._conn.close()
 
     # ------------------------------------------------------------ records as rows

@@ -1,5 +1,6 @@
 // A room connection: join, keep the clock in sync, deliver messages in order, answer
-// requests, and come back by itself (resuming) after a dropped connection.
+// requests, and come back by itself (resuming) after a dropped connection: to another of
+// the room's edges (Welcome's `edges`) first, so the clients of a dead edge move on.
 //
 // Events:
 //   "message"  CustomEvent, detail = the decoded message. Sequenced messages arrive in
@@ -65,6 +66,8 @@ export class RoomConnection extends EventTarget {
   constructor({ url, token = "", clientInfo = "townhall-web/0.1", requestTimeoutMs = 10000, WebSocket } = {}) {
     super();
     this.url = url ?? defaultUrl();
+    this.homeUrl = this.url; // the URL it was given: tried after the Welcome's other edges
+    this._candidates = []; // where the next reconnect attempts go, in order
     this.token = token;
     this.clientInfo = clientInfo;
     this.requestTimeoutMs = requestTimeoutMs;
@@ -248,6 +251,7 @@ export class RoomConnection extends EventTarget {
 
   _welcomed(welcome) {
     this.welcome = welcome;
+    this._candidates = []; // joined: a later drop starts from this Welcome's list
     this._attempt = 0;
     this._awaitingKeyframe = !welcome.resumed;
     this.clock.seed(welcome.server_time_us);
@@ -379,6 +383,8 @@ export class RoomConnection extends EventTarget {
     this._reconnectTimer = setTimeout(() => {
       this._reconnectTimer = null;
       if (this._stopped) return;
+      if (!this._candidates.length) this._candidates = this.candidates();
+      this.url = this._candidates.shift();
       this._open(true).catch((failure) => {
         if (this._stopped) return;
         if (failure.code && NO_RECONNECT.has(failure.code)) {
@@ -390,6 +396,17 @@ export class RoomConnection extends EventTarget {
         }
       });
     }, delayMs);
+  }
+
+  /** Where to reconnect, in order: the last Welcome's other edges (from a random one, so
+   * the clients of a dead edge spread over the rest), then the URL in use, then the first. */
+  candidates() {
+    const edges = Array.isArray(this.welcome?.edges) ? this.welcome.edges : [];
+    const others = [...new Set(edges)].filter((u) => u !== this.url && /^wss?:\/\//.test(u));
+    const start = others.length ? Math.floor(Math.random() * others.length) : 0;
+    const order = [...others.slice(start), ...others.slice(0, start), this.url];
+    if (this.homeUrl !== this.url && !order.includes(this.homeUrl)) order.push(this.homeUrl);
+    return order;
   }
 
   _clearReconnect() {

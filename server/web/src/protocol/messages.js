@@ -164,6 +164,7 @@ const CATALOG = [
     ["seq", U63],
     ["pose_hz", U8],
     ["resumed", BOOL, false],
+    ["edges", list(STR), []],
   ]],
   [65, "Error", [
     ["code", U16],
@@ -374,6 +375,7 @@ export const ERROR_CODES = Object.freeze({
   28: "CONFLICT",
   29: "NOT_FOUND",
   30: "EVENT_ENDED",
+  31: "STORE",
 });
 
 /** Error codes by name, e.g. ErrorCode.AUTH_EXPIRED === 8. */

@@ -37,6 +37,9 @@ const params = new URLSearchParams(location.search);
 const token = params.get("token") ?? "";
 // /watch?recording=ID plays a recorded event through the same code as a live room.
 const recordingId = params.get("recording");
+// /watch?ws=wss://edge-2.example/ws joins through one of the room's edges (README, "Edges
+// over NATS"); if it dies the connection moves to another edge the Welcome listed.
+const edgeUrl = /^wss?:\/\/[^\s]+$/.test(params.get("ws") ?? "") ? params.get("ws") : undefined;
 
 const ui = {
   status: $("status"),
@@ -58,7 +61,7 @@ const ui = {
 const state = new RoomState();
 const conn = recordingId
   ? new RecordingConnection()
-  : new RoomConnection({ token, clientInfo: "townhall-watch/0.1" });
+  : new RoomConnection({ url: edgeUrl, token, clientInfo: "townhall-watch/0.1" });
 const micPanel = new MicPanel({ conn, state, root: document });
 const captions = new Captions(ui.captionLine, ui.transcript);
 const frames = new FrameBuffer();
@@ -633,6 +636,10 @@ function exposeDebug() {
       };
     },
     dropConnection: () => conn.ws?.close(4000, "test: dropped"),
+    // Where the page is connected now, and its place in the room's sequence.
+    get connection() {
+      return { url: conn.url, lastSeq: conn.lastSeq, resumed: !!conn.welcome?.resumed, slot: conn.welcome?.slot };
+    },
     // When the page last heard an answer was stopped (performance.now()), for which, and
     // how many caption words had been shown by then.
     get stopped() {
