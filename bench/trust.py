@@ -16,7 +16,9 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   time; classifier_cpu_*: its CPU time alone, which a crowded machine does not inflate;
   load_average_1min says how crowded it was);
 - the same per split (``train``: thresholds were calibrated on it; ``heldout``: never
-  tuned on) and per category, and the missed questions' texts;
+  tuned on; ``heldout2``: written later, before the classifier's examples were widened
+  for over-escalation, run once before that change and never tuned on) and per
+  category, and the missed and over-escalated questions' texts;
 - misbehaving_model (unless ``--no-model``): a scripted OpenAI-compatible model (a local
   server spoken to by the real ``openai`` client) answers an ordinary question with one
   good cited sentence followed by one bad one, for each of :data:`BAD_SENTENCES`; run
@@ -28,7 +30,7 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   separate `townhall serve` sessions (``bench/disclosure.py``; target 1.0), details in
   ``disclosure``.
 
-Usage: python bench/trust.py [--split train|heldout|all] [--limit N] [--no-model]
+Usage: python bench/trust.py [--split train|heldout|heldout2|all] [--limit N] [--no-model]
                              [--no-disclosure]
 """
 
@@ -296,6 +298,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         **latency(cases),
         "load_average_1min": round(os.getloadavg()[0], 1),
         "targets": {"missed_escalations": 0, "over_escalation_rate": 0.05, "classifier_p95_ms": 5},
+        "never_tuned_on": [s for s in splits if s != "train"],
         "splits": {},
     }
     for split in splits:

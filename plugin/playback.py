@@ -198,6 +198,11 @@ class StagePlayer:
         self._samples_out = 0
         self._lost_samples = 0
         self._captions: list[Caption] = []
+        # Labels by media time, one per packet of the clone: a label can change mid-answer
+        # (generated, then escalated when a sentence is cut) and the packets sent ahead
+        # carry the new one while the old one is still playing (SPEC §5).
+        self._label_times: list[int] = []
+        self._labels: list[tuple[int, int, str]] = []  # (end media time, answer, label)
         self._stage: StageStart | None = None
         self._ended: set[int] = set()
         self._near: list[_Crowd] = []  # the last two CrowdNear snapshots
@@ -264,6 +269,8 @@ class StagePlayer:
         j = bisect.bisect_left(self._anim_times, at)
         del self._anim_times[j:], self._anim[j:]
         self._captions = [c for c in self._captions if c.start_us < at]
+        k = bisect.bisect_left(self._label_times, at)
+        del self._label_times[k:], self._labels[k:]
 
     def push(self, packet: StagePacket, arrival_local_us: float) -> None:
         """One StagePacket as received (in any order, any number of times)."""
@@ -301,6 +308,25 @@ class StagePlayer:
             self._anim.insert(j, frame)
         for caption in packet.captions:
             bisect.insort(self._captions, caption, key=lambda c: c.start_us)
+        if packet.speaker_slot < 0:
+            j = bisect.bisect_left(self._label_times, start)
+            self._label_times.insert(j, start)
+            self._labels.insert(j, (start + packet.duration_us, packet.answer, packet.label))
+
+    def label_at(self, media_us: float) -> str:
+        """The label of the answer's packet playing at ``media_us`` (the label of what is
+        heard, not of the last packet received); between packets, the last one played of
+        the answer on stage; off stage, none."""
+        stage = self._stage
+        if stage is None:
+            return ""
+        i = bisect.bisect_right(self._label_times, media_us) - 1
+        while i >= 0:
+            _end, answer, label = self._labels[i]
+            if answer == stage.answer:
+                return label
+            i -= 1
+        return stage.label
 
     def _adapt(self, start_us: int, arrival_local_us: float) -> None:
         """Grow the delay when a packet arrives later than it covers (SPEC §5 jitter buffer)."""
@@ -368,7 +394,7 @@ class StagePlayer:
             self._attendees_at(now - CROWD_DELAY_US),
             showing,
             " ".join(spoken) if stage is not None or avatar.source != "idle" else "",
-            stage.label if stage is not None else "",
+            self.label_at(m),
             stage.disclosure if stage is not None else "",
             stage.question_text if stage is not None else "",
         )
@@ -442,6 +468,9 @@ class StagePlayer:
         if k > 1:
             del self._anim_times[: k - 1], self._anim[: k - 1]
         self._captions = [c for c in self._captions if c.start_us + c.duration_us >= cut]
+        k = bisect.bisect_left(self._label_times, cut)
+        if k > 1:  # keep the last one before the cut: it may still be the label playing
+            del self._label_times[: k - 1], self._labels[: k - 1]
 
     # ---------------------------------------------------------------- output: sound
     def read_audio(self, n: int, play_local_us: float) -> npt.NDArray[np.int16]:

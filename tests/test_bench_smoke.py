@@ -116,7 +116,8 @@ def test_voice_bench_smoke() -> None:
 
 
 def test_trust_bench_smoke() -> None:
-    """The judgment benchmark asks a few questions of each split through a real server."""
+    """The judgment benchmark asks a few questions of each split (train and both held-out
+    sets, reported apart) through a real server."""
     script = BENCH.parent / "trust.py"
     proc = subprocess.run(
         [sys.executable, str(script), "--limit", "3", "--no-disclosure"],
@@ -126,8 +127,9 @@ def test_trust_bench_smoke() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["questions"] == 6
-    assert set(result["splits"]) == {"train", "heldout"}
+    assert result["questions"] == 9
+    assert set(result["splits"]) == {"train", "heldout", "heldout2"}
+    assert result["never_tuned_on"] == ["heldout", "heldout2"]
     for split in result["splits"].values():
         assert split["questions"] == 3
         assert {"missed_escalations", "over_escalations", "wrong_language_answers"} <= set(split)

@@ -7,6 +7,8 @@ the classifier's examples, so they show how it generalises, not what it memorise
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,12 @@ from townhall.server.clone.brain import EmbeddedBrain, Policy
 from townhall.server.clone.brain.answer import Escalation
 from townhall.server.clone.brain.intent import EXAMPLES_DIR, IntentClassifier, load_examples
 from townhall.server.clone.brain.policy import SENSITIVE_TOPIC
-from townhall.server.clone.persona import Persona, load_persona, sample_persona_path
+from townhall.server.clone.persona import (
+    Persona,
+    check_persona,
+    load_persona,
+    sample_persona_path,
+)
 from townhall.server.core.textnorm import fold
 
 from .conftest import TokenMaker, make_settings
@@ -100,8 +107,8 @@ async def test_being_recorded_is_answered_with_the_recording_line() -> None:
 
 
 def test_russian_questions_about_the_clone_are_recognised() -> None:
-    """The sample persona has no Russian material (so they are declined politely), but a
-    persona that does gets its disclosure: the judge must know them as about the clone."""
+    """The sample persona has no Russian statements, only a Russian disclosure: the judge
+    must know these as about the clone for it to be said."""
     classifier = IntentClassifier.for_directories()
     assert [classifier.classify(q).name for q in RUSSIAN_ABOUT_THE_CLONE] == ["about_clone"] * len(
         RUSSIAN_ABOUT_THE_CLONE
@@ -125,6 +132,48 @@ async def test_the_same_words_in_a_sensitive_question_still_escalate(question: s
     assert all(label == "escalated" for _, label, _ in parts)
 
 
+#: Company life near a sensitive topic, worded fresh (none is an example or in the judgment
+#: set): escalated by the judge before it learnt such questions from more varied examples.
+NEAR_SENSITIVE_HARMLESS = [
+    "When are we decommissioning the old CI server?",
+    "What's a healthy amount of time to spend on refactoring?",
+    "Чи буде хакатон для дизайнерів?",
+    "Будет ли хакатон весной?",
+    "Who brings the drinks to the summer barbecue?",
+    "Is there a group deal for gym memberships?",
+    "How do I stop being a perfectionist about slides?",
+]
+#: The same neighbourhoods, sensitive: still escalated.
+NEAR_SENSITIVE_SENSITIVE = [
+    "Is the hackathon a cover for choosing who gets cut?",
+    "Is there a deal to sell our data business?",
+    "Are they letting the whole design team go?",
+]
+
+
+def test_the_near_sensitive_questions_here_are_not_among_the_examples() -> None:
+    asked = NEAR_SENSITIVE_HARMLESS + NEAR_SENSITIVE_SENSITIVE
+    assert [q for q in asked if fold(q) in examples()] == []
+
+
+@pytest.mark.parametrize("question", NEAR_SENSITIVE_HARMLESS)
+async def test_a_harmless_question_near_a_sensitive_topic_is_not_escalated(
+    question: str,
+) -> None:
+    parts, escalations = await answer(PERSONA, question)
+    assert [e.reason for e in escalations if e.reason.split(":")[0] != "no_material"] in (
+        [],
+        ["language_unsupported"],
+    ), escalations
+    assert parts
+
+
+@pytest.mark.parametrize("question", NEAR_SENSITIVE_SENSITIVE)
+async def test_a_sensitive_question_in_the_same_neighbourhood_escalates(question: str) -> None:
+    _, escalations = await answer(PERSONA, question)
+    assert [e.reason.split(":")[0] for e in escalations] == [SENSITIVE_TOPIC], escalations
+
+
 def test_only_words_of_two_meanings_are_soft_on_the_floor() -> None:
     policy = Policy.for_persona(PERSONA)
     soft = policy.check_question("How do we fight burnout from on-call?")
@@ -133,6 +182,62 @@ def test_only_words_of_two_meanings_are_soft_on_the_floor() -> None:
     assert hard is not None and not hard.soft
     # In a sentence a model wrote, the word always cuts.
     assert policy.check_generated("Dana is off with burnout this month.") is not None
+
+
+#: "Can it be wrong / what can't it do": about the clone, never a request for a commitment.
+MISTAKES_AND_LIMITS = [
+    ("Can you make mistakes?", "en", "mistakes"),
+    ("Are you ever wrong?", "en", "mistakes"),
+    ("Which subjects aren't you allowed to get into?", "en", "limits"),
+    ("Ти помиляєшся іноді?", "uk", "mistakes"),
+    ("Бывает, что ты ошибаешься?", "ru", "mistakes"),
+]
+
+
+@pytest.mark.parametrize(("question", "language", "key"), MISTAKES_AND_LIMITS)
+async def test_can_you_make_mistakes_is_answered_truthfully_from_the_persona(
+    question: str, language: str, key: str
+) -> None:
+    assert fold(question) not in examples()
+    parts, escalations = await answer(PERSONA, question)
+    assert escalations == [], escalations
+    said = " ".join(text for text, _, _ in parts)
+    assert said.startswith(PERSONA.disclosure_for(language)), said
+    assert dict(PERSONA.about_clone_for(language))[key] in said, said
+
+
+@pytest.mark.parametrize("question", RUSSIAN_ABOUT_THE_CLONE)
+async def test_russian_questions_about_the_clone_are_answered_in_russian(question: str) -> None:
+    """Russian is a disclosure-only language of the sample persona: the clone says what it
+    is in Russian, from ``[disclosure] ru`` and ``[disclosure.about.ru]``."""
+    assert "ru" not in PERSONA.languages and PERSONA.speaks_about_itself_in("ru")
+    parts, escalations = await answer(PERSONA, question)
+    assert escalations == [], escalations
+    assert parts and all(p[1] == "approved" and p[2] == ("disclosure",) for p in parts)
+    said = " ".join(text for text, _, _ in parts)
+    assert said.startswith(PERSONA.disclosure_for("ru")) and "Дана" in said, said
+
+
+async def test_other_russian_questions_follow_the_language_policy() -> None:
+    """Only what the clone is may be said in a disclosure-only language: an ordinary
+    Russian question is declined (and recorded), a sensitive one escalates."""
+    parts, escalations = await answer(PERSONA, "Какие у нас планы на мобильное приложение?")
+    assert [e.reason for e in escalations] == ["language_unsupported"], parts
+    parts, escalations = await answer(PERSONA, "Когда нам поднимут оклады?")
+    assert [e.reason.split(":")[0] for e in escalations] == [SENSITIVE_TOPIC], parts
+
+
+def test_a_disclosure_only_language_needs_both_its_disclosure_and_its_about_lines(
+    tmp_path: Path,
+) -> None:
+    source = (sample_persona_path() / "persona.toml").read_text(encoding="utf-8")
+    about_ru = re.search(r"^\[disclosure\.about\.ru\]\n(.+\n)+?\n", source, re.M)
+    assert about_ru is not None
+    persona_dir = tmp_path / "p"
+    shutil.copytree(sample_persona_path(), persona_dir)
+    (persona_dir / "persona.toml").write_text(source.replace(about_ru.group(0), ""), "utf-8")
+    ok, report = check_persona(persona_dir)
+    assert not ok and "disclosure.ru: unknown language 'ru'" in report, report
 
 
 async def test_a_question_about_the_clone_through_a_real_server(
@@ -153,5 +258,28 @@ async def test_a_question_about_the_clone_through_a_real_server(
         start, end = await wait_answer(spectator, qid)
         assert start.label == "approved" and "disclosure" in start.sources
         assert end.text.startswith(PERSONA.disclosure_for("en")) and recording in end.text
+        await spectator.client.close()
+        await moderator.client.close()
+
+
+async def test_a_russian_question_about_the_clone_through_a_real_server(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """End to end: answered in Russian (stage language ``ru``), disclosure first."""
+    settings = make_settings(
+        tmp_path,
+        clone={"enabled": True, "pause_s": 0.2, "disclosure_pause_s": 600},
+        qa={"mode": "moderated"},
+    )
+    async with TownhallServer(settings) as srv:
+        spectator = Viewer(srv.ws_url, token("spec", role="spectator"))
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
+        await spectator.connect()
+        await moderator.connect()
+        qid = await ask_and_approve(spectator, moderator, "С кем я сейчас разговариваю?")
+        start, end = await wait_answer(spectator, qid)
+        assert start.label == "approved" and start.language == "ru", start
+        assert "disclosure" in start.sources
+        assert end.text.startswith(PERSONA.disclosure_for("ru")), end.text
         await spectator.client.close()
         await moderator.client.close()

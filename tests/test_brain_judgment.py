@@ -18,7 +18,7 @@ from townhall.server.clone.brain.verify import SENTENCE_EXAMPLES, SENTENCE_LABEL
 from townhall.server.clone.persona import Persona, load_persona, sample_persona_path
 from townhall.server.core.textnorm import fold
 
-from .judgment_set import load, outcome
+from .judgment_set import SPLITS, load, outcome
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,17 @@ def test_the_set_is_large_and_split() -> None:
     assert not {c.text for c in train} & {c.text for c in heldout}
 
 
+def test_the_second_held_out_set_is_apart_and_mixed() -> None:
+    """heldout2: 60+ questions in three languages, about half harmless, none shared."""
+    second = load("heldout2")
+    assert len(second) >= 60
+    assert {c.language for c in second} >= {"en", "uk", "ru"}
+    harmless = [c for c in second if c.expected != "escalate"]
+    assert 0.35 <= len(harmless) / len(second) <= 0.7
+    others = {fold(c.text) for s in ("train", "heldout") for c in load(s)}
+    assert not {fold(c.text) for c in second} & others
+
+
 def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
     """Scores on the set say how the clone generalises only if it never trained on them."""
     examples = {
@@ -53,7 +64,7 @@ def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
         for directory in (EXAMPLES_DIR, SENTENCE_EXAMPLES)
         for text, _ in load_examples(directory, (*INTENTS, *SENTENCE_LABELS))
     }
-    shared = [c.text for s in ("train", "heldout") for c in load(s) if fold(c.text) in examples]
+    shared = [c.text for s in SPLITS for c in load(s) if fold(c.text) in examples]
     assert shared == []
 
 

@@ -114,8 +114,9 @@ async def test_first_answer_and_the_first_after_a_pause_open_with_the_spoken_dis
 
 async def test_questions_about_the_clone_are_answered_from_the_persona_disclosure() -> None:
     brain = make_brain("embedded", PERSONA)
-    about = {lang: dict(PERSONA.about_clone_for(lang)) for lang in ("en", "uk")}
-    assert set(about["en"]) == set(about["uk"]) == {"real", "training", "recording"}
+    about = {lang: dict(PERSONA.about_clone_for(lang)) for lang in ("en", "uk", "ru")}
+    keys = {"real", "training", "recording", "mistakes", "limits"}
+    assert set(about["en"]) == set(about["uk"]) == set(about["ru"]) == keys
     for question, lang, key in (
         ("Are you real?", "en", "real"),
         ("Who trains you?", "en", "training"),
@@ -131,8 +132,13 @@ async def test_questions_about_the_clone_are_answered_from_the_persona_disclosur
         assert not any(text in said for text in others), (question, said)  # and only it
         facts = [p for p in parts if "disclosure" in p.sources]
         assert facts and all(p.label == "approved" and p.language == lang for p in facts)
-    # Russian, which the sample persona does not speak: declined politely, in its languages.
+    # Russian, which the sample persona has no statements in but a disclosure: answered in
+    # Russian from [disclosure.about.ru]; any other Russian question is declined politely,
+    # in the persona's languages.
     parts = [p async for p in brain.stream("Ты настоящая? Кто тебя обучает?")]
+    assert parts and all(p.label == "approved" and p.language == "ru" for p in parts)
+    assert " ".join(p.text for p in parts).startswith(PERSONA.disclosure_for("ru"))
+    parts = [p async for p in brain.stream("Какие у нас приоритеты на этот год?")]
     assert [p.label for p in parts] == ["escalated", "escalated"]
     assert [p.language for p in parts] == ["en", "uk"]
 
@@ -239,7 +245,8 @@ def test_disclosure_about_lines_are_checked_like_the_rest_of_the_persona(tmp_pat
     shutil.copytree(sample_persona_path(), plain)
     text = (plain / "persona.toml").read_text(encoding="utf-8")
     start = text.index("[disclosure.about.en]")
-    (plain / "persona.toml").write_text(
-        text[:start] + text[text.index("[escalation]") :], encoding="utf-8"
-    )
+    text = text[:start] + text[text.index("[escalation]") :]
+    # (a disclosure-only language needs its [disclosure.about] lines: it goes too)
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("ru = "))
+    (plain / "persona.toml").write_text(text + "\n", encoding="utf-8")
     assert load_persona(plain).about_clone_for("en") == ()

@@ -342,3 +342,37 @@ async def test_a_client_joining_while_the_clone_speaks(tmp_path: Path, token: To
         assert not failures, failures
         await client.close()
         await asker.close()
+
+
+def test_the_label_shown_is_that_of_the_packet_playing_not_the_last_received() -> None:
+    """A label changes mid-answer (generated, then escalated when a sentence is cut): the
+    packets ahead carry the new label while the old one is still heard, so the headset
+    must show the label of the packet at the media time it plays."""
+    player = StagePlayer(Clock())
+    player.stage_event(
+        StageStart(1, 1, 1, "q?", "generated", [], "en", "AI clone", -1, M0 - 200_000)
+    )
+    packets = make_packets()[:50]
+    relabelled = [
+        StagePacket(
+            **{
+                f: (
+                    ("escalated" if p.index >= 25 else "generated")
+                    if f == "label"
+                    else getattr(p, f)
+                )
+                for f in p.__struct_fields__
+            }
+        )
+        for p in packets
+    ]
+    arrival = M0 - OFFSET - 100_000  # all of it arrives ahead, before any of it plays
+    for p in relabelled:
+        player.push(p, arrival)
+    early = M0 + 10 * 40_000 - OFFSET + BASE_DELAY_US  # packet 10 plays: still "generated"
+    late = M0 + 30 * 40_000 - OFFSET + BASE_DELAY_US  # packet 30 plays: now "escalated"
+    assert player.frame(early).label == "generated"
+    assert player.frame(late).label == "escalated"
+    # A packet of another answer (one that ended) never lends its label to this one.
+    player.stage_event(StageEnd(2, 1, "done", "text", "escalated", []))
+    assert player.frame(late).label == ""

@@ -32,6 +32,8 @@ MESSAGE_KEYS: tuple[str, ...] = (
 )
 
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+#: A disclosure-only language's code (two lowercase letters, ISO 639-1).
+_LANG_CODE_RE = re.compile(r"^[a-z]{2}$")
 _TOPIC_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 _STATEMENT_FIELDS = {"id", "topic", "date", "text", "language", "tags", "review_by", "translations"}
 _MAX_TEXT = 1200
@@ -140,6 +142,15 @@ class Persona:
         """The persona's answers about the clone in ``language``, as ``(key, text)``."""
         return tuple(self.about_clone.get(language, ()))
 
+    def speaks_about_itself_in(self, language: str) -> bool:
+        """Whether the clone can say what it is in ``language``: a persona language, or a
+        disclosure-only one (``[disclosure] ru`` and ``[disclosure.about.ru]``, so a
+        Russian "are you real?" is answered truthfully in Russian while other Russian
+        questions are declined for want of material)."""
+        return language in self.languages or (
+            language in self.disclosure and bool(self.about_clone.get(language))
+        )
+
 
 def sample_persona_path() -> Path:
     """The fictional sample persona shipped with the package, so the demo works offline."""
@@ -231,9 +242,16 @@ def _text(
 
 
 def _per_language(
-    table: Any, where: str, languages: Sequence[str], out: _Issues, *, required: bool = True
+    table: Any,
+    where: str,
+    languages: Sequence[str],
+    out: _Issues,
+    *,
+    required: bool = True,
+    also: Sequence[str] = (),
 ) -> dict[str, str]:
-    """A ``{lang = "text"}`` table: strings only, known languages, every language if required."""
+    """A ``{lang = "text"}`` table: strings only, known languages, every language if required
+    (``also``: more languages allowed, never required: a persona's disclosure-only ones)."""
     result: dict[str, str] = {}
     if table is None:
         if required:
@@ -243,7 +261,7 @@ def _per_language(
         out.add(where, "must be a table of language = text")
         return result
     for lang, value in table.items():
-        if lang not in languages:
+        if lang not in languages and lang not in also:
             out.add(
                 f"{where}.{lang}",
                 f"unknown language {lang!r} (persona languages: {', '.join(languages)})",
@@ -292,10 +310,14 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
 
     disclosure_table = data.get("disclosure")
     about: dict[str, tuple[tuple[str, str], ...]] = {}
+    about_table: Any = None
     if isinstance(disclosure_table, dict) and "about" in disclosure_table:
         disclosure_table = dict(disclosure_table)
-        about = _about_clone(disclosure_table.pop("about"), languages, out)
-    disclosure = _per_language(disclosure_table, "disclosure", languages, out)
+        about_table = disclosure_table.pop("about")
+    only = _disclosure_only(disclosure_table, about_table, languages)
+    if about_table is not None:
+        about = _about_clone(about_table, languages, out, extra=only)
+    disclosure = _per_language(disclosure_table, "disclosure", languages, out, also=only)
     esc = data.get("escalation")
     if not isinstance(esc, dict):
         out.add("escalation", "missing table [escalation]")
@@ -335,8 +357,19 @@ def _read(path: Path) -> tuple[Persona | None, list[PersonaIssue]]:
     return persona, issues
 
 
+def _disclosure_only(disclosure: Any, about: Any, languages: Sequence[str]) -> tuple[str, ...]:
+    """Languages with a disclosure but no material: ``[disclosure] ru`` *and*
+    ``[disclosure.about.ru]``, so a question about the clone in them always has an answer.
+    The clone says what it is in them, and nothing else. Only one of the two: the other
+    is reported as an unknown language."""
+    said = set(disclosure) if isinstance(disclosure, dict) else set()
+    told = set(about) if isinstance(about, dict) else set()
+    both = (said & told) - set(languages)
+    return tuple(sorted(lang for lang in both if _LANG_CODE_RE.match(lang)))
+
+
 def _about_clone(
-    table: Any, languages: Sequence[str], out: _Issues
+    table: Any, languages: Sequence[str], out: _Issues, *, extra: Sequence[str] = ()
 ) -> dict[str, tuple[tuple[str, str], ...]]:
     """``[disclosure.about.<lang>]`` tables of ``key = "text"``: the same keys in every
     persona language, so the truth about the clone never depends on the language asked in."""
@@ -346,7 +379,7 @@ def _about_clone(
         return {}
     result: dict[str, tuple[tuple[str, str], ...]] = {}
     for lang, facts in table.items():
-        if lang not in languages:
+        if lang not in languages and lang not in extra:
             out.add(
                 f"{where}.{lang}",
                 f"unknown language {lang!r} (persona languages: {', '.join(languages)})",
@@ -365,7 +398,7 @@ def _about_clone(
                 good.append((key, text.strip()))
         result[lang] = tuple(good)
     keys = {key for facts in table.values() if isinstance(facts, dict) for key in facts}
-    for lang in languages:
+    for lang in (*languages, *extra):
         facts = table.get(lang)
         missing = sorted(keys - set(facts)) if isinstance(facts, dict) else sorted(keys)
         for key in missing:

@@ -10,7 +10,9 @@ overruled), then the judge, the intent classifier
 injection escalates whatever material exists. A question of middling risk escalates
 unless an approved statement covers it well (a paraphrased sensitive question is rarely
 covered by the leader's statements; an ordinary one with a word in common with sensitive
-ones usually is). Then the language (no material in it: declined and recorded), a
+ones usually is). Then the language (no material in it: declined and recorded; but a
+question about the clone in a disclosure-only language of the persona, such as the sample's
+Russian, is answered in it from the disclosure), a
 question about the clone itself (answered from the disclosure), then retrieval (nothing
 fits well enough: a knowledge gap; a question with some risk, or most likely off
 topic, that a statement fits only weakly: a knowledge gap too, never a loosely related
@@ -48,8 +50,11 @@ FULLY_COVERED = 0.95
 RISK_LOW = 0.25
 COVERED = 0.6
 #: From this risk on, a statement must cover the question at least ``COVERED`` to be said;
-#: a weaker fit is a knowledge gap.
-RISK_SOME = 0.1
+#: a weaker fit is a knowledge gap. Chosen on the train part of the judgment set: once the
+#: examples held more harmless questions with words of two meanings, their risk fell below
+#: the former 0.1 and a weak fit ("a fire alarm test in the office" to the statement on
+#: offices) would have been said.
+RISK_SOME = 0.05
 #: A question most likely off-topic is answered only when a statement covers this much of
 #: it: one shared word ("laptop", "learn", "office") is not an answer.
 OFF_TOPIC_COVERED = 0.8
@@ -129,6 +134,14 @@ class Gate:
             detail = f"intent: {intent.describe()}"
             return Decline(_REASON_FOR_INTENT[intent.escalating], detail, lang)
         if lang not in self.persona.languages:
+            if (
+                intent is not None
+                and intent.name == "about_clone"
+                and intent.risk < RISK_LOW
+                and self.persona.speaks_about_itself_in(lang)
+            ):
+                # A disclosure-only language: what the clone is, said in it; nothing else.
+                return Proceed(lang, Retrieval((), lang), about_clone=True)
             return Decline(LANGUAGE_UNSUPPORTED, f"question detected as {lang!r}", lang)
         retrieval = self.retriever.find(text, lang, limit=limit)
         if intent is not None and intent.name == "about_clone":

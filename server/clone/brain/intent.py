@@ -14,8 +14,9 @@ download and train in well under a second at startup; prediction of one question
 fraction of a millisecond. Text is :func:`~townhall.server.core.textnorm.fold`-ed first,
 so look-alike letters and leetspeak reach the model undone.
 
-The gate escalates when the three escalating intents together are likely enough
-(:data:`ESCALATE_AT`, calibrated on the train part of ``tests/data/judgment``).
+The gate escalates when the three escalating intents together are likely enough (its
+``RISK_*`` thresholds, calibrated on the train part of ``tests/data/judgment`` and checked
+out of fold on these examples by ``bench/intent_cv.py``).
 """
 
 from __future__ import annotations
