@@ -267,6 +267,11 @@ class _BotRun:
                 bot.up = True
                 self.stats.reconnects += 1
                 self.stats.moves += bot.client.moves - moves_before
+                if all(b.up or b.gave_up for b in self.bots):  # once per storm, not per bot
+                    self.say(
+                        f"bots: all {len(self.bots)} up again; {self.stats.reconnects} "
+                        f"reconnects so far, {self.stats.moves} to another edge"
+                    )
                 return
             delay = min(BACKOFF_S[1], delay * 2)
 

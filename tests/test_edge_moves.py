@@ -201,18 +201,28 @@ async def test_bots_move_to_another_edge_when_theirs_dies(quiet: Deployment) -> 
     http_b = edge_b.url.replace("ws", "http", 1).removesuffix("/ws")
     await until(lambda: health(quiet.http), lambda h: len(edge_urls(h)) == 2, "both edges")
     stop_bots = asyncio.Event()
+    said: list[str] = []
     bots = asyncio.create_task(
-        run_bots(edge_a.url, 6, secret=SECRET, room=quiet.room, stop=stop_bots, progress=None)
+        run_bots(
+            edge_a.url, 6, secret=SECRET, room=quiet.room, stop=stop_bots, progress=said.append
+        )
     )
     try:
+        # Every bot welcomed (not only connected: one killed before its Welcome never joined).
+        await eventually(lambda: "bots: 6/6 seated" in said, 30, "6 bots seated")
         await until(lambda: health(quiet.http), lambda h: h["edge_clients"] == 6, "6 bots in")
         edge_a.process.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         await edge_a.process.wait()
-        await until(
-            lambda: health(http_b), lambda h: h["connections"] == 6, "the bots on B", MOVE_LIMIT_S
+        # The bots' own word that every one of them is welcomed again (a socket B counts may
+        # still wait for its Welcome), then B's that it holds all six.
+        await eventually(
+            lambda: any(line.startswith("bots: all 6 up again") for line in said),
+            MOVE_LIMIT_S,
+            "every bot back",
         )
         assert time.monotonic() - killed_at < MOVE_LIMIT_S
+        await until(lambda: health(http_b), lambda h: h["connections"] == 6, "the bots on B")
     finally:
         stop_bots.set()
         stats = await bots
