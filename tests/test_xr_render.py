@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,30 +50,11 @@ from .browser import artifact
 from .conftest import TokenMaker
 from .test_clone_stage import Viewer, ask_and_approve, clone_settings
 from .waiting import eventually
-from .xr_helpers import xvfb, yaw_quat
+from .xr_helpers import display_fixture, fresh_runtime, runtime_fixture, yaw_quat  # noqa: F401 (fixtures)
 from .xr_runtime import BUTTON_RIGHT_SELECT, GL_SRGB8_ALPHA8, Displayed, TestRuntime
 
 HALF_FOV = 0.785398  # the test runtime's symmetric 90 degree field of view
 MOUTH = np.array(MOUTH_RGB) * 255
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    with xvfb() as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
-    rt = TestRuntime(tmp_path_factory.mktemp("xr_gl_runtime"))
-    with rt:
-        yield rt
-    rt.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh(runtime: TestRuntime) -> None:
-    runtime.reset()
 
 
 async def shown_after(runtime: TestRuntime, frame: int, timeout: float = 90.0) -> Displayed:
