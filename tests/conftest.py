@@ -16,6 +16,8 @@ from townhall.server.ops.config import AuthSettings, Settings, load_settings
 from townhall.server.store.base import RoomStore
 from townhall.server.store.factory import open_store
 
+from .browser import shared_chromium  # noqa: F401  (one Chromium per test process)
+
 SECRET = "test-secret-" + "x" * 32
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
