@@ -294,6 +294,8 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         peak = 0.0
         saved = False
         turns = []
+        began = time.monotonic()
+        stills: list[tuple[float, float]] = []  # when each was taken, and its opening
         for _ in range(20):
             if len(opened) >= 5 and len(shut) >= 5 and saved and peak > 0.05 and len(turns) >= 3:
                 break
@@ -308,6 +310,7 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
                     held = await page.evaluate(STILL)
                     dark = mouth_pixels(await shot(page, held["rect"]))
                     mouth = held["mouth"]
+                    stills.append((round(time.monotonic() - began, 1), round(mouth, 2)))
                     if not saved and mouth > 0.2 and held["captions"]:
                         await page.screenshot(path=str(artifact("watch.png")))
                         saved = True
@@ -329,6 +332,7 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
             "the mouth never opened and shut",
             opened,
             shut,
+            stills,
         )
         # Medians: one still caught mid-blend (or mid-turn) must not decide the verdict.
         assert np.median(opened) >= 12, ("the mouth does not open", opened, shut)
