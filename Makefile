@@ -9,7 +9,7 @@ WEB_SOURCES := $(shell find $(WEB)/src -type f 2>/dev/null)
 
 LOCK := requirements.lock
 
-.PHONY: setup demo test lint typecheck layers lock bench capacity clean
+.PHONY: setup demo test lint typecheck layers lock bench capacity screenshots clean
 
 # mypy sees the packages under their import names (townhall.server, ...) through a tree of
 # links, since the source folders are mapped onto the townhall namespace at install time.
@@ -49,6 +49,21 @@ TEST_WORKERS ?= 2
 test: setup typecheck layers
 	$(VENV)/bin/ruff check server plugin protocol scenes tests bench
 	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# README's screenshots, refreshed deliberately: the tests that take them save them to
+# tests/artifacts/ on every run (kept out of git); this runs those tests and copies the
+# pictures over docs/screenshots/ (avatar.png and xr-headset.png are made by hand).
+SHOT_TESTS := tests/test_web_watch.py tests/test_web_moderate.py tests/test_web_studio.py \
+  tests/test_studio_insights.py tests/test_web_studio_replay.py tests/test_signin.py \
+  tests/test_xr_mirror.py
+SHOTS := watch moderate studio-inbox studio-statements studio-answers studio-insights-events \
+  studio-play studio-watch-leader xr-mirror
+
+screenshots: setup
+	$(PY) -m pytest -q -p no:cacheprovider $(SHOT_TESTS)
+	@mkdir -p docs/screenshots
+	for s in $(SHOTS); do cp tests/artifacts/$$s.png docs/screenshots/$$s.png; done
+	cp tests/artifacts/signin-provider-form.png docs/screenshots/signin-provider.png
 
 # mypy --strict on every townhall package: 0 errors.
 typecheck: setup

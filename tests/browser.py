@@ -7,9 +7,12 @@ audio and render WebGL in software without a screen.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import socket
 import subprocess
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,10 +39,85 @@ FLAGS = [
 ]
 
 
+class SharedChromium:
+    """One Chromium per test process, launched by Playwright in a thread of its own.
+
+    Launching Chromium (and shutting it down) costs about two seconds a test on a busy
+    machine. Playwright's objects belong to the event loop that made them, and each test
+    has a loop of its own, so the browser is launched once, from a thread with its own
+    loop, with the same flags plus a DevTools port on 127.0.0.1; each test connects to it
+    over CDP and works in contexts of its own, which closing the connection discards.
+    """
+
+    def __init__(self) -> None:
+        self.endpoint = ""
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="chromium", daemon=True)
+
+    def start(self) -> SharedChromium:
+        self._thread.start()
+        self._ready.wait(120)
+        if self._error is not None:
+            raise self._error
+        assert self.endpoint, "Chromium did not start within 120 s"
+        return self
+
+    def _run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            port = _free_port()
+            async with async_playwright() as pw:
+                b = await pw.chromium.launch(
+                    executable_path=CHROMIUM,
+                    args=[
+                        *FLAGS,
+                        f"--remote-debugging-port={port}",
+                        "--remote-debugging-address=127.0.0.1",
+                    ],
+                    headless=True,
+                )
+                self.endpoint = f"http://127.0.0.1:{port}"
+                self._ready.set()
+                await self._stop.wait()
+                await b.close()
+        except BaseException as exc:  # said in the test that waits for it
+            self._error = exc
+            self._ready.set()
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def shared_chromium() -> Iterator[SharedChromium]:
+    chromium = SharedChromium().start()
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+async def browser(shared_chromium: SharedChromium) -> AsyncIterator[Browser]:
+    """The shared Chromium, as this test's own connection: the contexts and pages the test
+    opens are closed with it, and nothing of one test's pages is left for the next."""
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        b = await pw.chromium.connect_over_cdp(shared_chromium.endpoint)
         try:
             yield b
         finally:

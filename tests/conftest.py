@@ -16,9 +16,16 @@ from townhall.server.ops.config import AuthSettings, Settings, load_settings
 from townhall.server.store.base import RoomStore
 from townhall.server.store.factory import open_store
 
+from .browser import shared_chromium  # noqa: F401  (one Chromium per test process)
+
 SECRET = "test-secret-" + "x" * 32
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
+# The fitted intent model is cached (server/clone/brain/intent_cache.py): in the checkout,
+# not the user's home, and shared by every server the tests start, in or out of process.
+os.environ.setdefault(
+    "TOWNHALL_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".townhall" / "cache")
+)
 
 # Tests that draw, in Chromium (the ``browser`` fixture) or on an X display (``display``),
 # take a whole core of software GL each: two at once on a small machine slow both past what

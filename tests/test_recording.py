@@ -29,38 +29,24 @@ from townhall.server.store.recording import (
 )
 
 from .conftest import TokenMaker, http_get
-from .test_clone_stage import Viewer, ask_and_approve, clone_settings, wait_answer, words
-from .waiting import eventually
+from .recorded import record_two_answers, recording_settings
+from .test_clone_stage import words
 
 
 async def get(srv: TownhallServer, path: str) -> tuple[int, str, str]:
     return await asyncio.to_thread(http_get, srv.url + path)
 
 
-def _settings(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
-    s = clone_settings(tmp_path)
-    return replace(s, recording=replace(s.recording, flush_s=0.05))
-
-
 async def test_a_served_answer_is_recorded_listed_and_exported(
     tmp_path: Path, token: TokenMaker
 ) -> None:
-    async with TownhallServer(_settings(tmp_path)) as srv:
-        assert srv.recorder is not None
-        rec_id = srv.recorder.id
-        spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
-        moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
-        await spectator.connect()
-        await moderator.connect()
-        first = await ask_and_approve(spectator, moderator, "How do we think about remote work?")
-        start1, end1 = await wait_answer(spectator, first)
-        second = await ask_and_approve(spectator, moderator, "What is our plan for the office?")
-        start2, end2 = await wait_answer(spectator, second)
+    async with TownhallServer(recording_settings(tmp_path)) as srv:
         # While the event runs: flushed within flush_s, readable, served to a moderator only.
-        path = tmp_path / "recordings" / f"{rec_id}.threc"
-        await eventually(lambda: len(index(path).chapters) == 2, timeout=10)
+        rec = await record_two_answers(srv, token)
+        rec_id, path, spectator = rec.id, rec.path, rec.spectator
+        first, second = rec.questions
+        (start1, start2), (end1, end2) = rec.starts, rec.ends
+        assert path == tmp_path / "recordings" / f"{rec_id}.threc"
         mod_token = token("mod2", role="moderator", name="Mo")
         status, _, body = await asyncio.to_thread(
             http_get, f"{srv.url}/recordings.json?token={mod_token}"
@@ -85,8 +71,7 @@ async def test_a_served_answer_is_recorded_listed_and_exported(
         chapters = json.loads(body)["chapters"]
         assert [c["question"] for c in chapters] == [first, second]
         sent = [p for p in spectator.of(StagePacket) if p.answer in (start1.answer, start2.answer)]
-        for v in (spectator, moderator):
-            await v.client.close()
+        await rec.close()
 
     # As sent: every stage packet the spectator got is in the recording, byte for byte.
     entries = list(read_entries(path))
@@ -98,7 +83,7 @@ async def test_a_served_answer_is_recorded_listed_and_exported(
     assert {m.answer for m in events if isinstance(m, StageEnd)} == {start1.answer, start2.answer}
 
     # Survives the restart: the next run lists it beside its own recording.
-    async with TownhallServer(_settings(tmp_path)) as srv:
+    async with TownhallServer(recording_settings(tmp_path)) as srv:
         assert srv.recorder is not None and srv.recorder.id != rec_id
     assert rec_id in [r.id for r in list_recordings(tmp_path / "recordings")]
 

@@ -4,7 +4,6 @@ labels, through the live page's own code; /moderate lists the recordings."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from townhall.server.app import TownhallServer
 
 from .browser import artifact, browser, ensure_built  # noqa: F401  (the fixture)
 from .conftest import TokenMaker
-from .test_clone_stage import Viewer, ask_and_approve, clone_settings, wait_answer
+from .recorded import record_two_answers, recording_settings
 
 BUILT = ("dist/watch.html", "dist/assets/watch.js", "dist/moderate.html")
 
@@ -34,21 +33,11 @@ async def test_a_recording_plays_seeks_to_a_chapter_and_shows_its_captions(
     token: TokenMaker,
     browser: Browser,  # noqa: F811
 ) -> None:
-    settings = clone_settings(tmp_path)
-    settings = replace(settings, recording=replace(settings.recording, flush_s=0.05))
-    async with TownhallServer(settings) as srv:
+    async with TownhallServer(recording_settings(tmp_path)) as srv:
         assert srv.recorder is not None
-        spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
-        moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
-        await spectator.connect()
-        await moderator.connect()
-        q1 = await ask_and_approve(spectator, moderator, "How do we think about remote work?")
-        await wait_answer(spectator, q1)
-        q2 = await ask_and_approve(spectator, moderator, "What is our plan for the office?")
-        _, end2 = await wait_answer(spectator, q2)
-        for v in (spectator, moderator):
-            await v.client.close()
-        srv.recorder.tick()  # flushed by the next tick at the latest; now for the test
+        rec = await record_two_answers(srv, token)
+        end2 = rec.ends[1]
+        await rec.close()
 
         # /moderate lists the recording with a link that plays it.
         mod = token("mod-2", role="moderator", name="Mo")

@@ -3,7 +3,8 @@
 A real server, a real `townhall xr --window` process, a real OpenGL window: the screenshot
 must show the clone standing on the stage (its face and hands where the model's bones
 project, arms down), the screens beside the stage with its close-up, and the stage panel
-with the AI disclosure. It is saved to docs/screenshots/xr-mirror.png for README.
+with the AI disclosure. It is saved to tests/artifacts/xr-mirror.png (`make screenshots`
+copies it to docs/screenshots/ for README).
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from townhall.plugin.idle import idle_pose
 from townhall.plugin.xr import render
@@ -24,17 +23,9 @@ from townhall.plugin.xr.model import load_vrm
 from townhall.scenes.loader import default_scene_path, load_scene
 from townhall.server.app import TownhallServer
 
+from .browser import artifact
 from .conftest import TokenMaker, make_settings
-from .xr_helpers import read_png, xvfb
-
-ROOT = Path(__file__).resolve().parents[1]
-SHOT = ROOT / "docs" / "screenshots" / "xr-mirror.png"
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    with xvfb() as name:
-        yield name
+from .xr_helpers import display_fixture, read_png  # noqa: F401 (the fixture)
 
 
 async def test_desktop_mirror_shows_the_hall_and_the_clone(
@@ -81,8 +72,7 @@ async def test_desktop_mirror_shows_the_hall_and_the_clone(
     # The screens beside the stage show the close-up: a lit face in the top corners.
     for half in (skin[: h // 2, : w // 3], skin[: h // 2, -w // 3 :]):
         assert half.mean() > 0.002, "a screen without the close-up"
-    SHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(out, SHOT)
+    shutil.copyfile(out, artifact("xr-mirror.png"))
 
 
 def skin_like(img: np.ndarray) -> np.ndarray:

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,30 +50,11 @@ from .browser import artifact
 from .conftest import TokenMaker
 from .test_clone_stage import Viewer, ask_and_approve, clone_settings
 from .waiting import eventually
-from .xr_helpers import xvfb, yaw_quat
+from .xr_helpers import display_fixture, fresh_runtime, runtime_fixture, yaw_quat  # noqa: F401 (fixtures)
 from .xr_runtime import BUTTON_RIGHT_SELECT, GL_SRGB8_ALPHA8, Displayed, TestRuntime
 
 HALF_FOV = 0.785398  # the test runtime's symmetric 90 degree field of view
 MOUTH = np.array(MOUTH_RGB) * 255
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    with xvfb() as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
-    rt = TestRuntime(tmp_path_factory.mktemp("xr_gl_runtime"))
-    with rt:
-        yield rt
-    rt.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh(runtime: TestRuntime) -> None:
-    runtime.reset()
 
 
 async def shown_after(runtime: TestRuntime, frame: int, timeout: float = 90.0) -> Displayed:
@@ -381,6 +361,13 @@ async def _look_around(
     centre = pm[:3, 3]
     runtime.pose("head", looking(seat, centre + np.array([0, 0.7, 3.2]), centre))
     shown = await next_shown(runtime)
+    # Closer to its left end, the disclosure and the answer's label: taken now and read
+    # below, while this answer is still on the panel (Tesseract is slow on a busy machine,
+    # and the next answer, with its own label, follows this one).
+    pw, ph = render.HallRenderer.stage_panel_size(scene)
+    spot = (pm @ [-pw / 4, ph / 4, 0, 1])[:3]
+    runtime.pose("head", looking(seat, spot + np.array([0, 0.25, 1.5]), spot))
+    close = (await next_shown(runtime)).eyes[0]
     seen_text = ocr(shown.eyes[0], "xr-stage-panel-ocr.png")
     save("xr-stage-panel.png", shown.eyes[0])
     read = set(words(seen_text))
@@ -389,7 +376,6 @@ async def _look_around(
     assert len(read & said) >= 4, ("the spoken words are not on the panel", seen_text, captions)
     # The panel's left and right edges are where their projections say (the eye poses are
     # applied right): its dark ground inside each edge, the lit deck's face outside it.
-    pw, ph = render.HallRenderer.stage_panel_size(scene)
     img = shown.eyes[0][..., :3].astype(int)
     ground = np.abs(img - [12, 14, 20]).max(axis=2) < 10  # the panel's own dark ground
     for height in (-ph / 3, ph / 3):
@@ -400,10 +386,7 @@ async def _look_around(
             outside = ground[row - 1 : row + 2, int(u + side * 6)].mean()
             assert inside == 1.0 and outside == 0.0, (side, height, u, v, inside, outside)
 
-    # Closer to its left end, the disclosure and the answer's label.
-    spot = (pm @ [-pw / 4, ph / 4, 0, 1])[:3]
-    runtime.pose("head", looking(seat, spot + np.array([0, 0.25, 1.5]), spot))
-    close = (await next_shown(runtime)).eyes[0]
+    # The close picture: the disclosure and the answer's label.
     save("xr-stage-panel-close.png", close)
     close_text = ocr(close, "xr-stage-panel-close-ocr.png")
     near_words = set(words(close_text))

@@ -14,8 +14,7 @@ import asyncio
 import os
 import sys
 import wave
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,30 +26,17 @@ from townhall.server.app import TownhallServer
 from townhall.server.store.recording import index
 
 from .conftest import TokenMaker
-from .test_clone_stage import Viewer, ask_and_approve, clone_settings, wait_answer
-from .test_xr_render import looking, next_shown, ocr, save, words
+from .recorded import record_two_answers, recording_settings
+from .test_clone_stage import Viewer
+from .test_xr_render import looking, ocr, save, words
 from .waiting import eventually
-from .xr_helpers import xvfb
-from .xr_runtime import BUTTON_RIGHT_A, TestRuntime
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    with xvfb() as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
-    rt = TestRuntime(tmp_path_factory.mktemp("xr_replay_runtime"))
-    with rt:
-        yield rt
-    rt.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh(runtime: TestRuntime) -> None:
-    runtime.reset()
+from .xr_helpers import (  # noqa: F401 (the fixtures)
+    FrameLog,
+    display_fixture,
+    fresh_runtime,
+    runtime_fixture,
+)
+from .xr_runtime import BUTTON_RIGHT_A, Displayed, TestRuntime
 
 
 async def frames_from(runtime: TestRuntime, n: int) -> None:
@@ -79,29 +65,19 @@ async def test_the_headset_plays_a_recording_with_chapters(
 ) -> None:
     env = {**os.environ, "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1"}
     wav = tmp_path / "voice.wav"
-    s = clone_settings(tmp_path)
-    settings = replace(s, recording=replace(s.recording, flush_s=0.05))
-    async with TownhallServer(settings) as srv:
-        assert srv.recorder is not None
-        rec_id = srv.recorder.id
-        spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
-        moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
-        await spectator.connect()
-        await moderator.connect()
-        first = await ask_and_approve(spectator, moderator, "What is our plan for the office?")
-        start1, _ = await wait_answer(spectator, first)
-        second = await ask_and_approve(spectator, moderator, "How are we using AI tools?")
-        start2, _ = await wait_answer(spectator, second)
-        path = tmp_path / "recordings" / f"{rec_id}.threc"
-        await eventually(lambda: len(index(path).chapters) == 2, timeout=10)
+    async with TownhallServer(recording_settings(tmp_path)) as srv:
+        rec = await record_two_answers(
+            srv, token, ("What is our plan for the office?", "How are we using AI tools?")
+        )
+        rec_id, spectator, path = rec.id, rec.spectator, rec.path
+        start1, start2 = rec.starts
         # The answers' own words: not the panel's other texts (disclosures, questions).
         shown_anyway = set(words(render.DEFAULT_DISCLOSURE))
         for st in (start1, start2):
             shown_anyway |= set(words(st.disclosure)) | set(words(st.question_text))
         said1 = said_in(spectator, start1.answer) - shown_anyway
         said2 = said_in(spectator, start2.answer) - shown_anyway
-        for v in (spectator, moderator):
-            await v.client.close()
+        await rec.close()
         viewer_token = token("hmd", role="spectator", name="Hema")
 
         # Mistakes: one line each, exit 2, before any headset is needed.
@@ -121,20 +97,26 @@ async def test_the_headset_plays_a_recording_with_chapters(
         centre = pm[:3, 3]
         read: set[str] = set()
 
-        async def panel_reads(said: set[str], name: str) -> bool:
-            shown = await next_shown(runtime)
-            read.clear()
-            read.update(words(ocr(shown.eyes[0], name)))
-            save(name, shown.eyes[0])
-            return len(read & said) >= 4
+        def panel_reads(said: set[str], name: str, after: int = -1) -> Callable[[Displayed], bool]:
+            def reads(shown: Displayed) -> bool:
+                if shown.frame <= after:
+                    return False
+                read.clear()
+                read.update(words(ocr(shown.eyes[0], name)))
+                save(name, shown.eyes[0])
+                return len(read & said) >= 4
+
+            return reads
 
         # Chapters: the raise button, pressed twice at once, skips to the first answer and
         # on to the second; the voice is in the headset; it ends with the recording.
         runtime.pose("head", looking(seat, centre + np.array([0, 0.7, 3.2]), centre))
         proc = await xr(env, *args, "--audio-wav", str(wav))
+        log = FrameLog(runtime)
         try:
             assert proc.stdout is not None
             await frames_from(runtime, 3)
+            log.start()
             # Once to the first answer, again to the second (the recording may have
             # reached the first already when the first frame was shown: then once).
             heard: list[str] = []
@@ -146,12 +128,14 @@ async def test_the_headset_plays_a_recording_with_chapters(
                 runtime.buttons(0)
                 await frames_from(runtime, runtime.observed().frames + 3)  # released
             assert len(heard) <= 2, heard
-            for _ in range(60):
-                if await panel_reads(said2 - said1, "xr-replay-chapter2.png"):
-                    break
-            assert len(read & (said2 - said1)) >= 4, ("the second answer is not shown", read)
+            skipped_at = runtime.observed().frames
+            # Read while it plays, and after it has ended from the pictures kept meanwhile.
+            running = lambda: proc.returncode is None  # noqa: E731
+            reads = panel_reads(said2 - said1, "xr-replay-chapter2.png", after=skipped_at)
+            assert await log.first(reads, running), ("the second answer is not shown", read)
             stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
         finally:
+            await log.stop()
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
@@ -164,19 +148,20 @@ async def test_the_headset_plays_a_recording_with_chapters(
         runtime.reset()
         runtime.pose("head", looking(seat, centre + np.array([0, 0.7, 3.2]), centre))
         proc = await xr(env, *args)
+        log = FrameLog(runtime)
         try:
             await frames_from(runtime, 3)
-            for _ in range(60):
-                if await panel_reads(said1 - said2, "xr-replay-panel.png"):
-                    break
-            assert len(read & (said1 - said2)) >= 4, ("no recorded words on the panel", read)
+            log.start()
+            running = lambda: proc.returncode is None  # noqa: E731
+            shown = await log.first(panel_reads(said1 - said2, "xr-replay-panel.png"), running)
+            assert shown is not None, ("no recorded words on the panel", read)
             _name, colour = panels.label_text(start1.label)
-            shown = await next_shown(runtime)
             chip = np.abs(shown.eyes[0][..., :3].astype(int) - colour).max(axis=2) < 24
             assert chip.sum() > 50, "no label chip on the panel"
-            runtime.request_exit()
+            runtime.request_exit()  # or it has ended with the recording already
             stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
         finally:
+            await log.stop()
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 import xr
 
 from townhall.plugin.client import RoomClient
@@ -27,23 +25,10 @@ from townhall.server.app import TownhallServer
 
 from .conftest import TokenMaker, make_settings
 from .waiting import eventually
-from .xr_helpers import yaw_quat
+from .xr_helpers import fresh_runtime, runtime_fixture, yaw_quat  # noqa: F401 (fixtures)
 from .xr_runtime import BUTTON_RIGHT_A, TestRuntime
 
 S = xr.SessionState
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
-    rt = TestRuntime(tmp_path_factory.mktemp("xr_runtime"))
-    with rt:
-        yield rt
-    rt.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh(runtime: TestRuntime) -> None:
-    runtime.reset()
 
 
 def pump(headset: Headset, until: S, frames: int = 60) -> None:

@@ -1,18 +1,31 @@
-"""Shared by the OpenGL tests of the headset plugin: an Xvfb display, PNG reading, colours."""
+"""Shared by the tests of the headset plugin: an Xvfb display, the OpenXR test runtime,
+PNG reading, colours.
+
+The fixtures (``display``, ``runtime`` and the autouse ``fresh_runtime``) are imported by
+the modules that use them (as ``display_fixture``, ``runtime_fixture``: the names pytest
+knows them by stay free for the tests' parameters), so each module gets its own display
+and runtime, as before.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import select
 import shutil
 import subprocess
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from .waiting import POLL_S, eventually
+from .xr_runtime import Displayed, TestRuntime
 
 
 @contextlib.contextmanager
@@ -42,6 +55,89 @@ def xvfb() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="module", name="display")
+def display_fixture() -> Iterator[str]:
+    """One X display for the module's drawing tests."""
+    with xvfb() as name:
+        yield name
+
+
+@pytest.fixture(scope="module", name="runtime")
+def runtime_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRuntime]:
+    """The OpenXR test runtime, built once for the module."""
+    rt = TestRuntime(tmp_path_factory.mktemp("xr_runtime"))
+    with rt:
+        yield rt
+    rt.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_runtime(runtime: TestRuntime) -> None:
+    """Each test starts from a runtime with no poses, buttons or pictures of the last."""
+    runtime.reset()
+
+
+class FrameLog:
+    """The pictures the headset showed, kept as they come and read when the reader can.
+
+    Tesseract takes seconds a picture on a busy machine, and a recording does not wait for
+    it: the replay app ends with the recording. So the pictures are kept while the app runs
+    (the left eye, at most ``keep``, spread over the whole run: thinned by half whenever
+    full) and :meth:`first` reads them, the newest first while the app runs (to stop it
+    early), then, once it has ended, every one left in the order shown.
+    """
+
+    def __init__(self, runtime: TestRuntime, keep: int = 48) -> None:
+        self.runtime = runtime
+        self.keep = keep
+        self.shown: list[Displayed] = []
+        self._step = 1
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> FrameLog:
+        self._task = asyncio.create_task(self._collect())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _collect(self) -> None:
+        while True:
+            d = self.runtime.displayed()
+            last = self.shown[-1].frame if self.shown else -1
+            if d is not None and (d.frame >= last + self._step or d.frame < last):
+                self.shown.append(dataclasses.replace(d, eyes=d.eyes[:1].copy()))
+                if len(self.shown) > self.keep:
+                    self.shown = self.shown[::2]
+                    self._step *= 2
+            await asyncio.sleep(POLL_S)  # the pace of polling, not a wait for something
+
+    async def first(
+        self, reads: Callable[[Displayed], bool], running: Callable[[], bool]
+    ) -> Displayed | None:
+        """The first picture ``reads`` accepts (run in a thread: the server's loop goes on),
+        or None when the app has ended and none of its pictures did."""
+        tried: set[int] = set()
+
+        def untried() -> list[Displayed]:
+            return [d for d in self.shown if d.frame not in tried]
+
+        while True:
+            left = untried()
+            if not left:
+                if not running():
+                    return None
+                await eventually(lambda: not running() or untried(), 90, "a new picture")
+                continue
+            d = left[-1] if running() else left[0]
+            tried.add(d.frame)
+            if await asyncio.to_thread(reads, d):
+                return d
 
 
 def read_png(path: Path) -> np.ndarray:

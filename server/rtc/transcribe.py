@@ -1,4 +1,8 @@
-"""Speech-to-text for the live mic: any OpenAI-compatible transcription service."""
+"""Speech-to-text for the live mic: any OpenAI-compatible transcription service.
+
+The ``openai`` package (about a second of CPU to import) is imported when a transcriber
+is made, not when the server starts: most rooms never use the live mic.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import wave
 
 import numpy as np
 import numpy.typing as npt
-import openai
 
 
 def wav_bytes(pcm: npt.NDArray[np.int16], sample_rate: int) -> bytes:
@@ -24,6 +27,8 @@ class Transcriber:
     """Turns one spoken phrase (mono int16 PCM) into text with ``/audio/transcriptions``."""
 
     def __init__(self, base_url: str, api_key: str, model: str, timeout_s: float = 30.0) -> None:
+        import openai
+
         self.model = model
         self.client = openai.AsyncOpenAI(
             base_url=base_url or None, api_key=api_key or "none", timeout=timeout_s, max_retries=1

@@ -10,8 +10,9 @@ persona may add its own in ``<persona>/intents/<intent>.txt``.
 Model: scikit-learn, TF-IDF over character n-grams (2 to 5 letters, within words) plus
 word unigrams and bigrams, and a logistic regression. Character n-grams match across
 inflections of Ukrainian and Russian and across paraphrases sharing word stems, need no
-download and train in well under a second at startup; prediction of one question is a
-fraction of a millisecond. Text is :func:`~townhall.server.core.textnorm.fold`-ed first,
+download and train in about a second; the fit is cached on disk (:mod:`.intent_cache`),
+so a server starts without scikit-learn; prediction of one question is a fraction of a
+millisecond. Text is :func:`~townhall.server.core.textnorm.fold`-ed first,
 so look-alike letters and leetspeak reach the model undone.
 
 The gate escalates when the three escalating intents together are likely enough (its
@@ -21,20 +22,22 @@ out of fold on these examples by ``bench/intent_cv.py``).
 
 from __future__ import annotations
 
-import math
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion
-from threadpoolctl import threadpool_limits
 
+from townhall.server.clone.brain import intent_cache
+from townhall.server.clone.brain.intent_cache import FittedModel
+from townhall.server.clone.brain.intent_features import (
+    ANALYSERS,
+    CHAR_NGRAMS,
+    WORD_NGRAMS,
+    Vocabulary,
+)
 from townhall.server.core.textnorm import fold
 
 #: Languages the examples are written in; others are judged by the keyword floor only.
@@ -87,62 +90,48 @@ def load_examples(directory: Path, labels: Sequence[str] = INTENTS) -> list[tupl
     return examples
 
 
-@dataclass(frozen=True, slots=True)
-class _Vocabulary:
-    """One fitted TF-IDF vectoriser, reduced to what scoring a question needs."""
-
-    analyse: Callable[[str], list[str]]
-    index: dict[str, int]
-    idf: np.ndarray
-    offset: int
-
-    def features(self, text: str) -> dict[int, float]:
-        """Sublinear TF-IDF, L2-normalised, by global column (as the vectoriser does)."""
-        counts = Counter(t for t in self.analyse(text) if t in self.index)
-        weights = {
-            self.offset + self.index[t]: (1.0 + math.log(n)) * float(self.idf[self.index[t]])
-            for t, n in counts.items()
-        }
-        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        return {i: w / norm for i, w in weights.items()}
-
-
 class IntentClassifier:
     """Character n-gram logistic regression over the repository's labelled examples.
 
-    Trained with scikit-learn; a question is scored by hand from the fitted vocabularies
-    and weights (the same arithmetic), because the pipeline's per-call validation costs
-    several milliseconds on a busy machine and the features of one question are few.
+    Trained with scikit-learn (:func:`fit`), or loaded from the cache of an earlier fit
+    (:mod:`.intent_cache`) without importing it; a question is scored by hand from the
+    fitted vocabularies and weights (the same arithmetic), because the pipeline's
+    per-call validation costs several milliseconds on a busy machine and the features of
+    one question are few.
     """
 
-    def __init__(self, examples: Sequence[tuple[str, str]], known: Sequence[str] = INTENTS) -> None:
-        labels = {intent for _, intent in examples}
-        if len(labels) < 2:
-            raise ValueError("intent examples need at least two intents")
-        unknown = labels - set(known)
-        if unknown:
-            raise ValueError(f"unknown intents in examples: {sorted(unknown)}")
-        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
-        words = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)
-        union = FeatureUnion([("chars", chars), ("words", words)])
-        matrix = union.fit_transform([fold(t) for t, _ in examples])
-        model = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
-        with threadpool_limits(1):  # BLAS threads fighting over 2 busy cores: 10x slower
-            model.fit(matrix, [i for _, i in examples])
-        self.classes: tuple[str, ...] = tuple(str(c) for c in model.classes_)
-        self.size = len(examples)
+    def __init__(self, model: FittedModel) -> None:
+        self.classes: tuple[str, ...] = model.classes
+        self.size = model.size
         self._vocabularies = (
-            _Vocabulary(chars.build_analyzer(), dict(chars.vocabulary_), chars.idf_, 0),
-            _Vocabulary(
-                words.build_analyzer(), dict(words.vocabulary_), words.idf_, len(chars.vocabulary_)
+            Vocabulary(ANALYSERS["chars"], _index(model.char_terms), model.char_idf, 0),
+            Vocabulary(
+                ANALYSERS["words"],
+                _index(model.word_terms),
+                model.word_idf,
+                len(model.char_terms),
             ),
         )
-        coef, intercept = model.coef_, model.intercept_
-        if len(self.classes) == 2:  # one weight row for the second class: softmax over [0, z]
-            coef = np.vstack([np.zeros_like(coef), coef])
-            intercept = np.concatenate([[0.0], intercept])
-        self._coef = np.ascontiguousarray(coef.T)  # features x classes
-        self._intercept = intercept.copy()
+        self._coef = model.coef
+        self._intercept = model.intercept
+
+    @classmethod
+    def train(
+        cls,
+        examples: Sequence[tuple[str, str]],
+        known: Sequence[str] = INTENTS,
+        cache: Path | None = None,
+    ) -> IntentClassifier:
+        """The model of these examples: from the cache (``cache`` or the default
+        :func:`~.intent_cache.cache_dir`) when it holds this very fit, else fitted and
+        cached."""
+        check_examples(examples, known)
+        key = intent_cache.model_key(examples, known)
+        model = intent_cache.load(key, cache)
+        if model is None:
+            model = fit(examples)
+            intent_cache.store(key, model, cache)
+        return cls(model)
 
     def classify(self, text: str) -> Intent:
         folded = fold(text)
@@ -182,4 +171,51 @@ def _cached(extra: tuple[str, ...]) -> IntentClassifier:
     examples = load_examples(EXAMPLES_DIR)
     for directory in extra:
         examples.extend(load_examples(Path(directory)))
-    return IntentClassifier(examples)
+    return IntentClassifier.train(examples)
+
+
+def check_examples(examples: Sequence[tuple[str, str]], known: Sequence[str]) -> None:
+    """Two intents at least, and none unknown."""
+    labels = {intent for _, intent in examples}
+    if len(labels) < 2:
+        raise ValueError("intent examples need at least two intents")
+    unknown = labels - set(known)
+    if unknown:
+        raise ValueError(f"unknown intents in examples: {sorted(unknown)}")
+
+
+def fit(examples: Sequence[tuple[str, str]]) -> FittedModel:
+    """Fit TF-IDF and the logistic regression with scikit-learn (imported only here)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion
+    from threadpoolctl import threadpool_limits
+
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True)
+    words = TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True)
+    union = FeatureUnion([("chars", chars), ("words", words)])
+    matrix = union.fit_transform([fold(t) for t, _ in examples])
+    model = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
+    with threadpool_limits(1):  # BLAS threads fighting over 2 busy cores: 10x slower
+        model.fit(matrix, [i for _, i in examples])
+    classes = tuple(str(c) for c in model.classes_)
+    coef, intercept = model.coef_, model.intercept_
+    if len(classes) == 2:  # one weight row for the second class: softmax over [0, z]
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    char_terms = sorted(chars.vocabulary_, key=chars.vocabulary_.__getitem__)
+    word_terms = sorted(words.vocabulary_, key=words.vocabulary_.__getitem__)
+    return FittedModel(
+        classes=classes,
+        size=len(examples),
+        char_terms=[str(t) for t in char_terms],
+        char_idf=np.asarray(chars.idf_, dtype=np.float64),
+        word_terms=[str(t) for t in word_terms],
+        word_idf=np.asarray(words.idf_, dtype=np.float64),
+        coef=np.ascontiguousarray(coef.T, dtype=np.float64),
+        intercept=np.asarray(intercept, dtype=np.float64).copy(),
+    )
+
+
+def _index(terms: Sequence[str]) -> dict[str, int]:
+    return {term: column for column, term in enumerate(terms)}

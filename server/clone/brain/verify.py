@@ -108,4 +108,4 @@ def commitment_classifier(approved: tuple[str, ...], persona_dir: str) -> Intent
     if persona_dir:
         examples.extend(load_examples(Path(persona_dir), SENTENCE_LABELS))
     examples.extend((s, "statement") for text in approved for s in split_sentences(text))
-    return IntentClassifier(examples, SENTENCE_LABELS)
+    return IntentClassifier.train(examples, SENTENCE_LABELS)

@@ -1,0 +1,127 @@
+"""A trained intent model on disk, so a server starts without scikit-learn.
+
+Training imports scikit-learn and scipy (about 1.5 s of CPU) and fits for a second or
+more; every ``townhall serve`` did both. The fitted vocabularies, IDF weights and
+regression weights are plain arrays: they are written once to
+``$TOWNHALL_CACHE_DIR/intent/<key>.npz`` (default ``~/.cache/townhall``) and loaded at the
+next start. The key hashes everything the fit depends on: the examples and labels, the
+code that trains and scores, and the scikit-learn release; a model that fits none of them
+is simply not found, and one that cannot be read is trained again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "TOWNHALL_CACHE_DIR"
+#: Bumped when the file's layout changes.
+FORMAT = 1
+_CODE = tuple(Path(__file__).with_name(n) for n in ("intent.py", "intent_features.py"))
+
+
+@dataclass(frozen=True, slots=True)
+class FittedModel:
+    """What scoring needs of a fit: classes, two vocabularies, weights."""
+
+    classes: tuple[str, ...]
+    size: int
+    char_terms: list[str]
+    char_idf: np.ndarray
+    word_terms: list[str]
+    word_idf: np.ndarray
+    coef: np.ndarray  # features x classes
+    intercept: np.ndarray
+
+
+def cache_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:
+    """``$TOWNHALL_CACHE_DIR``, else ``$XDG_CACHE_HOME/townhall``, else ``~/.cache/townhall``."""
+    if env.get(CACHE_ENV):
+        return Path(env[CACHE_ENV])
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "townhall"
+
+
+def _sklearn_version() -> str:
+    try:
+        return importlib.metadata.version("scikit-learn")
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def model_key(examples: Sequence[tuple[str, str]], known: Sequence[str]) -> str:
+    """A hash of the examples, the labels, the training code and scikit-learn's release."""
+    digest = hashlib.sha256()
+    digest.update(f"format {FORMAT}\nsklearn {_sklearn_version()}\n".encode())
+    for path in _CODE:
+        digest.update(path.read_bytes())
+    digest.update(json.dumps([list(known), [list(e) for e in examples]]).encode())
+    return digest.hexdigest()[:32]
+
+
+def _path(key: str, directory: Path | None) -> Path:
+    return (directory or cache_dir()) / "intent" / f"{key}.npz"
+
+
+def load(key: str, directory: Path | None = None) -> FittedModel | None:
+    """The model cached under ``key``, or None when there is none or it cannot be read."""
+    path = _path(key, directory)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return FittedModel(
+                classes=tuple(str(c) for c in data["classes"]),
+                size=int(data["size"]),
+                char_terms=[str(t) for t in data["char_terms"]],
+                char_idf=data["char_idf"].astype(np.float64),
+                word_terms=[str(t) for t in data["word_terms"]],
+                word_idf=data["word_idf"].astype(np.float64),
+                coef=np.ascontiguousarray(data["coef"], dtype=np.float64),
+                intercept=data["intercept"].astype(np.float64),
+            )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # torn: refit
+        log.warning("intent model cache %s unreadable (%s); training", path, exc)
+        return None
+
+
+def store(key: str, model: FittedModel, directory: Path | None = None) -> None:
+    """Write the model atomically (a rename), so a concurrent reader sees all or nothing.
+
+    A cache that cannot be written costs the next start a training, nothing else.
+    """
+    path = _path(key, directory)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                np.savez(
+                    out,
+                    classes=np.array(model.classes),
+                    size=np.array(model.size),
+                    char_terms=np.array(model.char_terms, dtype=str),
+                    char_idf=model.char_idf,
+                    word_terms=np.array(model.word_terms, dtype=str),
+                    word_idf=model.word_idf,
+                    coef=model.coef,
+                    intercept=model.intercept,
+                )
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        log.warning("intent model cache %s not written (%s)", path, exc)
