@@ -91,7 +91,8 @@ class Proc:
                 if not line:
                     raise BenchError(f"{cmd[-1]} exited; see {logfile}")
                 if marker in line:
-                    self.url = line.rsplit(" ", 1)[-1].strip()
+                    # "... serving room R at URL", an authority adding " (lease term N)"
+                    self.url = line.split(" at ", 1)[1].split()[0]
                     break
             else:
                 raise BenchError(f"{cmd} did not start in {START_TIMEOUT_S:.0f} s")

@@ -378,7 +378,8 @@ async def test_edges_authenticate_to_the_bus(nats_with_users: str, tmp_path: Pat
     last = err.decode().strip().splitlines()[-1]
     assert refused.returncode == 2, err.decode()
     assert last.startswith(f"townhall: cannot reach NATS at {nats_with_users}: ")
-    assert "authorization violation" in last.lower()
+    # NATS's own reason; or, when the client read the close before it every time, the hint.
+    assert "authorization violation" in last.lower() or "wrong bus.user/bus.password" in last
     assert "wrong" not in err.decode()  # the password is never printed
     config.write_text(base + 'user = "edge"\npassword = "s3cret-bus"\n')
     edge = await start(config, "edge", " serving room ")

@@ -18,16 +18,17 @@ from townhall.server.app import TownhallServer
 from .conftest import make_settings
 from .oidc_provider import LocalProvider
 from .test_signin import auth, built_pages, provider  # noqa: F401  (fixtures)
-from .test_xr_render import display, fresh, runtime, save, shown_after  # noqa: F401
+from .test_xr_render import save, shown_after
 from .waiting import eventually
+from .xr_helpers import display_fixture, fresh_runtime, runtime_fixture  # noqa: F401 (fixtures)
 from .xr_runtime import TestRuntime
 
 CODE_LINE = re.compile(rb"To sign in, open (\S+) and enter the code (\S+)")
 
 
 async def test_headset_shows_the_code_and_joins_once_approved(
-    display: str,  # noqa: F811
-    runtime: TestRuntime,  # noqa: F811
+    display: str,
+    runtime: TestRuntime,
     provider: LocalProvider,  # noqa: F811
     tmp_path: Path,
 ) -> None:
@@ -73,7 +74,7 @@ async def test_headset_shows_the_code_and_joins_once_approved(
 
 
 async def test_desktop_mirror_signs_in_on_the_terminal(
-    display: str,  # noqa: F811
+    display: str,
     provider: LocalProvider,  # noqa: F811
     tmp_path: Path,
 ) -> None:

@@ -92,6 +92,9 @@ def edge_id_of(subject: str) -> str:
 Reconnected = list[Callable[[], Awaitable[None]]]
 
 
+RESET_ATTEMPTS = 3  # first connects that end in a bare reset before giving up
+
+
 async def connect(
     settings: BusSettings, name: str, on_reconnect: Reconnected | None = None
 ) -> NatsClient:
@@ -142,11 +145,23 @@ async def connect(
     if settings.user:
         options["user"] = settings.user
         options["password"] = settings.password
-    try:
-        return await asyncio.wait_for(nats.connect(**options), FIRST_CONNECT_S)
-    except (NatsError, OSError, TimeoutError) as exc:
-        reason = str(exc) or last_error[0]
-        raise BusError(f"cannot reach NATS at {settings.url}: {reason}") from exc
+    for attempt in range(RESET_ATTEMPTS):
+        try:
+            return await asyncio.wait_for(nats.connect(**options), FIRST_CONNECT_S)
+        except ConnectionResetError as exc:
+            # NATS refuses bad credentials with -ERR and closes at once: the client may
+            # read the reset before the -ERR. Ask again to learn the reason; say it if not.
+            if "authorization" in last_error[0].lower():
+                raise BusError(f"cannot reach NATS at {settings.url}: {last_error[0]}") from exc
+            if attempt + 1 < RESET_ATTEMPTS:
+                continue
+            hint = " (NATS closes the connection on a wrong bus.user/bus.password)"
+            reason = (str(exc) or last_error[0]) + (hint if settings.user else "")
+            raise BusError(f"cannot reach NATS at {settings.url}: {reason}") from exc
+        except (NatsError, OSError, TimeoutError) as exc:
+            reason = str(exc) or last_error[0]
+            raise BusError(f"cannot reach NATS at {settings.url}: {reason}") from exc
+    raise AssertionError("unreachable")
 
 
 async def ensure_stream(nc: NatsClient, subjects: Subjects, replay_s: float) -> None:
