@@ -122,6 +122,7 @@ STILL = """() => {
     rect: townhallDebug.mouthScreenRect(),
     peak: townhallDebug.audioPeak(),
     captions: townhallDebug.captions,
+    frame: townhallDebug.framesRendered,
   };
 }"""
 MOUTH_COLOUR = np.array([0x3A, 0x0C, 0x12])  # the mouth's interior (avatar.js)
@@ -235,6 +236,19 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         head = await page.evaluate("townhallDebug.headScreenRect()")
         assert head["view"] == "closeup" and head["width"] > 40, head
         head_shot = await shot(page, head)
+        # Sizing a canvas clears it (the view gets shorter as the transcript grows): the page
+        # draws again at once, so a held picture stays on screen rather than going blank.
+        await page.evaluate("townhallDebug.pause(true)")
+        tall = await page.evaluate("document.querySelector('#canvas').height")
+        await page.set_viewport_size({"width": 1280, "height": 700})
+        await page.wait_for_function(
+            f"() => document.querySelector('#canvas').height < {tall}", timeout=10_000
+        )
+        held_head = await shot(page, await page.evaluate("townhallDebug.headScreenRect()"))
+        blank = np.all(np.abs(held_head.astype(np.int32) - CLEAR) <= 3, axis=2).mean()
+        await page.set_viewport_size({"width": 1280, "height": 760})
+        await page.evaluate("townhallDebug.pause(false)")
+        assert blank < 0.5, f"{blank:.0%} of the held close-up is blank after a resize"
         await page.evaluate("townhallDebug.setAvatarVisible(false)")
         await frames_later(page)
         head_hidden = await shot(page, head)
@@ -288,7 +302,8 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         # Still pictures of the mouth with the opening the page says it shows: the count of
         # mouth-interior pixels must follow the opening (head turns alone do not do that).
         # Each still is taken when the page's mouth is open or shut (waited on in the page),
-        # so a busy machine makes fewer frames, not fewer usable samples.
+        # so a busy machine makes fewer frames, not fewer usable samples. Each is a frame
+        # rendered after the last still: one frame held and counted twice is one sample.
         opened: list[int] = []
         shut: list[int] = []
         vowels: list[float] = []  # the VRM's own mouth expressions, as three-vrm applies them
@@ -296,7 +311,8 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
         saved = False
         turns = []
         began = time.monotonic()
-        stills: list[tuple[float, float]] = []  # when each was taken, and its opening
+        stills: list[tuple[float, int, float]] = []  # when each was taken, its frame, opening
+        frame = -1  # the frame of the last still
         for _ in range(40):
             if len(opened) >= 5 and len(shut) >= 5 and saved and peak > 0.05 and len(turns) >= 3:
                 break
@@ -307,15 +323,16 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
             try:
                 await page.wait_for_function(
                     "() => { const m = townhallDebug.mouthOpen();"
-                    f" return ({shows}) && (townhallDebug.pause(true), true); }}",
+                    f" return townhallDebug.framesRendered > {frame} && ({shows})"
+                    " && (townhallDebug.pause(true), true); }",
                     timeout=20_000,
                 )
             except PlaywrightTimeout:  # the answer is over: the asserts below say what is missing
                 break
             held = await page.evaluate(STILL)
             dark = mouth_pixels(await shot(page, held["rect"]))
-            mouth = held["mouth"]
-            stills.append((round(time.monotonic() - began, 1), round(mouth, 2)))
+            mouth, frame = held["mouth"], held["frame"]
+            stills.append((round(time.monotonic() - began, 1), frame, round(mouth, 2)))
             if not saved and mouth > 0.2 and held["captions"]:
                 await page.screenshot(path=str(artifact("watch.png")))
                 saved = True
@@ -328,7 +345,8 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
                 opened.append(dark)
             elif mouth < 0.06:
                 shut.append(dark)
-        assert peak > 0.05, f"the voice is silent at the output (peak {peak})"
+        heard = await page.evaluate("townhallDebug.audioStats")
+        assert peak > 0.05, ("the voice is silent at the output", peak, heard, stills)
         assert max(vowels) > 0.5 and min(vowels) < 0.2, ("the VRM's mouth does not move", vowels)
         assert saved, "no moment with the mouth open and captions showing"
         assert len(opened) >= 3 and len(shut) >= 3, (
@@ -338,13 +356,14 @@ async def test_watch_shows_the_hall_the_clone_speaking_and_the_board(
             stills,
         )
         # Medians: one still caught mid-blend (or mid-turn) must not decide the verdict.
-        assert np.median(opened) >= 12, ("the mouth does not open", opened, shut)
+        assert np.median(opened) >= 12, ("the mouth does not open", opened, shut, stills)
         # Software WebGL shades closed lips a little differently frame to frame (10-15
         # mouth-interior pixels at rest, 25-60 open): an open mouth shows clearly more.
         assert np.median(opened) >= np.median(shut) + 10, (
             "the mouth does not open",
             opened,
             shut,
+            stills,
         )
         # The frames' bone rotations turn the head toward the gaze target (the same side).
         assert turns, "the clone never looked away from straight ahead"

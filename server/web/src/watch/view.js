@@ -42,6 +42,7 @@ export class StageView {
     this.inset = { x: 0, y: 0, w: 0, h: 0 }; // CSS px, from the canvas' top-left
     this.width = 1;
     this.height = 1;
+    this._drawn = false; // once a frame is drawn, a resize draws again at once
     this._v = new THREE.Vector3();
     new ResizeObserver(() => this.resize()).observe(container);
   }
@@ -87,6 +88,11 @@ export class StageView {
     const ih = Math.round((iw * 3) / 4);
     this.inset = { x: w - iw - 12, y: 12, w: iw, h: ih };
     this._placeFrame();
+    // Sizing a canvas clears it, and the render loop may not draw again for a while (it
+    // skips frames on a busy machine, and not at all while a test holds the picture): draw
+    // the scene as it stands now, so the view never goes blank and a held picture stays
+    // the one the page describes, at the new size.
+    if (this._drawn) this.render();
   }
 
   setCloseup(on) {
@@ -107,6 +113,7 @@ export class StageView {
   render() {
     const r = this.renderer;
     if (!this.camera) return;
+    this._drawn = true;
     // The screens' picture: every frame, or every sixth one on a software renderer (the cores are the audio's too).
     if (this.screenTarget && (!this.software || this._screenFrame++ % 6 === 0)) {
       r.setRenderTarget(this.screenTarget);
