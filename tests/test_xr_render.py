@@ -15,6 +15,7 @@ stage: turned away to the right, the left ear hears more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import re
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 import wave
+from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
 
@@ -133,7 +135,11 @@ def mouth_pixels(img: np.ndarray) -> int:
 
 def ocr(img: np.ndarray, name: str, psm: tuple[str, ...] = ("6", "11"), scale: int = 2) -> str:
     """Tesseract's reading of an image, upscaled twice, as it is and inverted (light text on
-    dark and dark text on a coloured chip read best in opposite polarities)."""
+    dark and dark text on a coloured chip read best in opposite polarities).
+
+    Blocking (seconds a run on a busy machine): a test with the server in its own event loop
+    calls it in a thread, or the server stops answering meanwhile, and past 20 s the
+    headset's keepalive ping times out and closes its connection."""
     from PIL import Image, ImageOps
 
     exe = shutil.which("tesseract")
@@ -201,7 +207,7 @@ async def test_the_headset_shows_the_clone_the_panels_and_the_board(
             stderr=asyncio.subprocess.PIPE,
         )
         try:
-            await _look_around(runtime, srv, moderator, asker, spectator)
+            await _while_running(proc, _look_around(runtime, srv, moderator, asker, spectator))
             runtime.request_exit()
             stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
         finally:
@@ -227,6 +233,23 @@ async def test_the_headset_shows_the_clone_the_panels_and_the_board(
     ratio = rms[voiced, 0] / np.maximum(rms[voiced, 1], 1.0)
     assert (np.abs(ratio - 1) < 0.15).sum() >= 3, ratio  # facing the clone
     assert (ratio > 3).sum() >= 2, ratio  # the clone on the left
+
+
+async def _while_running(proc: asyncio.subprocess.Process, steps: Awaitable[None]) -> None:
+    """Run ``steps``; if the app exits first, fail at once with what it said (else a wait
+    for its next frame would time out, saying nothing of why)."""
+    looking_around = asyncio.ensure_future(steps)
+    exited = asyncio.ensure_future(proc.wait())
+    await asyncio.wait({looking_around, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if not looking_around.done():
+        looking_around.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await looking_around
+        assert proc.stderr is not None
+        said = (await proc.stderr.read()).decode(errors="replace")[-2000:]
+        raise AssertionError(f"townhall xr exited ({proc.returncode}) mid-test:\n{said}")
+    exited.cancel()
+    await looking_around
 
 
 async def _look_around(
@@ -306,7 +329,7 @@ async def _look_around(
     # A few frames on, so the panel has drawn the question the headset was sent.
     shown = await shown_after(runtime, runtime.observed().frames + 8)
     save("xr-board.png", shown.eyes[0])
-    text = ocr(shown.eyes[0], "xr-board-ocr.png")
+    text = await asyncio.to_thread(ocr, shown.eyes[0], "xr-board-ocr.png")
     assert "questions" in text.lower() and "lisbon" in text.lower(), text
     runtime.buttons(BUTTON_RIGHT_SELECT)
     await next_shown(runtime)
@@ -368,7 +391,7 @@ async def _look_around(
     spot = (pm @ [-pw / 4, ph / 4, 0, 1])[:3]
     runtime.pose("head", looking(seat, spot + np.array([0, 0.25, 1.5]), spot))
     close = (await next_shown(runtime)).eyes[0]
-    seen_text = ocr(shown.eyes[0], "xr-stage-panel-ocr.png")
+    seen_text = await asyncio.to_thread(ocr, shown.eyes[0], "xr-stage-panel-ocr.png")
     save("xr-stage-panel.png", shown.eyes[0])
     read = set(words(seen_text))
     captions = " ".join(spoken()[opening:])  # the answer's words, past the spoken disclosure
@@ -388,7 +411,7 @@ async def _look_around(
 
     # The close picture: the disclosure and the answer's label.
     save("xr-stage-panel-close.png", close)
-    close_text = ocr(close, "xr-stage-panel-close-ocr.png")
+    close_text = await asyncio.to_thread(ocr, close, "xr-stage-panel-close-ocr.png")
     near_words = set(words(close_text))
     assert {"ai", "clone", "dana", "reyes"} <= near_words, close_text
     # The label is a coloured chip: read it where its colour is (OCR reads dark words on
@@ -398,7 +421,7 @@ async def _look_around(
     ys, xs = np.nonzero(chip)
     assert len(xs) > 200, "no label chip on the panel"
     crop = close[max(0, ys.min() - 4) : ys.max() + 5, max(0, xs.min() - 4) : xs.max() + 5]
-    chip_text = ocr(crop, "xr-label-ocr.png", psm=("7",), scale=3)
+    chip_text = await asyncio.to_thread(ocr, crop, "xr-label-ocr.png", ("7",), 3)
     assert set(words(name)) <= set(words(chip_text)), (name, chip_text)
     # --- turned away to the right (the stage on the left), for the voice's side.
     runtime.pose("head", (0.0, 1.2, 0.0, *yaw_quat(-90)))
