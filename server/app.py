@@ -602,6 +602,9 @@ class TownhallServer:
             body["edge_urls"] = list(self.bus.edge_urls())
             body["lease"] = "active"
             body["term"] = self.term
+        if self.remote_mics is not None:
+            body["media_mics"] = len(self.remote_mics.open)  # mics open on media nodes
+            body["media_dropped"] = self.remote_mics.dropped
         if failure is not None:
             body["store"] = failure
             return json_response(body, HTTPStatus.SERVICE_UNAVAILABLE)

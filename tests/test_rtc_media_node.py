@@ -30,7 +30,7 @@ from townhall.server.fanout.bus import Subjects
 from .conftest import SECRET, TokenMaker
 from .fake_openai import FakeOpenAI
 from .rtc_helpers import Recorder, decode_voice, speech
-from .test_bus_edges import NATS_URL, Proc, start, stop
+from .test_bus_edges import NATS_URL, Proc, health, start, stop
 from .waiting import eventually
 
 QUESTION = "When does the Lviv office open?"
@@ -44,6 +44,10 @@ class Deployment:
     authority: Proc
     edge: Proc
     procs: list[Proc]
+
+    @property
+    def http(self) -> str:
+        return self.authority.url.replace("ws", "http", 1).removesuffix("/ws")
 
     async def media_node(self) -> Proc:
         node = await start(self.config, "media", " media node ")
@@ -187,6 +191,8 @@ async def test_mic_on_a_media_node_is_heard_on_the_edge_and_ends_when_the_node_d
         mic = MicSender(asker, source)
         await mic.start(timeout_s=WAIT_S)
         await eventually(lambda: mod.mic_states(slot)[-1:] == [("live", "")], WAIT_S, "live")
+        status = await health(deployment.http)
+        assert status["media_mics"] == 1 and status["media_dropped"] == 0, status
         node.process.send_signal(signal.SIGKILL)
         await node.process.wait()
         await eventually(
@@ -197,6 +203,7 @@ async def test_mic_on_a_media_node_is_heard_on_the_edge_and_ends_when_the_node_d
         )
         notices = [e for e in asker.errs() if e.code == ErrorCode.MIC_FAILED]
         assert any("media node" in e.reason for e in notices), notices
+        assert (await health(deployment.http))["media_mics"] == 0
         await mic.close()
         # The room goes on.
         await other.send(Ask(3, "Is there parking for bicycles?"))

@@ -64,6 +64,7 @@ class MediaNode:
         self.nc: NatsClient | None = None
         self.publisher: bus.Publisher | None = None
         self.dropped = 0
+        self.stopped = False
         self._subs: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._beat: asyncio.Task[None] | None = None
@@ -90,6 +91,9 @@ class MediaNode:
         self._beat = asyncio.get_running_loop().create_task(self._beats(), name="media-beat")
 
     async def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
         if self._beat is not None:
             self._beat.cancel()
             await asyncio.gather(self._beat, return_exceptions=True)
@@ -99,8 +103,9 @@ class MediaNode:
         for media in self.media.values():
             if media.station is not None:
                 await media.station.close()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.publisher is not None:
             await self.publisher.close()
         if self.nc is not None and not self.nc.is_closed:
@@ -190,6 +195,22 @@ class MediaNode:
         except Exception as exc:  # the authority hears nothing: its request times out
             log.warning("media reply failed", extra={"error": str(exc)})
 
+    def orphan_check(self, media: RoomMedia, slot: int, generation: int) -> None:
+        """A dead peer the authority never closes (it died too, or lost the room): let it go
+        once the authority has had twice its own patience (``rtc.media_timeout_s``)."""
+
+        async def later() -> None:
+            await asyncio.sleep(2 * self.settings.rtc.media_timeout_s)
+            station = media.station
+            entry = station.open.get(slot) if station is not None else None
+            if station is not None and entry is not None and entry.generation == generation:
+                log.warning("mic closed here: no word from its room", extra={"slot": slot})
+                station.end(EndMic(slot, generation, "orphaned", submit=False))
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _beats(self) -> None:
         """Once a second per room: alive, and which mics are held here."""
         while True:
@@ -223,6 +244,8 @@ class _Events:
         log.info("mic peer", extra={"room": self.media.subjects.room, "slot": slot, "state": state})
         message = wire.MediaState(self.node.id, slot, generation, state)  # type: ignore[arg-type]
         self.node.publish(self.media, message)
+        if state in ("failed", "closed"):
+            self.node.orphan_check(self.media, slot, generation)
 
     def mic_transcript(self, slot: int, text: str) -> None:
         generation = self.media.closed.get(slot, 0)

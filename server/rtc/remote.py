@@ -257,7 +257,10 @@ class RemoteMics:
             packet = codec.decode_server(broadcast.payload)
         except Exception:
             return  # not a voice packet (the room's own live broadcasts are not ours)
-        if not isinstance(packet, StagePacket) or packet.speaker_slot not in self.open:
+        if not isinstance(packet, StagePacket) or packet.speaker_slot < 0:
+            return
+        if packet.speaker_slot not in self.open:  # a forgery, or one of an ended mic
+            self._drop(f"voice for seat {packet.speaker_slot}, which has no mic here")
             return
         self.local_live(broadcast.payload, packet)
 
