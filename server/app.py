@@ -327,8 +327,9 @@ class TownhallServer:
         reconnected.append(lambda: bus.ensure_stream(nc, subjects, s.bus.replay_s))
         if s.rtc.enabled and s.rtc.media == "bus":
             self.remote_mics = RemoteMics(
-                nc, s.server.room, self.host, self.now_us, self._live_here, s.rtc.media_timeout_s
-            )
+                nc, s.server.room, self.host, self.now_us, self._live_here,
+                s.rtc.media_timeout_s, held=self.held,
+            )  # fmt: skip
             await self.remote_mics.subscribe()
             self.host.mics = self.remote_mics
 

@@ -248,3 +248,32 @@ def test_rtc_media_bench_smoke() -> None:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["voice_packets_per_s"] > 5 and result["lost_packets"] == 0, result
     assert result["bus_hop_ms_p99"] is not None and result["open_to_answer_ms_median"] > 0
+
+
+async def test_a_deposed_authority_asks_nodes_nothing(tmp_path: Path, nc: NatsClient) -> None:
+    room = room_id()
+    node = MediaNode(make_settings(tmp_path, rtc={"media_rooms": room}))
+    await node.start()
+    side = RoomSide()
+    lease = [False]
+    mics = RemoteMics(nc, room, side, lambda: 0, side.live, 5.0, held=lambda: lease[0])
+    await mics.subscribe()
+    pcs = [await offer_pc() for _ in range(3)]
+    try:
+        mics.start(StartMic(1, 1, 0, 0, pcs[0][2]))  # deposed: not asked
+        lease[0] = True
+        mics.start(StartMic(2, 1, 0, 0, pcs[1][2]))
+        await eventually(lambda: ("answered", 2) in [(k, a[0]) for k, a in side.told], WAIT_S)
+        lease[0] = False
+        mics.end(EndMic(2, 1, "revoked"))  # deposed: the node is not told to close it
+        lease[0] = True
+        mics.start(StartMic(3, 1, 0, 0, pcs[2][2]))
+        await eventually(lambda: ("answered", 3) in [(k, a[0]) for k, a in side.told], WAIT_S)
+        station = node.media[room].station
+        assert station is not None and set(station.open) == {2, 3}
+        assert all(args[0] != 1 for _, args in side.told)
+    finally:
+        await mics.close()
+        for pc, _, _ in pcs:
+            await pc.close()
+        await node.stop()

@@ -73,6 +73,7 @@ class RemoteMics:
         local_live: Callable[[bytes, StagePacket], None],
         timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
+        held: Callable[[], bool] = lambda: True,
     ) -> None:
         self.nc = nc
         self.subjects = wire.MediaSubjects.of(room)
@@ -81,6 +82,9 @@ class RemoteMics:
         self.local_live = local_live
         self.timeout_s = timeout_s
         self.clock = clock
+        # Whether this authority still holds the room's lease: a deposed one asks nodes for
+        # nothing (its seats and generations are the new authority's now).
+        self.held = held
         self.open: dict[int, _Remote] = {}
         self.closed: dict[tuple[int, int], float] = {}  # (slot, generation) -> when
         self.dropped = 0
@@ -127,9 +131,12 @@ class RemoteMics:
         """Ask a media node for the peer; its answer goes to the attendee."""
         entry = _Remote(effect.slot, effect.generation, effect.conn, effect.ref)
         self.open[effect.slot] = entry
-        self._spawn(self._open(entry, effect.sdp))
+        if self.held():  # checked now, and again when the request goes out
+            self._spawn(self._open(entry, effect.sdp))
 
     async def _open(self, entry: _Remote, sdp: str) -> None:
+        if not self.held():
+            return
         request = wire.MediaOpen(entry.slot, entry.generation, sdp, max(0, self.now_us()))
         try:
             msg = await self.nc.request(
@@ -184,10 +191,14 @@ class RemoteMics:
         self._publish_close(entry.slot, entry.generation, effect.submit)
 
     def _publish_close(self, slot: int, generation: int, submit: bool) -> None:
+        if not self.held():
+            return
         data = wire.encode(wire.MediaClose(slot, generation, submit))
         self._spawn(self._publish(self.subjects.close, data))
 
     async def _publish(self, subject: str, data: bytes) -> None:
+        if not self.held():
+            return
         try:
             await self.nc.publish(subject, data)
         except Exception as exc:
