@@ -1,7 +1,8 @@
 """Several rooms, one edge: real processes on the real bus (issue 16, item 2).
 
 NATS with JetStream on 127.0.0.1:4222; two authorities, one per room ("east" and
-"west", each its own store and lease key), and one edge whose own room (``server.room``)
+"west", each its own lease key and tick stream; their records in one PostgreSQL, or each in
+a SQLite file of its own), and one edge whose own room (``server.room``)
 is east. A client's token names its room; the edge links west on its first west client.
 Each room's clients see only their own room; a room with no authority is refused
 (ROOM_UNAVAILABLE) and leaves nothing at the edge; ``kill -9`` of one room's authority
@@ -29,11 +30,14 @@ from townhall.protocol.errors import ErrorCode
 from townhall.protocol.messages import Ask, Join, Message, Ping, QuestionChanged
 from townhall.server.fanout.bus import Subjects
 from townhall.server.fanout.edge_rooms import room_of
+from townhall.server.fanout.lease import holder_of
 from townhall.server.gateway.tokens import issue_token
 
 from .conftest import SECRET, TokenMaker
+from .postgres import fresh_database
 from .test_bus_edges import NATS_URL, Proc, health, joined, start, stop, until
 from .test_edge_moves import edge_config
+from .test_failover import stored
 from .waiting import eventually
 
 IDLE_S = 1.5  # the edge's bus.edge_idle_s: a room with no client is dropped soon
@@ -60,26 +64,35 @@ class Rooms:
         return rooms
 
 
-def room_config(folder: Path, room: str, allowed_origins: str = "", **bus: object) -> Path:
-    """``edge_config`` of test_edge_moves, in a folder of its own (its own store), plus
-    ``bus`` settings."""
+def room_config(
+    folder: Path, room: str, allowed_origins: str = "", store_url: str = "", **bus: object
+) -> Path:
+    """``edge_config`` of test_edge_moves in a folder of its own (its own SQLite store, or
+    ``store_url``), plus ``bus`` settings."""
     folder.mkdir()
-    config = edge_config(folder, room, clone=False, allowed_origins=allowed_origins)
+    text = edge_config(folder, room, clone=False, allowed_origins=allowed_origins).read_text()
     extra = "".join(f"{key} = {value!r}\n" for key, value in bus.items())
-    config.write_text(config.read_text().replace("[bus]\n", f"[bus]\n{extra}", 1))
+    text = text.replace("[bus]\n", f"[bus]\n{extra}", 1)
+    if store_url:
+        text = text.replace("[store]\n", f'[store]\nurl = "{store_url}"\n', 1)
+    config = folder / "townhall.toml"
+    config.write_text(text)
     return config
 
 
 @contextlib.asynccontextmanager
-async def two_rooms(tmp_path: Path, allowed_origins: str = "") -> AsyncIterator[Rooms]:
-    """Authorities of rooms east and west, and one edge whose own room is east."""
+async def two_rooms(
+    tmp_path: Path, allowed_origins: str = "", store_url: str = ""
+) -> AsyncIterator[Rooms]:
+    """Authorities of rooms east and west (each its own SQLite file, or both their rows in
+    the PostgreSQL of ``store_url``), and one edge whose own room is east."""
     tag = uuid.uuid4().hex[:8]
     east, west = f"east-{tag}", f"west-{tag}"
     procs: list[Proc] = []
     try:
         authorities = {}
-        for room in (east, west):
-            config = room_config(tmp_path / room, room)
+        for room in (east, west):  # one after the other: the first migrates a shared store
+            config = room_config(tmp_path / room, room, store_url=store_url)
             authorities[room] = await start(config, "authority", "WebSocket ")
             procs.append(authorities[room])
         config = room_config(
@@ -108,14 +121,31 @@ async def rooms(tmp_path: Path) -> AsyncIterator[Rooms]:
         yield deployment
 
 
+@pytest.fixture
+async def shared_store(tmp_path: Path) -> AsyncIterator[tuple[Rooms, str]]:
+    """``rooms`` with both authorities' records in one PostgreSQL database."""
+    with fresh_database() as database:
+        async with two_rooms(tmp_path, store_url=database) as deployment:
+            yield deployment, database
+
+
 def texts(seen: list[Message]) -> set[str]:
     return {m.question.text for m in seen if isinstance(m, QuestionChanged)}
 
 
 async def test_one_edge_serves_two_rooms_and_each_sees_only_its_own(
-    rooms: Rooms, token: TokenMaker
+    shared_store: tuple[Rooms, str], token: TokenMaker
 ) -> None:
+    rooms, database = shared_store
     east, west = rooms.east, rooms.west
+    # Two authorities on one NATS, each the holder of its own room's lease (its own term).
+    nc = await nats.connect(NATS_URL)
+    holders = {room: await holder_of(nc, room) for room in (east, west)}
+    await nc.close()
+    assert all(holders.values()) and len({h.id for h in holders.values() if h}) == 2, holders
+    for room in (east, west):
+        status = await health(rooms.http(room))
+        assert status["lease"] == "active" and status["room"] == room, status
     ada, ada_seen = await joined(rooms.edge.url, token("ada", room=east))
     bob, bob_seen = await joined(rooms.edge.url, token("bob", room=east))
     cyd, cyd_seen = await joined(rooms.edge.url, token("cyd", room=west))
@@ -143,6 +173,9 @@ async def test_one_edge_serves_two_rooms_and_each_sees_only_its_own(
     # Boards, people and crowd stay apart: nothing of one room reached the other's clients.
     assert texts(ada_seen) == texts(bob_seen) == {"When does the east office open?"}
     assert texts(cyd_seen) == {"Is the west car park free?"}
+    # One PostgreSQL for both rooms: each question stored under its own room.
+    assert set(stored(database, east)[0].values()) == {"When does the east office open?"}
+    assert set(stored(database, west)[0].values()) == {"Is the west car park free?"}
     for client in (ada, bob, cyd):
         await client.close()
 

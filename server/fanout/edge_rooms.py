@@ -55,8 +55,8 @@ def room_of(first: bytes | str, default: str) -> str:
     """
     if not isinstance(first, bytes):
         return default
-    try:
-        join = codec.decode_client(first)
+    try:  # any size the listener let in (a Join of the longest token and resume is ~8 KiB)
+        join = codec.decode_client(first, max_bytes=len(first))
     except ProtocolError:
         return default
     if not isinstance(join, Join) or not join.token:
