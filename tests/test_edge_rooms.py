@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from townhall.plugin.client import JoinRejected, RoomClient
 from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode
 from townhall.protocol.messages import Ask, Join, Message, Ping, QuestionChanged
-from townhall.server.fanout.bus import Subjects
+from townhall.server.fanout import seam as ipc
+from townhall.server.fanout.bus import Subjects, presence, presence_message
 from townhall.server.fanout.edge_rooms import room_of
 from townhall.server.fanout.lease import holder_of
 from townhall.server.gateway.tokens import issue_token
@@ -298,3 +300,45 @@ def test_the_room_of_a_connection_is_its_join_tokens_room() -> None:
     assert room_of(codec.encode(Ping(0)), "east") == "east"  # not a Join
     assert room_of(b"\xc1garbage", "east") == "east"
     assert room_of("a text frame", "east") == "east"
+
+
+async def test_forged_presence_is_dropped_and_names_no_page_origin(rooms: Rooms) -> None:
+    east_http = rooms.http(rooms.east)
+    await until(
+        lambda: health(east_http),
+        # (other tests' edges on the shared NATS may be listed too: they are live edges)
+        lambda h: rooms.edge.url in h["deployment_edges"],  # type: ignore[operator]
+        "east's authority knows the edge by its presence",
+    )
+    before = (await health(east_http))["bus_dropped"]
+    forged = [
+        b"\xff" * 16,  # no seam message
+        ipc.pack(ipc.Gone(1)),  # not a Stats
+        presence_message("http://evil.example/ws"),  # not a WebSocket URL
+        presence_message("ws://evil example/ws"),
+        presence_message(""),
+    ]
+    nc = await nats.connect(NATS_URL)
+    try:
+        for data in forged:
+            await nc.publish(presence("forged"), data)
+        await nc.flush()
+    finally:
+        await nc.close()
+    await until(
+        lambda: health(east_http),
+        lambda h: h["bus_dropped"] >= before + len(forged),  # type: ignore[operator]
+        "the authority dropping the forged presence",
+    )
+    status = await health(east_http)
+    listed = status["deployment_edges"]
+    assert isinstance(listed, list) and rooms.edge.url in listed, status
+    assert not any("evil" in url for url in listed), status
+    policy = await asyncio.to_thread(_policy, f"{east_http}/watch")
+    assert "evil" not in policy and rooms.edge.url.removesuffix("/ws") in policy, policy
+
+
+def _policy(url: str) -> str:
+    """The Content-Security-Policy a page is served with."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return str(resp.headers["Content-Security-Policy"])
