@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import nats
 import nats.js.errors
 import pytest
@@ -222,6 +223,20 @@ async def test_an_idle_room_is_dropped_and_the_edge_holds_at_most_its_limit(
             await refused.connect()
         assert full.value.error.code == ErrorCode.ROOM_UNAVAILABLE
         assert f"as many rooms as it may ({MAX_ROOMS})" in full.value.error.reason
+        # A client moving on (the plugin's reconnect) whose Welcome lists this full edge
+        # tries it, is refused ROOM_UNAVAILABLE, and goes on to the next edge, which has
+        # room for north: it resumes there.
+        other = await start(room_config(tmp_path / "edge2", rooms.east), "edge", " serving room ")
+        try:
+            eli, _ = await joined(other.url, token("eli", room=third))
+            assert eli.welcome is not None
+            eli.welcome = msgspec.structs.replace(eli.welcome, edges=[rooms.edge.url])
+            await eli.close()
+            welcome = await eli.reconnect()
+            assert welcome.resumed and eli.url == other.url
+            await eli.close()
+        finally:
+            await stop(other)
         # West's last client leaves: west is dropped after bus.edge_idle_s, east (the
         # edge's own room) stays, and north now fits.
         await cyd.close()
