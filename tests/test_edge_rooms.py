@@ -33,7 +33,7 @@ from townhall.protocol.messages import Ask, Join, Message, Ping, QuestionChanged
 from townhall.server.fanout import seam as ipc
 from townhall.server.fanout.bus import Subjects, presence, presence_message
 from townhall.server.fanout.edge_rooms import room_of
-from townhall.server.fanout.lease import holder_of
+from townhall.server.fanout.lease import BUCKET, Holder, holder_of
 from townhall.server.gateway.tokens import issue_token
 
 from .conftest import SECRET, TokenMaker
@@ -207,6 +207,24 @@ async def test_a_room_without_an_authority_is_refused_and_leaves_nothing(
         await bogus.connect()
     assert wrong.value.error.code == ErrorCode.WRONG_ROOM
     assert set(await rooms.edge_rooms()) == {rooms.east}
+    # A room whose lease someone holds but which sends no tick (its authority hung, say):
+    # the edge links it, waits bus.edge_timeout_s, refuses, and lets go of it again.
+    silent = f"silent-{uuid.uuid4().hex[:8]}"
+    nc = await nats.connect(NATS_URL)
+    try:
+        kv = await nc.jetstream().key_value(BUCKET)
+        await kv.create(silent, Holder("hung", "ws://127.0.0.1:9/ws", 0.0).encode())
+        hung = RoomClient(rooms.edge.url, token("eve", room=silent), timeout_s=30)
+        with pytest.raises(JoinRejected) as quiet:
+            await hung.connect()
+        assert quiet.value.error.code == ErrorCode.ROOM_UNAVAILABLE
+        assert f"room {silent!r} sent nothing in 2 s" in quiet.value.error.reason
+        assert set(await rooms.edge_rooms()) == {rooms.east}
+        await kv.delete(silent)
+    finally:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await nc.jetstream().delete_stream(Subjects.of(silent).stream)
+        await nc.close()
 
 
 async def test_an_idle_room_is_dropped_and_the_edge_holds_at_most_its_limit(
