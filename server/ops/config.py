@@ -359,6 +359,17 @@ class BusSettings:
     )
     user: str = _doc("", "NATS user name; empty: no authentication (set both or neither).")
     password: str = _doc("", "NATS password for bus.user.", secret=True)
+    tls_ca: str = _doc(
+        "",
+        "PEM file of the CA(s) that signed the NATS server's certificate, for a server that "
+        "requires TLS (tls:// URLs); empty: the system's CAs.",
+    )
+    tls_cert: str = _doc(
+        "",
+        "PEM file of this process's client certificate, for a NATS server that verifies "
+        "clients (`tls { verify: true }`); set with bus.tls_key.",
+    )
+    tls_key: str = _doc("", "PEM file of the private key of bus.tls_cert.")
     edge_timeout_s: float = _doc(
         5.0,
         "An edge not heard from for this long is taken for dead by the authority: its "
@@ -616,6 +627,20 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             "bus.user",
             bool(s.bus.user) == bool(s.bus.password),
             "and bus.password are set together (both or neither)",
+        ),
+        (
+            "bus.tls_cert",
+            bool(s.bus.tls_cert) == bool(s.bus.tls_key),
+            "and bus.tls_key are set together (both or neither)",
+        ),
+        *(
+            (f"bus.{name}", Path(path).is_file(), "must name an existing PEM file")
+            for name, path in (
+                ("tls_ca", s.bus.tls_ca),
+                ("tls_cert", s.bus.tls_cert),
+                ("tls_key", s.bus.tls_key),
+            )
+            if path
         ),
         ("bus.edge_timeout_s", s.bus.edge_timeout_s > 0, "must be > 0"),
         ("bus.replay_s", s.bus.replay_s > 0, "must be > 0"),
