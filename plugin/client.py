@@ -221,13 +221,17 @@ class RoomClient:
         """
         await self.close()
         candidates = self.candidates()
-        last: CannotReach | None = None
+        last: CannotReach | JoinRejected | None = None
         for url in candidates:
             before, self.url = self.url, url
             self._open_timeout_s = min(self.timeout_s, MOVE_TIMEOUT_S)
             try:
                 welcome = await self.connect(resume=True)
-            except CannotReach as exc:
+            except (CannotReach, JoinRejected) as exc:
+                # An edge that cannot serve the room now (ROOM_UNAVAILABLE) is as one that
+                # cannot be reached: the next may. Any other refusal holds at every edge.
+                if isinstance(exc, JoinRejected) and exc.error.code != ErrorCode.ROOM_UNAVAILABLE:
+                    raise
                 self.url = before
                 last = exc
                 log.info("edge unreachable, trying the next", extra={"url": url})

@@ -43,6 +43,7 @@ class ErrorCode(IntEnum):
     NOT_FOUND = 29  # no statement, answer or inbox item with that id
     EVENT_ENDED = 30  # the event has ended: questions, votes and the mic are closed
     STORE = 31  # the room could not store it (nothing changed); try again later
+    ROOM_UNAVAILABLE = 32  # no authority serves the token's room now (an edge); try again later
 
     @property
     def close_code(self) -> int:
@@ -66,6 +67,7 @@ FATAL_CODES: frozenset[ErrorCode] = frozenset(
         ErrorCode.BANNED,
         ErrorCode.SERVER_SHUTDOWN,
         ErrorCode.KICKED,
+        ErrorCode.ROOM_UNAVAILABLE,
     }
 )
 

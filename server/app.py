@@ -538,8 +538,9 @@ class TownhallServer:
             resp = self.static.page(page)
             if resp.status_code == 200 and not self.guests.read(request.headers):
                 resp.headers["Set-Cookie"] = self.guests.issue()
-            if resp.status_code == 200 and self.authority.edge_urls:
-                protect_page(resp, self.authority.edge_urls)  # it may move to an edge
+            edges = self.bus.deployment_urls() if self.bus is not None else ()
+            if resp.status_code == 200 and edges:
+                protect_page(resp, edges)  # it may join through, or move to, any edge
             return resp
 
         return watch
@@ -601,6 +602,7 @@ class TownhallServer:
             body["bus_dropped"] = self.bus.dropped
             body["bus_bytes_out"] = self.bus.publisher.bytes_out
             body["edge_urls"] = list(self.bus.edge_urls())
+            body["deployment_edges"] = list(self.bus.deployment_urls())
             body["lease"] = "active"
             body["term"] = self.term
         if self.remote_mics is not None:

@@ -24,12 +24,14 @@ from nats.errors import Error as NatsError
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
+from townhall.server.fanout import seam as ipc
 from townhall.server.ops.config import BusSettings
 from townhall.server.ops.errors import UsageError
 
 log = logging.getLogger("townhall.bus")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PRESENCE_ROOT = "edges"  # townhall.edges.<edge>: no room may take this id
 FIRST_CONNECT_S = 10.0  # how long a starting process waits for the bus
 TICK_STREAM_MAX_MSGS = 100_000  # at 20 Hz, well over an hour; max_age trims it first
 
@@ -50,6 +52,8 @@ class Subjects:
             raise BusError(
                 f"room id {room!r} cannot name NATS subjects: use letters, digits, - and _"
             )
+        if room == PRESENCE_ROOT:
+            raise BusError(f"room id {room!r} is taken by the bus itself (edges' presence)")
         return cls(room)
 
     @property
@@ -82,6 +86,20 @@ class Subjects:
     @property
     def stream(self) -> str:
         return f"TOWNHALL_{self.room.replace('-', '_')}_TICKS"
+
+
+def presence(edge_id: str) -> str:
+    """Where an edge says, once a second, the URL it serves every room of the deployment at
+    (``townhall.edges.<edge>``): pages served by any authority may connect there."""
+    return f"townhall.{PRESENCE_ROOT}.{edge_id}"
+
+
+PRESENCE_ALL = f"townhall.{PRESENCE_ROOT}.*"
+
+
+def presence_message(url: str) -> bytes:
+    """A presence message: a ``Stats`` carrying only the edge's URL."""
+    return ipc.pack(ipc.Stats(0, 0, 0, {}, {}, url=url))
 
 
 def edge_id_of(subject: str) -> str:

@@ -29,13 +29,14 @@ from townhall.protocol.limits import MAX_EDGES, MAX_URL_CHARS
 from townhall.protocol.messages import Role
 from townhall.server.core.effects import Admit
 from townhall.server.fanout import seam as ipc
-from townhall.server.fanout.bus import Publisher, Subjects, edge_id_of
+from townhall.server.fanout.bus import PRESENCE_ALL, Publisher, Subjects, edge_id_of
 from townhall.server.gateway.session import new_session_id
 from townhall.server.ops.metrics import Metrics
 
 log = logging.getLogger("townhall.bus.room")
 
 MAX_TEXT = 256  # address and guest id from an edge, at most
+MAX_PRESENCE = 256  # edges of the deployment a page's policy may name, at most
 
 
 class RoomInbox(Protocol):
@@ -85,6 +86,8 @@ class BusRoom:
         self.publisher = Publisher(nc, held)
         self.on_edges = on_edges  # told the live edges' URLs whenever they change
         self.edges: dict[str, EdgeState] = {}
+        # Every edge of the deployment (any room's), by its presence: id -> (URL, last heard)
+        self.presence: dict[str, tuple[str, float]] = {}
         self.where: dict[int, tuple[str, int, int]] = {}  # conn -> (edge, sid, slot)
         self.dropped = 0  # bus messages refused
         self.fenced = False
@@ -93,6 +96,7 @@ class BusRoom:
 
     async def start(self) -> None:
         await self.nc.subscribe(self.subjects.inbound_all, cb=self._on_message)
+        await self.nc.subscribe(PRESENCE_ALL, cb=self._on_presence)
         self._tasks.append(asyncio.get_running_loop().create_task(self._sweep()))
 
     async def stop(self) -> None:
@@ -127,6 +131,29 @@ class BusRoom:
         except Exception:  # a bug here must not take the room down with it
             self.dropped += 1
             log.exception("bus message failed", extra={"edge": edge})
+
+    async def _on_presence(self, msg: Msg) -> None:
+        """An edge of the deployment (of any room) says where it serves: checked, kept."""
+        edge = edge_id_of(msg.subject)
+        try:
+            message = ipc.unpack_one(msg.data, self._decoder)
+        except ValueError as exc:
+            self.refuse(edge, f"presence: {exc}")
+            return
+        if not edge or not isinstance(message, ipc.Stats) or not usable_edge_url(message.url):
+            self.refuse(edge, "presence without an edge id or a usable URL")
+            return
+        if edge not in self.presence and len(self.presence) >= MAX_PRESENCE:
+            self.refuse(edge, "presence: too many edges")
+            return
+        self.presence[edge] = (message.url, self.clock())
+
+    def deployment_urls(self) -> tuple[str, ...]:
+        """Every live edge's URL, whichever rooms it serves now (any of them may serve this
+        one): where this room's pages may open a WebSocket."""
+        urls = dict.fromkeys(self.edge_urls())
+        urls.update(dict.fromkeys(url for url, _ in self.presence.values()))
+        return tuple(urls)[:MAX_PRESENCE]
 
     def refuse(self, edge: str, reason: str) -> None:
         self.dropped += 1
@@ -220,6 +247,9 @@ class BusRoom:
         while True:
             await asyncio.sleep(min(1.0, self.edge_timeout_s / 2))
             now = self.clock()
+            for edge, (_, heard) in list(self.presence.items()):
+                if now - heard >= self.edge_timeout_s:
+                    del self.presence[edge]
             for edge, state in list(self.edges.items()):
                 if now - state.last_heard < self.edge_timeout_s:
                     continue

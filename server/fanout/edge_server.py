@@ -1,11 +1,16 @@
-"""``townhall serve --role edge``: a WebSocket endpoint fed by the room over NATS.
+"""``townhall serve --role edge``: a WebSocket endpoint fed by the rooms over NATS.
 
-Connects to the bus, subscribes to the room's tick stream (a JetStream ordered consumer:
-the client library replays from the stream whatever it missed), its crowd and live
-subjects and this edge's own subject, then listens for clients. Once a second it sends
-the room its counters, which are also how the room knows it is alive; if no tick has
-come for ``bus.edge_timeout_s`` while it holds clients, it sheds them with close code
-1012 (try again) rather than serve a frozen room.
+Connects to the bus, links its own room (``server.room``: the room's tick stream as a
+JetStream ordered consumer, which replays whatever it missed, its crowd and live subjects
+and this edge's own subject), then listens for clients. A client's first message (its
+Join) names its room by its token; the first client of another room links that room too
+(``edge_rooms.py``), one listener and one NATS connection for all. A room this edge cannot
+serve (no authority, silent, one room too many) gets ``ROOM_UNAVAILABLE``, fatal: an Error,
+then close code 4032 with the reason. Once a second the edge sends each room its counters,
+which are also how the room knows it is alive; if no tick has come for
+``bus.edge_timeout_s`` while it holds clients of a room, it sheds them with close code 1012
+(try again) rather than serve a frozen room; cut off from the bus it answers the WebSocket
+handshake with HTTP 503.
 """
 
 from __future__ import annotations
@@ -13,19 +18,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from http import HTTPStatus
 
 from nats.aio.client import Client as NatsClient
-from nats.js.api import DeliverPolicy
-from nats.js.client import JetStreamContext
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from townhall.protocol import codec
+from townhall.protocol.errors import ErrorCode
+from townhall.protocol.messages import Error, Join
 from townhall.server.core.tickplan import TickPlan
 from townhall.server.fanout import bus
 from townhall.server.fanout.edge import EdgeLimits
+from townhall.server.fanout.edge_rooms import SHED_CODE, EdgeRooms, RoomUnavailable, room_of
 from townhall.server.fanout.netedge import NetEdge
 from townhall.server.fanout.sendlimits import SendLimits
 from townhall.server.gateway.addresses import ClientAddresses
@@ -39,7 +46,8 @@ log = logging.getLogger("townhall.bus.edge")
 
 HARD_FRAME_FACTOR = 8  # as the room's own endpoint (app.py)
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})
-SHED_CODE = 1012  # "service restart": clients reconnect, to another edge if there is one
+__all__ = ["SHED_CODE", "EdgeServer", "edge_limits"]
+PRESENCE_EVERY_S = 1.0
 
 
 def edge_limits(settings: Settings) -> EdgeLimits:
@@ -54,12 +62,12 @@ def edge_limits(settings: Settings) -> EdgeLimits:
 
 
 class EdgeServer:
-    """One edge process: the bus link, the NetEdge, the WebSocket server."""
+    """One edge process: the bus link, a NetEdge per room it serves, the WebSocket server."""
 
     def __init__(self, settings: Settings, edge_id: str = "") -> None:
         self.settings = settings
         self.id = edge_id or uuid.uuid4().hex[:12]
-        self.subjects = bus.Subjects.of(settings.server.room)
+        self.subjects = bus.Subjects.of(settings.server.room)  # the default room
         self.metrics = Metrics()
         s = settings.server
         self.admission = Admission(
@@ -72,11 +80,18 @@ class EdgeServer:
         )
         self.nc: NatsClient | None = None
         self.publisher: bus.Publisher | None = None
-        self.edge: NetEdge | None = None
+        self.rooms: EdgeRooms | None = None
         self._server: Server | None = None
         self._chores: asyncio.Task[None] | None = None
-        self._ticks: JetStreamContext.PushSubscription | None = None
         self.port = s.port
+
+    @property
+    def edge(self) -> NetEdge | None:
+        """The NetEdge of the default room (``server.room``)."""
+        if self.rooms is None:
+            return None
+        link = self.rooms.links.get(self.subjects.room)
+        return link.edge if link is not None else None
 
     async def start(self) -> None:
         try:
@@ -89,24 +104,23 @@ class EdgeServer:
     async def _start(self) -> None:
         s = self.settings
         self.nc = nc = await bus.connect(s.bus, f"townhall-edge-{self.id}", [self._resubscribe])
-        await bus.ensure_stream(nc, self.subjects, s.bus.replay_s)
         self.publisher = bus.Publisher(nc)
-        room = bus.SubjectWriter(self.publisher, self.subjects.inbound(self.id))
         address_of = self.admission.address_of
-        self.edge = edge = NetEdge(
+        self.rooms = rooms = EdgeRooms(
+            nc,
+            self.publisher,
             self.id,
             edge_limits(s),
-            room,
             lambda c: address_of.get(c, ""),
-            s.bus.edge_timeout_s,
+            replay_s=s.bus.replay_s,
+            timeout_s=s.bus.edge_timeout_s,
+            max_rooms=s.bus.edge_max_rooms,
+            idle_s=s.bus.edge_idle_s,
         )
-        for subject in (self.subjects.edge(self.id), self.subjects.crowd, self.subjects.live):
-            await nc.subscribe(subject, cb=edge.on_bus)
-        await self._subscribe_ticks()
-        edge.to_room(edge.stats())  # hello: the room knows this edge from now on
+        await rooms.pin(self.subjects.room)
         try:
             self._server = await serve(
-                edge.handle,
+                self._handle,
                 s.server.host,
                 s.server.port,
                 process_request=self._process_request,
@@ -118,48 +132,63 @@ class EdgeServer:
         except OSError as exc:
             raise listen_error(s.server.host, s.server.port, exc) from exc
         self.port = next(iter(self._server.sockets)).getsockname()[1]
-        edge.url = self.announced_url()
-        if not edge.url:
+        url = self.announced_url()
+        if not url:
             log.warning(
                 "this edge announces no URL (server.host is a wildcard and server.public_url "
                 "is empty): clients of a dying edge will not be sent here",
                 extra={"edge": self.id},
             )
-        edge.to_room(edge.stats())  # the room lists this edge's URL in Welcomes from now on
+        rooms.announce(url)  # the rooms list this edge's URL in Welcomes from now on
         self._chores = asyncio.get_running_loop().create_task(self._every_second())
 
-    async def _subscribe_ticks(self) -> None:
-        assert self.nc is not None and self.edge is not None
-        self._ticks = await self.nc.jetstream().subscribe(
-            self.subjects.ticks,
-            cb=self.edge.on_bus,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.NEW,
-        )
-
     async def _resubscribe(self) -> None:
-        """After a reconnect: the stream and our consumer again (a restarted NATS lost both,
-        they lived in its memory). Ticks missed meanwhile are a gap: a keyframe repairs it."""
-        if self.nc is None or self.edge is None:
-            return
-        if self._ticks is not None:
-            with contextlib.suppress(Exception):
-                await self._ticks.unsubscribe()
-        await bus.ensure_stream(self.nc, self.subjects, self.settings.bus.replay_s)
-        await self._subscribe_ticks()
-        log.info("edge: tick stream subscribed again", extra={"edge": self.id})
+        if self.rooms is not None:
+            await self.rooms.resubscribe()
 
     async def _every_second(self) -> None:
-        """Counters to the room (the edge's sign of life); shed clients of a silent room."""
-        edge = self.edge
-        assert edge is not None
-        timeout = self.settings.bus.edge_timeout_s
+        """Counters to each room (the edge's sign of life), silent rooms' clients shed, idle
+        rooms dropped; and this edge's URL to every authority (``bus.presence``)."""
+        rooms, publisher = self.rooms, self.publisher
+        assert rooms is not None and publisher is not None
         while True:
-            await asyncio.sleep(1.0)
-            edge.to_room(edge.stats())
-            if edge.sessions and time.monotonic() - edge.last_tick_at > timeout:
-                log.error("no ticks from the room: shedding clients", extra={"edge": self.id})
-                edge.shed(SHED_CODE, "the room is unreachable from this edge; reconnect")
+            await asyncio.sleep(PRESENCE_EVERY_S)
+            try:
+                await rooms.every_second()
+            except Exception:  # a bug here must not end the edge's chores
+                log.exception("edge: once-a-second chores failed")
+            if rooms.url:
+                publisher.publish(bus.presence(self.id), bus.presence_message(rooms.url))
+
+    # ------------------------------------------------------------ clients
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        """A client: its first message (the Join) says its room; that room's NetEdge takes it."""
+        rooms = self.rooms
+        assert rooms is not None
+        try:
+            first = await asyncio.wait_for(connection.recv(), self.settings.limits.join_timeout_s)
+        except TimeoutError:
+            await self._refuse(connection, ErrorCode.JOIN_TIMEOUT, "no Join in time")
+            return
+        except ConnectionClosed:
+            return
+        room = room_of(first, self.subjects.room)
+        try:
+            link = await rooms.get(room)
+        except RoomUnavailable as exc:
+            rooms.refused += 1
+            log.info("edge: room refused", extra={"room": room, "reason": str(exc)})
+            await self._refuse(connection, ErrorCode.ROOM_UNAVAILABLE, str(exc))
+            return
+        await link.edge.handle(connection, first)
+
+    async def _refuse(self, connection: ServerConnection, code: ErrorCode, reason: str) -> None:
+        """A fatal Error, then the close that carries it (SPEC §2, step 4)."""
+        error = Error(int(code), reason[:512], Join.TYPE, True, 0)
+        with contextlib.suppress(ConnectionClosed):
+            await connection.send(codec.encode(error))
+            await connection.close(code.close_code, reason[:120])
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         refused = self.admission.check(connection, request)
@@ -167,35 +196,40 @@ class EdgeServer:
             return refused
         path = request.path.split("?", 1)[0]
         if path == WS_PATH:
-            return self._unless_room_silent()
+            return self._unless_cut_off()
         if path == "/healthz":
-            edge = self.edge
-            return json_response(
-                {
-                    "status": "ok",
-                    "role": "edge",
-                    "edge": self.id,
-                    "room": self.subjects.room,
-                    "connections": len(edge.sessions) if edge else 0,
-                    "last_tick": edge.last_tick if edge else 0,
-                    "term": edge.term if edge else 0,
-                    "authority_changes": edge.authority_changes if edge else 0,
-                    "tick_gaps": edge.gaps if edge else 0,
-                    "bus_dropped": edge.dropped if edge else 0,
-                }
-            )
-        return text_response("An edge serves the room's WebSocket only.\n", HTTPStatus.NOT_FOUND)
+            return json_response(self._health())
+        return text_response("An edge serves the rooms' WebSocket only.\n", HTTPStatus.NOT_FOUND)
 
-    def _unless_room_silent(self) -> Response | None:
-        """HTTP 503 with Retry-After while the room is silent (its authority failing over):
-        a client tries again, or another edge, rather than wait for a Welcome."""
-        edge = self.edge
-        if edge is None or not edge.last_tick:
-            return None  # not fed yet: a starting edge lets clients wait for the room
-        if time.monotonic() - edge.last_tick_at <= self.settings.bus.edge_timeout_s:
+    def _health(self) -> dict[str, object]:
+        """The default room's figures as before rooms, and every room's under ``rooms``."""
+        edge, rooms = self.edge, self.rooms
+        return {
+            "status": "ok",
+            "role": "edge",
+            "edge": self.id,
+            "room": self.subjects.room,
+            "connections": sum(len(lk.edge.sessions) for lk in rooms.links.values())
+            if rooms
+            else 0,
+            "last_tick": edge.last_tick if edge else 0,
+            "term": edge.term if edge else 0,
+            "authority_changes": edge.authority_changes if edge else 0,
+            "tick_gaps": edge.gaps if edge else 0,
+            "bus_dropped": edge.dropped if edge else 0,
+            "rooms": rooms.health() if rooms else {},
+            "rooms_refused": rooms.refused if rooms else 0,
+            "rooms_dropped": rooms.dropped_rooms if rooms else 0,
+        }
+
+    def _unless_cut_off(self) -> Response | None:
+        """HTTP 503 with Retry-After while this edge is cut off from the bus: a client tries
+        again, or another edge, rather than wait for a Welcome. (A room that is silent while
+        the bus answers is refused after the Join, by room: ROOM_UNAVAILABLE.)"""
+        if self.nc is None or self.nc.is_connected:
             return None
         refused = text_response(
-            "the room is unreachable from this edge; try again\n", HTTPStatus.SERVICE_UNAVAILABLE
+            "this edge cannot reach the rooms; try again\n", HTTPStatus.SERVICE_UNAVAILABLE
         )
         refused.headers["Retry-After"] = "1"
         return refused
@@ -205,10 +239,12 @@ class EdgeServer:
             self._chores.cancel()
             await asyncio.gather(self._chores, return_exceptions=True)
         if self._server is not None:
-            if self.edge is not None:
-                self.edge.shed(1001, "server stopping")
+            if self.rooms is not None:
+                self.rooms.shed(1001, "server stopping")
             self._server.close(close_connections=True)
             await self._server.wait_closed()
+        if self.rooms is not None:
+            await self.rooms.close()
         if self.publisher is not None:
             await self.publisher.close()
         if self.nc is not None and not self.nc.is_closed:

@@ -89,6 +89,18 @@ async def open_bucket(nc: NatsClient, ttl_s: float) -> KeyValue:
     return kv
 
 
+async def holder_of(nc: NatsClient, room: str) -> Holder | None:
+    """Who holds ``room``'s lease now, for an edge deciding whether the room runs (None:
+    nobody, no bucket yet, or the bus did not answer). Reads only: creates nothing."""
+    key = Subjects.of(room).room  # checked: letters, digits, - and _
+    try:
+        kv = await nc.jetstream().key_value(BUCKET)
+        entry = await kv.get(key)
+    except (BucketNotFoundError, KeyNotFoundError, NatsError, TimeoutError):
+        return None
+    return Holder.decode(entry.value or b"")
+
+
 class Lease:
     """One room's lease as this process sees it: take it, keep it, give it back."""
 

@@ -18,6 +18,7 @@ unless the current one has been silent for ``term_timeout_s``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -75,6 +76,7 @@ class NetEdge:
         self.term_timeout_s = term_timeout_s
         self.authority_changes = 0  # new terms seen after the first
         self.dropped = 0  # bus messages refused
+        self.fed = asyncio.Event()  # set by the first tick: the room's authority is there
         self._decoder: msgspec.msgpack.Decoder[ipc.Seam] = msgspec.msgpack.Decoder(ipc.ToWorker)
 
     def to_room(self, message: ipc.Seam) -> None:
@@ -82,11 +84,17 @@ class NetEdge:
 
     # ------------------------------------------------------------ clients
 
-    async def handle(self, connection: ServerConnection) -> None:
-        """One client, from handshake to close: its frames go to the room."""
+    async def handle(self, connection: ServerConnection, first: bytes | str | None = None) -> None:
+        """One client, from handshake to close: its frames go to the room. ``first``: the
+        message the edge already read to learn the client's room (its Join)."""
         session = EdgeSession(connection, connection.transport)
         self.sessions[session.id] = session
         self.to_room(ipc.Connect(session.id, self.address_of(connection), ""))
+        if first is not None:
+            if isinstance(first, str):
+                self.uplink.forward(session.id, first)
+            else:
+                self.uplink.message(session, first)
         try:
             async for data in connection:
                 if session.closing:
@@ -187,6 +195,7 @@ class NetEdge:
             self.crowd = None
         self.last_tick = tick.number
         self.last_tick_at = time.monotonic()
+        self.fed.set()
         self.writer.tick(tick_in(tick), self.last_tick_at)
 
     def _new_term(self, term: int) -> bool:

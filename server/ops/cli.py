@@ -120,7 +120,10 @@ def _serve_edge(settings: Settings) -> int:
         edge = EdgeServer(settings)
         await edge.start()
         room = settings.server.room
-        print(f"townhall: edge {edge.id} serving room {room!r} at {edge.ws_url}", flush=True)
+        print(
+            f"townhall: edge {edge.id} serving room {room!r} and any other at {edge.ws_url}",
+            flush=True,
+        )
         try:
             await asyncio.Future()
         finally:
@@ -426,14 +429,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene", metavar="FILE", help="scene file (default: the bundled hall)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8765; 0 picks a free one)")
-    p.add_argument("--room", help="room id (default main)")
+    p.add_argument(
+        "--room",
+        help="room id (default main); an edge serves any room, this one when a token names none",
+    )
     p.add_argument(
         "--role",
         dest="server_role",
         choices=["all", "authority", "edge", "media"],
         help="all (default): room and clients here; authority: the room, feeding edges over "
         "NATS ([bus]), or a standby that takes over when the active one dies (a lease in "
-        "NATS KV, bus.lease_ttl_s); edge: a WebSocket endpoint fed by the authority over NATS; "
+        "NATS KV, bus.lease_ttl_s); edge: a WebSocket endpoint for clients of any room, "
+        "each room fed by its authority over NATS (bus.edge_max_rooms, bus.edge_idle_s); "
         "media: a media node running the live mics' WebRTC peers (rtc.media = bus) for the "
         "rooms in rtc.media_rooms",
     )

@@ -26,7 +26,11 @@ def _doc(default: Any, doc: str, secret: bool = False) -> Any:
 class ServerSettings:
     host: str = _doc("127.0.0.1", "Address to listen on (HTTP and WebSocket share one port).")
     port: int = _doc(8765, "TCP port; 0 picks a free one.")
-    room: str = _doc("main", "Room id; tokens name the room they admit to.")
+    room: str = _doc(
+        "main",
+        "Room id; tokens name the room they admit to. An edge serves any room; this one for "
+        "a client whose token names none.",
+    )
     scene: str = _doc("", "Scene file; empty means the bundled default hall.")
     max_connections: int = _doc(
         20000,
@@ -43,8 +47,9 @@ class ServerSettings:
         "all",
         "all: the room and its clients in this process (and its workers); authority: the "
         "room, also publishing to edges over the bus ([bus]); edge: only a WebSocket endpoint "
-        "for the room's clients, fed by the authority over the bus; media: a media node "
-        "hosting the live mics' WebRTC peers for the rooms in rtc.media_rooms (rtc.media).",
+        "for clients of any room (each client's token names its room; server.room when none), "
+        "each room fed by its authority over the bus; media: a media node hosting the live "
+        "mics' WebRTC peers for the rooms in rtc.media_rooms (rtc.media).",
     )
     workers: int = _doc(
         0,
@@ -400,6 +405,16 @@ class BusSettings:
         "and stops acting as the room if it has not renewed within three quarters. Every "
         "authority on one NATS must use the same value.",
     )
+    edge_max_rooms: int = _doc(
+        32,
+        "Rooms one edge serves at once (`serve --role edge`): the room of each client's "
+        "token, linked on its first client. A client of one more room gets ROOM_UNAVAILABLE.",
+    )
+    edge_idle_s: float = _doc(
+        60.0,
+        "An edge unsubscribes from a room (other than server.room) that has had no client "
+        "on it for this long.",
+    )
 
 
 @dataclass(frozen=True)
@@ -660,6 +675,8 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
         ("bus.edge_timeout_s", s.bus.edge_timeout_s > 0, "must be > 0"),
         ("bus.replay_s", s.bus.replay_s > 0, "must be > 0"),
         ("bus.lease_ttl_s", 1 <= s.bus.lease_ttl_s <= 300, "must be 1..300"),
+        ("bus.edge_max_rooms", 1 <= s.bus.edge_max_rooms <= 10_000, "must be 1..10000"),
+        ("bus.edge_idle_s", s.bus.edge_idle_s > 0, "must be > 0"),
         ("qa.mode", s.qa.mode in {"auto", "moderated"}, "must be auto or moderated"),
         ("qa.questions_per_minute", s.qa.questions_per_minute > 0, "must be > 0"),
         ("qa.votes_per_s", s.qa.votes_per_s > 0, "must be > 0"),

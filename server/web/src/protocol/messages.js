@@ -376,6 +376,7 @@ export const ERROR_CODES = Object.freeze({
   29: "NOT_FOUND",
   30: "EVENT_ENDED",
   31: "STORE",
+  32: "ROOM_UNAVAILABLE",
 });
 
 /** Error codes by name, e.g. ErrorCode.AUTH_EXPIRED === 8. */
