@@ -36,6 +36,30 @@ class StoreStopped(StoreError):
     """The store's writer has stopped on a fault: no write can be stored until a restart."""
 
 
+class Fenced(StoreError):
+    """A newer authority of the room has recorded its lease term in the store: this one's
+    writes (and a start with an older term) are refused, so a deposed authority that
+    thaws after a freeze cannot overwrite what the new one does."""
+
+
+def fenced(term: int, stored: int | None) -> Fenced:
+    if stored is None:
+        return Fenced(f"the room's store has no authority term (ours is {term}): write refused")
+    return Fenced(
+        f"a newer authority of the room holds the store (term {stored}, ours {term}): write refused"
+    )
+
+
+def fence_refused(term: int, stored: int) -> Fenced:
+    """Taking over with an older term than the store's (a late start, or a lease bucket
+    that was deleted and made again, which restarts the terms)."""
+    return Fenced(
+        f"the room's store is fenced at authority term {stored}, newer than this lease's "
+        f"term {term}: another authority took over later (if the NATS lease bucket was "
+        "deleted, delete the room's row in the store's fences table)"
+    )
+
+
 @dataclass(frozen=True)
 class Saved:
     """A room's durable state as loaded at startup."""

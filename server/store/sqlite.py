@@ -24,9 +24,9 @@ from townhall.server.store.base import MUTE_PREFIX as MUTE_PREFIX
 from townhall.server.store.base import SALT_KEY as SALT_KEY
 from townhall.server.store.base import Saved as Saved
 from townhall.server.store.base import StoreError as StoreError
+from townhall.server.store.base import fence_refused, fenced, saved_from
 from townhall.server.store.base import pack_packets as pack_packets
 from townhall.server.store.base import pseudonym as pseudonym
-from townhall.server.store.base import saved_from
 from townhall.server.store.base import unpack_packets as unpack_packets
 from townhall.server.store.records import (
     ActionRecorded,
@@ -131,12 +131,17 @@ def _add_actor_name(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE actions ADD COLUMN actor_name TEXT NOT NULL DEFAULT ''")
 
 
+def _add_fences(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS fences (room TEXT PRIMARY KEY, term INTEGER NOT NULL)")
+
+
 # Numbered migrations, as in store.postgres: the schema_version table lists those applied,
 # each once, in order; a new one is appended, never edited. A database made before
 # versioning lists none, so each step finds what is already there and leaves it.
 MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
     (1, _first_schema),
     (2, _add_actor_name),
+    (3, _add_fences),  # the lease term of the room's latest authority, checked by every write
 )
 LATEST = MIGRATIONS[-1][0]
 
@@ -184,13 +189,21 @@ class Store:
     """One room's durable records; ``await store.write(ops)`` returns once committed."""
 
     def __init__(
-        self, path: str, room: str, synchronous: str = "FULL", anonymous_attendance: bool = False
+        self,
+        path: str,
+        room: str,
+        synchronous: str = "FULL",
+        anonymous_attendance: bool = False,
+        term: int = 0,
     ) -> None:
         self.path = path
         self.room = room
         self.anonymous_attendance = anonymous_attendance
+        self.term = term  # the authority's lease term: its writes land only while current
         try:
             self._conn = connect(path, synchronous)
+            if term:
+                self._fence()
             self._salt = room_salt(self._conn, room)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
@@ -211,6 +224,35 @@ class Store:
         }
         self._writer = GroupWriter(self._commit)
 
+    def _fence(self) -> None:
+        """Record our term as the room's (before anything is loaded or served), unless a
+        newer one is there; the write lock makes an old authority's write wait or fail."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO fences VALUES (?, ?) ON CONFLICT (room) DO UPDATE"
+                " SET term = excluded.term WHERE term < excluded.term",
+                (self.room, self.term),
+            )
+            stored = int(
+                conn.execute("SELECT term FROM fences WHERE room=?", (self.room,)).fetchone()[0]
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            conn.close()
+            raise
+        if stored != self.term:
+            conn.close()
+            raise fence_refused(self.term, stored)
+
+    def _check_fence(self, conn: sqlite3.Connection) -> None:
+        """Inside the write's transaction (it holds the write lock): still our term?"""
+        row = conn.execute("SELECT term FROM fences WHERE room=?", (self.room,)).fetchone()
+        if row is None or int(row[0]) != self.term:
+            raise fenced(self.term, None if row is None else int(row[0]))
+
     # ------------------------------------------------------------ writing
 
     @property
@@ -230,6 +272,8 @@ class Store:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if self.term:
+                self._check_fence(conn)
             for ops in batch:
                 for sql, params in ops:
                     conn.execute(sql, params)
