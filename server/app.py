@@ -157,6 +157,7 @@ class TownhallServer:
                 saved.max_answer_id,
                 saved.max_question_id,
                 saved.muted,
+                saved.places,
             ),
             epoch=self._epoch,
             wall_epoch=time.time(),

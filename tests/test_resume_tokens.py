@@ -140,3 +140,49 @@ def test_the_claim_is_checked_like_input() -> None:
     other = ResumeTokens(SECRET, "main", ttl_s=10.0, window_s=60.0, started=T0)
     claim = other.check(tokens.mint("u1", 3, 4, T0), "u1", T0 + 1)
     assert claim == ResumeClaim("u1", 3, 4, tokens.session)
+
+
+def test_the_places_an_earlier_authority_stored_are_kept_for_their_owners() -> None:
+    old = authority(T0)
+    members = {n: seated(old, n, T0) for n in (1, 2, 3)}
+    places = old.drain_places()  # what the store got: a keyed hash per user, never the id
+    assert [(slot, seat) for _, slot, seat in places] == [(0, 0), (1, 1), (2, 2)]
+    assert not any("u1" in holder for holder, _, _ in places)
+
+    new = authority(T0 + 10)
+    new.hold(places, until=60.0)
+    # Someone new comes first: none of the kept places, not even with a forged claim.
+    payload = members[1][2].split(".")[1]
+    forged = f"r1.{payload}.{'A' * 43}"
+    mallory = new.join(who(9), 1.0, 9, resume=forged, wall=T0 + 11)
+    assert mallory.resume_failed and "signature" in mallory.resume_error
+    assert (mallory.member.slot, mallory.member.seat) == (3, 3)
+    # Its owner without a resume token (the app restarted): its place all the same.
+    two = new.join(who(2), 2.0, 2, wall=T0 + 12)
+    assert (two.member.slot, two.member.seat) == (1, 1) and not two.resume_failed
+    # Its owner with its token: its place, and a resume.
+    one = new.join(who(1), 3.0, 1, resume=members[1][2], wall=T0 + 13)
+    assert one.resumed and (one.member.slot, one.member.seat) == (0, 0)
+    assert new.join(who(8), 4.0, 8, wall=T0 + 14).member.seat == 4  # 2 is still u3's
+    changes = new.drain_places()
+    assert [(slot, seat) for _, slot, seat in changes] == [(3, 3), (1, 1), (0, 0), (4, 4)]
+
+    # u3 does not come back within the window: its place is let go, in the store too.
+    assert new.expire(59.0) == []
+    assert new.join(who(7), 59.5, 7, wall=T0 + 69).member.seat == 5
+    new.expire(60.0)
+    assert new.drain_places()[-1] == (places[2][0], -1, -1)
+    new.drain()
+    late = new.join(who(6), 61.0, 6, wall=T0 + 71).member
+    assert (late.slot, late.seat) == (2, 2)
+    # Leaving frees a place in the store as well.
+    new.leave(late.slot)
+    assert new.tokens is not None
+    assert new.drain_places()[-1] == (new.tokens.holder("u6"), -1, -1)
+
+
+def test_rows_that_do_not_fit_the_hall_are_let_go() -> None:
+    room = authority(T0)
+    room.hold([("a", 0, 0), ("b", 0, 1), ("c", 1, 99), ("d", 70000, 2), ("e", 3, 0)], 60.0)
+    assert [h for h, _, _ in room.drain_places()] == ["b", "c", "d", "e"]
+    assert room.join(who(1), 0.0, 1).member.seat == 1  # only a's (slot 0, seat 0) is kept

@@ -6,7 +6,8 @@ is refused with the STORE error's exception and not committed; the new one's lan
 the old one had acknowledged before the takeover is all there; an authority starting with
 an older term than the store's is refused. On PostgreSQL a write frozen in the middle of
 its transaction holds the fence's lock: the takeover waits for it, the write is cut off
-after ``FENCED_IDLE_MS`` and never committed.
+after ``FENCED_IDLE_MS`` and never committed. The members' places (slot and seat) the old one
+stored are there for the new one to keep for them (core/room.py ``hold``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from townhall.server.store.base import Fenced, RoomStore, StoreError
 from townhall.server.store.factory import open_store
 from townhall.server.store.postgres import FENCED_IDLE_MS
-from townhall.server.store.records import QuestionSaved, VoteCast
+from townhall.server.store.records import PlaceHeld, QuestionSaved, VoteCast
 
 from .postgres import fresh_database
 
@@ -130,3 +131,19 @@ async def test_a_write_frozen_mid_transaction_holds_up_the_takeover_only_briefly
         finally:
             await new.close()
             await old.close()
+
+
+async def test_the_places_members_hold_are_there_for_the_next_authority(
+    where: tuple[str, str],
+) -> None:
+    old = opened(where, 5)
+    try:
+        await old.write([PlaceHeld("h1", 0, 0), PlaceHeld("h2", 1, 7), PlaceHeld("h3", 2, -1)])
+        await old.write([PlaceHeld("h2", 1, 8), PlaceHeld("h3", -1, -1)])  # moved; left
+    finally:
+        await old.close()
+    new = opened(where, 9)
+    try:
+        assert sorted(new.load().places) == [("h1", 0, 0), ("h2", 1, 8)]
+    finally:
+        await new.close()

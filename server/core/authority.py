@@ -84,6 +84,7 @@ from townhall.server.store.records import (
     ActionRecorded,
     Attended,
     EscalationRecorded,
+    PlaceHeld,
     Record,
     SettingSaved,
     VoteCast,
@@ -138,6 +139,8 @@ class Saved:
     max_answer_id: int = 0
     max_question_id: int = 0  # the highest question id any stored row mentions
     muted: set[str] = field(default_factory=set)
+    # The places (holder, slot, seat) the members of the last authority had: kept for them.
+    places: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 class RoomAuthority:
@@ -181,6 +184,7 @@ class RoomAuthority:
                 window_s=rules.resume_window_s,
                 started=wall_epoch,
             )
+            self.room.hold(saved.places, epoch + rules.resume_window_s)
         self.qa = QaQueue(
             mode="moderated" if saved.settings.get("mode", rules.mode) == "moderated" else "auto",
             review=saved.settings.get("review", "on" if rules.review else "off") == "on",
@@ -825,6 +829,9 @@ class RoomAuthority:
         stage, stage_first, stage_ends = onstage.stage_tick(self, now, now_us)
         self._flush_board()
         self._flush_private()
+        places = self.room.drain_places()
+        if places:  # written as they change; read only by an authority taking over
+            self.do(Persist(tuple(PlaceHeld(*p) for p in places)))
         events = tuple(self.room.drain())
         if self.tick_no % self.plan.crowd_every == 0:
             near = self.crowd.near_frames(now_us)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -124,6 +125,11 @@ class Room:
         self._cooling: list[int] = []
         self._participants: list[Participant] | None = None
         self._wall = 0.0  # the current join's wall-clock time, for the tokens it mints
+        # Places kept for the members of an earlier authority (``hold``): holder -> (slot, seat).
+        self._held: dict[str, tuple[int, int]] = {}
+        self._held_slots: set[int] = set()
+        self._held_until = 0.0
+        self.place_changes: list[tuple[str, int, int]] = []  # for the store (drain_places)
 
     # ------------------------------------------------------------ joining and leaving
 
@@ -152,17 +158,79 @@ class Room:
             replaced = existing.connection_id if existing.connected else 0
             self._rebind(existing, identity, connection_id)
             return JoinResult(existing, False, None, replaced, resume_failed=bool(resume))
-        why = ""
+        why, claim = "", None
         if resume and self.tokens is not None:
-            claim = self.tokens.check(resume, identity.user_id, wall)
-            if isinstance(claim, ResumeClaim):
-                return self._restore(claim, identity, connection_id, muted)
-            why = claim
+            checked = self.tokens.check(resume, identity.user_id, wall)
+            if isinstance(checked, ResumeClaim):
+                claim = checked
+            else:
+                why = checked
+        held = self._unhold(identity.user_id)
+        if held is not None:  # its own place, kept for it since this authority took over
+            member = self._admit(identity, connection_id, muted, *held)
+            if why:
+                failed = f"{why}; your place was kept"
+                return JoinResult(member, False, None, resume_failed=True, resume_error=failed)
+            return JoinResult(member, claim is not None, None)
+        if claim is not None:
+            return self._restore(claim, identity, connection_id, muted)
         member = self._admit(identity, connection_id, muted)
         if why:
             failed = f"{why}; joined afresh"
             return JoinResult(member, False, None, resume_failed=True, resume_error=failed)
         return JoinResult(member, False, None, resume_failed=bool(resume))
+
+    # ------------------------------------------------------------ places kept at a takeover
+
+    def hold(self, places: Sequence[tuple[str, int, int]], until: float) -> None:
+        """Keep the places (holder, slot, seat) the members of an earlier authority had, as
+        its store says, for their owners until ``until`` (on the ``now`` clock): meanwhile
+        nobody else gets those slots and seats. Rows that do not fit are let go."""
+        if self.tokens is None:
+            return
+        limit = min(self.max_members, MAX_SLOT + 1)
+        for holder, slot, seat in places:
+            fits = 0 <= slot < limit and slot not in self._held_slots and holder not in self._held
+            if seat != NO_SEAT:
+                fits = fits and 0 <= seat < self.seat_count and not self._seat_taken[seat]
+            if not fits:
+                self.place_changes.append((holder, -1, NO_SEAT))
+                continue
+            self._held[holder] = (slot, seat)
+            self._held_slots.add(slot)
+            if seat != NO_SEAT:
+                self._seat_taken[seat] = True
+        self._held_until = until
+
+    def _unhold(self, user_id: str) -> tuple[int, int] | None:
+        """The place kept for this user, now theirs to take (None: none kept)."""
+        if not self._held or self.tokens is None:
+            return None
+        place = self._held.pop(self.tokens.holder(user_id), None)
+        if place is not None:
+            slot, seat = place
+            self._held_slots.discard(slot)
+            if seat != NO_SEAT:
+                self._seat_taken[seat] = False
+        return place
+
+    def _release_held(self, now: float) -> None:
+        """The resume window after the takeover is over: places not taken back are free."""
+        if not self._held or now < self._held_until:
+            return
+        for holder, (slot, seat) in self._held.items():
+            heapq.heappush(self._free_slots, slot)
+            if seat != NO_SEAT:
+                self._seat_taken[seat] = False
+                heapq.heappush(self._free_seats, seat)
+            self.place_changes.append((holder, -1, NO_SEAT))
+        self._held.clear()
+        self._held_slots.clear()
+
+    def drain_places(self) -> list[tuple[str, int, int]]:
+        """Places taken and freed (slot -1) since the last call, for the store."""
+        out, self.place_changes = self.place_changes, []
+        return out
 
     def _restore(
         self, claim: ResumeClaim, identity: Identity, connection_id: int, muted: bool
@@ -224,6 +292,8 @@ class Room:
         self.members[slot] = member
         self._by_user[identity.user_id] = member
         self._by_resume[member.resume] = member
+        if self.tokens is not None:
+            self.place_changes.append((self.tokens.holder(identity.user_id), slot, seat))
         self._emit_joined(member)
         return member
 
@@ -232,13 +302,18 @@ class Room:
         slot out of the middle of the heap would cost O(n): it stays there, and a slot popped
         that is already someone's (or still cooling) is passed over."""
         limit = min(self.max_members, MAX_SLOT + 1)
-        if 0 <= wanted < limit and wanted not in self.members and wanted not in self._cooling:
+        if 0 <= wanted < limit and self._slot_free(wanted):
             return wanted
         while self._free_slots:
             slot = heapq.heappop(self._free_slots)
-            if slot not in self.members and slot not in self._cooling:
+            if self._slot_free(slot):
                 return slot
         raise ProtocolError(ErrorCode.ROOM_FULL, "the room has no free participant slot")
+
+    def _slot_free(self, slot: int) -> bool:
+        return (
+            slot not in self.members and slot not in self._cooling and slot not in self._held_slots
+        )
 
     def _take_seat(self, user_id: str, wanted: int = NO_SEAT) -> int:
         remembered = self._seat_of_user.get(user_id)
@@ -276,6 +351,8 @@ class Room:
         del self.members[slot]
         del self._by_user[member.identity.user_id]
         del self._by_resume[member.resume]
+        if self.tokens is not None:
+            self.place_changes.append((self.tokens.holder(member.identity.user_id), -1, NO_SEAT))
         if member.seat != NO_SEAT:
             self._seat_taken[member.seat] = False
             heapq.heappush(self._free_seats, member.seat)
@@ -287,6 +364,7 @@ class Room:
 
     def expire(self, now: float) -> list[int]:
         """Remove members whose resume window has run out; returns their slots."""
+        self._release_held(now)
         gone = [
             m.slot
             for m in self.members.values()

@@ -70,6 +70,7 @@ class Saved:
     max_answer_id: int
     max_question_id: int
     muted: set[str] = field(default_factory=set)
+    places: list[tuple[str, int, int]] = field(default_factory=list)  # holder, slot, seat
 
 
 class RoomStore(Protocol):
@@ -100,6 +101,8 @@ class RoomStore(Protocol):
     def max_question_id(self) -> int: ...
 
     def max_answer_id(self) -> int: ...
+
+    def load_places(self) -> list[tuple[str, int, int]]: ...
 
     def load_media(self, answer_id: int) -> tuple[bytes, ...]: ...
 
@@ -134,6 +137,7 @@ def saved_from(store: RoomStore) -> Saved:
         store.max_answer_id(),
         store.max_question_id(),
         mutes,
+        store.load_places(),
     )
 
 

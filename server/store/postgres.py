@@ -43,6 +43,7 @@ from townhall.server.store.records import (
     Attended,
     EscalationRecorded,
     InboxResolved,
+    PlaceHeld,
     QuestionSaved,
     Record,
     SettingSaved,
@@ -63,7 +64,8 @@ MIGRATION_LOCK = 0x70776E68616C6C
 
 # Numbered migrations, applied in order, each once; a new one is appended, never edited.
 # 1 is the first release's schema; 2 added the actor's display name to the audit; 3 the
-# authorities' fence (the lease term of the room's latest authority, checked by every write).
+# authorities' fence (the lease term of the room's latest authority, checked by every write)
+# and the members' places (slot and seat), which an authority taking over holds for them.
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         1,
@@ -115,7 +117,15 @@ CREATE TABLE settings (
 """,
     ),
     (2, "ALTER TABLE actions ADD COLUMN actor_name TEXT NOT NULL DEFAULT ''"),
-    (3, "CREATE TABLE fences (room TEXT PRIMARY KEY, term BIGINT NOT NULL)"),
+    (
+        3,
+        """
+CREATE TABLE fences (room TEXT PRIMARY KEY, term BIGINT NOT NULL);
+CREATE TABLE places (
+    room TEXT NOT NULL, holder TEXT NOT NULL, slot INTEGER NOT NULL, seat INTEGER NOT NULL,
+    PRIMARY KEY (room, holder));
+""",
+    ),
 )
 LATEST = MIGRATIONS[-1][0]
 
@@ -150,6 +160,7 @@ ATTENDED_UPSERT = _upsert(
     'room, session, user_id, name, role, client, joined, "left", hashed',
     "room, session",
 )
+PLACE_UPSERT = _upsert("places", "room, holder, slot, seat", "room, holder")
 STATEMENT_COLUMNS = (
     "persona, id, version, topic, text, language, date, tags, author, approved, review_by,"
     " translations, supersedes, retired"
@@ -247,6 +258,7 @@ class PostgresStore:
             StatementVersion: _statement_row,
             InboxResolved: self._resolved,
             AnswerMedia: self._media,
+            PlaceHeld: self._place,
         }
         self._writer = GroupWriter(self._commit)
 
@@ -403,6 +415,11 @@ class PostgresStore:
             (self.room, a.session, user, name, a.role, a.client, a.joined, a.left, hashed),
         )
 
+    def _place(self, p: PlaceHeld) -> Op:
+        if p.slot < 0:
+            return ("DELETE FROM places WHERE room=%s AND holder=%s", (self.room, p.holder))
+        return (PLACE_UPSERT, (self.room, p.holder, p.slot, p.seat))
+
     def _mute(self, m: UserMuted) -> Op:
         if m.muted:
             return self._setting(SettingSaved(MUTE_PREFIX + m.user_id, "1"))
@@ -462,6 +479,10 @@ class PostgresStore:
                 )
             )  # fmt: skip
         return out
+
+    def load_places(self) -> list[tuple[str, int, int]]:
+        rows = self._rows("SELECT holder, slot, seat FROM places WHERE room=%s", (self.room,))
+        return [(str(h), int(slot), int(seat)) for h, slot, seat in rows]
 
     def load_settings(self) -> dict[str, str]:
         rows = self._rows("SELECT key, value FROM settings WHERE room=%s", (self.room,))

@@ -35,6 +35,7 @@ from townhall.server.store.records import (
     Attended,
     EscalationRecorded,
     InboxResolved,
+    PlaceHeld,
     QuestionSaved,
     Record,
     SettingSaved,
@@ -133,6 +134,10 @@ def _add_actor_name(conn: sqlite3.Connection) -> None:
 
 def _add_fences(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS fences (room TEXT PRIMARY KEY, term INTEGER NOT NULL)")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS places (room TEXT NOT NULL, holder TEXT NOT NULL,"
+        " slot INTEGER NOT NULL, seat INTEGER NOT NULL, PRIMARY KEY (room, holder))"
+    )
 
 
 # Numbered migrations, as in store.postgres: the schema_version table lists those applied,
@@ -141,7 +146,9 @@ def _add_fences(conn: sqlite3.Connection) -> None:
 MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
     (1, _first_schema),
     (2, _add_actor_name),
-    (3, _add_fences),  # the lease term of the room's latest authority, checked by every write
+    # The lease term of the room's latest authority, checked by every write, and the members'
+    # places (slot and seat), which an authority taking over holds for them.
+    (3, _add_fences),
 )
 LATEST = MIGRATIONS[-1][0]
 
@@ -221,6 +228,7 @@ class Store:
             StatementVersion: _statement_row,
             InboxResolved: self._resolved,
             AnswerMedia: self._media,
+            PlaceHeld: self._place,
         }
         self._writer = GroupWriter(self._commit)
 
@@ -302,6 +310,14 @@ class Store:
 
     def _vote(self, v: VoteCast) -> Op:
         return ("INSERT OR IGNORE INTO votes VALUES (?,?,?)", (self.room, v.question_id, v.voter))
+
+    def _place(self, p: PlaceHeld) -> Op:
+        if p.slot < 0:
+            return ("DELETE FROM places WHERE room=? AND holder=?", (self.room, p.holder))
+        return (
+            "INSERT OR REPLACE INTO places VALUES (?,?,?,?)",
+            (self.room, p.holder, p.slot, p.seat),
+        )
 
     def _unvote(self, v: VoteWithdrawn) -> Op:
         return (
@@ -422,6 +438,16 @@ class Store:
     def load(self) -> Saved:
         """Everything a room needs back after a restart."""
         return saved_from(self)
+
+    def load_places(self) -> list[tuple[str, int, int]]:
+        reader = connect(self.path)
+        try:
+            rows = reader.execute(
+                "SELECT holder, slot, seat FROM places WHERE room=?", (self.room,)
+            ).fetchall()
+            return [(str(h), int(slot), int(seat)) for h, slot, seat in rows]
+        finally:
+            reader.close()
 
     def load_settings(self) -> dict[str, str]:
         reader = connect(self.path)
