@@ -295,6 +295,14 @@ async def test_kill_9_of_the_active_authority_the_standby_takes_over_and_nothing
                 await asyncio.wait_for(c.client.close(), 5)
 
 
+def stored_places(database: str, room: str) -> set[int]:
+    """The seats of the places the store holds for the room's members."""
+    with psycopg.connect(database) as db:
+        return {
+            int(seat) for (seat,) in db.execute("SELECT seat FROM places WHERE room=%s", (room,))
+        }
+
+
 def places(client: RoomClient, prefix: str) -> dict[str, tuple[int, int]]:
     """user id -> (slot, seat) of the attendees present whose id starts with ``prefix``, as
     ``client``'s copy of the room has them (away ones left out)."""
@@ -344,6 +352,13 @@ async def test_after_a_failover_attendees_keep_their_seats_and_a_forged_resume_g
         bots_before = places(alice, "bot-")
         ours = {(before.slot, before.seat), *bots_before.values()}
         assert len({seat for _, seat in ours}) == 3
+        # Places are written as they change, not before the Welcome: wait for the three
+        # (a place taken in the last moments before a crash is only in its resume token).
+        await eventually(
+            lambda: stored_places(deployment.database, room) == {seat for _, seat in ours},
+            30,
+            "the three places in the store",
+        )
 
         first.process.send_signal(signal.SIGKILL)
         await first.process.wait()
