@@ -1,17 +1,24 @@
 """Signed resume tokens: another authority of the room (a standby that took over, a restart)
-gives a member back its slot and seat; a forged, expired, other-room or other-user token never
+gives a member back its slot and seat (also across a restart of a single server: real sockets,
+SQLite); a forged, expired, other-room or other-user token never
 gets anyone's place (core/resume.py, core/room.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
+from townhall.plugin.client import RoomClient
+from townhall.server.app import TownhallServer
 from townhall.server.core.identity import Identity
 from townhall.server.core.resume import ResumeClaim, ResumeTokens
 from townhall.server.core.room import Room
+
+from .conftest import TokenMaker, make_settings
+from .waiting import eventually
 
 SECRET = "the room's shared secret"
 T0 = 1_700_000_000.0  # wall clock of the first authority's start
@@ -186,3 +193,35 @@ def test_rows_that_do_not_fit_the_hall_are_let_go() -> None:
     room.hold([("a", 0, 0), ("b", 0, 1), ("c", 1, 99), ("d", 70000, 2), ("e", 3, 0)], 60.0)
     assert [h for h, _, _ in room.drain_places()] == ["b", "c", "d", "e"]
     assert room.join(who(1), 0.0, 1).member.seat == 1  # only a's (slot 0, seat 0) is kept
+
+
+async def test_a_restarted_server_gives_attendees_back_their_seats(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """The same with real sockets and a real store (SQLite): the server stops and a new one
+    starts on its database; attendees resume in their places, someone new sits elsewhere."""
+    settings = make_settings(tmp_path)
+    first = TownhallServer(settings)
+    await first.start()
+    ann = RoomClient(first.ws_url, token("ann"))
+    bob = RoomClient(first.ws_url, token("bob"))
+    try:
+        seats = {c: await c.connect() for c in (ann, bob)}
+        assert {w.seat for w in seats.values()} == {0, 1}
+        await eventually(lambda: len(first.store.load_places()) == 2, 20, "places stored")
+    finally:
+        await first.stop()
+    await ann.wait_closed()
+    second = TownhallServer(settings)
+    await second.start()
+    newcomer = RoomClient(second.ws_url, token("cy"))
+    try:
+        assert (await newcomer.connect()).seat == 2  # not ann's or bob's
+        for client, before in seats.items():
+            client.url = second.ws_url
+            after = await client.reconnect()
+            assert after.resumed and (after.slot, after.seat) == (before.slot, before.seat)
+    finally:
+        for c in (ann, bob, newcomer):
+            await c.close()
+        await second.stop()
