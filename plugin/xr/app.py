@@ -190,23 +190,29 @@ class HeadsetClient:
                     log.info("reconnect refused; retrying", extra={"error": str(exc)})
                 except (CannotReach, ConnectionClosed, OSError, TimeoutError) as exc:
                     log.info("reconnect failed; retrying", extra={"error": str(exc)})
+                except Exception as exc:  # a server answering nonsense: it may be mended
+                    log.warning("reconnect failed; retrying", extra={"error": repr(exc)})
                 else:
                     if self.uplink is not None:
                         self.uplink.interval_s = 1.0 / max(1, welcome.pose_hz)
                         self.uplink.hand_raised = False  # the room lowered it on the drop
-                    # Another authority (a failover) has a media clock of its own.
+                    # Another authority (a failover) has a media clock of its own: the
+                    # stage rests until the first new sample, a Ping's round trip away.
                     self.client.clock.reset()
+                    self.reconnects += 1
+                    self.reconnecting = False
+                    self._show(None)
+                    log.info("reconnected", extra={"url": self.client.url, "seat": welcome.seat})
                     with contextlib.suppress(ClockNotSynced, ConnectionClosed):
                         await self.client.sync_clock()
-                    self.reconnects += 1
-                    log.info("reconnected", extra={"url": self.client.url, "seat": welcome.seat})
                     return
                 await asyncio.sleep(delay * self.random.uniform(0.5, 1.0))
                 delay = min(RECONNECT_MAX_S, delay * 2)
         finally:
-            self.reconnecting = False
-            if not self.ended:
-                self._show(None)
+            if self.reconnecting:  # stopped (or ended) before it came back
+                self.reconnecting = False
+                if not self.ended:
+                    self._show(None)
 
     def _leave(self, why: str) -> None:
         log.error("left the room", extra={"reason": why})
