@@ -21,7 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from townhall.protocol.errors import ErrorCode, ProtocolError
-from townhall.protocol.messages import Role
+from townhall.protocol.messages import Role, StagePacket
 from townhall.scenes import Scene, default_scene_path, load_scene
 from townhall.server.clone.avatar.source import AvatarModel, model_for_persona
 from townhall.server.clone.turn import Turns
@@ -60,6 +60,7 @@ from townhall.server.ops.config import Settings, recording_folder, start_seconds
 from townhall.server.ops.errors import listen_error
 from townhall.server.ops.metrics import Metrics
 from townhall.server.ops.notify import Notifier
+from townhall.server.rtc.remote import RemoteMics
 from townhall.server.rtc.service import MicStation
 from townhall.server.store.factory import open_store
 
@@ -185,7 +186,8 @@ class TownhallServer:
             )
             self.fanout.pool = self.workers
         self.mics: MicStation | None = None
-        if settings.rtc.enabled:
+        self.remote_mics: RemoteMics | None = None  # rtc.media = bus: made with the bus
+        if settings.rtc.enabled and settings.rtc.media == "local":
             self.mics = MicStation(settings, self.now_us, self.host.broadcast_live, self.host)
             self.host.mics = self.mics
         self.turns: Turns | None = None
@@ -327,6 +329,21 @@ class TownhallServer:
         await self.bus.start()
         # A restarted NATS has lost the (in-memory) tick stream: make it again.
         reconnected.append(lambda: bus.ensure_stream(nc, subjects, s.bus.replay_s))
+        if s.rtc.enabled and s.rtc.media == "bus":
+            self.remote_mics = RemoteMics(
+                nc, s.server.room, self.host, self.now_us, self._live_here,
+                s.rtc.media_timeout_s, held=self.held,
+            )  # fmt: skip
+            await self.remote_mics.subscribe()
+            self.host.mics = self.remote_mics
+
+    def _live_here(self, payload: bytes, packet: StagePacket) -> None:
+        """A media node's relayed voice, for this process's clients (edges get it themselves)."""
+        self.fanout.writer.broadcast(payload, None)
+        if self.workers is not None:
+            self.workers.broadcast(payload, None)
+        if self.recorder is not None:
+            self.recorder.live(packet.media_time_us, payload)
 
     def _edges_changed(self, urls: tuple[str, ...]) -> None:
         """Every Welcome from now on lists these edges (where a client may resume)."""
@@ -439,6 +456,8 @@ class TownhallServer:
         self.host.shutdown()
         if self.workers is not None:
             await self.workers.stop()
+        if self.remote_mics is not None:
+            await self.remote_mics.close()
         if self.bus is not None:
             await self.bus.stop()
             if not self.bus.nc.is_closed:
@@ -588,6 +607,9 @@ class TownhallServer:
             body["edge_urls"] = list(self.bus.edge_urls())
             body["lease"] = "active"
             body["term"] = self.term
+        if self.remote_mics is not None:
+            body["media_mics"] = len(self.remote_mics.open)  # mics open on media nodes
+            body["media_dropped"] = self.remote_mics.dropped
         if failure is not None:
             body["store"] = failure
             return json_response(body, HTTPStatus.SERVICE_UNAVAILABLE)

@@ -90,6 +90,38 @@ def test_other_examples_are_another_model(tmp_path: Path, counted_fits: list[int
     assert len(list((tmp_path / "intent").glob("*.npz"))) == 2
 
 
+def _tiny_model() -> intent_cache.FittedModel:
+    import numpy as np
+
+    return intent_cache.FittedModel(
+        classes=("answerable", "sensitive"),
+        size=2,
+        char_terms=["ab"],
+        char_idf=np.ones(1),
+        word_terms=["ab"],
+        word_idf=np.ones(1),
+        coef=np.zeros((2, 2)),
+        intercept=np.zeros(2),
+    )
+
+
+def test_the_cache_keeps_only_the_most_recently_used_models(tmp_path: Path) -> None:
+    """Each change to the examples adds a model; the folder keeps the KEEP last used."""
+    keys = [f"{n:032x}" for n in range(intent_cache.KEEP + 3)]
+    folder = tmp_path / "intent"
+    for age, key in enumerate(keys):
+        intent_cache.store(key, _tiny_model(), tmp_path)
+        os.utime(folder / f"{key}.npz", (1_000_000 + age, 1_000_000 + age))
+    oldest_kept = len(keys) - intent_cache.KEEP
+    assert {p.stem for p in folder.glob("*.npz")} == set(keys[oldest_kept:])
+    # the oldest left is loaded (so used) just before one more model is stored
+    assert intent_cache.load(keys[oldest_kept], tmp_path) is not None
+    intent_cache.store("f" * 32, _tiny_model(), tmp_path)
+    kept = {p.stem for p in folder.glob("*.npz")}
+    # the new one and the one just used stay; the least recently used other one went
+    assert kept == {"f" * 32, keys[oldest_kept], *keys[oldest_kept + 2 :]}
+
+
 def test_a_torn_cache_file_is_trained_again(tmp_path: Path, counted_fits: list[int]) -> None:
     examples = load_examples(EXAMPLES_DIR)
     fitted = IntentClassifier.train(examples, cache=tmp_path)

@@ -316,7 +316,7 @@ def test_bus_settings_are_checked(tmp_path: Path) -> None:
         load_settings(None, env={"TOWNHALL_BUS_URL": "http://127.0.0.1:4222"})
     with pytest.raises(ConfigError, match=r"bus\.user and bus\.password are set together"):
         load_settings(None, env={"TOWNHALL_BUS_USER": "edge"})
-    with pytest.raises(ConfigError, match=r"server\.role must be all, authority or edge"):
+    with pytest.raises(ConfigError, match=r"server\.role must be all, authority, edge or media"):
         load_settings(None, env={"TOWNHALL_SERVER_ROLE": "relay"})
     settings = load_settings(None, env={"TOWNHALL_BUS_USER": "e", "TOWNHALL_BUS_PASSWORD": "p"})
     assert settings.bus.user == "e"

@@ -810,6 +810,9 @@ class RoomAuthority:
     def mic_state(self, slot: int, generation: int, state: str, now: float) -> None:
         live_mics.mic_state(self, slot, generation, state, now)
 
+    def mic_lost(self, slot: int, generation: int, reason: str, now: float, ref: int = 0) -> None:
+        live_mics.mic_lost(self, slot, generation, reason, now, ref)
+
     def mic_transcript(self, slot: int, text: str, now: float) -> None:
         live_mics.mic_transcript(self, slot, text, now)
 

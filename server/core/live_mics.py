@@ -115,6 +115,23 @@ def mic_state(room: RoomAuthority, slot: int, generation: int, state: str, now: 
             end_mic(room, ended, now)
 
 
+def mic_lost(
+    room: RoomAuthority, slot: int, generation: int, reason: str, now: float, ref: int = 0
+) -> None:
+    """The mic's peer cannot be had or was lost with its host (no media node answered, the
+    media node died): the mic ends as ``failed`` and the attendee hears why (MIC_FAILED)."""
+    change = room.mics.end(slot, "failed", generation)
+    if change is None:
+        return
+    conn = room.mic_conns.pop(slot, None)
+    announce_mic(room, change, now)
+    room.do(EndMic(slot, generation, "failed", submit=False))
+    room.do(Log("mic lost", {"slot": slot, "reason": reason}))
+    if conn is not None:
+        exc = ProtocolError(ErrorCode.MIC_FAILED, reason, MicOffer.TYPE if ref else 0, ref)
+        room.send(conn, room.error_payload(exc))
+
+
 def mic_transcript(room: RoomAuthority, slot: int, text: str, now: float) -> None:
     """What the attendee said at the mic (transcribed): their question, in the queue."""
     member = room.room.members.get(slot)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +146,9 @@ async def connect(
     if settings.user:
         options["user"] = settings.user
         options["password"] = settings.password
+    tls = tls_context(settings)
+    if tls is not None:
+        options["tls"] = tls
     for attempt in range(RESET_ATTEMPTS):
         try:
             return await asyncio.wait_for(nats.connect(**options), FIRST_CONNECT_S)
@@ -160,8 +164,29 @@ async def connect(
             raise BusError(f"cannot reach NATS at {settings.url}: {reason}") from exc
         except (NatsError, OSError, TimeoutError) as exc:
             reason = str(exc) or last_error[0]
+            if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY" in reason:
+                reason += " (bus.tls_ca names the CA that signed the NATS server's certificate)"
             raise BusError(f"cannot reach NATS at {settings.url}: {reason}") from exc
     raise AssertionError("unreachable")
+
+
+def tls_context(settings: BusSettings) -> ssl.SSLContext | None:
+    """TLS for the bus when a URL asks for it or TLS files are set; None: plain TCP.
+
+    The server is verified against ``bus.tls_ca`` (else the system's CAs) and its name or
+    address; ``bus.tls_cert``/``bus.tls_key`` answer a server that verifies its clients.
+    """
+    urls = [u.strip() for u in settings.url.split(",")]
+    wanted = any(u.startswith("tls://") for u in urls)
+    if not (wanted or settings.tls_ca or settings.tls_cert):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=settings.tls_ca or None)
+        if settings.tls_cert:
+            context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise BusError(f"cannot use the bus's TLS files: {exc}") from exc
+    return context
 
 
 async def ensure_stream(nc: NatsClient, subjects: Subjects, replay_s: float) -> None:

@@ -139,6 +139,10 @@ class RoomHost:
         self.authority.mic_state(slot, generation, state, self.clock())
         self.run()
 
+    def mic_lost(self, slot: int, generation: int, reason: str, ref: int = 0) -> None:
+        self.authority.mic_lost(slot, generation, reason, self.clock(), ref)
+        self.run()
+
     def mic_transcript(self, slot: int, text: str) -> None:
         self.authority.mic_transcript(slot, text, self.clock())
         self.run()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from townhall.protocol.messages import ROLES
 from townhall.server.ops.config import (
+    ConfigError,
     Settings,
     load_settings,
     render_toml,
@@ -65,6 +66,11 @@ def _settings(args: argparse.Namespace) -> Settings:
             given[f"server.{name}"] = f"--{name}"
     result = replace(settings, server=server)
     validate(result, given)
+    if result.server.role == "all" and result.rtc.enabled and result.rtc.media == "bus":
+        raise ConfigError(
+            "rtc.media = bus needs server.role = authority: a media node meets the room's "
+            "authority over NATS (use --role authority, or rtc.media = local)"
+        )
     return result
 
 
@@ -83,6 +89,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _serve_edge(settings)
     if settings.server.role == "authority":
         return _serve_authority(settings)
+    if settings.server.role == "media":
+        return _serve_media(settings)
 
     async def main() -> None:
         server = TownhallServer(settings)
@@ -117,6 +125,23 @@ def _serve_edge(settings: Settings) -> int:
             await asyncio.Future()
         finally:
             await edge.stop()
+
+    run(main())
+    return 0
+
+
+def _serve_media(settings: Settings) -> int:
+    from townhall.server.rtc.media_node import MediaNode
+
+    async def main() -> None:
+        node = MediaNode(settings)
+        await node.start()
+        rooms = ",".join(node.rooms)
+        print(f"townhall: media node {node.id} serving rooms {rooms}", flush=True)
+        try:
+            await asyncio.Future()
+        finally:
+            await node.stop()
 
     run(main())
     return 0
@@ -405,10 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         dest="server_role",
-        choices=["all", "authority", "edge"],
+        choices=["all", "authority", "edge", "media"],
         help="all (default): room and clients here; authority: the room, feeding edges over "
         "NATS ([bus]), or a standby that takes over when the active one dies (a lease in "
-        "NATS KV, bus.lease_ttl_s); edge: a WebSocket endpoint fed by the authority over NATS",
+        "NATS KV, bus.lease_ttl_s); edge: a WebSocket endpoint fed by the authority over NATS; "
+        "media: a media node running the live mics' WebRTC peers (rtc.media = bus) for the "
+        "rooms in rtc.media_rooms",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
@@ -42,7 +43,8 @@ class ServerSettings:
         "all",
         "all: the room and its clients in this process (and its workers); authority: the "
         "room, also publishing to edges over the bus ([bus]); edge: only a WebSocket endpoint "
-        "for the room's clients, fed by the authority over the bus.",
+        "for the room's clients, fed by the authority over the bus; media: a media node "
+        "hosting the live mics' WebRTC peers for the rooms in rtc.media_rooms (rtc.media).",
     )
     workers: int = _doc(
         0,
@@ -333,6 +335,23 @@ class RtcSettings:
         "Resolve remote .local (mDNS) ICE candidates: binds 0.0.0.0:5353 and joins 224.0.0.251; "
         "the resolved address must still be in allowed_networks. Off: such candidates are refused.",
     )
+    media: str = _doc(
+        "local",
+        "Where the live mics' WebRTC peers run: local (in the room's own process) or bus (on "
+        "a media node, `serve --role media`, any host, reached over NATS; needs "
+        "server.role = authority). The peers' ICE policy is this [rtc] section, on that host.",
+    )
+    media_timeout_s: float = _doc(
+        5.0,
+        "With rtc.media = bus: how long the authority waits for a media node to answer an "
+        "offer, and how long a media node holding a mic may go unheard before the mic ends "
+        "(failed, the attendee told why).",
+    )
+    media_rooms: str = _doc(
+        "",
+        "On a media node: the rooms it hosts mics for, comma-separated; * every room; "
+        "empty: server.room.",
+    )
     max_live_mics: int = _doc(1, "Mics granted, connecting or live at once.")
     accept_timeout_s: float = _doc(30.0, "Seconds a granted attendee has to accept (MicOffer).")
     connect_timeout_s: float = _doc(10.0, "Seconds an accepted mic has to connect (ICE + DTLS).")
@@ -354,11 +373,22 @@ class RtcSettings:
 class BusSettings:
     url: str = _doc(
         "nats://127.0.0.1:4222",
-        "NATS server(s) the authority and its edges meet on (`serve --role authority|edge`); "
+        "NATS server(s) the authority and its edges meet on (`serve --role authority|edge|media`); "
         "comma-separated nats:// or tls:// URLs. JetStream must be enabled on the server.",
     )
     user: str = _doc("", "NATS user name; empty: no authentication (set both or neither).")
     password: str = _doc("", "NATS password for bus.user.", secret=True)
+    tls_ca: str = _doc(
+        "",
+        "PEM file of the CA(s) that signed the NATS server's certificate, for a server that "
+        "requires TLS (tls:// URLs); empty: the system's CAs.",
+    )
+    tls_cert: str = _doc(
+        "",
+        "PEM file of this process's client certificate, for a NATS server that verifies "
+        "clients (`tls { verify: true }`); set with bus.tls_key.",
+    )
+    tls_key: str = _doc("", "PEM file of the private key of bus.tls_cert.")
     edge_timeout_s: float = _doc(
         5.0,
         "An edge not heard from for this long is taken for dead by the authority: its "
@@ -595,8 +625,19 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
         ),
         (
             "server.role",
-            s.server.role in {"all", "authority", "edge"},
-            "must be all, authority or edge",
+            s.server.role in {"all", "authority", "edge", "media"},
+            "must be all, authority, edge or media",
+        ),
+        ("rtc.media", s.rtc.media in {"local", "bus"}, "must be local or bus"),
+        ("rtc.media_timeout_s", s.rtc.media_timeout_s > 0, "must be > 0"),
+        (
+            "rtc.media_rooms",
+            all(
+                re.fullmatch(r"[A-Za-z0-9_-]{1,64}|\*", r.strip())
+                for r in s.rtc.media_rooms.split(",")
+                if r.strip()
+            ),
+            "must be room ids (letters, digits, - and _), comma-separated, or *",
         ),
         (
             "bus.url",
@@ -607,6 +648,20 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             "bus.user",
             bool(s.bus.user) == bool(s.bus.password),
             "and bus.password are set together (both or neither)",
+        ),
+        (
+            "bus.tls_cert",
+            bool(s.bus.tls_cert) == bool(s.bus.tls_key),
+            "and bus.tls_key are set together (both or neither)",
+        ),
+        *(
+            (f"bus.{name}", Path(path).is_file(), "must name an existing PEM file")
+            for name, path in (
+                ("tls_ca", s.bus.tls_ca),
+                ("tls_cert", s.bus.tls_cert),
+                ("tls_key", s.bus.tls_key),
+            )
+            if path
         ),
         ("bus.edge_timeout_s", s.bus.edge_timeout_s > 0, "must be > 0"),
         ("bus.replay_s", s.bus.replay_s > 0, "must be > 0"),

@@ -6,11 +6,14 @@ regression weights are plain arrays: they are written once to
 ``$TOWNHALL_CACHE_DIR/intent/<key>.npz`` (default ``~/.cache/townhall``) and loaded at the
 next start. The key hashes everything the fit depends on: the examples and labels, the
 code that trains and scores, and the scikit-learn release; a model that fits none of them
-is simply not found, and one that cannot be read is trained again.
+is simply not found, and one that cannot be read is trained again. Each change to the
+examples (a persona's own, say) adds a model of 1 to 3 MB, so the folder keeps only the
+``KEEP`` most recently used ones: a load marks its file used, a store removes the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 CACHE_ENV = "TOWNHALL_CACHE_DIR"
 #: Bumped when the file's layout changes.
 FORMAT = 1
+#: Models kept in the cache folder (the most recently used), enough for a few personas.
+KEEP = 8
 _CODE = tuple(Path(__file__).with_name(n) for n in ("intent.py", "intent_features.py"))
 
 
@@ -80,7 +85,7 @@ def load(key: str, directory: Path | None = None) -> FittedModel | None:
     path = _path(key, directory)
     try:
         with np.load(path, allow_pickle=False) as data:
-            return FittedModel(
+            model = FittedModel(
                 classes=tuple(str(c) for c in data["classes"]),
                 size=int(data["size"]),
                 char_terms=[str(t) for t in data["char_terms"]],
@@ -95,6 +100,9 @@ def load(key: str, directory: Path | None = None) -> FittedModel | None:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # torn: refit
         log.warning("intent model cache %s unreadable (%s); training", path, exc)
         return None
+    with contextlib.suppress(OSError):  # used now: kept by the next prune
+        os.utime(path)
+    return model
 
 
 def store(key: str, model: FittedModel, directory: Path | None = None) -> None:
@@ -125,3 +133,20 @@ def store(key: str, model: FittedModel, directory: Path | None = None) -> None:
             raise
     except OSError as exc:
         log.warning("intent model cache %s not written (%s)", path, exc)
+        return
+    prune(path.parent, keep=path)
+
+
+def prune(folder: Path, keep: Path, count: int = KEEP) -> None:
+    """Remove all but the ``count`` most recently used models (``keep`` always stays)."""
+
+    def used(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:  # removed meanwhile by another process's prune
+            return 0.0
+
+    models = sorted(folder.glob("*.npz"), key=used, reverse=True)
+    for old in [m for m in models if m != keep][max(count - 1, 0) :]:
+        with contextlib.suppress(OSError):
+            old.unlink()
