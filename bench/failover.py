@@ -4,10 +4,12 @@ Runs a nats-server of its own, two ``serve --role authority`` of one room on one
 file, and one edge with spectators on it (the clone on, answering). Each round kills the
 active authority and measures, from the kill: the standby's first line as the room
 (``serving_s``), the edge on the new term (``edge_s``), and every client rejoined through
-the edge with the room's keyframe (``clients_s``); then the killed one is started again, as
-the next round's standby. Prints one JSON object as its last line.
+the edge with the room's keyframe (``clients_s``), and how many came back resumed in the
+slot and seat they had (``places_kept``: resume tokens any authority verifies, places the
+new one keeps for them); then the killed one is started again, as the next round's standby.
+Prints one JSON object as its last line.
 
-    .venv/bin/python -m bench.failover --rounds 3 --clients 20 --lease-ttl 5
+    .venv/bin/python -m bench.failover --rounds 3 --clients 20 --lease-ttl 5 --role attendee
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tests.conftest import SECRET
 from tests.natsserver import nats_server
 from tests.test_bus_edges import Proc, health, start, stop
 from townhall.plugin.client import RoomClient
-from townhall.protocol.messages import Keyframe, Message
+from townhall.protocol.messages import Keyframe, Message, Welcome
 from townhall.server.gateway.tokens import issue_token
 
 POLL_S = 0.05
@@ -48,12 +50,12 @@ async def wait(predicate: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(POLL_S)
 
 
-async def rejoin(client: RoomClient, seen: list[Message], deadline: float) -> None:
+async def rejoin(client: RoomClient, seen: list[Message], deadline: float) -> Welcome:
     await client.wait_closed()
     seen.clear()
     while True:
         try:
-            await client.reconnect()
+            welcome = await client.reconnect()
             break
         except Exception:
             if time.monotonic() > deadline:
@@ -63,6 +65,7 @@ async def rejoin(client: RoomClient, seen: list[Message], deadline: float) -> No
         if time.monotonic() > deadline:
             raise RuntimeError("no keyframe after rejoining")
         await asyncio.sleep(POLL_S)
+    return welcome
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,7 +94,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for n in range(args.clients):
                     seen: list[Message] = []
                     tok = issue_token(
-                        SECRET, user_id=f"u{n}", name=f"u{n}", role="spectator", room=room,
+                        SECRET, user_id=f"u{n}", name=f"u{n}", role=args.role, room=room,
                         ttl_s=3600,
                     )  # fmt: skip
                     c = RoomClient(edge.url, tok, on_message=seen.append, timeout_s=30)
@@ -121,13 +124,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
                     await wait(edge_moved, 60, "the edge on the new term")
                     edge_s = time.monotonic() - killed
-                    await asyncio.gather(*rejoined)
+                    places = [(w.slot, w.seat) for w in (c.welcome for c, _ in clients) if w]
+                    welcomes = await asyncio.gather(*rejoined)
                     clients_s = time.monotonic() - killed
+                    kept = sum(
+                        w.resumed and (w.slot, w.seat) == place
+                        for w, place in zip(welcomes, places, strict=True)
+                    )
                     rounds.append(
                         {
                             "serving_s": round(serving_s, 2),
                             "edge_s": round(edge_s, 2),
                             "clients_s": round(clients_s, 2),
+                            "places_kept": kept,
                         }
                     )
                     print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
@@ -152,11 +161,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "bench": "failover",
         "lease_ttl_s": args.lease_ttl,
         "clients": args.clients,
+        "role": args.role,
         "rounds": rounds,
         "serving_s_median": statistics.median(serving),
         "serving_s_max": max(serving),
         "clients_back_s_median": statistics.median(clients_all),
         "clients_back_s_max": max(clients_all),
+        "places_kept_min": min(r["places_kept"] for r in rounds),
     }
 
 
@@ -165,6 +176,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--lease-ttl", type=float, default=5.0)
+    p.add_argument("--role", choices=("spectator", "attendee"), default="spectator")
     args = p.parse_args()
     print(json.dumps(asyncio.run(run(args))))
 

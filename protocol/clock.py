@@ -32,6 +32,11 @@ class ClockSync:
     def __init__(self, window: int = 16) -> None:
         self._samples: deque[ClockSample] = deque(maxlen=window)
 
+    def reset(self) -> None:
+        """Forget every sample: the connection now reaches another server, whose media clock
+        may start elsewhere (a standby authority that took over)."""
+        self._samples.clear()
+
     def add(self, t0: int, t1: int, t2: int, t3: int) -> ClockSample:
         sample = ClockSample.from_times(t0, t1, t2, t3)
         self._samples.append(sample)

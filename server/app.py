@@ -91,6 +91,7 @@ def room_rules(settings: Settings) -> RoomRules:
         max_rejects=lim.max_rejects,
         pose_hz=r.pose_hz,
         resume_window_s=r.resume_window_s,
+        resume_token_ttl_s=r.resume_token_ttl_s,
         event_log=r.event_log,
         far_refresh_s=r.far_refresh_s,
         mode="moderated" if qa.mode == "moderated" else "auto",
@@ -139,6 +140,7 @@ class TownhallServer:
             settings.server.room,
             settings.store.synchronous,
             anonymous_attendance=settings.attendance.anonymous,
+            term=term,
         )
         saved = self.store.load()
         self._epoch = time.monotonic()
@@ -156,9 +158,11 @@ class TownhallServer:
                 saved.max_answer_id,
                 saved.max_question_id,
                 saved.muted,
+                saved.places,
             ),
             epoch=self._epoch,
             wall_epoch=time.time(),
+            resume_secret=self.secret,
         )
         self.fanout = Fanout(self.authority.plan, settings.limits, self.metrics)
         self.host = RoomHost(self.authority, self.fanout, self.store)

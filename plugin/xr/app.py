@@ -7,9 +7,14 @@ that display time. With an OpenGL session and a ``scene`` it draws that stage in
 (``render.HallRenderer`` from each eye's pose and field of view, seated in the wearer's
 seat) and submits the projection layer; ``on_frame`` also gets the frame (a test, or an
 engine bridge adding layers). It leaves when the runtime says EXITING or LOSS_PENDING, or
-on ``stop()``. Given a ``RecordingClient`` (plugin/replay.py) as ``client`` it plays a
-recorded event through the same loop: its clock starts with the first frame, nothing is
-sent, and the raise button skips to the next chapter.
+on ``stop()``. When the connection drops (its server or edge died, the room's authority
+failed over) it reconnects and resumes by itself, to another of the room's edges if the
+Welcome listed some, with backoff, showing "reconnecting" on the stage panel meanwhile;
+poses and clicks made while it is down are dropped. A close that says not to come back
+(kicked, banned, replaced by another join, a bad token) ends the app. Given a
+``RecordingClient`` (plugin/replay.py) as ``client`` it plays a recorded event through the
+same loop: its clock starts with the first frame, nothing is sent, and the raise button
+skips to the next chapter.
 """
 
 from __future__ import annotations
@@ -17,14 +22,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
+
+from townhall.protocol.errors import ErrorCode
 from townhall.protocol.messages import Message, Vote
 from townhall.scenes.model import Scene
 
-from ..client import RoomClient, local_us
+from ..client import CannotReach, ClockNotSynced, JoinRejected, RoomClient, local_us
 from ..playback import StageFrame, StagePlayer, rest_pose
 from ..replay import RecordingClient
 from ..signin import DeviceCode, device_sign_in
@@ -35,6 +44,34 @@ from .tracking import PoseUplink, TrackingSample
 log = logging.getLogger("townhall.plugin.xr")
 
 FrameCallback = Callable[[StageFrame, TrackingSample, Any], None]
+
+RECONNECT_FIRST_S = 0.25  # the first retry's delay; each failed round doubles it ...
+RECONNECT_MAX_S = 2.0  # ... up to this (jittered, so a hall of headsets spreads out)
+# Closes and refusals after which coming back would be wrong or useless.
+STAY_DOWN = frozenset(
+    {
+        ErrorCode.KICKED,
+        ErrorCode.BANNED,
+        ErrorCode.REPLACED,
+        ErrorCode.AUTH_INVALID,
+        ErrorCode.AUTH_EXPIRED,
+        ErrorCode.WRONG_ROOM,
+        ErrorCode.BAD_TOKEN,
+        ErrorCode.VERSION_UNSUPPORTED,
+        ErrorCode.FLOODING,
+    }
+)
+
+
+def stays_down(close_code: int | None) -> bool:
+    """Whether a WebSocket close (``4000 + error code`` for the server's errors) means the
+    room does not want this client back; anything else (1006, 1012, 1001, ...) is a drop."""
+    if close_code is None or not 4000 <= close_code < 4100:
+        return False
+    try:
+        return ErrorCode(close_code - 4000) in STAY_DOWN
+    except ValueError:
+        return False
 
 
 class HeadsetClient:
@@ -76,6 +113,11 @@ class HeadsetClient:
         # the code is drawn on the stage panel and handed to ``sign_in`` (the terminal).
         self.sign_in = sign_in
         self.sign_in_code: DeviceCode | None = None
+        self.reconnecting = False  # the connection is down and being brought back
+        self.reconnects = 0  # drops it came back from
+        self.ended = ""  # why the room sent the headset away for good (then the loop ends)
+        self.notice: Any = None  # panels.StageText over the stage while not in the room
+        self.random = random.Random()
 
     def _on_message(self, message: Message) -> None:
         if self.player is not None:
@@ -99,14 +141,101 @@ class HeadsetClient:
         pinger = asyncio.create_task(self._keep_clock())
         await self.client.sync_clock()
         await self._open()
+        keeper: asyncio.Task[None] | None = None
+        if not isinstance(self.client, RecordingClient):
+            keeper = asyncio.create_task(self._stay_connected(), name="headset-reconnect")
         try:
             return await self._loop()
         finally:
-            pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pinger
+            for task in (pinger, keeper):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             self.headset.close()
             await self.client.close()
+
+    # ------------------------------------------------------------ staying in the room
+
+    async def _stay_connected(self) -> None:
+        """Each time the connection drops, bring it back (until the app stops)."""
+        while not self._stop.is_set():
+            await self.client.wait_closed()
+            if self._stop.is_set():
+                return
+            code, reason = self.client.close_code, self.client.close_reason
+            if stays_down(code):
+                self._leave(f"the room closed the connection: {code} {reason}".strip())
+                return
+            log.warning("connection dropped; reconnecting", extra={"code": code, "reason": reason})
+            await self._come_back()
+
+    async def _come_back(self) -> None:
+        """Reconnect and resume (any of the room's edges), with jittered exponential backoff;
+        then follow the media clock of whichever server answered."""
+        from .panels import reconnecting_text
+
+        self.reconnecting = True
+        delay, attempt = RECONNECT_FIRST_S, 0
+        try:
+            while not self._stop.is_set():
+                attempt += 1
+                self._show(reconnecting_text(attempt))
+                try:
+                    welcome = await self.client.reconnect()
+                except JoinRejected as exc:
+                    if ErrorCode(exc.error.code) in STAY_DOWN:
+                        self._leave(f"the room refused the headset: {exc}")
+                        return
+                    log.info("reconnect refused; retrying", extra={"error": str(exc)})
+                except (CannotReach, ConnectionClosed, OSError, TimeoutError) as exc:
+                    log.info("reconnect failed; retrying", extra={"error": str(exc)})
+                except Exception as exc:  # a server answering nonsense: it may be mended
+                    log.warning("reconnect failed; retrying", extra={"error": repr(exc)})
+                else:
+                    if self.uplink is not None:
+                        self.uplink.interval_s = 1.0 / max(1, welcome.pose_hz)
+                        self.uplink.hand_raised = False  # the room lowered it on the drop
+                    # Another authority (a failover) has a media clock of its own: the
+                    # stage rests until the first new sample, a Ping's round trip away.
+                    self.client.clock.reset()
+                    self.reconnects += 1
+                    self.reconnecting = False
+                    self._show(None)
+                    log.info("reconnected", extra={"url": self.client.url, "seat": welcome.seat})
+                    with contextlib.suppress(ClockNotSynced, ConnectionClosed):
+                        await self.client.sync_clock()
+                    return
+                await asyncio.sleep(delay * self.random.uniform(0.5, 1.0))
+                delay = min(RECONNECT_MAX_S, delay * 2)
+        finally:
+            if self.reconnecting:  # stopped (or ended) before it came back
+                self.reconnecting = False
+                if not self.ended:
+                    self._show(None)
+
+    def _leave(self, why: str) -> None:
+        log.error("left the room", extra={"reason": why})
+        self.ended = why
+        self.stop()
+
+    def _show(self, notice: Any) -> None:
+        """A notice over the stage panel (None: the stage again)."""
+        self.notice = notice
+        if self.renderer is not None:
+            self.renderer.notice = notice
+
+    async def _send(self, sending: Coroutine[Any, Any, None]) -> bool:
+        """Send unless the connection is down (then what was sent is dropped: poses are
+        latest-wins, and a click made while away is not replayed)."""
+        if self.reconnecting or self.client.closed:
+            sending.close()
+            return False
+        try:
+            await sending
+        except ConnectionClosed:
+            return False
+        return True
 
     async def _open(self) -> None:
         """The OpenXR session and, with OpenGL and a scene, the renderer (once)."""
@@ -190,10 +319,9 @@ class HeadsetClient:
             record, hand = self.uplink.update(sample, time.monotonic())
             if hand is not None:
                 self.hand_changes.append(hand)
-                await self.client.raise_hand(hand)
+                await self._send(self.client.raise_hand(hand))
             await self._board(sample)
-            if record is not None:
-                await self.client.send_pose(record, sample.flags)
+            if record is not None and await self._send(self.client.send_pose(record, sample.flags)):
                 self.poses_sent += 1
             frame = self.player.frame(self.headset.to_local_us(fs.predicted_display_time))
             layers: list[Any] = []
@@ -239,11 +367,11 @@ class HeadsetClient:
             if action.kind == "hand":
                 self.uplink.hand_raised = action.up
                 self.hand_changes.append(action.up)
-                await self.client.raise_hand(action.up)
+                await self._send(self.client.raise_hand(action.up))
             else:
                 self._ref += 1
-                self.votes_sent.append((action.question, action.up))
-                await self.client.send(Vote(self._ref, action.question, action.up))
+                if await self._send(self.client.send(Vote(self._ref, action.question, action.up))):
+                    self.votes_sent.append((action.question, action.up))
 
     def _draw(self, frame: StageFrame, xr_time: int) -> list[Any]:
         """Both eyes: the hall from the wearer's seat, with each eye's own projection."""

@@ -96,6 +96,16 @@ def sign_in_text(user_code: str, verification_uri: str) -> StageText:
     )
 
 
+def reconnecting_text(attempt: int) -> StageText:
+    """The stage panel while the headset's connection is down and it tries to come back."""
+    tries = f" (attempt {attempt})" if attempt > 1 else ""
+    return StageText(
+        disclosure="Reconnecting to the town hall…",
+        caption=f"The connection dropped; coming back to your seat{tries}",
+        badge="",
+    )
+
+
 # ---------------------------------------------------------------- the question board
 
 BOARD_PX = (640, 800)

@@ -74,6 +74,7 @@ from townhall.server.core.lifecycle import Lifecycle, parse_phase
 from townhall.server.core.mics import MicBoard, MicChange
 from townhall.server.core.qa import BOARD_RECENT, BOARD_TOP, QaQueue, Question, normalise
 from townhall.server.core.ratelimit import PoseLimiter, RejectCounter, TokenBucket
+from townhall.server.core.resume import ResumeTokens
 from townhall.server.core.room import Member, Room
 from townhall.server.core.rules import RoomRules
 from townhall.server.core.stage import StageRing
@@ -83,6 +84,7 @@ from townhall.server.store.records import (
     ActionRecorded,
     Attended,
     EscalationRecorded,
+    PlaceHeld,
     Record,
     SettingSaved,
     VoteCast,
@@ -137,6 +139,8 @@ class Saved:
     max_answer_id: int = 0
     max_question_id: int = 0  # the highest question id any stored row mentions
     muted: set[str] = field(default_factory=set)
+    # The places (holder, slot, seat) the members of the last authority had: kept for them.
+    places: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 class RoomAuthority:
@@ -154,6 +158,7 @@ class RoomAuthority:
         epoch: float = 0.0,
         wall_epoch: float = 0.0,
         detect_language: Callable[[str], str] = lambda text: "en",
+        resume_secret: str = "",
     ) -> None:
         saved = saved or Saved()
         self.rules = rules
@@ -171,6 +176,15 @@ class RoomAuthority:
             resume_window_s=rules.resume_window_s,
             event_log_size=rules.event_log,
         )
+        if resume_secret:  # signed resume tokens: another authority of the room honours them
+            self.room.tokens = ResumeTokens(
+                resume_secret,
+                rules.room_id,
+                ttl_s=rules.resume_token_ttl_s,
+                window_s=rules.resume_window_s,
+                started=wall_epoch,
+            )
+            self.room.hold(saved.places, epoch + rules.resume_window_s)
         self.qa = QaQueue(
             mode="moderated" if saved.settings.get("mode", rules.mode) == "moderated" else "auto",
             review=saved.settings.get("review", "on" if rules.review else "off") == "on",
@@ -458,7 +472,13 @@ class RoomAuthority:
         if self.joined >= self.rules.max_connections:
             raise ProtocolError(ErrorCode.ROOM_FULL, "the server is at its connection limit")
         result = self.room.join(
-            identity, now, c.id, join.resume, join.last_seq, identity.user_id in self.muted
+            identity,
+            now,
+            c.id,
+            join.resume,
+            join.last_seq,
+            identity.user_id in self.muted,
+            self.wall(now),
         )
         member = result.member
         if result.replaced_connection:
@@ -493,7 +513,7 @@ class RoomAuthority:
         )
         payloads = [codec.encode(welcome)]
         if result.resume_failed:
-            failed = ProtocolError(ErrorCode.RESUME_FAILED, "resume not possible; joined afresh", 1)
+            failed = ProtocolError(ErrorCode.RESUME_FAILED, result.resume_error, 1)
             payloads.append(self.error_payload(failed))
         if result.replay is None or identity.staff:
             # Staff get a keyframe even on a resume: private updates they missed are not
@@ -812,6 +832,9 @@ class RoomAuthority:
         stage, stage_first, stage_ends = onstage.stage_tick(self, now, now_us)
         self._flush_board()
         self._flush_private()
+        places = self.room.drain_places()
+        if places:  # written as they change; read only by an authority taking over
+            self.do(Persist(tuple(PlaceHeld(*p) for p in places)))
         events = tuple(self.room.drain())
         if self.tick_no % self.plan.crowd_every == 0:
             near = self.crowd.near_frames(now_us)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,6 +28,7 @@ from townhall.protocol.messages import (
 )
 from townhall.server.core.eventlog import EventLog
 from townhall.server.core.identity import Identity
+from townhall.server.core.resume import ResumeClaim, ResumeTokens
 from townhall.server.core.transitions import move
 
 Presence = Literal["connected", "away", "gone"]
@@ -91,6 +93,7 @@ class JoinResult:
     replay: list[bytes] | None  # events to resend after a resume; None means send a keyframe
     replaced_connection: int = 0  # a live connection of the same user to close with REPLACED
     resume_failed: bool = False
+    resume_error: str = "resume not possible; joined afresh"
 
 
 @dataclass
@@ -105,6 +108,9 @@ class Room:
     members: dict[int, Member] = field(default_factory=dict)
     outbox: list[bytes] = field(default_factory=list)
     private: list[bytes] = field(default_factory=list)  # for the staff only, seq 0
+    # Signed resume tokens (core/resume.py) that another authority of the room honours;
+    # None: random ones only this room knows (a room of its own, e.g. in tests).
+    tokens: ResumeTokens | None = None
 
     def __post_init__(self) -> None:
         self.log = EventLog(self.event_log_size)
@@ -118,6 +124,12 @@ class Room:
         # taken, so a private and a sequenced event about one slot cannot cross.
         self._cooling: list[int] = []
         self._participants: list[Participant] | None = None
+        self._wall = 0.0  # the current join's wall-clock time, for the tokens it mints
+        # Places kept for the members of an earlier authority (``hold``): holder -> (slot, seat).
+        self._held: dict[str, tuple[int, int]] = {}
+        self._held_slots: set[int] = set()
+        self._held_until = 0.0
+        self.place_changes: list[tuple[str, int, int]] = []  # for the store (drain_places)
 
     # ------------------------------------------------------------ joining and leaving
 
@@ -129,8 +141,13 @@ class Room:
         resume: str = "",
         last_seq: int = 0,
         muted: bool = False,
+        wall: float = 0.0,
     ) -> JoinResult:
-        """Admit a verified identity, resuming its old place when the resume token fits."""
+        """Admit a verified identity, resuming its old place when the resume token fits.
+
+        ``wall`` (unix seconds) dates the signed tokens: their lifetime, and for a token of
+        another authority of the room (a failover, a restart) the resume window."""
+        self._wall = wall
         if resume:
             member = self._by_resume.get(resume)
             if member is not None and member.identity.user_id == identity.user_id:
@@ -141,8 +158,90 @@ class Room:
             replaced = existing.connection_id if existing.connected else 0
             self._rebind(existing, identity, connection_id)
             return JoinResult(existing, False, None, replaced, resume_failed=bool(resume))
+        why, claim = "", None
+        if resume and self.tokens is not None:
+            checked = self.tokens.check(resume, identity.user_id, wall)
+            if isinstance(checked, ResumeClaim):
+                claim = checked
+            else:
+                why = checked
+        held = self._unhold(identity.user_id)
+        if held is not None:  # its own place, kept for it since this authority took over
+            member = self._admit(identity, connection_id, muted, *held)
+            if why:
+                failed = f"{why}; your place was kept"
+                return JoinResult(member, False, None, resume_failed=True, resume_error=failed)
+            return JoinResult(member, claim is not None, None)
+        if claim is not None:
+            return self._restore(claim, identity, connection_id, muted)
         member = self._admit(identity, connection_id, muted)
+        if why:
+            failed = f"{why}; joined afresh"
+            return JoinResult(member, False, None, resume_failed=True, resume_error=failed)
         return JoinResult(member, False, None, resume_failed=bool(resume))
+
+    # ------------------------------------------------------------ places kept at a takeover
+
+    def hold(self, places: Sequence[tuple[str, int, int]], until: float) -> None:
+        """Keep the places (holder, slot, seat) the members of an earlier authority had, as
+        its store says, for their owners until ``until`` (on the ``now`` clock): meanwhile
+        nobody else gets those slots and seats. Rows that do not fit are let go."""
+        if self.tokens is None:
+            return
+        limit = min(self.max_members, MAX_SLOT + 1)
+        for holder, slot, seat in places:
+            fits = 0 <= slot < limit and slot not in self._held_slots and holder not in self._held
+            if seat != NO_SEAT:
+                fits = fits and 0 <= seat < self.seat_count and not self._seat_taken[seat]
+            if not fits:
+                self.place_changes.append((holder, -1, NO_SEAT))
+                continue
+            self._held[holder] = (slot, seat)
+            self._held_slots.add(slot)
+            if seat != NO_SEAT:
+                self._seat_taken[seat] = True
+        self._held_until = until
+
+    def _unhold(self, user_id: str) -> tuple[int, int] | None:
+        """The place kept for this user, now theirs to take (None: none kept)."""
+        if not self._held or self.tokens is None:
+            return None
+        place = self._held.pop(self.tokens.holder(user_id), None)
+        if place is not None:
+            slot, seat = place
+            self._held_slots.discard(slot)
+            if seat != NO_SEAT:
+                self._seat_taken[seat] = False
+        return place
+
+    def _release_held(self, now: float) -> None:
+        """The resume window after the takeover is over: places not taken back are free."""
+        if not self._held or now < self._held_until:
+            return
+        for holder, (slot, seat) in self._held.items():
+            heapq.heappush(self._free_slots, slot)
+            if seat != NO_SEAT:
+                self._seat_taken[seat] = False
+                heapq.heappush(self._free_seats, seat)
+            self.place_changes.append((holder, -1, NO_SEAT))
+        self._held.clear()
+        self._held_slots.clear()
+
+    def drain_places(self) -> list[tuple[str, int, int]]:
+        """Places taken and freed (slot -1) since the last call, for the store."""
+        out, self.place_changes = self.place_changes, []
+        return out
+
+    def _restore(
+        self, claim: ResumeClaim, identity: Identity, connection_id: int, muted: bool
+    ) -> JoinResult:
+        """A member of another authority's session comes back: its slot and seat if free.
+        Its events are not in this log, so it gets a keyframe, never a replay."""
+        member = self._admit(identity, connection_id, muted, claim.slot, claim.seat)
+        if member.slot == claim.slot and member.seat == claim.seat:
+            return JoinResult(member, True, None)
+        why = "your seat was taken meanwhile; joined afresh"
+        return JoinResult(member, False, None, resume_failed=True, resume_error=why)
 
     def _resume(
         self, member: Member, identity: Identity, connection_id: int, last_seq: int
@@ -153,7 +252,7 @@ class Room:
 
     def _rebind(self, member: Member, identity: Identity, connection_id: int) -> None:
         del self._by_resume[member.resume]
-        member.resume = secrets.token_urlsafe(18)
+        member.resume = self._token(identity.user_id, member.slot, member.seat)
         self._by_resume[member.resume] = member
         member.identity = identity
         self._participants = None
@@ -161,30 +260,66 @@ class Room:
         member.away_since = 0.0
         member.connection_id = connection_id
 
-    def _admit(self, identity: Identity, connection_id: int, muted: bool = False) -> Member:
-        if not self._free_slots:
-            raise ProtocolError(ErrorCode.ROOM_FULL, "the room has no free participant slot")
+    def _token(self, user: str, slot: int, seat: int) -> str:
+        if self.tokens is None:
+            return secrets.token_urlsafe(18)
+        return self.tokens.mint(user, slot, seat, self._wall)
+
+    def _admit(
+        self,
+        identity: Identity,
+        connection_id: int,
+        muted: bool = False,
+        slot_wanted: int = -1,
+        seat_wanted: int = NO_SEAT,
+    ) -> Member:
+        slot = self._take_slot(slot_wanted)
         seat = NO_SEAT
         if identity.role == "attendee":
-            seat = self._take_seat(identity.user_id)
-        slot = heapq.heappop(self._free_slots)
+            try:
+                seat = self._take_seat(identity.user_id, seat_wanted)
+            except ProtocolError:
+                heapq.heappush(self._free_slots, slot)
+                raise
         member = Member(
             slot,
             identity,
             seat,
-            secrets.token_urlsafe(18),
+            self._token(identity.user_id, slot, seat),
             muted=muted,
             connection_id=connection_id,
         )
         self.members[slot] = member
         self._by_user[identity.user_id] = member
         self._by_resume[member.resume] = member
+        if self.tokens is not None:
+            self.place_changes.append((self.tokens.holder(identity.user_id), slot, seat))
         self._emit_joined(member)
         return member
 
-    def _take_seat(self, user_id: str) -> int:
+    def _take_slot(self, wanted: int = -1) -> int:
+        """``wanted`` if it is free (a restored member's), else the lowest free one. Taking a
+        slot out of the middle of the heap would cost O(n): it stays there, and a slot popped
+        that is already someone's (or still cooling) is passed over."""
+        limit = min(self.max_members, MAX_SLOT + 1)
+        if 0 <= wanted < limit and self._slot_free(wanted):
+            return wanted
+        while self._free_slots:
+            slot = heapq.heappop(self._free_slots)
+            if self._slot_free(slot):
+                return slot
+        raise ProtocolError(ErrorCode.ROOM_FULL, "the room has no free participant slot")
+
+    def _slot_free(self, slot: int) -> bool:
+        return (
+            slot not in self.members and slot not in self._cooling and slot not in self._held_slots
+        )
+
+    def _take_seat(self, user_id: str, wanted: int = NO_SEAT) -> int:
         remembered = self._seat_of_user.get(user_id)
-        if remembered is not None and not self._seat_taken[remembered]:
+        if 0 <= wanted < self.seat_count and not self._seat_taken[wanted]:
+            seat = wanted
+        elif remembered is not None and not self._seat_taken[remembered]:
             seat = remembered
         else:
             while self._free_seats and self._seat_taken[self._free_seats[0]]:
@@ -216,6 +351,8 @@ class Room:
         del self.members[slot]
         del self._by_user[member.identity.user_id]
         del self._by_resume[member.resume]
+        if self.tokens is not None:
+            self.place_changes.append((self.tokens.holder(member.identity.user_id), -1, NO_SEAT))
         if member.seat != NO_SEAT:
             self._seat_taken[member.seat] = False
             heapq.heappush(self._free_seats, member.seat)
@@ -227,6 +364,7 @@ class Room:
 
     def expire(self, now: float) -> list[int]:
         """Remove members whose resume window has run out; returns their slots."""
+        self._release_held(now)
         gone = [
             m.slot
             for m in self.members.values()

@@ -28,6 +28,7 @@ class RoomRules:
     pose_hz: int = 20
     # membership and crowd
     resume_window_s: float = 60.0
+    resume_token_ttl_s: float = 21600.0
     event_log: int = 4096
     far_refresh_s: float = 8.0
     # questions

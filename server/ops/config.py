@@ -146,6 +146,11 @@ class RoomSettings:
     cell_seats: int = _doc(6, "Seats per row in an interest cell.")
     far_refresh_s: float = _doc(8.0, "Seconds to cycle the coarse pose of the whole crowd.")
     resume_window_s: float = _doc(60.0, "How long a dropped participant keeps slot and seat.")
+    resume_token_ttl_s: float = _doc(
+        21600.0,
+        "Lifetime of a resume token from its Welcome (signed with auth.secret, so a standby "
+        "authority that takes over honours it): longer than the event.",
+    )
     event_log: int = _doc(4096, "Sequenced events kept for resume; older resumes get a keyframe.")
     phase: str = _doc(
         "live",
@@ -584,6 +589,7 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
         ("room.cell_rows", room.cell_rows >= 1, "must be >= 1"),
         ("room.cell_seats", room.cell_seats >= 1, "must be >= 1"),
         ("room.far_refresh_s", room.far_refresh_s > 0, "must be > 0"),
+        ("room.resume_token_ttl_s", room.resume_token_ttl_s > 0, "must be > 0"),
         ("room.event_log", room.event_log >= 16, "must be >= 16"),
         ("limits.max_frame_bytes", limits.max_frame_bytes >= 256, "must be >= 256"),
         (

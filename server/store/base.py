@@ -36,6 +36,30 @@ class StoreStopped(StoreError):
     """The store's writer has stopped on a fault: no write can be stored until a restart."""
 
 
+class Fenced(StoreError):
+    """A newer authority of the room has recorded its lease term in the store: this one's
+    writes (and a start with an older term) are refused, so a deposed authority that
+    thaws after a freeze cannot overwrite what the new one does."""
+
+
+def fenced(term: int, stored: int | None) -> Fenced:
+    if stored is None:
+        return Fenced(f"the room's store has no authority term (ours is {term}): write refused")
+    return Fenced(
+        f"a newer authority of the room holds the store (term {stored}, ours {term}): write refused"
+    )
+
+
+def fence_refused(term: int, stored: int) -> Fenced:
+    """Taking over with an older term than the store's (a late start, or a lease bucket
+    that was deleted and made again, which restarts the terms)."""
+    return Fenced(
+        f"the room's store is fenced at authority term {stored}, newer than this lease's "
+        f"term {term}: another authority took over later (if the NATS lease bucket was "
+        "deleted, delete the room's row in the store's fences table)"
+    )
+
+
 @dataclass(frozen=True)
 class Saved:
     """A room's durable state as loaded at startup."""
@@ -46,6 +70,7 @@ class Saved:
     max_answer_id: int
     max_question_id: int
     muted: set[str] = field(default_factory=set)
+    places: list[tuple[str, int, int]] = field(default_factory=list)  # holder, slot, seat
 
 
 class RoomStore(Protocol):
@@ -76,6 +101,8 @@ class RoomStore(Protocol):
     def max_question_id(self) -> int: ...
 
     def max_answer_id(self) -> int: ...
+
+    def load_places(self) -> list[tuple[str, int, int]]: ...
 
     def load_media(self, answer_id: int) -> tuple[bytes, ...]: ...
 
@@ -110,6 +137,7 @@ def saved_from(store: RoomStore) -> Saved:
         store.max_answer_id(),
         store.max_question_id(),
         mutes,
+        store.load_places(),
     )
 
 

@@ -17,14 +17,18 @@ def open_store(
     room: str,
     synchronous: str = "FULL",
     anonymous_attendance: bool = False,
+    term: int = 0,
 ) -> RoomStore:
-    """Open (and migrate) the room's store; a StoreError, one line, if it cannot be used."""
+    """Open (and migrate) the room's store; a StoreError, one line, if it cannot be used.
+
+    ``term``: an authority's lease term (ops/failover.py), recorded in the store as the
+    room's fence before anything is loaded; every write checks it is still ours."""
     if not url:
         from townhall.server.store.sqlite import Store
 
-        return Store(path, room, synchronous, anonymous_attendance=anonymous_attendance)
+        return Store(path, room, synchronous, anonymous_attendance=anonymous_attendance, term=term)
     if not is_postgres(url):
         raise StoreError("store.url must start with postgresql:// (or be empty for SQLite)")
     from townhall.server.store.postgres import PostgresStore
 
-    return PostgresStore(url, room, anonymous_attendance=anonymous_attendance)
+    return PostgresStore(url, room, anonymous_attendance=anonymous_attendance, term=term)

@@ -29,6 +29,8 @@ from townhall.server.store.base import (
     SALT_KEY,
     Saved,
     StoreError,
+    fence_refused,
+    fenced,
     pack_packets,
     pseudonym,
     saved_from,
@@ -41,6 +43,7 @@ from townhall.server.store.records import (
     Attended,
     EscalationRecorded,
     InboxResolved,
+    PlaceHeld,
     QuestionSaved,
     Record,
     SettingSaved,
@@ -53,11 +56,16 @@ from townhall.server.store.records import (
 from townhall.server.store.writer import GroupWriter, Op
 
 CONNECT_TIMEOUT_S = 5
+# An authority's writer left inside a transaction this long (a process frozen mid-commit)
+# is cut off by PostgreSQL, so its lock on the fence cannot hold up a standby's takeover.
+FENCED_IDLE_MS = 2000
 # pg_advisory_xact_lock key for migrations: any constant, the same in every townhall.
 MIGRATION_LOCK = 0x70776E68616C6C
 
 # Numbered migrations, applied in order, each once; a new one is appended, never edited.
-# 1 is the first release's schema; 2 added the actor's display name to the audit.
+# 1 is the first release's schema; 2 added the actor's display name to the audit; 3 the
+# authorities' fence (the lease term of the room's latest authority, checked by every write)
+# and the members' places (slot and seat), which an authority taking over holds for them.
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         1,
@@ -109,6 +117,15 @@ CREATE TABLE settings (
 """,
     ),
     (2, "ALTER TABLE actions ADD COLUMN actor_name TEXT NOT NULL DEFAULT ''"),
+    (
+        3,
+        """
+CREATE TABLE fences (room TEXT PRIMARY KEY, term BIGINT NOT NULL);
+CREATE TABLE places (
+    room TEXT NOT NULL, holder TEXT NOT NULL, slot INTEGER NOT NULL, seat INTEGER NOT NULL,
+    PRIMARY KEY (room, holder));
+""",
+    ),
 )
 LATEST = MIGRATIONS[-1][0]
 
@@ -143,6 +160,7 @@ ATTENDED_UPSERT = _upsert(
     'room, session, user_id, name, role, client, joined, "left", hashed',
     "room, session",
 )
+PLACE_UPSERT = _upsert("places", "room, holder, slot, seat", "room, holder")
 STATEMENT_COLUMNS = (
     "persona, id, version, topic, text, language, date, tags, author, approved, review_by,"
     " translations, supersedes, retired"
@@ -205,13 +223,18 @@ class PostgresStore:
     """One room's durable records in PostgreSQL; ``await store.write(records)`` returns once
     committed."""
 
-    def __init__(self, url: str, room: str, anonymous_attendance: bool = False) -> None:
+    def __init__(
+        self, url: str, room: str, anonymous_attendance: bool = False, term: int = 0
+    ) -> None:
         self.url = url
         self.room = room
         self.anonymous_attendance = anonymous_attendance
+        self.term = term  # the authority's lease term: its writes land only while current
         self._conn = connect(url)
         try:
             migrate(self._conn)
+            if term:
+                self._fence()
             self._salt = self._room_salt()
             self._reader = connect(url)
         except psycopg.Error as exc:
@@ -235,8 +258,30 @@ class PostgresStore:
             StatementVersion: _statement_row,
             InboxResolved: self._resolved,
             AnswerMedia: self._media,
+            PlaceHeld: self._place,
         }
         self._writer = GroupWriter(self._commit)
+
+    def _fence(self) -> None:
+        """Record our term as the room's (before anything is loaded or served), unless a
+        newer one is there. It waits for a write of the old authority's still in flight:
+        that one is committed before, and so loaded, or refused after."""
+        self._writer_session()
+        with self._conn.transaction():
+            self._conn.execute(
+                "INSERT INTO fences VALUES (%s, %s) ON CONFLICT (room) DO UPDATE"
+                " SET term = EXCLUDED.term WHERE fences.term < EXCLUDED.term",
+                (self.room, self.term),
+            )
+            row = self._conn.execute(
+                "SELECT term FROM fences WHERE room=%s", (self.room,)
+            ).fetchone()
+        stored = int(row[0]) if row else 0
+        if stored != self.term:
+            raise fence_refused(self.term, stored)
+
+    def _writer_session(self) -> None:
+        self._conn.execute(f"SET idle_in_transaction_session_timeout = {FENCED_IDLE_MS}")
 
     def _room_salt(self) -> str:
         """The room's attendance salt, made on first use (the first server to store one wins)."""
@@ -269,10 +314,19 @@ class PostgresStore:
         try:
             if self._conn.closed:  # lost with the last batch: a new one for this
                 self._conn = connect(self.url)
+                if self.term:
+                    self._writer_session()
             # Pipeline mode: the batch's statements go out without waiting for each
             # reply (one round trip, not one per vote); COMMIT's reply is the sync point.
             # Runs of one statement (a burst of votes) go as one executemany, in order.
             with self._conn.pipeline(), self._conn.transaction(), self._conn.cursor() as cur:
+                if self.term:
+                    # The fence, in the same transaction: a share lock on it until COMMIT,
+                    # so a takeover's new term lands either before (we fail) or after.
+                    cur.execute("SELECT term FROM fences WHERE room=%s FOR SHARE", (self.room,))
+                    row = cur.fetchone()
+                    if row is None or int(row[0]) != self.term:
+                        raise fenced(self.term, None if row is None else int(row[0]))
                 for sql, rows in _runs(op for ops in batch for op in ops):
                     cur.executemany(sql, rows)
         except psycopg.Error as exc:
@@ -361,6 +415,11 @@ class PostgresStore:
             (self.room, a.session, user, name, a.role, a.client, a.joined, a.left, hashed),
         )
 
+    def _place(self, p: PlaceHeld) -> Op:
+        if p.slot < 0:
+            return ("DELETE FROM places WHERE room=%s AND holder=%s", (self.room, p.holder))
+        return (PLACE_UPSERT, (self.room, p.holder, p.slot, p.seat))
+
     def _mute(self, m: UserMuted) -> Op:
         if m.muted:
             return self._setting(SettingSaved(MUTE_PREFIX + m.user_id, "1"))
@@ -420,6 +479,10 @@ class PostgresStore:
                 )
             )  # fmt: skip
         return out
+
+    def load_places(self) -> list[tuple[str, int, int]]:
+        rows = self._rows("SELECT holder, slot, seat FROM places WHERE room=%s", (self.room,))
+        return [(str(h), int(slot), int(seat)) for h, slot, seat in rows]
 
     def load_settings(self) -> dict[str, str]:
         rows = self._rows("SELECT key, value FROM settings WHERE room=%s", (self.room,))

@@ -119,6 +119,18 @@ class Attended:
 
 
 @dataclass(frozen=True, slots=True)
+class PlaceHeld:
+    """A member's slot and seat while they are in the room (their resume window included),
+    so an authority that takes over holds them for their owners (core/room.py). ``holder``
+    is a keyed hash of the user id (core/resume.py), never the id; ``slot`` -1: freed.
+    Not a record to acknowledge on: written as it happens, read only at a takeover."""
+
+    holder: str
+    slot: int
+    seat: int
+
+
+@dataclass(frozen=True, slots=True)
 class UserMuted:
     """A user muted (or unmuted) in this room: it holds when they leave, rejoin or restart."""
 
@@ -187,4 +199,5 @@ Record = (
     | StatementVersion
     | InboxResolved
     | AnswerMedia
+    | PlaceHeld
 )

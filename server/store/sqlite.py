@@ -24,9 +24,9 @@ from townhall.server.store.base import MUTE_PREFIX as MUTE_PREFIX
 from townhall.server.store.base import SALT_KEY as SALT_KEY
 from townhall.server.store.base import Saved as Saved
 from townhall.server.store.base import StoreError as StoreError
+from townhall.server.store.base import fence_refused, fenced, saved_from
 from townhall.server.store.base import pack_packets as pack_packets
 from townhall.server.store.base import pseudonym as pseudonym
-from townhall.server.store.base import saved_from
 from townhall.server.store.base import unpack_packets as unpack_packets
 from townhall.server.store.records import (
     ActionRecorded,
@@ -35,6 +35,7 @@ from townhall.server.store.records import (
     Attended,
     EscalationRecorded,
     InboxResolved,
+    PlaceHeld,
     QuestionSaved,
     Record,
     SettingSaved,
@@ -131,12 +132,23 @@ def _add_actor_name(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE actions ADD COLUMN actor_name TEXT NOT NULL DEFAULT ''")
 
 
+def _add_fences(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS fences (room TEXT PRIMARY KEY, term INTEGER NOT NULL)")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS places (room TEXT NOT NULL, holder TEXT NOT NULL,"
+        " slot INTEGER NOT NULL, seat INTEGER NOT NULL, PRIMARY KEY (room, holder))"
+    )
+
+
 # Numbered migrations, as in store.postgres: the schema_version table lists those applied,
 # each once, in order; a new one is appended, never edited. A database made before
 # versioning lists none, so each step finds what is already there and leaves it.
 MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
     (1, _first_schema),
     (2, _add_actor_name),
+    # The lease term of the room's latest authority, checked by every write, and the members'
+    # places (slot and seat), which an authority taking over holds for them.
+    (3, _add_fences),
 )
 LATEST = MIGRATIONS[-1][0]
 
@@ -184,13 +196,21 @@ class Store:
     """One room's durable records; ``await store.write(ops)`` returns once committed."""
 
     def __init__(
-        self, path: str, room: str, synchronous: str = "FULL", anonymous_attendance: bool = False
+        self,
+        path: str,
+        room: str,
+        synchronous: str = "FULL",
+        anonymous_attendance: bool = False,
+        term: int = 0,
     ) -> None:
         self.path = path
         self.room = room
         self.anonymous_attendance = anonymous_attendance
+        self.term = term  # the authority's lease term: its writes land only while current
         try:
             self._conn = connect(path, synchronous)
+            if term:
+                self._fence()
             self._salt = room_salt(self._conn, room)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
@@ -208,8 +228,38 @@ class Store:
             StatementVersion: _statement_row,
             InboxResolved: self._resolved,
             AnswerMedia: self._media,
+            PlaceHeld: self._place,
         }
         self._writer = GroupWriter(self._commit)
+
+    def _fence(self) -> None:
+        """Record our term as the room's (before anything is loaded or served), unless a
+        newer one is there; the write lock makes an old authority's write wait or fail."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO fences VALUES (?, ?) ON CONFLICT (room) DO UPDATE"
+                " SET term = excluded.term WHERE term < excluded.term",
+                (self.room, self.term),
+            )
+            stored = int(
+                conn.execute("SELECT term FROM fences WHERE room=?", (self.room,)).fetchone()[0]
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            conn.close()
+            raise
+        if stored != self.term:
+            conn.close()
+            raise fence_refused(self.term, stored)
+
+    def _check_fence(self, conn: sqlite3.Connection) -> None:
+        """Inside the write's transaction (it holds the write lock): still our term?"""
+        row = conn.execute("SELECT term FROM fences WHERE room=?", (self.room,)).fetchone()
+        if row is None or int(row[0]) != self.term:
+            raise fenced(self.term, None if row is None else int(row[0]))
 
     # ------------------------------------------------------------ writing
 
@@ -230,6 +280,8 @@ class Store:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if self.term:
+                self._check_fence(conn)
             for ops in batch:
                 for sql, params in ops:
                     conn.execute(sql, params)
@@ -258,6 +310,14 @@ class Store:
 
     def _vote(self, v: VoteCast) -> Op:
         return ("INSERT OR IGNORE INTO votes VALUES (?,?,?)", (self.room, v.question_id, v.voter))
+
+    def _place(self, p: PlaceHeld) -> Op:
+        if p.slot < 0:
+            return ("DELETE FROM places WHERE room=? AND holder=?", (self.room, p.holder))
+        return (
+            "INSERT OR REPLACE INTO places VALUES (?,?,?,?)",
+            (self.room, p.holder, p.slot, p.seat),
+        )
 
     def _unvote(self, v: VoteWithdrawn) -> Op:
         return (
@@ -378,6 +438,16 @@ class Store:
     def load(self) -> Saved:
         """Everything a room needs back after a restart."""
         return saved_from(self)
+
+    def load_places(self) -> list[tuple[str, int, int]]:
+        reader = connect(self.path)
+        try:
+            rows = reader.execute(
+                "SELECT holder, slot, seat FROM places WHERE room=?", (self.room,)
+            ).fetchall()
+            return [(str(h), int(slot), int(seat)) for h, slot, seat in rows]
+        finally:
+            reader.close()
 
     def load_settings(self) -> dict[str, str]:
         reader = connect(self.path)
