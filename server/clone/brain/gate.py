@@ -45,6 +45,10 @@ MAX_QUESTION_CHARS = 4000
 RISK_CERTAIN = 0.8
 #: Escalate from this risk on, unless a statement covers the whole question.
 RISK_HIGH = 0.6
+#: A question shaped like a sensitive one (the whole question's risk at least
+#: ``RISK_HIGH``) escalates like one, unless fully covered, once its content alone is at
+#: least this likely sensitive; below it the shape alone is no evidence.
+EVIDENCE_FLOOR = 0.2
 FULLY_COVERED = 0.95
 #: Escalate from this risk on, unless a statement covers the question at least ``COVERED``.
 RISK_LOW = 0.25
@@ -53,8 +57,9 @@ COVERED = 0.6
 #: a weaker fit is a knowledge gap. Chosen on the train part of the judgment set: once the
 #: examples held more harmless questions with words of two meanings, their risk fell below
 #: the former 0.1 and a weak fit ("a fire alarm test in the office" to the statement on
-#: offices) would have been said.
-RISK_SOME = 0.05
+#: offices) would have been said; once a sensitive verdict needed evidence in the
+#: question's content too (:mod:`.intent`), below the former 0.05.
+RISK_SOME = 0.03
 #: A question most likely off-topic is answered only when a statement covers this much of
 #: it: one shared word ("laptop", "learn", "office") is not an answer.
 OFF_TOPIC_COVERED = 0.8
@@ -164,10 +169,18 @@ class Gate:
         """Likely enough sensitive, a commitment or an injection (see the module docstring)."""
         if intent.risk >= RISK_CERTAIN:
             return True
-        if intent.risk >= RISK_HIGH:
+        if intent.risk >= RISK_HIGH or (
+            intent.shape_risk >= RISK_HIGH and intent.content_sensitive >= EVIDENCE_FLOOR
+        ):
             return not _covered(self.retriever.find(text, language), FULLY_COVERED)
-        if intent.risk < RISK_LOW or language not in self.persona.languages:
-            return False  # in a language without material, the question is declined anyway
+        if intent.risk < RISK_LOW:
+            return False
+        if language not in self.persona.languages:
+            # No statement can cover it: a question of some risk in a language without
+            # material is the leader's to see (escalated), not merely declined for its
+            # language; but when the risk is a sensitive shape with nothing sensitive in
+            # what it asks about, it is declined like any other question in that language.
+            return intent.escalating != "sensitive" or intent.content_sensitive >= EVIDENCE_FLOOR
         # Plainly about something else: a gap or the disclosure, not a secret. Asking what
         # the clone was told not to say is about the clone *and* an injection: escalates.
         other = intent.probabilities.get(intent.name, 0.0)
