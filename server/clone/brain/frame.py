@@ -14,7 +14,9 @@ second-person pronouns, which is how a question about the clone, or an order giv
 it, is told).
 
 Kept on purpose: "you" and its forms in the three languages (questions about the clone,
-orders to it, requests for its word), negation-bearing content ("nobody", "never"), and
+orders to it, requests for its word), the "much" and "many" of "how much", "how many"
+("скільки", "сколько": an amount asked for is what a question on pay or unpublished
+figures is about), negation-bearing content ("nobody", "never"), and
 every noun, verb and adjective of substance. A question made only of frame words is
 judged whole (:func:`content`).
 """
@@ -32,14 +34,14 @@ with about into onto over after before again also any some all every each more m
 just still ever soon now yet already next last year years month months week weeks day
 days today tomorrow tonight spring summer autumn fall winter january february march april
 june july august september october november december weekend once going get gets got
-happen happens happening much many there's it's what's where's who's how's we're i'm
+happen happens happening there's it's what's where's who's how's we're i'm
 they're isn't aren't wasn't weren't won't don't doesn't didn't can't couldn't wouldn't
 shouldn't i've we've we'll i'll they'll it'll anyone anybody someone somebody something
 anything everyone everybody everything one too really actually time
 """
 _UK = """
 чи це ця цей ці цих цим цю цій цього цьому той та ті тих і й а але або що як коли де чому
-хто який яка яке які якого якої яких якому якій скільки в у на з із зі зо до від для по про
+хто який яка яке які якого якої яких якому якій в у на з із зі зо до від для по про
 за під над після перед через без при між ми я він вона воно вони нас нам нами мене мені
 мною його її їх їм їхній їхня їхнє їхні
 буде будуть будемо будете
@@ -57,7 +59,7 @@ _RU = """
 между у из мы я он она оно они нас нам нами меня мне мной его её ее их им
 наши нашего нашей
 и а но или что как когда где почему кто какой какая какое какие какого какой каких
-сколько же бы не так то тут там очень также тоже весной весна летом лето осенью осень
+же бы не так то тут там очень также тоже весной весна летом лето осенью осень
 зимой зима весь вся всё все всей всего кто-то что-то чтобы если потому
 """
 #: Words of a question's frame (lower case, folded as :func:`~.textnorm.fold` leaves them).

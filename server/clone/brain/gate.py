@@ -45,9 +45,9 @@ MAX_QUESTION_CHARS = 4000
 RISK_CERTAIN = 0.8
 #: Escalate from this risk on, unless a statement covers the whole question.
 RISK_HIGH = 0.6
-#: A question shaped like a sensitive one (the whole question's risk at least
-#: ``RISK_HIGH``) escalates like one, unless fully covered, once its content alone is at
-#: least this likely sensitive; below it the shape alone is no evidence.
+#: The whole question's risk (its shape with its content) is judged by the thresholds
+#: above only once its content alone is at least this likely sensitive; below it, the
+#: shape alone is no evidence and only the risk both readings agree on counts.
 EVIDENCE_FLOOR = 0.2
 FULLY_COVERED = 0.95
 #: Escalate from this risk on, unless a statement covers the question at least ``COVERED``.
@@ -169,23 +169,25 @@ class Gate:
         """Likely enough sensitive, a commitment or an injection (see the module docstring)."""
         if intent.risk >= RISK_CERTAIN:
             return True
-        if intent.risk >= RISK_HIGH or (
-            intent.shape_risk >= RISK_HIGH and intent.content_sensitive >= EVIDENCE_FLOOR
-        ):
+        # The whole question's risk counts once its content shows evidence of a sensitive
+        # topic; without it, a sensitive shape is no evidence (:mod:`.intent`).
+        evidence = intent.content_sensitive >= EVIDENCE_FLOOR
+        risk = max(intent.risk, intent.shape_risk) if evidence else intent.risk
+        if risk >= RISK_HIGH:
             return not _covered(self.retriever.find(text, language), FULLY_COVERED)
-        if intent.risk < RISK_LOW:
+        if risk < RISK_LOW:
             return False
         if language not in self.persona.languages:
             # No statement can cover it: a question of some risk in a language without
             # material is the leader's to see (escalated), not merely declined for its
             # language; but when the risk is a sensitive shape with nothing sensitive in
             # what it asks about, it is declined like any other question in that language.
-            return intent.escalating != "sensitive" or intent.content_sensitive >= EVIDENCE_FLOOR
+            return intent.escalating != "sensitive" or evidence
         # Plainly about something else: a gap or the disclosure, not a secret. Asking what
         # the clone was told not to say is about the clone *and* an injection: escalates.
         other = intent.probabilities.get(intent.name, 0.0)
         injection = intent.probabilities.get("injection", 0.0)
-        if intent.name in ("off_topic", "about_clone") and other > intent.risk and injection < 0.25:
+        if intent.name in ("off_topic", "about_clone") and other > risk and injection < 0.25:
             return False
         return not _covered(self.retriever.find(text, language))
 
