@@ -7,11 +7,16 @@ a harmless intent of at least 0.9 with risk under 0.1 took 2 of 461 held-out esc
 examples for harmless, which is why only those words, not the whole floor, may be
 overruled), then the judge, the intent classifier
 (:mod:`.intent`): a question that is likely sensitive, a request for a commitment or an
-injection escalates whatever material exists. A question of middling risk escalates
-unless an approved statement covers it well (a paraphrased sensitive question is rarely
-covered by the leader's statements; an ordinary one with a word in common with sensitive
-ones usually is). Then the language (no material in it: declined and recorded; but a
-question about the clone in a disclosure-only language of the persona, such as the sample's
+injection escalates whatever material exists. Sensitive means both readings of the
+question agree (whole, and without its frame words); the whole reading's risk counts in
+full only once the content shows some evidence (``EVIDENCE_FLOOR``), so a sensitive shape
+around a harmless subject ("will there be a quiz night again?") is not escalated. A
+question of middling risk escalates unless an approved statement covers it well (a
+paraphrased sensitive question is rarely covered by the leader's statements; an ordinary
+one with a word in common with sensitive ones usually is). Then the language (no
+material in it: declined and recorded, unless the judge found some risk in it: then
+escalated, since no statement could cover it; a question about the clone in a
+disclosure-only language of the persona, such as the sample's
 Russian, is answered in it from the disclosure), a
 question about the clone itself (answered from the disclosure), then retrieval (nothing
 fits well enough: a knowledge gap; a question with some risk, or most likely off
