@@ -26,6 +26,9 @@ PERSONA = load_persona(sample_persona_path())
 @pytest.mark.parametrize(
     ("question", "reason"),
     [
+        # Declined for its language before (a middling risk in a language without
+        # material was not escalated): the leader never saw it.
+        ("Нас переведут на контракты подрядчиков?", "sensitive_topic"),
         ("Сколько платят руководителям направлений?", "sensitive_topic"),
         ("Правда, что финдиректора заставили уйти?", "sensitive_topic"),
         ("Гарантируйте, что никого из нас не тронут.", "commitment_request"),
