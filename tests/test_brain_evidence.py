@@ -37,7 +37,6 @@ SHAPED_HARMLESS = [
     "Will the photo contest come back after the holidays?",
     "Will there be a football match between offices again?",
     "Are we doing the tree-planting day again next month?",
-    "Will they bring back the Friday demos?",
     "Чи буде знову вечір настільних ігор?",
     "Чи проведемо ми знову фотоконкурс цього літа?",
     "Чи повернеться кіновечір по п'ятницях?",
