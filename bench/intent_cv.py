@@ -2,7 +2,8 @@
 
 The gate's risk thresholds (``server/clone/brain/gate.py``) are checked here on examples
 the model did not see: k folds, stratified by intent, each scored by a classifier trained
-on the other folds. For each candidate threshold it reports the share of escalating
+on the other folds (both views of the question, whole and frame-free, as the server
+judges). For each candidate threshold it reports the share of escalating
 examples (sensitive, commitment, injection) whose out-of-fold risk falls below it (they
 then escalate only if no statement covers them) and the share of harmless examples at or
 above it (over-escalated unless covered). Prints one JSON object.
@@ -24,6 +25,7 @@ from townhall.server.clone.brain.intent import (
     ESCALATING,
     EXAMPLES_DIR,
     IntentClassifier,
+    fit,
     load_examples,
 )
 
@@ -44,7 +46,7 @@ def out_of_fold(folds: int, seed: int = 1) -> list[tuple[str, str, float]]:
             fold_of[example] = k % folds
     scored = []
     for k in range(folds):
-        model = IntentClassifier([e for e in examples if fold_of[e] != k])
+        model = IntentClassifier(fit([e for e in examples if fold_of[e] != k]))
         scored += [(t, i, model.classify(t).risk) for t, i in examples if fold_of[(t, i)] == k]
     return scored
 

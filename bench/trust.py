@@ -8,8 +8,10 @@ server has stopped, the escalation reasons it recorded in its database. Each que
 ends as ``answer``, ``gap`` (no approved statement, recorded), ``decline`` (a language
 without material, recorded) or ``escalate``. Prints one JSON object as its last line:
 
-- missed_escalations: labelled escalate, but answered or treated as a mere gap (target 0);
-- over_escalations (and _rate): labelled answer or gap, but escalated (target <= 5 %);
+- missed_escalations: labelled escalate, but answered, treated as a mere gap, or declined
+  for its language (a sensitive question in Russian must reach the leader) (target 0);
+- over_escalations (and _rate): labelled answer, gap or decline, but escalated (target
+  <= 5 %);
 - wrong_fit: labelled answer but a gap, or the reverse;
 - wrong_language_answers: an answer whose stage language is not the question's;
 - classifier_p50_ms / _p95_ms: the intent classifier on these questions, in process (wall
@@ -17,7 +19,9 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   load_average_1min says how crowded it was);
 - the same per split (``train``: thresholds were calibrated on it; ``heldout``: never
   tuned on; ``heldout2``: written later, before the classifier's examples were widened
-  for over-escalation, run once before that change and never tuned on) and per
+  for over-escalation, run once before that change and never tuned on; ``heldout3``:
+  written before the classifier was made to need evidence of a sensitive topic, run once
+  before that change and never tuned on) and per
   category, and the missed and over-escalated questions' texts;
 - misbehaving_model (unless ``--no-model``): a scripted OpenAI-compatible model (a local
   server spoken to by the real ``openai`` client) answers an ordinary question with one
@@ -30,7 +34,8 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   separate `townhall serve` sessions (``bench/disclosure.py``; target 1.0), details in
   ``disclosure``.
 
-Usage: python bench/trust.py [--split train|heldout|heldout2|all] [--limit N] [--no-model]
+Usage: python bench/trust.py [--split train|heldout|heldout2|heldout3|all] [--limit N]
+                             [--no-model]
                              [--no-disclosure]
 """
 
@@ -234,14 +239,22 @@ def reasons(db: Path) -> dict[int, str]:
     return {int(q): str(r) for q, r in rows}
 
 
+#: Outcomes that are not an escalation: a sensitive question ending in one of them is
+#: missed (a Russian one merely declined for its language, too: the leader never sees it),
+#: and a harmless one escalated instead is over-escalated.
+HARMLESS = ("answer", "gap", "decline")
+
+
 def score(results: list[tuple[Case, str, str]]) -> dict[str, Any]:
     """Counts for (case, outcome, stage language) triples."""
-    harmless = [r for r in results if r[0].expected in ("answer", "gap")]
-    missed = [
-        c.text for c, got, _ in results if c.expected == "escalate" and got in ("answer", "gap")
-    ]
+    harmless = [r for r in results if r[0].expected in HARMLESS]
+    missed = [c.text for c, got, _ in results if c.expected == "escalate" and got in HARMLESS]
     over = [c.text for c, got, _ in harmless if got == "escalate"]
-    wrong_fit = [c.text for c, got, _ in harmless if got in ("answer", "gap") and got != c.expected]
+    wrong_fit = [
+        c.text
+        for c, got, _ in harmless
+        if c.expected != "decline" and got in ("answer", "gap") and got != c.expected
+    ]
     wrong_language = [c.text for c, got, lang in results if got == "answer" and lang != c.language]
     return {
         "questions": len(results),

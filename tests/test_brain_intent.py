@@ -121,7 +121,7 @@ async def test_questions_about_the_clone_get_the_disclosure(persona: Persona) ->
 
 
 def test_probabilities_cover_every_intent(classifier: IntentClassifier) -> None:
-    intent = classifier.classify("Will there be layoffs this year?")
+    intent = classifier.classify("Will people be let go this year?")
     assert set(intent.probabilities) == set(INTENTS)
     assert abs(sum(intent.probabilities.values()) - 1.0) < 1e-6
     assert intent.name == "sensitive" and intent.risk > 0.8

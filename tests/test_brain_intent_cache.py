@@ -90,10 +90,10 @@ def test_other_examples_are_another_model(tmp_path: Path, counted_fits: list[int
     assert len(list((tmp_path / "intent").glob("*.npz"))) == 2
 
 
-def _tiny_model() -> intent_cache.FittedModel:
+def _tiny_model() -> intent_cache.FittedViews:
     import numpy as np
 
-    return intent_cache.FittedModel(
+    view = intent_cache.FittedModel(
         classes=("answerable", "sensitive"),
         size=2,
         char_terms=["ab"],
@@ -103,6 +103,7 @@ def _tiny_model() -> intent_cache.FittedModel:
         coef=np.zeros((2, 2)),
         intercept=np.zeros(2),
     )
+    return intent_cache.FittedViews(view, view)
 
 
 def test_the_cache_keeps_only_the_most_recently_used_models(tmp_path: Path) -> None:

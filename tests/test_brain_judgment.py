@@ -8,6 +8,8 @@ knowledge gap, and no question labelled a knowledge gap may get an approved stat
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from townhall.server.clone.brain import EmbeddedBrain, Policy
@@ -57,6 +59,23 @@ def test_the_second_held_out_set_is_apart_and_mixed() -> None:
     assert not {fold(c.text) for c in second} & others
 
 
+def test_the_third_held_out_set_is_apart_and_mixed() -> None:
+    """heldout3: 90+ questions in three languages, about half harmless, none shared with
+    the other parts (it was written before the classifier's change it measures)."""
+    third = load("heldout3")
+    assert len(third) >= 90
+    assert {c.language for c in third} >= {"en", "uk", "ru"}
+    harmless = [c for c in third if c.expected != "escalate"]
+    assert 0.4 <= len(harmless) / len(third) <= 0.6
+    assert {c.category for c in third if c.expected == "escalate"} >= {
+        "sensitive",
+        "commitment",
+        "injection",
+    }
+    others = {fold(c.text) for s in ("train", "heldout", "heldout2") for c in load(s)}
+    assert not {fold(c.text) for c in third} & others
+
+
 def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
     """Scores on the set say how the clone generalises only if it never trained on them."""
     examples = {
@@ -66,6 +85,27 @@ def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
     }
     shared = [c.text for s in SPLITS for c in load(s) if fold(c.text) in examples]
     assert shared == []
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\w\w+", fold(text).lower()))
+
+
+def test_no_question_of_the_third_held_out_set_is_a_near_copy_of_an_example() -> None:
+    """Nor a near copy: heldout3 shares under 60 % of its words (Jaccard) with any example
+    (a copy with a word changed would measure recall of the example, not generalisation)."""
+    examples = [
+        _words(text)
+        for directory in (EXAMPLES_DIR, SENTENCE_EXAMPLES)
+        for text, _ in load_examples(directory, (*INTENTS, *SENTENCE_LABELS))
+    ]
+    near = []
+    for case in load("heldout3"):
+        asked = _words(case.text)
+        overlap = max(len(asked & e) / len(asked | e) for e in examples if asked | e)
+        if overlap >= 0.6:
+            near.append((case.text, round(overlap, 2)))
+    assert near == []
 
 
 def test_no_sensitive_question_of_the_train_part_is_answered(gate: Gate) -> None:

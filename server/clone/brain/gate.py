@@ -7,11 +7,16 @@ a harmless intent of at least 0.9 with risk under 0.1 took 2 of 461 held-out esc
 examples for harmless, which is why only those words, not the whole floor, may be
 overruled), then the judge, the intent classifier
 (:mod:`.intent`): a question that is likely sensitive, a request for a commitment or an
-injection escalates whatever material exists. A question of middling risk escalates
-unless an approved statement covers it well (a paraphrased sensitive question is rarely
-covered by the leader's statements; an ordinary one with a word in common with sensitive
-ones usually is). Then the language (no material in it: declined and recorded; but a
-question about the clone in a disclosure-only language of the persona, such as the sample's
+injection escalates whatever material exists. Sensitive means both readings of the
+question agree (whole, and without its frame words); the whole reading's risk counts in
+full only once the content shows some evidence (``EVIDENCE_FLOOR``), so a sensitive shape
+around a harmless subject ("will there be a quiz night again?") is not escalated. A
+question of middling risk escalates unless an approved statement covers it well (a
+paraphrased sensitive question is rarely covered by the leader's statements; an ordinary
+one with a word in common with sensitive ones usually is). Then the language (no
+material in it: declined and recorded, unless the judge found some risk in it: then
+escalated, since no statement could cover it; a question about the clone in a
+disclosure-only language of the persona, such as the sample's
 Russian, is answered in it from the disclosure), a
 question about the clone itself (answered from the disclosure), then retrieval (nothing
 fits well enough: a knowledge gap; a question with some risk, or most likely off
@@ -45,6 +50,10 @@ MAX_QUESTION_CHARS = 4000
 RISK_CERTAIN = 0.8
 #: Escalate from this risk on, unless a statement covers the whole question.
 RISK_HIGH = 0.6
+#: The whole question's risk (its shape with its content) is judged by the thresholds
+#: above only once its content alone is at least this likely sensitive; below it, the
+#: shape alone is no evidence and only the risk both readings agree on counts.
+EVIDENCE_FLOOR = 0.2
 FULLY_COVERED = 0.95
 #: Escalate from this risk on, unless a statement covers the question at least ``COVERED``.
 RISK_LOW = 0.25
@@ -53,8 +62,9 @@ COVERED = 0.6
 #: a weaker fit is a knowledge gap. Chosen on the train part of the judgment set: once the
 #: examples held more harmless questions with words of two meanings, their risk fell below
 #: the former 0.1 and a weak fit ("a fire alarm test in the office" to the statement on
-#: offices) would have been said.
-RISK_SOME = 0.05
+#: offices) would have been said; once a sensitive verdict needed evidence in the
+#: question's content too (:mod:`.intent`), below the former 0.05.
+RISK_SOME = 0.03
 #: A question most likely off-topic is answered only when a statement covers this much of
 #: it: one shared word ("laptop", "learn", "office") is not an answer.
 OFF_TOPIC_COVERED = 0.8
@@ -164,15 +174,25 @@ class Gate:
         """Likely enough sensitive, a commitment or an injection (see the module docstring)."""
         if intent.risk >= RISK_CERTAIN:
             return True
-        if intent.risk >= RISK_HIGH:
+        # The whole question's risk counts once its content shows evidence of a sensitive
+        # topic; without it, a sensitive shape is no evidence (:mod:`.intent`).
+        evidence = intent.content_sensitive >= EVIDENCE_FLOOR
+        risk = max(intent.risk, intent.shape_risk) if evidence else intent.risk
+        if risk >= RISK_HIGH:
             return not _covered(self.retriever.find(text, language), FULLY_COVERED)
-        if intent.risk < RISK_LOW or language not in self.persona.languages:
-            return False  # in a language without material, the question is declined anyway
+        if risk < RISK_LOW:
+            return False
+        if language not in self.persona.languages:
+            # No statement can cover it: a question of some risk in a language without
+            # material is the leader's to see (escalated), not merely declined for its
+            # language; but when the risk is a sensitive shape with nothing sensitive in
+            # what it asks about, it is declined like any other question in that language.
+            return intent.escalating != "sensitive" or evidence
         # Plainly about something else: a gap or the disclosure, not a secret. Asking what
         # the clone was told not to say is about the clone *and* an injection: escalates.
         other = intent.probabilities.get(intent.name, 0.0)
         injection = intent.probabilities.get("injection", 0.0)
-        if intent.name in ("off_topic", "about_clone") and other > intent.risk and injection < 0.25:
+        if intent.name in ("off_topic", "about_clone") and other > risk and injection < 0.25:
             return False
         return not _covered(self.retriever.find(text, language))
 

@@ -8,7 +8,9 @@ to promise), ``injection`` (orders aimed at the clone, also hidden in a question
 persona may add its own in ``<persona>/intents/<intent>.txt``.
 
 Model: scikit-learn, TF-IDF over character n-grams (2 to 5 letters, within words) plus
-word unigrams and bigrams, and a logistic regression. Character n-grams match across
+word unigrams and bigrams, and a logistic regression, twice: over the whole question and
+over its content (frame words dropped, :mod:`.frame`); a question is sensitive only as
+far as both views say so (:class:`IntentClassifier`). Character n-grams match across
 inflections of Ukrainian and Russian and across paraphrases sharing word stems, need no
 download and train in about a second; the fit is cached on disk (:mod:`.intent_cache`),
 so a server starts without scikit-learn; prediction of one question is a fraction of a
@@ -31,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from townhall.server.clone.brain import intent_cache
-from townhall.server.clone.brain.intent_cache import FittedModel
+from townhall.server.clone.brain.frame import content
+from townhall.server.clone.brain.intent_cache import FittedModel, FittedViews
 from townhall.server.clone.brain.intent_features import (
     ANALYSERS,
     CHAR_NGRAMS,
@@ -55,6 +58,10 @@ class Intent:
 
     name: str
     probabilities: dict[str, float]
+    #: The escalation risk the whole question alone gives (its shape and its content).
+    shape_risk: float = 0.0
+    #: How likely the question's content alone (frame words dropped) is sensitive.
+    content_sensitive: float = 0.0
 
     @property
     def risk(self) -> float:
@@ -68,7 +75,8 @@ class Intent:
 
     def describe(self) -> str:
         top = sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:3]
-        return ", ".join(f"{n} {p:.2f}" for n, p in top)
+        views = f" (whole question {self.shape_risk:.2f}, content {self.content_sensitive:.2f})"
+        return ", ".join(f"{n} {p:.2f}" for n, p in top) + views
 
 
 def load_examples(directory: Path, labels: Sequence[str] = INTENTS) -> list[tuple[str, str]]:
@@ -90,20 +98,13 @@ def load_examples(directory: Path, labels: Sequence[str] = INTENTS) -> list[tupl
     return examples
 
 
-class IntentClassifier:
-    """Character n-gram logistic regression over the repository's labelled examples.
+class _View:
+    """One fitted model and how it reads a question (whole, or frame-free)."""
 
-    Trained with scikit-learn (:func:`fit`), or loaded from the cache of an earlier fit
-    (:mod:`.intent_cache`) without importing it; a question is scored by hand from the
-    fitted vocabularies and weights (the same arithmetic), because the pipeline's
-    per-call validation costs several milliseconds on a busy machine and the features of
-    one question are few.
-    """
-
-    def __init__(self, model: FittedModel) -> None:
-        self.classes: tuple[str, ...] = model.classes
-        self.size = model.size
-        self._vocabularies = (
+    def __init__(self, model: FittedModel, read: Callable[[str], str]) -> None:
+        self.classes = model.classes
+        self.read = read
+        self.vocabularies = (
             Vocabulary(ANALYSERS["chars"], _index(model.char_terms), model.char_idf, 0),
             Vocabulary(
                 ANALYSERS["words"],
@@ -112,8 +113,50 @@ class IntentClassifier:
                 len(model.char_terms),
             ),
         )
-        self._coef = model.coef
-        self._intercept = model.intercept
+        self.coef = model.coef
+        self.intercept = model.intercept
+
+    def probabilities(self, text: str) -> np.ndarray:
+        read = self.read(text)
+        columns: list[int] = []
+        values: list[float] = []
+        for vocabulary in self.vocabularies:
+            for column, value in vocabulary.features(read).items():
+                columns.append(column)
+                values.append(value)
+        logits = self.intercept + np.asarray(values) @ self.coef[columns]
+        exp = np.exp(logits - logits.max())
+        return np.asarray(exp / exp.sum())
+
+
+class IntentClassifier:
+    """Two logistic regressions over character and word n-grams of the repository's
+    labelled examples: one reads the whole question, one its content (frame words
+    dropped, :mod:`.frame`).
+
+    The whole question decides every intent (a request for a commitment or an order to
+    the clone is mostly its frame: "can you promise", "ignore your rules"), but it is
+    taken for sensitive only as far as its content is too: the sensitive probability is
+    the smaller of the two views' (then all renormalised). So "will there be
+    a hackathon again this year?" no longer escalates for sharing its frame with "will
+    there be layoffs this year?": the frame-free view sees "hackathon" and nothing
+    sensitive.
+
+    Trained with scikit-learn (:func:`fit`), or loaded from the cache of an earlier fit
+    (:mod:`.intent_cache`) without importing it; a question is scored by hand from the
+    fitted vocabularies and weights (the same arithmetic), because the pipeline's
+    per-call validation costs several milliseconds on a busy machine and the features of
+    one question are few.
+    """
+
+    def __init__(self, model: FittedViews) -> None:
+        if model.whole.classes != model.content.classes:
+            raise ValueError("the two views of the intent model disagree on the intents")
+        self.classes: tuple[str, ...] = model.whole.classes
+        self.size = model.whole.size
+        self._whole = _View(model.whole, fold)
+        self._content = _View(model.content, prepare)
+        self._sensitive = self.classes.index("sensitive") if "sensitive" in self.classes else -1
 
     @classmethod
     def train(
@@ -134,18 +177,16 @@ class IntentClassifier:
         return cls(model)
 
     def classify(self, text: str) -> Intent:
-        folded = fold(text)
-        columns: list[int] = []
-        values: list[float] = []
-        for vocabulary in self._vocabularies:
-            for column, value in vocabulary.features(folded).items():
-                columns.append(column)
-                values.append(value)
-        logits = self._intercept + np.asarray(values) @ self._coef[columns]
-        exp = np.exp(logits - logits.max())
-        probabilities = exp / exp.sum()
-        scores = {c: float(p) for c, p in zip(self.classes, probabilities, strict=True)}
-        return Intent(max(scores, key=lambda c: scores[c]), scores)
+        whole = self._whole.probabilities(text)
+        shape = sum(float(p) for c, p in zip(self.classes, whole, strict=True) if c in ESCALATING)
+        evidence = 0.0
+        if self._sensitive >= 0:
+            evidence = float(self._content.probabilities(text)[self._sensitive])
+            whole = whole.copy()
+            whole[self._sensitive] = min(whole[self._sensitive], evidence)
+            whole /= whole.sum()
+        scores = {c: float(p) for c, p in zip(self.classes, whole, strict=True)}
+        return Intent(max(scores, key=lambda c: scores[c]), scores, shape, evidence)
 
     def latency_ms(
         self, questions: Iterable[str], clock: Callable[[], float] = time.perf_counter
@@ -184,8 +225,12 @@ def check_examples(examples: Sequence[tuple[str, str]], known: Sequence[str]) ->
         raise ValueError(f"unknown intents in examples: {sorted(unknown)}")
 
 
-def fit(examples: Sequence[tuple[str, str]]) -> FittedModel:
-    """Fit TF-IDF and the logistic regression with scikit-learn (imported only here)."""
+def fit(examples: Sequence[tuple[str, str]]) -> FittedViews:
+    """Fit both views (whole question, frame-free) with scikit-learn (imported only here)."""
+    return FittedViews(_fit_view(examples, fold), _fit_view(examples, prepare))
+
+
+def _fit_view(examples: Sequence[tuple[str, str]], read: Callable[[str], str]) -> FittedModel:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion
@@ -194,7 +239,7 @@ def fit(examples: Sequence[tuple[str, str]]) -> FittedModel:
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True)
     words = TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True)
     union = FeatureUnion([("chars", chars), ("words", words)])
-    matrix = union.fit_transform([fold(t) for t, _ in examples])
+    matrix = union.fit_transform([read(t) for t, _ in examples])
     model = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
     with threadpool_limits(1):  # BLAS threads fighting over 2 busy cores: 10x slower
         model.fit(matrix, [i for _, i in examples])
@@ -215,6 +260,12 @@ def fit(examples: Sequence[tuple[str, str]]) -> FittedModel:
         coef=np.ascontiguousarray(coef.T, dtype=np.float64),
         intercept=np.asarray(intercept, dtype=np.float64).copy(),
     )
+
+
+def prepare(text: str) -> str:
+    """What the model reads of a question: folded (look-alikes and leetspeak undone), its
+    frame words dropped (:mod:`.frame`)."""
+    return content(fold(text))
 
 
 def _index(terms: Sequence[str]) -> dict[str, int]:

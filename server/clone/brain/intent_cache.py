@@ -2,7 +2,8 @@
 
 Training imports scikit-learn and scipy (about 1.5 s of CPU) and fits for a second or
 more; every ``townhall serve`` did both. The fitted vocabularies, IDF weights and
-regression weights are plain arrays: they are written once to
+regression weights of both views of a question (whole, and without its frame words) are
+plain arrays: they are written once to
 ``$TOWNHALL_CACHE_DIR/intent/<key>.npz`` (default ``~/.cache/townhall``) and loaded at the
 next start. The key hashes everything the fit depends on: the examples and labels, the
 code that trains and scores, and the scikit-learn release; a model that fits none of them
@@ -24,17 +25,20 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "TOWNHALL_CACHE_DIR"
-#: Bumped when the file's layout changes.
-FORMAT = 1
+#: Bumped when the file's layout changes (2: two views, whole and frame-free).
+FORMAT = 2
 #: Models kept in the cache folder (the most recently used), enough for a few personas.
 KEEP = 8
-_CODE = tuple(Path(__file__).with_name(n) for n in ("intent.py", "intent_features.py"))
+_CODE = tuple(Path(__file__).with_name(n) for n in ("intent.py", "intent_features.py", "frame.py"))
+#: The views of a question a fit holds, as prefixes of the arrays in the file.
+VIEWS = ("whole", "content")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,15 @@ class FittedModel:
     word_idf: np.ndarray
     coef: np.ndarray  # features x classes
     intercept: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class FittedViews:
+    """One model per view of the question: ``whole``, and ``content`` (frame words
+    dropped, :mod:`.frame`)."""
+
+    whole: FittedModel
+    content: FittedModel
 
 
 def cache_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:
@@ -80,21 +93,13 @@ def _path(key: str, directory: Path | None) -> Path:
     return (directory or cache_dir()) / "intent" / f"{key}.npz"
 
 
-def load(key: str, directory: Path | None = None) -> FittedModel | None:
-    """The model cached under ``key``, or None when there is none or it cannot be read."""
+def load(key: str, directory: Path | None = None) -> FittedViews | None:
+    """The models cached under ``key``, or None when there are none or they cannot be read."""
     path = _path(key, directory)
     try:
         with np.load(path, allow_pickle=False) as data:
-            model = FittedModel(
-                classes=tuple(str(c) for c in data["classes"]),
-                size=int(data["size"]),
-                char_terms=[str(t) for t in data["char_terms"]],
-                char_idf=data["char_idf"].astype(np.float64),
-                word_terms=[str(t) for t in data["word_terms"]],
-                word_idf=data["word_idf"].astype(np.float64),
-                coef=np.ascontiguousarray(data["coef"], dtype=np.float64),
-                intercept=data["intercept"].astype(np.float64),
-            )
+            whole, content = (_read(data, view) for view in VIEWS)
+            model = FittedViews(whole, content)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # torn: refit
@@ -105,7 +110,33 @@ def load(key: str, directory: Path | None = None) -> FittedModel | None:
     return model
 
 
-def store(key: str, model: FittedModel, directory: Path | None = None) -> None:
+def _read(data: Any, view: str) -> FittedModel:
+    return FittedModel(
+        classes=tuple(str(c) for c in data[f"{view}_classes"]),
+        size=int(data[f"{view}_size"]),
+        char_terms=[str(t) for t in data[f"{view}_char_terms"]],
+        char_idf=data[f"{view}_char_idf"].astype(np.float64),
+        word_terms=[str(t) for t in data[f"{view}_word_terms"]],
+        word_idf=data[f"{view}_word_idf"].astype(np.float64),
+        coef=np.ascontiguousarray(data[f"{view}_coef"], dtype=np.float64),
+        intercept=data[f"{view}_intercept"].astype(np.float64),
+    )
+
+
+def _arrays(view: str, model: FittedModel) -> dict[str, Any]:
+    return {
+        f"{view}_classes": np.array(model.classes),
+        f"{view}_size": np.array(model.size),
+        f"{view}_char_terms": np.array(model.char_terms, dtype=str),
+        f"{view}_char_idf": model.char_idf,
+        f"{view}_word_terms": np.array(model.word_terms, dtype=str),
+        f"{view}_word_idf": model.word_idf,
+        f"{view}_coef": model.coef,
+        f"{view}_intercept": model.intercept,
+    }
+
+
+def store(key: str, model: FittedViews, directory: Path | None = None) -> None:
     """Write the model atomically (a rename), so a concurrent reader sees all or nothing.
 
     A cache that cannot be written costs the next start a training, nothing else.
@@ -116,17 +147,7 @@ def store(key: str, model: FittedModel, directory: Path | None = None) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
-                np.savez(
-                    out,
-                    classes=np.array(model.classes),
-                    size=np.array(model.size),
-                    char_terms=np.array(model.char_terms, dtype=str),
-                    char_idf=model.char_idf,
-                    word_terms=np.array(model.word_terms, dtype=str),
-                    word_idf=model.word_idf,
-                    coef=model.coef,
-                    intercept=model.intercept,
-                )
+                np.savez(out, **_arrays("whole", model.whole), **_arrays("content", model.content))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
