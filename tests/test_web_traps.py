@@ -27,6 +27,8 @@ from .test_clone_stage import Viewer, ask_and_approve, clone_settings, wait_answ
 from .waiting import eventually
 
 expect.set_options(timeout=10_000)
+# The pages here draw nothing (see conftest): they run beside the drawing tests.
+pytestmark = pytest.mark.light
 
 
 @pytest.fixture(scope="session", autouse=True)
