@@ -31,10 +31,11 @@ os.environ.setdefault(
 # take a whole core of software GL each: two at once on a small machine slow both past what
 # they wait for. Under pytest-xdist (``make test`` runs three workers, ``--dist loadgroup``)
 # they form one group that one worker runs one after the other, started first since it is
-# the longest. A test that starts Chromium itself joins with ``pytest.mark.xdist_group("gui")``.
+# the longest. A test that starts Chromium itself joins with ``GUI`` (or ``PAGES``).
 # Browser tests whose pages draw nothing (``pytest.mark.light``: /moderate and /studio, or
 # /watch without WebGL) are light: they form a second group, "pages", that another worker
-# runs beside the drawing one; the remaining workers take everything else.
+# runs beside the drawing one; the remaining workers take everything else. (pytest-xdist
+# joins every group a test is marked with into one: a test is in one group only.)
 GUI_FIXTURES = frozenset({"browser", "display"})
 GUI = pytest.mark.xdist_group("gui")
 PAGES = pytest.mark.xdist_group("pages")
@@ -48,17 +49,21 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _draws(item: pytest.Item) -> bool:
+def _group(item: pytest.Item) -> tuple[object, ...]:
     marker = item.get_closest_marker("xdist_group")
-    return bool(GUI_FIXTURES.intersection(getattr(item, "fixturenames", ()))) or (
-        marker is not None and marker.args == GUI.args
+    return () if marker is None else marker.args
+
+
+def _draws(item: pytest.Item) -> bool:
+    return bool(GUI_FIXTURES.intersection(getattr(item, "fixturenames", ()))) or _group(item) in (
+        GUI.args,
+        PAGES.args,
     )
 
 
 def _light(item: pytest.Item) -> bool:
-    return item.get_closest_marker("light") is not None and "display" not in getattr(
-        item, "fixturenames", ()
-    )
+    light = item.get_closest_marker("light") is not None or _group(item) == PAGES.args
+    return light and "display" not in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -66,9 +71,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     gui = [i for i in drawing if not _light(i)]
     pages = [i for i in drawing if _light(i)]
     for item in gui:
-        item.add_marker(GUI)
+        if _group(item) != GUI.args:
+            item.add_marker(GUI)
     for item in pages:
-        item.add_marker(PAGES)
+        if _group(item) != PAGES.args:
+            item.add_marker(PAGES)
     chosen = set(drawing)
     items[:] = gui + pages + [i for i in items if i not in chosen]
 
