@@ -29,27 +29,55 @@ os.environ.setdefault(
 
 # Tests that draw, in Chromium (the ``browser`` fixture) or on an X display (``display``),
 # take a whole core of software GL each: two at once on a small machine slow both past what
-# they wait for. Under pytest-xdist (``make test`` runs two workers, ``--dist loadgroup``)
+# they wait for. Under pytest-xdist (``make test`` runs three workers, ``--dist loadgroup``)
 # they form one group that one worker runs one after the other, started first since it is
-# the longest; the other worker takes everything else. A test that starts Chromium itself
-# joins with ``pytest.mark.xdist_group("gui")``.
+# the longest. A test that starts Chromium itself joins with ``GUI`` (or ``PAGES``).
+# Browser tests whose pages draw nothing (``pytest.mark.light``: /moderate and /studio, or
+# /watch without WebGL) are light: they form a second group, "pages", that another worker
+# runs beside the drawing one; the remaining workers take everything else. (pytest-xdist
+# joins every group a test is marked with into one: a test is in one group only.)
 GUI_FIXTURES = frozenset({"browser", "display"})
 GUI = pytest.mark.xdist_group("gui")
+PAGES = pytest.mark.xdist_group("pages")
 
 
-def _draws(item: pytest.Item) -> bool:
-    marker = item.get_closest_marker("xdist_group")
-    return bool(GUI_FIXTURES.intersection(getattr(item, "fixturenames", ()))) or (
-        marker is not None and marker.args == GUI.args
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "light: the Chromium pages of this test draw nothing (no WebGL, no X display); it "
+        "runs in the 'pages' group beside the drawing tests rather than among them",
     )
 
 
+def _group(item: pytest.Item) -> tuple[object, ...]:
+    marker = item.get_closest_marker("xdist_group")
+    return () if marker is None else marker.args
+
+
+def _draws(item: pytest.Item) -> bool:
+    return bool(GUI_FIXTURES.intersection(getattr(item, "fixturenames", ()))) or _group(item) in (
+        GUI.args,
+        PAGES.args,
+    )
+
+
+def _light(item: pytest.Item) -> bool:
+    light = item.get_closest_marker("light") is not None or _group(item) == PAGES.args
+    return light and "display" not in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    gui = [i for i in items if _draws(i)]
+    drawing = [i for i in items if _draws(i)]
+    gui = [i for i in drawing if not _light(i)]
+    pages = [i for i in drawing if _light(i)]
     for item in gui:
-        item.add_marker(pytest.mark.xdist_group("gui"))
-    chosen = set(gui)
-    items[:] = gui + [i for i in items if i not in chosen]
+        if _group(item) != GUI.args:
+            item.add_marker(GUI)
+    for item in pages:
+        if _group(item) != PAGES.args:
+            item.add_marker(PAGES)
+    chosen = set(drawing)
+    items[:] = gui + pages + [i for i in items if i not in chosen]
 
 
 def make_settings(tmp_path: Path, **sections: dict[str, object]) -> Settings:

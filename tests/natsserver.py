@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import nats
 
-from .waiting import POLL_S
+from .waiting import eventually
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
@@ -44,11 +43,13 @@ class NatsServer:
             NATS_SERVER, "-c", str(self.conf),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while not await self._answers():
-            assert self.process.returncode is None, "nats-server exited"
-            assert time.monotonic() < deadline, "nats-server did not start"
-            await asyncio.sleep(POLL_S)
+        process = self.process
+
+        async def answers() -> bool:
+            assert process.returncode is None, "nats-server exited"
+            return await self._answers()
+
+        await eventually(answers, 20, "nats-server to answer")
 
     async def _answers(self) -> bool:
         try:

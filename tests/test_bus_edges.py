@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from townhall.server.fanout import seam as ipc
 from townhall.server.fanout.bus import Subjects
 
 from .conftest import SECRET, TokenMaker, http_get
-from .waiting import POLL_S, eventually
+from .waiting import eventually
 
 CLI = [sys.executable, "-m", "townhall.server.ops.cli"]
 NATS_URL = "nats://127.0.0.1:4222"
@@ -158,13 +157,16 @@ async def until(
     timeout: float = 30.0,
 ) -> None:
     """``eventually`` for a status read over HTTP: poll ``read`` until ``done`` says so."""
-    deadline = time.monotonic() + timeout
-    status = await read()
-    while not done(status):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {status}")
-        await asyncio.sleep(POLL_S)
-        status = await read()
+    status: list[dict[str, object]] = []
+
+    async def reads_done() -> object:
+        status[:] = [await read()]
+        return done(status[0])
+
+    try:
+        await eventually(reads_done, timeout, what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {status}") from None
 
 
 async def test_clients_on_two_edges_share_one_room_and_outlive_an_edge(
@@ -355,10 +357,7 @@ async def nats_with_users(tmp_path: Path) -> AsyncIterator[str]:
         return True
 
     try:
-        deadline = time.monotonic() + 20
-        while not await answers():
-            assert time.monotonic() < deadline, "nats-server did not start"
-            await asyncio.sleep(POLL_S)
+        await eventually(answers, 20, "nats-server to answer")
         yield url
     finally:
         server.terminate()

@@ -160,19 +160,26 @@ class Chatter:
                         else:
                             votes.add((m.id, self.user))
                 read = len(self.seen)
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # the pace of a chatting client, not a wait
 
 
 async def rejoin(client: RoomClient, timeout: float) -> Welcome:
     """Reconnect (resuming if the room can) until an edge lets the client in again."""
-    deadline = time.monotonic() + timeout
-    while True:
+    welcomed: list[Welcome] = []
+    refused: list[BaseException] = []
+
+    async def let_in() -> bool:
         try:
-            return await client.reconnect()
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+            welcomed.append(await client.reconnect())
+        except Exception as exc:
+            refused.append(exc)
+        return bool(welcomed)
+
+    try:
+        await eventually(let_in, timeout, "an edge to let the client in again", poll=0.2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {refused[-1:]}") from None
+    return welcomed[0]
 
 
 async def test_kill_9_of_the_active_authority_the_standby_takes_over_and_nothing_acked_is_lost(

@@ -63,8 +63,7 @@ async def test_one_holder_at_a_time_and_the_standby_takes_over_when_renewals_sto
         keeper.cancel()
     # a stops renewing (as if killed): b gets the key once it has aged out, not before.
     stopped = time.monotonic()
-    while not await b.acquire():
-        await asyncio.sleep(0.05)
+    await eventually(b.acquire, TTL_S + 5, "b to get the key", poll=0.05)
     waited = time.monotonic() - stopped
     assert TTL_S * 0.5 < waited < TTL_S + 2, waited
     assert b.term > a.term, "a later holder has a higher term (edges follow it)"

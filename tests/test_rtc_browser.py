@@ -20,12 +20,11 @@ from townhall.server.app import TownhallServer
 from townhall.server.rtc.policy import refused_candidates
 
 from .browser import CHROMIUM, FLAGS, artifact, ensure_built
-from .conftest import GUI, TokenMaker, make_settings
+from .conftest import GUI, PAGES, TokenMaker, make_settings
 from .fake_openai import FakeOpenAI
 from .rtc_helpers import Recorder, decode_voice, speech
+from .test_web_traps import LIGHT
 from .waiting import eventually
-
-pytestmark = GUI  # it starts Chromium itself
 
 QUESTION = "When will the new Kyiv office open?"
 
@@ -46,6 +45,7 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int) -> None:
         w.writeframes(np.concatenate([*out, tail]).astype("<i2").tobytes())
 
 
+@GUI  # it starts Chromium itself
 async def test_chromium_attendee_speaks_a_question(tmp_path: Path, token: TokenMaker) -> None:
     ensure_built("watch", ("dist/watch.html", "dist/assets/watch.js"))
     ensure_built("moderate", ("dist/moderate.html", "dist/assets/moderate.js"))
@@ -120,6 +120,7 @@ async def test_chromium_attendee_speaks_a_question(tmp_path: Path, token: TokenM
                 await viewer.close()
 
 
+@PAGES  # it starts Chromium itself; the page without WebGL: what it says is tested
 async def test_the_page_says_why_the_mic_failed(tmp_path: Path, token: TokenMaker) -> None:
     """A browser on a network the server does not send to: the attendee reads the server's
     code and reason (BAD_SDP, which candidates were refused and why), not just "failed"."""
@@ -132,7 +133,9 @@ async def test_the_page_says_why_the_mic_failed(tmp_path: Path, token: TokenMake
         await moderator.connect()
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            att = await browser.new_page()
+            context = await browser.new_context()
+            await context.add_init_script(LIGHT)
+            att = await context.new_page()
             await att.goto(f"{srv.url}/watch?token={token('ann', 'attendee', 'Ann')}")
             await att.locator("#hand").click(timeout=15_000)
             await eventually(

@@ -110,6 +110,7 @@ async def sign_in(page: Page, user: str, password: str) -> None:
 # ---------------------------------------------------------------- the browser
 
 
+@pytest.mark.light  # /moderate and the provider's form only
 async def test_moderator_signs_in_and_lands_on_moderate(
     server: TownhallServer,
     provider: LocalProvider,
@@ -133,6 +134,7 @@ async def test_moderator_signs_in_and_lands_on_moderate(
     assert server.signin.pending == {}
 
 
+@pytest.mark.light  # /moderate and the provider's form only
 async def test_user_in_no_moderator_group_is_refused(
     server: TownhallServer,
     browser: Browser,  # noqa: F811
@@ -234,6 +236,7 @@ async def test_state_from_another_browser_is_refused(server: TownhallServer) -> 
     assert status == 400 and "started in another browser (bad state)" in body
 
 
+@pytest.mark.light  # /moderate and the provider's form only
 async def test_bad_nonce_is_refused(
     server: TownhallServer,
     provider: LocalProvider,

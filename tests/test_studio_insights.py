@@ -35,6 +35,8 @@ from .test_studio import GAP
 from .test_web_studio import BUILT, open_studio
 
 expect.set_options(timeout=15_000)
+# The pages here draw nothing (see conftest): they run beside the drawing tests.
+pytestmark = pytest.mark.light
 
 
 @pytest.fixture(scope="session", autouse=True)

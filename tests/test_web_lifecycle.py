@@ -26,6 +26,8 @@ from .test_web_traps import profile
 from .waiting import eventually
 
 expect.set_options(timeout=15_000)
+# The pages here draw nothing (see conftest): they run beside the drawing tests.
+pytestmark = pytest.mark.light
 
 STATUS = {"doors": "Doors open", "live": "Live", "hold": "On hold", "ended": "Ended"}
 

@@ -30,6 +30,8 @@ REMOTE_WORK = "How do we think about remote work?"
 
 # A loaded CI machine runs Chromium, the server and the clone on few cores: wait longer.
 expect.set_options(timeout=10_000)
+# The pages here draw nothing (see conftest): they run beside the drawing tests.
+pytestmark = pytest.mark.light
 
 
 @pytest.fixture(scope="session", autouse=True)

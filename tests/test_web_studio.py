@@ -136,6 +136,7 @@ async def test_the_whole_loop_in_the_browser(
         await spectator.client.close()
 
 
+@pytest.mark.light  # /studio only
 async def test_a_correction_from_the_page_reaches_the_room_and_the_transcript(
     tmp_path: Path,
     browser: Browser,  # noqa: F811
@@ -165,6 +166,7 @@ async def test_a_correction_from_the_page_reaches_the_room_and_the_transcript(
     assert "studio:correct" in text and fixed in text
 
 
+@pytest.mark.light  # /studio only
 async def test_statements_edit_conflict_history_and_a_moderator_reads_only(
     tmp_path: Path,
     browser: Browser,  # noqa: F811

@@ -27,6 +27,8 @@ from .test_clone_stage import Viewer, ask_and_approve, clone_settings, wait_answ
 from .waiting import eventually
 
 expect.set_options(timeout=10_000)
+# The pages here draw nothing (see conftest): they run beside the drawing tests.
+pytestmark = pytest.mark.light
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -227,6 +229,71 @@ async def test_audience_sees_one_moment_during_review_and_captions_as_sentences(
         assert not errors, errors
         for v in (moderator, asker):
             await v.client.close()
+
+
+# The page's caption module itself, served as it is in the sources, in a blank page.
+CAPTIONS_JS = Path(__file__).parents[1] / "server" / "web" / "src" / "watch" / "captions.js"
+CAPTIONS_PAGE = """<!doctype html><p id=line></p><div id=log role=log></div>
+<script type=module>
+import { Captions } from "/captions.js";
+window.captions = new Captions(document.getElementById("line"), document.getElementById("log"));
+window.packet = (answer, words) => captions.add({ answer, captions: words.map(
+  ([start_us, text]) => ({ start_us, duration_us: 200000, text })) });
+// Rendered frames, one every 40 ms of media time, from one time to another.
+window.play = (from, to) => { for (let t = from; t <= to; t += 40000) captions.update(t); };
+window.logged = () => [...document.querySelectorAll("#log p")].map((p) => p.textContent);
+</script>"""
+
+
+async def captions_page(chromium: Browser) -> Page:
+    page = await (await chromium.new_context()).new_page()
+    await page.route(
+        "http://captions.test/captions.js",
+        lambda route: route.fulfill(path=CAPTIONS_JS, content_type="text/javascript"),
+    )
+    await page.route(
+        "http://captions.test/",
+        lambda route: route.fulfill(body=CAPTIONS_PAGE, content_type="text/html"),
+    )
+    await page.goto("http://captions.test/")
+    await page.wait_for_function("window.logged !== undefined")
+    return page
+
+
+async def test_a_late_caption_packet_does_not_end_the_sentence_in_the_transcript(
+    browser: Browser,  # noqa: F811
+) -> None:
+    """A busy machine: the words of a sentence's second packet arrive after the first
+    packet's words have been said and a pause has passed. The transcript still gets one
+    line per sentence; a sentence without its end mark closes on the answer's end."""
+    page = await captions_page(browser)
+    said = "Our plan covers the product"
+    await page.evaluate(
+        "(words) => packet(7, words)", [[i * 250_000, w] for i, w in enumerate(said.split())]
+    )
+    # 0.6 s after the last word so far: late for the next packet, short of a long silence.
+    await page.evaluate("play(0, 1_800_000)")
+    assert await page.evaluate("captions.text") == said
+    assert await page.evaluate("logged()") == []
+    rest = "and our partners in Europe. Next year"
+    await page.evaluate(
+        "(words) => packet(7, words)",
+        [[1_900_000 + i * 250_000, w] for i, w in enumerate(rest.split())],
+    )
+    await page.evaluate("play(1_800_000, 3_600_000)")  # all shown, the last one just said
+    assert await page.evaluate("logged()") == [f"{said} and our partners in Europe."]
+    await page.evaluate("captions.end(7)")  # StageEnd: "Next year" is all there is
+    await page.evaluate("play(3_600_000, 3_900_000)")
+    assert await page.evaluate("logged()") == [
+        f"{said} and our partners in Europe.",
+        "Next year",
+    ]
+    # Without an end, a long silence still closes an unfinished sentence (a live mic).
+    await page.evaluate("packet(8, [[0, 'so'], [250000, 'we']])")
+    await page.evaluate("play(0, 1_800_000)")
+    assert await page.evaluate("logged()") == [f"{said} and our partners in Europe.", "Next year"]
+    await page.evaluate("play(1_800_000, 2_000_000)")
+    assert (await page.evaluate("logged()"))[-1] == "so we"
 
 
 class GatedStore:

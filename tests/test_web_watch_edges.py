@@ -24,7 +24,11 @@ from .conftest import TokenMaker
 from .test_bus_edges import Deployment, health, until
 from .test_clone_stage import Viewer
 from .test_edge_moves import MOVE_LIMIT_S, deployed, edge_urls
+from .test_web_traps import profile
 from .test_web_watch import BUILT
+
+# The page draws nothing here (see conftest): it runs beside the drawing tests.
+pytestmark = pytest.mark.light
 
 
 @pytest.fixture
@@ -43,7 +47,7 @@ async def test_watch_moves_to_another_edge_when_its_edge_dies(
 ) -> None:
     edge_a, edge_b = edges.edges
     await until(lambda: health(edges.http), lambda h: len(edge_urls(h)) == 2, "both edges")
-    page = await (await browser.new_context()).new_page()
+    page = await (await profile(browser)).new_page()  # no WebGL: the connection is tested
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

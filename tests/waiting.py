@@ -1,7 +1,8 @@
 """Waiting on events, never on time: the one polling helper and the barriers built on it.
 
 ``eventually`` polls a condition until it holds or a deadline passes (then it fails with
-what it was waiting for). ``ticks_later`` waits for the room to tick; ``round_trip`` waits
+what it was waiting for); the condition may be a coroutine function (a status read over a
+socket, a retried connection). ``ticks_later`` waits for the room to tick; ``round_trip`` waits
 until everything the server had sent a client before now has arrived (a Ping's Pong comes
 after it on the same connection). A test that must show something did *not* happen waits
 for the room to have ticked and the connection to be flushed, then looks.
@@ -10,8 +11,9 @@ for the room to have ticked and the connection to be flushed, then looks.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from townhall.protocol.messages import Message, Ping, Pong
@@ -24,14 +26,23 @@ POLL_S = 0.02
 
 
 async def eventually(
-    predicate: Callable[[], object], timeout: float = 10.0, what: str = ""
+    predicate: Callable[[], object | Awaitable[object]],
+    timeout: float = 10.0,
+    what: str = "",
+    poll: float = POLL_S,
 ) -> None:
-    """Return once ``predicate()`` is true; fail after ``timeout`` seconds."""
+    """Return once ``predicate()`` (awaited if it is a coroutine) is true; fail after
+    ``timeout`` seconds. ``poll`` paces a costly predicate (a new connection each time)."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while True:
+        held = predicate()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(POLL_S)
+        await asyncio.sleep(poll)
 
 
 async def ticks_later(server: TownhallServer, ticks: int = 2, timeout: float = 5.0) -> None:

@@ -4,9 +4,12 @@
 // sentences and a screen reader reads them rather than a stream of single words.
 
 const MAX_LINE_WORDS = 14;
-const PAUSE_US = 100000; // a silence this long after the last word: its sentence is complete
+const PAUSE_US = 100000; // a silence this long after a sentence's last word: it goes to the log
 // The last word of every sentence carries its end mark (SPEC §5: the clone's captions), so
 // the log gets whole sentences; a long silence or a very long run of words also closes one.
+// Words come in packets that can arrive late on a busy machine (the voice then catches up):
+// running out of words mid-sentence is a late packet, not a finished sentence, unless the
+// answer has ended (StageEnd) or the silence is a long one.
 const LONG_PAUSE_US = 1500000;
 const MAX_SENTENCE_WORDS = 60;
 const SENTENCE_END = /[.!?…。]["'”»)\]]*$/;
@@ -24,6 +27,7 @@ export class Captions {
     this.text = ""; // what the line shows now
     this.all = []; // every word shown since the page opened (debug and tests)
     this.cleared = true;
+    this.ended = false; // the answer being shown has ended: no more words will come for it
   }
 
   /** Words from a StagePacket. */
@@ -32,6 +36,11 @@ export class Captions {
     for (const c of packet.captions) {
       this.words.push({ answer: packet.answer, start: c.start_us, end: c.start_us + c.duration_us, text: c.text });
     }
+  }
+
+  /** The answer has ended (StageEnd): its words are all here, its last sentence is whole. */
+  end(answer) {
+    if (answer === this.answer) this.ended = true;
   }
 
   /** A stopped answer: its words from `fromUs` (media time) on are not shown. */
@@ -52,11 +61,13 @@ export class Captions {
     this.lineEl.textContent = "";
     this.liveEl.replaceChildren();
     this.cleared = true;
+    this.ended = false;
   }
 
   _startAnswer(answer) {
     this._flushSentence();
     this.answer = answer;
+    this.ended = false;
     this.words.length = 0;
     this.shown = 0;
     this.lineStart = 0;
@@ -86,9 +97,13 @@ export class Captions {
       this.cleared = false;
     } else if (!this.cleared && words.length && n === words.length) {
       // Everything shown: the last sentence goes to the log once its last word has been
-      // said, and the line clears a few seconds later.
+      // said, and the line clears a few seconds later. A sentence without its end mark waits
+      // for the rest of its words (a late packet) unless the answer has ended.
       const last = words[words.length - 1];
-      if (this.sentenceStart < n && mediaUs > last.end + PAUSE_US) this._flushSentence();
+      const whole = this.ended || SENTENCE_END.test(last.text);
+      if (this.sentenceStart < n && mediaUs > last.end + (whole ? PAUSE_US : LONG_PAUSE_US)) {
+        this._flushSentence();
+      }
       if (mediaUs > last.end + 4e6) {
         this.text = "";
         this.lineEl.textContent = "";

@@ -316,6 +316,7 @@ conn.addEventListener("message", (e) => {
       break;
     case "StageEnd":
       if (msg.outcome === "stopped") stopSpeech(msg.answer);
+      captions.end(msg.answer);
       showLabel(msg.label, msg.sources);
       labelQueue.length = 0;
       audience?.setAsker(-1);
