@@ -76,9 +76,12 @@ async def test_a_recording_plays_seeks_to_a_chapter_and_shows_its_captions(
         await page.wait_for_function("() => townhallDebug.audioPeak() > 0.01", timeout=20_000)
         await page.screenshot(path=str(artifact("watch-recording.png")))
 
-        # Pause holds still; play goes on; the seek bar jumps back to the start.
-        # (On a busy machine the recording may have played out already, which pauses it:
-        # the button toggles whichever way it stands.)
+        # The seek bar jumps back to the start; then pause holds still and play goes on.
+        # (Seeking first: on a busy machine the recording may play out, which pauses it,
+        # between reading the button and clicking it. From the start the whole recording
+        # is still to play, so the button toggles whichever way it stands.)
+        await page.evaluate("townhallDebug.player.conn.seek(townhallDebug.player.conn.startUs)")
+        assert await page.locator("#chapters li[aria-current]").count() == 0
         play = page.locator("#play")
         before = await play.inner_text()
         assert before in ("Play", "Pause"), before
@@ -87,7 +90,5 @@ async def test_a_recording_plays_seeks_to_a_chapter_and_shows_its_captions(
         await expect(play).to_have_text(other)
         await play.click()
         await expect(play).to_have_text(before)
-        await page.evaluate("townhallDebug.player.conn.seek(townhallDebug.player.conn.startUs)")
-        assert await page.locator("#chapters li[aria-current]").count() == 0
         assert not errors, errors
         await context.close()
