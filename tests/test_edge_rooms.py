@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import msgspec
 import nats
@@ -39,7 +41,7 @@ from townhall.server.gateway.tokens import issue_token
 from .conftest import SECRET, TokenMaker
 from .postgres import fresh_database
 from .test_bus_edges import NATS_URL, Proc, health, joined, start, stop, until
-from .test_edge_moves import edge_config
+from .test_edge_moves import MOVE_LIMIT_S, edge_config
 from .test_failover import stored
 from .waiting import eventually
 
@@ -293,6 +295,46 @@ async def test_kill_9_of_one_rooms_authority_leaves_the_other_room_on_the_edge_u
     assert new.welcome is not None and new.welcome.room == east
     for client in (ada, new):
         await client.close()
+
+
+async def test_a_rooms_clients_move_to_an_edge_that_never_served_that_room(
+    rooms: Rooms, token: TokenMaker, tmp_path: Path
+) -> None:
+    """Welcome names every live edge of the deployment, not only those serving the room now:
+    west's clients are all on one edge, and when it dies they go on at another edge, which
+    links west on their arrival."""
+    config = room_config(tmp_path / "edge-b", rooms.east, edge_idle_s=IDLE_S)
+    edge_b = await start(config, "edge", " serving room ")
+    try:
+        await until(
+            lambda: health(rooms.http(rooms.west)),
+            lambda h: edge_b.url in cast(list[str], h["deployment_edges"]),
+            "edge B's presence at west's authority",
+        )
+        assert rooms.west not in await rooms_of(edge_b)  # B never served west
+        client = RoomClient(rooms.edge.url, token("wes", room=rooms.west), timeout_s=30)
+        first = await client.connect()
+        assert set(first.edges) == {rooms.edge.url, edge_b.url}
+        assert first.edges[0] == rooms.edge.url  # the edges serving west come first
+        rooms.edge.process.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        await rooms.edge.process.wait()
+        await asyncio.wait_for(client.wait_closed(), MOVE_LIMIT_S)
+        welcome = await client.reconnect()
+        moved_in = time.monotonic() - killed_at
+        assert moved_in < MOVE_LIMIT_S, f"moved in {moved_in:.1f} s"
+        assert client.url == edge_b.url and welcome.resumed
+        assert (welcome.slot, welcome.seat) == (first.slot, first.seat)
+        assert rooms.west in await rooms_of(edge_b)
+        await client.close()
+    finally:
+        await stop(edge_b)
+
+
+async def rooms_of(edge: Proc) -> dict[str, object]:
+    found = (await health(edge.url.replace("ws", "http", 1).removesuffix("/ws")))["rooms"]
+    assert isinstance(found, dict)
+    return found
 
 
 async def test_bots_join_a_room_that_is_not_the_edges_own(rooms: Rooms) -> None:

@@ -146,7 +146,10 @@ class BusRoom:
         if edge not in self.presence and len(self.presence) >= MAX_PRESENCE:
             self.refuse(edge, "presence: too many edges")
             return
+        known = self.presence.get(edge, ("", 0.0))[0]
         self.presence[edge] = (message.url, self.clock())
+        if message.url != known:  # a new edge (or a new URL): Welcomes name it from now on
+            self._edges_changed()
 
     def deployment_urls(self) -> tuple[str, ...]:
         """Every live edge's URL, whichever rooms it serves now (any of them may serve this
@@ -234,9 +237,15 @@ class BusRoom:
         urls = dict.fromkeys(s.url for s in self.edges.values() if s.url)
         return tuple(urls)[:MAX_EDGES]
 
+    def welcome_urls(self) -> tuple[str, ...]:
+        """Where this room's clients may go if their edge dies: the edges serving the room
+        now first, then every other live edge of the deployment (any edge links a room on
+        its first client), at most ``MAX_EDGES``."""
+        return self.deployment_urls()[:MAX_EDGES]
+
     def _edges_changed(self) -> None:
         if self.on_edges is not None:
-            self.on_edges(self.edge_urls())
+            self.on_edges(self.welcome_urls())
 
     def _forget(self, state: EdgeState, conn: int) -> None:
         _, _, slot = self.where.pop(conn, ("", 0, -1))
@@ -247,14 +256,19 @@ class BusRoom:
         while True:
             await asyncio.sleep(min(1.0, self.edge_timeout_s / 2))
             now = self.clock()
-            for edge, (_, heard) in list(self.presence.items()):
-                if now - heard >= self.edge_timeout_s:
-                    del self.presence[edge]
+            gone = [
+                e for e, (_, heard) in self.presence.items() if now - heard >= self.edge_timeout_s
+            ]
+            for edge in gone:
+                del self.presence[edge]
+            if gone:
+                self._edges_changed()
             for edge, state in list(self.edges.items()):
                 if now - state.last_heard < self.edge_timeout_s:
                     continue
                 log.error("edge silent: its clients leave", extra={"edge": edge})
                 del self.edges[edge]
+                self.presence.pop(edge, None)  # named nowhere again until it is heard anew
                 if state.url:
                     self._edges_changed()
                 for conn in state.conns.values():
