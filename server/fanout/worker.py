@@ -88,7 +88,13 @@ class SeamLink(asyncio.Protocol):
         )
         loop = asyncio.get_running_loop()
         task = loop.create_task(loop.connect_accepted_socket(lambda: client, sock))
-        task.add_done_callback(lambda t: edge.gone(client) if t.exception() else None)
+
+        def connected(task: asyncio.Task[Any]) -> None:
+            if task.exception() is not None:  # the socket could not be set up: it is gone
+                sock.close()
+                edge.gone(client)
+
+        task.add_done_callback(connected)
         return client
 
     def stop(self, edge: Edge[EdgeClient]) -> None:
