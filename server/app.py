@@ -182,7 +182,12 @@ class TownhallServer:
         self.workers: WorkerPool | None = None
         if settings.server.workers > 0:
             self.workers = WorkerPool(
-                settings, self.metrics, self.fanout, self.host, settings.server.workers
+                settings,
+                self.metrics,
+                self.fanout,
+                self.host,
+                settings.server.workers,
+                lambda: self.authority.keyframe(time.monotonic()),
             )
             self.fanout.pool = self.workers
         self.mics: MicStation | None = None

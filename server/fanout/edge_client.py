@@ -37,7 +37,7 @@ class EdgeClient(asyncio.Protocol):
 
     def __init__(
         self,
-        edge: Edge,
+        edge: Edge[EdgeClient],
         sid: int,
         slot: int,
         role: Role,
@@ -52,6 +52,7 @@ class EdgeClient(asyncio.Protocol):
         self.slot = slot
         self.role: Role | None = role
         self.cell = cell
+        self.joined = True  # the room hands a client over once it has joined
         self.protocol = ServerProtocol(state=State.OPEN, max_size=max_size, logger=_log)
         self.poses = PoseLimiter(pose_hz, now)
         self.transport: asyncio.Transport | None = None

@@ -2,14 +2,15 @@
 
 An edge serves clients of any room of the deployment: a client's room is the one its
 token names (``room_of``: read, not verified; the room's authority verifies the token).
-The first client of a room starts that room's link: a ``NetEdge`` fed by the room's tick
-stream, crowd, live and edge subjects, and a hello to the room's authority. A room whose
-lease nobody holds, or whose authority sends no tick within ``bus.edge_timeout_s``, is
-refused (``RoomUnavailable``) and leaves nothing behind; so is one more room than
-``bus.edge_max_rooms``. A room id is checked as a NATS subject token (``Subjects.of``)
-before the bus is asked anything, so a made-up room cannot name arbitrary subjects. A room
-with no client for ``bus.edge_idle_s`` is unsubscribed; the edge's own ``server.room`` is
-linked at start, whether its authority runs yet or not, and stays (as before rooms).
+The first client of a room starts that room's link: an ``Edge`` (``netedge.py``) fed by
+the room's tick stream, crowd, live and edge subjects, and a hello to the room's
+authority. A room whose lease nobody holds, or whose authority sends no tick within
+``bus.edge_timeout_s``, is refused (``RoomUnavailable``) and leaves nothing behind; so is
+one more room than ``bus.edge_max_rooms``. A room id is checked as a NATS subject token
+(``Subjects.of``) before the bus is asked anything, so a made-up room cannot name
+arbitrary subjects. A room with no client for ``bus.edge_idle_s`` is unsubscribed; the
+edge's own ``server.room`` is linked at start, whether its authority runs yet or not, and
+stays (as before rooms).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import jwt
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 from nats.js.api import DeliverPolicy
@@ -34,7 +36,7 @@ from townhall.protocol.errors import ProtocolError
 from townhall.protocol.messages import Join
 from townhall.server.fanout import bus, lease
 from townhall.server.fanout.edge import EdgeLimits
-from townhall.server.fanout.netedge import NetEdge
+from townhall.server.fanout.netedge import NetEdge, net_edge
 
 log = logging.getLogger("townhall.bus.edge")
 
@@ -80,6 +82,7 @@ class RoomLink:
 
     subjects: bus.Subjects
     edge: NetEdge
+    on_bus: Callable[[Msg], Awaitable[None]]  # feeds ``edge`` from the room's subjects
     pinned: bool  # the edge's server.room: linked at start, never dropped when idle
     subs: list[Subscription] = field(default_factory=list)
     ticks: JetStreamContext.PushSubscription | None = None
@@ -177,13 +180,13 @@ class EdgeRooms:
 
     async def _link(self, subjects: bus.Subjects, pinned: bool) -> RoomLink:
         room = bus.SubjectWriter(self.publisher, subjects.inbound(self.edge_id))
-        edge = NetEdge(self.edge_id, self.limits, room, self.address_of, self.timeout_s)
+        edge, on_bus = net_edge(self.limits, room, self.timeout_s)
         edge.url = self.url
-        link = RoomLink(subjects, edge, pinned)
+        link = RoomLink(subjects, edge, on_bus, pinned)
         try:
             await bus.ensure_stream(self.nc, subjects, self.replay_s)
             for subject in (subjects.edge(self.edge_id), subjects.crowd, subjects.live):
-                link.subs.append(await self.nc.subscribe(subject, cb=edge.on_bus))
+                link.subs.append(await self.nc.subscribe(subject, cb=on_bus))
             await self._subscribe_ticks(link)
         except BaseException:
             await self._unlink(link)
@@ -194,7 +197,7 @@ class EdgeRooms:
     async def _subscribe_ticks(self, link: RoomLink) -> None:
         link.ticks = await self.nc.jetstream().subscribe(
             link.subjects.ticks,
-            cb=link.edge.on_bus,
+            cb=link.on_bus,
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.NEW,
         )
@@ -236,10 +239,10 @@ class EdgeRooms:
         for room, link in list(self.links.items()):
             edge = link.edge
             edge.to_room(edge.stats())
-            if edge.sessions and link.silent(now, self.timeout_s):
+            if edge.clients and link.silent(now, self.timeout_s):
                 log.error("no ticks from the room: shedding clients", extra={"room": room})
                 edge.shed(SHED_CODE, "the room is unreachable from this edge; reconnect")
-            if edge.sessions or link.pinned:
+            if edge.clients or link.pinned:
                 link.idle_since = None
             elif link.idle_since is None:
                 link.idle_since = now
@@ -267,7 +270,7 @@ class EdgeRooms:
 def link_health(link: RoomLink) -> dict[str, object]:
     edge = link.edge
     return {
-        "connections": len(edge.sessions),
+        "connections": len(edge.clients),
         "last_tick": edge.last_tick,
         "term": edge.term,
         "authority_changes": edge.authority_changes,

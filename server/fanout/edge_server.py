@@ -33,7 +33,7 @@ from townhall.server.core.tickplan import TickPlan
 from townhall.server.fanout import bus
 from townhall.server.fanout.edge import EdgeLimits
 from townhall.server.fanout.edge_rooms import SHED_CODE, EdgeRooms, RoomUnavailable, room_of
-from townhall.server.fanout.netedge import NetEdge
+from townhall.server.fanout.netedge import NetEdge, handle
 from townhall.server.fanout.sendlimits import SendLimits
 from townhall.server.gateway.addresses import ClientAddresses
 from townhall.server.gateway.admission import Admission
@@ -62,7 +62,7 @@ def edge_limits(settings: Settings) -> EdgeLimits:
 
 
 class EdgeServer:
-    """One edge process: the bus link, a NetEdge per room it serves, the WebSocket server."""
+    """One edge process: the bus link, an Edge per room it serves, the WebSocket server."""
 
     def __init__(self, settings: Settings, edge_id: str = "") -> None:
         self.settings = settings
@@ -87,7 +87,7 @@ class EdgeServer:
 
     @property
     def edge(self) -> NetEdge | None:
-        """The NetEdge of the default room (``server.room``)."""
+        """The edge of the default room (``server.room``)."""
         if self.rooms is None:
             return None
         link = self.rooms.links.get(self.subjects.room)
@@ -163,7 +163,7 @@ class EdgeServer:
     # ------------------------------------------------------------ clients
 
     async def _handle(self, connection: ServerConnection) -> None:
-        """A client: its first message (the Join) says its room; that room's NetEdge takes it."""
+        """A client: its first message (the Join) says its room; that room's edge takes it."""
         rooms = self.rooms
         assert rooms is not None
         try:
@@ -181,7 +181,7 @@ class EdgeServer:
             log.info("edge: room refused", extra={"room": room, "reason": str(exc)})
             await self._refuse(connection, ErrorCode.ROOM_UNAVAILABLE, str(exc))
             return
-        await link.edge.handle(connection, first)
+        await handle(link.edge, connection, rooms.address_of(connection), first)
 
     async def _refuse(self, connection: ServerConnection, code: ErrorCode, reason: str) -> None:
         """A fatal Error, then the close that carries it (SPEC §2, step 4)."""
@@ -209,9 +209,7 @@ class EdgeServer:
             "role": "edge",
             "edge": self.id,
             "room": self.subjects.room,
-            "connections": sum(len(lk.edge.sessions) for lk in rooms.links.values())
-            if rooms
-            else 0,
+            "connections": sum(len(lk.edge.clients) for lk in rooms.links.values()) if rooms else 0,
             "last_tick": edge.last_tick if edge else 0,
             "term": edge.term if edge else 0,
             "authority_changes": edge.authority_changes if edge else 0,

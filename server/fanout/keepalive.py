@@ -5,23 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 
-from townhall.server.fanout import seam as ipc
 from townhall.server.fanout.edge import Edge
+from townhall.server.fanout.edge_client import EdgeClient
 
 STATS_EVERY_S = 1.0
 PING_TIMEOUT = "PING_TIMEOUT"
 
 
-async def report(edge: Edge) -> None:
+async def report(edge: Edge[EdgeClient]) -> None:
     """Send the edge's counters to the room each second; ping quiet clients, close the dead."""
     while True:
         await asyncio.sleep(STATS_EVERY_S)
         keepalive(edge, time.monotonic())
-        if edge.room is not None:
-            edge.room.write(ipc.pack(edge.stats()))
+        edge.to_room(edge.stats())
 
 
-def keepalive(edge: Edge, now: float) -> None:
+def keepalive(edge: Edge[EdgeClient], now: float) -> None:
     """A client quiet for a ping interval gets a ping; quiet for another, it is closed."""
     interval = edge.limits.ping_interval_s
     for client in list(edge.clients.values()):

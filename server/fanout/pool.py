@@ -16,7 +16,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
@@ -105,9 +105,16 @@ class WorkerPool:
     """Starts the fan-out workers and routes the room's output to them."""
 
     def __init__(
-        self, settings: Settings, metrics: Metrics, fanout: Fanout, inbox: Inbox, count: int
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        fanout: Fanout,
+        inbox: Inbox,
+        count: int,
+        keyframe: Callable[[], bytes] | None = None,
     ) -> None:
         self.settings = settings
+        self.keyframe = keyframe  # the room's state, for a worker that asks (NeedKeyframe)
         self.metrics = metrics
         self.fanout = fanout
         self.inbox = inbox
@@ -220,10 +227,11 @@ class WorkerPool:
     # ------------------------------------------------------------ fan-out
 
     def tick(self, message: ipc.Tick) -> None:
-        """A room tick to every worker that holds clients: packed once."""
+        """A room tick to every worker, packed once: each sees every tick number, as a
+        networked edge does on the bus, so a gap is news (the edge asks for a keyframe)."""
         packed = ipc.pack(message)
         for worker in self.workers:
-            if worker.sessions and worker.transport is not None:
+            if worker.transport is not None:
                 worker.transport.write(packed)
 
     def broadcast(self, payload: bytes, roles: frozenset[Role] | None) -> None:
@@ -261,6 +269,12 @@ class WorkerPool:
             m.observe("worker_tick_max_s", message.tick_max_s)
             for code, n in message.errors.items():
                 m.errors_sent[code] = m.errors_sent.get(code, 0) + n
+        elif isinstance(message, ipc.NeedKeyframe):
+            # The seam is a reliable stream: a gap there is a bug; its clients still get
+            # the room's state rather than miss events silently.
+            log.error("worker asked for a keyframe", extra={"worker": worker.index})
+            if self.keyframe is not None:
+                worker.send(ipc.Broadcast(self.keyframe(), None))
 
     def _gone(self, worker: WorkerHandle, sid: int) -> None:
         session = self.fanout.sessions.get(sid)
