@@ -329,6 +329,7 @@ class TownhallServer:
             term=self.term,
             held=self.held,
             on_edges=self._edges_changed,
+            deployment=s.bus.deployment,
         )
         self.fanout.bus = self.bus
         await self.bus.start()

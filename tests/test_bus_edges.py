@@ -107,7 +107,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         f'[auth]\nsecret = "{SECRET}"\n'
         f'[store]\npath = "{tmp_path / "townhall.db"}"\n'
         "[clone]\nenabled = false\n"
-        f'[bus]\nurl = "{NATS_URL}"\nedge_timeout_s = 2.0\nreplay_s = 30.0\n'
+        f'[bus]\nurl = "{NATS_URL}"\nedge_timeout_s = 2.0\nreplay_s = 30.0\ndeployment = "{room}"\n'
         '[log]\nformat = "text"\n'
     )
     authority = await start(config, "authority", "WebSocket ")

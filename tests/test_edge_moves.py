@@ -43,7 +43,9 @@ from .waiting import eventually
 MOVE_LIMIT_S = 5.0  # issue 16: a dead edge's clients are on another edge within this
 
 
-def edge_config(tmp_path: Path, room: str, clone: bool, allowed_origins: str = "") -> Path:
+def edge_config(
+    tmp_path: Path, room: str, clone: bool, allowed_origins: str = "", deployment: str = ""
+) -> Path:
     config = tmp_path / "townhall.toml"
     config.write_text(
         f'[server]\nroom = "{room}"\nhost = "127.0.0.1"\nallowed_origins = "{allowed_origins}"\n'
@@ -52,6 +54,8 @@ def edge_config(tmp_path: Path, room: str, clone: bool, allowed_origins: str = "
         '[qa]\nmode = "auto"\n'
         f"[clone]\nenabled = {'true' if clone else 'false'}\npause_s = 0.1\n"
         f'[bus]\nurl = "{NATS_URL}"\nedge_timeout_s = 2.0\nreplay_s = 30.0\n'
+        # each test a deployment of its own on the shared NATS: it hears only its own edges
+        f'deployment = "{deployment or room}"\n'
         '[log]\nformat = "text"\n'
     )
     return config

@@ -55,6 +55,7 @@ class Rooms:
     west: str
     authorities: dict[str, Proc]
     edge: Proc
+    deployment: str
 
     def http(self, room: str) -> str:
         return self.authorities[room].url.replace("ws", "http", 1).removesuffix("/ws")
@@ -70,12 +71,19 @@ class Rooms:
 
 
 def room_config(
-    folder: Path, room: str, allowed_origins: str = "", store_url: str = "", **bus: object
+    folder: Path,
+    room: str,
+    deployment: str,
+    allowed_origins: str = "",
+    store_url: str = "",
+    **bus: object,
 ) -> Path:
     """``edge_config`` of test_edge_moves in a folder of its own (its own SQLite store, or
-    ``store_url``), plus ``bus`` settings."""
+    ``store_url``), in ``deployment`` (``bus.deployment``), plus ``bus`` settings."""
     folder.mkdir()
-    text = edge_config(folder, room, clone=False, allowed_origins=allowed_origins).read_text()
+    text = edge_config(
+        folder, room, clone=False, allowed_origins=allowed_origins, deployment=deployment
+    ).read_text()
     extra = "".join(f"{key} = {value!r}\n" for key, value in bus.items())
     text = text.replace("[bus]\n", f"[bus]\n{extra}", 1)
     if store_url:
@@ -93,23 +101,25 @@ async def two_rooms(
     the PostgreSQL of ``store_url``), and one edge whose own room is east."""
     tag = uuid.uuid4().hex[:8]
     east, west = f"east-{tag}", f"west-{tag}"
+    deployment = f"d-{tag}"  # on the shared NATS, these processes hear only each other
     procs: list[Proc] = []
     try:
         authorities = {}
         for room in (east, west):  # one after the other: the first migrates a shared store
-            config = room_config(tmp_path / room, room, store_url=store_url)
+            config = room_config(tmp_path / room, room, deployment, store_url=store_url)
             authorities[room] = await start(config, "authority", "WebSocket ")
             procs.append(authorities[room])
         config = room_config(
             tmp_path / "edge",
             east,
+            deployment,
             allowed_origins,
             edge_idle_s=IDLE_S,
             edge_max_rooms=MAX_ROOMS,
         )
         edge = await start(config, "edge", " serving room ")
         procs.append(edge)
-        yield Rooms(east, west, authorities, edge)
+        yield Rooms(east, west, authorities, edge, deployment)
     finally:
         for proc in reversed(procs):
             await stop(proc)
@@ -236,7 +246,9 @@ async def test_an_idle_room_is_dropped_and_the_edge_holds_at_most_its_limit(
     assert set(await rooms.edge_rooms()) == {rooms.east, rooms.west}
     # A third room, with an authority of its own: one room more than the edge may hold.
     third = f"north-{uuid.uuid4().hex[:8]}"
-    north = await start(room_config(tmp_path / third, third), "authority", "WebSocket ")
+    north = await start(
+        room_config(tmp_path / third, third, rooms.deployment), "authority", "WebSocket "
+    )
     try:
         refused = RoomClient(rooms.edge.url, token("dan", room=third), timeout_s=30)
         with pytest.raises(JoinRejected) as full:
@@ -246,7 +258,9 @@ async def test_an_idle_room_is_dropped_and_the_edge_holds_at_most_its_limit(
         # A client moving on (the plugin's reconnect) whose Welcome lists this full edge
         # tries it, is refused ROOM_UNAVAILABLE, and goes on to the next edge, which has
         # room for north: it resumes there.
-        other = await start(room_config(tmp_path / "edge2", rooms.east), "edge", " serving room ")
+        other = await start(
+            room_config(tmp_path / "edge2", rooms.east, rooms.deployment), "edge", " serving room "
+        )
         try:
             eli, _ = await joined(other.url, token("eli", room=third))
             assert eli.welcome is not None
@@ -303,7 +317,7 @@ async def test_a_rooms_clients_move_to_an_edge_that_never_served_that_room(
     """Welcome names every live edge of the deployment, not only those serving the room now:
     west's clients are all on one edge, and when it dies they go on at another edge, which
     links west on their arrival."""
-    config = room_config(tmp_path / "edge-b", rooms.east, edge_idle_s=IDLE_S)
+    config = room_config(tmp_path / "edge-b", rooms.east, rooms.deployment, edge_idle_s=IDLE_S)
     edge_b = await start(config, "edge", " serving room ")
     try:
         await until(
@@ -396,7 +410,7 @@ async def test_forged_presence_is_dropped_and_names_no_page_origin(rooms: Rooms)
     nc = await nats.connect(NATS_URL)
     try:
         for data in forged:
-            await nc.publish(presence("forged"), data)
+            await nc.publish(presence(rooms.deployment, "forged"), data)
         await nc.flush()
     finally:
         await nc.close()

@@ -73,6 +73,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
             f'[store]\npath = "{tmp_path / "townhall.db"}"\n'
             "[clone]\nenabled = false\n"
             f'[bus]\nurl = "{NATS_URL}"\nedge_timeout_s = 5.0\nreplay_s = 30.0\n'
+            f'deployment = "{room}"\n'
             '[rtc]\nmedia = "bus"\nmedia_timeout_s = 5.0\ntranscription = "openai"\n'
             f'transcription_base_url = "{api.base_url}"\ntranscription_api_key = "{api.api_key}"\n'
             '[log]\nformat = "text"\n'

@@ -88,13 +88,17 @@ class Subjects:
         return f"TOWNHALL_{self.room.replace('-', '_')}_TICKS"
 
 
-def presence(edge_id: str) -> str:
-    """Where an edge says, once a second, the URL it serves every room of the deployment at
-    (``townhall.edges.<edge>``): pages served by any authority may connect there."""
-    return f"townhall.{PRESENCE_ROOT}.{edge_id}"
+def presence(deployment: str, edge_id: str) -> str:
+    """Where an edge says, once a second, the URL it serves every room of its deployment at
+    (``townhall.edges.<deployment>.<edge>``): pages served by any authority of the deployment
+    may connect there, and its rooms' clients may move there. Deployments sharing one NATS
+    (staging beside production) each hear only their own edges (``bus.deployment``)."""
+    return f"townhall.{PRESENCE_ROOT}.{deployment}.{edge_id}"
 
 
-PRESENCE_ALL = f"townhall.{PRESENCE_ROOT}.*"
+def presence_all(deployment: str) -> str:
+    """Every edge's presence in one deployment."""
+    return f"townhall.{PRESENCE_ROOT}.{deployment}.*"
 
 
 def presence_message(url: str) -> bytes:

@@ -29,7 +29,7 @@ from townhall.protocol.limits import MAX_EDGES, MAX_URL_CHARS
 from townhall.protocol.messages import Role
 from townhall.server.core.effects import Admit
 from townhall.server.fanout import seam as ipc
-from townhall.server.fanout.bus import PRESENCE_ALL, Publisher, Subjects, edge_id_of
+from townhall.server.fanout.bus import Publisher, Subjects, edge_id_of, presence_all
 from townhall.server.gateway.session import new_session_id
 from townhall.server.ops.metrics import Metrics
 
@@ -73,6 +73,7 @@ class BusRoom:
         term: int = 0,
         held: Callable[[], bool] = lambda: True,
         on_edges: Callable[[tuple[str, ...]], None] | None = None,
+        deployment: str = "main",
     ) -> None:
         self.nc = nc
         self.subjects = subjects
@@ -85,6 +86,7 @@ class BusRoom:
         self.held_lease = held  # checked on every message in and out (lease.py)
         self.publisher = Publisher(nc, held)
         self.on_edges = on_edges  # told the live edges' URLs whenever they change
+        self.deployment = deployment  # whose edges' presence it hears (bus.deployment)
         self.edges: dict[str, EdgeState] = {}
         # Every edge of the deployment (any room's), by its presence: id -> (URL, last heard)
         self.presence: dict[str, tuple[str, float]] = {}
@@ -96,7 +98,7 @@ class BusRoom:
 
     async def start(self) -> None:
         await self.nc.subscribe(self.subjects.inbound_all, cb=self._on_message)
-        await self.nc.subscribe(PRESENCE_ALL, cb=self._on_presence)
+        await self.nc.subscribe(presence_all(self.deployment), cb=self._on_presence)
         self._tasks.append(asyncio.get_running_loop().create_task(self._sweep()))
 
     async def stop(self) -> None:

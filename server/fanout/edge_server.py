@@ -158,7 +158,10 @@ class EdgeServer:
             except Exception:  # a bug here must not end the edge's chores
                 log.exception("edge: once-a-second chores failed")
             if rooms.url:
-                publisher.publish(bus.presence(self.id), bus.presence_message(rooms.url))
+                publisher.publish(
+                    bus.presence(self.settings.bus.deployment, self.id),
+                    bus.presence_message(rooms.url),
+                )
 
     # ------------------------------------------------------------ clients
 

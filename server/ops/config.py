@@ -381,6 +381,12 @@ class BusSettings:
         "NATS server(s) the authority and its edges meet on (`serve --role authority|edge|media`); "
         "comma-separated nats:// or tls:// URLs. JetStream must be enabled on the server.",
     )
+    deployment: str = _doc(
+        "main",
+        "Name of the deployment (letters, digits, - and _): its edges announce themselves to "
+        "its authorities only, so deployments sharing one NATS (staging beside production) "
+        "never send clients or pages to each other's edges. The same in every process of it.",
+    )
     user: str = _doc("", "NATS user name; empty: no authentication (set both or neither).")
     password: str = _doc("", "NATS password for bus.user.", secret=True)
     tls_ca: str = _doc(
@@ -663,6 +669,11 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             "bus.user",
             bool(s.bus.user) == bool(s.bus.password),
             "and bus.password are set together (both or neither)",
+        ),
+        (
+            "bus.deployment",
+            re.fullmatch(r"[A-Za-z0-9_-]{1,64}", s.bus.deployment) is not None,
+            "must be 1 to 64 letters, digits, - or _",
         ),
         (
             "bus.tls_cert",
