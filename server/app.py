@@ -330,6 +330,7 @@ class TownhallServer:
             held=self.held,
             on_edges=self._edges_changed,
             deployment=s.bus.deployment,
+            guest_of=self.guests.verify,
         )
         self.fanout.bus = self.bus
         await self.bus.start()

@@ -295,6 +295,28 @@ async def test_a_tick_gap_at_an_edge_brings_its_clients_a_keyframe(
         await client.close()
 
 
+async def test_a_guest_is_one_person_across_edges(deployment: Deployment) -> None:
+    """A browser's guest cookie (set by the authority's /watch) reaches the room through an
+    edge, which forwards it unverified: the room verifies it, so the same browser is the
+    same guest at either edge (per-guest limits and bans hold), a forged one is nobody."""
+    from .test_people import guest_cookie
+
+    cookie = await asyncio.to_thread(guest_cookie, deployment.http)
+    users = []
+    for edge in deployment.edges:  # a reload that lands on the other edge
+        client = RoomClient(edge.url, headers={"Cookie": f"theme=dark; {cookie}"}, timeout_s=30)
+        welcome = await client.connect()
+        users.append(welcome.user_id)
+        await client.close()
+    assert users[0].startswith("guest-") and users[0] == users[1]
+    assert users[0] == f"guest-{cookie.split('=', 1)[1].split('.')[0]}"
+    forged = cookie[:-1] + ("0" if cookie[-1] != "0" else "1")
+    other = RoomClient(deployment.edges[0].url, headers={"Cookie": forged}, timeout_s=30)
+    welcome = await other.connect()
+    assert welcome.user_id != users[0]  # a one-time guest, never someone else
+    await other.close()
+
+
 def test_serve_role_edge_without_nats_is_one_line(tmp_path: Path) -> None:
     import subprocess
 

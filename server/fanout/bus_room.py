@@ -74,6 +74,7 @@ class BusRoom:
         held: Callable[[], bool] = lambda: True,
         on_edges: Callable[[tuple[str, ...]], None] | None = None,
         deployment: str = "main",
+        guest_of: Callable[[str], str] = lambda cookie: "",
     ) -> None:
         self.nc = nc
         self.subjects = subjects
@@ -87,6 +88,7 @@ class BusRoom:
         self.publisher = Publisher(nc, held)
         self.on_edges = on_edges  # told the live edges' URLs whenever they change
         self.deployment = deployment  # whose edges' presence it hears (bus.deployment)
+        self.guest_of = guest_of  # a guest cookie's value, verified: its guest id or ""
         self.edges: dict[str, EdgeState] = {}
         # Every edge of the deployment (any room's), by its presence: id -> (URL, last heard)
         self.presence: dict[str, tuple[str, float]] = {}
@@ -186,7 +188,10 @@ class BusRoom:
             conn = new_session_id()
             state.conns[message.sid] = conn
             self.where[conn] = (edge, message.sid, -1)
-            self.inbox.connect(conn, message.address[:MAX_TEXT], message.guest[:MAX_TEXT])
+            # The edge forwards the browser's guest cookie as it came; the room verifies it.
+            cookies = message.guest[:MAX_TEXT].split(",")
+            guest = next((g for g in map(self.guest_of, cookies[:3]) if g), "")
+            self.inbox.connect(conn, message.address[:MAX_TEXT], guest)
         elif isinstance(message, ipc.Gone):
             conn = state.conns.pop(message.sid, None)
             if conn is not None:

@@ -264,10 +264,12 @@ class Edge(Generic[C]):
 
     # ------------------------------------------------------------ clients
 
-    def connect(self, client: C, address: str) -> None:
-        """A client that reached this edge itself (a networked edge): the room hears of it."""
+    def connect(self, client: C, address: str, guest: str = "") -> None:
+        """A client that reached this edge itself (a networked edge): the room hears of it,
+        with its guest cookie's values as they came (``guest``, comma-separated: the room
+        verifies them, an edge holds no key)."""
         self.clients[client.id] = client
-        self.to_room(ipc.Connect(client.id, address, ""))
+        self.to_room(ipc.Connect(client.id, address, guest))
 
     def gone(self, client: C) -> None:
         """A client's connection ended: the room sees its last messages, then that it left."""

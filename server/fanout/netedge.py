@@ -26,6 +26,7 @@ from townhall.server.core.ratelimit import PoseLimiter
 from townhall.server.fanout import seam as ipc
 from townhall.server.fanout.edge import Edge, EdgeLimits
 from townhall.server.fanout.uplink import RoomWriter
+from townhall.server.gateway import guests
 from townhall.server.gateway.session import Session
 
 log = logging.getLogger("townhall.bus.edge")
@@ -89,7 +90,9 @@ async def handle(
     """One client, from handshake to close: its frames go to the room. ``first``: the
     message the edge already read to learn the client's room (its Join)."""
     session = EdgeSession(connection, connection.transport)
-    edge.connect(session, address)
+    request = connection.request
+    cookies = guests.cookie_values(request.headers) if request is not None else []
+    edge.connect(session, address, ",".join(cookies))
     uplink = edge.uplink
     if first is not None:
         if isinstance(first, str):

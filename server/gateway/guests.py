@@ -22,6 +22,22 @@ MAX_AGE_S = 365 * 24 * 3600
 _ID = re.compile(r"[0-9a-f]{16}")
 
 
+#: A cookie value as it may be forwarded (an id of 16 and a signature of 32 hex digits).
+MAX_VALUE_CHARS = 64
+
+
+def cookie_values(headers: Headers) -> list[str]:
+    """Every ``townhall_guest`` value the request carries, unverified (an edge forwards
+    them to the room, which alone holds the key), each cut to ``MAX_VALUE_CHARS``."""
+    values = []
+    for header in headers.get_all("Cookie"):
+        for part in header.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE:
+                values.append(value.strip()[:MAX_VALUE_CHARS])
+    return values[:3]
+
+
 class GuestCookies:
     """Issues and verifies the guest cookie under a key derived from the server's secret."""
 
@@ -34,14 +50,13 @@ class GuestCookies:
 
     def read(self, headers: Headers) -> str:
         """The verified guest id from the request's cookies, or ""."""
-        for header in headers.get_all("Cookie"):
-            for part in header.split(";"):
-                name, _, value = part.strip().partition("=")
-                if name != COOKIE:
-                    continue
-                guest, _, signature = value.strip().partition(".")
-                if _ID.fullmatch(guest) and hmac.compare_digest(signature, self._sign(guest)):
-                    return guest
+        return next((g for g in map(self.verify, cookie_values(headers)) if g), "")
+
+    def verify(self, value: str) -> str:
+        """The guest id of one cookie value (``<id>.<signature>``) if it verifies, else ""."""
+        guest, _, signature = value.strip().partition(".")
+        if _ID.fullmatch(guest) and hmac.compare_digest(signature, self._sign(guest)):
+            return guest
         return ""
 
     def issue(self) -> str:
