@@ -431,3 +431,22 @@ def _policy(url: str) -> str:
     """The Content-Security-Policy a page is served with."""
     with urllib.request.urlopen(url, timeout=5) as resp:
         return str(resp.headers["Content-Security-Policy"])
+
+
+def test_a_room_is_silent_only_when_no_tick_waits_unread() -> None:
+    """An edge whose own loop was held up (thousands of handshakes on a busy machine) reads
+    its ticks late: ticks waiting in the subscription mean it is behind, not that the room
+    is gone, so its clients are not shed (seen in bench/edges.py at 6,000 clients)."""
+    from types import SimpleNamespace
+
+    from townhall.server.fanout.edge_rooms import RoomLink as Link
+
+    edge = SimpleNamespace(last_tick=41, last_tick_at=100.0)
+    ticks = SimpleNamespace(pending_msgs=0)
+    link = Link(Subjects.of("east"), edge, on_bus=None, pinned=False, ticks=ticks)  # type: ignore[arg-type]
+    assert not link.silent(now=101.0, timeout_s=2.0)  # heard from lately
+    assert link.silent(now=103.0, timeout_s=2.0)  # nothing for longer than the timeout
+    ticks.pending_msgs = 7
+    assert not link.silent(now=103.0, timeout_s=2.0)  # ticks came, not yet read
+    edge.last_tick = 0
+    assert not link.silent(now=500.0, timeout_s=2.0)  # never fed: not judged here

@@ -89,8 +89,11 @@ class RoomLink:
     idle_since: float | None = None
 
     def silent(self, now: float, timeout_s: float) -> bool:
-        """Fed once, and no tick since for ``timeout_s`` (its authority is gone)."""
-        return bool(self.edge.last_tick) and now - self.edge.last_tick_at > timeout_s
+        """Fed once, and no tick since for ``timeout_s`` (its authority is gone). Ticks
+        received but not yet read mean this edge is behind, not that the room is silent."""
+        if not self.edge.last_tick or now - self.edge.last_tick_at <= timeout_s:
+            return False
+        return self.ticks is None or self.ticks.pending_msgs == 0
 
 
 class EdgeRooms:
@@ -232,14 +235,16 @@ class EdgeRooms:
 
     # ------------------------------------------------------------ once a second
 
-    async def every_second(self) -> None:
+    async def every_second(self, stalled: bool = False) -> None:
         """Each room's counters (the edge's sign of life to it); shed the clients of a silent
-        room; drop a room idle for ``bus.edge_idle_s``."""
+        room; drop a room idle for ``bus.edge_idle_s``. ``stalled``: this process's own loop
+        has just been held up (a crowd of handshakes, a busy machine): ticks may be waiting
+        unread, so no room is judged silent this time."""
         now = self.clock()
         for room, link in list(self.links.items()):
             edge = link.edge
             edge.to_room(edge.stats())
-            if edge.clients and link.silent(now, self.timeout_s):
+            if edge.clients and not stalled and link.silent(now, self.timeout_s):
                 log.error("no ticks from the room: shedding clients", extra={"room": room})
                 edge.shed(SHED_CODE, "the room is unreachable from this edge; reconnect")
             if edge.clients or link.pinned:

@@ -48,6 +48,7 @@ HARD_FRAME_FACTOR = 8  # as the room's own endpoint (app.py)
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})
 __all__ = ["SHED_CODE", "EdgeServer", "edge_limits"]
 PRESENCE_EVERY_S = 1.0
+STALL_S = 0.5  # a chores round woken this much late: the edge's own loop was held up
 
 
 def edge_limits(settings: Settings) -> EdgeLimits:
@@ -151,10 +152,15 @@ class EdgeServer:
         rooms dropped; and this edge's URL to every authority (``bus.presence``)."""
         rooms, publisher = self.rooms, self.publisher
         assert rooms is not None and publisher is not None
+        loop = asyncio.get_running_loop()
         while True:
+            asleep = loop.time()
             await asyncio.sleep(PRESENCE_EVERY_S)
+            # Woken much later than asked: the loop itself was held up, and what the bus
+            # sent meanwhile may not be read yet. Judge the rooms' silence next time.
+            stalled = loop.time() - asleep > PRESENCE_EVERY_S + STALL_S
             try:
-                await rooms.every_second()
+                await rooms.every_second(stalled)
             except Exception:  # a bug here must not end the edge's chores
                 log.exception("edge: once-a-second chores failed")
             if rooms.url:
