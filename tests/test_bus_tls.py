@@ -28,7 +28,7 @@ from townhall.server.ops.config import BusSettings, ConfigError, load_settings
 from .conftest import SECRET, TokenMaker
 from .natsserver import NATS_SERVER, free_port
 from .test_bus_edges import health, start, stop
-from .waiting import POLL_S, eventually
+from .waiting import eventually
 
 
 @dataclass
@@ -79,9 +79,9 @@ async def tls_bus(tmp_path: Path) -> AsyncIterator[TlsBus]:
     )  # fmt: skip
     found = TlsBus(f"tls://127.0.0.1:{port}", files["ca"], files["client"], files["client_key"])
     context = bus.tls_context(found.settings())
-    answering: list[bool] = []
 
     async def answers() -> bool:
+        assert server.returncode is None, "nats-server exited"
         try:
             nc = await nats.connect(
                 found.url, tls=context, connect_timeout=1,
@@ -92,15 +92,8 @@ async def tls_bus(tmp_path: Path) -> AsyncIterator[TlsBus]:
         await nc.close()
         return True
 
-    async def probe() -> None:
-        while not await answers():
-            assert server.returncode is None, "nats-server exited"
-            await asyncio.sleep(POLL_S)  # the pace of asking, not a wait for time
-        answering.append(True)
-
     try:
-        await asyncio.wait_for(probe(), 30)
-        assert answering
+        await eventually(answers, 30, "the nats-server requiring TLS to answer")
         yield found
     finally:
         server.terminate()
