@@ -29,13 +29,17 @@ def free_port() -> int:
 
 
 class NatsServer:
-    def __init__(self, folder: Path) -> None:
+    """``extra``: more of nats-server's configuration (users, TLS); ``options``: what a
+    client then needs to connect (``user``/``password``, ``tls``), to see it answer."""
+
+    def __init__(self, folder: Path, extra: str = "", **options: object) -> None:
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.conf = folder / "nats.conf"
         self.conf.write_text(
-            f'listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: "{folder / "js"}" }}\n'
+            f'listen: 127.0.0.1:{self.port}\njetstream {{ store_dir: "{folder / "js"}" }}\n' + extra
         )
+        self.options = options
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -54,7 +58,11 @@ class NatsServer:
     async def _answers(self) -> bool:
         try:
             nc = await nats.connect(
-                self.url, connect_timeout=1, allow_reconnect=False, max_reconnect_attempts=0
+                self.url,
+                connect_timeout=1,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                **self.options,  # type: ignore[arg-type]
             )
         except Exception:
             return False

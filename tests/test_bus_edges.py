@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +28,7 @@ from townhall.server.fanout import seam as ipc
 from townhall.server.fanout.bus import Subjects
 
 from .conftest import SECRET, TokenMaker, http_get
+from .natsserver import NatsServer
 from .waiting import eventually
 
 CLI = [sys.executable, "-m", "townhall.server.ops.cli"]
@@ -346,44 +346,20 @@ def test_bus_settings_are_checked(tmp_path: Path) -> None:
     assert settings.bus.user == "e"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def nats_with_users(tmp_path: Path) -> AsyncIterator[str]:
     """A nats-server of this test's own (JetStream, user and password), on a free port."""
-    port = _free_port()
-    conf = tmp_path / "nats.conf"
-    conf.write_text(
-        f"listen: 127.0.0.1:{port}\n"
-        f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
-        'authorization { users: [ { user: "edge", password: "s3cret-bus" } ] }\n'
+    server = NatsServer(
+        tmp_path,
+        'authorization { users: [ { user: "edge", password: "s3cret-bus" } ] }\n',
+        user="edge",
+        password="s3cret-bus",
     )
-    server = await asyncio.create_subprocess_exec(
-        NATS_SERVER, "-c", str(conf),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"nats://127.0.0.1:{port}"
-
-    async def answers() -> bool:
-        try:
-            nc = await nats.connect(url, user="edge", password="s3cret-bus", connect_timeout=1,
-                                    allow_reconnect=False, max_reconnect_attempts=0)  # fmt: skip
-        except Exception:
-            return False
-        await nc.close()
-        return True
-
     try:
-        await eventually(answers, 20, "nats-server to answer")
-        yield url
+        await server.start()
+        yield server.url
     finally:
-        server.terminate()
-        await server.wait()
+        await server.stop()
 
 
 @pytest.mark.skipif(not Path(NATS_SERVER).exists(), reason="needs nats-server")

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import nats
 import pytest
 import trustme
 from nats.aio.msg import Msg
@@ -26,7 +25,7 @@ from townhall.server.fanout import bus
 from townhall.server.ops.config import BusSettings, ConfigError, load_settings
 
 from .conftest import SECRET, TokenMaker
-from .natsserver import NATS_SERVER, free_port
+from .natsserver import NatsServer
 from .test_bus_edges import health, start, stop
 from .waiting import eventually
 
@@ -37,6 +36,9 @@ class TlsBus:
     ca: Path
     cert: Path
     key: Path
+
+    def files(self) -> tuple[Path, Path, Path]:
+        return self.ca, self.cert, self.key
 
     def settings(self, **changes: str) -> BusSettings:
         files = {"tls_ca": str(self.ca), "tls_cert": str(self.cert), "tls_key": str(self.key)}
@@ -65,39 +67,20 @@ async def tls_bus(tmp_path: Path) -> AsyncIterator[TlsBus]:
     with files["client"].open("wb") as out:
         for blob in client_cert.cert_chain_pems:
             out.write(blob.bytes())
-    port = free_port()
-    conf = tmp_path / "nats.conf"
-    conf.write_text(
-        f"listen: 127.0.0.1:{port}\n"
-        f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
+    tls = (
         f'tls {{ cert_file: "{files["server"]}", key_file: "{files["server_key"]}", '
         f'ca_file: "{files["ca"]}", verify: true, timeout: 5 }}\n'
     )
-    server = await asyncio.create_subprocess_exec(
-        NATS_SERVER, "-c", str(conf),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    found = TlsBus(f"tls://127.0.0.1:{port}", files["ca"], files["client"], files["client_key"])
-    context = bus.tls_context(found.settings())
-
-    async def answers() -> bool:
-        assert server.returncode is None, "nats-server exited"
-        try:
-            nc = await nats.connect(
-                found.url, tls=context, connect_timeout=1,
-                allow_reconnect=False, max_reconnect_attempts=0,
-            )  # fmt: skip
-        except Exception:
-            return False
-        await nc.close()
-        return True
-
+    folder = tmp_path / "nats"
+    folder.mkdir()
+    ca_only = TlsBus("", files["ca"], files["client"], files["client_key"])
+    server = NatsServer(folder, tls, tls=bus.tls_context(ca_only.settings()))
+    found = TlsBus(f"tls://127.0.0.1:{server.port}", *ca_only.files())
     try:
-        await eventually(answers, 30, "the nats-server requiring TLS to answer")
+        await server.start()
         yield found
     finally:
-        server.terminate()
-        await server.wait()
+        await server.stop()
 
 
 async def test_the_bus_connects_over_tls_and_carries_messages(tls_bus: TlsBus) -> None:
