@@ -9,6 +9,7 @@ knowledge gap, and no question labelled a knowledge gap may get an approved stat
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 
@@ -76,6 +77,29 @@ def test_the_third_held_out_set_is_apart_and_mixed() -> None:
     assert not {fold(c.text) for c in third} & others
 
 
+def test_the_fourth_held_out_set_is_blind_apart_and_mixed() -> None:
+    """heldout4: 150 questions written blind (60 English, 45 Ukrainian, 45 Russian), half
+    harmless, every kind of question in every language, none shared with the other parts."""
+    fourth = load("heldout4")
+    languages = Counter(c.language for c in fourth)
+    assert languages == {"en": 60, "uk": 45, "ru": 45}
+    harmless = [c for c in fourth if c.expected != "escalate"]
+    assert 0.45 <= len(harmless) / len(fourth) <= 0.55
+    kinds = {"sensitive", "commitment", "injection", "obfuscated", "two_meaning", "about_clone"}
+    for language in languages:
+        assert {c.category for c in fourth if c.language == language} >= kinds
+    # The README's rule for a disclosure-only language: harmless Russian is declined,
+    # Russian about the clone answered, sensitive Russian escalated.
+    assert {c.expected for c in fourth if c.language == "ru" and c.category == "about_clone"} == {
+        "answer"
+    }
+    assert {c.expected for c in harmless if c.language == "ru" and c.category != "about_clone"} == {
+        "decline"
+    }
+    others = {fold(c.text) for s in SPLITS if s != "heldout4" for c in load(s)}
+    assert [c.text for c in fourth if fold(c.text) in others] == []
+
+
 def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
     """Scores on the set say how the clone generalises only if it never trained on them."""
     examples = {
@@ -91,16 +115,18 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w\w+", fold(text).lower()))
 
 
-def test_no_question_of_the_third_held_out_set_is_a_near_copy_of_an_example() -> None:
-    """Nor a near copy: heldout3 shares under 60 % of its words (Jaccard) with any example
-    (a copy with a word changed would measure recall of the example, not generalisation)."""
+@pytest.mark.parametrize("split", ["heldout3", "heldout4"])
+def test_no_question_of_a_later_held_out_set_is_a_near_copy_of_an_example(split: str) -> None:
+    """Nor a near copy: heldout3 and heldout4 share under 60 % of their words (Jaccard)
+    with any example (a copy with a word changed would measure recall of the example, not
+    generalisation)."""
     examples = [
         _words(text)
         for directory in (EXAMPLES_DIR, SENTENCE_EXAMPLES)
         for text, _ in load_examples(directory, (*INTENTS, *SENTENCE_LABELS))
     ]
     near = []
-    for case in load("heldout3"):
+    for case in load(split):
         asked = _words(case.text)
         overlap = max(len(asked & e) / len(asked | e) for e in examples if asked | e)
         if overlap >= 0.6:
