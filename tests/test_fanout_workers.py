@@ -21,7 +21,9 @@ from townhall.protocol.errors import ErrorCode
 from townhall.protocol.messages import (
     Ask,
     Caption,
+    HandChanged,
     Join,
+    Keyframe,
     Pose,
     StageEnd,
     StagePacket,
@@ -278,6 +280,49 @@ async def test_clients_move_to_workers_and_everything_still_arrives(
         for c in (a, b, watcher):
             await c.close()
         await eventually(lambda: all(not m.connected for m in srv.room.members.values()))
+
+
+async def test_a_tick_lost_on_the_way_to_the_workers_is_repaired_by_a_keyframe(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """The seam is a reliable stream, so a lost tick is a bug; if one is lost anyway, the
+    worker sees the gap in the tick numbers, asks the room, and the room's keyframe gives
+    its clients the state they missed (here a raised hand no later event would reveal)."""
+    async with TownhallServer(worker_settings(tmp_path)) as srv:  # type: ignore[arg-type]
+        seen: list[object] = []
+        watcher = RoomClient(srv.ws_url, token("w", role="spectator"), on_message=seen.append)
+        raiser = RoomClient(srv.ws_url, token("r"))
+        for c in (watcher, raiser):
+            await c.connect()
+        pool = srv.workers
+        assert pool is not None
+        ship = pool.tick
+        lost: list[int] = []
+
+        def lossy(message: ipc.Tick) -> None:
+            hand = any(isinstance(codec.decode_server(e), HandChanged) for e in message.events)
+            if not lost and hand:  # the tick that carries the raised hand
+                lost.append(message.number)
+                return
+            ship(message)
+
+        # Everything before is in place (a later event would show the watcher a gap in the
+        # sequence and the client would ask for a keyframe itself).
+        await eventually(lambda: watcher.state.seq == srv.room.log.last_seq)
+        pool.tick = lossy  # type: ignore[method-assign]
+        keyframes_before = sum(isinstance(m, Keyframe) for m in seen)
+        await raiser.raise_hand(True)
+        await eventually(lambda: bool(lost), what="the tick with the raised hand lost")
+        slot = raiser.welcome.slot  # type: ignore[union-attr]
+        await eventually(
+            lambda: (
+                watcher.state.hands.get(slot) is True and watcher.state.seq == srv.room.log.last_seq
+            ),
+            what="the watcher sees the hand after all",
+        )
+        assert sum(isinstance(m, Keyframe) for m in seen) > keyframes_before
+        for c in (watcher, raiser):
+            await c.close()
 
 
 async def test_stalled_client_is_closed_by_its_worker_others_keep_up(
