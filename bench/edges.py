@@ -19,10 +19,10 @@ generators' (each has its own histogram), a bound on the whole crowd's.
 
 The clients join at ``--ramp-per-s`` all together, each load generator its share (200 a
 second: on a 2-core machine the edges seat about 160 a second while serving those already
-in, and a client kept waiting 60 s counts as failed). A deployment that fails (clients not joined in time, a server that
-does not start) is stopped, every process of it, and its row holds the error; the other
-sizes still run. Every process runs in a process group of its own (``bench/children.py``)
-and is stopped on any failure, Ctrl-C or SIGTERM.
+in, and a client kept waiting 60 s counts as failed). A deployment that fails (clients not
+joined in time, a server that does not start) is stopped, every process of it, and its row
+holds the error; the other sizes still run. Every process runs in a process group of its
+own (``bench/children.py``) and is stopped on any failure, Ctrl-C or SIGTERM.
 
 Prints progress on stderr and one JSON object as its last line on stdout (exit status 1 if
 any deployment failed). Set EDGES_TMP=DIR to keep the run's files (every server's log) in DIR.
