@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from townhall.plugin.state import RoomState
 from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import (
@@ -27,7 +28,6 @@ from townhall.protocol.messages import (
     Vote,
     Welcome,
 )
-from townhall.plugin.state import RoomState
 from townhall.server.core.authority import KEYFRAME_CATCH_UP, RoomAuthority
 from townhall.server.core.crowd import Crowd
 from townhall.server.core.effects import (
