@@ -134,6 +134,7 @@ class Capload:
             "--attendees", str(posing), "--pose-hz", str(args.pose_hz),
             "--ramp-per-s", str(args.ramp_per_s), "--offset-us", str(offset_us),
             "--joins", str(tmp / "joins.bin"), "--poses", str(tmp / "poses.bin"),
+            "--max-pending", str(getattr(args, "max_pending", 0)),
         ]  # fmt: skip
         # The clients run at a higher priority than the server (nice -5 where allowed): a
         # healthy client reads what arrives at once, so the latency measured is the

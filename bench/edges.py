@@ -18,8 +18,10 @@ and the ratio edges/workers of each. Latency percentiles are the worst of the th
 generators' (each has its own histogram), a bound on the whole crowd's.
 
 The clients join at ``--ramp-per-s`` all together, each load generator its share (200 a
-second: on a 2-core machine the edges seat about 160 a second while serving those already
-in, and a client kept waiting 60 s counts as failed). A deployment that fails (clients not
+second), with at most ``--max-pending`` of a generator's clients joining at once: on a busy
+2-core machine the edges seat 30 to 160 a second while serving those already in, and a
+server handed more than it seats works through a queue of clients that gave up (60 s) by
+the time it reaches them, then seats no one. A deployment that fails (clients not
 joined in time, a server that does not start) is stopped, every process of it, and its row
 holds the error; the other sizes still run. Every process runs in a process group of its
 own (``bench/children.py``) and is stopped on any failure, Ctrl-C or SIGTERM.
@@ -230,7 +232,11 @@ def loaders(
         # do not join three times as fast as capacity.py's one.
         ramp = max(1, round(args.ramp_per_s * n / clients))
         spec = argparse.Namespace(
-            attendees=attendees, spectators=n - attendees, pose_hz=20, ramp_per_s=ramp
+            attendees=attendees,
+            spectators=n - attendees,
+            pose_hz=20,
+            ramp_per_s=ramp,
+            max_pending=args.max_pending,
         )
         out.append(Capload(exe, where, port, spec, offset_us=offset))
     return out
@@ -395,7 +401,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ramp-per-s", type=int, default=200, help="new connections a second, all together (200)"
     )
-    parser.add_argument("--ramp-timeout", type=float, default=180.0, help="seconds to join")
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=100,
+        help="clients joining at once, each load generator (100; 0: no limit)",
+    )
+    parser.add_argument("--ramp-timeout", type=float, default=400.0, help="seconds to join (400)")
     parser.add_argument("--questions", type=int, default=400, help="to keep the clone talking")
     parser.add_argument("--skip-workers", action="store_true", help="the edges only")
     parser.add_argument("--skip-edges", action="store_true", help="the workers only")
