@@ -55,6 +55,7 @@ from townhall.server.gateway.tokens import issue_token
 from townhall.server.ops.config import RoomSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
+import children
 from loadgen import mask_frame
 from serve import ServeError, serve
 
@@ -133,11 +134,12 @@ class Capload:
             "--attendees", str(posing), "--pose-hz", str(args.pose_hz),
             "--ramp-per-s", str(args.ramp_per_s), "--offset-us", str(offset_us),
             "--joins", str(tmp / "joins.bin"), "--poses", str(tmp / "poses.bin"),
+            "--max-pending", str(getattr(args, "max_pending", 0)),
         ]  # fmt: skip
         # The clients run at a higher priority than the server (nice -5 where allowed): a
         # healthy client reads what arrives at once, so the latency measured is the
         # server's, not a starved load generator's backlog.
-        self.proc = subprocess.Popen(
+        self.proc = children.popen(
             cmd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -179,10 +181,9 @@ class Capload:
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self.command("quit")
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        children.stop(self.proc, grace_s=5.0)
 
 
 def _raise_priority() -> None:
@@ -618,6 +619,14 @@ def main(argv: list[str] | None = None) -> int:
         help="clients sending poses to the baseline server (0: all just watch)",
     )
     args = parser.parse_args(argv)
+    children.exit_on_termination()
+    try:
+        return _main(args)
+    finally:
+        children.stop_all()  # whatever a failure or a signal left running
+
+
+def _main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="townhall-capacity-") as tmpdir:
         tmp = Path(os.environ.get("CAPACITY_TMP", tmpdir))
         tmp.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@
  *   stop         print the window's stats as one JSON line on stdout
  *   stall F      stop reading from every (1/F)-th client (F = 0.1 -> 10%)
  *   quit         exit
- * It prints {"event":"ramped",...} once every client has joined or failed.
+ * It prints {"event":"ramped",...} once every client has joined or failed. With
+ * --max-pending N, at most N clients are connecting or joining at once (0: no limit).
  *
  * Latency: server frames carry the server's clock (stage packets their media
  * time, crowd frames their server time). --offset-us maps this process's
@@ -68,7 +69,7 @@ typedef struct {
 } lat_t;
 
 static conn_t *conns;
-static int n_clients, n_attendees, port, pose_hz = 20, ramp_per_s = 500;
+static int n_clients, n_attendees, port, pose_hz = 20, ramp_per_s = 500, max_pending;
 static int64_t offset_us;
 static uint8_t **join_frames;
 static size_t *join_lens;
@@ -407,6 +408,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--attendees")) n_attendees = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--pose-hz")) pose_hz = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--ramp-per-s")) ramp_per_s = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--max-pending")) max_pending = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--offset-us")) offset_us = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--joins")) joins_path = argv[i + 1];
         else if (!strcmp(argv[i], "--poses")) poses_path = argv[i + 1];
@@ -417,7 +419,7 @@ int main(int argc, char **argv) {
     }
     if (!port || !n_clients || !joins_path || !poses_path) {
         fprintf(stderr, "usage: capload --port P --clients N --attendees A --joins F --poses F "
-                        "[--pose-hz 20] [--ramp-per-s 500] [--offset-us O]\n");
+                        "[--pose-hz 20] [--ramp-per-s 500] [--max-pending 0] [--offset-us O]\n");
         return 2;
     }
     struct rlimit rl;
@@ -451,7 +453,11 @@ int main(int argc, char **argv) {
     for (;;) {
         int64_t t = now_us();
         int due = (int)((t - t0) * ramp_per_s / 1000000) + 1;
-        while (started < n_clients && started < due) {
+        /* --max-pending: no new connection while that many are still joining, so a server
+         * that seats fewer a second than the ramp offers is not handed a queue of clients
+         * that will have given up (JOIN_TIMEOUT_US) by the time it reaches them. */
+        while (started < n_clients && started < due &&
+               (!max_pending || started - joined - join_failed < max_pending)) {
             conn_t *c = &conns[started];
             c->attendee = started < n_attendees;
             c->pose_i = started * 7;

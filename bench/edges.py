@@ -17,8 +17,17 @@ monitoring endpoint), stage packets early or late against their media time, crow
 and the ratio edges/workers of each. Latency percentiles are the worst of the three load
 generators' (each has its own histogram), a bound on the whole crowd's.
 
-Prints progress on stderr and one JSON object as its last line on stdout. Set
-EDGES_TMP=DIR to keep the run's files (every server's log) in DIR.
+The clients join at ``--ramp-per-s`` all together, each load generator its share (200 a
+second), with at most ``--max-pending`` of a generator's clients joining at once: on a busy
+2-core machine the edges seat 30 to 160 a second while serving those already in, and a
+server handed more than it seats works through a queue of clients that gave up (60 s) by
+the time it reaches them, then seats no one. A deployment that fails (clients not
+joined in time, a server that does not start) is stopped, every process of it, and its row
+holds the error; the other sizes still run. Every process runs in a process group of its
+own (``bench/children.py``) and is stopped on any failure, Ctrl-C or SIGTERM.
+
+Prints progress on stderr and one JSON object as its last line on stdout (exit status 1 if
+any deployment failed). Set EDGES_TMP=DIR to keep the run's files (every server's log) in DIR.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from townhall.protocol.messages import Join
 from townhall.server.gateway.tokens import issue_token
 
 sys.path.insert(0, str(Path(__file__).parent))
+import children
 from capacity import (
     SECRET,
     BenchError,
@@ -74,30 +84,33 @@ def log(text: str) -> None:
 
 
 class Proc:
-    """A server process of the run, its log in a file, ready once it printed ``marker``."""
+    """A server process of the run (a process group: fan-out workers included), its log in
+    a file; ``ready`` waits for the line that says it serves."""
 
-    def __init__(self, cmd: list[str], logfile: Path, marker: str, cwd: Path) -> None:
+    def __init__(self, cmd: list[str], logfile: Path, cwd: Path) -> None:
+        self.cmd = cmd
+        self.logfile = logfile
         self.log = logfile.open("w")
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=cwd
-        )
+        self.proc = children.popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=cwd)
         self.ps = psutil.Process(self.proc.pid)
         self.url = ""
-        if marker:
-            assert self.proc.stdout is not None
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while time.monotonic() < deadline:
-                line = self.proc.stdout.readline()
-                if not line:
-                    raise BenchError(f"{cmd[-1]} exited; see {logfile}")
-                if marker in line:
-                    # "... serving room R at URL", an authority adding " (lease term N)"
-                    self.url = line.split(" at ", 1)[1].split()[0]
-                    break
-            else:
-                raise BenchError(f"{cmd} did not start in {START_TIMEOUT_S:.0f} s")
-            # Keep reading its stdout so a full pipe never stops it.
-            threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+
+    def ready(self, marker: str) -> Proc:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise BenchError(f"{self.cmd[-1]} exited; see {self.logfile}")
+            if marker in line:
+                # "... serving room R at URL", an authority adding " (lease term N)"
+                self.url = line.split(" at ", 1)[1].split()[0]
+                break
+        else:
+            raise BenchError(f"{self.cmd} did not start in {START_TIMEOUT_S:.0f} s")
+        # Keep reading its stdout so a full pipe never stops it.
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        return self
 
     @property
     def port(self) -> int:
@@ -109,13 +122,7 @@ class Proc:
         return [self.ps]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        children.stop(self.proc)
         self.log.close()
 
 
@@ -165,7 +172,7 @@ def start_nats(tmp: Path) -> tuple[Proc, str, str]:
     port, monitor = free_port(), free_port()
     cmd = [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor),
            "-sd", str(tmp / "jetstream")]  # fmt: skip
-    proc = Proc(cmd, tmp / "nats.log", "", tmp)
+    proc = Proc(cmd, tmp / "nats.log", tmp)
     varz = f"http://127.0.0.1:{monitor}/varz"
     deadline = time.monotonic() + 20
     while True:
@@ -221,8 +228,15 @@ def loaders(
         write_frames(where / "joins.bin", join_frames(first, attendees, n - attendees))
         write_frames(where / "poses.bin", pose_frames())
         first += n
+        # --ramp-per-s is all of them together: each its share, so that three generators
+        # do not join three times as fast as capacity.py's one.
+        ramp = max(1, round(args.ramp_per_s * n / clients))
         spec = argparse.Namespace(
-            attendees=attendees, spectators=n - attendees, pose_hz=20, ramp_per_s=args.ramp_per_s
+            attendees=attendees,
+            spectators=n - attendees,
+            pose_hz=20,
+            ramp_per_s=ramp,
+            max_pending=args.max_pending,
         )
         out.append(Capload(exe, where, port, spec, offset_us=offset))
     return out
@@ -309,24 +323,26 @@ def run(
     loop = asyncio.new_event_loop()
     try:
         if mode == "edges":
-            room = Proc(serve_cmd(config, "authority"), tmp / "authority.log", "serving", tmp)
+            room = Proc(serve_cmd(config, "authority"), tmp / "authority.log", tmp)
             procs.append(room)
+            room.ready("serving")
             for k in range(EDGES):
-                log_file = tmp / f"edge{k}.log"
-                procs.append(Proc(serve_cmd(config, "edge"), log_file, " serving room ", tmp))
+                procs.append(Proc(serve_cmd(config, "edge"), tmp / f"edge{k}.log", tmp))
+                procs[-1].ready(" serving room ")
             edges = procs[1:]
             ports = [e.port for e in edges]
             fanout = [[e.ps] for e in edges]
             probe_url = edges[0].url
         else:
-            room = Proc(serve_cmd(config, "all"), tmp / "server.log", "serving", tmp)
+            room = Proc(serve_cmd(config, "all"), tmp / "server.log", tmp)
             procs.append(room)
+            room.ready("serving")
             ports = [room.port] * EDGES
             fanout = [[p] for p in room.ps.children(recursive=True)]
             probe_url = room.url.replace("http://", "ws://") + "/ws"
         probe, offset = loop.run_until_complete(start_stage(probe_url, args.questions))
         threading.Thread(target=loop.run_forever, daemon=True).start()
-        loads = loaders(exe, tmp, ports, clients, args, round(offset))
+        loads.extend(loaders(exe, tmp, ports, clients, args, round(offset)))
         ramped = [load.expect(args.ramp_timeout, "ramped") for load in loads]
         log(f"{mode} {clients}: {sum(r['joined'] for r in ramped)} joined; settling")
         time.sleep(args.settle)
@@ -382,10 +398,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="3000,6000,12000", help="client counts, comma-separated")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured window (15)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before a window (5)")
-    parser.add_argument("--ramp-per-s", type=int, default=400, help="connections a second (400)")
-    parser.add_argument("--ramp-timeout", type=float, default=180.0, help="seconds to join")
+    parser.add_argument(
+        "--ramp-per-s", type=int, default=200, help="new connections a second, all together (200)"
+    )
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=100,
+        help="clients joining at once, each load generator (100; 0: no limit)",
+    )
+    parser.add_argument("--ramp-timeout", type=float, default=400.0, help="seconds to join (400)")
     parser.add_argument("--questions", type=int, default=400, help="to keep the clone talking")
     parser.add_argument("--skip-workers", action="store_true", help="the edges only")
+    parser.add_argument("--skip-edges", action="store_true", help="the workers only")
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -393,7 +418,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sizes: not comma-separated numbers: {args.sizes!r}")
     if not sizes or min(sizes) < EDGES:
         parser.error(f"--sizes: at least {EDGES} clients each")
+    children.exit_on_termination()
+    try:
+        return measure_all(sizes, args)
+    finally:
+        children.stop_all()  # whatever a failure, Ctrl-C or SIGTERM left running
+
+
+def attempt(mode: str, *run_args: Any) -> dict[str, Any]:
+    """One deployment's figures, or the reason it failed (its processes all stopped)."""
+    try:
+        return run(mode, *run_args)
+    except BenchError as exc:
+        log(f"{mode}: failed: {exc}")
+        return {"error": str(exc)}
+
+
+def measure_all(sizes: list[int], args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="townhall-edges-") as tmpdir:
         tmp = Path(os.environ.get("EDGES_TMP", tmpdir))
         tmp.mkdir(parents=True, exist_ok=True)
@@ -403,11 +446,15 @@ def main(argv: list[str] | None = None) -> int:
             nats, nats_url, varz = start_nats(tmp)
             for clients in sizes:
                 row: dict[str, Any] = {"clients": clients}
-                where = tmp / f"{clients}-edges"
-                row["edges"] = run("edges", exe, where, clients, args, nats_url, nats, varz)
+                if not args.skip_edges:
+                    where = tmp / f"{clients}-edges"
+                    row["edges"] = attempt("edges", exe, where, clients, args, nats_url, nats, varz)
                 if not args.skip_workers:
                     where = tmp / f"{clients}-workers"
-                    row["workers"] = run("workers", exe, where, clients, args, nats_url, None, "")
+                    row["workers"] = attempt(
+                        "workers", exe, where, clients, args, nats_url, None, ""
+                    )
+                if "edges" in row and "workers" in row:
                     row["edges_vs_workers"] = compare(row["edges"], row["workers"])
                 results.append(row)
         except BenchError as exc:
@@ -416,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if nats is not None:
                 nats.stop()
-    cpu = [r["edges"]["authority_cpu_percent"] for r in results]
+    first = "workers" if args.skip_edges else "edges"
+    cpu = [r[first].get("authority_cpu_percent") for r in results]
+    failed = [r for r in results if any("error" in r.get(m, {}) for m in ("edges", "workers"))]
     print(
         json.dumps(
             {
@@ -425,11 +474,15 @@ def main(argv: list[str] | None = None) -> int:
                 # Flat: the authority's CPU at the largest size over that at the smallest.
                 "authority_cpu_growth": ratio(cpu[-1], cpu[0]),
                 "window_s": args.seconds,
+                "ramp_per_s": args.ramp_per_s,
                 "cpu_count": os.cpu_count(),
+                # The machine's 1-minute load average as the run began and ended: the bench
+                # shares it with whatever else runs.
+                "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
             }
         )
     )
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

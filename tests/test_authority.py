@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from townhall.plugin.state import RoomState
 from townhall.protocol import codec
 from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import (
@@ -27,7 +28,7 @@ from townhall.protocol.messages import (
     Vote,
     Welcome,
 )
-from townhall.server.core.authority import RoomAuthority
+from townhall.server.core.authority import KEYFRAME_CATCH_UP, RoomAuthority
 from townhall.server.core.crowd import Crowd
 from townhall.server.core.effects import (
     Admit,
@@ -405,3 +406,51 @@ def test_an_answer_a_crash_cut_short_is_closed_on_start(then: str) -> None:
         assert [(t.answer_id, t.question.id) for t in turns] == [(4, 4)]  # a new answer id
     else:
         assert turns == []
+
+
+# ------------------------------------------------------------------ a crowd joining at once
+
+
+def test_joiners_of_one_tick_share_a_keyframe_and_get_the_events_after_it() -> None:
+    room = make_room()
+    join(room, 1, "ann:attendee")
+    first = keyframe_of(join(room, 2, "bob:attendee", 0.01), 2)
+    messages = sent_to(join(room, 3, "cy:attendee", 0.02), 3)
+    welcome, keyframe = messages[0], messages[1]
+    assert isinstance(welcome, Welcome) and isinstance(keyframe, Keyframe)
+    assert keyframe == first  # the same frame, not built again
+    state = RoomState()
+    for m in messages:
+        state.apply(m)
+    assert state.seq == welcome.seq > keyframe.seq and not state.needs_keyframe
+    room.tick(0.05)
+    room.effects()
+    fresh = keyframe_of(join(room, 4, "dee:spectator", 0.06), 4)
+    assert fresh.seq == state.seq and fresh.participants == list(state.participants.values())
+
+
+def test_a_crowd_joining_in_one_tick_builds_few_keyframes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every attendee's join is an event; a keyframe each would cost O(attendees) a join."""
+    seats = [(float(i % 20), float(i // 20), 5.0) for i in range(300)]
+    room = RoomAuthority(
+        RoomRules(plan=TickPlan(tick_hz=20, crowd_hz=10), pause_s=0.0),
+        Crowd(list(range(len(seats))), 10, 8.0),
+        seats,
+        identify,
+    )
+    built = 0
+    build = room._build_keyframe
+
+    def counted(now: float) -> bytes:
+        nonlocal built
+        built += 1
+        return build(now)
+
+    monkeypatch.setattr(room, "_build_keyframe", counted)
+    for conn in range(1, 301):
+        messages = sent_to(join(room, conn, f"u{conn}:attendee", 1.0), conn)
+        state = RoomState()
+        for m in messages:
+            state.apply(m)
+        assert state.seq == room.room.log.last_seq and len(state.participants) == conn
+    assert built <= 300 // KEYFRAME_CATCH_UP + 1

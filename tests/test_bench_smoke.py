@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
+
+from .waiting import eventually
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "fanout.py"
 KEYS = (
@@ -213,3 +219,31 @@ def test_edges_bench_smoke() -> None:
     assert edges["nats_out_bytes_per_s"] >= edges["bus_published_bytes_per_s"]
     assert size["edges_vs_workers"]["total_cpu_us_per_delivery"] > 0
     assert result["authority_cpu_growth"] == 1.0  # one size: its own
+
+
+def test_edges_bench_stops_every_process_it_started_on_sigterm() -> None:
+    """SIGTERM mid-run (what `timeout` sends): NATS, the servers and the load generators
+    stop with the bench, not only the bench; a later run must not share the machine."""
+    proc = subprocess.Popen(
+        [sys.executable, str(EDGES_BENCH), "--sizes", "30", "--seconds", "120", "--settle", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    bench = psutil.Process(proc.pid)
+
+    def loading() -> bool:  # NATS, the authority, three edges and their load generators
+        with contextlib.suppress(psutil.Error):
+            return sum(p.name() == "capload" for p in bench.children(recursive=True)) == 3
+        return False
+
+    try:
+        asyncio.run(eventually(loading, 180, "the edges under load"))
+        started = bench.children(recursive=True)
+        assert len(started) >= 8
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=90) == 128 + signal.SIGTERM
+        _, alive = psutil.wait_procs(started, timeout=30)
+        assert alive == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -91,6 +91,8 @@ from townhall.server.store.records import (
 )
 
 DELIVERED_PREFIX = "delivered:"  # settings rows: a follow-up its asker has received
+# A joiner gets the tick's Keyframe and at most this many events after it, else a new one.
+KEYFRAME_CATCH_UP = 64
 
 Identify = Callable[[str], Identity]  # a join token to who holds it; raises ProtocolError
 
@@ -235,7 +237,7 @@ class RoomAuthority:
         self._broadcasts: list[Broadcast] = []
         self._pending_joins: deque[Conn] = deque()
         self._last_expire = -1e9
-        self._keyframe: tuple[tuple[int, int], bytes] | None = None
+        self._keyframe: tuple[int, int, bytes] | None = None  # tick, seq, encoded
         # Answer ids continue after every id the store knows, the one cut short included.
         taken = max((q.answer_id for q in self.qa.questions.values()), default=0)
         self.next_answer_id = max(self.next_answer_id, taken + 1)
@@ -518,7 +520,7 @@ class RoomAuthority:
         if result.replay is None or identity.staff:
             # Staff get a keyframe even on a resume: private updates they missed are not
             # in the log, so their copy is rebuilt from the keyframe and the snapshot below.
-            payloads.append(self.keyframe(now))
+            payloads.extend(self.keyframe_since(now))
             own = self.own_questions(identity)
             if own is not None:
                 payloads.append(own)
@@ -601,14 +603,30 @@ class RoomAuthority:
         return out
 
     def keyframe(self, now: float) -> bytes:
-        """The room's state for a joiner; built at most once per sequenced event and tick.
+        """The room's state now, as one Keyframe (built at most once per event and tick)."""
+        seq = self.room.log.last_seq
+        cached = self._keyframe
+        if cached is not None and cached[0] == self.tick_no and cached[1] == seq:
+            return cached[2]
+        return self._build_keyframe(now)
 
-        A crowd arriving at once would otherwise rebuild the same (large) frame for
-        every join: the participant list, the coarse crowd and the question board.
+    def keyframe_since(self, now: float) -> list[bytes]:
+        """A Keyframe for a joiner, then the sequenced events since it was built.
+
+        A crowd arriving at once would otherwise rebuild the same large frame (everyone in
+        the hall, the coarse crowd, the board) for every attendee, since each of them is
+        a sequenced event: O(attendees) a join, and the room's loop stalls for seconds
+        under a few thousand joins. So one Keyframe serves a tick's joiners, each also
+        given the few events after it (SPEC §5: a Keyframe sets ``seq``; events follow).
         """
-        key = (self.room.log.last_seq, self.tick_no)
-        if self._keyframe is not None and self._keyframe[0] == key:
-            return self._keyframe[1]
+        cached = self._keyframe
+        if cached is not None and cached[0] == self.tick_no:
+            since = self.room.log.since(cached[1])
+            if since is not None and len(since) <= KEYFRAME_CATCH_UP:
+                return [cached[2], *since]
+        return [self._build_keyframe(now)]
+
+    def _build_keyframe(self, now: float) -> bytes:
         answer = self.answer
         frame = Keyframe(
             self.room.log.last_seq,
@@ -623,7 +641,7 @@ class RoomAuthority:
             self.event.starts_at,
         )
         encoded = codec.encode(frame)
-        self._keyframe = (key, encoded)
+        self._keyframe = (self.tick_no, frame.seq, encoded)
         return encoded
 
     # ------------------------------------------------------------ errors and closes

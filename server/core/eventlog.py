@@ -27,4 +27,10 @@ class EventLog:
             return []
         if not self._events or self._events[0][0] > seq + 1:
             return None
-        return [payload for s, payload in self._events if s > seq]
+        out = []  # from the newest back: a joiner asks for the last few of thousands
+        for s, payload in reversed(self._events):
+            if s <= seq:
+                break
+            out.append(payload)
+        out.reverse()
+        return out

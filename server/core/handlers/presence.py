@@ -50,7 +50,7 @@ def keyframe(room: RoomAuthority, c: Conn, message: KeyframeRequest, now: float)
     if now - c.last_keyframe < 1.0:
         raise Refused(ErrorCode.RATE_LIMITED, "one keyframe a second at most", KeyframeRequest.TYPE)
     c.last_keyframe = now
-    room.send(c.id, room.keyframe(now), *room.private_snapshot(room.member(c).identity))
+    room.send(c.id, *room.keyframe_since(now), *room.private_snapshot(room.member(c).identity))
 
 
 @handles(Leave)
