@@ -124,7 +124,8 @@ figures: выручк*, прибыл*, маржа, маржу, маржи, уб�
 change: restructur*, reorg*, re-org*, reorganis*, reorganiz*, combine with, bigger group,
         larger group, parent company, own, owns, owned, swallow*, abroad, move out,
         moving out, dismiss*, redundan*, unnecessary, who stays, who goes, still be here,
-        still work here, let + go, round*, a place for, worry*, worried, real reason, performance, rating*,
+        still work here, let + go, round*, a place for, worry*, worried, real reason,
+        performance, rating*,
         not allowed, forbid*, stay away from, hacked, stolen, squeeze*, take home,
         the same as, as much as, get the same, receive*
 change: реорган*, реструкт*, структур*, перебудов*, раунд*, об'єдну*, зменш*, витек*, витік*,
