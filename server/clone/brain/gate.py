@@ -13,13 +13,8 @@ full only once the content shows some evidence (``EVIDENCE_FLOOR``), so a sensit
 around a harmless subject ("will there be a quiz night again?") is not escalated. A
 question of middling risk escalates unless an approved statement covers it well (a
 paraphrased sensitive question is rarely covered by the leader's statements; an ordinary
-one with a word in common with sensitive ones usually is), or unless that risk has
-nothing to stand on: a sensitive reading alone (no commitment or order in its shape),
-content less than ``UNFOUNDED_BELOW`` likely sensitive, and not one word of the closed
-list sensitive questions are asked with (:mod:`.evidence`: pay, jobs, people, offices,
-buyers, courts, health, private life, rumours, figures, in the three languages). Such a
-question ("will the astronomy evening happen again in August?") is then a knowledge gap,
-recorded for the leader, not an escalation. Then the language (no
+one with a word in common with sensitive ones usually is); a question whose content
+alone reads sensitive is never waved through as merely off-topic. Then the language (no
 material in it: declined and recorded, unless the judge found some risk in it: then
 escalated, since no statement could cover it; a question about the clone in a
 disclosure-only language of the persona, such as the sample's
@@ -65,11 +60,6 @@ FULLY_COVERED = 0.95
 #: something else": an unknown word ("маржа на контрактах") may make the whole reading
 #: lean off-topic, but what it asks about is a sensitive matter.
 CONTENT_SENSITIVE = 0.5
-#: A middling risk is a knowledge gap rather than an escalation only when the question
-#: names no sensitive matter (:mod:`.evidence`) and its content alone is less likely
-#: sensitive than this: two nets, since a word list misses some paraphrases ("чи
-#: отримуватимуть новенькі стільки ж" had no word of it then, and 0.52 from the content).
-UNFOUNDED_BELOW = 0.4
 #: Escalate from this risk on, unless a statement covers the question at least ``COVERED``.
 RISK_LOW = 0.25
 COVERED = 0.6
@@ -196,12 +186,9 @@ class Gate:
         # topic; without it, a sensitive shape is no evidence (:mod:`.intent`).
         evidence = intent.content_sensitive >= EVIDENCE_FLOOR
         risk = max(intent.risk, intent.shape_risk) if evidence else intent.risk
-        # Nothing to stand on (see the module docstring), unless both readings agree on a
-        # high risk.
-        unfounded = intent.risk < RISK_HIGH and self._unfounded(intent, text)
-        if risk >= RISK_HIGH and not unfounded:
+        if risk >= RISK_HIGH:
             return not _covered(self.retriever.find(text, language), FULLY_COVERED)
-        if risk < RISK_LOW or unfounded:
+        if risk < RISK_LOW:
             return False
         if language not in self.persona.languages:
             # No statement can cover it: a question of some risk in a language without
@@ -218,18 +205,6 @@ class Gate:
         if intent.name in ("off_topic", "about_clone") and other > risk and plain:
             return False
         return not _covered(self.retriever.find(text, language))
-
-    def _unfounded(self, intent: Intent, text: str) -> bool:
-        """A middling risk that is a sensitive reading alone, of a question naming no
-        sensitive matter (:mod:`.evidence`): a knowledge gap, not an escalation. A request
-        for a commitment or an order to the clone is judged by its shape, not its words."""
-        probabilities = intent.probabilities
-        shape = probabilities.get("commitment", 0.0) + probabilities.get("injection", 0.0)
-        if intent.escalating != "sensitive" or shape >= RISK_LOW:
-            return False
-        if intent.content_sensitive >= UNFOUNDED_BELOW:
-            return False
-        return not self.policy.names_sensitive_matter(text)
 
     def decline_parts(
         self, reason: str, language: str, *, midway: bool = False

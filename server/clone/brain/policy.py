@@ -24,7 +24,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from townhall.server.clone.brain.evidence import EVIDENCE
 from townhall.server.clone.brain.matching import KeywordSet, parse_table
 from townhall.server.clone.brain.text import normalise, words
 from townhall.server.clone.persona import Persona, SensitiveTopic
@@ -259,11 +258,6 @@ class Policy:
             extra_words = (*GENERATED_ONLY.get(topic, ()), *SOFT_TOPICS.get(topic, ()))
             self.generated_topics.add(topic, (*keywords, *extra_words))
         self.soft_topics = KeywordSet(SOFT_TOPICS.items())
-        self.evidence = KeywordSet(EVIDENCE.items())
-        for topic, keywords in (*BUILTIN_TOPICS.items(), *SOFT_TOPICS.items()):
-            self.evidence.add(topic, keywords)
-        for extra in extra_topics:
-            self.evidence.add(extra.id, (k for kws in extra.keywords.values() for k in kws))
         for extra in extra_topics:
             self.generated_topics.add(extra.id, (k for kws in extra.keywords.values() for k in kws))
         self._injection = _compile(_INJECTION_PATTERNS)
@@ -299,13 +293,6 @@ class Policy:
             if hit is not None:
                 return Verdict(f"{SENSITIVE_TOPIC}:{hit[0]}", f"keyword {hit[1]!r}", soft=True)
         return None
-
-    def names_sensitive_matter(self, question: str) -> bool:
-        """Whether the question, de-obfuscated, has a word sensitive questions are asked
-        with (:mod:`.evidence`, and every topic keyword): the gate's check that a middling
-        risk stands on something."""
-        variants, _ = _variants(question)
-        return any(self.evidence.first(words(text)) is not None for text in variants)
 
     def check_generated(self, sentence: str, sources_text: str = "") -> Verdict | None:
         """Stop a generated answer before this sentence is spoken, or ``None`` if it may be."""
