@@ -51,8 +51,8 @@ ESCALATING = frozenset({"sensitive", "commitment", "injection"})
 ESCALATE_AT = 0.35
 #: The logistic regression's inverse regularisation strength. 10 rather than 20: chosen
 #: on the train and dev parts of the judgment set once the examples held more words of
-#: two meanings (issue 12); at 20 two sensitive paraphrases of them fell to a knowledge
-#: gap, at 5 a fifth of dev's harmless questions escalated.
+#: two meanings (issue 12); at 20 two sensitive paraphrases (one of train, one of dev) fell
+#: to a knowledge gap, at 5 a fifth of dev's harmless questions escalated.
 REGULARISATION = 10.0
 EXAMPLES_DIR = Path(__file__).with_name("intents")
 
