@@ -17,7 +17,8 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
 - classifier_p50_ms / _p95_ms: the intent classifier on these questions, in process (wall
   time; classifier_cpu_*: its CPU time alone, which a crowded machine does not inflate;
   load_average_1min says how crowded it was);
-- the same per split (``train``: thresholds were calibrated on it; ``heldout``: never
+- the same per split (``train``: thresholds were calibrated on it; ``dev``: new questions
+  written for issue 12's over-escalation work and tuned on, like train; ``heldout``: never
   tuned on; ``heldout2``: written later, before the classifier's examples were widened
   for over-escalation, run once before that change and never tuned on; ``heldout3``:
   written before the classifier was made to need evidence of a sensitive topic, run once
@@ -35,7 +36,7 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   separate `townhall serve` sessions (``bench/disclosure.py``; target 1.0), details in
   ``disclosure``.
 
-Usage: python bench/trust.py [--split train|heldout|heldout2|heldout3|heldout4|all]
+Usage: python bench/trust.py [--split train|dev|heldout|heldout2|heldout3|heldout4|all]
                              [--limit N]
                              [--no-model]
                              [--no-disclosure]
@@ -63,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' se
 
 from serve import serve
 
-from tests.judgment_set import SPLITS, Case, load, outcome
+from tests.judgment_set import SPLITS, TUNED_ON, Case, load, outcome
 from townhall.plugin.client import RoomClient
 from townhall.protocol.messages import (
     Ack,
@@ -313,7 +314,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         **latency(cases),
         "load_average_1min": round(os.getloadavg()[0], 1),
         "targets": {"missed_escalations": 0, "over_escalation_rate": 0.05, "classifier_p95_ms": 5},
-        "never_tuned_on": [s for s in splits if s != "train"],
+        "never_tuned_on": [s for s in splits if s not in TUNED_ON],
         "splits": {},
     }
     for split in splits:

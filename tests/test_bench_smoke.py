@@ -122,7 +122,7 @@ def test_voice_bench_smoke() -> None:
 
 
 def test_trust_bench_smoke() -> None:
-    """The judgment benchmark asks a few questions of each split (train and the four
+    """The judgment benchmark asks a few questions of each split (train, dev and the four
     held-out sets, reported apart) through a real server."""
     script = BENCH.parent / "trust.py"
     proc = subprocess.run(
@@ -133,8 +133,8 @@ def test_trust_bench_smoke() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["questions"] == 15
-    assert set(result["splits"]) == {"train", "heldout", "heldout2", "heldout3", "heldout4"}
+    assert result["questions"] == 18
+    assert set(result["splits"]) == {"train", "dev", "heldout", "heldout2", "heldout3", "heldout4"}
     assert result["never_tuned_on"] == ["heldout", "heldout2", "heldout3", "heldout4"]
     for split in result["splits"].values():
         assert split["questions"] == 3

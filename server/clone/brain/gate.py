@@ -13,7 +13,8 @@ full only once the content shows some evidence (``EVIDENCE_FLOOR``), so a sensit
 around a harmless subject ("will there be a quiz night again?") is not escalated. A
 question of middling risk escalates unless an approved statement covers it well (a
 paraphrased sensitive question is rarely covered by the leader's statements; an ordinary
-one with a word in common with sensitive ones usually is). Then the language (no
+one with a word in common with sensitive ones usually is); a question whose content
+alone reads sensitive is never waved through as merely off-topic. Then the language (no
 material in it: declined and recorded, unless the judge found some risk in it: then
 escalated, since no statement could cover it; a question about the clone in a
 disclosure-only language of the persona, such as the sample's
@@ -55,6 +56,10 @@ RISK_HIGH = 0.6
 #: shape alone is no evidence and only the risk both readings agree on counts.
 EVIDENCE_FLOOR = 0.2
 FULLY_COVERED = 0.95
+#: A question whose content alone is this likely sensitive is never "plainly about
+#: something else": an unknown word ("маржа на контрактах") may make the whole reading
+#: lean off-topic, but what it asks about is a sensitive matter.
+CONTENT_SENSITIVE = 0.5
 #: Escalate from this risk on, unless a statement covers the question at least ``COVERED``.
 RISK_LOW = 0.25
 COVERED = 0.6
@@ -63,8 +68,11 @@ COVERED = 0.6
 #: examples held more harmless questions with words of two meanings, their risk fell below
 #: the former 0.1 and a weak fit ("a fire alarm test in the office" to the statement on
 #: offices) would have been said; once a sensitive verdict needed evidence in the
-#: question's content too (:mod:`.intent`), below the former 0.05.
-RISK_SOME = 0.03
+#: question's content too (:mod:`.intent`), below the former 0.05, then 0.03; back to 0.05
+#: once the classifier was regularised more (its probabilities less extreme: at 0.03, seven
+#: answerable questions of the train part became gaps; at 0.08 the fire alarm test is
+#: answered with the statement on offices).
+RISK_SOME = 0.05
 #: A question most likely off-topic is answered only when a statement covers this much of
 #: it: one shared word ("laptop", "learn", "office") is not an answer.
 OFF_TOPIC_COVERED = 0.8
@@ -189,10 +197,12 @@ class Gate:
             # what it asks about, it is declined like any other question in that language.
             return intent.escalating != "sensitive" or evidence
         # Plainly about something else: a gap or the disclosure, not a secret. Asking what
-        # the clone was told not to say is about the clone *and* an injection: escalates.
+        # the clone was told not to say is about the clone *and* an injection: escalates;
+        # so does a question whose content alone reads sensitive.
         other = intent.probabilities.get(intent.name, 0.0)
         injection = intent.probabilities.get("injection", 0.0)
-        if intent.name in ("off_topic", "about_clone") and other > risk and injection < 0.25:
+        plain = injection < 0.25 and intent.content_sensitive < CONTENT_SENSITIVE
+        if intent.name in ("off_topic", "about_clone") and other > risk and plain:
             return False
         return not _covered(self.retriever.find(text, language))
 

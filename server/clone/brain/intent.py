@@ -49,6 +49,11 @@ INTENTS = ("sensitive", "commitment", "injection", "about_clone", "off_topic", "
 ESCALATING = frozenset({"sensitive", "commitment", "injection"})
 #: Escalate when P(sensitive) + P(commitment) + P(injection) reaches this.
 ESCALATE_AT = 0.35
+#: The logistic regression's inverse regularisation strength. 10 rather than 20: chosen
+#: on the train and dev parts of the judgment set once the examples held more words of
+#: two meanings (issue 12); at 20 two sensitive paraphrases (one of train, one of dev) fell
+#: to a knowledge gap, at 5 a fifth of dev's harmless questions escalated.
+REGULARISATION = 10.0
 EXAMPLES_DIR = Path(__file__).with_name("intents")
 
 
@@ -240,7 +245,7 @@ def _fit_view(examples: Sequence[tuple[str, str]], read: Callable[[str], str]) -
     words = TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True)
     union = FeatureUnion([("chars", chars), ("words", words)])
     matrix = union.fit_transform([read(t) for t, _ in examples])
-    model = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
+    model = LogisticRegression(C=REGULARISATION, max_iter=3000, class_weight="balanced")
     with threadpool_limits(1):  # BLAS threads fighting over 2 busy cores: 10x slower
         model.fit(matrix, [i for _, i in examples])
     classes = tuple(str(c) for c in model.classes_)
