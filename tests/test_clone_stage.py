@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,37 @@ from townhall.protocol.messages import (
 )
 from townhall.server.app import TownhallServer
 from townhall.server.clone.face.visemes import mouth_open_track
+from townhall.server.clone.persona import sample_persona_path
 from townhall.server.clone.voice.opus import OpusDecoder
 
 from .conftest import TokenMaker, make_settings
 from .waiting import eventually, settled, ticks_later
 
+FAST_WPM = 450  # eSpeak NG's fastest rate a persona may ask for (FORMAT.md: 80..450)
 
-def clone_settings(tmp_path: Path, **qa: Any):  # type: ignore[no-untyped-def]
-    return make_settings(
-        tmp_path,
-        clone={"enabled": True, "pause_s": 0.1},
-        qa={"mode": "moderated", **qa},
-    )
+
+def fast_persona(tmp_path: Path) -> str:
+    """The sample persona, speaking at ``FAST_WPM``: the same statements, messages and
+    judgment, its answers played out in under half the time. The media clock is real, so a
+    test that needs whole answers but not the persona's own pace waits less for them."""
+    target = tmp_path / "fast-persona"
+    if not target.exists():
+        shutil.copytree(sample_persona_path(), target)
+        toml = target / "persona.toml"
+        text, n = re.subn(
+            r"(?m)^rate_wpm = \d+$", f"rate_wpm = {FAST_WPM}", toml.read_text(encoding="utf-8")
+        )
+        assert n == 1, "the sample persona's [voice] rate_wpm moved: update fast_persona"
+        toml.write_text(text, encoding="utf-8")
+    return str(target)
+
+
+def clone_settings(tmp_path: Path, fast: bool = False, **qa: Any):  # type: ignore[no-untyped-def]
+    """A server whose clone answers; ``fast``: it speaks at ``FAST_WPM`` (``fast_persona``)."""
+    clone: dict[str, object] = {"enabled": True, "pause_s": 0.1}
+    if fast:
+        clone["persona"] = fast_persona(tmp_path)
+    return make_settings(tmp_path, clone=clone, qa={"mode": "moderated", **qa})
 
 
 class Viewer:
@@ -121,7 +141,7 @@ async def wait_answer(
 
 
 async def test_question_answered_on_stage_for_everyone(tmp_path: Path, token: TokenMaker) -> None:
-    async with TownhallServer(clone_settings(tmp_path)) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True)) as srv:
         spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
         attendee = Viewer(srv.ws_url, token("att", role="attendee", name="Ada"))
         moderator = Viewer(srv.ws_url, token("mod", role="moderator", name="Mo"))
@@ -152,6 +172,7 @@ async def test_question_answered_on_stage_for_everyone(tmp_path: Path, token: To
 
 
 async def test_audio_envelope_and_mouth_are_in_sync(tmp_path: Path, token: TokenMaker) -> None:
+    # At the persona's own pace (not ``fast``): the lips are measured as people will hear them.
     async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
         viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
         await viewer.connect()
@@ -206,7 +227,7 @@ async def test_audio_envelope_and_mouth_are_in_sync(tmp_path: Path, token: Token
 async def test_sensitive_and_injected_questions_escalate_and_are_recorded(
     tmp_path: Path, token: TokenMaker, question: str
 ) -> None:
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
         await viewer.connect()
         ack = await viewer.request(lambda ref: Ask(ref, question))
@@ -227,7 +248,7 @@ async def test_invisible_characters_inside_a_word_do_not_hide_it_from_the_brain(
 ) -> None:
     """The queue used to turn zero-width characters into spaces ("bo nu ses"), so the
     brain never saw "bonuses" and recorded a mere knowledge gap instead of escalating."""
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
         await viewer.connect()
         ack = await viewer.request(
@@ -245,7 +266,7 @@ async def test_invisible_characters_inside_a_word_do_not_hide_it_from_the_brain(
 
 
 async def test_ukrainian_question_gets_ukrainian_answer(tmp_path: Path, token: TokenMaker) -> None:
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
         await viewer.connect()
         ack = await viewer.request(lambda ref: Ask(ref, "Як ми ставимося до віддаленої роботи?"))
@@ -259,7 +280,7 @@ async def test_ukrainian_question_gets_ukrainian_answer(tmp_path: Path, token: T
 
 
 async def test_review_mode_edit_and_skip(tmp_path: Path, token: TokenMaker) -> None:
-    async with TownhallServer(clone_settings(tmp_path, review=True)) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, review=True)) as srv:
         spectator = Viewer(srv.ws_url, token("spec", role="spectator"))
         moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
         await spectator.connect()
@@ -353,7 +374,7 @@ async def test_clients_follow_the_board_and_stage_without_gaps(
     """Every sequenced message advances the client's state: no gap, no keyframe request."""
     from townhall.protocol.messages import KeyframeRequest
 
-    async with TownhallServer(clone_settings(tmp_path)) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True)) as srv:
         spectator = Viewer(srv.ws_url, token("spec", role="spectator"))
         moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
         await spectator.connect()
@@ -422,7 +443,7 @@ async def test_a_failing_voice_escalates_once_instead_of_looping(
 
 async def test_review_off_releases_the_waiting_draft(tmp_path: Path, token: TokenMaker) -> None:
     """Turning review off while a draft waits speaks it; the queue goes on without review."""
-    async with TownhallServer(clone_settings(tmp_path, review=True)) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, review=True)) as srv:
         spectator = Viewer(srv.ws_url, token("spec", role="spectator"))
         moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
         await spectator.connect()
@@ -501,7 +522,7 @@ async def test_questions_waiting_for_approval_reach_only_staff_and_asker(
 
 
 async def test_captions_mark_where_each_sentence_ends(tmp_path: Path, token: TokenMaker) -> None:
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
         await viewer.connect()
         ack = await viewer.request(lambda ref: Ask(ref, "What is our strategy for the next year?"))
