@@ -4,6 +4,10 @@ A sensitive question, a request for a commitment or an injection in Russian reac
 leader: recorded as an escalation for what it is, not merely declined for its language
 (it used to be, unless the classifier was very sure, so the leader never saw it). A
 harmless Russian question keeps the polite decline, recorded as ``language_unsupported``.
+
+The decision is the point: announced (StageStart) and stored before a word is said, so
+each case stops the clone there (a moderator's Control "stop") rather than wait out the
+spoken decline in real time.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from townhall.protocol.messages import Ack, Ask
+from townhall.protocol.messages import Ack, Ask, Control, StageStart
 from townhall.server.app import TownhallServer
 from townhall.server.clone.persona import load_persona, sample_persona_path
 
 from .conftest import TokenMaker
 from .test_clone_stage import Viewer, clone_settings, wait_answer
+from .waiting import eventually
 
 PERSONA = load_persona(sample_persona_path())
 
@@ -42,15 +47,23 @@ async def test_a_russian_question_is_escalated_for_what_it_asks_or_declined_if_h
     assert "ru" not in PERSONA.languages
     async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
         viewer = Viewer(srv.ws_url, token("spec", role="spectator"))
+        moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
         await viewer.connect()
+        await moderator.connect()
         ack = await viewer.request(lambda ref: Ask(ref, question))
         assert isinstance(ack, Ack)
-        start, end = await wait_answer(viewer, ack.id, timeout=60)
-        # Said in the persona's own languages, never as an approved answer.
-        assert start.label == end.label == "escalated"
-        assert start.language in PERSONA.languages
+        await eventually(
+            lambda: any(s.question == ack.id for s in viewer.of(StageStart)), timeout=60
+        )
+        # Stored for the leader before the clone says so.
         db = sqlite3.connect(tmp_path / "townhall.db")
         rows = db.execute("SELECT question_id, reason, language FROM escalations").fetchall()
         db.close()
         assert [(q, r.split(":")[0], lang) for q, r, lang in rows] == [(ack.id, reason, "ru")]
+        assert isinstance(await moderator.request(lambda ref: Control(ref, "stop")), Ack)
+        start, end = await wait_answer(viewer, ack.id)
+        # Said in the persona's own languages, never as an approved answer.
+        assert start.label == end.label == "escalated" and end.outcome == "stopped"
+        assert start.language in PERSONA.languages
         await viewer.client.close()
+        await moderator.client.close()
