@@ -59,7 +59,7 @@ def live_inbox(viewer: Viewer, question: int) -> list[Any]:
 async def test_escalation_to_inbox_publish_endorse_and_the_clone_learns(
     tmp_path: Path, token: TokenMaker, workers: int
 ) -> None:
-    settings = clone_settings(tmp_path, mode="auto")
+    settings = clone_settings(tmp_path, fast=True, mode="auto")
     settings = replace(settings, server=replace(settings.server, workers=workers))
     async with TownhallServer(settings) as srv:
         spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
@@ -121,7 +121,7 @@ async def test_escalation_to_inbox_publish_endorse_and_the_clone_learns(
 async def test_statement_versions_conflict_and_clear_errors(
     tmp_path: Path, token: TokenMaker
 ) -> None:
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         a = Viewer(srv.ws_url, token("op1", role="operator", name="Ann"))
         b = Viewer(srv.ws_url, token("op2", role="operator", name="Ben"))
         spectator = Viewer(srv.ws_url, token("spec", role="spectator"))
@@ -160,7 +160,7 @@ async def test_correction_notice_reaches_room_and_transcript(
 ) -> None:
     from townhall.server.ops.transcript import export
 
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
         leader = Viewer(srv.ws_url, token("boss", role="operator", name="Dana"))
         for v in (spectator, leader):
