@@ -22,9 +22,10 @@ from .waiting import eventually
 QUESTIONS = ("How do we think about remote work?", "What is our plan for the office?")
 
 
-def recording_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """The clone on, and the recording flushed every 50 ms (the tests wait on the file)."""
-    s: Any = clone_settings(tmp_path)
+def recording_settings(tmp_path: Path, fast: bool = False):  # type: ignore[no-untyped-def]
+    """The clone on, and the recording flushed every 50 ms (the tests wait on the file);
+    ``fast``: the clone speaks at 450 wpm (``clone_settings``), the answers are shorter."""
+    s: Any = clone_settings(tmp_path, fast=fast)
     return replace(s, recording=replace(s.recording, flush_s=0.05))
 
 

@@ -40,7 +40,7 @@ async def get(srv: TownhallServer, path: str) -> tuple[int, str, str]:
 async def test_a_served_answer_is_recorded_listed_and_exported(
     tmp_path: Path, token: TokenMaker
 ) -> None:
-    async with TownhallServer(recording_settings(tmp_path)) as srv:
+    async with TownhallServer(recording_settings(tmp_path, fast=True)) as srv:
         # While the event runs: flushed within flush_s, readable, served to a moderator only.
         rec = await record_two_answers(srv, token)
         rec_id, path, spectator = rec.id, rec.path, rec.spectator
@@ -83,7 +83,7 @@ async def test_a_served_answer_is_recorded_listed_and_exported(
     assert {m.answer for m in events if isinstance(m, StageEnd)} == {start1.answer, start2.answer}
 
     # Survives the restart: the next run lists it beside its own recording.
-    async with TownhallServer(recording_settings(tmp_path)) as srv:
+    async with TownhallServer(recording_settings(tmp_path, fast=True)) as srv:
         assert srv.recorder is not None and srv.recorder.id != rec_id
     assert rec_id in [r.id for r in list_recordings(tmp_path / "recordings")]
 
