@@ -27,7 +27,7 @@ from townhall.server.clone.persona import (
 from townhall.server.core.textnorm import fold
 
 from .conftest import TokenMaker, make_settings
-from .test_clone_stage import Viewer, ask_and_approve, wait_answer
+from .test_clone_stage import Viewer, ask_and_approve, fast_persona, wait_answer
 
 PERSONA = load_persona(sample_persona_path())
 
@@ -245,7 +245,12 @@ async def test_a_question_about_the_clone_through_a_real_server(
 ) -> None:
     settings = make_settings(
         tmp_path,
-        clone={"enabled": True, "pause_s": 0.2, "disclosure_pause_s": 600},
+        clone={
+            "enabled": True,
+            "pause_s": 0.2,
+            "disclosure_pause_s": 600,
+            "persona": fast_persona(tmp_path),  # what is said, not its pace, is the point
+        },
         qa={"mode": "moderated"},
     )
     recording = dict(PERSONA.about_clone_for("en"))["recording"]
@@ -268,7 +273,12 @@ async def test_a_russian_question_about_the_clone_through_a_real_server(
     """End to end: answered in Russian (stage language ``ru``), disclosure first."""
     settings = make_settings(
         tmp_path,
-        clone={"enabled": True, "pause_s": 0.2, "disclosure_pause_s": 600},
+        clone={
+            "enabled": True,
+            "pause_s": 0.2,
+            "disclosure_pause_s": 600,
+            "persona": fast_persona(tmp_path),  # what is said, not its pace, is the point
+        },
         qa={"mode": "moderated"},
     )
     async with TownhallServer(settings) as srv:
