@@ -17,12 +17,13 @@ from townhall.server.clone.voice.espeak import get_engine
 
 from .conftest import TokenMaker, make_settings
 from .fake_openai import FakeOpenAI
-from .test_clone_stage import Viewer, decode_audio, wait_answer, words
+from .test_clone_stage import FAST_WPM, Viewer, decode_audio, fast_persona, wait_answer, words
 
 
 def speech(body: dict[str, Any]) -> bytes:
-    """A 'cloud voice': eSpeak at another speed, as 24 kHz PCM the way the API sends it."""
-    u = get_engine().render(body["input"], "en", rate_wpm=210)
+    """A 'cloud voice': eSpeak at another speed (its fastest: the answers play out in real
+    time), as 24 kHz PCM the way the API sends it."""
+    u = get_engine().render(body["input"], "en", rate_wpm=FAST_WPM)
     resampler = av.AudioResampler(format="s16", layout="mono", rate=24000)
     frame = av.AudioFrame.from_ndarray(u.pcm[np.newaxis, :], format="s16", layout="mono")
     frame.sample_rate = u.sample_rate
@@ -95,6 +96,7 @@ async def test_injection_never_reaches_the_model(tmp_path: Path, token: TokenMak
                 "openai_api_key": api.api_key,
                 "openai_model": "fake-chat",
                 "pause_s": 0.1,
+                "persona": fast_persona(tmp_path),  # the embedded voice, at 450 wpm
             },
         )
         async with TownhallServer(settings) as srv:
@@ -134,6 +136,7 @@ async def test_guard_model_from_the_configuration_fails_closed(
                 "openai_api_key": api.api_key,
                 "openai_model": "fake-chat",
                 "pause_s": 0.1,
+                "persona": fast_persona(tmp_path),  # the embedded voice, at 450 wpm
             },
         )
         async with TownhallServer(settings) as srv:
