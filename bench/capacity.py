@@ -254,21 +254,28 @@ def _summary(url: str, name: str, quantile: str) -> float | None:
     return None
 
 
-def steady(load: Capload, limit_s: float) -> float:
+def steady(loads: Capload | list[Capload], limit_s: float) -> float:
     """Wait until the clients are no longer catching up (the ramp can leave a backlog).
 
     Catching up shows as more than 25 stage packets a second per client, or packets
-    arriving a second late; the clone not yet speaking, as few packets. Returns how long
-    it took (or the limit if it never settled).
+    arriving a second late; the clone not yet speaking, as few packets. Several load
+    generators are probed over the same seconds (as the window measures them), until each
+    has settled. Returns how long it took (or the limit if it never settled).
     """
+    waiting = [loads] if isinstance(loads, Capload) else list(loads)
     started = time.monotonic()
-    while time.monotonic() - started < limit_s:
-        load.command("start")
+    while waiting and time.monotonic() - started < limit_s:
+        for load in waiting:
+            load.command("start")
         time.sleep(3.0)
-        load.command("stop")
-        probe = load.expect(30)
-        if 10 < probe["stage_per_s"] <= 25.5 and probe["stage_p99_ms"] < 1000:
-            break
+        for load in waiting:
+            load.command("stop")
+        probes = [load.expect(30) for load in waiting]
+        waiting = [
+            load
+            for load, probe in zip(waiting, probes, strict=True)
+            if not (10 < probe["stage_per_s"] <= 25.5 and probe["stage_p99_ms"] < 1000)
+        ]
     return round(time.monotonic() - started, 1)
 
 

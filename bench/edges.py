@@ -346,8 +346,7 @@ def run(
         ramped = [load.expect(args.ramp_timeout, "ramped") for load in loads]
         log(f"{mode} {clients}: {sum(r['joined'] for r in ramped)} joined; settling")
         time.sleep(args.settle)
-        for load in loads:
-            steady(load, 20.0)
+        steady(loads, 20.0)
         bus = nats if mode == "edges" else None
         stats = window(loads, room, fanout, bus, varz, args.seconds, mode == "edges")
         stats["ramp_s"] = max(r["ramp_s"] for r in ramped)
