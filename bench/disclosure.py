@@ -1,7 +1,7 @@
 """Spoken disclosure, measured through real `townhall serve` sessions (bench/trust.py's figure).
 
-Each session is its own server process (embedded brain and voice, sample persona) with a
-short ``clone.disclosure_pause_s``. A spectator asks questions of every kind (answerable,
+Each session is its own server process (embedded brain and voice, the sample persona or
+``--persona``'s) with a short ``clone.disclosure_pause_s``. A spectator asks questions of every kind (answerable,
 escalated, about the clone, English and Ukrainian); before some of them the room stays
 silent longer than the pause. For every answer the words heard first (the captions of its
 StagePackets) are compared with the persona's disclosure in the answer's language, then a
@@ -9,7 +9,7 @@ moderator stops the clone so the next question follows. An answer that opens a s
 or follows a pause must open with the disclosure (``disclosure_spoken``, target 100 %); one
 that follows another answer at once should not repeat it (``repeated_without_pause``).
 
-Usage: python bench/disclosure.py [--sessions N]   (prints one JSON object)
+Usage: python bench/disclosure.py [--sessions N] [--persona DIR]   (prints one JSON object)
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _token(user: str, role: str) -> str:
     return issue_token(SECRET, user_id=user, name=user, role=role, room="main", ttl_s=3600)
 
 
-def _serve(tmp: Path) -> Served:
+def _serve(tmp: Path, persona: str = "") -> Served:
     return serve(
         tmp,
         "\n".join(
@@ -81,6 +81,7 @@ def _serve(tmp: Path) -> Served:
                 "[clone]",
                 "pause_s = 0.05",
                 f"disclosure_pause_s = {PAUSE_S}",
+                f"persona = {json.dumps(persona)}",
             ]
         ),
     )
@@ -146,13 +147,13 @@ async def _session(url: str, disclosures: dict[str, list[str]]) -> list[tuple[st
     return results
 
 
-async def measure(sessions: int = 2) -> dict[str, Any]:
-    persona = load_persona(sample_persona_path())
+async def measure(sessions: int = 2, persona_dir: str = "") -> dict[str, Any]:
+    persona = load_persona(persona_dir or sample_persona_path())
     disclosures = {lang: _words(persona.disclosure_for(lang)) for lang in persona.languages}
     answers: list[tuple[str, bool]] = []
     for _ in range(sessions):
         with tempfile.TemporaryDirectory(prefix="townhall-disclosure-") as tmpdir:
-            served = _serve(Path(tmpdir))
+            served = _serve(Path(tmpdir), persona_dir)
             try:
                 answers += await _session(served.url, disclosures)
             finally:
@@ -173,8 +174,11 @@ async def measure(sessions: int = 2) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=2)
+    parser.add_argument(
+        "--persona", default="", help="persona directory (default: the bundled sample)"
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.sessions))))
+    print(json.dumps(asyncio.run(measure(args.sessions, args.persona))))
 
 
 if __name__ == "__main__":
