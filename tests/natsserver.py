@@ -62,6 +62,9 @@ class NatsServer:
                 connect_timeout=1,
                 allow_reconnect=False,
                 max_reconnect_attempts=0,
+                # A refused first attempt (not listening yet) otherwise sleeps the client's
+                # default 2 s before it gives up: the poll is paced by eventually() instead.
+                reconnect_time_wait=0,
                 **self.options,  # type: ignore[arg-type]
             )
         except Exception:
