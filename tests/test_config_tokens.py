@@ -57,6 +57,7 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
         ('[room]\nstarts_at = "tomorrow"\n', {}, r"room.starts_at.*ISO 8601"),
         ('[room]\nstarts_at = "2026-12-06T15:00:00"\n', {}, "with a time zone"),
         ('[room]\nphase = "hold"\n', {}, "room.phase.*doors or live"),
+        ("[bus]\nconnect_timeout_s = 0\n", {}, r"bus\.connect_timeout_s must be > 0"),
     ],
 )
 def test_bad_config_says_where(tmp_path: Path, text: str, env: dict[str, str], needle: str) -> None:

@@ -32,7 +32,6 @@ log = logging.getLogger("townhall.bus")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PRESENCE_ROOT = "edges"  # townhall.edges.<edge>: no room may take this id
-FIRST_CONNECT_S = 10.0  # how long a starting process waits for the bus
 TICK_STREAM_MAX_MSGS = 100_000  # at 20 Hz, well over an hour; max_age trims it first
 
 
@@ -124,7 +123,7 @@ async def connect(
     """A NATS connection that reconnects by itself; one-line BusError if none answers.
 
     Once connected the client retries for ever (a NATS restart is a pause, not an end);
-    the first connection gets ``FIRST_CONNECT_S``, so a wrong ``bus.url`` is reported.
+    the first connection gets ``bus.connect_timeout_s``, so a wrong ``bus.url`` is reported.
     After a reconnect each of ``on_reconnect`` (a list its owner may fill later) runs:
     a restarted server has lost what lived in its memory, such as the tick stream.
     """
@@ -173,7 +172,7 @@ async def connect(
         options["tls"] = tls
     for attempt in range(RESET_ATTEMPTS):
         try:
-            return await asyncio.wait_for(nats.connect(**options), FIRST_CONNECT_S)
+            return await asyncio.wait_for(nats.connect(**options), settings.connect_timeout_s)
         except ConnectionResetError as exc:
             # NATS refuses bad credentials with -ERR and closes at once: the client may
             # read the reset before the -ERR. Ask again to learn the reason; say it if not.

@@ -400,6 +400,12 @@ class BusSettings:
         "clients (`tls { verify: true }`); set with bus.tls_key.",
     )
     tls_key: str = _doc("", "PEM file of the private key of bus.tls_cert.")
+    connect_timeout_s: float = _doc(
+        10.0,
+        "How long a starting process tries to reach the bus before it stops with one line "
+        "saying why (a wrong bus.url, TLS file or password); once connected it reconnects "
+        "for ever.",
+    )
     edge_timeout_s: float = _doc(
         5.0,
         "An edge not heard from for this long is taken for dead by the authority: its "
@@ -689,6 +695,7 @@ def _range_checks(s: Settings) -> list[tuple[str, bool, str]]:
             )
             if path
         ),
+        ("bus.connect_timeout_s", s.bus.connect_timeout_s > 0, "must be > 0"),
         ("bus.edge_timeout_s", s.bus.edge_timeout_s > 0, "must be > 0"),
         ("bus.replay_s", s.bus.replay_s > 0, "must be > 0"),
         ("bus.lease_ttl_s", 1 <= s.bus.lease_ttl_s <= 300, "must be 1..300"),
