@@ -539,7 +539,8 @@ def test_serve_role_authority_without_nats_is_one_line(tmp_path: Path) -> None:
     import sys
 
     config = tmp_path / "townhall.toml"
-    config.write_text('[bus]\nurl = "nats://127.0.0.1:1"\n')
+    # Refused on every attempt: it gives up after bus.connect_timeout_s (1 s, not 10).
+    config.write_text('[bus]\nurl = "nats://127.0.0.1:1"\nconnect_timeout_s = 1.0\n')
     result = subprocess.run(
         [sys.executable, "-m", "townhall.server.ops.cli", "serve", "--config", str(config),
          "--role", "authority", "--port", "0"],
