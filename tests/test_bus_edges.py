@@ -113,8 +113,14 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     authority = await start(config, "authority", "WebSocket ")
     edges: list[Proc] = []
     try:
-        for _ in range(2):
-            edges.append(await start(config, "edge", " serving room "))
+        # The two edges start side by side (each a second of imports on a quiet machine).
+        started = await asyncio.gather(
+            *(start(config, "edge", " serving room ") for _ in range(2)), return_exceptions=True
+        )
+        edges = [p for p in started if isinstance(p, Proc)]
+        for failed in started:
+            if isinstance(failed, BaseException):
+                raise failed
         yield Deployment(room, authority, edges)
     finally:
         for proc in [*edges, authority]:
@@ -321,7 +327,8 @@ def test_serve_role_edge_without_nats_is_one_line(tmp_path: Path) -> None:
     import subprocess
 
     config = tmp_path / "townhall.toml"
-    config.write_text('[bus]\nurl = "nats://127.0.0.1:1"\n')
+    # Refused on every attempt: it gives up after bus.connect_timeout_s (1 s, not 10).
+    config.write_text('[bus]\nurl = "nats://127.0.0.1:1"\nconnect_timeout_s = 1.0\n')
     result = subprocess.run(
         [*CLI, "serve", "--config", str(config), "--role", "edge", "--port", "0"],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
@@ -366,7 +373,8 @@ async def nats_with_users(tmp_path: Path) -> AsyncIterator[str]:
 async def test_edges_authenticate_to_the_bus(nats_with_users: str, tmp_path: Path) -> None:
     config = tmp_path / "townhall.toml"
     base = f'[server]\nroom = "auth"\n[log]\nformat = "text"\n[bus]\nurl = "{nats_with_users}"\n'
-    config.write_text(base + 'user = "edge"\npassword = "wrong"\n')
+    # Refused on every attempt: it gives up after bus.connect_timeout_s (2 s, not 10).
+    config.write_text(base + 'user = "edge"\npassword = "wrong"\nconnect_timeout_s = 2.0\n')
     refused = await asyncio.create_subprocess_exec(
         *CLI, "serve", "--config", str(config), "--role", "edge", "--port", "0",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
