@@ -43,7 +43,7 @@ def fast_persona(tmp_path: Path) -> str:
     """The sample persona, speaking at ``FAST_WPM``: the same statements, messages and
     judgment, its answers played out in under half the time. The media clock is real, so a
     test that needs whole answers but not the persona's own pace waits less for them."""
-    target = tmp_path / "fast-persona"
+    target = tmp_path / "fast" / sample_persona_path().name  # the folder's name is its id
     if not target.exists():
         shutil.copytree(sample_persona_path(), target)
         toml = target / "persona.toml"
