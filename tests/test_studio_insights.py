@@ -91,7 +91,7 @@ async def test_a_real_server_counts_per_event_and_over_time_and_the_page_shows_i
     browser: Browser,  # noqa: F811
     token: TokenMaker,
 ) -> None:
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
         operator = Viewer(srv.ws_url, token("boss", role="operator", name="Dana"))
         await spectator.connect()

@@ -128,7 +128,7 @@ async def test_webhook_asker_delivery_restart_and_audit(
     probe.close()
     smtp = Controller(Mailbox(), hostname="127.0.0.1", port=port)
     smtp.start()
-    settings = clone_settings(tmp_path, mode="auto")
+    settings = clone_settings(tmp_path, fast=True, mode="auto")
     settings = replace(
         settings,
         clone=replace(settings.clone, escalation_webhook=url, escalation_smtp=f"127.0.0.1:{port}"),
