@@ -36,6 +36,7 @@ from townhall.server.fanout.edge_client import EdgeClient
 from townhall.server.fanout.pool import RemoteSession
 
 from .conftest import TokenMaker, make_settings
+from .test_clone_stage import fast_persona
 from .test_server import pose_bytes
 from .waiting import eventually, round_trip, settled, ticks_later
 
@@ -445,7 +446,8 @@ async def test_clone_speech_reaches_every_client_before_it_is_due(
         tmp_path,
         server={"workers": 2},
         room={"tick_hz": 10, "crowd_hz": 10, "spectator_hz": 2.5},
-        clone={"enabled": True, "pause_s": 0.1},
+        # At 450 wpm (fast_persona): the packets' timing is the point, not the answer's length.
+        clone={"enabled": True, "pause_s": 0.1, "persona": fast_persona(tmp_path)},
     )
     lead_us = settings.room.stage_lead_us
     assert lead_us == 500_000  # a spectator period (4 ticks) and one tick more
