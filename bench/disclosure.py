@@ -1,13 +1,14 @@
 """Spoken disclosure, measured through real `townhall serve` sessions (bench/trust.py's figure).
 
 Each session is its own server process (embedded brain and voice, the sample persona or
-``--persona``'s) with a short ``clone.disclosure_pause_s``. A spectator asks questions of every kind (answerable,
-escalated, about the clone, English and Ukrainian); before some of them the room stays
-silent longer than the pause. For every answer the words heard first (the captions of its
-StagePackets) are compared with the persona's disclosure in the answer's language, then a
-moderator stops the clone so the next question follows. An answer that opens a session
-or follows a pause must open with the disclosure (``disclosure_spoken``, target 100 %); one
-that follows another answer at once should not repeat it (``repeated_without_pause``).
+``--persona``'s) with a short ``clone.disclosure_pause_s``. A spectator asks questions of
+every kind (answerable, escalated, about the clone, English and Ukrainian); before some of
+them the room stays silent longer than the pause. For every answer the words heard first
+(the captions of its StagePackets) are compared with the persona's disclosure in the
+answer's language, then a moderator stops the clone so the next question follows. An
+answer that opens a session or follows a pause must open with the disclosure
+(``disclosure_spoken``, target 100 %); one that follows another answer at once should not
+repeat it (``repeated_without_pause``).
 
 Usage: python bench/disclosure.py [--sessions N] [--persona DIR]   (prints one JSON object)
 """
