@@ -1,8 +1,9 @@
 """The recording's cost: bytes per second of speech, the recorder's time per room tick,
 reading (index) and export (WebM + VTT) speed.
 
-Runs a server with the embedded clone, asks N questions, waits for every answer, then
-measures. Progress on stderr, one JSON object as the last line of stdout.
+Runs a server with the embedded clone (the sample persona, or ``--persona DIR``), asks N
+questions, waits for every answer, then measures. Progress on stderr, one JSON object as
+the last line of stdout.
 
     python bench/recording.py --answers 4
 """
@@ -56,7 +57,7 @@ class TimedRecorder:
         self.inner.live(now_us, payload)  # type: ignore[attr-defined]
 
 
-async def run(answers: int) -> dict[str, object]:
+async def run(answers: int, persona: str = "") -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="townhall-bench-rec-"))
     secret = "bench-secret-" + "x" * 32
     settings = Settings(
@@ -64,7 +65,7 @@ async def run(answers: int) -> dict[str, object]:
         auth=AuthSettings(secret=secret),
         store=StoreSettings(path=str(tmp / "townhall.db")),
         qa=QaSettings(mode="auto"),
-        clone=CloneSettings(pause_s=0.1),
+        clone=CloneSettings(pause_s=0.1, persona=persona),
     )
     async with TownhallServer(settings) as srv:
         assert srv.recorder is not None
@@ -117,8 +118,11 @@ async def run(answers: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=4, help="questions to answer (default 4)")
+    parser.add_argument(
+        "--persona", default="", help="persona directory (default: the bundled sample)"
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.answers))
+    result = asyncio.run(run(args.answers, args.persona))
     print(json.dumps(result))
 
 

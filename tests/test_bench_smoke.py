@@ -170,11 +170,11 @@ def test_disclosure_bench_smoke(tmp_path: Path) -> None:
     assert result["session_starts_disclosed"] == 1 and result["repeated_without_pause"] == 0
 
 
-def test_recording_bench_smoke() -> None:
-    """The recording benchmark records one real answer and reports its figures."""
+def test_recording_bench_smoke(tmp_path: Path) -> None:
+    """The recording benchmark records one real answer, spoken fast, and reports its figures."""
     script = BENCH.parent / "recording.py"
     proc = subprocess.run(
-        [sys.executable, str(script), "--answers", "1"],
+        [sys.executable, str(script), "--answers", "1", "--persona", fast_persona(tmp_path)],
         capture_output=True,
         text=True,
         timeout=240,
