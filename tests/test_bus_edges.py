@@ -77,6 +77,19 @@ async def start(config: Path, role: str, marker: str) -> Proc:
     return proc
 
 
+async def start_together(*starts: tuple[Path, str, str]) -> list[Proc]:
+    """``start(config, role, marker)`` for each, side by side (each process spends a second
+    or more importing); if one fails, those that started are stopped and its error raised."""
+    started = await asyncio.gather(*(start(*spec) for spec in starts), return_exceptions=True)
+    procs = [p for p in started if isinstance(p, Proc)]
+    failed = [e for e in started if isinstance(e, BaseException)]
+    if failed:
+        for proc in procs:
+            await stop(proc)
+        raise failed[0]
+    return procs
+
+
 async def stop(proc: Proc) -> None:
     if proc.process.returncode is None:
         proc.process.terminate()
@@ -113,14 +126,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     authority = await start(config, "authority", "WebSocket ")
     edges: list[Proc] = []
     try:
-        # The two edges start side by side (each a second of imports on a quiet machine).
-        started = await asyncio.gather(
-            *(start(config, "edge", " serving room ") for _ in range(2)), return_exceptions=True
-        )
-        edges = [p for p in started if isinstance(p, Proc)]
-        for failed in started:
-            if isinstance(failed, BaseException):
-                raise failed
+        edges = await start_together(*[(config, "edge", " serving room ")] * 2)
         yield Deployment(room, authority, edges)
     finally:
         for proc in [*edges, authority]:

@@ -37,7 +37,16 @@ from townhall.server.fanout.edge_server import EdgeServer
 from townhall.server.gateway.http import PAGE_CSP, page_csp
 
 from .conftest import SECRET, TokenMaker, make_settings
-from .test_bus_edges import NATS_URL, Deployment, health, start, stop, until
+from .test_bus_edges import (
+    NATS_URL,
+    Deployment,
+    Proc,
+    health,
+    start,
+    start_together,
+    stop,
+    until,
+)
 from .waiting import eventually
 
 MOVE_LIMIT_S = 5.0  # issue 16: a dead edge's clients are on another edge within this
@@ -69,10 +78,9 @@ async def deployed(
     room = f"m{uuid.uuid4().hex[:10]}"
     config = edge_config(tmp_path, room, clone, allowed_origins)
     authority = await start(config, "authority", "WebSocket ")
-    edges = []
+    edges: list[Proc] = []
     try:
-        for _ in range(2):
-            edges.append(await start(config, "edge", " serving room "))
+        edges = await start_together(*[(config, "edge", " serving room ")] * 2)
         yield Deployment(room, authority, edges)
     finally:
         for proc in [*edges, authority]:

@@ -40,7 +40,16 @@ from townhall.server.gateway.tokens import issue_token
 
 from .conftest import SECRET, TokenMaker
 from .postgres import fresh_database
-from .test_bus_edges import NATS_URL, Proc, health, joined, start, stop, until
+from .test_bus_edges import (
+    NATS_URL,
+    Proc,
+    health,
+    joined,
+    start,
+    start_together,
+    stop,
+    until,
+)
 from .test_edge_moves import MOVE_LIMIT_S, edge_config
 from .test_failover import stored
 from .waiting import eventually
@@ -104,12 +113,11 @@ async def two_rooms(
     deployment = f"d-{tag}"  # on the shared NATS, these processes hear only each other
     procs: list[Proc] = []
     try:
-        authorities = {}
-        for room in (east, west):  # one after the other: the first migrates a shared store
-            config = room_config(tmp_path / room, room, deployment, store_url=store_url)
-            authorities[room] = await start(config, "authority", "WebSocket ")
-            procs.append(authorities[room])
-        config = room_config(
+        configs = {
+            room: room_config(tmp_path / room, room, deployment, store_url=store_url)
+            for room in (east, west)
+        }
+        edge_config_path = room_config(
             tmp_path / "edge",
             east,
             deployment,
@@ -117,8 +125,15 @@ async def two_rooms(
             edge_idle_s=IDLE_S,
             edge_max_rooms=MAX_ROOMS,
         )
-        edge = await start(config, "edge", " serving room ")
-        procs.append(edge)
+        # East first (it migrates a shared store), then west beside the edge (which links
+        # west only when a west client comes).
+        authorities = {east: await start(configs[east], "authority", "WebSocket ")}
+        procs.append(authorities[east])
+        authorities[west], edge = await start_together(
+            (configs[west], "authority", "WebSocket "),
+            (edge_config_path, "edge", " serving room "),
+        )
+        procs += [authorities[west], edge]
         yield Rooms(east, west, authorities, edge, deployment)
     finally:
         for proc in reversed(procs):
