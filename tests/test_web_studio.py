@@ -61,7 +61,7 @@ async def test_the_whole_loop_in_the_browser(
     browser: Browser,  # noqa: F811
     token: TokenMaker,
 ) -> None:
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         page, errors = await open_studio(browser, srv.url, token("boss", "operator", "Dana"))
         # before anything happened, Insights says so in words, not as a numbered list item
         await page.get_by_role("tab", name="Insights").click()
@@ -143,7 +143,7 @@ async def test_a_correction_from_the_page_reaches_the_room_and_the_transcript(
     token: TokenMaker,
 ) -> None:
     fixed = "Remote work: three office days a week from June."
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         page, errors = await open_studio(browser, srv.url, token("boss", "operator", "Dana"))
         spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
         await spectator.connect()
@@ -174,7 +174,7 @@ async def test_statements_edit_conflict_history_and_a_moderator_reads_only(
 ) -> None:
     from townhall.protocol.messages import StatementSave
 
-    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
         page, errors = await open_studio(browser, srv.url, token("boss", "operator", "Dana"))
         await page.get_by_role("tab", name="Statements").click()
         await page.locator("#statement-query").fill("remote-first")

@@ -203,7 +203,7 @@ async def test_audience_sees_one_moment_during_review_and_captions_as_sentences(
     browser: Browser,  # noqa: F811
     token: TokenMaker,
 ) -> None:
-    async with TownhallServer(clone_settings(tmp_path, review=True)) as srv:
+    async with TownhallServer(clone_settings(tmp_path, fast=True, review=True)) as srv:
         moderator = Viewer(srv.ws_url, token("mod", role="moderator"))
         asker = Viewer(srv.ws_url, token("ask", role="spectator"))
         await moderator.connect()
