@@ -33,7 +33,7 @@ async def test_a_recording_plays_seeks_to_a_chapter_and_shows_its_captions(
     token: TokenMaker,
     browser: Browser,  # noqa: F811
 ) -> None:
-    async with TownhallServer(recording_settings(tmp_path, fast=True)) as srv:
+    async with TownhallServer(recording_settings(tmp_path)) as srv:
         assert srv.recorder is not None
         rec = await record_two_answers(srv, token)
         end2 = rec.ends[1]

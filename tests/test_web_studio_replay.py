@@ -114,7 +114,7 @@ async def test_play_in_the_studio_shows_the_captions_and_plays_the_voice(
     browser: Browser,  # noqa: F811
     token: TokenMaker,
 ) -> None:
-    async with TownhallServer(clone_settings(tmp_path, fast=True, mode="auto")) as srv:
+    async with TownhallServer(clone_settings(tmp_path, mode="auto")) as srv:
         spectator = Viewer(srv.ws_url, token("spec", role="spectator", name="Sam"))
         await spectator.connect()
         ack = await spectator.request(lambda ref: Ask(ref, "What is our plan for the office?"))
