@@ -66,7 +66,7 @@ def question_row(page: Page, qid: int):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def clone_server(tmp_path: Path) -> AsyncIterator[TownhallServer]:
-    async with TownhallServer(clone_settings(tmp_path, fast=True)) as srv:
+    async with TownhallServer(clone_settings(tmp_path)) as srv:
         yield srv
 
 
