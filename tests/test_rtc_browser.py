@@ -39,9 +39,10 @@ def write_wav(path: Path, pcm: np.ndarray, rate: int) -> None:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(48_000)
-        # Chromium loops the file: 4 s of silence after the question keeps the test's release
-        # ahead of the second time round (which would be transcribed as a second phrase).
-        tail = np.zeros(4 * 48_000, np.int16)
+        # Chromium loops the file: 20 s of silence after the question keeps the test's release
+        # ahead of the second time round (which would be transcribed as a second phrase; with
+        # 4 s a busy machine let it through). The release follows the first phrase at once.
+        tail = np.zeros(20 * 48_000, np.int16)
         w.writeframes(np.concatenate([*out, tail]).astype("<i2").tobytes())
 
 

@@ -81,7 +81,7 @@ async def test_a_recording_plays_seeks_to_a_chapter_and_shows_its_captions(
         # between reading the button and clicking it. From the start the whole recording
         # is still to play, so the button toggles whichever way it stands.)
         await page.evaluate("townhallDebug.player.conn.seek(townhallDebug.player.conn.startUs)")
-        assert await page.locator("#chapters li[aria-current]").count() == 0
+        await expect(page.locator("#chapters li[aria-current]")).to_have_count(0)
         play = page.locator("#play")
         before = await play.inner_text()
         assert before in ("Play", "Pause"), before

@@ -238,12 +238,25 @@ async def frames_later(page: Page, n: int = 2) -> None:
     )
 
 
+# A browser without WebGL or WebCodecs: the page keeps captions and the board, and draws
+# nothing (so a test that loads it this way is light: it runs in the "pages" group).
+NO_WEBGL = """
+delete window.AudioDecoder;
+const getContext = HTMLCanvasElement.prototype.getContext;
+HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+  return /webgl/.test(kind) ? null : getContext.call(this, kind, ...rest);
+};
+"""
+
+
 async def open_watch(
-    chromium: Browser, url: str, token: str | None, avatar: str = ""
+    chromium: Browser, url: str, token: str | None, avatar: str = "", webgl: bool = True
 ) -> tuple[Page, list[str]]:
     """A /watch page; returns it and a list collecting its script errors and any request
     that would leave this server (the page must load nothing from anywhere else)."""
     context = await chromium.new_context(viewport={"width": 1280, "height": 760})
+    if not webgl:
+        await context.add_init_script(NO_WEBGL)
     page = await context.new_page()
     errors: list[str] = []
     page.on(
@@ -536,6 +549,7 @@ async def test_watch_clone_stands_at_rest_and_shifts_its_weight_between_answers(
         await page.close()
 
 
+@pytest.mark.light
 async def test_watch_says_why_a_link_does_not_work(
     tmp_path: Path,
     token: TokenMaker,
@@ -557,12 +571,19 @@ async def test_watch_says_why_a_link_does_not_work(
             (token("elsewhere", role="spectator", room="other"), "different town hall"),
         ]
         for bad, text in cases:
-            page, _ = await open_watch(browser, srv.url, bad)
+            page, _ = await open_watch(browser, srv.url, bad, webgl=False)
             alert = page.locator("#alert[role=alert]")
             await expect(alert).to_be_visible(timeout=10_000)
             await expect(alert).to_contain_text(text)
             await expect(page.locator("#status")).not_to_have_text("Live")
             await page.context.close()
+
+
+async def test_watch_says_why_a_model_link_does_not_load(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+) -> None:
+    async with TownhallServer(make_settings(tmp_path)) as srv:
         # A model link must be on this server (nothing is fetched elsewhere); one that does
         # not load leaves the default clone on stage.
         for avatar, text in [
@@ -577,6 +598,7 @@ async def test_watch_says_why_a_link_does_not_work(
             await page.context.close()
 
 
+@pytest.mark.light
 async def test_watch_without_webgl_or_webcodecs_keeps_captions_and_board(
     tmp_path: Path,
     browser: Browser,  # noqa: F811
@@ -586,15 +608,7 @@ async def test_watch_without_webgl_or_webcodecs_keeps_captions_and_board(
     async with TownhallServer(settings) as srv:
         errors: list[str] = []
         context = await browser.new_context(viewport={"width": 1000, "height": 700})
-        await context.add_init_script(
-            """
-            delete window.AudioDecoder;
-            const getContext = HTMLCanvasElement.prototype.getContext;
-            HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
-              return /webgl/.test(kind) ? null : getContext.call(this, kind, ...rest);
-            };
-            """
-        )
+        await context.add_init_script(NO_WEBGL)
         page = await context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         await page.goto(f"{srv.url}/watch")  # no token: an anonymous spectator

