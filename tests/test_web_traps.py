@@ -271,7 +271,7 @@ async def test_a_late_caption_packet_does_not_end_the_sentence_in_the_transcript
     await page.evaluate(
         "(words) => packet(7, words)", [[i * 250_000, w] for i, w in enumerate(said.split())]
     )
-    # 0.6 s after the last word so far: late for the next packet, short of a long silence.
+    # 0.6 s after the last word so far: late for the next packet, short of a long silence (3 s).
     await page.evaluate("play(0, 1_800_000)")
     assert await page.evaluate("captions.text") == said
     assert await page.evaluate("logged()") == []
@@ -290,9 +290,9 @@ async def test_a_late_caption_packet_does_not_end_the_sentence_in_the_transcript
     ]
     # Without an end, a long silence still closes an unfinished sentence (a live mic).
     await page.evaluate("packet(8, [[0, 'so'], [250000, 'we']])")
-    await page.evaluate("play(0, 1_800_000)")
+    await page.evaluate("play(0, 3_300_000)")
     assert await page.evaluate("logged()") == [f"{said} and our partners in Europe.", "Next year"]
-    await page.evaluate("play(1_800_000, 2_000_000)")
+    await page.evaluate("play(3_300_000, 3_500_000)")
     assert (await page.evaluate("logged()"))[-1] == "so we"
 
 

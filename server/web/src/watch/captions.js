@@ -10,7 +10,8 @@ const PAUSE_US = 100000; // a silence this long after a sentence's last word: it
 // Words come in packets that can arrive late on a busy machine (the voice then catches up):
 // running out of words mid-sentence is a late packet, not a finished sentence, unless the
 // answer has ended (StageEnd) or the silence is a long one.
-const LONG_PAUSE_US = 1500000;
+// 3 s: on a very busy machine a packet came more than 1.5 s late and split a sentence.
+const LONG_PAUSE_US = 3000000;
 const MAX_SENTENCE_WORDS = 60;
 const SENTENCE_END = /[.!?…。]["'”»)\]]*$/;
 const LIVE_KEEP = 6;
