@@ -42,12 +42,11 @@ setup: $(STAMP) $(WEB_STAMP)
 demo: setup
 	$(VENV)/bin/townhall demo --bots 200
 
-# Four pytest-xdist workers: most tests wait on servers, sockets, browsers and speech played
-# in real time, not the CPU (three workers kept about half of two cores busy). The Chromium
-# tests that draw share one worker (the "gui" group), the headset's tests on an X display
-# another ("xr"), the browser tests whose pages draw nothing a third ("pages"), and the rest
-# is spread over all four as they come free (tests/conftest.py).
-TEST_WORKERS ?= 4
+# Three pytest-xdist workers: most tests wait on servers, sockets and browsers, not the CPU
+# (the whole suite keeps about half of two cores busy). The drawing tests share one worker
+# (the "gui" group), the browser tests whose pages draw nothing another ("pages"), and the
+# rest is spread over all three as they come free (tests/conftest.py).
+TEST_WORKERS ?= 3
 
 test: setup typecheck layers
 	$(VENV)/bin/ruff check server plugin protocol scenes tests bench

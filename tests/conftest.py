@@ -27,19 +27,17 @@ os.environ.setdefault(
     "TOWNHALL_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".townhall" / "cache")
 )
 
-# Tests that draw take a core of software GL while they draw: in Chromium with WebGL (the
-# ``browser`` fixture) or on an X display through the test OpenXR runtime (``display``).
-# Two of one kind at once on a small machine slow both past what they wait for, so under
-# pytest-xdist (``make test`` runs four workers, ``--dist loadgroup``) each kind forms one
-# group that one worker runs one after the other: "gui" (Chromium) and "xr" (the headset),
-# started first since they are the longest. Most of their time is spent waiting for speech
-# played in real time, not drawing, so the two groups run beside each other. A test that
-# starts Chromium itself joins with ``GUI`` (or ``PAGES``). Browser tests whose pages draw
-# nothing (``pytest.mark.light``: /moderate and /studio, or /watch without WebGL) are light:
-# they form a third group, "pages"; the remaining workers take everything else.
-# (pytest-xdist joins every group a test is marked with into one: a test is in one group.)
+# Tests that draw, in Chromium (the ``browser`` fixture) or on an X display (``display``),
+# take a whole core of software GL each: two at once on a small machine slow both past what
+# they wait for. Under pytest-xdist (``make test`` runs three workers, ``--dist loadgroup``)
+# they form one group that one worker runs one after the other, started first since it is
+# the longest. A test that starts Chromium itself joins with ``GUI`` (or ``PAGES``).
+# Browser tests whose pages draw nothing (``pytest.mark.light``: /moderate and /studio, or
+# /watch without WebGL) are light: they form a second group, "pages", that another worker
+# runs beside the drawing one; the remaining workers take everything else. (pytest-xdist
+# joins every group a test is marked with into one: a test is in one group only.)
+GUI_FIXTURES = frozenset({"browser", "display"})
 GUI = pytest.mark.xdist_group("gui")
-XR = pytest.mark.xdist_group("xr")
 PAGES = pytest.mark.xdist_group("pages")
 
 
@@ -56,35 +54,30 @@ def _group(item: pytest.Item) -> tuple[object, ...]:
     return () if marker is None else marker.args
 
 
-def _fixtures(item: pytest.Item) -> tuple[str, ...]:
-    return tuple(getattr(item, "fixturenames", ()))
+def _draws(item: pytest.Item) -> bool:
+    return bool(GUI_FIXTURES.intersection(getattr(item, "fixturenames", ()))) or _group(item) in (
+        GUI.args,
+        PAGES.args,
+    )
 
 
-def _drawing_group(item: pytest.Item) -> pytest.MarkDecorator | None:
-    """The group of a test that draws or opens pages (None: any worker may take it)."""
-    fixtures, group = _fixtures(item), _group(item)
-    if "display" in fixtures or group == XR.args:
-        return XR
-    if item.get_closest_marker("light") is not None or group == PAGES.args:
-        return PAGES if "browser" in fixtures or group in (PAGES.args, GUI.args) else None
-    if "browser" in fixtures or group == GUI.args:
-        return GUI
-    return None
+def _light(item: pytest.Item) -> bool:
+    light = item.get_closest_marker("light") is not None or _group(item) == PAGES.args
+    return light and "display" not in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    placed: dict[str, list[pytest.Item]] = {"gui": [], "xr": [], "pages": []}
-    for item in items:
-        mark = _drawing_group(item)
-        if mark is None:
-            continue
-        if _group(item) != mark.args:
-            item.add_marker(mark)
-        placed[str(mark.args[0])].append(item)
-    chosen = {id(i) for group in placed.values() for i in group}
-    items[:] = [*placed["gui"], *placed["xr"], *placed["pages"]] + [
-        i for i in items if id(i) not in chosen
-    ]
+    drawing = [i for i in items if _draws(i)]
+    gui = [i for i in drawing if not _light(i)]
+    pages = [i for i in drawing if _light(i)]
+    for item in gui:
+        if _group(item) != GUI.args:
+            item.add_marker(GUI)
+    for item in pages:
+        if _group(item) != PAGES.args:
+            item.add_marker(PAGES)
+    chosen = set(drawing)
+    items[:] = gui + pages + [i for i in items if i not in chosen]
 
 
 def make_settings(tmp_path: Path, **sections: dict[str, object]) -> Settings:

@@ -81,7 +81,11 @@ async def test_a_recording_plays_seeks_to_a_chapter_and_shows_its_captions(
         # between reading the button and clicking it. From the start the whole recording
         # is still to play, so the button toggles whichever way it stands.)
         await page.evaluate("townhallDebug.player.conn.seek(townhallDebug.player.conn.startUs)")
-        await expect(page.locator("#chapters li[aria-current]")).to_have_count(0)
+        # Back before the second chapter: it is no longer the current one (the first may be
+        # again by the time this is read, if the recording has played on to it).
+        await expect(page.locator("#chapters li").nth(1)).not_to_have_attribute(
+            "aria-current", "true"
+        )
         play = page.locator("#play")
         before = await play.inner_text()
         assert before in ("Play", "Pause"), before
