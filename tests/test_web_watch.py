@@ -165,23 +165,19 @@ class MouthStills:
     @property
     def enough(self) -> bool:
         """What the test's asserts need to judge the mouth."""
-        return (
-            len(self.opened) >= 3
-            and len(self.shut) >= 3
-            and self.saved
-            and self.peak > 0.05
-            and bool(self.turns)
-            and max(self.vowels) > 0.5
-            and min(self.vowels) < 0.2
-        )
+        return self._has(3, 1) and max(self.vowels) > 0.5 and min(self.vowels) < 0.2
 
     def _full(self) -> bool:
+        return self._has(5, 3)
+
+    def _has(self, each: int, turns: int) -> bool:
+        """``each`` stills open and shut, ``turns`` looking aside, a saved picture, a voice."""
         return (
-            len(self.opened) >= 5
-            and len(self.shut) >= 5
+            len(self.opened) >= each
+            and len(self.shut) >= each
+            and len(self.turns) >= turns
             and self.saved
             and self.peak > 0.05
-            and len(self.turns) >= 3
         )
 
     async def take(self, page: Page) -> None:
