@@ -51,6 +51,9 @@ pytestmark = [
 # loaded machine, seen at 3 s) steps down, which would fail these tests for nothing.
 LEASE_TTL_S = 5.0
 TAKEOVER_S = 10.0  # issue 16: a standby takes over within 10 s of the active one dying
+# Where a test asserts no timing: the standby's room build (the store, the clone) may take
+# many seconds on a machine as busy as CI's.
+UNTIMED_TAKEOVER_S = 60.0
 
 
 @dataclass
@@ -163,6 +166,19 @@ class Chatter:
                 await asyncio.sleep(0.02)  # the pace of a chatting client, not a wait
 
 
+async def taking_over(standby: Proc, timeout: float) -> None:
+    """Until the standby serves the room (its WebSocket line after its standby lines); on
+    timeout the failure shows what the standby printed (CI keeps no log files)."""
+    try:
+        await eventually(
+            lambda: any("WebSocket " in line for line in standby.lines[2:]),
+            timeout,
+            "the standby serving the room",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it printed:\n{''.join(standby.lines)}") from None
+
+
 async def rejoin(client: RoomClient, timeout: float) -> Welcome:
     """Reconnect (resuming if the room can) until an edge lets the client in again."""
     welcomed: list[Welcome] = []
@@ -217,11 +233,7 @@ async def test_kill_9_of_the_active_authority_the_standby_takes_over_and_nothing
         first.process.send_signal(signal.SIGKILL)  # mid-traffic: requests in flight unacked
         killed = time.monotonic()
         await first.process.wait()
-        await eventually(
-            lambda: any("WebSocket " in line for line in second.lines[2:]),
-            TAKEOVER_S + 5,
-            "the standby serving the room",
-        )
+        await taking_over(second, TAKEOVER_S + 5)
         took = time.monotonic() - killed
         assert took < TAKEOVER_S, f"the standby took {took:.1f} s"
         for t in tasks:
@@ -371,11 +383,7 @@ async def test_after_a_failover_attendees_keep_their_seats_and_a_forged_resume_g
 
         first.process.send_signal(signal.SIGKILL)
         await first.process.wait()
-        await eventually(
-            lambda: any("WebSocket " in line for line in second.lines[2:]),
-            TAKEOVER_S + 5,
-            "the standby serving the room",
-        )
+        await taking_over(second, UNTIMED_TAKEOVER_S)
         await asyncio.wait_for(alice.wait_closed(), 30)
         assert alice.close_code == 1012, alice.close_reason
 
@@ -489,11 +497,7 @@ async def test_a_frozen_authority_is_deposed_and_never_acts_as_the_room_beside_t
         await until(lambda: health(http_of(edge)), lambda h: h["term"] == old_term, "edge fed")
         # Frozen (a stalled VM, a pause): it cannot renew, so the standby takes over ...
         first.process.send_signal(signal.SIGSTOP)
-        await eventually(
-            lambda: any("WebSocket " in line for line in second.lines[2:]),
-            TAKEOVER_S + 5,
-            "the standby serving the room",
-        )
+        await taking_over(second, UNTIMED_TAKEOVER_S)
         await asyncio.wait_for(client.wait_closed(), 30)
         assert client.close_code == 1012, client.close_reason
         seen.clear()
