@@ -180,15 +180,22 @@ async def connect(
                 raise BusError(f"cannot reach NATS at {settings.url}: {last_error[0]}") from exc
             if attempt + 1 < RESET_ATTEMPTS:
                 continue
-            hint = " (NATS closes the connection on a wrong bus.user/bus.password)"
-            reason = (str(exc) or last_error[0]) + (hint if settings.user else "")
+            reason = _with_reset_hint(str(exc) or last_error[0], settings)
             raise BusError(f"cannot reach NATS at {settings.url}: {reason}") from exc
         except (NatsError, OSError, TimeoutError) as exc:
-            reason = str(exc) or last_error[0]
+            # Out of time (a busy machine) after resets: the last error seen says why.
+            reason = _with_reset_hint(str(exc) or last_error[0], settings)
             if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY" in reason:
                 reason += " (bus.tls_ca names the CA that signed the NATS server's certificate)"
             raise BusError(f"cannot reach NATS at {settings.url}: {reason}") from exc
     raise AssertionError("unreachable")
+
+
+def _with_reset_hint(reason: str, settings: BusSettings) -> str:
+    """A reset connection with credentials set is most likely NATS refusing them."""
+    if settings.user and "reset" in reason.lower():
+        return reason + " (NATS closes the connection on a wrong bus.user/bus.password)"
+    return reason
 
 
 def tls_context(settings: BusSettings) -> ssl.SSLContext | None:
