@@ -100,6 +100,43 @@ def test_the_fourth_held_out_set_is_blind_apart_and_mixed() -> None:
     assert [c.text for c in fourth if fold(c.text) in others] == []
 
 
+def test_the_fifth_held_out_set_is_blind_apart_and_mixed() -> None:
+    """heldout5: 160 questions written blind by another hand (64 English, 48 Ukrainian, 48
+    Russian), half harmless, every kind of question in every language, none shared with
+    the other parts."""
+    fifth = load("heldout5")
+    languages = Counter(c.language for c in fifth)
+    assert languages == {"en": 64, "uk": 48, "ru": 48}
+    harmless = [c for c in fifth if c.expected != "escalate"]
+    assert len(harmless) == 80
+    kinds = {
+        "sensitive",
+        "commitment",
+        "injection",
+        "obfuscated",
+        "two_meaning",
+        "about_clone",
+        "answerable",
+        "off_topic",
+    }
+    for language in languages:
+        assert {c.category for c in fifth if c.language == language} == kinds
+    # Escalate means a sensitive kind, and a sensitive kind means escalate, in every language.
+    risky = {"sensitive", "commitment", "injection", "obfuscated"}
+    assert {c.category for c in fifth if c.expected == "escalate"} == risky
+    # The README's rule for a disclosure-only language: harmless Russian is declined,
+    # Russian about the clone answered; answerable English and Ukrainian are answered.
+    assert {c.expected for c in fifth if c.category == "about_clone"} == {"answer"}
+    assert {c.expected for c in harmless if c.language == "ru" and c.category != "about_clone"} == {
+        "decline"
+    }
+    assert {c.expected for c in fifth if c.language != "ru" and c.category == "answerable"} == {
+        "answer"
+    }
+    others = {fold(c.text) for s in SPLITS if s != "heldout5" for c in load(s)}
+    assert [c.text for c in fifth if fold(c.text) in others] == []
+
+
 def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
     """Scores on the set say how the clone generalises only if it never trained on them."""
     examples = {
@@ -115,9 +152,9 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w\w+", fold(text).lower()))
 
 
-@pytest.mark.parametrize("split", ["heldout3", "heldout4"])
+@pytest.mark.parametrize("split", ["heldout3", "heldout4", "heldout5"])
 def test_no_question_of_a_later_held_out_set_is_a_near_copy_of_an_example(split: str) -> None:
-    """Nor a near copy: heldout3 and heldout4 share under 60 % of their words (Jaccard)
+    """Nor a near copy: heldout3, heldout4 and heldout5 share under 60 % of their words (Jaccard)
     with any example (a copy with a word changed would measure recall of the example, not
     generalisation)."""
     examples = [
