@@ -6,8 +6,10 @@ is refused with the STORE error's exception and not committed; the new one's lan
 the old one had acknowledged before the takeover is all there; an authority starting with
 an older term than the store's is refused. On PostgreSQL a write frozen in the middle of
 its transaction holds the fence's lock: the takeover waits for it, the write is cut off
-after ``FENCED_IDLE_MS`` and never committed. The members' places (slot and seat) the old one
-stored are there for the new one to keep for them (core/room.py ``hold``).
+after ``FENCED_IDLE_MS`` and never committed; one frozen in the middle of a pipelined batch
+(which PostgreSQL never counts as idle) is cut off by the takeover. The members' places
+(slot and seat) the old one stored are there for the new one to keep for them
+(core/room.py ``hold``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 
 from townhall.server.store.base import Fenced, RoomStore, StoreError
 from townhall.server.store.factory import open_store
-from townhall.server.store.postgres import FENCED_IDLE_MS
+from townhall.server.store.postgres import FENCE_WAIT_MS, FENCED_IDLE_MS, authority_session
 from townhall.server.store.records import PlaceHeld, QuestionSaved, VoteCast
 
 from .postgres import fresh_database
@@ -131,6 +133,63 @@ async def test_a_write_frozen_mid_transaction_holds_up_the_takeover_only_briefly
         finally:
             await new.close()
             await old.close()
+
+
+async def test_a_write_frozen_mid_pipeline_is_cut_off_by_the_takeover() -> None:
+    """The writer pipelines its batch: frozen after sending the fence check and a vote but
+    before COMMIT and its Sync, its session is "active" (waiting to read), never idle in
+    transaction, so PostgreSQL's timeout never ends it (seen: a frozen authority's
+    standby waiting on the fence for a minute)."""
+    with fresh_database() as url:
+        old = opened((url, ""), 5)
+        await old.write([question(1, "Stored before the freeze")])
+        frozen = psycopg.connect(url, autocommit=True, application_name=authority_session("main"))
+        frozen.execute(f"SET idle_in_transaction_session_timeout = {FENCED_IDLE_MS}")
+        pg = frozen.pgconn
+        pg.enter_pipeline_mode()
+        for sql in (
+            b"BEGIN",
+            b"SELECT term FROM fences WHERE room='main' FOR SHARE",
+            b"INSERT INTO votes VALUES ('main', 1, 'frozen-voter') ON CONFLICT DO NOTHING",
+        ):
+            pg.send_query_params(sql, None)
+        while pg.flush():
+            pass
+        # An unrelated session of another room's authority, also inside a transaction:
+        # not the takeover's to end.
+        other = psycopg.connect(url, application_name=authority_session("another"))
+        other.execute("SELECT 1")
+
+        took: list[float] = []
+        stores: list[RoomStore] = []
+        done = threading.Event()
+
+        def take_over() -> None:
+            t0 = time.monotonic()
+            try:
+                stores.append(opened((url, ""), 9))
+            finally:
+                took.append(time.monotonic() - t0)
+                done.set()
+
+        threading.Thread(target=take_over, daemon=True).start()
+        await asyncio.to_thread(done.wait, 60)
+        assert done.is_set(), "the takeover still waits for the frozen batch's lock"
+        assert stores, "the takeover failed"
+        assert took[0] >= FENCE_WAIT_MS / 1000 * 0.8, took  # it waited, then cut it off
+        new = stores[0]
+        try:
+            saved = new.load()
+            assert [q.text for q in saved.questions] == ["Stored before the freeze"]
+            assert saved.questions[0].voters == set()  # the frozen vote never landed
+            assert other.execute("SELECT 2").fetchone() == (2,)  # left alone
+            await new.write([VoteCast(1, "after")])
+            assert new.load().questions[0].voters == {"after"}
+        finally:
+            await new.close()
+            await old.close()
+            other.close()
+            frozen.close()
 
 
 async def test_the_places_members_hold_are_there_for_the_next_authority(

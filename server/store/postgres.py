@@ -12,7 +12,9 @@ yet applied run on open, under an advisory lock so two servers starting at once 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
 import secrets
 import threading
 import time
@@ -55,10 +57,18 @@ from townhall.server.store.records import (
 )
 from townhall.server.store.writer import GroupWriter, Op
 
+log = logging.getLogger("townhall.store")
+
 CONNECT_TIMEOUT_S = 5
 # An authority's writer left inside a transaction this long (a process frozen mid-commit)
 # is cut off by PostgreSQL, so its lock on the fence cannot hold up a standby's takeover.
 FENCED_IDLE_MS = 2000
+# ... but PostgreSQL counts a session as idle only once it has read a Sync: a writer frozen
+# in the middle of a pipelined batch (statements sent, COMMIT not yet) stays "active" and
+# keeps its lock for as long as it is frozen. A takeover that waited this long for the
+# fence cuts such sessions off itself (:meth:`PostgresStore._cut_off_stuck_authorities`).
+FENCE_WAIT_MS = FENCED_IDLE_MS + 1000
+FENCE_ATTEMPTS = 5
 # pg_advisory_xact_lock key for migrations: any constant, the same in every townhall.
 MIGRATION_LOCK = 0x70776E68616C6C
 
@@ -182,10 +192,24 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
+def authority_session(room: str) -> str:
+    """The ``application_name`` of a room's authority's writer (PostgreSQL keeps 63 bytes of
+    it: a long room id is named by its hash), so a takeover can tell its sessions apart."""
+    name = f"townhall authority {room}"
+    if len(name.encode()) > 63:
+        name = f"townhall authority #{hashlib.sha256(room.encode()).hexdigest()[:24]}"
+    return name
+
+
+def connect(url: str, application_name: str = "") -> psycopg.Connection[tuple[Any, ...]]:
     """An autocommit connection (transactions are explicit); a one-line StoreError if not."""
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        return psycopg.connect(
+            url,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name=application_name,
+        )
     except psycopg.Error as exc:
         raise StoreError(f"cannot open database {where(url)}: {_one_line(exc)}") from None
 
@@ -230,7 +254,8 @@ class PostgresStore:
         self.room = room
         self.anonymous_attendance = anonymous_attendance
         self.term = term  # the authority's lease term: its writes land only while current
-        self._conn = connect(url)
+        self._session = authority_session(room) if term else ""
+        self._conn = connect(url, self._session)
         try:
             migrate(self._conn)
             if term:
@@ -265,20 +290,51 @@ class PostgresStore:
     def _fence(self) -> None:
         """Record our term as the room's (before anything is loaded or served), unless a
         newer one is there. It waits for a write of the old authority's still in flight:
-        that one is committed before, and so loaded, or refused after."""
+        that one is committed before, and so loaded, or refused after; one that does not
+        finish (its process frozen) is cut off."""
         self._writer_session()
-        with self._conn.transaction():
-            self._conn.execute(
-                "INSERT INTO fences VALUES (%s, %s) ON CONFLICT (room) DO UPDATE"
-                " SET term = EXCLUDED.term WHERE fences.term < EXCLUDED.term",
-                (self.room, self.term),
+        for _ in range(FENCE_ATTEMPTS):
+            try:
+                with self._conn.transaction():
+                    self._conn.execute(f"SET LOCAL lock_timeout = {FENCE_WAIT_MS}")
+                    self._conn.execute(
+                        "INSERT INTO fences VALUES (%s, %s) ON CONFLICT (room) DO UPDATE"
+                        " SET term = EXCLUDED.term WHERE fences.term < EXCLUDED.term",
+                        (self.room, self.term),
+                    )
+                    row = self._conn.execute(
+                        "SELECT term FROM fences WHERE room=%s", (self.room,)
+                    ).fetchone()
+                break
+            except psycopg.errors.LockNotAvailable:
+                cut = self._cut_off_stuck_authorities()
+                log.warning(
+                    "store: the fence is held by a transaction that does not finish",
+                    extra={"room": self.room, "sessions_cut_off": cut},
+                )
+        else:
+            raise StoreError(
+                f"the room's fence in {where(self.url)} stayed locked for"
+                f" {FENCE_ATTEMPTS * FENCE_WAIT_MS / 1000:g} s by a session that is not"
+                " one of the room's authorities"
             )
-            row = self._conn.execute(
-                "SELECT term FROM fences WHERE room=%s", (self.room,)
-            ).fetchone()
         stored = int(row[0]) if row else 0
         if stored != self.term:
             raise fence_refused(self.term, stored)
+
+    def _cut_off_stuck_authorities(self) -> int:
+        """End the sessions of the room's earlier authorities still inside a transaction.
+
+        We hold the room's lease, so any other authority of the room is deposed (its own
+        deadline passed before the lease could be ours): what it has not committed was
+        never acknowledged, and PostgreSQL rolls it back."""
+        rows = self._conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = %s AND pid <> pg_backend_pid()"
+            " AND xact_start IS NOT NULL",
+            (self._session,),
+        ).fetchall()
+        return sum(1 for (ended,) in rows if ended)
 
     def _writer_session(self) -> None:
         self._conn.execute(f"SET idle_in_transaction_session_timeout = {FENCED_IDLE_MS}")
@@ -313,7 +369,7 @@ class PostgresStore:
         """One transaction for the whole batch (on the writer thread)."""
         try:
             if self._conn.closed:  # lost with the last batch: a new one for this
-                self._conn = connect(self.url)
+                self._conn = connect(self.url, self._session)
                 if self.term:
                     self._writer_session()
             # Pipeline mode: the batch's statements go out without waiting for each
