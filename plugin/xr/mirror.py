@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..client import RoomClient, local_us
-from ..playback import SAMPLE_RATE, StagePlayer
+from ..playback import SAMPLE_RATE, PlaybackStats, StagePlayer
 from ..replay import ChapterMark, RecordingClient
 from ..signin import DeviceCode, device_sign_in
 from .audio import pan_gains, stereo
@@ -149,6 +149,14 @@ class AudioPump:
             self.sink.close()
 
 
+def summary(frames: int, stats: PlaybackStats) -> str:
+    """The app's last line: what it showed and what of the stage it received, lost, or
+    received too late to play (a machine too slow for the stream gives that audio up)."""
+    return (
+        f"frames {frames} packets {stats.packets} lost_frames {stats.lost_frames} late {stats.late}"
+    )
+
+
 def print_chapter(chapter: ChapterMark) -> None:
     print(f"chapter: {chapter.text}", flush=True)
 
@@ -249,8 +257,7 @@ async def _headset_loop(args: argparse.Namespace, hc: Any, task: asyncio.Task[An
                 await asyncio.wait_for(task, 10)
     if shot:
         write_png(Path(args.screenshot), shot[0])
-    stats = hc.player.stats
-    print(f"frames {hc.frames_shown} packets {stats.packets} lost_frames {stats.lost_frames}")
+    print(summary(hc.frames_shown, hc.player.stats))
     return 1 if status.lost else 0
 
 
@@ -311,7 +318,7 @@ async def _window_loop(
         with contextlib.suppress(Exception):
             await client.close()
         mirror.close()
-    print(f"frames {frames} packets {player.stats.packets} lost_frames {player.stats.lost_frames}")
+    print(summary(frames, player.stats))
     return 0
 
 
