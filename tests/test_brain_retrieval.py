@@ -176,6 +176,17 @@ def test_stemming_maps_inflections_together() -> None:
     assert stem("звільнення") == stem("звільнень")
 
 
+def test_ukrainian_verb_and_abstract_noun_forms_share_a_stem() -> None:
+    """Past tense, gerunds, imperatives, the synthetic future and the reflexive third
+    person of a statement's verb ("наймаємо", "зустрічатися") meet a question's form."""
+    assert stem("наймав") == stem("наймаючи") == stem("наймайте") == stem("наймаємо")
+    assert stem("працюватимемо") == stem("працюємо") == stem("працювати")
+    assert stem("зустрічається") == stem("зустрічатися") == stem("зустрічаєш")
+    assert stem("зупиніть") == stem("зупинитися")
+    assert stem("надійність") == stem("надійності") == stem("надійний")
+    assert stem("майстерність") == stem("майстерністю") == stem("майстерності")
+
+
 def test_keyword_syntax() -> None:
     seq = words("Will they shut the Lviv office, or close offices elsewhere?")
     assert Keyword.parse("shut * lviv office*").find(seq) == 2
