@@ -51,8 +51,11 @@ CROSS_THRESHOLD = 0.5
 OWN_SURE = 0.7
 #: Below it, a statement in another language is said instead when it covers the question
 #: by this much more: a weak own-language fit on one shared concept ("нові функції" to
-#: the new module) is a worse answer than a statement about the whole question.
-CROSS_MARGIN = 0.15
+#: the new module) is a worse answer than a statement about the whole question. Chosen on
+#: train and dev: at 0.1 and below, a sensitive train question ("will AI replace my
+#: role?", in Ukrainian) counted as covered by the English statement on AI and was not
+#: escalated; 0.15 to 0.25 give the same outcomes; 0.2 keeps a margin from that edge.
+CROSS_MARGIN = 0.2
 #: Weight of a question word no statement in the language knows, relative to the rarest.
 UNKNOWN_WEIGHT = 0.5
 #: Extra weight of a word that belongs to a lexicon concept: the curated topical words.
