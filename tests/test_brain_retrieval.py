@@ -176,6 +176,17 @@ def test_stemming_maps_inflections_together() -> None:
     assert stem("звільнення") == stem("звільнень")
 
 
+def test_ukrainian_verb_and_abstract_noun_forms_share_a_stem() -> None:
+    """Past tense, gerunds, imperatives, the synthetic future and the reflexive third
+    person of a statement's verb ("наймаємо", "зустрічатися") meet a question's form."""
+    assert stem("наймав") == stem("наймаючи") == stem("наймайте") == stem("наймаємо")
+    assert stem("працюватимемо") == stem("працюємо") == stem("працювати")
+    assert stem("зустрічається") == stem("зустрічатися") == stem("зустрічаєш")
+    assert stem("зупиніть") == stem("зупинитися")
+    assert stem("надійність") == stem("надійності") == stem("надійний")
+    assert stem("майстерність") == stem("майстерністю") == stem("майстерності")
+
+
 def test_keyword_syntax() -> None:
     seq = words("Will they shut the Lviv office, or close offices elsewhere?")
     assert Keyword.parse("shut * lviv office*").find(seq) == 2
@@ -195,3 +206,43 @@ def test_concept_table_parses() -> None:
         parse_table("   orphan")
     assert len(CONCEPTS) > 30
     assert all(kws for kws in CONCEPTS.values())
+
+
+def test_a_much_better_fit_in_another_language_is_said_instead(retriever: Retriever) -> None:
+    """A weak Ukrainian fit on one shared concept ("нові функції" to the new module) loses
+    to the English statement that covers the whole question (connectors before features)."""
+    found = retriever.find("Чому конектори до ERP важливіші за нові функції?", "uk")
+    assert found.cross_language and found.ids[0] == "S07", found.ids
+
+
+def test_a_good_own_language_fit_is_kept(retriever: Retriever) -> None:
+    found = retriever.find("Скільки клієнтів ми підписали в першому кварталі?", "uk")
+    assert not found.cross_language and found.ids[0] == "U09", found.ids
+
+
+def test_ukrainian_filler_words_are_stop_words_like_their_english_ones(
+    retriever: Retriever,
+) -> None:
+    """ "нові" is "new" (an English stop word): alone it once fitted the statement on the new
+    module, an unrelated statement under "approved"; "скільки", "маємо", "наступний" made
+    answerable questions look mostly about something else."""
+    people = retriever.find("Чи будуть у нас нові люди цього року?", "uk")
+    assert "U08" not in people.ids, people.ids
+    offsite = retriever.find("Де буде наступний офсайт?", "uk")
+    assert offsite.ids[:1] == ("S24",), offsite.ids
+    days = retriever.find("Скільки днів на навчання ми маємо щороку?", "uk")
+    assert days.ids[:1] == ("U12",), days.ids
+
+
+def test_a_hyphenated_question_word_also_matches_by_its_parts(retriever: Retriever) -> None:
+    (word,) = retriever.analyse("ШІ-клон").words
+    assert word.parts == ("ші", "клон") and {"#ai", "#clone"} <= word.concepts
+    found = retriever.find("Чи відповідає ШІ-клон лише на основі затверджених заяв?", "uk")
+    assert found.ids[0] == "U10" and found.hits[0].confidence >= 0.8, found.hits[:1]
+
+
+def test_a_statements_compound_is_not_split(retriever: Retriever) -> None:
+    """ "home-office" in a statement is no answer to any question about an office."""
+    hits = retriever.search("Where can I buy an office chair for gaming?", "en")
+    s14 = next(h for h in hits if h.statement.id == "S14")
+    assert "offic" not in s14.matched

@@ -68,7 +68,7 @@ inclusion: inclusion, inclusive, diversity, diverse, dei, fair*
 inclusion: інклюзи*, різноманітт*, справедлив*
 offsite: offsite*, off-site*, in person, in-person, retreat*, meet up, get-together,
          get together
-offsite: виїзн*, наживо, особисто зустр*
+offsite: виїзн*, офсайт*, наживо, особисто зустр*
 learning: learn*, training*, course*, conference*, upskill*, study*, skill*, reskill*,
           professional development, personal development, grow professionally
 learning: навчан*, навча*, учит*, курс*, конференц*, тренінг*, навичк*, навичок,

@@ -134,6 +134,43 @@ _UK_ENDINGS = sorted(
         "ем",
         "ає",
         "ує",
+        # abstract nouns in -ість, whose vowel changes in the other cases
+        "ість",
+        "істю",
+        "ості",
+        "остей",
+        "остям",
+        "остями",
+        "остях",
+        # verbs: past tense, gerunds, imperatives, second person (the future tense is
+        # folded to the infinitive first, :data:`_UK_FUTURE`)
+        "авши",
+        "ивши",
+        "аючи",
+        "яючи",
+        "уючи",
+        "ючи",
+        "учи",
+        "ачи",
+        "ячи",
+        "аймо",
+        "айте",
+        "яймо",
+        "яйте",
+        "аєш",
+        "яєш",
+        "уєш",
+        "юєш",
+        "аєм",
+        "ав",
+        "ив",
+        "ай",
+        "аю",
+        "яю",
+        "іть",
+        "імо",
+        "иш",
+        "еш",
         "а",
         "я",
         "о",
@@ -152,8 +189,16 @@ _UK_ENDINGS = sorted(
 )
 
 
+#: The synthetic future ("працюватимемо": will work) is the infinitive plus an ending.
+_UK_FUTURE = re.compile(r"(?<=ти)(?:му|меш|ме|мемо|мем|мете|муть)$")
+
+
 def stem_uk(word: str) -> str:
-    """Strip a Ukrainian reflexive particle and one inflectional ending; keep >= 3 letters."""
+    """Strip a Ukrainian reflexive particle and one inflectional ending; keep >= 3 letters.
+
+    Its endings were checked against the word forms of simplemma's Ukrainian dictionary
+    for the sample persona's words (a development aid, not a dependency): every form of a
+    word should share the word's stem."""
     w = word.replace("'", "")
     if len(w) <= 3:
         return w
@@ -161,6 +206,10 @@ def stem_uk(word: str) -> str:
         if w.endswith(particle) and len(w) - 2 >= 4:
             w = w[:-2]
             break
+    if len(w) > 7:
+        w = _UK_FUTURE.sub("", w)
+    if w.endswith("ть") and w[-3:-2] in ("а", "я", "є", "и", "і") and len(w) > 6:
+        w = w[:-2]  # the reflexive third person: "зустрічається" -> "зустрічає"
     for ending in _UK_ENDINGS:
         if w.endswith(ending) and len(w) - len(ending) >= 3:
             w = w[: -len(ending)]
@@ -209,6 +258,13 @@ STOPWORDS: frozenset[str] = frozenset(
     поясніть можете можна можу хочу хочемо питання запитання думаєте думка дякую привіт
     доброго добрий день компанії компанія компанію всім усім люди людей треба потрібно
     ходити ходимо йти знову взагалі нині нарешті під час часто нормально зазвичай
+    скільки мати маю маєш має маємо маєте мають мав мала мали можемо може можуть варто
+    слід робити робимо робите роблять робиться зробити зробимо знати знаю знаєте знаємо
+    думати думаю думаємо хотіти хотів хотіла хотілося ставитися ставимося ставитеся
+    ставиться наступний наступна наступне наступні наступного наступної наступному
+    наступним наступних наступну останній остання останнє останні останнього
+    останньої останньому останнім останніх останню новий нова нове нові нового нової
+    новому новим нових нову навіщо нащо цій
     """.split()
 )
 
