@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -247,10 +247,11 @@ def check_examples(examples: Sequence[tuple[str, str]], known: Sequence[str]) ->
 
 def fit(examples: Sequence[tuple[str, str]]) -> FittedViews:
     """Fit both views (whole question, frame-free) with scikit-learn (imported only here)."""
-    dictionaries = lemma_dictionaries()  # seconds to load: once for both views
-    return FittedViews(
-        _fit_view(examples, fold, dictionaries), _fit_view(examples, prepare, dictionaries)
-    )
+    dictionaries = lemma_dictionaries()  # seconds to load and to read: once for both views
+    whole = _fit_view(examples, fold, dictionaries)
+    content = _fit_view(examples, prepare, dictionaries)
+    lemmas = lemma_table({*whole.lemma_terms, *content.lemma_terms}, dictionaries)
+    return FittedViews(replace(whole, lemmas=lemmas), replace(content, lemmas=lemmas))
 
 
 def _fit_view(
@@ -291,7 +292,7 @@ def _fit_view(
         word_idf=np.asarray(words.idf_, dtype=np.float64),
         lemma_terms=[str(t) for t in lemma_terms],
         lemma_idf=np.asarray(lemmas.idf_, dtype=np.float64),
-        lemmas=lemma_table(lemma_terms, dictionaries),
+        lemmas={},  # filled by fit(), once for both views
         coef=np.ascontiguousarray(coef.T, dtype=np.float64),
         intercept=np.asarray(intercept, dtype=np.float64).copy(),
     )

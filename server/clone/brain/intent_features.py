@@ -117,17 +117,14 @@ def lemma_table(
         for rank, lang in enumerate(languages):
             earlier = [dictionaries[e] for e in languages[:rank]]
             for form, lemma in dictionaries[lang].items():
-                if form != form.lower() or not _WORD.fullmatch(form) or form in table:
-                    continue
-                if _script(form) != script:
-                    continue
-                if any(form in d for d in earlier):
-                    continue  # an earlier language's lemma wins (and was seen there)
                 lemma = lemma.lower()
-                if lemma in known:
-                    table[form] = lemma
-                elif form in known:
-                    table[form] = ""
+                if lemma not in known and form not in known:
+                    continue  # most forms: nothing the model knows
+                if form in table or form != form.lower() or not _WORD.fullmatch(form):
+                    continue
+                if _script(form) != script or any(d.get(form) is not None for d in earlier):
+                    continue  # an earlier language's lemma wins (and was seen there)
+                table[form] = lemma if lemma in known else ""
     return {form: lemma for form, lemma in table.items() if lemma != form}
 
 
