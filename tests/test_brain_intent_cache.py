@@ -22,10 +22,6 @@ from townhall.server.clone.brain.intent_features import (
     CHAR_NGRAMS,
     WORD_NGRAMS,
     char_wb_ngrams,
-    dictionary_lemmas,
-    lemma_dictionaries,
-    lemma_table,
-    lemma_words,
     word_ngrams,
 )
 from townhall.server.core.textnorm import fold
@@ -104,10 +100,7 @@ def _tiny_model() -> intent_cache.FittedViews:
         char_idf=np.ones(1),
         word_terms=["ab"],
         word_idf=np.ones(1),
-        lemma_terms=["ab"],
-        lemma_idf=np.ones(1),
-        lemmas={"abs": "ab"},
-        coef=np.zeros((3, 2)),
+        coef=np.zeros((2, 2)),
         intercept=np.zeros(2),
     )
     return intent_cache.FittedViews(view, view)
@@ -194,25 +187,3 @@ def test_a_server_starts_without_sklearn_or_openai_once_the_model_is_cached(
 
     assert start() == "['scipy', 'sklearn']"  # the first start trains, and caches
     assert start() == "[]"
-
-
-def test_the_lemma_table_gives_the_dictionaries_lemmas() -> None:
-    """Training reads lemmas from simplemma's dictionaries, scoring from the small table
-    kept in the model: for every lemma the model knows they agree (and a word form that is
-    itself a known term but has another lemma does not count as itself)."""
-    dictionaries = lemma_dictionaries()
-    found = dictionary_lemmas({"replaced", "офісу", "праздников", "zebrafied"}, dictionaries)
-    assert found == {
-        "replaced": "replace",
-        "офісу": "офіс",
-        "праздников": "праздник",
-        "zebrafied": "zebrafied",  # unknown to the dictionaries: itself
-    }
-    words = {w for t in texts() for w in word_ngrams(fold(t)) if " " not in w}
-    lemmas = dictionary_lemmas(words, dictionaries)
-    known = set(sorted(set(lemmas.values()))[::2])  # the model knows half of them
-    table = lemma_table(known, dictionaries)
-    for text in texts():
-        fitted = [w for w in lemma_words(fold(text), lemmas) if w in known]
-        scored = [w for w in lemma_words(fold(text), table) if w in known]
-        assert scored == fitted, text

@@ -7,20 +7,15 @@ to promise), ``injection`` (orders aimed at the clone, also hidden in a question
 (``intents/<intent>.txt``, English, Ukrainian and Russian, ``lang<TAB>text`` a line) and a
 persona may add its own in ``<persona>/intents/<intent>.txt``.
 
-Model: scikit-learn, TF-IDF over character n-grams (2 to 5 letters, within words), word
-unigrams and bigrams, and the words' lemmas (simplemma's dictionaries, shipped in its
-wheel: "replaced" and "replacing" are one "replace", "офісу" is "офіс"), and a logistic
-regression, twice: over the whole question and over its content (frame words dropped,
-:mod:`.frame`); a question is sensitive only as far as both views say so
-(:class:`IntentClassifier`). Character n-grams match across inflections and paraphrases
-sharing word stems but also across unrelated words sharing letters ("ценности" and
-"цены"); lemmas join the forms of one word only, which out of fold (``bench/intent_cv.py``)
-put fewer harmless and fewer escalating examples on the wrong side of the thresholds. All
-need no download and train in seconds; the fit is cached on disk (:mod:`.intent_cache`),
-with the lemmas of the forms it knows, so a server starts without scikit-learn or
-simplemma's dictionaries; prediction of one question is a fraction of a millisecond.
-Text is :func:`~townhall.server.core.textnorm.fold`-ed first, so look-alike letters and
-leetspeak reach the model undone.
+Model: scikit-learn, TF-IDF over character n-grams (2 to 5 letters, within words) plus
+word unigrams and bigrams, and a logistic regression, twice: over the whole question and
+over its content (frame words dropped, :mod:`.frame`); a question is sensitive only as
+far as both views say so (:class:`IntentClassifier`). Character n-grams match across
+inflections of Ukrainian and Russian and across paraphrases sharing word stems, need no
+download and train in about a second; the fit is cached on disk (:mod:`.intent_cache`),
+so a server starts without scikit-learn; prediction of one question is a fraction of a
+millisecond. Text is :func:`~townhall.server.core.textnorm.fold`-ed first,
+so look-alike letters and leetspeak reach the model undone.
 
 The gate escalates when the three escalating intents together are likely enough (its
 ``RISK_*`` thresholds, calibrated on the train part of ``tests/data/judgment`` and checked
@@ -30,8 +25,8 @@ out of fold on these examples by ``bench/intent_cv.py``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,10 +40,6 @@ from townhall.server.clone.brain.intent_features import (
     CHAR_NGRAMS,
     WORD_NGRAMS,
     Vocabulary,
-    dictionary_lemmas,
-    lemma_analyser,
-    lemma_dictionaries,
-    lemma_table,
 )
 from townhall.server.core.textnorm import fold
 
@@ -125,12 +116,6 @@ class _View:
                 _index(model.word_terms),
                 model.word_idf,
                 len(model.char_terms),
-            ),
-            Vocabulary(
-                lemma_analyser(model.lemmas),
-                _index(model.lemma_terms),
-                model.lemma_idf,
-                len(model.char_terms) + len(model.word_terms),
             ),
         )
         self.coef = model.coef
@@ -247,31 +232,19 @@ def check_examples(examples: Sequence[tuple[str, str]], known: Sequence[str]) ->
 
 def fit(examples: Sequence[tuple[str, str]]) -> FittedViews:
     """Fit both views (whole question, frame-free) with scikit-learn (imported only here)."""
-    dictionaries = lemma_dictionaries()  # seconds to load and to read: once for both views
-    whole = _fit_view(examples, fold, dictionaries)
-    content = _fit_view(examples, prepare, dictionaries)
-    lemmas = lemma_table({*whole.lemma_terms, *content.lemma_terms}, dictionaries)
-    return FittedViews(replace(whole, lemmas=lemmas), replace(content, lemmas=lemmas))
+    return FittedViews(_fit_view(examples, fold), _fit_view(examples, prepare))
 
 
-def _fit_view(
-    examples: Sequence[tuple[str, str]],
-    read: Callable[[str], str],
-    dictionaries: Mapping[str, Mapping[str, str]],
-) -> FittedModel:
+def _fit_view(examples: Sequence[tuple[str, str]], read: Callable[[str], str]) -> FittedModel:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion
     from threadpoolctl import threadpool_limits
 
-    texts = [read(t) for t, _ in examples]
-    tokens = (w for t in texts for w in ANALYSERS["words"](t) if " " not in w)
-    seen = dictionary_lemmas(tokens, dictionaries)
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True)
     words = TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True)
-    lemmas = TfidfVectorizer(analyzer=lemma_analyser(seen), sublinear_tf=True)
-    union = FeatureUnion([("chars", chars), ("words", words), ("lemmas", lemmas)])
-    matrix = union.fit_transform(texts)
+    union = FeatureUnion([("chars", chars), ("words", words)])
+    matrix = union.fit_transform([read(t) for t, _ in examples])
     model = LogisticRegression(C=REGULARISATION, max_iter=3000, class_weight="balanced")
     with threadpool_limits(1):  # BLAS threads fighting over 2 busy cores: 10x slower
         model.fit(matrix, [i for _, i in examples])
@@ -282,7 +255,6 @@ def _fit_view(
         intercept = np.concatenate([[0.0], intercept])
     char_terms = sorted(chars.vocabulary_, key=chars.vocabulary_.__getitem__)
     word_terms = sorted(words.vocabulary_, key=words.vocabulary_.__getitem__)
-    lemma_terms = sorted(lemmas.vocabulary_, key=lemmas.vocabulary_.__getitem__)
     return FittedModel(
         classes=classes,
         size=len(examples),
@@ -290,9 +262,6 @@ def _fit_view(
         char_idf=np.asarray(chars.idf_, dtype=np.float64),
         word_terms=[str(t) for t in word_terms],
         word_idf=np.asarray(words.idf_, dtype=np.float64),
-        lemma_terms=[str(t) for t in lemma_terms],
-        lemma_idf=np.asarray(lemmas.idf_, dtype=np.float64),
-        lemmas={},  # filled by fit(), once for both views
         coef=np.ascontiguousarray(coef.T, dtype=np.float64),
         intercept=np.asarray(intercept, dtype=np.float64).copy(),
     )

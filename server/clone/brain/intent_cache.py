@@ -2,15 +2,13 @@
 
 Training imports scikit-learn and scipy (about 1.5 s of CPU) and fits for a second or
 more; every ``townhall serve`` did both. The fitted vocabularies, IDF weights and
-regression weights of both views of a question (whole, and without its frame words), and
-the lemma of every word form whose lemma a view knows (simplemma's dictionaries take
-seconds to load; :mod:`.intent_features`), are plain arrays: they are written once to
+regression weights of both views of a question (whole, and without its frame words) are
+plain arrays: they are written once to
 ``$TOWNHALL_CACHE_DIR/intent/<key>.npz`` (default ``~/.cache/townhall``) and loaded at the
 next start. The key hashes everything the fit depends on: the examples and labels, the
-code that trains and scores, and the scikit-learn and simplemma releases; a model that
-fits none of them is simply not found, and one that cannot be read is trained again
-(lemmas added: format 3, a new key). Each change to the
-examples (a persona's own, say) adds a model of about 10 MB, so the folder keeps only the
+code that trains and scores, and the scikit-learn release; a model that fits none of them
+is simply not found, and one that cannot be read is trained again. Each change to the
+examples (a persona's own, say) adds a model of 1 to 3 MB, so the folder keeps only the
 ``KEEP`` most recently used ones: a load marks its file used, a store removes the rest.
 """
 
@@ -31,13 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from townhall.server.clone.brain.intent_features import parse_table, table_text
-
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "TOWNHALL_CACHE_DIR"
-#: Bumped when the file's layout changes (2: two views, whole and frame-free; 3: lemmas).
-FORMAT = 3
+#: Bumped when the file's layout changes (2: two views, whole and frame-free).
+FORMAT = 2
 #: Models kept in the cache folder (the most recently used), enough for a few personas.
 KEEP = 8
 _CODE = tuple(Path(__file__).with_name(n) for n in ("intent.py", "intent_features.py", "frame.py"))
@@ -55,10 +51,6 @@ class FittedModel:
     char_idf: np.ndarray
     word_terms: list[str]
     word_idf: np.ndarray
-    lemma_terms: list[str]
-    lemma_idf: np.ndarray
-    #: Word form to lemma, for the forms whose lemma is a known term (:mod:`.intent_features`).
-    lemmas: dict[str, str]
     coef: np.ndarray  # features x classes
     intercept: np.ndarray
 
@@ -80,19 +72,17 @@ def cache_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:
     return Path(base) / "townhall"
 
 
-def _version(package: str) -> str:
+def _sklearn_version() -> str:
     try:
-        return importlib.metadata.version(package)
+        return importlib.metadata.version("scikit-learn")
     except importlib.metadata.PackageNotFoundError:
         return "none"
 
 
 def model_key(examples: Sequence[tuple[str, str]], known: Sequence[str]) -> str:
-    """A hash of the examples, the labels, the training code and the releases of
-    scikit-learn and of simplemma (its dictionaries give the lemmas)."""
+    """A hash of the examples, the labels, the training code and scikit-learn's release."""
     digest = hashlib.sha256()
-    versions = f"sklearn {_version('scikit-learn')}\nsimplemma {_version('simplemma')}"
-    digest.update(f"format {FORMAT}\n{versions}\n".encode())
+    digest.update(f"format {FORMAT}\nsklearn {_sklearn_version()}\n".encode())
     for path in _CODE:
         digest.update(path.read_bytes())
     digest.update(json.dumps([list(known), [list(e) for e in examples]]).encode())
@@ -128,9 +118,6 @@ def _read(data: Any, view: str) -> FittedModel:
         char_idf=data[f"{view}_char_idf"].astype(np.float64),
         word_terms=[str(t) for t in data[f"{view}_word_terms"]],
         word_idf=data[f"{view}_word_idf"].astype(np.float64),
-        lemma_terms=[str(t) for t in data[f"{view}_lemma_terms"]],
-        lemma_idf=data[f"{view}_lemma_idf"].astype(np.float64),
-        lemmas=parse_table(bytes(data[f"{view}_lemmas"]).decode("utf-8")),
         coef=np.ascontiguousarray(data[f"{view}_coef"], dtype=np.float64),
         intercept=data[f"{view}_intercept"].astype(np.float64),
     )
@@ -144,9 +131,6 @@ def _arrays(view: str, model: FittedModel) -> dict[str, Any]:
         f"{view}_char_idf": model.char_idf,
         f"{view}_word_terms": np.array(model.word_terms, dtype=str),
         f"{view}_word_idf": model.word_idf,
-        f"{view}_lemma_terms": np.array(model.lemma_terms, dtype=str),
-        f"{view}_lemma_idf": model.lemma_idf,
-        f"{view}_lemmas": np.frombuffer(table_text(model.lemmas).encode("utf-8"), np.uint8),
         f"{view}_coef": model.coef,
         f"{view}_intercept": model.intercept,
     }
