@@ -434,7 +434,9 @@ async def _look_around(
     # --- the clone answers: its mouth opens and shuts with the words.
     runtime.pose("head", looking(seat, mouth + facing * 0.3, mouth))
     counts: list[int] = []
-    deadline = time.monotonic() + 12
+    # Up to 20 s of frames: on a busy machine frames are few and far between, and a frame
+    # shown between two words is what this needs (12 s once caught none).
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         shown = await next_shown(runtime)
         counts.append(mouth_pixels(shown.eyes[0]))
