@@ -21,6 +21,7 @@ import { Board } from "./board.js";
 import { Captions } from "./captions.js";
 import { EventCard } from "./event.js";
 import { FrameBuffer } from "./framebuffer.js";
+import { FramePace } from "./framepace.js";
 import { IdleMotion } from "./idle.js";
 import { MicPanel } from "./mic.js";
 import { Playout } from "./playout.js";
@@ -379,13 +380,12 @@ conn.addEventListener("state", (e) => {
 
 // ------------------------------------------------------------------ the render loop
 
-// Rendering must not starve the network and the audio: frames are skipped so that at least
-// half of the main thread stays free, and a software (CPU) renderer, which competes with
-// the audio threads for the cores, draws at most SOFTWARE_FPS frames a second.
+// Rendering must not starve the network and the audio: frames are spaced so that the GPU
+// (on a software renderer, a CPU core) is at most half busy with this page (framepace.js),
+// and a software renderer, which competes with the audio threads for the cores, draws at
+// most SOFTWARE_FPS frames a second.
 const SOFTWARE_FPS = 15;
-let renderCostMs = 0;
-let lastRenderAt = -Infinity;
-let minFrameMs = 0;
+let pace = null;
 
 function tick(nowMs) {
   requestAnimationFrame(tick);
@@ -397,9 +397,8 @@ function tick(nowMs) {
   }
   captions.update(mediaUs);
   if (audio) audio.sync(nowMs);
-  if (!view || paused || nowMs - lastRenderAt < Math.max(2 * renderCostMs, minFrameMs)) return;
-  lastRenderAt = nowMs;
-  const t0 = performance.now();
+  if (!view || paused || !pace.ready(nowMs)) return;
+  pace.begin(nowMs);
   // The clone: the stream's pose at the played media time, eased to idle when it ends.
   idle.fill(idlePose, nowMs / 1000);
   const past = frames.sample(mediaUs, livePose);
@@ -413,7 +412,7 @@ function tick(nowMs) {
   mouthOpen = avatar.mouthOpen;
   audience.update();
   view.render();
-  renderCostMs = 0.8 * renderCostMs + 0.2 * (performance.now() - t0);
+  pace.end();
   framesRendered++;
 }
 
@@ -482,7 +481,7 @@ async function setupView(sceneDoc) {
     return;
   }
   view = new StageView($("canvas"), $("view"), $("closeup-frame"), { software: gl.software });
-  if (gl.software) minFrameMs = 1000 / SOFTWARE_FPS - 4;
+  pace = new FramePace(view.renderer.getContext(), gl.software ? 1000 / SOFTWARE_FPS - 4 : 0);
   const hall = view.buildHall(sceneDoc);
   const mark = hall.cloneMark;
   // The clone's model: ?avatar=URL (same origin) wins, else the server's (/avatar.json: the
@@ -553,8 +552,9 @@ function exposeDebug() {
     get playoutDelayMs() {
       return playout.delayMs;
     },
+    // A frame's cost, the GPU's work included where WebGL2 fences measure it.
     get renderCostMs() {
-      return renderCostMs;
+      return pace ? pace.costMs : 0;
     },
     get has3d() {
       return Boolean(view);
