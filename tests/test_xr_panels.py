@@ -108,6 +108,7 @@ def test_the_voice_comes_from_the_stage() -> None:
 def test_the_headset_shows_the_disclosure_and_words_a_moderator_wrote_as_theirs() -> None:
     """A moderator's words on stage: the headset's panel names them ("Written by the
     moderators", on its own colour) beside the AI disclosure, read back with Tesseract."""
+    import os
     import shutil
     import subprocess
 
@@ -142,7 +143,10 @@ def test_the_headset_shows_the_disclosure_and_words_a_moderator_wrote_as_theirs(
     for k, variant in enumerate((grey, ImageOps.invert(grey))):
         path = artifact(f"xr-stage-moderator-ocr-{k}.png")
         variant.resize((grey.width * 2, grey.height * 2)).save(path)
-        run = subprocess.run([exe, str(path), "-", "--psm", "6"], capture_output=True, text=True)
+        run = subprocess.run(  # one thread: Tesseract's idle OpenMP threads spin (test_xr_render)
+            [exe, str(path), "-", "--psm", "6"], capture_output=True, text=True,
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+        )  # fmt: skip
         read += run.stdout
     flat = " ".join(read.split())
     assert "Written by the moderators" in flat, flat

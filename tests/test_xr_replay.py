@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from xr import SessionState
 
 from townhall.plugin.xr import panels, render
 from townhall.protocol.messages import StagePacket
@@ -37,6 +38,11 @@ from .xr_helpers import (  # noqa: F401 (the fixtures)
     runtime_fixture,
 )
 from .xr_runtime import BUTTON_RIGHT_A, Displayed, TestRuntime
+
+# The wearer's left controller put down (untracked): no question board held up between
+# the eyes and the stage panel whose words are read (it covered half a line of them, and
+# each picture OCR could not read cost seconds of Tesseract and of the app rendering on).
+NO_LEFT_HAND = 0b1101  # tracked bits: head, right hand, gaze
 
 
 async def frames_from(runtime: TestRuntime, n: int) -> None:
@@ -66,8 +72,9 @@ async def test_the_headset_plays_a_recording_with_chapters(
     env = {**os.environ, "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1"}
     wav = tmp_path / "voice.wav"
     async with TownhallServer(recording_settings(tmp_path)) as srv:
+        # The headset plays the second answer through: the shorter statement of the two.
         rec = await record_two_answers(
-            srv, token, ("What is our plan for the office?", "How are we using AI tools?")
+            srv, token, ("How are we using AI tools?", "What is our plan for the office?")
         )
         rec_id, spectator, path = rec.id, rec.spectator, rec.path
         start1, start2 = rec.starts
@@ -111,7 +118,8 @@ async def test_the_headset_plays_a_recording_with_chapters(
                 if shown.frame <= after or (label and chip_px(shown, label) <= 50):
                     return False
                 read.clear()
-                read.update(words(ocr(shown.eyes[0], name)))
+                enough = lambda t: len(set(words(t)) & said) >= 4  # noqa: E731
+                read.update(words(ocr(shown.eyes[0], name, enough=enough)))
                 save(name, shown.eyes[0])
                 return len(read & said) >= 4
 
@@ -120,6 +128,7 @@ async def test_the_headset_plays_a_recording_with_chapters(
         # Chapters: the raise button, pressed twice at once, skips to the first answer and
         # on to the second; the voice is in the headset; it ends with the recording.
         runtime.pose("head", looking(seat, centre + np.array([0, 0.7, 3.2]), centre))
+        runtime.tracked(NO_LEFT_HAND)
         proc = await xr(env, *args, "--audio-wav", str(wav))
         log = FrameLog(runtime)
         try:
@@ -142,6 +151,10 @@ async def test_the_headset_plays_a_recording_with_chapters(
             running = lambda: proc.returncode is None  # noqa: E731
             reads = panel_reads(said2 - said1, "xr-replay-chapter2.png", after=skipped_at)
             assert await log.first(reads, running), ("the second answer is not shown", read)
+            # Seen; the rest of the answer is for the ears. The runtime stops asking for
+            # pictures (the session synchronized, not visible: the headset is off the head)
+            # and the app draws none to the end of the recording, its voice going on.
+            runtime.target_state(SessionState.SYNCHRONIZED)
             stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
         finally:
             await log.stop()
@@ -157,6 +170,7 @@ async def test_the_headset_plays_a_recording_with_chapters(
         # Played from the start: the first answer's words and label, as they were shown.
         runtime.reset()
         runtime.pose("head", looking(seat, centre + np.array([0, 0.7, 3.2]), centre))
+        runtime.tracked(NO_LEFT_HAND)
         proc = await xr(env, *args)
         log = FrameLog(runtime)
         try:
@@ -178,7 +192,10 @@ async def test_the_headset_plays_a_recording_with_chapters(
 
         # The desktop mirror plays it too (the same client, player and renderer).
         shot = tmp_path / "mirror.png"
-        win = await xr(env, *args, "--window", "--frames", "20", "--screenshot", str(shot))
+        win = await xr(
+            env, *args, "--window", "--frames", "20", "--screenshot", str(shot),
+            "--width", "640", "--height", "360",
+        )  # fmt: skip
         out, err = await asyncio.wait_for(win.communicate(), 120)
         assert win.returncode == 0 and out.startswith(b"frames 20 "), err.decode()[-2000:]
         assert shot.stat().st_size > 10_000
