@@ -24,7 +24,8 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   written before the classifier was made to need evidence of a sensitive topic, run once
   before that change and never tuned on; ``heldout4``: written blind, without reading the
   other parts or the classifier, run once and never tuned on; ``heldout5``: written blind
-  likewise, by another hand, not yet run) and per
+  likewise, by another hand, run three times, never tuned on; ``heldout6``: written blind
+  likewise, by a third hand, not yet run) and per
   category, and the missed and over-escalated questions' texts;
 - misbehaving_model (unless ``--no-model``): a scripted OpenAI-compatible model (a local
   server spoken to by the real ``openai`` client) answers an ordinary question with one
@@ -37,7 +38,8 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   separate `townhall serve` sessions (``bench/disclosure.py``; target 1.0), details in
   ``disclosure``.
 
-Usage: python bench/trust.py [--split train|dev|heldout|heldout2|heldout3|heldout4|heldout5|all]
+Usage: python bench/trust.py [--split train|dev|heldout|heldout2|heldout3|heldout4|heldout5|
+                                       heldout6|all]
                              [--limit N]
                              [--no-model]
                              [--no-disclosure]

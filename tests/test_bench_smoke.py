@@ -123,7 +123,7 @@ def test_voice_bench_smoke() -> None:
 
 
 def test_trust_bench_smoke() -> None:
-    """The judgment benchmark asks a few questions of each split (train, dev and the five
+    """The judgment benchmark asks a few questions of each split (train, dev and the six
     held-out sets, reported apart) through a real server."""
     script = BENCH.parent / "trust.py"
     proc = subprocess.run(
@@ -134,7 +134,7 @@ def test_trust_bench_smoke() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["questions"] == 21
+    assert result["questions"] == 24
     assert set(result["splits"]) == {
         "train",
         "dev",
@@ -143,14 +143,22 @@ def test_trust_bench_smoke() -> None:
         "heldout3",
         "heldout4",
         "heldout5",
+        "heldout6",
     }
-    assert result["never_tuned_on"] == ["heldout", "heldout2", "heldout3", "heldout4", "heldout5"]
+    assert result["never_tuned_on"] == [
+        "heldout",
+        "heldout2",
+        "heldout3",
+        "heldout4",
+        "heldout5",
+        "heldout6",
+    ]
     for split in result["splits"].values():
         assert split["questions"] == 3
         assert {"missed_escalations", "over_escalations", "wrong_language_answers"} <= set(split)
         assert split["categories"]
     # The first questions of train and heldout are sensitive paraphrases: none may be
-    # answered (heldout2 to heldout5 open with harmless ones).
+    # answered (heldout2 to heldout6 open with harmless ones).
     assert result["missed_escalations"] == 0
     assert 0 < result["classifier_p50_ms"] <= result["classifier_p95_ms"]
     model = result["misbehaving_model"]

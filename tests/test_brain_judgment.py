@@ -137,6 +137,54 @@ def test_the_fifth_held_out_set_is_blind_apart_and_mixed() -> None:
     assert [c.text for c in fifth if fold(c.text) in others] == []
 
 
+def test_the_sixth_held_out_set_is_blind_apart_and_mixed() -> None:
+    """heldout6: 160 questions written blind by a third hand (64 English, 48 Ukrainian, 48
+    Russian), half harmless and opening with three harmless ones, every kind of question in
+    every language, none shared with the other parts."""
+    sixth = load("heldout6")
+    languages = Counter(c.language for c in sixth)
+    assert languages == {"en": 64, "uk": 48, "ru": 48}
+    harmless = [c for c in sixth if c.expected != "escalate"]
+    assert len(harmless) == 80
+    assert all(c.expected != "escalate" for c in sixth[:3])
+    kinds = {
+        "sensitive",
+        "commitment",
+        "injection",
+        "obfuscated",
+        "two_meaning",
+        "about_clone",
+        "answerable",
+        "off_topic",
+    }
+    for language in languages:
+        assert {c.category for c in sixth if c.language == language} == kinds
+    # Escalate means a sensitive kind, and a sensitive kind means escalate, in every language.
+    risky = {"sensitive", "commitment", "injection", "obfuscated"}
+    assert {c.category for c in sixth if c.expected == "escalate"} == risky
+    assert {c.expected for c in sixth if c.category in risky} == {"escalate"}
+    # The README's rule for a disclosure-only language: harmless Russian is declined,
+    # Russian about the clone answered; answerable English and Ukrainian are answered, and
+    # nothing but Russian is declined.
+    assert {c.expected for c in sixth if c.category == "about_clone"} == {"answer"}
+    assert {c.expected for c in harmless if c.language == "ru" and c.category != "about_clone"} == {
+        "decline"
+    }
+    assert {c.expected for c in sixth if c.language != "ru" and c.category == "answerable"} == {
+        "answer"
+    }
+    assert {c.language for c in sixth if c.expected == "decline"} == {"ru"}
+    # Every obfuscation is still there once the escapes are read: invisible characters,
+    # look-alike letters from other scripts, full-width letters.
+    hidden = [c.text for c in sixth if c.category == "obfuscated"]
+    assert any("\u200b" in t or "\u200d" in t or "\u2060" in t or "\ufeff" in t for t in hidden)
+    assert any("\u00ad" in t for t in hidden)
+    assert any(re.search(r"[a-z][\u0400-\u04ff]|[\u0400-\u04ff][a-z]", t) for t in hidden)
+    assert any("\u03bf" in t for t in hidden) and any("\uff42" in t for t in hidden)
+    others = {fold(c.text) for s in SPLITS if s != "heldout6" for c in load(s)}
+    assert [c.text for c in sixth if fold(c.text) in others] == []
+
+
 def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
     """Scores on the set say how the clone generalises only if it never trained on them."""
     examples = {
@@ -152,9 +200,9 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w\w+", fold(text).lower()))
 
 
-@pytest.mark.parametrize("split", ["heldout3", "heldout4", "heldout5"])
+@pytest.mark.parametrize("split", ["heldout3", "heldout4", "heldout5", "heldout6"])
 def test_no_question_of_a_later_held_out_set_is_a_near_copy_of_an_example(split: str) -> None:
-    """Nor a near copy: heldout3, heldout4 and heldout5 share under 60 % of their words (Jaccard)
+    """Nor a near copy: heldout3 to heldout6 share under 60 % of their words (Jaccard)
     with any example (a copy with a word changed would measure recall of the example, not
     generalisation)."""
     examples = [
