@@ -231,7 +231,7 @@ async def frames_later(page: Page, n: int = 2) -> None:
     software GL)."""
     start = await page.evaluate("townhallDebug.framesRendered")
     await page.wait_for_function(
-        f"() => townhallDebug.framesRendered >= {start + n}", timeout=20_000
+        f"() => townhallDebug.framesRendered >= {start + n}", timeout=60_000
     )
 
 
@@ -563,10 +563,12 @@ async def test_watch_keeps_a_software_renderer_at_most_half_busy(
     token: TokenMaker,
     browser: Browser,  # noqa: F811
 ) -> None:
-    """On a software renderer (SwiftShader here) a frame of the hall and the clone costs the
-    GPU process a CPU core for a large part of a second; the page spaces its frames by what
-    they cost there (a WebGL2 fence per frame), so the audio and the network keep the rest.
-    Timing only the render call, the page saw 3 ms and kept that process 100 % busy."""
+    """On a software renderer (SwiftShader here) a frame of the hall and the clone keeps the
+    GPU process busy for a large part of a second, on every core (SwiftShader spreads a frame
+    over them); the page spaces its frames by what they cost there (a WebGL2 fence per
+    frame), so the GPU process takes at most about half the machine and the audio and the
+    network keep the rest. Timing only the render call, the page saw 3 ms and kept that
+    process busy on every core it could get."""
     async with TownhallServer(make_settings(tmp_path, clone={"enabled": True})) as srv:
         page, errors = await open_watch(
             browser, srv.url, token("spec", role="spectator", name="Sam")
@@ -582,10 +584,14 @@ async def test_watch_keeps_a_software_renderer_at_most_half_busy(
         await page.wait_for_function(
             f"() => townhallDebug.framesRendered >= {frames0 + 8}", timeout=60_000
         )
-        busy = (_gpu_cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+        cores = (_gpu_cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+        share = cores / (psutil.cpu_count() or 1)
         cost_ms = await page.evaluate("townhallDebug.renderCostMs")
         # Half for the frames, plus the compositor's own work on the page around them.
-        assert busy < 0.7, f"the GPU process was {busy:.0%} busy (a frame costs {cost_ms:.0f} ms)"
+        assert share < 0.6, (
+            f"the GPU process took {share:.0%} of the machine ({cores:.2f} cores; "
+            f"a frame costs {cost_ms:.0f} ms)"
+        )
         assert cost_ms > 0
         assert not [e for e in errors if "favicon" not in e], errors
         await page.close()

@@ -7,8 +7,19 @@
 // So each frame ends with a WebGL2 fence; the next frame waits until the fence has passed
 // (polled without blocking, once per animation frame), which measures a frame's whole cost
 // from the first command to the GPU finishing it. Frames are then spaced at least twice
-// that cost apart (the GPU stays at most half busy with this page) and at least
-// `minFrameMs` apart. Without fences (WebGL1), the render call's own time is the cost.
+// that cost apart (the GPU stays at most half busy with this page: SwiftShader spreads a
+// frame over every core, so that is about half the machine) and at least `minFrameMs`
+// apart. Without fences (WebGL1), the render call's own time is the cost.
+//
+// The cost is the median of the last few frames, so one frame that compiles shaders or
+// uploads a model (seconds on a software renderer) does not hold the next ones back; the
+// first frames, where there is no median yet, only wait for the one before them. A fence
+// that has not passed after `FENCE_GIVE_UP_MS` is given up, so a driver that never signals
+// one slows the view down but never stops it.
+
+const RECENT_FRAMES = 5;
+const FRAMES_BEFORE_PACING = 3;
+const FENCE_GIVE_UP_MS = 4000;
 
 /** Paces the view's frames by what they cost the GPU (see above). */
 export class FramePace {
@@ -19,7 +30,9 @@ export class FramePace {
   constructor(gl, minFrameMs = 0) {
     this.gl = gl;
     this.minFrameMs = minFrameMs;
-    this.costMs = 0; // smoothed cost of a frame, GPU included where fences exist
+    this.costMs = 0; // median cost of the recent frames, GPU included where fences exist
+    this._recent = [];
+    this._frames = 0;
     this._fences = typeof gl.fenceSync === "function";
     this._sync = null;
     this._startedAt = -Infinity;
@@ -29,19 +42,21 @@ export class FramePace {
   ready(nowMs) {
     if (this._sync !== null) {
       const gl = this.gl;
-      if (gl.isContextLost() || gl.getSyncParameter(this._sync, gl.SYNC_STATUS) === gl.SIGNALED) {
-        gl.deleteSync(this._sync);
-        this._sync = null;
-        this._record(performance.now() - this._startedAt);
-      } else {
-        return false;
-      }
+      const took = performance.now() - this._startedAt;
+      const passed =
+        gl.isContextLost() || gl.getSyncParameter(this._sync, gl.SYNC_STATUS) === gl.SIGNALED;
+      if (!passed && took < FENCE_GIVE_UP_MS) return false;
+      gl.deleteSync(this._sync);
+      this._sync = null;
+      this._record(took);
     }
-    return nowMs - this._startedAt >= Math.max(2 * this.costMs, this.minFrameMs);
+    const paced = this._frames > FRAMES_BEFORE_PACING ? 2 * this.costMs : 0;
+    return nowMs - this._startedAt >= Math.max(paced, this.minFrameMs);
   }
 
   /** A frame starts now (call right before drawing it). */
   begin(nowMs) {
+    this._frames++;
     this._startedAt = Math.min(nowMs, performance.now());
   }
 
@@ -56,11 +71,10 @@ export class FramePace {
     else this.gl.flush();
   }
 
-  // Smoothed, but quick to come down: the first frames also compile shaders and upload the
-  // model, and a page must not stay slow for long after them.
   _record(ms) {
-    if (this.costMs === 0) this.costMs = ms;
-    else if (ms < this.costMs) this.costMs = 0.5 * (this.costMs + ms);
-    else this.costMs = 0.8 * this.costMs + 0.2 * ms;
+    this._recent.push(ms);
+    if (this._recent.length > RECENT_FRAMES) this._recent.shift();
+    const sorted = [...this._recent].sort((a, b) => a - b);
+    this.costMs = sorted[Math.floor((sorted.length - 1) / 2)];
   }
 }
