@@ -7,7 +7,8 @@ frames the page draws over a window. The page holds a software renderer to at mo
 frames a second, and spaces frames at least twice a frame's cost apart (it leaves the
 cores to the audio); ``frame_cost_ms`` is a frame's cost as the page measures it (a WebGL2
 fence: from its first command until the GPU process has done it), and ``gpu_process_busy``
-the share of a CPU core that Chromium's GPU process (SwiftShader) used over the window.
+the CPU cores Chromium's GPU process (SwiftShader, which spreads a frame over every core)
+used over the window: about half the machine's cores when the pacing works.
 
 It also measures what the /watch test leaves to a bench, since a busy machine moves it: the
 share of 20 ms audio frames that came too late to play (``audio_late_pct``, target < 5%) and
