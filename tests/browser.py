@@ -8,6 +8,7 @@ audio and render WebGL in software without a screen.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import shutil
 import socket
 import subprocess
@@ -139,15 +140,30 @@ def _newest(paths: list[Path]) -> float:
     return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
 
 
-def ensure_built(page: str, built: tuple[str, ...]) -> None:
-    """Build the pages with npm when ``built`` files are missing or older than the sources."""
+def _stale(page: str, built: tuple[str, ...]) -> bool:
     outputs = [WEB / p for p in built]
     sources = [WEB / "src" / page, *(WEB / s for s in SHARED_SOURCES)]
-    if all(p.exists() for p in outputs) and min(p.stat().st_mtime for p in outputs) >= _newest(
-        sources
-    ):
+    return not all(p.exists() for p in outputs) or min(
+        p.stat().st_mtime for p in outputs
+    ) < _newest(sources)
+
+
+def ensure_built(page: str, built: tuple[str, ...]) -> None:
+    """Build the pages with npm when ``built`` files are missing or older than the sources.
+
+    One test process builds at a time (a lock file beside dist/): two builds at once empty
+    each other's dist/ ("ENOTEMPTY"), and the second finds the first's fresh pages."""
+    if not _stale(page, built):
         return
-    proc = subprocess.run(
-        ["npm", "run", "build", "--silent"], cwd=WEB, capture_output=True, text=True, timeout=120
-    )
+    with (WEB / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _stale(page, built):
+            return
+        proc = subprocess.run(
+            ["npm", "run", "build", "--silent"],
+            cwd=WEB,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 0, f"npm run build failed:\n{proc.stdout}\n{proc.stderr}"
