@@ -29,7 +29,7 @@ os.environ.setdefault(
 
 # Tests that draw, in Chromium (the ``browser`` fixture) or on an X display (``display``),
 # take a whole core of software GL each: two at once on a small machine slow both past what
-# they wait for. Under pytest-xdist (``make test`` runs three workers, ``--dist loadgroup``)
+# they wait for. Under pytest-xdist (``make test`` runs four workers, ``--dist loadgroup``)
 # they form one group that one worker runs one after the other, started first since it is
 # the longest. A test that starts Chromium itself joins with ``GUI`` (or ``PAGES``).
 # Browser tests whose pages draw nothing (``pytest.mark.light``: /moderate and /studio, or
