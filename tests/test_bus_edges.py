@@ -35,6 +35,7 @@ CLI = [sys.executable, "-m", "townhall.server.ops.cli"]
 NATS_URL = "nats://127.0.0.1:4222"
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 START_TIMEOUT_S = 60.0  # a busy machine imports the server slowly
+READ_POLL_S = 0.1  # how often ``until`` reads a status over HTTP
 
 
 @dataclass
@@ -111,8 +112,9 @@ class Deployment:
         return self.authority.url.replace("ws", "http", 1).removesuffix("/ws")
 
 
-@pytest.fixture
-async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+@contextlib.asynccontextmanager
+async def deployed(tmp_path: Path, edges: int) -> AsyncIterator[Deployment]:
+    """An authority and ``edges`` edges, each a process of its own, in a room of its own."""
     room = f"t{uuid.uuid4().hex[:10]}"
     config = tmp_path / "townhall.toml"
     config.write_text(
@@ -124,17 +126,32 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         '[log]\nformat = "text"\n'
     )
     authority = await start(config, "authority", "WebSocket ")
-    edges: list[Proc] = []
+    procs: list[Proc] = []
     try:
-        edges = await start_together(*[(config, "edge", " serving room ")] * 2)
-        yield Deployment(room, authority, edges)
+        procs = await start_together(*[(config, "edge", " serving room ")] * edges)
+        yield Deployment(room, authority, procs)
     finally:
-        for proc in [*edges, authority]:
+        for proc in [*procs, authority]:
             await stop(proc)
         nc = await nats.connect(NATS_URL)  # the shared NATS server keeps no stream of ours
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await nc.jetstream().delete_stream(Subjects.of(room).stream)
         await nc.close()
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    """Two edges: for what crosses from one edge to the other, or outlives one of them."""
+    async with deployed(tmp_path, edges=2) as both:
+        yield both
+
+
+@pytest.fixture
+async def one_edge(tmp_path: Path) -> AsyncIterator[Deployment]:
+    """One edge, for what happens at an edge and its room: each townhall process costs a
+    second or more of CPU to start (its imports), and a second edge would only look on."""
+    async with deployed(tmp_path, edges=1) as single:
+        yield single
 
 
 def board(seen: list[Message]) -> dict[int, int]:
@@ -168,7 +185,12 @@ async def until(
     what: str,
     timeout: float = 30.0,
 ) -> None:
-    """``eventually`` for a status read over HTTP: poll ``read`` until ``done`` says so."""
+    """``eventually`` for a status read over HTTP: poll ``read`` until ``done`` says so.
+
+    Every read is a new HTTP connection and a /healthz the server builds: at ``eventually``'s
+    default 20 ms, 50 a second (a few percent of a core, the test's and the server's, for as
+    long as the wait lasts); every ``READ_POLL_S`` is soon enough for what these waits see
+    (an edge timing out in seconds, a standby taking over)."""
     status: list[dict[str, object]] = []
 
     async def reads_done() -> object:
@@ -176,7 +198,7 @@ async def until(
         return done(status[0])
 
     try:
-        await eventually(reads_done, timeout, what)
+        await eventually(reads_done, timeout, what, poll=READ_POLL_S)
     except AssertionError as exc:
         raise AssertionError(f"{exc}: {status}") from None
 
@@ -223,8 +245,9 @@ async def test_clients_on_two_edges_share_one_room_and_outlive_an_edge(
 
 
 async def test_garbage_on_the_room_subjects_does_not_end_an_edge(
-    deployment: Deployment, token: TokenMaker
+    one_edge: Deployment, token: TokenMaker
 ) -> None:
+    deployment = one_edge
     room = deployment.room
     subjects = Subjects.of(room)
     edge = deployment.edges[0]
@@ -276,10 +299,10 @@ async def test_garbage_on_the_room_subjects_does_not_end_an_edge(
 
 
 async def test_a_tick_gap_at_an_edge_brings_its_clients_a_keyframe(
-    deployment: Deployment, token: TokenMaker
+    one_edge: Deployment, token: TokenMaker
 ) -> None:
-    room = deployment.room
-    edge = deployment.edges[1]
+    room = one_edge.room
+    (edge,) = one_edge.edges
     client, seen = await joined(edge.url, token("erin", "attendee", room=room))
     nc = await nats.connect(NATS_URL)
     edge_http = edge.url.replace("ws", "http", 1).removesuffix("/ws")

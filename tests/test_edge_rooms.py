@@ -104,10 +104,12 @@ def room_config(
 
 @contextlib.asynccontextmanager
 async def two_rooms(
-    tmp_path: Path, allowed_origins: str = "", store_url: str = ""
+    tmp_path: Path, allowed_origins: str = "", store_url: str = "", west_authority: bool = True
 ) -> AsyncIterator[Rooms]:
     """Authorities of rooms east and west (each its own SQLite file, or both their rows in
-    the PostgreSQL of ``store_url``), and one edge whose own room is east."""
+    the PostgreSQL of ``store_url``), and one edge whose own room is east. Without
+    ``west_authority``, west has none (``authorities`` holds east's only): for a test of
+    east and the edge alone, which saves a process's start (a second or more of CPU)."""
     tag = uuid.uuid4().hex[:8]
     east, west = f"east-{tag}", f"west-{tag}"
     deployment = f"d-{tag}"  # on the shared NATS, these processes hear only each other
@@ -129,11 +131,15 @@ async def two_rooms(
         # west only when a west client comes).
         authorities = {east: await start(configs[east], "authority", "WebSocket ")}
         procs.append(authorities[east])
-        authorities[west], edge = await start_together(
-            (configs[west], "authority", "WebSocket "),
-            (edge_config_path, "edge", " serving room "),
-        )
-        procs += [authorities[west], edge]
+        if west_authority:
+            authorities[west], edge = await start_together(
+                (configs[west], "authority", "WebSocket "),
+                (edge_config_path, "edge", " serving room "),
+            )
+            procs += [authorities[west], edge]
+        else:
+            edge = await start(edge_config_path, "edge", " serving room ")
+            procs.append(edge)
         yield Rooms(east, west, authorities, edge, deployment)
     finally:
         for proc in reversed(procs):
@@ -148,6 +154,13 @@ async def two_rooms(
 @pytest.fixture
 async def rooms(tmp_path: Path) -> AsyncIterator[Rooms]:
     async with two_rooms(tmp_path) as deployment:
+        yield deployment
+
+
+@pytest.fixture
+async def east_only(tmp_path: Path) -> AsyncIterator[Rooms]:
+    """``rooms`` without west's authority: the edge and east's, all a test of them needs."""
+    async with two_rooms(tmp_path, west_authority=False) as deployment:
         yield deployment
 
 
@@ -211,8 +224,9 @@ async def test_one_edge_serves_two_rooms_and_each_sees_only_its_own(
 
 
 async def test_a_room_without_an_authority_is_refused_and_leaves_nothing(
-    rooms: Rooms, token: TokenMaker
+    east_only: Rooms, token: TokenMaker
 ) -> None:
+    rooms = east_only
     nowhere = f"nowhere-{uuid.uuid4().hex[:8]}"
     client = RoomClient(rooms.edge.url, token("eve", room=nowhere), timeout_s=30)
     with pytest.raises(JoinRejected) as refused:
@@ -406,7 +420,8 @@ def test_the_room_of_a_connection_is_its_join_tokens_room() -> None:
     assert room_of("a text frame", "east") == "east"
 
 
-async def test_forged_presence_is_dropped_and_names_no_page_origin(rooms: Rooms) -> None:
+async def test_forged_presence_is_dropped_and_names_no_page_origin(east_only: Rooms) -> None:
+    rooms = east_only
     east_http = rooms.http(rooms.east)
     await until(
         lambda: health(east_http),
