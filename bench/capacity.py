@@ -12,8 +12,9 @@ Runs, in one go and against the same load generator:
    to show that slow clients do not hold back the others and memory stays bounded.
 
 The load generator is ``bench/capload.c`` (compiled here with the system
-compiler): one epoll loop in C, so that it takes a small share of the two
-cores it shares with the server. Server CPU is read from /proc for the server
+compiler, once per source: kept in ``$TOWNHALL_CACHE_DIR/capload``): one epoll
+loop in C, so that it takes a small share of the two cores it shares with the
+server. Server CPU is read from /proc for the server
 and its fan-out workers over the measured window; deliveries are the messages
 the clients received in the window. Latency is client receive time minus the
 time the server stamped, through a Ping/Pong clock sync: for stage packets their
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -50,6 +52,7 @@ from townhall.plugin.headset_sim import SimulatedHeadset
 from townhall.protocol import codec
 from townhall.protocol.limits import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 from townhall.protocol.messages import Ask, Join, Pose
+from townhall.server.clone.brain.intent_cache import cache_dir
 from townhall.server.clone.persona import sample_persona_path
 from townhall.server.gateway.tokens import issue_token
 from townhall.server.ops.config import RoomSettings
@@ -75,11 +78,39 @@ class BenchError(RuntimeError):
 
 
 def build_capload(tmp: Path) -> Path:
+    """The load generator, compiled once per source and compiler.
+
+    The binary is kept in the cache folder (``$TOWNHALL_CACHE_DIR``, as the intent model)
+    under a hash of ``capload.c``, the compiler and its flags, so a run reuses it rather
+    than compile again (a quarter second of CPU per bench, three benches in the smoke
+    tests); a cache that cannot be written costs a build into ``tmp``, as before.
+    """
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise BenchError("no C compiler (cc or gcc) to build bench/capload.c")
-    out = tmp / "capload"
-    subprocess.run([cc, "-O2", "-o", str(out), str(HERE / "capload.c")], check=True)
+    source = HERE / "capload.c"
+    flags = ["-O2"]
+    compiler = Path(cc).resolve()
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(f"{compiler} {compiler.stat().st_mtime_ns} {' '.join(flags)}".encode())
+    folder = cache_dir() / "capload" / digest.hexdigest()[:32]
+    out = folder / "capload"  # the name the processes go by (tests look for it)
+    if out.exists():
+        return out
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, building = tempfile.mkstemp(dir=folder, prefix=".capload-")
+        os.close(fd)
+    except OSError:  # no cache to keep it in: built for this run only
+        out = tmp / "capload"
+        subprocess.run([cc, *flags, "-o", str(out), str(source)], check=True)
+        return out
+    try:
+        subprocess.run([cc, *flags, "-o", building, str(source)], check=True)
+        os.chmod(building, 0o755)
+        os.replace(building, out)  # whole or not at all, for a bench starting beside
+    finally:
+        Path(building).unlink(missing_ok=True)
     return out
 
 

@@ -335,21 +335,50 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-async def _generated(persona: Any, question: str, deltas: tuple[str, ...]) -> list[str]:
-    """What the openai brain speaks (label ``generated``) when the model says ``deltas``."""
-    from tests.fake_openai import FakeOpenAI
-    from townhall.server.clone.brain.openai_brain import OpenAIBrain
+class _Scripted:
+    """One scripted OpenAI-compatible model for every run: what it says next is set per run.
 
-    def chat(body: dict[str, Any]) -> Any:
-        yield from deltas
+    A brain is made afresh for each run (nothing of one answer carries into the next), but
+    the model's local server, the ``openai`` client and the persona's retriever and policy
+    (read-only once built, as a server shares them between its answers) are made once:
+    building them 51 times cost most of this part's CPU and measured nothing.
+    """
 
-    with FakeOpenAI(chat=chat) as api:
-        brain = OpenAIBrain(api.base_url, api.api_key, "misbehaving", persona)
-        try:
-            parts = [p async for p in brain.stream(question)]
-        finally:
-            await brain.aclose()
-    return [p.text for p in parts if p.label == "generated"]
+    def __init__(self, persona: Any) -> None:
+        from tests.fake_openai import FakeOpenAI
+        from townhall.server.clone.brain.policy import Policy
+        from townhall.server.clone.brain.retrieval import Retriever
+
+        self.persona = persona
+        self.deltas: tuple[str, ...] = ()
+        self.api = FakeOpenAI(chat=lambda body: iter(self.deltas))
+        self.retriever = Retriever.from_persona(persona)
+        self.policy = Policy.for_persona(persona)
+
+    async def __aenter__(self) -> _Scripted:
+        import openai
+
+        self.api.__enter__()
+        self.client = openai.AsyncOpenAI(
+            base_url=self.api.base_url, api_key=self.api.api_key, timeout=20.0, max_retries=0
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.close()
+        self.api.__exit__(*exc)
+
+    async def generated(self, question: str, deltas: tuple[str, ...]) -> list[str]:
+        """What the openai brain speaks (label ``generated``) when the model says ``deltas``."""
+        from townhall.server.clone.brain.openai_brain import OpenAIBrain
+
+        self.deltas = deltas
+        brain = OpenAIBrain(
+            None, "", "misbehaving", self.persona, self.retriever,
+            policy=self.policy, client=self.client,
+        )  # fmt: skip
+        parts = [p async for p in brain.stream(question)]
+        return [p.text for p in parts if p.label == "generated"]
 
 
 def _bare(sentence: str) -> str:
@@ -369,16 +398,17 @@ async def misbehaving_model() -> dict[str, Any]:
     by_kind: dict[str, dict[str, int]] = defaultdict(lambda: {"sentences": 0, "spoken": 0})
     runs = [(REMOTE_Q, GOOD, k, b) for k, b in BAD_SENTENCES]
     runs += [(REMOTE_Q_UK, GOOD_UK, k, b) for k, b in BAD_SENTENCES_UK]
-    for question, good, kind, bad in runs:
-        said = " ".join(await _generated(persona, question, (good, bad)))
-        by_kind[kind]["sentences"] += 1
-        if _bare(bad) in said:
-            by_kind[kind]["spoken"] += 1
-            spoken.append(bad.strip())
-    for question, good in GOOD_SENTENCES:
-        said = " ".join(await _generated(persona, question, (good,)))
-        if _bare(good) not in said:
-            good_cut.append(good.strip())
+    async with _Scripted(persona) as model:
+        for question, good, kind, bad in runs:
+            said = " ".join(await model.generated(question, (good, bad)))
+            by_kind[kind]["sentences"] += 1
+            if _bare(bad) in said:
+                by_kind[kind]["spoken"] += 1
+                spoken.append(bad.strip())
+        for question, good in GOOD_SENTENCES:
+            said = " ".join(await model.generated(question, (good,)))
+            if _bare(good) not in said:
+                good_cut.append(good.strip())
     return {
         "bad_sentences": len(runs),
         "unsupported_sentences_spoken": len(spoken),

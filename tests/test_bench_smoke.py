@@ -256,7 +256,10 @@ def test_edges_bench_stops_every_process_it_started_on_sigterm() -> None:
         return False
 
     try:
-        asyncio.run(eventually(loading, 180, "the edges under load"))
+        # Each look walks every process of the machine (psutil's children()): a few ms of
+        # CPU, so half a second apart (at 20 ms, a quarter of a core for the minute the
+        # edges take to start on a busy machine). SIGTERM comes as mid-run either way.
+        asyncio.run(eventually(loading, 180, "the edges under load", poll=0.5))
         started = bench.children(recursive=True)
         assert len(started) >= 8
         proc.send_signal(signal.SIGTERM)

@@ -61,6 +61,30 @@ def counted_fits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return fits
 
 
+#: scikit-learn's fit itself (``counted_fits`` replaces ``intent.fit`` with a counting one).
+FIT = intent.fit
+
+
+def seed(cache: Path, examples: list[tuple[str, str]]) -> IntentClassifier:
+    """Put the fit of ``examples`` in ``cache`` as a first ``train`` would have, without
+    fitting here: the model comes from the checkout's shared cache (``TOWNHALL_CACHE_DIR``,
+    where the tests' servers find it; fitted and stored there once if missing, uncounted).
+
+    For tests whose subject is what follows a first training (other examples, a torn
+    file): that first fit and store are what
+    ``test_a_cached_model_judges_exactly_as_the_fit`` proves, and repeating them cost
+    each of those tests a scikit-learn fit (3 s of CPU) that proved nothing more.
+    """
+    key = intent_cache.model_key(examples, intent.INTENTS)
+    model = intent_cache.load(key)
+    if model is None:
+        model = FIT(examples)
+        intent_cache.store(key, model)
+    intent_cache.store(key, model, cache)
+    assert {p.stem for p in (cache / "intent").glob("*.npz")} == {key}
+    return IntentClassifier(model)
+
+
 def test_the_n_grams_are_scikit_learns() -> None:
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS).build_analyzer()
     words = TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS).build_analyzer()
@@ -83,10 +107,13 @@ def test_a_cached_model_judges_exactly_as_the_fit(tmp_path: Path, counted_fits: 
 
 def test_other_examples_are_another_model(tmp_path: Path, counted_fits: list[int]) -> None:
     examples = load_examples(EXAMPLES_DIR)
-    IntentClassifier.train(examples, cache=tmp_path)
+    seed(tmp_path, examples)
+    assert IntentClassifier.train(examples, cache=tmp_path).size == len(examples)
+    assert counted_fits == []  # the cached model of these examples is found...
     more = [*examples, ("What about the zebra project?", "sensitive")]
     extended = IntentClassifier.train(more, cache=tmp_path)
-    assert len(counted_fits) == 2 and extended.size == len(examples) + 1
+    # ...and is not taken for that of one more example: that one is fitted, and kept beside
+    assert counted_fits == [len(more)] and extended.size == len(examples) + 1
     assert len(list((tmp_path / "intent").glob("*.npz"))) == 2
 
 
@@ -125,11 +152,11 @@ def test_the_cache_keeps_only_the_most_recently_used_models(tmp_path: Path) -> N
 
 def test_a_torn_cache_file_is_trained_again(tmp_path: Path, counted_fits: list[int]) -> None:
     examples = load_examples(EXAMPLES_DIR)
-    fitted = IntentClassifier.train(examples, cache=tmp_path)
+    fitted = seed(tmp_path, examples)
     (cached,) = (tmp_path / "intent").glob("*.npz")
     cached.write_bytes(cached.read_bytes()[:1000])
     again = IntentClassifier.train(examples, cache=tmp_path)
-    assert len(counted_fits) == 2
+    assert counted_fits == [len(examples)]
     assert again.classify("Will there be layoffs?") == fitted.classify("Will there be layoffs?")
     assert intent_cache.load(cached.stem, tmp_path) is not None  # rewritten whole
 
