@@ -225,11 +225,18 @@ async def test_kill_9_of_the_active_authority_the_standby_takes_over_and_nothing
         return {m.answer: m.text for c in chatters for m in c.seen if isinstance(m, StageEnd)}
 
     try:
-        await eventually(
-            lambda: len(questions) >= 6 and len(votes) >= 6 and answers_seen(),
-            90,
-            "questions, votes and a whole answer acknowledged through the edge",
-        )
+        try:
+            await eventually(
+                lambda: len(questions) >= 6 and len(votes) >= 6 and answers_seen(),
+                90,
+                "questions, votes and a whole answer acknowledged through the edge",
+            )
+        except AssertionError as exc:  # what had come, and what the authorities said
+            raise AssertionError(
+                f"{exc}: {len(questions)} questions, {len(votes)} votes, "
+                f"{len(answers_seen())} answers; the active authority printed:\n"
+                f"{''.join(first.lines[-20:])}the standby printed:\n{''.join(second.lines[-20:])}"
+            ) from None
         first.process.send_signal(signal.SIGKILL)  # mid-traffic: requests in flight unacked
         killed = time.monotonic()
         await first.process.wait()
