@@ -66,12 +66,9 @@ def _light(item: pytest.Item) -> bool:
     return light and "display" not in getattr(item, "fixturenames", ())
 
 
-# First: pytest-xdist's own hook (its worker registers after this conftest, so it would run
-# before this one) turns the groups into the node ids it schedules by; groups added after
-# it were silently ignored, and drawing tests ran side by side on different workers.
-@pytest.hookimpl(tryfirst=True)
-# Before pytest-xdist's own hook (its worker plugin registers after this conftest), which
-# turns each test's group into the node id it schedules by.
+# Before pytest-xdist's own hook, which turns each test's group into the node id it schedules
+# by: its worker plugin registers after this conftest, so it would run first and miss the
+# groups added here (tests/test_test_groups.py).
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     drawing = [i for i in items if _draws(i)]
