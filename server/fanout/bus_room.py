@@ -37,6 +37,8 @@ log = logging.getLogger("townhall.bus.room")
 
 MAX_TEXT = 256  # address and guest id from an edge, at most
 MAX_PRESENCE = 256  # edges of the deployment a page's policy may name, at most
+RECONNECT_CODE = 1012  # "service restart": the client reconnects and resumes, as edges shed
+MAX_TOLD = 4096  # unknown clients of one edge told to reconnect, at most
 
 
 class RoomInbox(Protocol):
@@ -56,6 +58,7 @@ class EdgeState:
     conns: dict[int, int] = field(default_factory=dict)  # edge's sid -> room conn id
     slots: set[int] = field(default_factory=set)  # seats of its joined attendees
     url: str = ""  # its public WebSocket URL, as its Stats announce it ("" : none)
+    told_to_reconnect: set[int] = field(default_factory=set)  # unknown sids sent a Close
 
 
 class BusRoom:
@@ -175,8 +178,12 @@ class BusRoom:
         if isinstance(message, ipc.Inbound):
             for sid, payload in message.items:
                 conn = state.conns.get(sid)
-                if conn is None or not isinstance(payload, bytes | str):
-                    self.refuse(edge, f"inbound for unknown client {sid} or not a message")
+                if conn is None:
+                    self.refuse(edge, f"inbound for unknown client {sid}")
+                    self._reconnect(edge, state, sid)
+                    continue
+                if not isinstance(payload, bytes | str):
+                    self.refuse(edge, f"inbound for client {sid}: not a message")
                     continue
                 self.inbox.receive(conn, payload)
         elif isinstance(message, ipc.PoseBatch):
@@ -204,6 +211,17 @@ class BusRoom:
             log.info("edge asked for a keyframe", extra={"edge": edge, "after": message.after})
             keyframe = ipc.Broadcast(self.keyframe(), None)
             self.publisher.publish(self.subjects.edge(edge), ipc.pack(keyframe))
+
+    def _reconnect(self, edge: str, state: EdgeState, sid: int) -> None:
+        """A client the room does not know speaks through its edge: the room let it go when
+        the edge fell silent (a starved or frozen process), and the edge, back, still holds
+        it. It is told to reconnect (1012), which resumes its session, rather than talking
+        on unheard; once per client."""
+        if sid in state.told_to_reconnect or len(state.told_to_reconnect) >= MAX_TOLD:
+            return
+        state.told_to_reconnect.add(sid)
+        close = ipc.Close(sid, RECONNECT_CODE, "the room lost this connection; reconnect")
+        self.publisher.publish(self.subjects.edge(edge), ipc.pack(close))
 
     def _poses(self, edge: str, state: EdgeState, batch: ipc.PoseBatch) -> None:
         n = len(batch.flags)
