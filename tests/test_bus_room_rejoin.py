@@ -18,7 +18,7 @@ import nats
 
 from townhall.server.fanout import seam as ipc
 from townhall.server.fanout.bus import Subjects
-from townhall.server.fanout.bus_room import RECONNECT_CODE, BusRoom
+from townhall.server.fanout.bus_room import BusRoom
 from townhall.server.ops.metrics import Metrics
 
 from .waiting import eventually
@@ -83,7 +83,7 @@ async def test_a_client_dropped_with_its_silent_edge_is_told_to_reconnect() -> N
         await edge.flush()
         await nc.flush()
         closes = [m for m in to_edge if isinstance(m, ipc.Close)]
-        assert [(c.sid, c.code) for c in closes] == [(7, RECONNECT_CODE)]
+        assert [(c.sid, c.code) for c in closes] == [(7, 1012)]
         assert ("receive", conn) in inbox.events and inbox.events.count(("receive", conn)) == 1
     finally:
         await edge.close()

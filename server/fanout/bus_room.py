@@ -37,7 +37,6 @@ log = logging.getLogger("townhall.bus.room")
 
 MAX_TEXT = 256  # address and guest id from an edge, at most
 MAX_PRESENCE = 256  # edges of the deployment a page's policy may name, at most
-RECONNECT_CODE = 1012  # "service restart": the client reconnects and resumes, as edges shed
 MAX_TOLD = 4096  # unknown clients of one edge told to reconnect, at most
 
 
@@ -220,7 +219,7 @@ class BusRoom:
         if sid in state.told_to_reconnect or len(state.told_to_reconnect) >= MAX_TOLD:
             return
         state.told_to_reconnect.add(sid)
-        close = ipc.Close(sid, RECONNECT_CODE, "the room lost this connection; reconnect")
+        close = ipc.Close(sid, ipc.RECONNECT, "the room lost this connection; reconnect")
         self.publisher.publish(self.subjects.edge(edge), ipc.pack(close))
 
     def _poses(self, edge: str, state: EdgeState, batch: ipc.PoseBatch) -> None:

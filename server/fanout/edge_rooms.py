@@ -35,12 +35,11 @@ from townhall.protocol import codec
 from townhall.protocol.errors import ProtocolError
 from townhall.protocol.messages import Join
 from townhall.server.fanout import bus, lease
+from townhall.server.fanout import seam as ipc
 from townhall.server.fanout.edge import EdgeLimits
 from townhall.server.fanout.netedge import NetEdge, net_edge
 
 log = logging.getLogger("townhall.bus.edge")
-
-SHED_CODE = 1012  # "service restart": clients reconnect, to another edge if there is one
 
 
 class RoomUnavailable(Exception):
@@ -209,7 +208,7 @@ class EdgeRooms:
         """Unsubscribe from everything of the room (its clients, if any, are shed first)."""
         if self.links.get(link.subjects.room) is link:
             del self.links[link.subjects.room]
-        link.edge.shed(SHED_CODE, "this edge no longer serves the room; reconnect")
+        link.edge.shed(ipc.RECONNECT, "this edge no longer serves the room; reconnect")
         for sub in [*link.subs, *([link.ticks] if link.ticks is not None else [])]:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -246,7 +245,7 @@ class EdgeRooms:
             edge.to_room(edge.stats())
             if edge.clients and not stalled and link.silent(now, self.timeout_s):
                 log.error("no ticks from the room: shedding clients", extra={"room": room})
-                edge.shed(SHED_CODE, "the room is unreachable from this edge; reconnect")
+                edge.shed(ipc.RECONNECT, "the room is unreachable from this edge; reconnect")
             if edge.clients or link.pinned:
                 link.idle_since = None
             elif link.idle_since is None:

@@ -32,7 +32,7 @@ from townhall.protocol.messages import Error, Join
 from townhall.server.core.tickplan import TickPlan
 from townhall.server.fanout import bus
 from townhall.server.fanout.edge import EdgeLimits
-from townhall.server.fanout.edge_rooms import SHED_CODE, EdgeRooms, RoomUnavailable, room_of
+from townhall.server.fanout.edge_rooms import EdgeRooms, RoomUnavailable, room_of
 from townhall.server.fanout.netedge import NetEdge, handle
 from townhall.server.fanout.sendlimits import SendLimits
 from townhall.server.gateway.addresses import ClientAddresses
@@ -46,7 +46,7 @@ log = logging.getLogger("townhall.bus.edge")
 
 HARD_FRAME_FACTOR = 8  # as the room's own endpoint (app.py)
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})
-__all__ = ["SHED_CODE", "EdgeServer", "edge_limits"]
+__all__ = ["EdgeServer", "edge_limits"]
 PRESENCE_EVERY_S = 1.0
 STALL_S = 0.5  # a chores round woken this much late: the edge's own loop was held up
 

@@ -66,6 +66,7 @@ class Send(Seam, tag=4):
 
 
 ABORT = 0  # a Close with this code drops the connection without a close frame
+RECONNECT = 1012  # "service restart": the client reconnects (and resumes), to any live edge
 
 
 class Close(Seam, tag=5):
