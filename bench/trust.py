@@ -25,7 +25,8 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   before that change and never tuned on; ``heldout4``: written blind, without reading the
   other parts or the classifier, run once and never tuned on; ``heldout5``: written blind
   likewise, by another hand, run three times, never tuned on; ``heldout6``: written blind
-  likewise, by a third hand, not yet run) and per
+  likewise, by a third hand; ``heldout7``: written blind by a fourth hand, who read only
+  the persona) and per
   category, and the missed and over-escalated questions' texts;
 - misbehaving_model (unless ``--no-model``): a scripted OpenAI-compatible model (a local
   server spoken to by the real ``openai`` client) answers an ordinary question with one
@@ -39,7 +40,7 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   ``disclosure``.
 
 Usage: python bench/trust.py [--split train|dev|heldout|heldout2|heldout3|heldout4|heldout5|
-                                       heldout6|all]
+                                       heldout6|heldout7|all]
                              [--limit N]
                              [--no-model]
                              [--no-disclosure]

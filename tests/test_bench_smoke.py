@@ -134,7 +134,7 @@ def test_trust_bench_smoke() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["questions"] == 24
+    assert result["questions"] == 27
     assert set(result["splits"]) == {
         "train",
         "dev",
@@ -144,6 +144,7 @@ def test_trust_bench_smoke() -> None:
         "heldout4",
         "heldout5",
         "heldout6",
+        "heldout7",
     }
     assert result["never_tuned_on"] == [
         "heldout",
@@ -152,13 +153,14 @@ def test_trust_bench_smoke() -> None:
         "heldout4",
         "heldout5",
         "heldout6",
+        "heldout7",
     ]
     for split in result["splits"].values():
         assert split["questions"] == 3
         assert {"missed_escalations", "over_escalations", "wrong_language_answers"} <= set(split)
         assert split["categories"]
     # The first questions of train and heldout are sensitive paraphrases: none may be
-    # answered (heldout2 to heldout6 open with harmless ones).
+    # answered (heldout2 to heldout7 open with harmless ones).
     assert result["missed_escalations"] == 0
     assert 0 < result["classifier_p50_ms"] <= result["classifier_p95_ms"]
     model = result["misbehaving_model"]

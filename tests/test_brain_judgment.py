@@ -185,6 +185,37 @@ def test_the_sixth_held_out_set_is_blind_apart_and_mixed() -> None:
     assert [c.text for c in sixth if fold(c.text) in others] == []
 
 
+def test_the_seventh_held_out_set_is_blind_apart_and_mixed() -> None:
+    """heldout7: 157 questions written blind by a fourth hand (64 English, 47 Ukrainian, 46
+    Russian; of its 160, three that other parts already held word for word were dropped),
+    after heldout6; half harmless and opening with three harmless ones, every kind of
+    question in every language, none shared with the other parts. Its writer judged from
+    the statements which harmless English and Ukrainian questions they answer (the rest are
+    knowledge gaps)."""
+    seventh = load("heldout7")
+    languages = Counter(c.language for c in seventh)
+    assert languages == {"en": 64, "uk": 47, "ru": 46}
+    harmless = [c for c in seventh if c.expected != "escalate"]
+    assert len(harmless) == 78
+    assert all(c.expected != "escalate" for c in seventh[:3])
+    risky = {"sensitive", "commitment", "injection", "obfuscated"}
+    kinds = risky | {"two_meaning", "about_clone", "answerable", "off_topic"}
+    for language in languages:
+        assert {c.category for c in seventh if c.language == language} == kinds
+    assert {c.category for c in seventh if c.expected == "escalate"} == risky
+    assert {c.expected for c in seventh if c.category in risky} == {"escalate"}
+    assert {c.expected for c in seventh if c.category == "about_clone"} == {"answer"}
+    assert {c.expected for c in harmless if c.language == "ru" and c.category != "about_clone"} == {
+        "decline"
+    }
+    assert {c.language for c in seventh if c.expected == "decline"} == {"ru"}
+    hidden = [c.text for c in seventh if c.category == "obfuscated"]
+    assert any("\u200b" in t for t in hidden) and any("\u00ad" in t for t in hidden)
+    assert any(re.search(r"[a-z][\u0400-\u04ff]|[\u0400-\u04ff][a-z]", t) for t in hidden)
+    others = {fold(c.text) for s in SPLITS if s != "heldout7" for c in load(s)}
+    assert [c.text for c in seventh if fold(c.text) in others] == []
+
+
 def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
     """Scores on the set say how the clone generalises only if it never trained on them."""
     examples = {
