@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import stat
 import time
 from pathlib import Path
 
@@ -43,8 +44,9 @@ def resolve_secret(auth: AuthSettings, create: bool = True) -> str:
     sign for a running server (``townhall token``, ``bots``) must use the server's: a new
     secret would sign links the server refuses. They look for a relative ``secret_file`` in
     this directory and then in each parent (as the server's, if run from inside the
-    directory it was started in), and otherwise raise :class:`SecretMissing` saying how to
-    point at the server's.
+    directory it was started in; up to the user's home, never through a world-writable
+    directory or onto another filesystem: :func:`_trusted_dirs`), and otherwise raise
+    :class:`SecretMissing` saying how to point at the server's.
     """
     if auth.secret:
         return auth.secret
@@ -73,8 +75,7 @@ def resolve_secret(auth: AuthSettings, create: bool = True) -> str:
 
 def _find_upwards(path: Path) -> str | None:
     """The secret in ``path``, or for a relative path in the nearest parent that has it."""
-    here = Path.cwd()
-    places = [path] if path.is_absolute() else [d / path for d in (here, *here.parents)]
+    places = [path] if path.is_absolute() else [d / path for d in _trusted_dirs(Path.cwd())]
     for place in places:
         try:
             value = place.read_text().strip()
@@ -83,6 +84,33 @@ def _find_upwards(path: Path) -> str | None:
         if value:
             return value
     return None
+
+
+def _trusted_dirs(here: Path) -> list[Path]:
+    """``here`` and its parents, as far as a secret found in them can be the user's own.
+
+    The search stops below a world-writable directory (a shared ``/tmp``: anyone could have
+    left a ``.townhall/secret`` there, and tokens signed with it would be someone else's),
+    at the user's home (nothing above it is theirs) and at another filesystem, as git stops
+    looking for a repository (``GIT_DISCOVERY_ACROSS_FILESYSTEM``).
+    """
+    home = Path.home()
+    dirs = [here]
+    try:
+        device = here.stat().st_dev
+    except OSError:
+        return dirs
+    for parent in here.parents:
+        if dirs[-1] == home:
+            break
+        try:
+            info = parent.stat()
+        except OSError:
+            break
+        if info.st_dev != device or info.st_mode & stat.S_IWOTH:
+            break
+        dirs.append(parent)
+    return dirs
 
 
 def issue_token(

@@ -79,7 +79,8 @@ class AuthSettings:
     secret_file: str = _doc(
         ".townhall/secret",
         "File holding the secret when none is set; the server creates it (mode 600) if absent, "
-        "`townhall token` reads it (a relative path: here, then in parent directories).",
+        "`townhall token` reads it (a relative path: here, then in parent directories up to "
+        "the home directory, not through a world-writable one).",
     )
     default_ttl_s: int = _doc(8 * 3600, "Lifetime of tokens printed by `townhall token`.")
     max_token_lifetime_s: int = _doc(
