@@ -265,6 +265,14 @@ def window(
         load.command("stop")
     stats = [load.expect(30) for load in loads]
     elapsed = time.monotonic() - t0
+    # A load generator whose clients got nothing measured nothing: its edge's figure would
+    # be empty (seen once on a starved machine, with the bench exiting 0). A failure, said.
+    for k, s in enumerate(stats):
+        if not s["messages"]:
+            raise BenchError(
+                f"load generator {k}: its {s['open']} open clients received nothing in the "
+                f"{seconds:g} s window"
+            )
     room_cpu = cpu_seconds([room.ps]) - room_cpu0
     fan_cpu = [cpu_seconds(f) - c0 for f, c0 in zip(fanout, fan0, strict=True)]
     delivered = sum(s["messages"] for s in stats)
