@@ -65,6 +65,9 @@ from townhall.server.rtc.service import MicStation
 from townhall.server.store.factory import open_store
 
 log = logging.getLogger("townhall.server")
+#: A tick this late means the room's loop was blocked (or the process starved) that long:
+#: worth a line in the log, which the metrics' maximum alone does not place in time.
+STALL_WARN_S = 1.0
 
 # websockets refuses frames above this outright (close 1009); frames between the
 # protocol limit and this get a TOO_LARGE error and the connection lives on.
@@ -527,6 +530,8 @@ class TownhallServer:
             lag = max(0.0, loop.time() - deadline)
             if lag > 5 * period:
                 deadline = loop.time()  # fell far behind: skip ticks rather than burst
+                if lag >= STALL_WARN_S:  # every client's view froze that long: say so
+                    log.warning("the room's event loop stalled", extra={"stalled_s": round(lag, 2)})
             started = time.perf_counter()
             try:
                 self.host.tick()
