@@ -24,6 +24,7 @@ from townhall.protocol.errors import ErrorCode, ProtocolError
 from townhall.protocol.messages import Role, StagePacket
 from townhall.scenes import Scene, default_scene_path, load_scene
 from townhall.server.clone.avatar.source import AvatarModel, model_for_persona
+from townhall.server.clone.brain.language import warm as warm_language
 from townhall.server.clone.turn import Turns
 from townhall.server.core.authority import RoomAuthority, Saved
 from townhall.server.core.crowd import Crowd, assign_cells
@@ -285,6 +286,8 @@ class TownhallServer:
         # port opens, so a bad persona stops the server before anyone can join.
         if self.settings.clone.enabled:
             self._start_clone()
+            # Off the loop, before anyone can ask: the first question would load it on it.
+            await asyncio.to_thread(warm_language)
         self.avatar = await asyncio.to_thread(model_for_persona, s.clone.persona)
         try:
             self._server = await serve(

@@ -90,10 +90,14 @@ class Standby:
 
 def warm_up(settings: Settings) -> None:
     """What building the room costs and owes nothing to the store, done while standing by:
-    training the clone's intent classifier (seconds; cached for the process)."""
+    training the clone's intent classifier (seconds; cached for the process) and loading
+    its language identifier."""
     if not settings.clone.enabled:
         return
     from townhall.server.clone.brain.intent import IntentClassifier
+    from townhall.server.clone.brain.language import warm
+
+    warm()
     from townhall.server.clone.persona import PersonaError, load_persona, sample_persona_path
 
     try:
