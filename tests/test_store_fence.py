@@ -140,7 +140,7 @@ async def test_a_write_frozen_mid_pipeline_is_cut_off_by_the_takeover() -> None:
     before COMMIT and its Sync, its session is "active" (waiting to read), never idle in
     transaction, so PostgreSQL's timeout never ends it (seen: a frozen authority's
     standby waiting on the fence for a minute)."""
-    with fresh_database() as url:
+    with fresh_database() as url, fresh_database() as elsewhere:
         old = opened((url, ""), 5)
         await old.write([question(1, "Stored before the freeze")])
         frozen = psycopg.connect(url, autocommit=True, application_name=authority_session("main"))
@@ -159,6 +159,10 @@ async def test_a_write_frozen_mid_pipeline_is_cut_off_by_the_takeover() -> None:
         # not the takeover's to end.
         other = psycopg.connect(url, application_name=authority_session("another"))
         other.execute("SELECT 1")
+        # Nor another deployment's room of the same name in another database of the
+        # cluster (seen: a takeover in one test's database ending another test's).
+        namesake = psycopg.connect(elsewhere, application_name=authority_session("main"))
+        namesake.execute("SELECT 1")
 
         took: list[float] = []
         stores: list[RoomStore] = []
@@ -183,12 +187,14 @@ async def test_a_write_frozen_mid_pipeline_is_cut_off_by_the_takeover() -> None:
             assert [q.text for q in saved.questions] == ["Stored before the freeze"]
             assert saved.questions[0].voters == set()  # the frozen vote never landed
             assert other.execute("SELECT 2").fetchone() == (2,)  # left alone
+            assert namesake.execute("SELECT 3").fetchone() == (3,)  # left alone too
             await new.write([VoteCast(1, "after")])
             assert new.load().questions[0].voters == {"after"}
         finally:
             await new.close()
             await old.close()
             other.close()
+            namesake.close()
             frozen.close()
 
 

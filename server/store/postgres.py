@@ -327,11 +327,13 @@ class PostgresStore:
 
         We hold the room's lease, so any other authority of the room is deposed (its own
         deadline passed before the lease could be ours): what it has not committed was
-        never acknowledged, and PostgreSQL rolls it back."""
+        never acknowledged, and PostgreSQL rolls it back. Only in this database: the
+        activity view is the whole cluster's, where another deployment's room of the same
+        name (the default "main") is none of ours."""
         rows = self._conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE application_name = %s AND pid <> pg_backend_pid()"
-            " AND xact_start IS NOT NULL",
+            " AND datname = current_database() AND xact_start IS NOT NULL",
             (self._session,),
         ).fetchall()
         return sum(1 for (ended,) in rows if ended)
