@@ -19,6 +19,7 @@ import msgspec
 import nats
 import psycopg
 import pytest
+import websockets
 
 from townhall.plugin.bots import run_bots
 from townhall.plugin.client import RoomClient
@@ -295,20 +296,42 @@ async def test_kill_9_of_the_active_authority_the_standby_takes_over_and_nothing
             if qid in board:
                 assert board[qid].votes >= n, (qid, board[qid].votes, n)
 
-        # The room is live again through the edge: a new question reaches the others.
+        # The room is live again through the edge: a new question reaches the others. Around
+        # a failover a client may be told to reconnect (1012) once more (the new authority
+        # closes connections it never knew as the edge moves to its term: seen once beside
+        # a busy test suite); it comes back as every client does, and at most twice.
         asker, watcher = chatters[0], chatters[1]
-        await asker.client.send(Ask(9000, "Is the room back after the failover?"))
-        await eventually(
-            lambda: any(isinstance(m, Ack) and m.ref == 9000 for m in asker.seen), 20, "acked"
-        )
-        await eventually(
-            lambda: any(
-                isinstance(m, QuestionChanged) and m.question.text.startswith("Is the room back")
-                for m in watcher.seen
-            ),
-            20,
-            "the new question on another client's board",
-        )
+        for attempt in range(3):
+            for c in (asker, watcher):
+                if c.client.closed:
+                    assert c.client.close_code == 1012 and attempt < 2, c.client.close_reason
+                    await rejoin(c.client, 30)
+            ref = 9000 + attempt
+            try:
+                await asker.client.send(Ask(ref, "Is the room back after the failover?"))
+            except websockets.ConnectionClosed:
+                continue
+
+            def acked_or_closed(ref: int = ref) -> bool:
+                return asker.client.closed or any(
+                    isinstance(m, Ack) and m.ref == ref for m in asker.seen
+                )
+
+            await eventually(acked_or_closed, 20, "acked")
+            if asker.client.closed:
+                continue
+            await eventually(
+                lambda: any(
+                    isinstance(m, QuestionChanged)
+                    and m.question.text.startswith("Is the room back")
+                    for m in watcher.seen
+                ),
+                20,
+                "the new question on another client's board",
+            )
+            break
+        else:
+            raise AssertionError("closed with 1012 three times in a row after the failover")
 
         # The killed authority, started again, stands by behind the new one.
         again = await deployment.start("authority", "standby for room")
