@@ -29,6 +29,7 @@ from townhall.server.rtc.policy import NetworkPolicy, parse_addresses, parse_net
 from townhall.server.rtc.remote import RemoteMics
 
 from .conftest import make_settings
+from .natsserver import nats_server
 from .rtc_helpers import decode_voice, speech
 from .test_bus_edges import CLI, NATS_URL
 from .waiting import eventually
@@ -114,9 +115,22 @@ def test_media_messages_are_held_to_their_limits() -> None:
             wire.decode(data, dec)
 
 
-async def test_one_node_serves_two_rooms(tmp_path: Path, nc: NatsClient) -> None:
+async def test_one_node_serves_two_rooms(tmp_path: Path) -> None:
+    # A node for every room ('*') answers every room's mics on its bus, another test's too:
+    # it gets a nats-server of its own.
+    async with nats_server(tmp_path) as server:
+        nc = await nats.connect(server.url)
+        try:
+            await _one_node_serves_two_rooms(tmp_path, server.url, nc)
+        finally:
+            await nc.close()
+
+
+async def _one_node_serves_two_rooms(tmp_path: Path, url: str, nc: NatsClient) -> None:
     rooms = [room_id(), room_id()]
-    settings = make_settings(tmp_path, rtc={"media_rooms": "*", "media_timeout_s": 5.0})
+    settings = make_settings(
+        tmp_path, rtc={"media_rooms": "*", "media_timeout_s": 5.0}, bus={"url": url}
+    )
     node = MediaNode(settings)
     await node.start()
     sides = [RoomSide(), RoomSide()]
