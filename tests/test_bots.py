@@ -191,7 +191,9 @@ async def test_dropped_bot_resumes_its_seat(server: TownhallServer) -> None:
         run_bots(server.ws_url, 3, secret=SECRET, room="main", stop=stop, progress=None)
     )
     sessions = server.fanout.sessions
-    await eventually(lambda: len(sessions) == 3 and all(s.joined for s in sessions.values()), BUSY_S)
+    await eventually(
+        lambda: len(sessions) == 3 and all(s.joined for s in sessions.values()), BUSY_S
+    )
     victim = next(iter(sessions.values()))
     seat = server.room.members[victim.slot].seat
     # Its pose moving means the victim has its Welcome: a bot dropped before that has
