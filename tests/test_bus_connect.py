@@ -54,3 +54,30 @@ async def test_a_reset_without_credentials_is_only_the_reset(resetting: str) -> 
         await bus.connect(settings, "test")
     message = str(refused.value)
     assert "reset" in message.lower() and "bus.user" not in message, message
+
+
+async def _connects_for_ever_losing_one_cancel() -> None:
+    """nats.py's first connect with reconnects on, as Python 3.11 runs it: it retries for
+    ever, and a cancel that meets a refused TCP connect in its inner ``wait_for`` comes out
+    as the refusal, which it catches and retries (so a plain ``wait_for`` around it never
+    returns). Seen once as a test hung for 180 s on a TLS bus that refused."""
+    lost = False
+    while True:
+        try:
+            await asyncio.sleep(0.05)  # an attempt, refused
+        except asyncio.CancelledError:
+            if lost:
+                raise
+            lost = True  # the cancel became the refusal: caught, and tried again
+
+
+async def test_a_first_connect_that_loses_a_cancel_still_ends_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bus.nats, "connect", lambda **_: _connects_for_ever_losing_one_cancel())
+    settings = BusSettings(url="nats://127.0.0.1:1", connect_timeout_s=0.3)
+    attempt = asyncio.ensure_future(bus.connect(settings, "test"))
+    done, _ = await asyncio.wait({attempt}, timeout=10)
+    assert done, "bus.connect did not give up"
+    with pytest.raises(bus.BusError, match=r"cannot reach NATS at nats://127\.0\.0\.1:1: "):
+        attempt.result()

@@ -32,6 +32,7 @@ log = logging.getLogger("townhall.bus")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PRESENCE_ROOT = "edges"  # townhall.edges.<edge>: no room may take this id
+CANCEL_AGAIN_S = 0.1  # a cancel nats.py lost is sent again this soon
 TICK_STREAM_MAX_MSGS = 100_000  # at 20 Hz, well over an hour; max_age trims it first
 
 
@@ -172,7 +173,7 @@ async def connect(
         options["tls"] = tls
     for attempt in range(RESET_ATTEMPTS):
         try:
-            return await asyncio.wait_for(nats.connect(**options), settings.connect_timeout_s)
+            return await within(nats.connect(**options), settings.connect_timeout_s)
         except ConnectionResetError as exc:
             # NATS refuses bad credentials with -ERR and closes at once: the client may
             # read the reset before the -ERR. Ask again to learn the reason; say it if not.
@@ -189,6 +190,28 @@ async def connect(
                 reason += " (bus.tls_ca names the CA that signed the NATS server's certificate)"
             raise BusError(f"cannot reach NATS at {settings.url}: {reason}") from exc
     raise AssertionError("unreachable")
+
+
+async def within(connecting: Awaitable[NatsClient], timeout_s: float) -> NatsClient:
+    """``connecting``'s client, or TimeoutError once ``timeout_s`` has passed and it ended.
+
+    Not ``asyncio.wait_for``: nats.py retries a first connection for ever, and on Python
+    3.11 a cancel that meets a refused TCP connect inside its own ``wait_for`` turns into
+    the refusal, which nats.py catches and retries: the cancel is lost and ``wait_for``
+    waits for ever (a test hung 180 s so). The attempt is cancelled until it ends.
+    """
+    task = asyncio.ensure_future(connecting)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if done:
+        return task.result()
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_AGAIN_S)
+    if not task.cancelled() and task.exception() is None:
+        await task.result().close()  # connected as the deadline passed: too late
+    elif not task.cancelled():
+        task.exception()  # retrieved: its reason is the last error the callback saw
+    raise TimeoutError
 
 
 def _with_reset_hint(reason: str, settings: BusSettings) -> str:
