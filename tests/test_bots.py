@@ -124,6 +124,7 @@ async def test_bots_sit_move_and_raise_hands(server: TownhallServer, token: Toke
     observer = RoomClient(server.ws_url, token("observer"), on_message=watch)
     await observer.connect()
     lines: list[str] = []
+    started = time.monotonic()
     task = asyncio.create_task(
         run_bots(
             server.ws_url,
@@ -151,12 +152,16 @@ async def test_bots_sit_move_and_raise_hands(server: TownhallServer, token: Toke
         )
     )
     stats = await task
+    ran_s = time.monotonic() - started
 
     # A RATE_LIMITED notice only says poses bunched up after a stall (a loaded test machine
     # stalls); anything else is a fault.
     assert stats.connected == 30 and stats.reconnects == 0
     assert set(stats.errors) <= {"RATE_LIMITED"}, stats.errors
-    assert 30 * 20 * 1.5 <= stats.poses_sent <= 30 * 20 * 3.2
+    # Never faster than 20 poses/s a bot over the time they ran (a bot behind by up to five
+    # periods catches up): the ramp and the 3 s of posing took 3.3 s once beside a busy
+    # machine, past a fixed bar of 3.2 s worth.
+    assert 30 * 20 * 1.5 <= stats.poses_sent <= 30 * (20 * ran_s + 5)
     assert stats.hands_raised > 0 and stats.messages_received > 30 * 20
     assert "bots: 30/30 seated" in lines and "bots: 10/30 seated" in lines
     assert raised & set(slots), "the observer saw no bot raise a hand"

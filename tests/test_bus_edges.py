@@ -66,7 +66,15 @@ async def start(config: Path, role: str, marker: str) -> Proc:
             if marker in line:
                 return line.rsplit(" ", 1)[-1].strip()
 
-    found = await asyncio.wait_for(url(), START_TIMEOUT_S)
+    try:
+        found = await asyncio.wait_for(url(), START_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        said = "".join(lines)[-2000:] or "nothing\n"
+        raise AssertionError(
+            f"{role} printed no {marker.strip()!r} within {START_TIMEOUT_S:.0f} s; it said:\n{said}"
+        ) from None
     proc = Proc(process, found, lines)
 
     async def drain() -> None:  # keep reading so a full pipe never blocks the process
