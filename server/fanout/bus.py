@@ -207,10 +207,9 @@ async def within(connecting: Awaitable[NatsClient], timeout_s: float) -> NatsCli
     while not task.done():
         task.cancel()
         await asyncio.wait({task}, timeout=CANCEL_AGAIN_S)
+    # exception() also marks an error retrieved: its reason is the last one the callback saw
     if not task.cancelled() and task.exception() is None:
         await task.result().close()  # connected as the deadline passed: too late
-    elif not task.cancelled():
-        task.exception()  # retrieved: its reason is the last error the callback saw
     raise TimeoutError
 
 
