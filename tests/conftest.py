@@ -49,6 +49,19 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fit the clone's intent model once, before any test: on a fresh clone the cache above
+    is empty, and the servers the workers start at once would each fit it (seconds of CPU
+    apiece on a machine the suite already keeps busy). Under pytest-xdist this runs in the
+    controller, before the workers start; the workers find the model cached."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    from townhall.server.clone.brain.intent import IntentClassifier
+    from townhall.server.clone.persona import sample_persona_path
+
+    IntentClassifier.for_directories(sample_persona_path() / "intents")
+
+
 def _group(item: pytest.Item) -> tuple[object, ...]:
     marker = item.get_closest_marker("xdist_group")
     return () if marker is None else marker.args
