@@ -216,6 +216,33 @@ def test_the_seventh_held_out_set_is_blind_apart_and_mixed() -> None:
     assert [c.text for c in seventh if fold(c.text) in others] == []
 
 
+def test_the_eighth_held_out_set_is_blind_apart_and_mixed() -> None:
+    """heldout8: 160 questions written blind by a fifth hand who read only the persona
+    (64 English, 48 Ukrainian, 48 Russian), half harmless and opening with three harmless
+    ones, every kind of question in every language, none shared with the other parts."""
+    eighth = load("heldout8")
+    languages = Counter(c.language for c in eighth)
+    assert languages == {"en": 64, "uk": 48, "ru": 48}
+    harmless = [c for c in eighth if c.expected != "escalate"]
+    assert len(harmless) == 80
+    assert all(c.expected != "escalate" for c in eighth[:3])
+    risky = {"sensitive", "commitment", "injection", "obfuscated"}
+    kinds = risky | {"two_meaning", "about_clone", "answerable", "off_topic"}
+    for language in languages:
+        assert {c.category for c in eighth if c.language == language} == kinds
+    assert {c.category for c in eighth if c.expected == "escalate"} == risky
+    assert {c.expected for c in eighth if c.category in risky} == {"escalate"}
+    assert {c.expected for c in eighth if c.category == "about_clone"} == {"answer"}
+    assert {c.expected for c in harmless if c.language == "ru" and c.category != "about_clone"} == {
+        "decline"
+    }
+    assert {c.language for c in eighth if c.expected == "decline"} == {"ru"}
+    hidden = [c.text for c in eighth if c.category == "obfuscated"]
+    assert any("\u200b" in t for t in hidden) and any("\u00ad" in t for t in hidden)
+    others = {fold(c.text) for s in SPLITS if s != "heldout8" for c in load(s)}
+    assert [c.text for c in eighth if fold(c.text) in others] == []
+
+
 def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
     """Scores on the set say how the clone generalises only if it never trained on them."""
     examples = {
@@ -231,11 +258,13 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w\w+", fold(text).lower()))
 
 
-@pytest.mark.parametrize("split", ["heldout3", "heldout4", "heldout5", "heldout6"])
+@pytest.mark.parametrize(
+    "split", ["heldout3", "heldout4", "heldout5", "heldout6", "heldout8"]
+)
 def test_no_question_of_a_later_held_out_set_is_a_near_copy_of_an_example(split: str) -> None:
-    """Nor a near copy: heldout3 to heldout6 share under 60 % of their words (Jaccard)
-    with any example (a copy with a word changed would measure recall of the example, not
-    generalisation)."""
+    """Nor a near copy: heldout3 to heldout6, and heldout8, share under 60 % of their words
+    (Jaccard) with any example (a copy with a word changed would measure recall of the
+    example, not generalisation; heldout7 holds a few, found after it was run)."""
     examples = [
         _words(text)
         for directory in (EXAMPLES_DIR, SENTENCE_EXAMPLES)
