@@ -258,9 +258,7 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w\w+", fold(text).lower()))
 
 
-@pytest.mark.parametrize(
-    "split", ["heldout3", "heldout4", "heldout5", "heldout6", "heldout8"]
-)
+@pytest.mark.parametrize("split", ["heldout3", "heldout4", "heldout5", "heldout6", "heldout8"])
 def test_no_question_of_a_later_held_out_set_is_a_near_copy_of_an_example(split: str) -> None:
     """Nor a near copy: heldout3 to heldout6, and heldout8, share under 60 % of their words
     (Jaccard) with any example (a copy with a word changed would measure recall of the
