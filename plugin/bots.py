@@ -79,7 +79,8 @@ class _Bot:
     up: bool = False  # joined and sending
     hand_sent: bool = False  # the hand state the server last heard from us
     errors_seen: int = 0  # how many of client.errors are already counted
-    gave_up: bool = False
+    gave_up: bool = False  # refused for a reason another attempt cannot fix
+    joined_once: bool = False  # a drop resumes the seat; a failed first join joins afresh
 
 
 def _code_name(code: int) -> str:
@@ -145,17 +146,25 @@ class _BotRun:
     # ------------------------------------------------------------ joining
 
     async def ramp(self) -> None:
-        """Join all bots, a batch at a time; stop early if a whole batch is refused."""
+        """Join all bots, a batch at a time; stop early if a whole batch is refused. Once
+        some have joined, a bot whose first join failed for a reason another attempt may
+        fix (a full room, a timeout) keeps trying with backoff, as a dropped one does."""
         total = len(self.bots)
+        tried = 0
         for start in range(0, total, self.batch):
             group = self.bots[start : start + self.batch]
             results = await asyncio.gather(*(self.join(b) for b in group))
+            tried += len(group)
             self.say(f"bots: {self.stats.connected}/{total} seated")
             if not any(results):
                 left = total - start - len(group)
                 if left:
                     self.say(f"bots: a whole batch failed to join; not starting the other {left}")
-                return
+                break
+        if self.stats.connected and not self.stopping:
+            for bot in self.bots[:tried]:
+                if not bot.up and not bot.gave_up:
+                    self.come_back(bot)
 
     async def join(self, bot: _Bot) -> bool:
         bot.client.token = self.token(bot.index)
@@ -163,6 +172,7 @@ class _BotRun:
             welcome = await asyncio.wait_for(bot.client.connect(), JOIN_TIMEOUT_S)
         except JoinRejected as exc:
             self.refused(exc)
+            bot.gave_up = ErrorCode(exc.error.code) in FINAL_CODES
             return False
         except (OSError, TimeoutError, WebSocketException, RuntimeError) as exc:
             if self.stats.count_error(CONNECT_FAILED):
@@ -172,7 +182,7 @@ class _BotRun:
             self.say(f"bots: the room asks for {welcome.pose_hz} poses/s; sending at that rate")
             self.pose_hz = float(welcome.pose_hz)
         self.stats.connected += 1
-        bot.up = True
+        bot.up = bot.joined_once = True
         return True
 
     def refused(self, exc: JoinRejected) -> None:
@@ -242,15 +252,28 @@ class _BotRun:
         if (bot.client.close_code or 0) - 4000 in FINAL_CODES:
             bot.gave_up = True
             return
+        self.come_back(bot)
+
+    def come_back(self, bot: _Bot) -> None:
         task = asyncio.create_task(self.reconnect(bot), name=f"bot-{bot.index}-reconnect")
         self._reconnecting.add(task)
         task.add_done_callback(self._reconnecting.discard)
 
     async def reconnect(self, bot: _Bot) -> None:
-        """Come back with resume after a drop, backing off (with jitter) while it fails."""
+        """Come back after a drop (resuming the seat) or after a failed first join (joining
+        afresh), backing off (with jitter) while it fails."""
         delay = BACKOFF_S[0]
+        first_join = not bot.joined_once
         while not self.stopping:
             await asyncio.sleep(delay * self.random.uniform(0.5, 1.5))
+            if first_join:
+                if await self.join(bot):
+                    self.all_up()
+                    return
+                if bot.gave_up:
+                    return
+                delay = min(BACKOFF_S[1], delay * 2)
+                continue
             bot.client.token = self.token(bot.index)
             moves_before = bot.client.moves
             try:
@@ -267,13 +290,17 @@ class _BotRun:
                 bot.up = True
                 self.stats.reconnects += 1
                 self.stats.moves += bot.client.moves - moves_before
-                if all(b.up or b.gave_up for b in self.bots):  # once per storm, not per bot
-                    self.say(
-                        f"bots: all {len(self.bots)} up again; {self.stats.reconnects} "
-                        f"reconnects so far, {self.stats.moves} to another edge"
-                    )
+                self.all_up()
                 return
             delay = min(BACKOFF_S[1], delay * 2)
+
+    def all_up(self) -> None:
+        """Say so once every bot is up (or has given up): once per storm, not per bot."""
+        if all(b.up or b.gave_up for b in self.bots):
+            self.say(
+                f"bots: all {len(self.bots)} up again; {self.stats.reconnects} "
+                f"reconnects so far, {self.stats.moves} to another edge"
+            )
 
     # ------------------------------------------------------------ stopping
 

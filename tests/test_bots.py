@@ -224,6 +224,32 @@ async def test_dropped_bot_resumes_its_seat(server: TownhallServer) -> None:
     assert stats.reconnects == 1 and stats.connected == 3
 
 
+async def test_a_bot_refused_by_a_full_room_joins_once_a_place_frees(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """A first join that fails for a reason that passes (the server at its connection
+    limit) is tried again with backoff, so a demo seats every bot it was asked for."""
+    settings = make_settings(tmp_path, server={"max_connections": 3})
+    async with TownhallServer(settings) as srv:
+        person = RoomClient(srv.ws_url, token("person"))
+        await person.connect()
+        lines: list[str] = []
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_bots(srv.ws_url, 3, secret=SECRET, room="main", stop=stop, progress=lines.append)
+        )
+        # Past its connection limit the server answers the third bot's handshake with 503.
+        await eventually(lambda: "bots: 2/3 seated" in lines, BUSY_S, str(lines))
+        assert len(bot_members(srv)) == 2
+        await person.leave()
+        await eventually(lambda: len(bot_members(srv)) == 3, BUSY_S, str(lines))
+        stop.set()
+        stats = await task
+    assert stats.connected == 3 and stats.reconnects == 0
+    assert stats.error_counts.get("CONNECT_FAILED", 0) >= 1
+    assert any(line.startswith("bots: all 3 up") for line in lines), lines
+
+
 async def test_refused_join_is_reported_once(server: TownhallServer) -> None:
     lines: list[str] = []
     # It gives up at once instead of waiting out `seconds` (an hour: waiting would time out).
