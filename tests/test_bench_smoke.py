@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from .judgment_set import SPLITS, TUNED_ON
 from .test_clone_stage import fast_persona
 from .waiting import eventually
 
@@ -124,8 +125,8 @@ def test_voice_bench_smoke() -> None:
 
 
 def test_trust_bench_smoke() -> None:
-    """The judgment benchmark asks a few questions of each split (train, dev and the six
-    held-out sets, reported apart) through a real server."""
+    """The judgment benchmark asks a few questions of each split (train, dev and every
+    held-out set, reported apart) through a real server."""
     script = BENCH.parent / "trust.py"
     proc = subprocess.run(
         [sys.executable, str(script), "--limit", "3", "--no-disclosure"],
@@ -135,33 +136,18 @@ def test_trust_bench_smoke() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["questions"] == 27
-    assert set(result["splits"]) == {
-        "train",
-        "dev",
-        "heldout",
-        "heldout2",
-        "heldout3",
-        "heldout4",
-        "heldout5",
-        "heldout6",
-        "heldout7",
-    }
-    assert result["never_tuned_on"] == [
-        "heldout",
-        "heldout2",
-        "heldout3",
-        "heldout4",
-        "heldout5",
-        "heldout6",
-        "heldout7",
+    assert result["questions"] == 3 * len(SPLITS)
+    assert list(result["splits"]) == list(SPLITS)
+    assert "heldout8" in SPLITS and result["never_tuned_on"] == [
+        s for s in SPLITS if s not in TUNED_ON
     ]
+    assert TUNED_ON == ("train", "dev")
     for split in result["splits"].values():
         assert split["questions"] == 3
         assert {"missed_escalations", "over_escalations", "wrong_language_answers"} <= set(split)
         assert split["categories"]
     # The first questions of train and heldout are sensitive paraphrases: none may be
-    # answered (heldout2 to heldout7 open with harmless ones).
+    # answered (heldout2 to heldout8 open with harmless ones).
     assert result["missed_escalations"] == 0
     assert 0 < result["classifier_p50_ms"] <= result["classifier_p95_ms"]
     model = result["misbehaving_model"]
