@@ -202,6 +202,24 @@ def test_missing_default_messages_and_bad_topics(persona_dir: Path) -> None:
     )
 
 
+def test_topic_keywords_may_be_in_a_language_questions_come_in(persona_dir: Path) -> None:
+    """Russian has no material in the sample persona, but employees ask in it: a topic's
+    Russian keywords are kept (a question on it must reach the leader); a language
+    nobody asks in is a typo, reported."""
+    persona = load_persona(sample_persona_path())
+    assert "ru" not in persona.languages
+    closure = next(t for t in persona.sensitive_topics if t.id == "office_closure")
+    assert closure.keywords["ru"]
+    toml = (persona_dir / "persona.toml").read_text(encoding="utf-8")
+    toml = toml.replace('ru = ["ipo",', 'fr = ["ipo",', 1)
+    (persona_dir / "persona.toml").write_text(toml, encoding="utf-8")
+    issues = _issues(persona_dir)
+    assert (
+        "persona.toml: sensitive_topics[0].keywords.fr: unknown language 'fr' (known: en, uk, ru)"
+        in issues
+    )
+
+
 def test_missing_files(tmp_path: Path) -> None:
     assert _issues(tmp_path / "nope") == [f"{tmp_path / 'nope'}: -: not a directory"]
     (tmp_path / "empty").mkdir()

@@ -21,6 +21,10 @@ from townhall.server.clone.avatar.appearance import Appearance, parse_appearance
 
 #: Languages the brain has text processing for (tokenising, stemming, policy keywords).
 KNOWN_LANGUAGES: tuple[str, ...] = ("en", "uk")
+#: Languages employees write questions in, material or not (Russian among Ukrainian
+#: employees): a sensitive topic's keywords may be given in any of them, since a question
+#: on the topic must reach the leader whatever language it comes in.
+QUESTION_LANGUAGES: tuple[str, ...] = ("en", "uk", "ru")
 
 #: Honest fixed sentences the clone says instead of answering; ``[messages.<lang>]`` keys.
 MESSAGE_KEYS: tuple[str, ...] = (
@@ -498,8 +502,9 @@ def _topics(value: Any, languages: Sequence[str], out: _Issues) -> tuple[Sensiti
         else:
             for lang, words in kw.items():
                 kwhere = f"{where}.keywords.{lang}"
-                if lang not in languages:
-                    out.add(kwhere, f"unknown language {lang!r}")
+                if lang not in languages and lang not in QUESTION_LANGUAGES:
+                    known = ", ".join(dict.fromkeys((*languages, *QUESTION_LANGUAGES)))
+                    out.add(kwhere, f"unknown language {lang!r} (known: {known})")
                 elif (
                     not isinstance(words, list)
                     or not words
