@@ -4,7 +4,8 @@ One shared ticker drives every bot: it evaluates all headsets in one numpy pass,
 then writes each bot's pose to its socket. That is far cheaper than a task and a
 timer per bot, so one process can seat hundreds of bots next to the server on a
 small machine. Joins ramp up in batches so the server is not stampeded, and a
-dropped bot comes back on its own, resuming its seat.
+dropped bot comes back on its own, resuming its seat; one whose first join failed for a
+reason that passes (a full server, a timeout) keeps trying, so a demo seats every bot.
 """
 
 from __future__ import annotations
