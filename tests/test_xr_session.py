@@ -100,6 +100,34 @@ def test_session_states_spaces_views_and_actions(runtime: TestRuntime) -> None:
     assert runtime.observed().frames >= 5 and runtime.observed().syncs >= 3
 
 
+async def test_a_pose_with_no_rotation_is_untracked_for_that_frame_not_a_crash(
+    runtime: TestRuntime, tmp_path: Path, token: TokenMaker
+) -> None:
+    """A runtime that reports a head orientation of zero length (or not finite) as valid:
+    the app once stopped in the pose encoder ("zero-length or overflowing quaternion").
+    That frame the head counts as not tracked; the app runs on and sends poses again once
+    the orientation is sound."""
+    runtime.pose("head", (0.0, 1.2, 0.0, 0.0, 0.0, 0.0, 0.0))
+    runtime.pose("right", (0.2, 0.7, -0.3, float("nan"), 0.0, 0.0, 1.0))
+    async with TownhallServer(make_settings(tmp_path)) as srv:
+        headset = HeadsetClient(srv.ws_url, token("hmd", name="Hema"))
+        task = asyncio.create_task(headset.run())
+        await eventually(lambda: headset.frames > 20 or task.done(), timeout=30)
+        assert not task.done(), task.result()
+        assert headset.poses_sent == 0
+        sample = headset.last_sample
+        assert sample is not None and sample.head is None and sample.right is None
+        runtime.pose("head", (0.0, 1.2, 0.0, *(2 * v for v in yaw_quat(20))))  # not unit: made so
+        runtime.pose("right", (0.2, 0.7, -0.3, 0.0, 0.0, 0.0, 1.0))
+        await eventually(lambda: headset.poses_sent > 0 or task.done(), timeout=30)
+        assert not task.done(), task.result()
+        head = headset.last_sample.head if headset.last_sample else None
+        assert head is not None and abs(float(np.linalg.norm(head[3:])) - 1.0) < 1e-9
+        runtime.request_exit()
+        status = await asyncio.wait_for(task, 30)
+        assert status.state == S.EXITING
+
+
 def test_loss_pending_ends_the_loop(runtime: TestRuntime) -> None:
     runtime.target_state(S.FOCUSED)
     with Headset(headless=True) as headset:

@@ -396,7 +396,8 @@ class Headset:
         )
         if (loc.location_flags & valid) != valid:
             return None
-        return tracking.lift(_pose7(loc.pose), self._lift)
+        pose = tracking.usable(_pose7(loc.pose))
+        return None if pose is None else tracking.lift(pose, self._lift)
 
     def views(self, xr_time: int) -> list[tuple[Pose7, Any]]:
         """Eye poses (seat frame) and fields of view for rendering."""

@@ -67,6 +67,21 @@ class TrackingSample:
         return bytes(quant.encode_poses(pos[None], rot[None]).tobytes())
 
 
+def usable(pose: Pose7) -> Pose7 | None:
+    """The pose with its orientation made unit length, or None when no rotation can be made
+    of it (zero length, not finite). A runtime may report such a pose as valid for a frame
+    (seen from the test runtime, read while being written); the device then counts as not
+    tracked for that frame, rather than stopping the app in the pose encoder."""
+    values = np.asarray(pose, np.float64)
+    if values.shape != (7,) or not np.isfinite(values).all():
+        return None
+    norm = float(np.linalg.norm(values[3:]))
+    if norm < 1e-6:
+        return None
+    x, y, z, w = (float(v) for v in values[3:] / norm)
+    return (float(values[0]), float(values[1]), float(values[2]), x, y, z, w)
+
+
 def lift(pose: Pose7, dy: float) -> Pose7:
     return (pose[0], pose[1] + dy, pose[2], pose[3], pose[4], pose[5], pose[6])
 
