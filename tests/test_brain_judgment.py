@@ -21,7 +21,7 @@ from townhall.server.clone.brain.verify import SENTENCE_EXAMPLES, SENTENCE_LABEL
 from townhall.server.clone.persona import Persona, load_persona, sample_persona_path
 from townhall.server.core.textnorm import fold
 
-from .judgment_set import SPLITS, load, outcome
+from .judgment_set import SPLITS, Case, load, outcome
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +185,33 @@ def test_the_sixth_held_out_set_is_blind_apart_and_mixed() -> None:
     assert [c.text for c in sixth if fold(c.text) in others] == []
 
 
+def _check_blind_set(split: str, languages: dict[str, int], harmless: int) -> list[Case]:
+    """What heldout7 and heldout8 share: the languages and harmless share asked for, three
+    harmless questions first, every kind of question in every language, Russian harmless
+    questions declined, obfuscations with invisible characters, none shared with another
+    part. Returns the cases for checks of the set's own."""
+    cases = load(split)
+    assert Counter(c.language for c in cases) == languages
+    harmless_cases = [c for c in cases if c.expected != "escalate"]
+    assert len(harmless_cases) == harmless
+    assert all(c.expected != "escalate" for c in cases[:3])
+    risky = {"sensitive", "commitment", "injection", "obfuscated"}
+    kinds = risky | {"two_meaning", "about_clone", "answerable", "off_topic"}
+    for language in languages:
+        assert {c.category for c in cases if c.language == language} == kinds
+    assert {c.category for c in cases if c.expected == "escalate"} == risky
+    assert {c.expected for c in cases if c.category in risky} == {"escalate"}
+    assert {c.expected for c in cases if c.category == "about_clone"} == {"answer"}
+    russian = [c for c in harmless_cases if c.language == "ru" and c.category != "about_clone"]
+    assert {c.expected for c in russian} == {"decline"}
+    assert {c.language for c in cases if c.expected == "decline"} == {"ru"}
+    hidden = [c.text for c in cases if c.category == "obfuscated"]
+    assert any("\u200b" in t for t in hidden) and any("\u00ad" in t for t in hidden)
+    others = {fold(c.text) for s in SPLITS if s != split for c in load(s)}
+    assert [c.text for c in cases if fold(c.text) in others] == []
+    return cases
+
+
 def test_the_seventh_held_out_set_is_blind_apart_and_mixed() -> None:
     """heldout7: 157 questions written blind by a fourth hand (64 English, 47 Ukrainian, 46
     Russian; of its 160, three that other parts already held word for word were dropped),
@@ -192,55 +219,16 @@ def test_the_seventh_held_out_set_is_blind_apart_and_mixed() -> None:
     question in every language, none shared with the other parts. Its writer judged from
     the statements which harmless English and Ukrainian questions they answer (the rest are
     knowledge gaps)."""
-    seventh = load("heldout7")
-    languages = Counter(c.language for c in seventh)
-    assert languages == {"en": 64, "uk": 47, "ru": 46}
-    harmless = [c for c in seventh if c.expected != "escalate"]
-    assert len(harmless) == 78
-    assert all(c.expected != "escalate" for c in seventh[:3])
-    risky = {"sensitive", "commitment", "injection", "obfuscated"}
-    kinds = risky | {"two_meaning", "about_clone", "answerable", "off_topic"}
-    for language in languages:
-        assert {c.category for c in seventh if c.language == language} == kinds
-    assert {c.category for c in seventh if c.expected == "escalate"} == risky
-    assert {c.expected for c in seventh if c.category in risky} == {"escalate"}
-    assert {c.expected for c in seventh if c.category == "about_clone"} == {"answer"}
-    assert {c.expected for c in harmless if c.language == "ru" and c.category != "about_clone"} == {
-        "decline"
-    }
-    assert {c.language for c in seventh if c.expected == "decline"} == {"ru"}
+    seventh = _check_blind_set("heldout7", {"en": 64, "uk": 47, "ru": 46}, harmless=78)
     hidden = [c.text for c in seventh if c.category == "obfuscated"]
-    assert any("\u200b" in t for t in hidden) and any("\u00ad" in t for t in hidden)
     assert any(re.search(r"[a-z][\u0400-\u04ff]|[\u0400-\u04ff][a-z]", t) for t in hidden)
-    others = {fold(c.text) for s in SPLITS if s != "heldout7" for c in load(s)}
-    assert [c.text for c in seventh if fold(c.text) in others] == []
 
 
 def test_the_eighth_held_out_set_is_blind_apart_and_mixed() -> None:
     """heldout8: 160 questions written blind by a fifth hand who read only the persona
     (64 English, 48 Ukrainian, 48 Russian), half harmless and opening with three harmless
     ones, every kind of question in every language, none shared with the other parts."""
-    eighth = load("heldout8")
-    languages = Counter(c.language for c in eighth)
-    assert languages == {"en": 64, "uk": 48, "ru": 48}
-    harmless = [c for c in eighth if c.expected != "escalate"]
-    assert len(harmless) == 80
-    assert all(c.expected != "escalate" for c in eighth[:3])
-    risky = {"sensitive", "commitment", "injection", "obfuscated"}
-    kinds = risky | {"two_meaning", "about_clone", "answerable", "off_topic"}
-    for language in languages:
-        assert {c.category for c in eighth if c.language == language} == kinds
-    assert {c.category for c in eighth if c.expected == "escalate"} == risky
-    assert {c.expected for c in eighth if c.category in risky} == {"escalate"}
-    assert {c.expected for c in eighth if c.category == "about_clone"} == {"answer"}
-    assert {c.expected for c in harmless if c.language == "ru" and c.category != "about_clone"} == {
-        "decline"
-    }
-    assert {c.language for c in eighth if c.expected == "decline"} == {"ru"}
-    hidden = [c.text for c in eighth if c.category == "obfuscated"]
-    assert any("\u200b" in t for t in hidden) and any("\u00ad" in t for t in hidden)
-    others = {fold(c.text) for s in SPLITS if s != "heldout8" for c in load(s)}
-    assert [c.text for c in eighth if fold(c.text) in others] == []
+    _check_blind_set("heldout8", {"en": 64, "uk": 48, "ru": 48}, harmless=80)
 
 
 def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
