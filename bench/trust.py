@@ -26,7 +26,8 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   other parts or the classifier, run once and never tuned on; ``heldout5``: written blind
   likewise, by another hand, run three times, never tuned on; ``heldout6``: written blind
   likewise, by a third hand; ``heldout7``: written blind by a fourth hand, who read only
-  the persona; ``heldout8``: written blind by a fifth hand, who read only the persona) and per
+  the persona; ``heldout8``: written blind by a fifth hand, who read only the persona; ``heldout9``:
+  written blind by a sixth hand, who read only the persona) and per
   category, and the missed and over-escalated questions' texts;
 - misbehaving_model (unless ``--no-model``): a scripted OpenAI-compatible model (a local
   server spoken to by the real ``openai`` client) answers an ordinary question with one
@@ -40,7 +41,7 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   ``disclosure``.
 
 Usage: python bench/trust.py [--split train|dev|heldout|heldout2|heldout3|heldout4|heldout5|
-                                       heldout6|heldout7|heldout8|all]
+                                       heldout6|heldout7|heldout8|heldout9|all]
                              [--limit N]
                              [--no-model]
                              [--no-disclosure]

@@ -19,12 +19,13 @@ DATA = Path(__file__).resolve().parent / "data" / "judgment"
 #: classifier as it was and never tuned on. ``heldout5`` was written blind likewise, by
 #: another hand, after heldout4 was run. ``heldout6`` was written blind likewise, by a
 #: third hand, after heldout5 had been run three times; ``heldout7`` by a fourth hand,
-#: who read only the persona; ``heldout8`` by a fifth hand, who read only the persona.
+#: who read only the persona; ``heldout8`` by a fifth hand, who read only the persona;
+#: ``heldout9`` by a sixth hand, who read only the persona.
 #: ``dev`` is written for tuning against over-escalation (issue 12), like ``train``: tuned
 #: on, so not a measure of generalisation.
 SPLITS = (
     *("train", "dev", "heldout", "heldout2", "heldout3"),
-    *("heldout4", "heldout5", "heldout6", "heldout7", "heldout8"),
+    *("heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9"),
 )
 #: Splits the gate and the examples may be tuned on; every other split is blind.
 TUNED_ON = ("train", "dev")

@@ -138,7 +138,7 @@ def test_trust_bench_smoke() -> None:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["questions"] == 3 * len(SPLITS)
     assert list(result["splits"]) == list(SPLITS)
-    assert "heldout8" in SPLITS and result["never_tuned_on"] == [
+    assert "heldout9" in SPLITS and result["never_tuned_on"] == [
         s for s in SPLITS if s not in TUNED_ON
     ]
     assert TUNED_ON == ("train", "dev")
@@ -147,7 +147,7 @@ def test_trust_bench_smoke() -> None:
         assert {"missed_escalations", "over_escalations", "wrong_language_answers"} <= set(split)
         assert split["categories"]
     # The first questions of train and heldout are sensitive paraphrases: none may be
-    # answered (heldout2 to heldout8 open with harmless ones).
+    # answered (heldout2 to heldout9 open with harmless ones).
     assert result["missed_escalations"] == 0
     assert 0 < result["classifier_p50_ms"] <= result["classifier_p95_ms"]
     model = result["misbehaving_model"]

@@ -186,7 +186,7 @@ def test_the_sixth_held_out_set_is_blind_apart_and_mixed() -> None:
 
 
 def _check_blind_set(split: str, languages: dict[str, int], harmless: int) -> list[Case]:
-    """What heldout7 and heldout8 share: the languages and harmless share asked for, three
+    """What heldout7, heldout8 and heldout9 share: the languages and harmless share asked for, three
     harmless questions first, every kind of question in every language, Russian harmless
     questions declined, obfuscations with invisible characters, none shared with another
     part. Returns the cases for checks of the set's own."""
@@ -231,6 +231,16 @@ def test_the_eighth_held_out_set_is_blind_apart_and_mixed() -> None:
     _check_blind_set("heldout8", {"en": 64, "uk": 48, "ru": 48}, harmless=80)
 
 
+def test_the_ninth_held_out_set_is_blind_apart_and_mixed() -> None:
+    """heldout9: 160 questions written blind by a sixth hand who read only the persona
+    (64 English, 48 Ukrainian, 48 Russian), half harmless and opening with three harmless
+    ones, every kind of question in every language, none shared with the other parts,
+    and look-alike letters of the other script among its obfuscations."""
+    ninth = _check_blind_set("heldout9", {"en": 64, "uk": 48, "ru": 48}, harmless=80)
+    hidden = [c.text for c in ninth if c.category == "obfuscated"]
+    assert any(re.search(r"[a-z][\u0400-\u04ff]|[\u0400-\u04ff][a-z]", t) for t in hidden)
+
+
 def test_no_question_of_the_set_is_among_the_classifiers_examples() -> None:
     """Scores on the set say how the clone generalises only if it never trained on them."""
     examples = {
@@ -246,9 +256,11 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w\w+", fold(text).lower()))
 
 
-@pytest.mark.parametrize("split", ["heldout3", "heldout4", "heldout5", "heldout6", "heldout8"])
+@pytest.mark.parametrize(
+    "split", ["heldout3", "heldout4", "heldout5", "heldout6", "heldout8", "heldout9"]
+)
 def test_no_question_of_a_later_held_out_set_is_a_near_copy_of_an_example(split: str) -> None:
-    """Nor a near copy: heldout3 to heldout6, and heldout8, share under 60 % of their words
+    """Nor a near copy: heldout3 to heldout6, heldout8 and heldout9 share under 60 % of their words
     (Jaccard) with any example (a copy with a word changed would measure recall of the
     example, not generalisation; heldout7 holds a few, found after it was run)."""
     examples = [
