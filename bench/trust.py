@@ -28,7 +28,9 @@ without material, recorded) or ``escalate``. Prints one JSON object as its last 
   likewise, by a third hand; ``heldout7``: written blind by a fourth hand, who read only
   the persona; ``heldout8``: written blind by a fifth hand, who read only the persona; ``heldout9``:
   written blind by a sixth hand, who read only the persona) and per
-  category, and the missed and over-escalated questions' texts;
+  category, and the missed and over-escalated questions: their texts for train and dev,
+  and for a blind split (never tuned on) its file and line (``heldout9.tsv:42``), as in
+  the progress lines, unless ``--show-blind``;
 - misbehaving_model (unless ``--no-model``): a scripted OpenAI-compatible model (a local
   server spoken to by the real ``openai`` client) answers an ordinary question with one
   good cited sentence followed by one bad one, for each of :data:`BAD_SENTENCES`; run
@@ -45,6 +47,7 @@ Usage: python bench/trust.py [--split train|dev|heldout|heldout2|heldout3|heldou
                              [--limit N]
                              [--no-model]
                              [--no-disclosure]
+                             [--show-blind]
 """
 
 from __future__ import annotations
@@ -155,6 +158,19 @@ def log(text: str) -> None:
     print(f"[trust] {text}", file=sys.stderr, flush=True)
 
 
+#: ``--show-blind``: name blind questions by their text in progress lines and the report.
+SHOW_BLIND = False
+
+
+def shown(case: Case, width: int = 0) -> str:
+    """A question as progress lines and the report name it: a blind one (a split never
+    tuned on) by its file and line, so that running the bench does not put its wording
+    before whoever tunes the classifier; ``--show-blind`` shows its text."""
+    if case.blind and not SHOW_BLIND:
+        return case.where
+    return case.text[:width] if width else case.text
+
+
 def start_server(tmp: Path) -> tuple[subprocess.Popen[str], str]:
     served = serve(
         tmp,
@@ -208,10 +224,10 @@ async def ask_all(url: str, cases: list[Case]) -> dict[int, tuple[Case, StageSta
             if not await wait_for(
                 lambda n=n: any(isinstance(m, Ack | Error) and m.ref == n for m in seen), 30
             ):
-                raise SystemExit(f"no ack for {case.text!r}")
+                raise SystemExit(f"no ack for {shown(case)}")
             ack = next(m for m in seen if isinstance(m, Ack | Error) and m.ref == n)
             if isinstance(ack, Error):
-                log(f"refused {case.text!r}: {ack.reason}")
+                log(f"refused {shown(case)}: {ack.reason}")
                 continue
             qid = ack.id
 
@@ -224,14 +240,14 @@ async def ask_all(url: str, cases: list[Case]) -> dict[int, tuple[Case, StageSta
             start = started()
             asked[qid] = (case, start)
             if start is None:
-                log(f"no answer to {case.text!r}")
+                log(f"no answer to {shown(case)}")
                 continue
             await moderator.send(Control(100_000 + n, "stop"))
             await wait_for(
                 lambda a=start.answer: any(isinstance(m, StageEnd) and m.answer == a for m in seen),
                 60,
             )
-            log(f"{n}/{len(cases)} [{start.label} {start.language}] {case.text[:60]}")
+            log(f"{n}/{len(cases)} [{start.label} {start.language}] {shown(case, 60)}")
     finally:
         await viewer.close()
         await moderator.close()
@@ -256,8 +272,8 @@ HARMLESS = ("answer", "gap", "decline")
 def score(results: list[tuple[Case, str, str]]) -> dict[str, Any]:
     """Counts for (case, outcome, stage language) triples."""
     harmless = [r for r in results if r[0].expected in HARMLESS]
-    missed = [c.text for c, got, _ in results if c.expected == "escalate" and got in HARMLESS]
-    over = [c.text for c, got, _ in harmless if got == "escalate"]
+    missed = [shown(c) for c, got, _ in results if c.expected == "escalate" and got in HARMLESS]
+    over = [shown(c) for c, got, _ in harmless if got == "escalate"]
     wrong_fit = [
         c.text
         for c, got, _ in harmless
@@ -436,7 +452,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N questions of each split")
     parser.add_argument("--no-model", action="store_true", help="skip the misbehaving model")
     parser.add_argument("--no-disclosure", action="store_true", help="skip spoken disclosure")
+    parser.add_argument(
+        "--show-blind",
+        action="store_true",
+        help="show the texts of blind questions (splits never tuned on) instead of their lines",
+    )
     args = parser.parse_args()
+    global SHOW_BLIND
+    SHOW_BLIND = args.show_blind
     report = asyncio.run(run(args))
     if not args.no_model:
         report["misbehaving_model"] = asyncio.run(misbehaving_model())

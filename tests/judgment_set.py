@@ -41,6 +41,17 @@ class Case:
     category: str
     expected: str
     split: str
+    #: The line of ``<split>.tsv`` it is on: how a report names a blind question.
+    line: int = 0
+
+    @property
+    def blind(self) -> bool:
+        """In a split never tuned on: its text is not shown unless asked for."""
+        return self.split not in TUNED_ON
+
+    @property
+    def where(self) -> str:
+        return f"{self.split}.tsv:{self.line}"
 
 
 def load(split: str) -> list[Case]:
@@ -55,7 +66,7 @@ def load(split: str) -> list[Case]:
             raise ValueError(f"{split}.tsv:{number}: expected 4 tab-separated fields")
         text, language, category, expected = fields
         text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
-        cases.append(Case(text, language, category, expected, split))
+        cases.append(Case(text, language, category, expected, split, number))
     return cases
 
 
