@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from townhall.server.clone.brain.lexicon import CONCEPTS
+from townhall.server.clone.brain.lexicon import CONCEPTS, build_lexicon, concepts_in
 from townhall.server.clone.brain.matching import Keyword, KeywordSet, parse_table
 from townhall.server.clone.brain.retrieval import Retriever
 from townhall.server.clone.brain.text import stem, words
@@ -246,3 +246,35 @@ def test_a_statements_compound_is_not_split(retriever: Retriever) -> None:
     hits = retriever.search("Where can I buy an office chair for gaming?", "en")
     s14 = next(h for h in hits if h.statement.id == "S14")
     assert "offic" not in s14.matched
+
+
+@pytest.mark.parametrize(
+    ("question", "concept"),
+    [
+        ("Of course I read the handbook, but what happens to my pension?", "learning"),
+        ("What do we offer for retirement savings?", "reporting"),
+        ("Чи захищене моє приватне життя від камер в офісі?", "privacy"),
+        ("Can I transfer money to a colleague who is short this month?", "internal-mobility"),
+    ],
+)
+def test_a_common_word_does_not_pull_in_a_concept_it_only_resembles(
+    question: str, concept: str
+) -> None:
+    """A concept's prefix must not catch an everyday word or a sensitive one ("of course",
+    "retirement", one's private life, moving money): the concept would tie the question to
+    a statement about something else (online courses, the reporting engine's retirement,
+    customer data, moving teams)."""
+    assert concept not in concepts_in(build_lexicon(), words(question))
+
+
+@pytest.mark.parametrize(
+    ("question", "concept"),
+    [
+        ("Is there an online course we can take on Rust?", "learning"),
+        ("When is the old reporting engine retired?", "reporting"),
+        ("Як ми захищаємо приватні дані клієнтів?", "privacy"),
+        ("Can I ask for an internal transfer to the mobile team?", "internal-mobility"),
+    ],
+)
+def test_the_narrowed_concepts_still_catch_their_subject(question: str, concept: str) -> None:
+    assert concept in concepts_in(build_lexicon(), words(question))

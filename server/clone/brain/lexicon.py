@@ -30,7 +30,7 @@ mobile: mobile, app, apps, phone*, smartphone*, ios, android
 mobile: мобільн*, застосун*, додат*, телефон*, смартфон*
 integrations: integrat*, connector*, erp*, sap, api, apis
 integrations: інтеграц*, конектор*
-reporting: report*, dashboard*, legacy, retir*, deprecat*, sunset*
+reporting: report*, dashboard*, legacy, retire, retires, retiring, retired, deprecat*, sunset*
 reporting: звіт*, дашборд*
 remote: remote*, wfh, work from home, working from home, from home, hybrid, anywhere,
         distributed, remote-first
@@ -52,7 +52,8 @@ referrals: referr*, refer
 referrals: рекомендац*, реферал*
 interviews: interview*, candidate*, ghost*, application*, applicant*
 interviews: співбесід*, кандидат*
-internal-mobility: internal*, move teams, moving teams, switch teams, change teams, transfer*,
+internal-mobility: internal*, move teams, moving teams, switch teams, change teams,
+                   internal transfer*, team transfer*, transfer to another team,
                    career*
 internal-mobility: кар'єр*, перейти в іншу команду, внутрішн*
 values: value, values, culture, cultural, candour, candor, craft
@@ -69,15 +70,16 @@ inclusion: інклюзи*, різноманітт*, справедлив*
 offsite: offsite*, off-site*, in person, in-person, retreat*, meet up, get-together,
          get together
 offsite: виїзн*, офсайт*, наживо, особисто зустр*
-learning: learn*, training*, course*, conference*, upskill*, study*, skill*, reskill*,
-          professional development, personal development, grow professionally
+learning: learn*, training*, courses, a course, the course, online course*, conference*,
+          upskill*, study*, skill*, reskill*, professional development, personal development,
+          grow professionally
 learning: навчан*, навча*, учит*, курс*, конференц*, тренінг*, навичк*, навичок,
           професійн* розвит*
 security: security, secure, hack*, breach*, cyber*, password*, passkey*, phish*, scam*,
           suspicious, 2fa, mfa, hardware key*
 security: безпек*, злам*, парол*, фішинг*, кібер*, підозріл*, шахра*
 privacy: customer data, data, privacy, gdpr, region*, residency
-privacy: дан* клієнт*, конфіденційн*, приватн*
+privacy: дан* клієнт*, конфіденційн*, приватніст*, приватн* дан*, приватн* інформац*
 ai: ai, a.i, artificial intelligence, chatgpt, gpt*, copilot*, llm*, machine learning, genai,
     generative, claude, gemini
 ai: ші, штучн* інтелект*, нейромереж*, чатгпт, шт інтелект*
