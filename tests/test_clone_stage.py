@@ -211,7 +211,18 @@ async def test_audio_envelope_and_mouth_are_in_sync(tmp_path: Path, token: Token
         else:
             frac = 0.0
         offset_ms = (best + frac) * 10
-        assert max(scores) > 0.4, f"audio and mouth barely correlate ({max(scores):.2f})"
+        # What a failure needs to tell apart (once seen beside a busy machine: -0.02):
+        # packets missing, audio shorter than the media time the packets span, or a track
+        # that is flat (silence, or a mouth that never moved).
+        indices = [p.index for p in packets]
+        missing = sorted(set(range(indices[0], indices[-1] + 1)) - set(indices))
+        span_s = (packets[-1].media_time_us - packets[0].media_time_us) / 1e6
+        detail = (
+            f"{len(packets)} packets {indices[0]}..{indices[-1]}, missing {missing[:10]}, "
+            f"audio {len(pcm) / 48000:.2f} s over a media span of {span_s:.2f} s, "
+            f"envelope std {env.std():.1f}, mouth std {mouth.std():.3f}"
+        )
+        assert max(scores) > 0.4, f"audio and mouth barely correlate ({max(scores):.2f}): {detail}"
         assert abs(offset_ms) <= 20, f"mouth vs audio offset {offset_ms:.1f} ms"
         await viewer.client.close()
 
