@@ -11,7 +11,8 @@
 // Port messages from the page: {type: "map", mediaUs, ctxTime}, {type: "mute", on},
 // {type: "probe", on}, {type: "worker", port} (the decoder worker's PCM), {type: "cut",
 // fromUs, untilUs} (a stopped answer: its audio in that span is dropped, queued or still
-// to come from the decoder). To the page:
+// to come from the decoder; the span starts no later than what this thread plays next).
+// To the page:
 // {type: "stats", peak, played, late, lead, resyncs, queued, envFrame, env} about every 50 ms
 // (queued: samples waiting to be heard), and {type: "queued", queued, ctxTime} at once after
 // a cut (ctxTime: the context time it took effect);
@@ -58,7 +59,12 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       this.cuts = [];
       this.cursor = null;
     } else if (msg.type === "cut") {
-      const cut = { from: Math.round(msg.fromUs * SAMPLES_PER_US), until: Math.round(msg.untilUs * SAMPLES_PER_US) };
+      // The page says where it thinks playing is; this thread knows. Its cursor may trail
+      // the page's estimate (by up to RESYNC_SAMPLES, more on a stalled page), and what lies
+      // between is not yet heard either: the cut starts at the cursor then.
+      let from = Math.round(msg.fromUs * SAMPLES_PER_US);
+      if (this.cursor !== null && this.cursor < from) from = this.cursor;
+      const cut = { from, until: Math.max(from, Math.round(msg.untilUs * SAMPLES_PER_US)) };
       this.cuts.push(cut);
       if (this.cuts.length > 8) this.cuts.shift();
       this.chunks = this.chunks.filter((c) => !this.isCut(c.start, c.pcm.length));
